@@ -1,0 +1,126 @@
+//! The dead-letter store: refused records, kept with raw bytes, reason, source and origin.
+//!
+//! Files are NDJSON (`_dead_letter/date=YYYY-MM-DD/<writer>-<seq>.ndjson`), one
+//! [`DeadLetter`] per line, so `jq`, `grep` and `ztlens dead-letters` can read them and a record
+//! can be replayed by piping its `raw` field back into `ztlens ingest`. A record's bytes are
+//! UTF-8 text when they are text, otherwise `{"base64": "…"}`.
+//!
+//! The writer appends and fsyncs at the same group-commit point as the WAL, so a dead letter is
+//! durable before the append that produced it is acknowledged.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::decode::DeadLetter;
+use crate::lake::{LakeError, dead_letter_dir, next_seq};
+
+pub struct DeadLetterStore {
+    root: PathBuf,
+    writer_id: String,
+    current: Option<OpenFile>,
+}
+
+struct OpenFile {
+    date: String,
+    path: PathBuf,
+    out: BufWriter<File>,
+    dirty: bool,
+}
+
+impl DeadLetterStore {
+    pub fn new(data_dir: &Path, writer_id: &str) -> Self {
+        Self {
+            root: dead_letter_dir(data_dir),
+            writer_id: writer_id.to_string(),
+            current: None,
+        }
+    }
+
+    pub fn append(&mut self, letter: &DeadLetter) -> Result<(), LakeError> {
+        let date = chrono::DateTime::from_timestamp_millis(letter.time)
+            .unwrap_or_default()
+            .format("%Y-%m-%d")
+            .to_string();
+        if self.current.as_ref().is_none_or(|c| c.date != date) {
+            self.commit(true)?;
+            let dir = self.root.join(format!("date={date}"));
+            std::fs::create_dir_all(&dir).map_err(LakeError::io(&dir))?;
+            let path = dir.join(format!("{}-{:020}.ndjson", self.writer_id, next_seq()));
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(LakeError::io(&path))?;
+            crate::lake::sync_dir(&dir)?;
+            self.current = Some(OpenFile {
+                date,
+                path,
+                out: BufWriter::new(file),
+                dirty: false,
+            });
+        }
+        let current = self.current.as_mut().expect("opened above");
+        let mut line = serde_json::to_vec(letter).expect("dead letters serialize");
+        line.push(b'\n');
+        current
+            .out
+            .write_all(&line)
+            .map_err(LakeError::io(&current.path))?;
+        current.dirty = true;
+        Ok(())
+    }
+
+    /// Flush and (when `sync`) fsync what was appended.
+    pub fn commit(&mut self, sync: bool) -> Result<(), LakeError> {
+        if let Some(current) = self.current.as_mut().filter(|c| c.dirty) {
+            current.out.flush().map_err(LakeError::io(&current.path))?;
+            if sync {
+                current
+                    .out
+                    .get_ref()
+                    .sync_data()
+                    .map_err(LakeError::io(&current.path))?;
+            }
+            current.dirty = false;
+        }
+        Ok(())
+    }
+}
+
+/// Read every dead letter under a data directory, oldest file first. Lines that cannot be read
+/// are reported in the second list (path:line) instead of stopping the read.
+pub fn read_dead_letters(data_dir: &Path) -> Result<(Vec<DeadLetter>, Vec<String>), LakeError> {
+    let root = dead_letter_dir(data_dir);
+    let mut files = Vec::new();
+    if root.exists() {
+        for day in std::fs::read_dir(&root).map_err(LakeError::io(&root))? {
+            let day = day.map_err(LakeError::io(&root))?.path();
+            if !day.is_dir() {
+                continue;
+            }
+            for f in std::fs::read_dir(&day).map_err(LakeError::io(&day))? {
+                let f = f.map_err(LakeError::io(&day))?.path();
+                if f.extension().is_some_and(|e| e == "ndjson") {
+                    files.push(f);
+                }
+            }
+        }
+    }
+    files.sort();
+    let mut letters = Vec::new();
+    let mut unreadable = Vec::new();
+    for path in files {
+        let file = File::open(&path).map_err(LakeError::io(&path))?;
+        for (i, line) in BufReader::new(file).lines().enumerate() {
+            match line
+                .ok()
+                .and_then(|l| serde_json::from_str::<DeadLetter>(&l).ok())
+            {
+                Some(letter) => letters.push(letter),
+                None => unreadable.push(format!("{}:{}", path.display(), i + 1)),
+            }
+        }
+    }
+    Ok((letters, unreadable))
+}

@@ -1,0 +1,481 @@
+//! Cutting a byte stream into records, incrementally and with bounded memory.
+//!
+//! [`Framer::push`] takes chunks of any size (a file read, an HTTP body, a Kafka message) and
+//! calls back once per record; [`Framer::finish`] flushes the tail. Two framings:
+//!
+//! - **Lines**: one record per `\n`-terminated line; `\r\n` is accepted; blank lines are not
+//!   records.
+//! - **Json**: detected from the first bytes. A leading `[` is one array of objects (what Okta's
+//!   `/api/v1/logs` returns; several arrays back to back are accepted). Otherwise top-level values
+//!   are read one after another; if the first value sits on one line the stream is NDJSON and
+//!   the framer switches to line framing, so a broken line can never swallow the next one.
+//!   Concatenated pretty-printed objects are split by bracket depth.
+//!
+//! Invariants:
+//! - memory per framer is bounded by `max_record_bytes` (+ one chunk): a longer record is cut off,
+//!   counted to its end, and reported as [`ErrorKind::Oversized`] with its first
+//!   [`DEAD_LETTER_PREFIX`] bytes;
+//! - every byte of input belongs to exactly one record, one rejected frame, or inter-record
+//!   whitespace/separators — nothing is skipped silently;
+//! - bracket depth is a counter, never recursion, so hostile nesting cannot overflow the stack.
+
+use crate::parsers::{ErrorKind, Framing, ParseError};
+
+/// How much of a rejected record's bytes is kept for the dead-letter store.
+pub const DEAD_LETTER_PREFIX: usize = 64 * 1024;
+
+/// One unit the framer hands out.
+#[derive(Debug)]
+pub enum Frame<'a> {
+    /// A complete record, and the 1-based line it starts on.
+    Record { bytes: &'a [u8], line: u64 },
+    /// Bytes that cannot be a record, with why; `bytes` may be a prefix of `total_len`.
+    Rejected {
+        bytes: &'a [u8],
+        total_len: usize,
+        line: u64,
+        error: ParseError,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Lines,
+    JsonDetect,
+    JsonArray,
+    JsonValues,
+}
+
+#[derive(Debug)]
+pub struct Framer {
+    mode: Mode,
+    max_record: usize,
+    buf: Vec<u8>,
+    /// Length of the current record, including bytes not kept because it is oversized.
+    record_len: usize,
+    record_line: u64,
+    /// Current line number (1-based) at the read position.
+    line: u64,
+    // JSON scanner state.
+    depth: usize,
+    in_string: bool,
+    escape: bool,
+    garbage: bool,
+    in_array: bool,
+    record_has_newline: bool,
+    records_seen: u64,
+}
+
+impl Framer {
+    pub fn new(framing: Framing, max_record_bytes: usize) -> Self {
+        Self {
+            mode: match framing {
+                Framing::Lines => Mode::Lines,
+                Framing::Json => Mode::JsonDetect,
+            },
+            max_record: max_record_bytes.max(1),
+            buf: Vec::new(),
+            record_len: 0,
+            record_line: 1,
+            line: 1,
+            depth: 0,
+            in_string: false,
+            escape: false,
+            garbage: false,
+            in_array: false,
+            record_has_newline: false,
+            records_seen: 0,
+        }
+    }
+
+    /// Feed the next chunk; `emit` is called for every complete frame.
+    pub fn push(&mut self, chunk: &[u8], emit: &mut dyn FnMut(Frame<'_>)) {
+        let mut pos = 0;
+        while pos < chunk.len() {
+            pos += match self.mode {
+                Mode::Lines => self.push_lines(&chunk[pos..], emit),
+                _ => self.push_json(&chunk[pos..], emit),
+            };
+        }
+    }
+
+    /// End of input: flush a final unterminated line, or report a record cut short.
+    pub fn finish(&mut self, emit: &mut dyn FnMut(Frame<'_>)) {
+        match self.mode {
+            Mode::Lines => {
+                if self.record_len > 0 {
+                    self.emit_line(emit);
+                }
+            }
+            _ => {
+                if self.garbage {
+                    self.reject(ErrorKind::InvalidJson, "not a JSON object".into(), emit);
+                } else if self.depth > 0 || self.in_string {
+                    self.reject(
+                        ErrorKind::Truncated,
+                        "input ended inside a JSON record".into(),
+                        emit,
+                    );
+                }
+            }
+        }
+        self.reset_record();
+    }
+
+    fn reset_record(&mut self) {
+        self.buf.clear();
+        self.record_len = 0;
+        self.depth = 0;
+        self.in_string = false;
+        self.escape = false;
+        self.garbage = false;
+        self.record_has_newline = false;
+    }
+
+    fn keep(&mut self, bytes: &[u8]) {
+        let room = self.max_record.saturating_sub(self.buf.len());
+        let take = room.min(bytes.len());
+        self.buf.extend_from_slice(&bytes[..take]);
+        self.record_len += bytes.len();
+    }
+
+    fn oversized(&self) -> bool {
+        self.record_len > self.max_record
+    }
+
+    fn reject(&mut self, kind: ErrorKind, detail: String, emit: &mut dyn FnMut(Frame<'_>)) {
+        let keep = self.buf.len().min(DEAD_LETTER_PREFIX);
+        emit(Frame::Rejected {
+            bytes: &self.buf[..keep],
+            total_len: self.record_len,
+            line: self.record_line,
+            error: ParseError::new(kind, detail),
+        });
+    }
+
+    fn oversized_error(&self) -> String {
+        format!(
+            "record of {} bytes exceeds max_record_bytes ({})",
+            self.record_len, self.max_record
+        )
+    }
+
+    // --- line framing -------------------------------------------------------------------------
+
+    fn push_lines(&mut self, chunk: &[u8], emit: &mut dyn FnMut(Frame<'_>)) -> usize {
+        let mut pos = 0;
+        while pos < chunk.len() {
+            match memchr::memchr(b'\n', &chunk[pos..]) {
+                Some(offset) => {
+                    let line = &chunk[pos..pos + offset];
+                    if self.record_len == 0 {
+                        // Whole line inside this chunk: hand it out without copying.
+                        self.record_line = self.line;
+                        if line.len() > self.max_record {
+                            self.keep(line);
+                            self.reject(ErrorKind::Oversized, self.oversized_error(), emit);
+                        } else {
+                            let line = strip_cr(line);
+                            if !is_blank(line) {
+                                emit(Frame::Record {
+                                    bytes: line,
+                                    line: self.record_line,
+                                });
+                            }
+                        }
+                        self.reset_record();
+                    } else {
+                        self.keep(line);
+                        self.emit_line(emit);
+                        self.reset_record();
+                    }
+                    self.line += 1;
+                    pos += offset + 1;
+                }
+                None => {
+                    if self.record_len == 0 {
+                        self.record_line = self.line;
+                    }
+                    self.keep(&chunk[pos..]);
+                    pos = chunk.len();
+                }
+            }
+        }
+        chunk.len()
+    }
+
+    fn emit_line(&mut self, emit: &mut dyn FnMut(Frame<'_>)) {
+        if self.oversized() {
+            self.reject(ErrorKind::Oversized, self.oversized_error(), emit);
+        } else {
+            let line = strip_cr(&self.buf);
+            if !is_blank(line) {
+                emit(Frame::Record {
+                    bytes: line,
+                    line: self.record_line,
+                });
+            }
+        }
+    }
+
+    // --- JSON framing -------------------------------------------------------------------------
+
+    /// Consumes bytes until the chunk ends or the mode switches to lines; returns bytes used.
+    fn push_json(&mut self, chunk: &[u8], emit: &mut dyn FnMut(Frame<'_>)) -> usize {
+        let mut i = 0;
+        while i < chunk.len() {
+            let b = chunk[i];
+            i += 1;
+            if self.depth == 0 && !self.garbage {
+                // Between records.
+                match b {
+                    b'\n' => self.line += 1,
+                    b' ' | b'\t' | b'\r' => {}
+                    // UTF-8 byte order mark.
+                    0xEF | 0xBB | 0xBF
+                        if self.records_seen == 0 && self.mode == Mode::JsonDetect => {}
+                    b'[' if self.mode == Mode::JsonDetect
+                        || (self.mode == Mode::JsonArray && !self.in_array) =>
+                    {
+                        self.mode = Mode::JsonArray;
+                        self.in_array = true;
+                    }
+                    b',' if self.in_array => {}
+                    b']' if self.in_array => self.in_array = false,
+                    b'{' | b'[' => {
+                        if self.mode == Mode::JsonDetect {
+                            self.mode = Mode::JsonValues;
+                        }
+                        self.reset_record();
+                        self.record_line = self.line;
+                        self.keep(&[b]);
+                        self.depth = 1;
+                    }
+                    _ => {
+                        self.reset_record();
+                        self.record_line = self.line;
+                        self.garbage = true;
+                        self.keep(&[b]);
+                    }
+                }
+                continue;
+            }
+            if self.garbage {
+                let ends_line = b == b'\n';
+                let ends_element = self.in_array && (b == b',' || b == b']');
+                if ends_line || ends_element {
+                    self.reject(ErrorKind::InvalidJson, "not a JSON object".into(), emit);
+                    self.reset_record();
+                    if ends_line {
+                        self.line += 1;
+                    }
+                    if b == b']' {
+                        self.in_array = false;
+                    }
+                } else {
+                    self.keep(&[b]);
+                }
+                continue;
+            }
+            // Inside a record.
+            if self.in_string {
+                if self.escape {
+                    self.escape = false;
+                } else if b == b'\\' {
+                    self.escape = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                } else if b == b'\n' {
+                    // JSON strings cannot hold a raw newline: the record was cut short here.
+                    let detail = format!(
+                        "record starting on line {} ends inside a string",
+                        self.record_line
+                    );
+                    self.reject(ErrorKind::Truncated, detail, emit);
+                    self.reset_record();
+                    self.line += 1;
+                    continue;
+                }
+                self.keep(&[b]);
+                continue;
+            }
+            self.keep(&[b]);
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth -= 1;
+                    if self.depth == 0 {
+                        self.complete_json_record(emit);
+                        if self.mode == Mode::Lines {
+                            return i;
+                        }
+                    }
+                }
+                b'\n' => {
+                    self.line += 1;
+                    self.record_has_newline = true;
+                }
+                _ => {}
+            }
+        }
+        chunk.len()
+    }
+
+    fn complete_json_record(&mut self, emit: &mut dyn FnMut(Frame<'_>)) {
+        if self.oversized() {
+            self.reject(ErrorKind::Oversized, self.oversized_error(), emit);
+        } else {
+            emit(Frame::Record {
+                bytes: &self.buf,
+                line: self.record_line,
+            });
+        }
+        let single_line = !self.record_has_newline;
+        self.records_seen += 1;
+        self.reset_record();
+        // The first value sat on one line: NDJSON. Line framing from here on.
+        if self.mode == Mode::JsonValues && self.records_seen == 1 && single_line {
+            self.mode = Mode::Lines;
+        }
+    }
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(|b| b.is_ascii_whitespace())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq)]
+    enum Out {
+        Rec(String, u64),
+        Rej(ErrorKind, usize, u64),
+    }
+
+    fn frame_chunks(framing: Framing, max: usize, chunks: &[&[u8]]) -> Vec<Out> {
+        let mut framer = Framer::new(framing, max);
+        let mut out = Vec::new();
+        let mut emit = |f: Frame<'_>| match f {
+            Frame::Record { bytes, line } => {
+                out.push(Out::Rec(String::from_utf8_lossy(bytes).into(), line))
+            }
+            Frame::Rejected {
+                total_len,
+                line,
+                error,
+                ..
+            } => out.push(Out::Rej(error.kind, total_len, line)),
+        };
+        for c in chunks {
+            framer.push(c, &mut emit);
+        }
+        framer.finish(&mut emit);
+        out
+    }
+
+    fn frame(framing: Framing, input: &str) -> Vec<Out> {
+        frame_chunks(framing, 1 << 20, &[input.as_bytes()])
+    }
+
+    #[test]
+    fn lines_skip_blanks_and_keep_line_numbers() {
+        let out = frame(Framing::Lines, "a\r\n\n  \nb\nc");
+        assert_eq!(
+            out,
+            vec![
+                Out::Rec("a".into(), 1),
+                Out::Rec("b".into(), 4),
+                Out::Rec("c".into(), 5)
+            ]
+        );
+    }
+
+    #[test]
+    fn lines_across_chunks() {
+        let out = frame_chunks(Framing::Lines, 100, &[b"ab", b"c\nd", b"e\n"]);
+        assert_eq!(
+            out,
+            vec![Out::Rec("abc".into(), 1), Out::Rec("de".into(), 2)]
+        );
+    }
+
+    #[test]
+    fn oversized_line_is_rejected_and_the_next_survives() {
+        let long = "x".repeat(50);
+        let input = format!("{long}\nok\n");
+        let out = frame_chunks(
+            Framing::Lines,
+            10,
+            &[&input.as_bytes()[..20], &input.as_bytes()[20..]],
+        );
+        assert_eq!(
+            out,
+            vec![
+                Out::Rej(ErrorKind::Oversized, 50, 1),
+                Out::Rec("ok".into(), 2)
+            ]
+        );
+    }
+
+    #[test]
+    fn json_array() {
+        let out = frame(Framing::Json, "[\n {\"a\":\"]\"},\n {\"b\":[1,2]}\n]\n");
+        assert_eq!(
+            out,
+            vec![
+                Out::Rec("{\"a\":\"]\"}".into(), 2),
+                Out::Rec("{\"b\":[1,2]}".into(), 3)
+            ]
+        );
+    }
+
+    #[test]
+    fn ndjson_switches_to_lines_so_a_broken_line_is_isolated() {
+        let out = frame(Framing::Json, "{\"a\":1}\n{\"b\":\n{\"c\":3}\n");
+        assert_eq!(
+            out,
+            vec![
+                Out::Rec("{\"a\":1}".into(), 1),
+                Out::Rec("{\"b\":".into(), 2),
+                Out::Rec("{\"c\":3}".into(), 3)
+            ]
+        );
+    }
+
+    #[test]
+    fn concatenated_pretty_objects() {
+        let out = frame(Framing::Json, "{\n \"a\": {\"x\": 1}\n}\n{\n \"b\": 2\n}");
+        assert_eq!(out.len(), 2);
+        assert!(matches!(&out[1], Out::Rec(s, 4) if s.contains("\"b\"")));
+    }
+
+    #[test]
+    fn garbage_and_truncation_in_json() {
+        let out = frame(Framing::Json, "{\n\"a\": \"unterminated\n}\n{\"b\":1}");
+        assert!(matches!(out[0], Out::Rej(ErrorKind::Truncated, _, 1)));
+        assert!(matches!(out[1], Out::Rej(ErrorKind::InvalidJson, _, 3)));
+        assert_eq!(out[2], Out::Rec("{\"b\":1}".into(), 4));
+        let out = frame(Framing::Json, "\u{1}\u{2}binary\n{\"a\":1}");
+        assert_eq!(out[0], Out::Rej(ErrorKind::InvalidJson, 8, 1));
+        assert_eq!(out[1], Out::Rec("{\"a\":1}".into(), 2));
+        let out = frame(Framing::Json, "[{\"a\":1}, 42, {\"b\":2}]");
+        assert_eq!(out[1], Out::Rej(ErrorKind::InvalidJson, 2, 1));
+        assert_eq!(out.len(), 3);
+        let out = frame(Framing::Json, "{\"a\": {\"b\": 1}");
+        assert_eq!(out, vec![Out::Rej(ErrorKind::Truncated, 14, 1)]);
+    }
+
+    #[test]
+    fn deep_nesting_does_not_recurse() {
+        let deep = "[".repeat(100_000);
+        let out = frame(Framing::Json, &format!("{{\"a\":{deep}"));
+        assert!(matches!(out[0], Out::Rej(ErrorKind::Truncated, ..)));
+    }
+}

@@ -1,0 +1,233 @@
+//! Lake maintenance: compaction of small files per closed hour, and retention by days.
+//!
+//! Compaction merges the files of one `(table, date, hour)` partition into one, dropping rows
+//! whose `metadata_uid` was already seen in the merge (the duplicates a crash or a redelivery
+//! leaves behind). The merged file is written atomically before the inputs are deleted, so a
+//! crash in between leaves duplicates for the next run, never a loss. Only hours before
+//! `before_hour` are touched, so partitions still being written are left alone. Run it on one
+//! instance per lake.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::array::{Array, BooleanArray, StringArray};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use super::writer::write_parquet_file;
+use super::{LakeConfig, LakeError, next_seq, sync_dir, table_dir};
+use crate::schema::Table;
+
+/// What a compaction run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CompactionReport {
+    pub partitions: usize,
+    pub files_in: usize,
+    pub files_out: usize,
+    pub rows_in: u64,
+    pub rows_out: u64,
+}
+
+/// Hour index of a `date=YYYY-MM-DD/hour=HH` partition directory.
+fn partition_hour(date_dir: &Path, hour_dir: &Path) -> Option<i64> {
+    let date = date_dir.file_name()?.to_str()?.strip_prefix("date=")?;
+    let hour: i64 = hour_dir
+        .file_name()?
+        .to_str()?
+        .strip_prefix("hour=")?
+        .parse()
+        .ok()?;
+    let day = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    let midnight = day.and_hms_opt(0, 0, 0)?.and_utc().timestamp();
+    Some(midnight / 3600 + hour)
+}
+
+fn sub_dirs(dir: &Path) -> Result<Vec<PathBuf>, LakeError> {
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(LakeError::io(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Parquet files of a partition (ignoring temporary files), sorted by name.
+pub(crate) fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>, LakeError> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(LakeError::io(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "parquet")
+                && !p
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with('.'))
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Compact every closed hour partition that has at least `compact_min_files` files.
+pub fn compact_partitions(
+    config: &LakeConfig,
+    before_hour: i64,
+) -> Result<CompactionReport, LakeError> {
+    let writer_id = config.resolved_writer_id();
+    let mut report = CompactionReport::default();
+    for table in Table::ALL {
+        for date_dir in sub_dirs(&table_dir(&config.data_dir, table))? {
+            for hour_dir in sub_dirs(&date_dir)? {
+                let Some(hour) = partition_hour(&date_dir, &hour_dir) else {
+                    continue;
+                };
+                if hour >= before_hour {
+                    continue;
+                }
+                let files = parquet_files(&hour_dir)?;
+                if files.len() < config.compact_min_files.max(2) {
+                    continue;
+                }
+                compact_partition(
+                    table,
+                    &hour_dir,
+                    &files,
+                    &writer_id,
+                    config.compact_max_bytes,
+                    &mut report,
+                )?;
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn compact_partition(
+    table: Table,
+    dir: &Path,
+    files: &[PathBuf],
+    writer_id: &str,
+    max_bytes: u64,
+    report: &mut CompactionReport,
+) -> Result<(), LakeError> {
+    // Bins of consecutive files up to max_bytes each.
+    let mut bins: Vec<Vec<PathBuf>> = vec![Vec::new()];
+    let mut bin_bytes = 0u64;
+    for file in files {
+        let size = std::fs::metadata(file).map_err(LakeError::io(file))?.len();
+        if bin_bytes + size > max_bytes && !bins.last().is_some_and(Vec::is_empty) {
+            bins.push(Vec::new());
+            bin_bytes = 0;
+        }
+        bin_bytes += size;
+        bins.last_mut().expect("one bin exists").push(file.clone());
+    }
+    let schema = table.schema();
+    let mut compacted_any = false;
+    for bin in bins.into_iter().filter(|b| b.len() >= 2) {
+        let mut seen: HashSet<u128> = HashSet::new();
+        let mut batches = Vec::new();
+        let mut inputs = Vec::new();
+        for path in &bin {
+            let file = File::open(path).map_err(LakeError::io(path))?;
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
+                .with_batch_size(64 * 1024)
+                .build()?;
+            let mut file_batches = Vec::new();
+            let mut compatible = true;
+            for batch in reader {
+                let batch = batch?;
+                if batch.schema().fields() != schema.fields() {
+                    compatible = false;
+                    break;
+                }
+                file_batches.push(batch);
+            }
+            if !compatible {
+                // Written under another schema version: leave it as it is.
+                continue;
+            }
+            for batch in file_batches {
+                report.rows_in += batch.num_rows() as u64;
+                let kept = drop_seen(&batch, &mut seen)?;
+                report.rows_out += kept.num_rows() as u64;
+                if kept.num_rows() > 0 {
+                    batches.push(kept);
+                }
+            }
+            inputs.push(path.clone());
+        }
+        if inputs.len() < 2 {
+            continue;
+        }
+        let name = format!("{writer_id}-{:020}.parquet", next_seq());
+        write_parquet_file(dir, &name, &schema, &batches)?;
+        for path in &inputs {
+            std::fs::remove_file(path).map_err(LakeError::io(path))?;
+        }
+        report.files_in += inputs.len();
+        report.files_out += 1;
+        compacted_any = true;
+    }
+    if compacted_any {
+        sync_dir(dir)?;
+        report.partitions += 1;
+    }
+    Ok(())
+}
+
+/// Rows of `batch` whose `metadata_uid` has not been seen yet.
+fn drop_seen(batch: &RecordBatch, seen: &mut HashSet<u128>) -> Result<RecordBatch, LakeError> {
+    let uids = batch
+        .column_by_name("metadata_uid")
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        .expect("every table has metadata_uid");
+    let mask: BooleanArray = (0..uids.len())
+        .map(|i| {
+            Some(
+                uids.is_null(i)
+                    || seen.insert(xxhash_rust::xxh3::xxh3_128(uids.value(i).as_bytes())),
+            )
+        })
+        .collect();
+    if mask.true_count() == batch.num_rows() {
+        return Ok(batch.clone());
+    }
+    Ok(filter_record_batch(batch, &mask)?)
+}
+
+/// Delete date partitions (tables and dead letters) older than `retention_days` before `today`.
+/// Returns the number of date directories removed.
+pub fn enforce_retention(
+    data_dir: &Path,
+    retention_days: u32,
+    today: chrono::NaiveDate,
+) -> Result<usize, LakeError> {
+    if retention_days == 0 {
+        return Ok(0);
+    }
+    let cutoff = today - chrono::Days::new(retention_days as u64);
+    let mut roots: Vec<PathBuf> = Table::ALL.iter().map(|t| table_dir(data_dir, *t)).collect();
+    roots.push(super::dead_letter_dir(data_dir));
+    let mut removed = 0;
+    for root in roots {
+        for date_dir in sub_dirs(&root)? {
+            let date = date_dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix("date="))
+                .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+            if date.is_some_and(|d| d < cutoff) {
+                std::fs::remove_dir_all(&date_dir).map_err(LakeError::io(&date_dir))?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}

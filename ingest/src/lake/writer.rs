@@ -1,0 +1,652 @@
+//! The lake writer: one thread that owns the buffers, the WAL and the dead-letter file.
+//!
+//! Callers send appends through a bounded channel (a full channel is backpressure: async senders
+//! wait, HTTP answers 503 when the buffer budget is exhausted). The thread takes every append
+//! waiting in the channel as one group, writes the group's rows to the WAL and its dead letters
+//! to the store, fsyncs once, and only then acknowledges each append (group commit).
+//!
+//! Rows stay in memory, partitioned by (table, hour), until a flush writes one Parquet file per
+//! partition — when the buffered rows, bytes or age pass their limits, on request, or at
+//! shutdown. A snapshot of the buffers (the hot tail) lets queries see rows before they are
+//! flushed. After a successful flush the buffers are empty and the WAL segments are deleted.
+//!
+//! Failure story: a flush that fails keeps the rows buffered and the WAL intact and is retried on
+//! the next tick; appends are refused (not queued without bound) once buffered bytes exceed twice
+//! `flush_bytes`. On start-up the WAL is replayed into the buffers and flushed.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::{Array, BooleanArray, TimestampMillisecondArray};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::WriterProperties;
+use tokio::sync::{mpsc, oneshot};
+
+use super::wal::{WalSegment, recover};
+use super::{LakeConfig, LakeError, next_seq, partition_dir, sync_dir};
+use crate::dead_letter::DeadLetterStore;
+use crate::decode::DeadLetter;
+use crate::metrics::IngestMetrics;
+use crate::schema::Table;
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// When an append counts as done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Acknowledge once the rows are in the fsynced WAL (HTTP, Kafka).
+    Wal,
+    /// Acknowledge once buffered; the caller can re-read its input and calls `flush` before it
+    /// records progress (file ingest).
+    Buffered,
+}
+
+/// What an acknowledged append stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppendReceipt {
+    pub rows: usize,
+    pub dead_letters: usize,
+}
+
+/// Buffered rows per table, for queries that must see data before it is flushed.
+#[derive(Debug, Clone, Default)]
+pub struct TailSnapshot {
+    pub tables: BTreeMap<Table, Vec<RecordBatch>>,
+}
+
+impl TailSnapshot {
+    pub fn rows(&self) -> usize {
+        self.tables
+            .values()
+            .flatten()
+            .map(RecordBatch::num_rows)
+            .sum()
+    }
+}
+
+/// Counters readable without going through the writer thread (status pages).
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    pub buffered_rows: AtomicU64,
+    pub rows_flushed: AtomicU64,
+    pub files_written: AtomicU64,
+    pub dead_letters: AtomicU64,
+    pub flush_errors: AtomicU64,
+    pub last_flush_unix_ms: AtomicU64,
+}
+
+type Ack<T> = oneshot::Sender<Result<T, String>>;
+
+enum Command {
+    Append {
+        batches: Vec<(Table, RecordBatch)>,
+        dead_letters: Vec<DeadLetter>,
+        durability: Durability,
+        ack: Ack<AppendReceipt>,
+    },
+    Flush {
+        ack: Ack<()>,
+    },
+    Snapshot {
+        ack: oneshot::Sender<TailSnapshot>,
+    },
+    Tick,
+    Shutdown {
+        ack: Ack<()>,
+    },
+}
+
+/// Handle to the writer thread; cheap to clone.
+#[derive(Clone)]
+pub struct LakeWriter {
+    tx: mpsc::Sender<Command>,
+    stats: Arc<WriterStats>,
+    data_dir: PathBuf,
+    writer_id: String,
+}
+
+impl LakeWriter {
+    /// Open the lake (creating the directory), replay the WAL, and start the writer thread.
+    pub fn open(
+        config: &LakeConfig,
+        metrics: Option<Arc<IngestMetrics>>,
+    ) -> Result<Self, LakeError> {
+        let data_dir = config.data_dir.clone();
+        std::fs::create_dir_all(&data_dir).map_err(LakeError::io(&data_dir))?;
+        let writer_id = config.resolved_writer_id();
+        let wal_dir = data_dir.join("_wal").join(&writer_id);
+        std::fs::create_dir_all(&wal_dir).map_err(LakeError::io(&wal_dir))?;
+        let stats = Arc::new(WriterStats::default());
+        let mut state = WriterState {
+            config: config.clone(),
+            data_dir: data_dir.clone(),
+            writer_id: writer_id.clone(),
+            wal_dir,
+            buffers: BTreeMap::new(),
+            buffered_rows: 0,
+            buffered_bytes: 0,
+            oldest: None,
+            wal: None,
+            old_segments: Vec::new(),
+            dead_letters: DeadLetterStore::new(&data_dir, &writer_id),
+            metrics,
+            stats: stats.clone(),
+        };
+        state.replay_wal()?;
+        let (tx, rx) = mpsc::channel(config.queue_depth.max(1));
+        let ticker = tx.downgrade();
+        std::thread::Builder::new()
+            .name("ztlens-lake-writer".into())
+            .spawn(move || state.run(rx))
+            .map_err(LakeError::io(&data_dir))?;
+        std::thread::Builder::new()
+            .name("ztlens-lake-ticker".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(Duration::from_millis(500));
+                    let Some(tx) = ticker.upgrade() else { return };
+                    // A full queue means the writer is busy and will look at the clock anyway.
+                    if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(Command::Tick) {
+                        return;
+                    }
+                }
+            })
+            .map_err(LakeError::io(&data_dir))?;
+        Ok(Self {
+            tx,
+            stats,
+            data_dir,
+            writer_id,
+        })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn writer_id(&self) -> &str {
+        &self.writer_id
+    }
+
+    pub fn stats(&self) -> &WriterStats {
+        &self.stats
+    }
+
+    /// Append rows and dead letters; resolves when they are durable per `durability`.
+    pub async fn append(
+        &self,
+        batches: Vec<(Table, RecordBatch)>,
+        dead_letters: Vec<DeadLetter>,
+        durability: Durability,
+    ) -> Result<AppendReceipt, LakeError> {
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .send(Command::Append {
+                batches,
+                dead_letters,
+                durability,
+                ack,
+            })
+            .await
+            .map_err(|_| LakeError::WriterStopped)?;
+        done.await
+            .map_err(|_| LakeError::WriterStopped)?
+            .map_err(LakeError::Failed)
+    }
+
+    /// Blocking form of [`append`](Self::append), for threads outside the async runtime.
+    pub fn append_blocking(
+        &self,
+        batches: Vec<(Table, RecordBatch)>,
+        dead_letters: Vec<DeadLetter>,
+        durability: Durability,
+    ) -> Result<AppendReceipt, LakeError> {
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .blocking_send(Command::Append {
+                batches,
+                dead_letters,
+                durability,
+                ack,
+            })
+            .map_err(|_| LakeError::WriterStopped)?;
+        done.blocking_recv()
+            .map_err(|_| LakeError::WriterStopped)?
+            .map_err(LakeError::Failed)
+    }
+
+    /// Write every buffered row to Parquet now.
+    pub async fn flush(&self) -> Result<(), LakeError> {
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .send(Command::Flush { ack })
+            .await
+            .map_err(|_| LakeError::WriterStopped)?;
+        done.await
+            .map_err(|_| LakeError::WriterStopped)?
+            .map_err(LakeError::Failed)
+    }
+
+    pub fn flush_blocking(&self) -> Result<(), LakeError> {
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .blocking_send(Command::Flush { ack })
+            .map_err(|_| LakeError::WriterStopped)?;
+        done.blocking_recv()
+            .map_err(|_| LakeError::WriterStopped)?
+            .map_err(LakeError::Failed)
+    }
+
+    /// The rows not yet flushed (the hot tail).
+    pub async fn snapshot(&self) -> Result<TailSnapshot, LakeError> {
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .send(Command::Snapshot { ack })
+            .await
+            .map_err(|_| LakeError::WriterStopped)?;
+        done.await.map_err(|_| LakeError::WriterStopped)
+    }
+
+    /// Flush everything and stop the writer thread.
+    pub async fn shutdown(&self) -> Result<(), LakeError> {
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .send(Command::Shutdown { ack })
+            .await
+            .map_err(|_| LakeError::WriterStopped)?;
+        done.await
+            .map_err(|_| LakeError::WriterStopped)?
+            .map_err(LakeError::Failed)
+    }
+
+    pub fn shutdown_blocking(&self) -> Result<(), LakeError> {
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .blocking_send(Command::Shutdown { ack })
+            .map_err(|_| LakeError::WriterStopped)?;
+        done.blocking_recv()
+            .map_err(|_| LakeError::WriterStopped)?
+            .map_err(LakeError::Failed)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct WriterState {
+    config: LakeConfig,
+    data_dir: PathBuf,
+    writer_id: String,
+    wal_dir: PathBuf,
+    buffers: BTreeMap<(Table, i64), Vec<RecordBatch>>,
+    buffered_rows: usize,
+    buffered_bytes: usize,
+    oldest: Option<Instant>,
+    wal: Option<WalSegment>,
+    /// Closed segments whose rows are still (partly) in the buffers.
+    old_segments: Vec<PathBuf>,
+    dead_letters: DeadLetterStore,
+    metrics: Option<Arc<IngestMetrics>>,
+    stats: Arc<WriterStats>,
+}
+
+impl WriterState {
+    fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        let mut pending: Vec<(Ack<AppendReceipt>, AppendReceipt)> = Vec::new();
+        while let Some(first) = rx.blocking_recv() {
+            let mut next = Some(first);
+            // Group commit: take everything already waiting.
+            while let Some(cmd) = next.take().or_else(|| rx.try_recv().ok()) {
+                match cmd {
+                    Command::Append {
+                        batches,
+                        dead_letters,
+                        durability,
+                        ack,
+                    } => {
+                        match self.append(batches, dead_letters, durability) {
+                            Ok(receipt) => pending.push((ack, receipt)),
+                            Err(e) => {
+                                let _ = ack.send(Err(e.to_string()));
+                            }
+                        }
+                        if pending.len() >= 1024 {
+                            self.commit_group(&mut pending);
+                        }
+                    }
+                    other => {
+                        self.commit_group(&mut pending);
+                        if self.handle_control(other) {
+                            return;
+                        }
+                    }
+                }
+            }
+            self.commit_group(&mut pending);
+            self.maybe_flush();
+        }
+        // Every handle dropped: flush what is left.
+        self.commit_group(&mut pending);
+        if let Err(e) = self.flush() {
+            tracing::error!(error = %e, "final flush failed; rows remain in the WAL for the next start");
+        }
+    }
+
+    /// Returns true when the writer must stop.
+    fn handle_control(&mut self, cmd: Command) -> bool {
+        match cmd {
+            Command::Append { .. } => unreachable!("appends are handled by run"),
+            Command::Flush { ack } => {
+                let _ = ack.send(self.flush().map_err(|e| e.to_string()));
+            }
+            Command::Snapshot { ack } => {
+                let mut snapshot = TailSnapshot::default();
+                for ((table, _), batches) in &self.buffers {
+                    snapshot
+                        .tables
+                        .entry(*table)
+                        .or_default()
+                        .extend(batches.iter().cloned());
+                }
+                let _ = ack.send(snapshot);
+            }
+            Command::Tick => self.maybe_flush(),
+            Command::Shutdown { ack } => {
+                let result = self.flush().map_err(|e| e.to_string());
+                let _ = ack.send(result);
+                return true;
+            }
+        }
+        false
+    }
+
+    fn append(
+        &mut self,
+        batches: Vec<(Table, RecordBatch)>,
+        dead_letters: Vec<DeadLetter>,
+        durability: Durability,
+    ) -> Result<AppendReceipt, LakeError> {
+        let incoming: usize = batches.iter().map(|(_, b)| b.get_array_memory_size()).sum();
+        if self.buffered_bytes > 0
+            && self.buffered_bytes + incoming > self.config.flush_bytes.saturating_mul(2)
+        {
+            if let Some(m) = &self.metrics {
+                m.lake_appends_rejected.inc();
+            }
+            return Err(LakeError::Failed(
+                "the lake writer is behind: its buffer budget is exhausted; retry later".into(),
+            ));
+        }
+        let mut receipt = AppendReceipt {
+            rows: 0,
+            dead_letters: dead_letters.len(),
+        };
+        for letter in &dead_letters {
+            self.dead_letters.append(letter)?;
+        }
+        self.stats
+            .dead_letters
+            .fetch_add(dead_letters.len() as u64, Ordering::Relaxed);
+        for (table, batch) in batches {
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            if durability == Durability::Wal {
+                self.wal_segment()?.append(table, &batch)?;
+            }
+            receipt.rows += batch.num_rows();
+            self.buffer(table, batch)?;
+        }
+        Ok(receipt)
+    }
+
+    fn wal_segment(&mut self) -> Result<&mut WalSegment, LakeError> {
+        if self.wal.is_none() {
+            let path = self.wal_dir.join(format!("{:020}.wal", next_seq()));
+            self.wal = Some(WalSegment::create(path)?);
+            sync_dir(&self.wal_dir)?;
+        }
+        Ok(self.wal.as_mut().expect("created above"))
+    }
+
+    fn buffer(&mut self, table: Table, batch: RecordBatch) -> Result<(), LakeError> {
+        for (hour, part) in split_by_hour(&batch)? {
+            self.buffered_rows += part.num_rows();
+            self.buffered_bytes += part.get_array_memory_size();
+            self.buffers.entry((table, hour)).or_default().push(part);
+        }
+        self.oldest.get_or_insert_with(Instant::now);
+        self.stats
+            .buffered_rows
+            .store(self.buffered_rows as u64, Ordering::Relaxed);
+        if let Some(m) = &self.metrics {
+            m.lake_buffered_rows.set(self.buffered_rows as i64);
+        }
+        Ok(())
+    }
+
+    /// Make the group durable, then acknowledge it.
+    fn commit_group(&mut self, pending: &mut Vec<(Ack<AppendReceipt>, AppendReceipt)>) {
+        if pending.is_empty() {
+            return;
+        }
+        let sync = self.config.sync;
+        let mut result = self.dead_letters.commit(sync);
+        if result.is_ok()
+            && let Some(wal) = self.wal.as_mut()
+        {
+            result = wal.commit(sync);
+            if let Some(m) = &self.metrics {
+                m.lake_wal_bytes.set(wal.bytes() as i64);
+            }
+        }
+        let outcome = result.map_err(|e| e.to_string());
+        for (ack, receipt) in pending.drain(..) {
+            let _ = ack.send(outcome.clone().map(|_| receipt));
+        }
+    }
+
+    fn maybe_flush(&mut self) {
+        if self.buffered_rows == 0 {
+            return;
+        }
+        let age = self.oldest.map(|t| t.elapsed()).unwrap_or_default();
+        let due = self.buffered_rows >= self.config.flush_rows
+            || self.buffered_bytes >= self.config.flush_bytes
+            || age >= Duration::from_secs(self.config.flush_interval_secs);
+        if due && let Err(e) = self.flush() {
+            tracing::warn!(error = %e, "flush failed; rows stay buffered and in the WAL, retrying on the next tick");
+        }
+    }
+
+    /// Write every buffer to Parquet; on full success delete the WAL segments.
+    fn flush(&mut self) -> Result<(), LakeError> {
+        if self.buffers.is_empty() {
+            self.drop_wal()?;
+            return Ok(());
+        }
+        let started = Instant::now();
+        let keys: Vec<(Table, i64)> = self.buffers.keys().copied().collect();
+        let mut first_error = None;
+        for key in keys {
+            let batches = self.buffers.get(&key).cloned().unwrap_or_default();
+            match self.write_parquet(key.0, key.1, &batches) {
+                Ok(rows) => {
+                    self.buffers.remove(&key);
+                    self.buffered_rows -= rows;
+                    self.buffered_bytes -= batches
+                        .iter()
+                        .map(RecordBatch::get_array_memory_size)
+                        .sum::<usize>();
+                    self.stats
+                        .rows_flushed
+                        .fetch_add(rows as u64, Ordering::Relaxed);
+                    self.stats.files_written.fetch_add(1, Ordering::Relaxed);
+                    if let Some(m) = &self.metrics {
+                        m.lake_rows_written
+                            .with_label_values(&[key.0.name()])
+                            .inc_by(rows as u64);
+                        m.lake_files_written
+                            .with_label_values(&[key.0.name()])
+                            .inc();
+                    }
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        self.stats
+            .buffered_rows
+            .store(self.buffered_rows as u64, Ordering::Relaxed);
+        if let Some(m) = &self.metrics {
+            m.lake_buffered_rows.set(self.buffered_rows as i64);
+            m.lake_flush_seconds
+                .observe(started.elapsed().as_secs_f64());
+        }
+        if let Some(e) = first_error {
+            self.stats.flush_errors.fetch_add(1, Ordering::Relaxed);
+            if let Some(m) = &self.metrics {
+                m.lake_flush_errors.inc();
+            }
+            return Err(e);
+        }
+        self.oldest = None;
+        self.stats.last_flush_unix_ms.store(
+            chrono::Utc::now().timestamp_millis() as u64,
+            Ordering::Relaxed,
+        );
+        self.drop_wal()
+    }
+
+    /// Every buffered row is in Parquet: the WAL is no longer needed.
+    fn drop_wal(&mut self) -> Result<(), LakeError> {
+        debug_assert!(self.buffers.is_empty());
+        if let Some(wal) = self.wal.take() {
+            self.old_segments.push(wal.path().to_path_buf());
+        }
+        for path in self.old_segments.drain(..) {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LakeError::Io { path, source: e }),
+            }
+        }
+        if let Some(m) = &self.metrics {
+            m.lake_wal_bytes.set(0);
+        }
+        Ok(())
+    }
+
+    fn write_parquet(
+        &mut self,
+        table: Table,
+        hour: i64,
+        batches: &[RecordBatch],
+    ) -> Result<usize, LakeError> {
+        let dir = partition_dir(&self.data_dir, table, hour);
+        let name = format!("{}-{:020}.parquet", self.writer_id, next_seq());
+        write_parquet_file(&dir, &name, &table.schema(), batches)
+    }
+
+    fn replay_wal(&mut self) -> Result<(), LakeError> {
+        let mut segments: Vec<PathBuf> = std::fs::read_dir(&self.wal_dir)
+            .map_err(LakeError::io(&self.wal_dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "wal"))
+            .collect();
+        segments.sort();
+        if segments.is_empty() {
+            return Ok(());
+        }
+        let mut rows = 0usize;
+        for path in &segments {
+            let recovered = recover(path)?;
+            if recovered.skipped_bytes > 0 {
+                tracing::warn!(segment = %path.display(), skipped_bytes = recovered.skipped_bytes,
+                    "WAL segment has a damaged tail; entries before it were recovered");
+                if let Some(m) = &self.metrics {
+                    m.wal_skipped_bytes.inc_by(recovered.skipped_bytes);
+                }
+            }
+            for (table, batch) in recovered.batches {
+                rows += batch.num_rows();
+                self.buffer(table, batch)?;
+            }
+        }
+        if let Some(m) = &self.metrics {
+            m.wal_recovered_rows.inc_by(rows as u64);
+        }
+        tracing::info!(
+            segments = segments.len(),
+            rows,
+            "replayed the write-ahead log"
+        );
+        self.old_segments = segments;
+        self.flush()
+    }
+}
+
+/// Write `batches` as `<dir>/<name>` atomically (temp file, fsync, rename, fsync dir).
+pub(crate) fn write_parquet_file(
+    dir: &Path,
+    name: &str,
+    schema: &datafusion::arrow::datatypes::SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<usize, LakeError> {
+    std::fs::create_dir_all(dir).map_err(LakeError::io(dir))?;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let path = dir.join(name);
+    let file = File::create(&tmp).map_err(LakeError::io(&tmp))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
+        .set_max_row_group_row_count(Some(256 * 1024))
+        .build();
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
+    let mut rows = 0;
+    for batch in batches {
+        rows += batch.num_rows();
+        writer.write(batch)?;
+    }
+    let file = writer.into_inner()?;
+    file.sync_all().map_err(LakeError::io(&tmp))?;
+    drop(file);
+    std::fs::rename(&tmp, &path).map_err(LakeError::io(&path))?;
+    sync_dir(dir)?;
+    Ok(rows)
+}
+
+/// Split a batch by the hour of its `time` column (column 0).
+fn split_by_hour(batch: &RecordBatch) -> Result<Vec<(i64, RecordBatch)>, LakeError> {
+    let times = batch
+        .column(0)
+        .as_any()
+        .downcast_ref::<TimestampMillisecondArray>()
+        .expect("column 0 of every table is time");
+    let hour_of = |i: usize| {
+        if times.is_null(i) {
+            0
+        } else {
+            times.value(i).div_euclid(HOUR_MS)
+        }
+    };
+    let first = hour_of(0);
+    if (0..times.len()).all(|i| hour_of(i) == first) {
+        return Ok(vec![(first, batch.clone())]);
+    }
+    let mut hours: Vec<i64> = (0..times.len()).map(hour_of).collect();
+    hours.sort_unstable();
+    hours.dedup();
+    let mut out = Vec::with_capacity(hours.len());
+    for hour in hours {
+        let mask: BooleanArray = (0..times.len()).map(|i| Some(hour_of(i) == hour)).collect();
+        out.push((hour, filter_record_batch(batch, &mask)?));
+    }
+    Ok(out)
+}

@@ -1,0 +1,459 @@
+//! AWS VPC Flow Logs → `network_activity`.
+//!
+//! Input: space-separated records. The field layout comes from, in order of preference:
+//! 1. the most recent header line in the stream (custom formats delivered to S3 start with one;
+//!    concatenated deliveries repeat it), which may name any v2–v8 field in any order;
+//! 2. otherwise the field count: 14 = the v2 default format, 29 = all v2–v5 fields in AWS's
+//!    documented order.
+//!
+//! `NODATA` / `SKIPDATA` records are kept (they measure coverage) with `status_code` set and no
+//! endpoints. Lateral-movement tags come from the site config: `zt_is_lateral` when both ends
+//! are internal, `zt_segment_src/dst`, and `zt_port_class` from the destination port.
+//! When the record names the original packet addresses (`pkt-srcaddr`/`pkt-dstaddr`, behind a NAT
+//! gateway or load balancer) those are the endpoints and the interface addresses go to
+//! `src_endpoint_intermediate_ips`.
+//!
+//! Records carry no event id: `metadata_uid` is a hash of the record's fields, so the same record
+//! delivered twice is counted once.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::{ErrorKind, ParseError, Parser, content_uid, json_object};
+use crate::schema::{NetworkActivityRow, TableBuilders};
+use crate::site::Site;
+
+/// Every field name AWS documents for flow log records (v2–v8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Version,
+    AccountId,
+    InterfaceId,
+    SrcAddr,
+    DstAddr,
+    SrcPort,
+    DstPort,
+    Protocol,
+    Packets,
+    Bytes,
+    Start,
+    End,
+    Action,
+    LogStatus,
+    VpcId,
+    SubnetId,
+    InstanceId,
+    TcpFlags,
+    Type,
+    PktSrcAddr,
+    PktDstAddr,
+    Region,
+    AzId,
+    SublocationType,
+    SublocationId,
+    PktSrcAwsService,
+    PktDstAwsService,
+    FlowDirection,
+    TrafficPath,
+    /// Any other documented field (ECS, transit gateway, reject-reason …), kept in `unmapped`.
+    Other(&'static str),
+}
+
+const OTHER_FIELDS: &[&str] = &[
+    "ecs-cluster-arn",
+    "ecs-cluster-name",
+    "ecs-container-instance-arn",
+    "ecs-container-instance-id",
+    "ecs-container-id",
+    "ecs-second-container-id",
+    "ecs-service-name",
+    "ecs-task-definition-arn",
+    "ecs-task-arn",
+    "ecs-task-id",
+    "reject-reason",
+    "resource-type",
+    "tgw-id",
+    "tgw-attachment-id",
+    "tgw-src-vpc-account-id",
+    "tgw-dst-vpc-account-id",
+    "tgw-src-vpc-id",
+    "tgw-dst-vpc-id",
+    "tgw-src-subnet-id",
+    "tgw-dst-subnet-id",
+    "tgw-src-eni",
+    "tgw-dst-eni",
+    "tgw-src-az-id",
+    "tgw-dst-az-id",
+    "tgw-pair-attachment-id",
+    "packets-lost-no-route",
+    "packets-lost-blackhole",
+    "packets-lost-mtu-exceeded",
+    "packets-lost-ttl-expired",
+];
+
+impl Field {
+    fn from_name(name: &str) -> Option<Field> {
+        Some(match name {
+            "version" => Field::Version,
+            "account-id" => Field::AccountId,
+            "interface-id" => Field::InterfaceId,
+            "srcaddr" => Field::SrcAddr,
+            "dstaddr" => Field::DstAddr,
+            "srcport" => Field::SrcPort,
+            "dstport" => Field::DstPort,
+            "protocol" => Field::Protocol,
+            "packets" => Field::Packets,
+            "bytes" => Field::Bytes,
+            "start" => Field::Start,
+            "end" => Field::End,
+            "action" => Field::Action,
+            "log-status" => Field::LogStatus,
+            "vpc-id" => Field::VpcId,
+            "subnet-id" => Field::SubnetId,
+            "instance-id" => Field::InstanceId,
+            "tcp-flags" => Field::TcpFlags,
+            "type" => Field::Type,
+            "pkt-srcaddr" => Field::PktSrcAddr,
+            "pkt-dstaddr" => Field::PktDstAddr,
+            "region" => Field::Region,
+            "az-id" => Field::AzId,
+            "sublocation-type" => Field::SublocationType,
+            "sublocation-id" => Field::SublocationId,
+            "pkt-src-aws-service" => Field::PktSrcAwsService,
+            "pkt-dst-aws-service" => Field::PktDstAwsService,
+            "flow-direction" => Field::FlowDirection,
+            "traffic-path" => Field::TrafficPath,
+            other => {
+                return OTHER_FIELDS
+                    .iter()
+                    .find(|f| **f == other)
+                    .map(|f| Field::Other(f));
+            }
+        })
+    }
+}
+
+const V2_DEFAULT: [Field; 14] = [
+    Field::Version,
+    Field::AccountId,
+    Field::InterfaceId,
+    Field::SrcAddr,
+    Field::DstAddr,
+    Field::SrcPort,
+    Field::DstPort,
+    Field::Protocol,
+    Field::Packets,
+    Field::Bytes,
+    Field::Start,
+    Field::End,
+    Field::Action,
+    Field::LogStatus,
+];
+
+const V5_ALL: [Field; 29] = [
+    Field::Version,
+    Field::AccountId,
+    Field::InterfaceId,
+    Field::SrcAddr,
+    Field::DstAddr,
+    Field::SrcPort,
+    Field::DstPort,
+    Field::Protocol,
+    Field::Packets,
+    Field::Bytes,
+    Field::Start,
+    Field::End,
+    Field::Action,
+    Field::LogStatus,
+    Field::VpcId,
+    Field::SubnetId,
+    Field::InstanceId,
+    Field::TcpFlags,
+    Field::Type,
+    Field::PktSrcAddr,
+    Field::PktDstAddr,
+    Field::Region,
+    Field::AzId,
+    Field::SublocationType,
+    Field::SublocationId,
+    Field::PktSrcAwsService,
+    Field::PktDstAwsService,
+    Field::FlowDirection,
+    Field::TrafficPath,
+];
+
+pub struct VpcFlowParser {
+    site: Arc<Site>,
+    /// Layout from the last header line, if the stream had one.
+    header: Option<Vec<Field>>,
+}
+
+impl VpcFlowParser {
+    pub fn new(site: Arc<Site>) -> Self {
+        Self { site, header: None }
+    }
+}
+
+fn protocol_name(num: i32) -> Option<&'static str> {
+    Some(match num {
+        1 => "icmp",
+        6 => "tcp",
+        17 => "udp",
+        47 => "gre",
+        50 => "esp",
+        58 => "icmpv6",
+        132 => "sctp",
+        _ => return None,
+    })
+}
+
+fn field_err(name: &str, value: &str) -> ParseError {
+    ParseError::new(
+        ErrorKind::InvalidField,
+        format!("{name} {value:?} is not valid"),
+    )
+}
+
+fn opt_num<T: std::str::FromStr>(name: &str, value: &str) -> Result<Option<T>, ParseError> {
+    if value == "-" {
+        return Ok(None);
+    }
+    value.parse().map(Some).map_err(|_| field_err(name, value))
+}
+
+fn opt_ip(name: &str, value: &str) -> Result<Option<IpAddr>, ParseError> {
+    if value == "-" {
+        return Ok(None);
+    }
+    value.parse().map(Some).map_err(|_| field_err(name, value))
+}
+
+impl Parser for VpcFlowParser {
+    fn parse(
+        &mut self,
+        record: &[u8],
+        raw_ref: &str,
+        out: &mut TableBuilders,
+    ) -> Result<usize, ParseError> {
+        let line = super::as_utf8(record)?.trim();
+        if line.is_empty() {
+            return Ok(0);
+        }
+        let mut tokens = line.split_ascii_whitespace();
+        let first = tokens.next().unwrap_or("");
+        if first.as_bytes()[0].is_ascii_alphabetic() && Field::from_name(first).is_some() {
+            // A header line: every token must be a known field name.
+            let layout: Option<Vec<Field>> = line
+                .split_ascii_whitespace()
+                .map(Field::from_name)
+                .collect();
+            return match layout {
+                Some(layout) => {
+                    self.header = Some(layout);
+                    Ok(0)
+                }
+                None => Err(ParseError::new(
+                    ErrorKind::InvalidField,
+                    "header line names a field that is not a VPC flow log field",
+                )),
+            };
+        }
+        let count = line.split_ascii_whitespace().count();
+        let layout: &[Field] = match &self.header {
+            Some(h) => h,
+            None if count == V2_DEFAULT.len() => &V2_DEFAULT,
+            None if count == V5_ALL.len() => &V5_ALL,
+            None => {
+                return Err(ParseError::new(
+                    ErrorKind::FieldCount,
+                    format!(
+                        "{count} fields and no header line: the default layouts have 14 (v2) or 29 (v2-v5) fields"
+                    ),
+                ));
+            }
+        };
+        if count != layout.len() {
+            return Err(ParseError::new(
+                ErrorKind::FieldCount,
+                format!("{count} fields where the header names {}", layout.len()),
+            ));
+        }
+        let mut row = map_record(line, layout, &self.site, raw_ref)?;
+        out.network_activity.append(&mut row);
+        Ok(1)
+    }
+}
+
+fn map_record<'a>(
+    line: &'a str,
+    layout: &[Field],
+    site: &Site,
+    raw_ref: &'a str,
+) -> Result<NetworkActivityRow<'a>, ParseError> {
+    let mut row = NetworkActivityRow::default();
+    let mut srcaddr = None;
+    let mut dstaddr = None;
+    let mut pkt_src = None;
+    let mut pkt_dst = None;
+    let mut action = None;
+    let mut flow_direction = None;
+    let mut unmapped: Vec<(&str, String)> = Vec::new();
+    {
+        let c = &mut row.common;
+        let n = &mut row.own;
+        for (field, value) in layout.iter().zip(line.split_ascii_whitespace()) {
+            let text = super::non_empty(value);
+            match field {
+                Field::Version => {
+                    if value != "-" && value.parse::<u8>().is_err() {
+                        return Err(field_err("version", value));
+                    }
+                }
+                Field::AccountId => c.cloud_account_uid = text,
+                Field::InterfaceId => n.device_interface_uid = text,
+                Field::SrcAddr => srcaddr = opt_ip("srcaddr", value)?,
+                Field::DstAddr => dstaddr = opt_ip("dstaddr", value)?,
+                Field::SrcPort => n.src_endpoint_port = opt_num("srcport", value)?,
+                Field::DstPort => n.dst_endpoint_port = opt_num("dstport", value)?,
+                Field::Protocol => n.connection_info_protocol_num = opt_num("protocol", value)?,
+                Field::Packets => n.traffic_packets = opt_num("packets", value)?,
+                Field::Bytes => n.traffic_bytes = opt_num("bytes", value)?,
+                Field::Start => n.start_time = opt_num::<i64>("start", value)?.map(|s| s * 1000),
+                Field::End => n.end_time = opt_num::<i64>("end", value)?.map(|s| s * 1000),
+                Field::Action => action = text,
+                Field::LogStatus => c.status_code = text,
+                Field::VpcId => n.device_vpc_uid = text,
+                Field::SubnetId => n.device_subnet_uid = text,
+                Field::InstanceId => n.device_instance_uid = text,
+                Field::TcpFlags => n.connection_info_tcp_flags = opt_num("tcp-flags", value)?,
+                Field::Type => {
+                    n.connection_info_protocol_ver_id = match value {
+                        "IPv4" => Some(4),
+                        "IPv6" => Some(6),
+                        _ => None,
+                    }
+                }
+                Field::PktSrcAddr => pkt_src = opt_ip("pkt-srcaddr", value)?,
+                Field::PktDstAddr => pkt_dst = opt_ip("pkt-dstaddr", value)?,
+                Field::Region => c.cloud_region = text,
+                Field::AzId => n.cloud_zone = text,
+                Field::SublocationType | Field::SublocationId => {
+                    if let Some(t) = text {
+                        let name = if *field == Field::SublocationType {
+                            "sublocation-type"
+                        } else {
+                            "sublocation-id"
+                        };
+                        unmapped.push((name, t.into_owned()));
+                    }
+                }
+                Field::PktSrcAwsService => n.src_endpoint_svc_name = text,
+                Field::PktDstAwsService => n.dst_endpoint_svc_name = text,
+                Field::FlowDirection => flow_direction = text,
+                Field::TrafficPath => {
+                    n.connection_info_boundary_id =
+                        opt_num::<i32>("traffic-path", value)?.map(|p| p + 3)
+                }
+                Field::Other(name) => {
+                    if let Some(t) = text {
+                        unmapped.push((name, t.into_owned()));
+                    }
+                }
+            }
+        }
+    }
+
+    let time = row.own.start_time.or(row.own.end_time).ok_or_else(|| {
+        ParseError::new(ErrorKind::MissingField, "record has no start or end time")
+    })?;
+    if let (Some(start), Some(end)) = (row.own.start_time, row.own.end_time) {
+        row.own.duration = Some(end - start);
+    }
+
+    // Original packet addresses win; interface addresses become intermediate hops.
+    let src = pkt_src.or(srcaddr);
+    let dst = pkt_dst.or(dstaddr);
+    for (interface_addr, packet_addr) in [(srcaddr, pkt_src), (dstaddr, pkt_dst)] {
+        if let (Some(i), Some(p)) = (interface_addr, packet_addr)
+            && i != p
+        {
+            row.own
+                .src_endpoint_intermediate_ips
+                .push(Cow::Owned(i.to_string()));
+        }
+    }
+    row.own.src_endpoint_ip = src.map(|ip| Cow::Owned(ip.to_string()));
+    row.own.dst_endpoint_ip = dst.map(|ip| Cow::Owned(ip.to_string()));
+    if row.own.connection_info_protocol_ver_id.is_none() {
+        row.own.connection_info_protocol_ver_id = src.map(|ip| if ip.is_ipv4() { 4 } else { 6 });
+    }
+    row.own.connection_info_protocol_name = row
+        .own
+        .connection_info_protocol_num
+        .and_then(protocol_name)
+        .map(Cow::Borrowed);
+
+    let (action_id, disposition_id) = match action.as_deref() {
+        Some("ACCEPT") => (Some(1), Some(1)),
+        Some("REJECT") => (Some(2), Some(2)),
+        Some(other) => return Err(field_err("action", other)),
+        None => (None, None),
+    };
+    row.own.action_id = action_id;
+    row.own.disposition_id = disposition_id;
+
+    // Site enrichment.
+    let placement = (src.map(|ip| site.place(ip)), dst.map(|ip| site.place(ip)));
+    if let (Some(ps), Some(pd)) = placement {
+        row.own.zt_segment_src = Some(Cow::Owned(ps.segment().to_string()));
+        row.own.zt_segment_dst = Some(Cow::Owned(pd.segment().to_string()));
+        let lateral = ps.is_internal() && pd.is_internal();
+        row.own.zt_is_lateral = Some(lateral);
+        row.own.connection_info_direction_id = Some(if lateral {
+            3
+        } else {
+            match flow_direction.as_deref() {
+                Some("ingress") => 1,
+                Some("egress") => 2,
+                _ if pd.is_internal() => 1,
+                _ if ps.is_internal() => 2,
+                _ => 0,
+            }
+        });
+    }
+    if let Some(port) = row.own.dst_endpoint_port {
+        let has_ports = matches!(row.own.connection_info_protocol_num, Some(6 | 17 | 132));
+        let class = if has_ports {
+            u16::try_from(port).map(|p| site.port_class(p)).ok()
+        } else {
+            None
+        };
+        row.own.zt_port_class = Some(Cow::Borrowed(class.map_or("other", |c| c.as_str())));
+    }
+
+    let c = &mut row.common;
+    c.time = Some(time);
+    c.activity_id = Some(6);
+    c.activity_name = Some(Cow::Borrowed("Traffic"));
+    c.severity_id = Some(1);
+    c.status_id = Some(match c.status_code.as_deref() {
+        Some("OK") | None => 1,
+        _ => 99,
+    });
+    c.metadata_uid = Some(Cow::Owned(content_uid("vpc", line.as_bytes())));
+    c.metadata_product_name = Some(Cow::Borrowed("vpcflow"));
+    c.metadata_product_vendor_name = Some(Cow::Borrowed("AWS"));
+    c.metadata_log_name = Some(Cow::Borrowed("VPC Flow Logs"));
+    c.cloud_provider = Some(Cow::Borrowed("AWS"));
+    c.raw_ref = Some(Cow::Borrowed(raw_ref));
+    if !unmapped.is_empty() {
+        let pairs: Vec<(&str, String)> = unmapped
+            .iter()
+            .map(|(k, v)| (*k, serde_json::to_string(v).unwrap_or_default()))
+            .collect();
+        let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        c.unmapped = json_object(&borrowed).map(Cow::Owned);
+    }
+    Ok(row)
+}

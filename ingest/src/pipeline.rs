@@ -1,0 +1,317 @@
+//! Sources wired to the decoder and the lake writer.
+//!
+//! - [`Pipeline::ingest_files`]: read files (plain or gzip, detected by content), several files
+//!   in parallel, decode them in bounded chunks, append to the lake, flush at the end. Memory is
+//!   bounded by `chunk size + batch_rows rows` per worker, whatever the file size.
+//! - [`Pipeline::ingest_body`]: one HTTP request body (already decompressed and size-checked by
+//!   the caller), decoded off the async runtime and appended with WAL durability: when it returns
+//!   `Ok`, the rows survive a crash.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use crate::decode::{DeadLetter, DecodeStats, Decoder, decode_bytes};
+use crate::lake::{Durability, LakeError, LakeWriter};
+use crate::metrics::IngestMetrics;
+use crate::parsers::Format;
+use crate::site::Site;
+
+/// Limits shared by every source.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestLimits {
+    /// Longest record accepted; longer ones are dead-lettered with their first 64 KiB.
+    pub max_record_bytes: usize,
+    /// Rows decoded before they are handed to the lake writer.
+    pub batch_rows: usize,
+}
+
+impl Default for IngestLimits {
+    fn default() -> Self {
+        Self {
+            max_record_bytes: 1024 * 1024,
+            batch_rows: 64 * 1024,
+        }
+    }
+}
+
+/// A failure of a source.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+}
+
+/// Progress of a file ingest, reported after every chunk.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileProgress {
+    pub path: PathBuf,
+    /// Bytes of the file read so far (compressed bytes for gzip files).
+    pub bytes_read: u64,
+    pub bytes_total: u64,
+    pub stats: DecodeStats,
+    pub done: bool,
+}
+
+/// What one request body produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct BodyReceipt {
+    pub records: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    /// The first refused records, with where they were and why.
+    pub dead_letters: Vec<DeadLetterSummary>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetterSummary {
+    pub origin: String,
+    pub kind: String,
+    pub reason: String,
+}
+
+impl From<&DeadLetter> for DeadLetterSummary {
+    fn from(d: &DeadLetter) -> Self {
+        Self {
+            origin: d.origin.clone(),
+            kind: d.kind.clone(),
+            reason: d.reason.clone(),
+        }
+    }
+}
+
+/// Everything a source needs to turn bytes into durable rows.
+#[derive(Clone)]
+pub struct Pipeline {
+    pub site: Arc<Site>,
+    pub writer: LakeWriter,
+    pub metrics: Option<Arc<IngestMetrics>>,
+    pub limits: IngestLimits,
+}
+
+impl Pipeline {
+    /// Ingest one request body with WAL durability.
+    pub async fn ingest_body(
+        &self,
+        format: Format,
+        body: Vec<u8>,
+        origin: String,
+    ) -> Result<BodyReceipt, LakeError> {
+        let site = self.site.clone();
+        let limits = self.limits;
+        let processed = chrono::Utc::now().timestamp_millis();
+        let (decoded, stats) = tokio::task::spawn_blocking(move || {
+            decode_bytes(
+                format,
+                site,
+                &body,
+                &origin,
+                processed,
+                limits.max_record_bytes,
+            )
+        })
+        .await
+        .map_err(|e| LakeError::Failed(format!("decode task failed: {e}")))?;
+        let summaries: Vec<DeadLetterSummary> = decoded
+            .dead_letters
+            .iter()
+            .take(20)
+            .map(Into::into)
+            .collect();
+        self.writer
+            .append(decoded.batches, decoded.dead_letters, Durability::Wal)
+            .await?;
+        if let Some(m) = &self.metrics {
+            m.observe_decode(format.name(), &stats);
+        }
+        Ok(BodyReceipt {
+            records: stats.records,
+            accepted: stats.total_rows(),
+            rejected: stats.total_dead_letters(),
+            dead_letters: summaries,
+        })
+    }
+
+    /// Ingest files of one format; blocks the calling thread (run it off the async runtime).
+    /// Files are processed in parallel; rows are flushed to Parquet before this returns.
+    pub fn ingest_files(
+        &self,
+        format: Format,
+        paths: &[PathBuf],
+        progress: &(dyn Fn(&FileProgress) + Sync),
+    ) -> Result<DecodeStats, IngestError> {
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(paths.len())
+            .max(1);
+        let next = AtomicUsize::new(0);
+        let total = Mutex::new(DecodeStats::default());
+        let first_error: Mutex<Option<IngestError>> = Mutex::new(None);
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(path) = paths.get(i) else { return };
+                        if first_error.lock().expect("not poisoned").is_some() {
+                            return;
+                        }
+                        match self.ingest_one_file(format, path, progress) {
+                            Ok(stats) => total.lock().expect("not poisoned").merge(&stats),
+                            Err(e) => {
+                                first_error.lock().expect("not poisoned").get_or_insert(e);
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        if let Some(e) = first_error.into_inner().expect("not poisoned") {
+            return Err(e);
+        }
+        self.writer.flush_blocking()?;
+        Ok(total.into_inner().expect("not poisoned"))
+    }
+
+    fn ingest_one_file(
+        &self,
+        format: Format,
+        path: &Path,
+        progress: &(dyn Fn(&FileProgress) + Sync),
+    ) -> Result<DecodeStats, IngestError> {
+        let read_err = |source| IngestError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(read_err)?;
+        let bytes_total = file.metadata().map_err(read_err)?.len();
+        let counted = CountingReader {
+            inner: file,
+            count: Arc::new(AtomicUsize::new(0)),
+        };
+        let count = counted.count.clone();
+        let mut reader = open_maybe_gzip(counted).map_err(read_err)?;
+        let processed = chrono::Utc::now().timestamp_millis();
+        let origin = format!("file:{}", path.display());
+        let mut decoder = Decoder::new(
+            format,
+            self.site.clone(),
+            origin,
+            processed,
+            self.limits.max_record_bytes,
+        );
+        let mut chunk = vec![0u8; 1 << 20];
+        let mut reported = DecodeStats::default();
+        loop {
+            let n = match reader.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(read_err(e)),
+            };
+            decoder.push(&chunk[..n]);
+            if decoder.pending_rows() >= self.limits.batch_rows {
+                self.hand_over(&mut decoder, format, &mut reported)?;
+            }
+            progress(&FileProgress {
+                path: path.to_path_buf(),
+                bytes_read: count.load(Ordering::Relaxed) as u64,
+                bytes_total,
+                stats: decoder.stats().clone(),
+                done: false,
+            });
+        }
+        decoder.finish();
+        self.hand_over(&mut decoder, format, &mut reported)?;
+        let stats = decoder.stats().clone();
+        progress(&FileProgress {
+            path: path.to_path_buf(),
+            bytes_read: bytes_total,
+            bytes_total,
+            stats: stats.clone(),
+            done: true,
+        });
+        Ok(stats)
+    }
+
+    /// Move decoded rows and dead letters to the writer, and count what was not counted yet.
+    fn hand_over(
+        &self,
+        decoder: &mut Decoder,
+        format: Format,
+        reported: &mut DecodeStats,
+    ) -> Result<(), IngestError> {
+        let decoded = decoder.take();
+        if !decoded.is_empty() {
+            self.writer.append_blocking(
+                decoded.batches,
+                decoded.dead_letters,
+                Durability::Buffered,
+            )?;
+        }
+        if let Some(m) = &self.metrics {
+            let delta = stats_delta(decoder.stats(), reported);
+            m.observe_decode(format.name(), &delta);
+        }
+        *reported = decoder.stats().clone();
+        Ok(())
+    }
+}
+
+fn stats_delta(now: &DecodeStats, before: &DecodeStats) -> DecodeStats {
+    let mut delta = DecodeStats {
+        records: now.records - before.records,
+        bytes: now.bytes - before.bytes,
+        ..Default::default()
+    };
+    for (t, n) in &now.rows {
+        let d = n - before.rows.get(t).copied().unwrap_or(0);
+        if d > 0 {
+            delta.rows.insert(*t, d);
+        }
+    }
+    for (k, n) in &now.dead_letters {
+        let d = n - before.dead_letters.get(k).copied().unwrap_or(0);
+        if d > 0 {
+            delta.dead_letters.insert(*k, d);
+        }
+    }
+    delta
+}
+
+struct CountingReader<R> {
+    inner: R,
+    count: Arc<AtomicUsize>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Wrap `reader` in a gzip decoder when it starts with the gzip magic bytes. Concatenated gzip
+/// members (as S3 deliveries produce) are read as one stream.
+pub fn open_maybe_gzip<R: Read + Send + 'static>(
+    reader: R,
+) -> std::io::Result<Box<dyn Read + Send>> {
+    let mut buffered = std::io::BufReader::with_capacity(1 << 16, reader);
+    let head = std::io::BufRead::fill_buf(&mut buffered)?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Ok(Box::new(flate2::read::MultiGzDecoder::new(buffered)))
+    } else {
+        Ok(Box::new(buffered))
+    }
+}

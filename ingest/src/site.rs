@@ -1,0 +1,485 @@
+//! Site knowledge that logs lack: internal networks and segments, port classes, privileged and
+//! sensitive applications, service-account name patterns.
+//!
+//! [`SiteConfig`] is the user-facing configuration (`[site]` in `ztlens.toml`); [`Site`] is its
+//! compiled form that parsers consult on every record. Compilation validates everything once at
+//! start-up (bad CIDRs, empty names), so the per-record lookups cannot fail.
+//!
+//! Segment lookup is first-match in configuration order; an internal address in no segment is
+//! `internal`, an address outside the internal CIDRs is `external`.
+
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// `[site]`: what ztlens needs to know about your network and applications.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SiteConfig {
+    /// Address ranges that belong to your organisation. Flows with both ends inside are lateral (east-west).
+    pub internal_cidrs: Vec<String>,
+    /// Named network segments; the first segment whose CIDRs contain an address names it.
+    pub segments: Vec<SegmentConfig>,
+    /// Destination ports of remote administration (SSH, RDP, WinRM, SMB, RPC, telnet, VNC).
+    pub admin_ports: Vec<u16>,
+    /// Destination ports of databases and data stores.
+    pub db_ports: Vec<u16>,
+    /// Destination ports of web services.
+    pub web_ports: Vec<u16>,
+    /// Identity-provider application names that grant privileged access (compared case-insensitively).
+    pub privileged_apps: Vec<String>,
+    /// URL path prefixes of privileged functions in your web applications.
+    pub privileged_path_prefixes: Vec<String>,
+    /// Web applications, recognised by host name or path prefix, with their sensitivity.
+    pub apps: Vec<AppConfig>,
+    /// Glob patterns (`*` wildcard, case-insensitive) of service-account login names.
+    pub service_account_patterns: Vec<String>,
+}
+
+/// One named network segment.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentConfig {
+    /// Segment name used in KPIs (keep it short and stable: it becomes a metric label).
+    pub name: String,
+    /// CIDRs of the segment.
+    pub cidrs: Vec<String>,
+}
+
+/// One web application.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    /// Application id used in KPIs.
+    pub id: String,
+    /// Host names (virtual hosts) serving the app.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// URL path prefixes serving the app (used when the log has no host).
+    #[serde(default)]
+    pub path_prefixes: Vec<String>,
+    /// Sensitivity label, e.g. `high`; apps with a sensitivity are "sensitive apps".
+    #[serde(default)]
+    pub sensitivity: Option<String>,
+}
+
+impl Default for SiteConfig {
+    fn default() -> Self {
+        Self {
+            internal_cidrs: vec![
+                "10.0.0.0/8".into(),
+                "172.16.0.0/12".into(),
+                "192.168.0.0/16".into(),
+            ],
+            segments: Vec::new(),
+            admin_ports: vec![22, 23, 135, 139, 445, 3389, 5900, 5985, 5986],
+            db_ports: vec![1433, 1521, 3306, 5432, 6379, 9042, 9200, 27017],
+            web_ports: vec![80, 443, 8080, 8443],
+            privileged_apps: Vec::new(),
+            privileged_path_prefixes: vec!["/admin".into()],
+            apps: Vec::new(),
+            service_account_patterns: vec!["svc-*".into(), "svc_*".into()],
+        }
+    }
+}
+
+/// A configuration value that cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SiteError {
+    #[error("invalid CIDR {0:?}: expected ADDRESS/PREFIX such as 10.0.0.0/8")]
+    InvalidCidr(String),
+    #[error("segment names must not be empty")]
+    EmptySegmentName,
+    #[error("app ids must not be empty")]
+    EmptyAppId,
+}
+
+/// An IPv4 or IPv6 network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: u128,
+    mask: u128,
+    is_v4: bool,
+}
+
+impl FromStr for Cidr {
+    type Err = SiteError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || SiteError::InvalidCidr(text.to_string());
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text, None),
+        };
+        let ip = IpAddr::from_str(addr.trim()).map_err(|_| bad())?;
+        let (bits, is_v4, max) = match ip {
+            IpAddr::V4(v4) => (u32::from(v4) as u128, true, 32u32),
+            IpAddr::V6(v6) => (u128::from(v6), false, 128u32),
+        };
+        let prefix: u32 = match prefix {
+            Some(p) => p.trim().parse().map_err(|_| bad())?,
+            None => max,
+        };
+        if prefix > max {
+            return Err(bad());
+        }
+        let host_bits = max - prefix;
+        let full = if is_v4 { u32::MAX as u128 } else { u128::MAX };
+        let mask = if host_bits >= 128 {
+            0
+        } else {
+            (full >> host_bits) << host_bits
+        } & full;
+        Ok(Cidr {
+            network: bits & mask,
+            mask,
+            is_v4,
+        })
+    }
+}
+
+impl Cidr {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(v4) if self.is_v4 => (u32::from(v4) as u128) & self.mask == self.network,
+            IpAddr::V6(v6) if !self.is_v4 => u128::from(v6) & self.mask == self.network,
+            _ => false,
+        }
+    }
+}
+
+/// Where an address sits in the site's network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement<'s> {
+    External,
+    Internal { segment: &'s str },
+}
+
+impl<'s> Placement<'s> {
+    pub fn is_internal(self) -> bool {
+        matches!(self, Placement::Internal { .. })
+    }
+
+    pub fn segment(self) -> &'s str {
+        match self {
+            Placement::External => "external",
+            Placement::Internal { segment } => segment,
+        }
+    }
+}
+
+/// Port class of a destination port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortClass {
+    Admin,
+    Db,
+    Web,
+    Other,
+}
+
+impl PortClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PortClass::Admin => "admin",
+            PortClass::Db => "db",
+            PortClass::Web => "web",
+            PortClass::Other => "other",
+        }
+    }
+}
+
+/// A matched web application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppMatch<'s> {
+    pub id: &'s str,
+    pub sensitivity: Option<&'s str>,
+}
+
+#[derive(Debug, Clone)]
+struct CompiledApp {
+    id: String,
+    hosts: Vec<String>,
+    path_prefixes: Vec<String>,
+    sensitivity: Option<String>,
+}
+
+/// Compiled site configuration; cheap to consult per record.
+#[derive(Debug, Clone)]
+pub struct Site {
+    internal: Vec<Cidr>,
+    segments: Vec<(String, Vec<Cidr>)>,
+    admin_ports: Vec<u16>,
+    db_ports: Vec<u16>,
+    web_ports: Vec<u16>,
+    privileged_apps: Vec<String>,
+    privileged_path_prefixes: Vec<String>,
+    apps: Vec<CompiledApp>,
+    service_account_patterns: Vec<String>,
+}
+
+impl Default for Site {
+    fn default() -> Self {
+        Site::new(&SiteConfig::default()).expect("default site config is valid")
+    }
+}
+
+fn parse_cidrs(list: &[String]) -> Result<Vec<Cidr>, SiteError> {
+    list.iter().map(|c| c.parse()).collect()
+}
+
+impl Site {
+    pub fn new(config: &SiteConfig) -> Result<Self, SiteError> {
+        let segments = config
+            .segments
+            .iter()
+            .map(|s| {
+                if s.name.trim().is_empty() {
+                    return Err(SiteError::EmptySegmentName);
+                }
+                Ok((s.name.clone(), parse_cidrs(&s.cidrs)?))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let apps = config
+            .apps
+            .iter()
+            .map(|a| {
+                if a.id.trim().is_empty() {
+                    return Err(SiteError::EmptyAppId);
+                }
+                Ok(CompiledApp {
+                    id: a.id.clone(),
+                    hosts: a.hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+                    path_prefixes: a.path_prefixes.clone(),
+                    sensitivity: a.sensitivity.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Site {
+            internal: parse_cidrs(&config.internal_cidrs)?,
+            segments,
+            admin_ports: config.admin_ports.clone(),
+            db_ports: config.db_ports.clone(),
+            web_ports: config.web_ports.clone(),
+            privileged_apps: config
+                .privileged_apps
+                .iter()
+                .map(|a| a.to_lowercase())
+                .collect(),
+            privileged_path_prefixes: config.privileged_path_prefixes.clone(),
+            apps,
+            service_account_patterns: config
+                .service_account_patterns
+                .iter()
+                .map(|p| p.to_lowercase())
+                .collect(),
+        })
+    }
+
+    /// Where `ip` sits: external, or internal with its segment name.
+    pub fn place(&self, ip: IpAddr) -> Placement<'_> {
+        let in_segment = self
+            .segments
+            .iter()
+            .find(|(_, cidrs)| cidrs.iter().any(|c| c.contains(ip)));
+        if let Some((name, _)) = in_segment {
+            return Placement::Internal { segment: name };
+        }
+        if self.internal.iter().any(|c| c.contains(ip)) {
+            Placement::Internal {
+                segment: "internal",
+            }
+        } else {
+            Placement::External
+        }
+    }
+
+    pub fn port_class(&self, port: u16) -> PortClass {
+        if self.admin_ports.contains(&port) {
+            PortClass::Admin
+        } else if self.db_ports.contains(&port) {
+            PortClass::Db
+        } else if self.web_ports.contains(&port) {
+            PortClass::Web
+        } else {
+            PortClass::Other
+        }
+    }
+
+    /// The identity-provider app grants privileged access.
+    pub fn is_privileged_app(&self, app_name: &str) -> bool {
+        !self.privileged_apps.is_empty()
+            && self
+                .privileged_apps
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(app_name))
+    }
+
+    /// The privileged path prefix `path` falls under, if any.
+    pub fn privileged_prefix(&self, path: &str) -> Option<&str> {
+        self.privileged_path_prefixes
+            .iter()
+            .find(|p| path_has_prefix(path, p))
+            .map(String::as_str)
+    }
+
+    /// The configured web application serving `host` / `path`; host matches win.
+    pub fn match_app(&self, host: Option<&str>, path: Option<&str>) -> Option<AppMatch<'_>> {
+        let by_host = host.and_then(|h| {
+            let h = h.split(':').next().unwrap_or(h);
+            self.apps
+                .iter()
+                .find(|a| a.hosts.iter().any(|ah| ah.eq_ignore_ascii_case(h)))
+        });
+        let app = by_host.or_else(|| {
+            path.and_then(|p| {
+                self.apps
+                    .iter()
+                    .find(|a| a.path_prefixes.iter().any(|pre| path_has_prefix(p, pre)))
+            })
+        })?;
+        Some(AppMatch {
+            id: &app.id,
+            sensitivity: app.sensitivity.as_deref(),
+        })
+    }
+
+    /// The login name looks like a service account.
+    pub fn is_service_account(&self, login: &str) -> bool {
+        let login = login.to_lowercase();
+        self.service_account_patterns
+            .iter()
+            .any(|p| glob_match(p, &login))
+    }
+}
+
+/// `/admin` matches `/admin`, `/admin/x` and `/admin?x`, not `/administrator`.
+fn path_has_prefix(path: &str, prefix: &str) -> bool {
+    if prefix.ends_with('/') {
+        return path.starts_with(prefix);
+    }
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'),
+        None => false,
+    }
+}
+
+/// Glob with `*` only, on already lower-cased text.
+fn glob_match(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let mut rest = text;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            match rest.strip_prefix(part) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(pos) => rest = &rest[pos + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn cidr_contains() {
+        let c: Cidr = "10.1.0.0/16".parse().unwrap();
+        assert!(c.contains(ip("10.1.255.3")));
+        assert!(!c.contains(ip("10.2.0.1")));
+        assert!(!c.contains(ip("::1")));
+        let all: Cidr = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains(ip("8.8.8.8")));
+        let v6: Cidr = "2001:db8::/32".parse().unwrap();
+        assert!(v6.contains(ip("2001:db8::1")));
+        let host: Cidr = "192.168.1.7".parse().unwrap();
+        assert!(host.contains(ip("192.168.1.7")) && !host.contains(ip("192.168.1.8")));
+        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
+        assert!("banana/8".parse::<Cidr>().is_err());
+    }
+
+    #[test]
+    fn placement_and_ports() {
+        let config = SiteConfig {
+            segments: vec![SegmentConfig {
+                name: "prod".into(),
+                cidrs: vec!["10.1.0.0/16".into()],
+            }],
+            ..SiteConfig::default()
+        };
+        let site = Site::new(&config).unwrap();
+        assert_eq!(
+            site.place(ip("10.1.2.3")),
+            Placement::Internal { segment: "prod" }
+        );
+        assert_eq!(
+            site.place(ip("10.9.2.3")),
+            Placement::Internal {
+                segment: "internal"
+            }
+        );
+        assert_eq!(site.place(ip("8.8.8.8")), Placement::External);
+        assert_eq!(site.port_class(3389), PortClass::Admin);
+        assert_eq!(site.port_class(5432), PortClass::Db);
+        assert_eq!(site.port_class(443), PortClass::Web);
+        assert_eq!(site.port_class(12345), PortClass::Other);
+    }
+
+    #[test]
+    fn paths_apps_and_service_accounts() {
+        let config = SiteConfig {
+            apps: vec![AppConfig {
+                id: "payroll".into(),
+                hosts: vec!["payroll.corp.example".into()],
+                path_prefixes: vec!["/payroll".into()],
+                sensitivity: Some("high".into()),
+            }],
+            privileged_apps: vec!["AWS Console".into()],
+            ..SiteConfig::default()
+        };
+        let site = Site::new(&config).unwrap();
+        assert_eq!(site.privileged_prefix("/admin/users"), Some("/admin"));
+        assert_eq!(site.privileged_prefix("/administrator"), None);
+        assert_eq!(
+            site.match_app(Some("PAYROLL.corp.example:443"), Some("/"))
+                .unwrap()
+                .id,
+            "payroll"
+        );
+        assert_eq!(
+            site.match_app(None, Some("/payroll/run"))
+                .unwrap()
+                .sensitivity,
+            Some("high")
+        );
+        assert!(site.match_app(None, Some("/shop")).is_none());
+        assert!(site.is_privileged_app("aws console"));
+        assert!(site.is_service_account("SVC-backup@corp.example"));
+        assert!(!site.is_service_account("alice@corp.example"));
+        assert!(glob_match("*@svc.*", "x@svc.corp"));
+    }
+
+    #[test]
+    fn invalid_config_is_rejected() {
+        let config = SiteConfig {
+            internal_cidrs: vec!["10.0.0/8x".into()],
+            ..SiteConfig::default()
+        };
+        assert!(matches!(Site::new(&config), Err(SiteError::InvalidCidr(_))));
+    }
+}
