@@ -320,7 +320,7 @@ fn map_line<'a>(
         method_activity(m)
     } else {
         if !request.is_empty() && request != "-" {
-            unmapped.push(("request", request_text.to_string()));
+            unmapped.push(("request", request.to_string()));
         }
         (99, "Other")
     };

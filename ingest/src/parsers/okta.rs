@@ -666,9 +666,11 @@ fn map_event<'a>(
     }
 
     if let Some(actor) = &event.actor {
-        own.user_uid = text(&actor.id);
-        own.user_email_addr = text(&actor.alternate_id);
-        own.user_name = text(&actor.display_name);
+        // Okta writes the literal "unknown" (and "Unknown") for actors it could not identify.
+        let known = |t: &Option<Text<'a>>| text(t).filter(|v| !v.eq_ignore_ascii_case("unknown"));
+        own.user_uid = known(&actor.id);
+        own.user_email_addr = known(&actor.alternate_id);
+        own.user_name = known(&actor.display_name);
         let login = own.user_email_addr.as_deref().unwrap_or("");
         own.user_type_id = Some(match actor.kind.as_ref().map(|k| k.as_str()) {
             _ if !login.is_empty() && site.is_service_account(login) => 4,
@@ -752,8 +754,12 @@ fn map_event<'a>(
         own.risk_level = level.map(Cow::Owned);
         own.zt_behaviors = behaviors.into_iter().map(Cow::Owned).collect();
     }
-    own.auth_protocol = None;
-    own.is_interactive = Some(own.user_type_id == Some(1));
+    // Okta reports people and service accounts alike as actor type `User` signing in through a
+    // session; API clients and system principals are the non-interactive ones.
+    own.is_interactive = event
+        .actor
+        .as_ref()
+        .map(|a| a.kind.as_ref().is_some_and(|k| k.as_str() == "User"));
 
     // Everything the columns above do not hold.
     let mut unmapped: Vec<(&str, &str)> = Vec::new();

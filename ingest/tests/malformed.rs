@@ -1,0 +1,139 @@
+//! Malformed input never panics, always yields a dead letter with a reason, and never stops
+//! the rest of the input from loading.
+
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use ztlens_ingest::{ErrorKind, Format, Site, decode_bytes};
+
+const MAX_RECORD: usize = 1024 * 1024;
+
+fn decode(format: Format, input: &[u8]) -> (usize, Vec<(String, String)>) {
+    let (decoded, stats) = decode_bytes(
+        format,
+        Arc::new(Site::default()),
+        input,
+        "test",
+        0,
+        MAX_RECORD,
+    );
+    let rows = decoded.rows();
+    assert_eq!(stats.total_rows() as usize, rows);
+    (
+        rows,
+        decoded
+            .dead_letters
+            .iter()
+            .map(|d| (d.kind.clone(), d.reason.clone()))
+            .collect(),
+    )
+}
+
+const OKTA_OK: &str = r#"{"uuid":"u-1","published":"2026-01-01T00:00:00Z","eventType":"user.session.start","outcome":{"result":"SUCCESS"}}"#;
+const VPC_OK: &str = "2 123 eni-1 10.0.0.1 10.0.0.2 1000 22 6 1 60 1767225600 1767225660 REJECT OK";
+const NGINX_OK: &str =
+    r#"10.0.0.1 - - [01/Jan/2026:00:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "ua""#;
+
+fn good(format: Format) -> &'static str {
+    match format {
+        Format::Okta => OKTA_OK,
+        Format::VpcFlow => VPC_OK,
+        Format::Combined => NGINX_OK,
+    }
+}
+
+#[test]
+fn a_ten_megabyte_line_is_dead_lettered_and_the_rest_loads() {
+    for format in Format::ALL {
+        let huge = "x".repeat(10 * 1024 * 1024);
+        let input = format!("{}\n{huge}\n{}\n", good(format), good(format));
+        let (rows, dead) = decode(format, input.as_bytes());
+        assert_eq!(rows, 2, "{format}");
+        assert_eq!(dead.len(), 1, "{format}: {dead:?}");
+        assert_eq!(dead[0].0, ErrorKind::Oversized.as_str());
+        assert!(dead[0].1.contains("10485760 bytes"), "{}", dead[0].1);
+    }
+}
+
+#[test]
+fn ten_megabyte_json_record_in_an_array_is_dead_lettered() {
+    let huge = format!(
+        r#"{{"uuid":"u-2","pad":"{}"}}"#,
+        "y".repeat(10 * 1024 * 1024)
+    );
+    let input = format!("[{OKTA_OK},\n{huge},\n{OKTA_OK}]");
+    let (rows, dead) = decode(Format::Okta, input.as_bytes());
+    assert_eq!(rows, 2);
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].0, "oversized");
+}
+
+#[test]
+fn truncated_json_wrong_field_counts_and_binary_garbage() {
+    let okta = format!("{OKTA_OK}\n{}\n{OKTA_OK}\n", &OKTA_OK[..40]);
+    let (rows, dead) = decode(Format::Okta, okta.as_bytes());
+    assert_eq!((rows, dead.len()), (2, 1));
+    assert_eq!(dead[0].0, "truncated");
+
+    let vpc = format!("{VPC_OK}\n2 123 eni-1 10.0.0.1\n{VPC_OK}\n");
+    let (rows, dead) = decode(Format::VpcFlow, vpc.as_bytes());
+    assert_eq!((rows, dead.len()), (2, 1));
+    assert_eq!(dead[0].0, "field_count");
+
+    for format in Format::ALL {
+        let mut input = format!("{}\n", good(format)).into_bytes();
+        input.extend_from_slice(&[0xff, 0xfe, 0x00, 0x01, 0x9c, b'\n']);
+        input.extend_from_slice(format!("{}\n", good(format)).as_bytes());
+        let (rows, dead) = decode(format, &input);
+        assert_eq!((rows, dead.len()), (2, 1), "{format}: {dead:?}");
+    }
+}
+
+#[test]
+fn a_json_array_truncated_at_the_end_keeps_its_complete_elements() {
+    let input = format!("[{OKTA_OK},{OKTA_OK},{}", &OKTA_OK[..30]);
+    let (rows, dead) = decode(Format::Okta, input.as_bytes());
+    assert_eq!(rows, 2);
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].0, "truncated");
+}
+
+#[test]
+fn deeply_nested_json_is_refused_without_overflowing_the_stack() {
+    let deep = format!("{}{}", "[".repeat(20_000), "]".repeat(20_000));
+    let input = format!("{{\"uuid\":\"u\",\"x\":{deep}}}\n{OKTA_OK}\n");
+    let (rows, dead) = decode(Format::Okta, input.as_bytes());
+    assert_eq!(rows, 1);
+    assert_eq!(dead.len(), 1);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, .. ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_bytes_never_panic_and_every_record_is_accounted_for(
+        bytes in proptest::collection::vec(any::<u8>(), 0..600),
+        format_index in 0usize..3,
+    ) {
+        let format = Format::ALL[format_index];
+        let (decoded, stats) = decode_bytes(format, Arc::new(Site::default()), &bytes, "fuzz", 0, 256);
+        prop_assert_eq!(stats.total_rows() as usize, decoded.rows());
+        prop_assert_eq!(stats.total_dead_letters() as usize, decoded.dead_letters.len());
+        prop_assert!(stats.total_rows() + stats.total_dead_letters() <= stats.records);
+    }
+
+    #[test]
+    fn mutated_valid_records_never_panic(
+        cut in 0usize..200,
+        flip in 0usize..200,
+        byte in any::<u8>(),
+        format_index in 0usize..3,
+    ) {
+        let format = Format::ALL[format_index];
+        let mut record = good(format).as_bytes().to_vec();
+        let at = flip % record.len();
+        record[at] = byte;
+        record.truncate(cut.max(1).min(record.len()));
+        let _ = decode_bytes(format, Arc::new(Site::default()), &record, "fuzz", 0, 1 << 20);
+    }
+}
