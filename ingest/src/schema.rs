@@ -738,6 +738,8 @@ define_table! {
         zt_authz_result: Str,
         /// The request targets a privileged path or app (site config).
         zt_privileged_target: Bool,
+        /// The privileged path prefix the request matched (site config), a bounded label.
+        zt_privileged_prefix: Str,
     }
 }
 

@@ -337,7 +337,9 @@ fn map_line<'a>(
         h.zt_app_id = Some(Cow::Owned(app.id.to_string()));
         h.zt_app_sensitivity = app.sensitivity.map(|s| Cow::Owned(s.to_string()));
     }
-    h.zt_privileged_target = Some(path.is_some_and(|p| site.privileged_prefix(p).is_some()));
+    let privileged = path.and_then(|p| site.privileged_prefix(p));
+    h.zt_privileged_target = Some(privileged.is_some());
+    h.zt_privileged_prefix = privileged.map(|p| Cow::Owned(p.to_string()));
     let (action_id, disposition_id) = match status {
         401 => (2, 26),
         403 => (2, 2),

@@ -1,0 +1,368 @@
+//! The query engine: DataFusion over the lake plus the writer's hot tail.
+//!
+//! Every query gets a fresh `SessionContext` (so no query can change another's session) built
+//! from one shared `RuntimeEnv` (so all queries share one memory pool). Queries run on a
+//! dedicated Tokio runtime, bounded by a concurrency semaphore and a wall-clock timeout, so a
+//! heavy query never stalls ingest, `/healthz` or `/metrics`.
+//!
+//! Tables visible to SQL are views:
+//! - for a KPI over `[from, to)`: `<table>` = lake rows in the date partitions the range touches
+//!   and with `time` in range, plus hot-tail rows in range, plus a `bucket` column
+//!   (`date_bin(step, time, from)`);
+//! - for user SQL: `<table>` = every lake and hot-tail row, with `date` and `hour` columns so
+//!   filters on them prune partitions.
+//!
+//! The hot tail is snapshotted before the lake files are listed, so a row flushed between the two
+//! is seen twice (and counted once: KPIs count distinct `metadata_uid`), never missed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::logical_expr::{Expr, LogicalPlan, col, lit};
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+use datafusion::scalar::ScalarValue;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use ztlens_ingest::Table;
+use ztlens_ingest::lake::{LakeWriter, TailSnapshot};
+
+use crate::AnalyticsError;
+use crate::guard::check_read_only;
+use crate::kpi::{KpiCatalog, KpiDef};
+use crate::output::QueryOutput;
+use crate::time_range::TimeRange;
+
+/// `[query]`: limits for KPI evaluation and user SQL.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueryConfig {
+    /// Longest a query may run, in seconds.
+    pub timeout_secs: u64,
+    /// Memory all running queries may use together, in bytes.
+    pub memory_limit_bytes: usize,
+    /// Queries that may run at once; more get "busy" (HTTP 429).
+    pub max_concurrent: usize,
+    /// Most rows a query returns; longer results are cut and flagged `truncated`.
+    pub max_rows: usize,
+    /// Threads of the query runtime (0: one per core).
+    pub threads: usize,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        Self {
+            timeout_secs: 30,
+            memory_limit_bytes: 1024 * 1024 * 1024,
+            max_concurrent: 8,
+            max_rows: 100_000,
+            threads: 0,
+        }
+    }
+}
+
+/// Owns the dedicated query runtime; shuts it down without blocking when dropped.
+struct Executor(Option<tokio::runtime::Runtime>);
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Shared state of the analytics layer; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<EngineInner>,
+}
+
+struct EngineInner {
+    data_dir: PathBuf,
+    catalog: KpiCatalog,
+    config: QueryConfig,
+    runtime_env: Arc<RuntimeEnv>,
+    executor: Executor,
+    permits: Semaphore,
+    tail: Option<LakeWriter>,
+}
+
+impl Engine {
+    pub fn new(
+        data_dir: &Path,
+        catalog: KpiCatalog,
+        config: QueryConfig,
+        tail: Option<LakeWriter>,
+    ) -> Result<Self, AnalyticsError> {
+        let data_dir =
+            std::path::absolute(data_dir).map_err(|e| AnalyticsError::Internal(e.to_string()))?;
+        let runtime_env = RuntimeEnvBuilder::new()
+            .with_memory_limit(config.memory_limit_bytes, 1.0)
+            .build_arc()
+            .map_err(|e| AnalyticsError::Internal(e.to_string()))?;
+        let threads = if config.threads == 0 {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        } else {
+            config.threads
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("ztlens-query")
+            .enable_all()
+            .build()
+            .map_err(|e| AnalyticsError::Internal(e.to_string()))?;
+        Ok(Self {
+            inner: Arc::new(EngineInner {
+                data_dir,
+                catalog,
+                permits: Semaphore::new(config.max_concurrent.max(1)),
+                config,
+                runtime_env,
+                executor: Executor(Some(rt)),
+                tail,
+            }),
+        })
+    }
+
+    pub fn catalog(&self) -> &KpiCatalog {
+        &self.inner.catalog
+    }
+
+    pub fn config(&self) -> &QueryConfig {
+        &self.inner.config
+    }
+
+    /// Evaluate a KPI over a time range.
+    pub async fn run_kpi(
+        &self,
+        id: &str,
+        range: TimeRange,
+    ) -> Result<(KpiDef, QueryOutput), AnalyticsError> {
+        let def = self.inner.catalog.get(id)?.clone();
+        let sql = def.sql.clone();
+        let output = self
+            .run(
+                move |ctx| async move {
+                    let df = ctx.sql(&sql).await?;
+                    Ok(df)
+                },
+                Some(range),
+            )
+            .await?;
+        Ok((def, output))
+    }
+
+    /// Run user SQL through the read-only guard.
+    pub async fn run_sql(&self, sql: &str) -> Result<QueryOutput, AnalyticsError> {
+        let sql = sql.to_string();
+        self.run(
+            move |ctx| async move { check_read_only(&ctx, &sql).await },
+            None,
+        )
+        .await
+    }
+
+    async fn run<F, Fut>(
+        &self,
+        plan: F,
+        range: Option<TimeRange>,
+    ) -> Result<QueryOutput, AnalyticsError>
+    where
+        F: FnOnce(SessionContext) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<DataFrame, AnalyticsError>> + Send,
+    {
+        let _permit = self.inner.permits.try_acquire().map_err(|_| {
+            AnalyticsError::ResourcesExhausted("too many queries are running; retry shortly".into())
+        })?;
+        // Snapshot the tail before anything lists lake files (see the module docs).
+        let tail = match &self.inner.tail {
+            Some(writer) => Some(
+                writer
+                    .snapshot()
+                    .await
+                    .map_err(|e| AnalyticsError::Internal(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let inner = self.inner.clone();
+        let max_rows = inner.config.max_rows;
+        let task = async move {
+            let ctx = inner.session();
+            register_tables(&ctx, &inner.data_dir, tail.as_ref(), range).await?;
+            let df = plan(ctx).await?;
+            // EXPLAIN and DESCRIBE must stay the root of their plan; their output is small.
+            let capped = match df.logical_plan() {
+                LogicalPlan::Explain(_) | LogicalPlan::DescribeTable(_) => df,
+                _ => df.limit(0, Some(max_rows + 1))?,
+            };
+            let batches = capped.collect().await?;
+            Ok::<_, AnalyticsError>(QueryOutput::new(batches, max_rows))
+        };
+        let timeout = Duration::from_secs(self.inner.config.timeout_secs.max(1));
+        let handle = self
+            .inner
+            .executor
+            .0
+            .as_ref()
+            .expect("runtime lives as long as the engine")
+            .spawn(task);
+        let abort = handle.abort_handle();
+        match tokio::time::timeout(timeout, handle).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(AnalyticsError::Internal(format!(
+                "query task failed: {join}"
+            ))),
+            Err(_) => {
+                abort.abort();
+                Err(AnalyticsError::Timeout(timeout))
+            }
+        }
+    }
+}
+
+impl EngineInner {
+    fn session(&self) -> SessionContext {
+        let config = SessionConfig::new()
+            .with_information_schema(false)
+            .with_target_partitions(
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2),
+            );
+        let ctx = SessionContext::new_with_config_rt(config, self.runtime_env.clone());
+        // Table functions that materialize rows outside the memory pool are not offered.
+        ctx.deregister_udtf("generate_series");
+        ctx.deregister_udtf("range");
+        ctx
+    }
+}
+
+fn columns(table: Table) -> Vec<Expr> {
+    table
+        .columns()
+        .iter()
+        .map(|c| col(format!("\"{}\"", c.name)))
+        .collect()
+}
+
+fn ts_literal(ms: i64) -> Expr {
+    lit(ScalarValue::TimestampMillisecond(
+        Some(ms),
+        Some("UTC".into()),
+    ))
+}
+
+fn date_string(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// Register `<table>__lake`, `<table>__tail` and the `<table>` view for every table.
+async fn register_tables(
+    ctx: &SessionContext,
+    data_dir: &Path,
+    tail: Option<&TailSnapshot>,
+    range: Option<TimeRange>,
+) -> Result<(), AnalyticsError> {
+    for table in Table::ALL {
+        let lake_name = format!("{}__lake", table.name());
+        let tail_name = format!("{}__tail", table.name());
+        ctx.register_table(&lake_name, lake_provider(data_dir, table)?)?;
+        let tail_batches: Vec<RecordBatch> = tail
+            .and_then(|t| t.tables.get(&table))
+            .cloned()
+            .unwrap_or_default();
+        ctx.register_table(
+            &tail_name,
+            Arc::new(MemTable::try_new(table.schema(), vec![tail_batches])?),
+        )?;
+
+        let lake = ctx.table(&lake_name).await?;
+        let tail_df = ctx.table(&tail_name).await?;
+        let view = match range {
+            Some(range) => {
+                let in_range = col("time")
+                    .gt_eq(ts_literal(range.from_ms))
+                    .and(col("time").lt(ts_literal(range.to_ms)));
+                let partitions = col("date")
+                    .gt_eq(lit(date_string(range.from_ms)))
+                    .and(col("date").lt_eq(lit(date_string(range.to_ms - 1))));
+                let lake = lake
+                    .filter(partitions.and(in_range.clone()))?
+                    .select(columns(table))?;
+                let tail_df = tail_df.filter(in_range)?.select(columns(table))?;
+                let stride = ScalarValue::new_interval_mdn(0, 0, range.bucket_ms() * 1_000_000);
+                let bucket = datafusion::functions::datetime::date_bin().call(vec![
+                    lit(stride),
+                    col("time"),
+                    ts_literal(range.from_ms),
+                ]);
+                lake.union(tail_df)?.with_column("bucket", bucket)?
+            }
+            None => {
+                let mut lake_cols = columns(table);
+                lake_cols.extend([col("date"), col("hour")]);
+                let mut tail_cols = columns(table);
+                let to_char = |fmt: &str| {
+                    datafusion::functions::datetime::to_char()
+                        .call(vec![col("time"), lit(fmt.to_string())])
+                };
+                tail_cols.extend([
+                    to_char("%Y-%m-%d").alias("date"),
+                    to_char("%H").alias("hour"),
+                ]);
+                lake.select(lake_cols)?.union(tail_df.select(tail_cols)?)?
+            }
+        };
+        ctx.register_table(table.name(), view.into_view())?;
+    }
+    Ok(())
+}
+
+/// The lake files of a table, or an empty table when nothing was written yet.
+fn lake_provider(
+    data_dir: &Path,
+    table: Table,
+) -> Result<Arc<dyn datafusion::catalog::TableProvider>, AnalyticsError> {
+    let dir = ztlens_ingest::lake::table_dir(data_dir, table);
+    let partition_cols = vec![
+        ("date".to_string(), DataType::Utf8),
+        ("hour".to_string(), DataType::Utf8),
+    ];
+    if !dir.is_dir() {
+        let mut fields: Vec<Field> = table
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.extend(
+            partition_cols
+                .iter()
+                .map(|(n, t)| Field::new(n, t.clone(), true)),
+        );
+        let schema = Arc::new(Schema::new(fields));
+        return Ok(Arc::new(MemTable::try_new(schema, vec![vec![]])?));
+    }
+    let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(partition_cols);
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(table.schema());
+    Ok(Arc::new(ListingTable::try_new(config)?))
+}

@@ -1,0 +1,269 @@
+//! KPI definitions: SQL files with a comment header.
+//!
+//! ```sql
+//! -- id: mfa_outcomes_by_country
+//! -- title: MFA outcomes by country
+//! -- unit: count
+//! -- labels: country
+//! -- metrics: success, failure, challenge, failure_rate
+//! -- description: MFA step results per client country; challenges are not failures.
+//! SELECT bucket AS time, … FROM authentication GROUP BY …
+//! ```
+//!
+//! Contract of a KPI query (checked by the golden tests):
+//! - it reads the table names of the normalized schema; the engine binds each to the rows of the
+//!   requested time range (lake + hot tail) and adds a `bucket` column (start of the row's time
+//!   bucket), so one query serves a single value and a time series;
+//! - its first output column is `time` (the bucket) and it groups by it;
+//! - the `labels` columns identify a series; `metrics` (default: every other numeric column) are
+//!   exported as Prometheus gauges;
+//! - it counts events with `COUNT(DISTINCT metadata_uid)`, so a redelivered event is counted
+//!   once.
+//!
+//! The defaults in `queries/kpis/` are compiled into the binary; a directory given with
+//! `--queries` adds KPIs and replaces defaults with the same id.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::AnalyticsError;
+
+/// One KPI.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct KpiDef {
+    pub id: String,
+    pub title: String,
+    pub unit: String,
+    pub labels: Vec<String>,
+    /// Value columns exported as gauges (empty: every numeric non-label column).
+    pub metrics: Vec<String>,
+    pub description: String,
+    #[serde(skip)]
+    pub sql: String,
+    /// Where the definition came from (`builtin:<file>` or a path).
+    pub source: String,
+}
+
+/// The KPI files shipped with ztlens.
+pub const BUILTIN_KPIS: &[(&str, &str)] = &[
+    (
+        "mfa_outcomes_by_country.sql",
+        include_str!("../../queries/kpis/mfa_outcomes_by_country.sql"),
+    ),
+    (
+        "blocked_lateral_movement.sql",
+        include_str!("../../queries/kpis/blocked_lateral_movement.sql"),
+    ),
+    (
+        "high_privilege_access_failures.sql",
+        include_str!("../../queries/kpis/high_privilege_access_failures.sql"),
+    ),
+    (
+        "access_decisions.sql",
+        include_str!("../../queries/kpis/access_decisions.sql"),
+    ),
+];
+
+impl KpiDef {
+    /// Parse a definition file.
+    pub fn parse(file: &str, text: &str) -> Result<Self, AnalyticsError> {
+        let invalid = |reason: String| AnalyticsError::InvalidDefinition {
+            file: file.to_string(),
+            reason,
+        };
+        let mut fields: Vec<(String, String)> = Vec::new();
+        let mut sql_lines = Vec::new();
+        let mut in_header = true;
+        for line in text.lines() {
+            let trimmed = line.trim();
+            if in_header {
+                if let Some(comment) = trimmed.strip_prefix("--") {
+                    // `-- key: value` starts a field; an indented comment continues the last one.
+                    let indented = comment.starts_with("  ") || comment.starts_with('\t');
+                    if !indented && let Some((key, value)) = comment.split_once(':') {
+                        fields.push((key.trim().to_ascii_lowercase(), value.trim().to_string()));
+                        continue;
+                    }
+                    if let Some(last) = fields.last_mut() {
+                        let more = comment.trim();
+                        if !more.is_empty() {
+                            last.1.push(' ');
+                            last.1.push_str(more);
+                        }
+                    }
+                    continue;
+                }
+                if trimmed.is_empty() {
+                    continue;
+                }
+                in_header = false;
+            }
+            sql_lines.push(line);
+        }
+        let get = |key: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        let required = |key: &str| {
+            get(key)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| invalid(format!("header field `{key}` is missing")))
+        };
+        let list = |key: &str| -> Vec<String> {
+            get(key)
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        for (key, _) in &fields {
+            if !matches!(
+                key.as_str(),
+                "id" | "title" | "unit" | "labels" | "metrics" | "description"
+            ) {
+                return Err(invalid(format!("unknown header field `{key}`")));
+            }
+        }
+        let id = required("id")?;
+        if !id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(invalid(format!(
+                "id {id:?} must be lower-case letters, digits and `_`"
+            )));
+        }
+        let sql = sql_lines
+            .join("\n")
+            .trim()
+            .trim_end_matches(';')
+            .to_string();
+        if sql.is_empty() {
+            return Err(invalid("no SQL after the header".into()));
+        }
+        Ok(KpiDef {
+            id,
+            title: required("title")?,
+            unit: required("unit")?,
+            labels: list("labels"),
+            metrics: list("metrics"),
+            description: required("description")?,
+            sql,
+            source: file.to_string(),
+        })
+    }
+}
+
+/// The KPIs a server answers for.
+#[derive(Debug, Clone, Default)]
+pub struct KpiCatalog {
+    kpis: Vec<KpiDef>,
+}
+
+impl KpiCatalog {
+    /// The built-in KPIs.
+    pub fn builtin() -> Self {
+        let kpis = BUILTIN_KPIS
+            .iter()
+            .map(|(file, text)| {
+                KpiDef::parse(&format!("builtin:{file}"), text)
+                    .expect("built-in KPI files are valid")
+            })
+            .collect();
+        Self { kpis }
+    }
+
+    /// Built-ins, then every `*.sql` in `dir` (replacing built-ins with the same id).
+    pub fn with_directory(dir: &Path) -> Result<Self, AnalyticsError> {
+        let mut catalog = Self::builtin();
+        let entries = std::fs::read_dir(dir).map_err(|e| AnalyticsError::InvalidDefinition {
+            file: dir.display().to_string(),
+            reason: format!("cannot read the directory: {e}"),
+        })?;
+        let mut paths: Vec<_> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| AnalyticsError::InvalidDefinition {
+                    file: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+            let def = KpiDef::parse(&path.display().to_string(), &text)?;
+            catalog.kpis.retain(|k| k.id != def.id);
+            catalog.kpis.push(def);
+        }
+        Ok(catalog)
+    }
+
+    pub fn list(&self) -> &[KpiDef] {
+        &self.kpis
+    }
+
+    pub fn get(&self, id: &str) -> Result<&KpiDef, AnalyticsError> {
+        self.kpis
+            .iter()
+            .find(|k| k.id == id)
+            .ok_or_else(|| AnalyticsError::UnknownKpi(id.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtins_parse() {
+        let catalog = KpiCatalog::builtin();
+        let ids: Vec<_> = catalog.list().iter().map(|k| k.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "mfa_outcomes_by_country",
+                "blocked_lateral_movement",
+                "high_privilege_access_failures",
+                "access_decisions"
+            ]
+        );
+        for k in catalog.list() {
+            let sql = k.sql.to_ascii_lowercase();
+            assert!(
+                sql.contains("count(distinct")
+                    && sql.contains("metadata_uid")
+                    && !sql.contains("count(*)"),
+                "{} must count distinct ids",
+                k.id
+            );
+        }
+    }
+
+    #[test]
+    fn header_errors_are_reported() {
+        let err = KpiDef::parse("x.sql", "-- id: x\n-- title: t\nSELECT 1").unwrap_err();
+        assert!(err.to_string().contains("`unit`"), "{err}");
+        let err = KpiDef::parse(
+            "x.sql",
+            "-- id: Bad Id\n-- title: t\n-- unit: u\n-- description: d\nSELECT 1",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("lower-case"), "{err}");
+        let err = KpiDef::parse(
+            "x.sql",
+            "-- id: x\n-- title: t\n-- unit: u\n-- description: d\n-- colour: red\nSELECT 1",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown header field"), "{err}");
+        let ok = KpiDef::parse("x.sql", "-- id: x\n-- title: t\n-- unit: u\n-- labels: a, b\n-- description: first\n--   second\nSELECT 1;").unwrap();
+        assert_eq!(ok.labels, ["a", "b"]);
+        assert_eq!(ok.description, "first second");
+        assert_eq!(ok.sql, "SELECT 1");
+    }
+}

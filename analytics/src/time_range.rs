@@ -1,0 +1,160 @@
+//! Time ranges as users and Grafana write them.
+//!
+//! Instants: RFC 3339 (`2026-03-02T08:00:00Z`), a date (`2026-03-02`, midnight UTC), epoch
+//! milliseconds (Grafana's `${__from}`), `now`, or `now-<n><unit>` with unit s, m, h, d, w.
+//! Steps: `<n><unit>` with unit ms, s, m, h, d, w (Grafana's `$__interval`) or plain milliseconds
+//! (`$__interval_ms`).
+
+use crate::AnalyticsError;
+
+/// Most buckets a time series may have; more is almost always a mistake and costs memory.
+pub const MAX_BUCKETS: i64 = 10_000;
+
+/// A half-open range `[from, to)` in epoch milliseconds, with an optional bucket width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub step_ms: Option<i64>,
+}
+
+impl TimeRange {
+    /// Parse `from`, `to` (defaults: `now-24h`, `now`) and `step` relative to `now_ms`.
+    pub fn parse(
+        from: Option<&str>,
+        to: Option<&str>,
+        step: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Self, AnalyticsError> {
+        let from_ms = parse_instant(from.unwrap_or("now-24h"), now_ms)?;
+        let to_ms = parse_instant(to.unwrap_or("now"), now_ms)?;
+        if to_ms <= from_ms {
+            return Err(AnalyticsError::InvalidParameter(format!(
+                "`to` ({}) must be after `from` ({})",
+                format_ms(to_ms),
+                format_ms(from_ms)
+            )));
+        }
+        let step_ms = step
+            .filter(|s| !s.is_empty())
+            .map(parse_duration_ms)
+            .transpose()?;
+        if let Some(step) = step_ms {
+            let buckets = (to_ms - from_ms + step - 1) / step;
+            if buckets > MAX_BUCKETS {
+                return Err(AnalyticsError::InvalidParameter(format!(
+                    "step {step} ms gives {buckets} buckets over this range; the limit is {MAX_BUCKETS}"
+                )));
+            }
+        }
+        Ok(Self {
+            from_ms,
+            to_ms,
+            step_ms,
+        })
+    }
+
+    /// Bucket width: the step, or the whole range when there is none.
+    pub fn bucket_ms(&self) -> i64 {
+        self.step_ms.unwrap_or(self.to_ms - self.from_ms)
+    }
+}
+
+/// RFC 3339 text of epoch milliseconds (UTC, `Z`).
+pub fn format_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        .unwrap_or_else(|| ms.to_string())
+}
+
+pub fn parse_instant(text: &str, now_ms: i64) -> Result<i64, AnalyticsError> {
+    let t = text.trim();
+    let bad = || {
+        AnalyticsError::InvalidParameter(format!(
+            "time {t:?} is not RFC 3339, a date, epoch milliseconds, `now` or `now-<n>[s|m|h|d|w]`"
+        ))
+    };
+    if t == "now" {
+        return Ok(now_ms);
+    }
+    if let Some(rest) = t.strip_prefix("now-") {
+        return Ok(now_ms - parse_duration_ms(rest).map_err(|_| bad())?);
+    }
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return t.parse().map_err(|_| bad());
+    }
+    if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(t) {
+        return Ok(dt.timestamp_millis());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        return Ok(d
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc()
+            .timestamp_millis());
+    }
+    Err(bad())
+}
+
+pub fn parse_duration_ms(text: &str) -> Result<i64, AnalyticsError> {
+    let t = text.trim();
+    let bad = || {
+        AnalyticsError::InvalidParameter(format!(
+            "duration {t:?} is not <n>[ms|s|m|h|d|w] or milliseconds"
+        ))
+    };
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: i64 = digits.parse().map_err(|_| bad())?;
+    let factor = match unit {
+        "" | "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 604_800_000,
+        _ => return Err(bad()),
+    };
+    let ms = n.checked_mul(factor).ok_or_else(bad)?;
+    if ms <= 0 {
+        return Err(bad());
+    }
+    Ok(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_772_438_400_000; // 2026-03-02T08:00:00Z
+
+    #[test]
+    fn instants() {
+        assert_eq!(parse_instant("now", NOW).unwrap(), NOW);
+        assert_eq!(parse_instant("now-1h", NOW).unwrap(), NOW - 3_600_000);
+        assert_eq!(parse_instant("2026-03-02T08:00:00Z", NOW).unwrap(), NOW);
+        assert_eq!(
+            parse_instant("2026-03-02", NOW).unwrap(),
+            NOW - 8 * 3_600_000
+        );
+        assert_eq!(parse_instant("1772438400000", NOW).unwrap(), NOW);
+        assert!(parse_instant("yesterday", NOW).is_err());
+    }
+
+    #[test]
+    fn ranges_and_steps() {
+        let r = TimeRange::parse(Some("now-1d"), None, Some("1h"), NOW).unwrap();
+        assert_eq!(
+            (r.to_ms - r.from_ms, r.step_ms),
+            (86_400_000, Some(3_600_000))
+        );
+        assert_eq!(r.bucket_ms(), 3_600_000);
+        let r = TimeRange::parse(Some("now-1d"), None, None, NOW).unwrap();
+        assert_eq!(r.bucket_ms(), 86_400_000);
+        assert!(TimeRange::parse(Some("now"), Some("now-1h"), None, NOW).is_err());
+        assert!(TimeRange::parse(Some("now-30d"), None, Some("1s"), NOW).is_err());
+        assert!(parse_duration_ms("0s").is_err());
+        assert!(parse_duration_ms("5 parsecs").is_err());
+        assert_eq!(parse_duration_ms("250").unwrap(), 250);
+    }
+}

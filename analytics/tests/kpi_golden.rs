@@ -1,0 +1,136 @@
+//! Golden tests: every KPI over a lake built from the parser fixtures (ingested twice, so every
+//! event is stored twice), compared with `queries/kpis/golden/<id>.json`.
+//!
+//! The expected values were checked by hand against the fixture lines (each golden file's `why`
+//! says how); regenerate with `ZTLENS_BLESS=1` only after a deliberate change, and review the
+//! diff.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use ztlens_analytics::{Engine, KpiCatalog, QueryConfig, TimeRange};
+use ztlens_ingest::lake::{Durability, LakeConfig, LakeWriter};
+use ztlens_ingest::{Format, Site, SiteConfig, decode_bytes};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn fixture_site() -> Arc<Site> {
+    let text = std::fs::read_to_string(repo().join("ingest/tests/fixtures/site.json")).unwrap();
+    let config: SiteConfig = serde_json::from_str(&text).unwrap();
+    Arc::new(Site::new(&config).unwrap())
+}
+
+/// A lake holding every fixture twice, in different files (as after a crash and a replay).
+fn fixture_lake(dir: &Path) {
+    let config = LakeConfig {
+        data_dir: dir.to_path_buf(),
+        writer_id: Some("golden".into()),
+        sync: false,
+        ..LakeConfig::default()
+    };
+    let writer = LakeWriter::open(&config, None).unwrap();
+    for _round in 0..2 {
+        for (folder, format) in [
+            ("okta", Format::Okta),
+            ("vpcflow", Format::VpcFlow),
+            ("nginx", Format::Combined),
+        ] {
+            let mut files: Vec<_> =
+                std::fs::read_dir(repo().join("ingest/tests/fixtures").join(folder))
+                    .unwrap()
+                    .map(|e| e.unwrap().path())
+                    .filter(|p| !p.to_string_lossy().ends_with(".expected.json"))
+                    .collect();
+            files.sort();
+            for file in files {
+                let bytes = std::fs::read(&file).unwrap();
+                let (decoded, _) =
+                    decode_bytes(format, fixture_site(), &bytes, "golden", 0, 1 << 20);
+                writer
+                    .append_blocking(decoded.batches, decoded.dead_letters, Durability::Buffered)
+                    .unwrap();
+            }
+        }
+        writer.flush_blocking().unwrap();
+    }
+    writer.shutdown_blocking().unwrap();
+}
+
+async fn run_all(engine: &Engine, step: Option<&str>) -> Value {
+    let range = TimeRange::parse(
+        Some("2026-03-02T00:00:00Z"),
+        Some("2026-03-03T00:00:00Z"),
+        step,
+        0,
+    )
+    .unwrap();
+    let mut out = serde_json::Map::new();
+    for def in engine.catalog().list() {
+        let (_, result) = engine.run_kpi(&def.id, range).await.unwrap();
+        out.insert(
+            def.id.clone(),
+            Value::Array(
+                result
+                    .json_rows()
+                    .unwrap()
+                    .into_iter()
+                    .map(Value::Object)
+                    .collect(),
+            ),
+        );
+    }
+    Value::Object(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kpis_match_golden_files_and_count_duplicates_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake_dir = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || fixture_lake(&lake_dir))
+        .await
+        .unwrap();
+    let engine = Engine::new(
+        dir.path(),
+        KpiCatalog::builtin(),
+        QueryConfig::default(),
+        None,
+    )
+    .unwrap();
+    let whole = run_all(&engine, None).await;
+    let hourly = run_all(&engine, Some("1h")).await;
+    let bless = std::env::var_os("ZTLENS_BLESS").is_some();
+    let mut checked = 0;
+    for def in engine.catalog().list() {
+        let path = repo()
+            .join("queries/kpis/golden")
+            .join(format!("{}.json", def.id));
+        let mut actual = json!({"whole_day": whole[&def.id], "hourly": hourly[&def.id]});
+        if bless {
+            if let Ok(old) = std::fs::read_to_string(&path) {
+                let old: Value = serde_json::from_str(&old).unwrap();
+                if let Some(why) = old.get("why") {
+                    actual["why"] = why.clone();
+                }
+            }
+            std::fs::write(&path, serde_json::to_string_pretty(&actual).unwrap() + "\n").unwrap();
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|_| panic!("{} has no golden file", def.id));
+        let expected: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            expected["whole_day"], actual["whole_day"],
+            "{} (whole day)",
+            def.id
+        );
+        assert_eq!(expected["hourly"], actual["hourly"], "{} (hourly)", def.id);
+        checked += 1;
+    }
+    assert!(bless || checked == 4);
+}

@@ -1,0 +1,20 @@
+-- id: blocked_lateral_movement
+-- title: Blocked lateral movement
+-- unit: flows
+-- labels: segment_src, segment_dst
+-- metrics: blocked, blocked_admin_port
+-- description: East-west flows (both endpoints inside the configured internal CIDRs) that the
+--   network refused (disposition Blocked, e.g. VPC flow REJECT), per source and destination
+--   segment. blocked_admin_port counts those aimed at remote-administration ports (site
+--   admin_ports: SSH, RDP, WinRM, SMB …). Flows that merely failed (no policy decision) are not
+--   blocks and are not counted.
+SELECT
+    bucket AS time,
+    zt_segment_src AS segment_src,
+    zt_segment_dst AS segment_dst,
+    COUNT(DISTINCT metadata_uid) AS blocked,
+    COUNT(DISTINCT CASE WHEN zt_port_class = 'admin' THEN metadata_uid END) AS blocked_admin_port
+FROM network_activity
+WHERE zt_is_lateral AND disposition_id = 2
+GROUP BY 1, 2, 3
+ORDER BY time, segment_src, segment_dst

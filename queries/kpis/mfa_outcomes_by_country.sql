@@ -1,0 +1,29 @@
+-- id: mfa_outcomes_by_country
+-- title: MFA outcomes by country
+-- unit: events
+-- labels: country
+-- metrics: success, failure, challenge, failure_rate
+-- description: MFA steps per client country. success = a factor was verified; failure = a factor
+--   failed or the user refused the prompt (zt_decision mfa_failed or mfa_denied); challenge = a
+--   policy asked for stronger authentication (challenge_mfa). Challenges are reported on their
+--   own and never counted as failures. failure_rate = failure / (success + failure), null when
+--   there were no MFA steps.
+SELECT
+    time,
+    country,
+    success,
+    failure,
+    challenge,
+    CAST(failure AS DOUBLE) / NULLIF(success + failure, 0) AS failure_rate
+FROM (
+    SELECT
+        bucket AS time,
+        COALESCE(src_endpoint_location_country, 'unknown') AS country,
+        COUNT(DISTINCT CASE WHEN is_mfa AND zt_decision = 'allow' THEN metadata_uid END) AS success,
+        COUNT(DISTINCT CASE WHEN is_mfa AND zt_decision IN ('mfa_failed', 'mfa_denied') THEN metadata_uid END) AS failure,
+        COUNT(DISTINCT CASE WHEN zt_decision = 'challenge_mfa' THEN metadata_uid END) AS challenge
+    FROM authentication
+    WHERE is_mfa OR zt_decision = 'challenge_mfa'
+    GROUP BY 1, 2
+)
+ORDER BY time, country
