@@ -1,1 +1,197 @@
-fn main() {}
+//! ztlens: a telemetry pipeline and Zero Trust analytics service.
+//!
+//! Layout of the binary:
+//! - `config`: `ztlens.toml` + `ZTLENS_*` environment;
+//! - `api`: the HTTP API (`app`, `serve`);
+//! - `metrics`: the Prometheus registry and KPI gauges;
+//! - `service`: wiring shared by `serve` and `demo` (writer, engine, background tasks);
+//! - `commands`: one function per CLI command;
+//! - `synth`: the synthetic company generator.
+
+mod api;
+mod commands;
+mod config;
+mod metrics;
+mod service;
+mod synth;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ztlens",
+    version,
+    about = "Telemetry pipeline and Zero Trust analytics: logs in, KPIs out."
+)]
+struct Cli {
+    /// Configuration file (default: ./ztlens.toml when it exists; also ZTLENS_CONFIG).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Lake directory (overrides lake.data_dir).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Directory of extra or replacement KPI .sql files (overrides queries_dir).
+    #[arg(long, global = true)]
+    queries: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP API with push ingest, KPIs, /metrics and lake maintenance.
+    Serve {
+        /// Listen address (overrides server.listen); port 0 picks a free port.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Ingest log files (plain or gzip) into the lake.
+    Ingest {
+        /// Format of the files: okta, vpcflow, nginx.
+        #[arg(long)]
+        source: String,
+        /// Files to read.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Evaluate KPIs over the lake (all of them when no ID is given).
+    Kpi {
+        /// KPI id.
+        id: Option<String>,
+        /// Start (RFC 3339, date, epoch ms, now-24h …); default now-24h.
+        #[arg(long)]
+        from: Option<String>,
+        /// End (exclusive); default now.
+        #[arg(long)]
+        to: Option<String>,
+        /// Bucket width for a time series (5m, 1h, 1d …).
+        #[arg(long)]
+        step: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+        /// Only list the KPI definitions.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Run a read-only SQL query over the lake.
+    Query {
+        sql: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+    },
+    /// Generate a synthetic company's logs (Okta, VPC flow, nginx) with the KPI ground truth.
+    Gen {
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Approximate number of distinct events.
+        #[arg(long, default_value_t = 20_000)]
+        events: u64,
+        /// Start of the generated period.
+        #[arg(long, default_value = "2026-03-01T00:00:00Z")]
+        start: String,
+        /// Length of the generated period (e.g. 6h, 1d, 7d).
+        #[arg(long, default_value = "1d")]
+        duration: String,
+    },
+    /// Run everything on this machine: server, local lake, and generated live traffic.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Events per second of live traffic after the one-hour backfill.
+        #[arg(long, default_value_t = 20)]
+        rate: u32,
+    },
+    /// List records that were refused, with their reasons.
+    DeadLetters {
+        /// Show at most this many (newest last).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+    },
+    /// Compact small files and apply retention now.
+    Maintain,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_log = match cli.command {
+        Command::Serve { .. } | Command::Demo { .. } => "info",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ZTLENS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let mut config = match config::Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(dir) = cli.data_dir {
+        config.lake.data_dir = dir;
+    }
+    if let Some(dir) = cli.queries {
+        config.queries_dir = Some(dir);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { listen } => commands::serve(config, listen).await,
+            Command::Ingest { source, paths } => commands::ingest(config, &source, paths).await,
+            Command::Kpi {
+                id,
+                from,
+                to,
+                step,
+                format,
+                list,
+            } => commands::kpi(config, id, from, to, step, format, list).await,
+            Command::Query { sql, format } => commands::query(config, &sql, format).await,
+            Command::Gen {
+                seed,
+                out,
+                events,
+                start,
+                duration,
+            } => commands::generate(seed, &out, events, &start, &duration),
+            Command::Demo { listen, rate } => commands::demo(config, &listen, rate).await,
+            Command::DeadLetters { limit, format } => commands::dead_letters(config, limit, format),
+            Command::Maintain => commands::maintain(config).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -61,6 +61,17 @@ pub struct FileProgress {
     pub done: bool,
 }
 
+/// What a file ingest produced.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FilesReport {
+    pub stats: DecodeStats,
+    /// The first refused records (at most [`SAMPLE_DEAD_LETTERS`]), with where and why.
+    pub samples: Vec<DeadLetterSummary>,
+}
+
+/// How many refused records a report quotes.
+pub const SAMPLE_DEAD_LETTERS: usize = 10;
+
 /// What one request body produced.
 #[derive(Debug, Clone, Serialize)]
 pub struct BodyReceipt {
@@ -147,7 +158,7 @@ impl Pipeline {
         format: Format,
         paths: &[PathBuf],
         progress: &(dyn Fn(&FileProgress) + Sync),
-    ) -> Result<DecodeStats, IngestError> {
+    ) -> Result<FilesReport, IngestError> {
         let workers = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
@@ -155,6 +166,7 @@ impl Pipeline {
             .max(1);
         let next = AtomicUsize::new(0);
         let total = Mutex::new(DecodeStats::default());
+        let samples: Mutex<Vec<DeadLetterSummary>> = Mutex::new(Vec::new());
         let first_error: Mutex<Option<IngestError>> = Mutex::new(None);
         std::thread::scope(|scope| {
             for _ in 0..workers {
@@ -165,7 +177,7 @@ impl Pipeline {
                         if first_error.lock().expect("not poisoned").is_some() {
                             return;
                         }
-                        match self.ingest_one_file(format, path, progress) {
+                        match self.ingest_one_file(format, path, progress, &samples) {
                             Ok(stats) => total.lock().expect("not poisoned").merge(&stats),
                             Err(e) => {
                                 first_error.lock().expect("not poisoned").get_or_insert(e);
@@ -180,7 +192,10 @@ impl Pipeline {
             return Err(e);
         }
         self.writer.flush_blocking()?;
-        Ok(total.into_inner().expect("not poisoned"))
+        Ok(FilesReport {
+            stats: total.into_inner().expect("not poisoned"),
+            samples: samples.into_inner().expect("not poisoned"),
+        })
     }
 
     fn ingest_one_file(
@@ -188,6 +203,7 @@ impl Pipeline {
         format: Format,
         path: &Path,
         progress: &(dyn Fn(&FileProgress) + Sync),
+        samples: &Mutex<Vec<DeadLetterSummary>>,
     ) -> Result<DecodeStats, IngestError> {
         let read_err = |source| IngestError::Read {
             path: path.to_path_buf(),
@@ -221,7 +237,7 @@ impl Pipeline {
             };
             decoder.push(&chunk[..n]);
             if decoder.pending_rows() >= self.limits.batch_rows {
-                self.hand_over(&mut decoder, format, &mut reported)?;
+                self.hand_over(&mut decoder, format, &mut reported, samples)?;
             }
             progress(&FileProgress {
                 path: path.to_path_buf(),
@@ -232,7 +248,7 @@ impl Pipeline {
             });
         }
         decoder.finish();
-        self.hand_over(&mut decoder, format, &mut reported)?;
+        self.hand_over(&mut decoder, format, &mut reported, samples)?;
         let stats = decoder.stats().clone();
         progress(&FileProgress {
             path: path.to_path_buf(),
@@ -250,8 +266,20 @@ impl Pipeline {
         decoder: &mut Decoder,
         format: Format,
         reported: &mut DecodeStats,
+        samples: &Mutex<Vec<DeadLetterSummary>>,
     ) -> Result<(), IngestError> {
         let decoded = decoder.take();
+        if !decoded.dead_letters.is_empty() {
+            let mut samples = samples.lock().expect("not poisoned");
+            let room = SAMPLE_DEAD_LETTERS.saturating_sub(samples.len());
+            samples.extend(
+                decoded
+                    .dead_letters
+                    .iter()
+                    .take(room)
+                    .map(DeadLetterSummary::from),
+            );
+        }
         if !decoded.is_empty() {
             self.writer.append_blocking(
                 decoded.batches,

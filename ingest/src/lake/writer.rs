@@ -123,6 +123,24 @@ impl LakeWriter {
         let writer_id = config.resolved_writer_id();
         let wal_dir = data_dir.join("_wal").join(&writer_id);
         std::fs::create_dir_all(&wal_dir).map_err(LakeError::io(&wal_dir))?;
+        // One process per writer id: a second one would replay and delete the first one's WAL.
+        let lock_path = wal_dir.join("LOCK");
+        let lock = File::create(&lock_path).map_err(LakeError::io(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(LakeError::Failed(format!(
+                    "another ztlens process is writing with writer id {writer_id:?} (lock {}); give each instance its own lake.writer_id",
+                    lock_path.display()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(LakeError::Io {
+                    path: lock_path,
+                    source: e,
+                });
+            }
+        }
         let stats = Arc::new(WriterStats::default());
         let mut state = WriterState {
             config: config.clone(),
@@ -138,6 +156,7 @@ impl LakeWriter {
             dead_letters: DeadLetterStore::new(&data_dir, &writer_id),
             metrics,
             stats: stats.clone(),
+            _lock: lock,
         };
         state.replay_wal()?;
         let (tx, rx) = mpsc::channel(config.queue_depth.max(1));
@@ -294,6 +313,8 @@ struct WriterState {
     dead_letters: DeadLetterStore,
     metrics: Option<Arc<IngestMetrics>>,
     stats: Arc<WriterStats>,
+    /// Held for the writer's lifetime (see `open`).
+    _lock: File,
 }
 
 impl WriterState {
@@ -359,6 +380,9 @@ impl WriterState {
             Command::Tick => self.maybe_flush(),
             Command::Shutdown { ack } => {
                 let result = self.flush().map_err(|e| e.to_string());
+                if result.is_ok() {
+                    self.remove_wal_dir_if_unused();
+                }
                 let _ = ack.send(result);
                 return true;
             }
@@ -542,6 +566,22 @@ impl WriterState {
             m.lake_wal_bytes.set(0);
         }
         Ok(())
+    }
+
+    /// After a clean shutdown the writer's WAL directory holds only its lock file; remove it so
+    /// one-shot writers (`ztlens ingest`) leave nothing behind.
+    fn remove_wal_dir_if_unused(&self) {
+        let only_lock = std::fs::read_dir(&self.wal_dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .all(|e| e.file_name() == "LOCK")
+            })
+            .unwrap_or(false);
+        if only_lock {
+            let _ = std::fs::remove_file(self.wal_dir.join("LOCK"));
+            let _ = std::fs::remove_dir(&self.wal_dir);
+        }
     }
 
     fn write_parquet(

@@ -13,8 +13,10 @@
 //! gateway or load balancer) those are the endpoints and the interface addresses go to
 //! `src_endpoint_intermediate_ips`.
 //!
-//! Records carry no event id: `metadata_uid` is a hash of the record's fields, so the same record
-//! delivered twice is counted once.
+//! Records carry no event id: `metadata_uid` is a hash of the record's v2 fields (account,
+//! interface, addresses, ports, protocol, packets, bytes, window, action, status), so the same
+//! flow record delivered twice — even once in the default and once in a custom layout — is
+//! counted once.
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -285,6 +287,26 @@ impl Parser for VpcFlowParser {
     }
 }
 
+/// Position of a v2 field in the record identity.
+fn identity_slot(field: Field) -> Option<usize> {
+    Some(match field {
+        Field::AccountId => 0,
+        Field::InterfaceId => 1,
+        Field::SrcAddr => 2,
+        Field::DstAddr => 3,
+        Field::SrcPort => 4,
+        Field::DstPort => 5,
+        Field::Protocol => 6,
+        Field::Packets => 7,
+        Field::Bytes => 8,
+        Field::Start => 9,
+        Field::End => 10,
+        Field::Action => 11,
+        Field::LogStatus => 12,
+        _ => return None,
+    })
+}
+
 fn map_record<'a>(
     line: &'a str,
     layout: &[Field],
@@ -299,10 +321,15 @@ fn map_record<'a>(
     let mut action = None;
     let mut flow_direction = None;
     let mut unmapped: Vec<(&str, String)> = Vec::new();
+    // The v2 fields identify a flow record whatever layout delivered it (see `metadata_uid`).
+    let mut identity: [&str; 13] = ["-"; 13];
     {
         let c = &mut row.common;
         let n = &mut row.own;
         for (field, value) in layout.iter().zip(line.split_ascii_whitespace()) {
+            if let Some(slot) = identity_slot(*field) {
+                identity[slot] = value;
+            }
             let text = super::non_empty(value);
             match field {
                 Field::Version => {
@@ -441,7 +468,10 @@ fn map_record<'a>(
         Some("OK") | None => 1,
         _ => 99,
     });
-    c.metadata_uid = Some(Cow::Owned(content_uid("vpc", line.as_bytes())));
+    c.metadata_uid = Some(Cow::Owned(content_uid(
+        "vpc",
+        identity.join(" ").as_bytes(),
+    )));
     c.metadata_product_name = Some(Cow::Borrowed("vpcflow"));
     c.metadata_product_vendor_name = Some(Cow::Borrowed("AWS"));
     c.metadata_log_name = Some(Cow::Borrowed("VPC Flow Logs"));

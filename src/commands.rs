@@ -1,0 +1,455 @@
+//! One function per CLI command. Results go to stdout, progress and warnings to stderr.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use ztlens_analytics::time_range::{format_ms, parse_duration_ms, parse_instant};
+use ztlens_analytics::{Engine, QueryOutput, TimeRange};
+use ztlens_ingest::dead_letter::read_dead_letters;
+use ztlens_ingest::lake::LakeWriter;
+use ztlens_ingest::pipeline::{FileProgress, Pipeline};
+use ztlens_ingest::{Format, Site};
+
+use crate::config::Config;
+use crate::service::{BoxError, Service, kpi_catalog, run_maintenance};
+use crate::synth::files::write_dataset;
+use crate::synth::{EVENTS_PER_SCENARIO, Generator};
+use crate::{OutputFormat, api};
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+async fn bind(listen: &str) -> Result<TcpListener, BoxError> {
+    TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}").into())
+}
+
+pub async fn serve(mut config: Config, listen: Option<String>) -> Result<(), BoxError> {
+    if let Some(listen) = listen {
+        config.server.listen = listen;
+    }
+    let listener = bind(&config.server.listen).await?;
+    let address = listener.local_addr()?;
+    let service = Service::start(config)?;
+    // Tests and scripts read this line to find the port when listening on port 0.
+    println!("ztlens listening on http://{address}");
+    api::serve(listener, service.state.clone(), shutdown_signal()).await?;
+    service.shutdown().await?;
+    println!("ztlens stopped; every acknowledged row is in the lake");
+    Ok(())
+}
+
+pub async fn ingest(config: Config, source: &str, paths: Vec<PathBuf>) -> Result<(), BoxError> {
+    let format = Format::from_name(source).ok_or_else(|| {
+        let known: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+        format!("unknown source {source:?}; known: {}", known.join(", "))
+    })?;
+    let missing: Vec<String> = paths
+        .iter()
+        .filter(|p| !p.is_file())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!("not a readable file: {}", missing.join(", ")).into());
+    }
+    let site = Arc::new(Site::new(&config.site)?);
+    let mut lake = config.lake.clone();
+    // A one-shot ingest gets its own writer id, so it can run beside a server on the same lake.
+    lake.writer_id = Some(format!(
+        "{}-ingest{}",
+        lake.resolved_writer_id(),
+        std::process::id()
+    ));
+    let writer = LakeWriter::open(&lake, None)?;
+    let pipeline = Pipeline {
+        site,
+        writer: writer.clone(),
+        metrics: None,
+        limits: config.ingest.limits(),
+    };
+    let started = Instant::now();
+    let file_count = paths.len();
+    let report = tokio::task::spawn_blocking(move || {
+        let last_report = Mutex::new(Instant::now() - Duration::from_secs(10));
+        let progress = |p: &FileProgress| {
+            let mut last = last_report.lock().expect("not poisoned");
+            if p.done || last.elapsed() >= Duration::from_secs(1) {
+                *last = Instant::now();
+                let pct = if p.bytes_total == 0 {
+                    100.0
+                } else {
+                    p.bytes_read as f64 * 100.0 / p.bytes_total as f64
+                };
+                eprintln!(
+                    "{}: {:5.1}%  {} records, {} rows, {} dead letters{}",
+                    p.path.display(),
+                    pct,
+                    p.stats.records,
+                    p.stats.total_rows(),
+                    p.stats.total_dead_letters(),
+                    if p.done { "  done" } else { "" }
+                );
+            }
+        };
+        pipeline.ingest_files(format, &paths, &progress)
+    })
+    .await??;
+    writer.shutdown().await?;
+    let stats = &report.stats;
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "ingested {file_count} file(s) as {format} in {seconds:.2} s: {} records, {:.1} MB ({:.0} records/s)",
+        stats.records,
+        stats.bytes as f64 / 1e6,
+        stats.records as f64 / seconds.max(1e-9)
+    );
+    for (table, rows) in &stats.rows {
+        println!("  {:<20} {rows:>12} rows", table.name());
+    }
+    let dead = stats.total_dead_letters();
+    if dead == 0 {
+        println!("dead letters: 0");
+    } else {
+        println!(
+            "dead letters: {dead} (stored under {}; list them with `ztlens dead-letters`)",
+            ztlens_ingest::lake::dead_letter_dir(&config.lake.data_dir).display()
+        );
+        for (kind, n) in &stats.dead_letters {
+            println!("  {:<20} {n:>12}", kind.as_str());
+        }
+        for sample in &report.samples {
+            println!(
+                "  e.g. {}  {}: {}",
+                sample.origin, sample.kind, sample.reason
+            );
+        }
+    }
+    Ok(())
+}
+
+fn engine(config: &Config) -> Result<Engine, BoxError> {
+    Ok(Engine::new(
+        &config.lake.data_dir,
+        kpi_catalog(config)?,
+        config.query.clone(),
+        None,
+    )?)
+}
+
+fn print_output(output: &QueryOutput, format: OutputFormat) -> Result<(), BoxError> {
+    match format {
+        OutputFormat::Table => println!("{}", output.table()?),
+        OutputFormat::Csv => print!("{}", output.csv()?),
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&output.json_rows()?)?),
+    }
+    if output.truncated {
+        eprintln!(
+            "warning: the result was cut at {} rows (query.max_rows)",
+            output.num_rows()
+        );
+    }
+    Ok(())
+}
+
+pub async fn kpi(
+    config: Config,
+    id: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    step: Option<String>,
+    format: OutputFormat,
+    list: bool,
+) -> Result<(), BoxError> {
+    let engine = engine(&config)?;
+    if list {
+        for def in engine.catalog().list() {
+            println!(
+                "{:<32} {:<40} unit: {:<8} labels: {}",
+                def.id,
+                def.title,
+                def.unit,
+                def.labels.join(", ")
+            );
+        }
+        return Ok(());
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    let range = TimeRange::parse(from.as_deref(), to.as_deref(), step.as_deref(), now)?;
+    let ids: Vec<String> = match id {
+        Some(id) => vec![id],
+        None => engine
+            .catalog()
+            .list()
+            .iter()
+            .map(|k| k.id.clone())
+            .collect(),
+    };
+    let mut all_json = serde_json::Map::new();
+    for id in &ids {
+        let (def, output) = engine.run_kpi(id, range).await?;
+        match format {
+            OutputFormat::Json => {
+                all_json.insert(
+                    def.id.clone(),
+                    serde_json::Value::Array(
+                        output
+                            .json_rows()?
+                            .into_iter()
+                            .map(serde_json::Value::Object)
+                            .collect(),
+                    ),
+                );
+            }
+            OutputFormat::Csv => {
+                if ids.len() > 1 {
+                    println!("# {}", def.id);
+                }
+                print_output(&output, format)?;
+            }
+            OutputFormat::Table => {
+                println!(
+                    "{} — {} ({}), {} .. {}",
+                    def.id,
+                    def.title,
+                    def.unit,
+                    format_ms(range.from_ms),
+                    format_ms(range.to_ms)
+                );
+                print_output(&output, format)?;
+                println!();
+            }
+        }
+    }
+    if let OutputFormat::Json = format {
+        let value = if ids.len() == 1 {
+            all_json.remove(&ids[0]).unwrap_or_default()
+        } else {
+            serde_json::Value::Object(all_json)
+        };
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    }
+    Ok(())
+}
+
+pub async fn query(config: Config, sql: &str, format: OutputFormat) -> Result<(), BoxError> {
+    let output = engine(&config)?.run_sql(sql).await?;
+    print_output(&output, format)
+}
+
+pub fn generate(
+    seed: u64,
+    out: &Path,
+    events: u64,
+    start: &str,
+    duration: &str,
+) -> Result<(), BoxError> {
+    let start_ms = parse_instant(start, chrono::Utc::now().timestamp_millis())?;
+    let start_ms = start_ms - start_ms.rem_euclid(1000);
+    let duration_ms = parse_duration_ms(duration)?;
+    if duration_ms < 10 * 60_000 {
+        return Err("--duration must be at least 10m".into());
+    }
+    let summary = write_dataset(seed, out, events, start_ms, duration_ms)?;
+    println!(
+        "wrote {} Okta, {} VPC flow and {} nginx records for {} .. {} to {}",
+        summary.okta,
+        summary.vpc,
+        summary.nginx,
+        format_ms(summary.from_ms),
+        format_ms(summary.to_ms),
+        out.display()
+    );
+    println!(
+        "ground truth: {}; site config: {}",
+        out.join("truth.json").display(),
+        out.join("ztlens.toml").display()
+    );
+    Ok(())
+}
+
+/// Seed of the demo company (any value works; fixed so every demo tells the same story).
+const DEMO_SEED: u64 = 7;
+
+pub async fn demo(mut config: Config, listen: &str, rate: u32) -> Result<(), BoxError> {
+    if config.lake.data_dir == Path::new("data") {
+        config.lake.data_dir = PathBuf::from("ztlens-demo-data");
+    }
+    prepare_demo_dir(&config.lake.data_dir)?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let generator = Generator::new(DEMO_SEED, now - 3_600_000);
+    config.site = generator.company().site_config();
+    config.lake.flush_interval_secs = 5;
+    config.metrics.kpi_refresh_secs = 10;
+    config.server.listen = listen.to_string();
+    let listener = bind(listen).await?;
+    let address = listener.local_addr()?;
+    let data_dir = config.lake.data_dir.clone();
+    let service = Service::start(config)?;
+    let base = format!("http://{address}");
+    println!("ztlens demo is running.");
+    println!("  KPIs      {base}/api/v1/kpis");
+    println!("  a KPI     {base}/api/v1/kpis/mfa_outcomes_by_country?from=now-1h&step=5m");
+    println!("  metrics   {base}/metrics");
+    println!("  health    {base}/healthz");
+    println!(
+        "  lake      {} (try: ztlens query --data-dir {} \"SELECT zt_decision, count(*) FROM authentication GROUP BY 1\")",
+        data_dir.display(),
+        data_dir.display()
+    );
+    println!(
+        "Feeding a synthetic company's Okta, VPC flow and nginx logs through the parsers: one hour of history, then about {rate} events/s. Ctrl-C stops."
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let feeder = tokio::spawn(feed_demo(
+        service.state.pipeline.clone(),
+        generator,
+        rate.max(1),
+        stopped,
+    ));
+    api::serve(listener, service.state.clone(), shutdown_signal()).await?;
+    let _ = stop.send(true);
+    let _ = feeder.await;
+    service.shutdown().await?;
+    println!("demo stopped; the lake is in {}", data_dir.display());
+    Ok(())
+}
+
+/// The demo owns its directory: it may wipe one it created before, never anything else.
+fn prepare_demo_dir(dir: &Path) -> Result<(), BoxError> {
+    let marker = dir.join(".ztlens-demo");
+    if dir.exists() {
+        let empty = std::fs::read_dir(dir)?.next().is_none();
+        if !empty && !marker.exists() {
+            return Err(format!(
+                "{} exists and was not created by `ztlens demo`; choose another --data-dir",
+                dir.display()
+            )
+            .into());
+        }
+        std::fs::remove_dir_all(dir)?;
+    }
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(
+        marker,
+        "created by ztlens demo; removed and recreated at every demo start\n",
+    )?;
+    Ok(())
+}
+
+async fn feed_demo(
+    pipeline: Pipeline,
+    mut generator: Generator,
+    rate: u32,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    // History: about 30,000 events over the last hour, in five-minute slices so the first KPIs
+    // show up within seconds.
+    let backfill_gap = 3_600_000.0 / (30_000.0 / EVENTS_PER_SCENARIO);
+    let live_gap = 1000.0 * EVENTS_PER_SCENARIO / rate as f64;
+    let mut backfilled = false;
+    loop {
+        let now = chrono::Utc::now().timestamp_millis();
+        let (until, gap) = if !backfilled && generator.clock_ms() + 5 * 60_000 < now - 3 * 60_000 {
+            (generator.clock_ms() + 5 * 60_000, backfill_gap)
+        } else {
+            backfilled = true;
+            (now, live_gap)
+        };
+        let emitted = generator.advance(until, gap);
+        let batches = [
+            (Format::Okta, emitted.okta.join("\n")),
+            (
+                Format::VpcFlow,
+                emitted
+                    .vpc
+                    .iter()
+                    .map(|r| r.v2_line())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+            (Format::Combined, emitted.nginx.join("\n")),
+        ];
+        for (format, body) in batches {
+            if body.is_empty() {
+                continue;
+            }
+            if let Err(e) = pipeline
+                .ingest_body(format, body.into_bytes(), "demo".into())
+                .await
+            {
+                tracing::warn!(error = %e, "demo feed could not store a batch");
+            }
+        }
+        if backfilled {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stopped.changed() => return,
+            }
+        } else if *stopped.borrow() {
+            return;
+        }
+    }
+}
+
+pub fn dead_letters(config: Config, limit: usize, format: OutputFormat) -> Result<(), BoxError> {
+    let (letters, unreadable) = read_dead_letters(&config.lake.data_dir)?;
+    let shown = &letters[letters.len().saturating_sub(limit)..];
+    match format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(shown)?),
+        OutputFormat::Csv | OutputFormat::Table => {
+            println!(
+                "{} dead letters in {}; showing {}",
+                letters.len(),
+                config.lake.data_dir.display(),
+                shown.len()
+            );
+            for d in shown {
+                let raw = String::from_utf8_lossy(&d.raw);
+                let preview: String = raw.chars().take(80).collect();
+                println!(
+                    "{}  {:<8} {:<18} {}\n    {}\n    raw ({} bytes): {}",
+                    format_ms(d.time),
+                    d.source,
+                    d.kind,
+                    d.origin,
+                    d.reason,
+                    d.raw_len,
+                    preview
+                );
+            }
+        }
+    }
+    for line in unreadable {
+        eprintln!("warning: unreadable dead-letter line at {line}");
+    }
+    Ok(())
+}
+
+pub async fn maintain(config: Config) -> Result<(), BoxError> {
+    let lake = config.lake.clone();
+    let summary = tokio::task::spawn_blocking(move || run_maintenance(&lake)).await??;
+    println!("{summary}");
+    Ok(())
+}

@@ -1,0 +1,322 @@
+//! Configuration: `ztlens.toml` (optional) plus `ZTLENS_*` environment overrides.
+//!
+//! Precedence, lowest first: built-in defaults, the file, the environment, command-line flags.
+//! An environment variable names a key path with `__` between levels:
+//! `ZTLENS_LAKE__DATA_DIR=/var/lib/ztlens`, `ZTLENS_SERVER__LISTEN=0.0.0.0:8080`,
+//! `ZTLENS_SITE__ADMIN_PORTS="[22, 3389]"` (values are read as TOML, else as a string).
+//! `ZTLENS_CONFIG` names the file; `ZTLENS_LOG` sets the log filter. Unknown keys are errors in
+//! the file and in the environment alike, so a typo cannot silently fall back to a default.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use ztlens_analytics::QueryConfig;
+use ztlens_ingest::SiteConfig;
+use ztlens_ingest::lake::LakeConfig;
+use ztlens_ingest::pipeline::IngestLimits;
+
+/// Environment variables with the prefix that are not configuration keys.
+const RESERVED_ENV: &[&str] = &["ZTLENS_CONFIG", "ZTLENS_LOG", "ZTLENS_BLESS"];
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// HTTP server.
+    pub server: ServerConfig,
+    /// Parquet lake and its writer.
+    pub lake: LakeConfig,
+    /// Limits on incoming records.
+    pub ingest: IngestConfig,
+    /// What ztlens needs to know about your networks and apps.
+    pub site: SiteConfig,
+    /// Query limits.
+    pub query: QueryConfig,
+    /// Prometheus export of KPIs.
+    pub metrics: MetricsConfig,
+    /// Directory of extra or replacement KPI `.sql` files.
+    pub queries_dir: Option<PathBuf>,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address the HTTP API listens on.
+    pub listen: String,
+    /// Largest request body accepted (bytes, as sent, possibly compressed); larger gets 413.
+    pub max_body_bytes: usize,
+    /// Largest request body after gzip decompression (bytes); larger gets 413.
+    pub max_decompressed_bytes: usize,
+    /// Seconds a request may take before the server answers 503.
+    pub request_timeout_secs: u64,
+    /// Seconds between compaction and retention runs (0 turns maintenance off).
+    pub maintenance_interval_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 16 * 1024 * 1024,
+            max_decompressed_bytes: 64 * 1024 * 1024,
+            request_timeout_secs: 60,
+            maintenance_interval_secs: 600,
+        }
+    }
+}
+
+/// `[ingest]`
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Longest record accepted (bytes); longer records go to the dead-letter store.
+    pub max_record_bytes: usize,
+    /// Rows decoded before they are handed to the lake writer.
+    pub batch_rows: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        let limits = IngestLimits::default();
+        Self {
+            max_record_bytes: limits.max_record_bytes,
+            batch_rows: limits.batch_rows,
+        }
+    }
+}
+
+impl IngestConfig {
+    pub fn limits(&self) -> IngestLimits {
+        IngestLimits {
+            max_record_bytes: self.max_record_bytes,
+            batch_rows: self.batch_rows.max(1),
+        }
+    }
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// KPIs exported on /metrics are evaluated over the last this-many seconds.
+    pub kpi_window_secs: u64,
+    /// Seconds between KPI evaluations for /metrics (0 turns the export off).
+    pub kpi_refresh_secs: u64,
+    /// Most series exported per KPI value; the rest are dropped and counted.
+    pub max_series_per_kpi: usize,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            kpi_window_secs: 24 * 3600,
+            kpi_refresh_secs: 30,
+            max_series_per_kpi: 200,
+        }
+    }
+}
+
+/// A configuration that cannot be used, with where the problem is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Load from `path` (or `ZTLENS_CONFIG`, or `./ztlens.toml` when it exists), then apply the
+    /// environment. No file at all is fine: defaults apply.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        let explicit = path
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("ZTLENS_CONFIG").map(PathBuf::from));
+        let file = match explicit {
+            Some(p) => Some(p),
+            None => Some(PathBuf::from("ztlens.toml")).filter(|p| p.exists()),
+        };
+        let text = match &file {
+            Some(p) => std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                path: p.clone(),
+                source,
+            })?,
+            None => String::new(),
+        };
+        Self::from_sources(&text, file.as_deref(), &env)
+    }
+
+    /// Build from file text and environment pairs (the testable core of [`load`](Self::load)).
+    pub fn from_sources(
+        text: &str,
+        file: Option<&Path>,
+        env: &[(String, String)],
+    ) -> Result<Self, ConfigError> {
+        let file_path = file
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("(defaults)"));
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::File {
+            path: file_path.clone(),
+            message: e.to_string(),
+        })?;
+        // Validate the file alone first, so an error names the file rather than the merge.
+        Config::deserialize(toml::Value::Table(table.clone())).map_err(|e| ConfigError::File {
+            path: file_path.clone(),
+            message: e.to_string(),
+        })?;
+        let mut overrides: Vec<&(String, String)> = env
+            .iter()
+            .filter(|(k, _)| k.starts_with("ZTLENS_") && !RESERVED_ENV.contains(&k.as_str()))
+            .collect();
+        overrides.sort();
+        for (var, value) in overrides {
+            let path: Vec<String> = var["ZTLENS_".len()..]
+                .to_ascii_lowercase()
+                .split("__")
+                .map(str::to_string)
+                .collect();
+            let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or_else(|| toml::Value::String(value.clone()));
+            set_path(&mut table, &path, parsed).map_err(|message| ConfigError::Env {
+                var: var.clone(),
+                message,
+            })?;
+            Config::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
+                ConfigError::Env {
+                    var: var.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+        }
+        let config = Config::deserialize(toml::Value::Table(table))
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks that need more than one field, run once at start-up.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        ztlens_ingest::Site::new(&self.site)
+            .map_err(|e| ConfigError::Invalid(format!("[site] {e}")))?;
+        if self.server.max_body_bytes == 0
+            || self.server.max_decompressed_bytes < self.server.max_body_bytes
+        {
+            return Err(ConfigError::Invalid(
+                "[server] max_decompressed_bytes must be at least max_body_bytes, and both above 0"
+                    .into(),
+            ));
+        }
+        if self.ingest.max_record_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "[ingest] max_record_bytes must be at least 1024".into(),
+            ));
+        }
+        if self.lake.flush_rows == 0 || self.lake.flush_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "[lake] flush_rows and flush_bytes must be above 0".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    let (last, parents) = path.split_last().ok_or("empty key")?;
+    let mut current = table;
+    for key in parents {
+        let entry = current
+            .entry(key.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = entry
+            .as_table_mut()
+            .ok_or_else(|| format!("`{key}` is not a section"))?;
+    }
+    current.insert(last.clone(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn no_file_gives_defaults() {
+        let config = Config::from_sources("", None, &[]).unwrap();
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn the_example_file_parses_and_documents_every_section() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/ztlens.example.toml"))
+                .unwrap();
+        let config =
+            Config::from_sources(&text, Some(Path::new("ztlens.example.toml")), &[]).unwrap();
+        assert_eq!(config.server.listen, "127.0.0.1:8080");
+        assert!(!config.site.segments.is_empty());
+        for section in [
+            "[server]",
+            "[lake]",
+            "[ingest]",
+            "[site]",
+            "[query]",
+            "[metrics]",
+        ] {
+            assert!(text.contains(section), "the example lacks {section}");
+        }
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let config = Config::from_sources(
+            "[lake]\ndata_dir = \"/from/file\"\nflush_rows = 10\n",
+            None,
+            &env(&[
+                ("ZTLENS_LAKE__DATA_DIR", "/from/env"),
+                ("ZTLENS_SITE__ADMIN_PORTS", "[22, 3389]"),
+                ("ZTLENS_QUERY__TIMEOUT_SECS", "5"),
+                ("ZTLENS_LOG", "debug"),
+                ("OTHER", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.lake.data_dir, PathBuf::from("/from/env"));
+        assert_eq!(config.lake.flush_rows, 10);
+        assert_eq!(config.site.admin_ports, vec![22, 3389]);
+        assert_eq!(config.query.timeout_secs, 5);
+    }
+
+    #[test]
+    fn typos_are_errors_that_say_where() {
+        let err = Config::from_sources("[lake]\nflush_rowz = 1\n", Some(Path::new("z.toml")), &[])
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("z.toml") && err.to_string().contains("flush_rowz"),
+            "{err}"
+        );
+        let err =
+            Config::from_sources("", None, &env(&[("ZTLENS_LAKE__FLUSH_ROWZ", "1")])).unwrap_err();
+        assert!(err.to_string().contains("ZTLENS_LAKE__FLUSH_ROWZ"), "{err}");
+        let err = Config::from_sources("[site]\ninternal_cidrs = [\"10.0.0.0/99\"]\n", None, &[])
+            .unwrap_err();
+        assert!(err.to_string().contains("10.0.0.0/99"), "{err}");
+    }
+}

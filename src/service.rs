@@ -1,0 +1,156 @@
+//! Wiring shared by `ztlens serve` and `ztlens demo`: the lake writer, the query engine, the
+//! metrics registry, and the background tasks (KPI gauges, compaction and retention).
+//!
+//! Shutdown order: stop accepting requests, stop background tasks, flush the writer — so every
+//! acknowledged row is in Parquet when the process exits.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use ztlens_analytics::{Engine, KpiCatalog, TimeRange};
+use ztlens_ingest::Site;
+use ztlens_ingest::lake::{LakeWriter, compact_partitions, enforce_retention};
+use ztlens_ingest::pipeline::Pipeline;
+
+use crate::api::AppState;
+use crate::config::Config;
+use crate::metrics::Metrics;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+pub struct Service {
+    pub state: AppState,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+pub fn kpi_catalog(config: &Config) -> Result<KpiCatalog, BoxError> {
+    Ok(match &config.queries_dir {
+        Some(dir) => KpiCatalog::with_directory(dir)?,
+        None => KpiCatalog::builtin(),
+    })
+}
+
+impl Service {
+    pub fn start(config: Config) -> Result<Self, BoxError> {
+        let metrics = Arc::new(Metrics::new(config.metrics.max_series_per_kpi)?);
+        metrics
+            .ingest
+            .touch(&ztlens_ingest::Format::ALL.map(|f| f.name()));
+        let site = Arc::new(Site::new(&config.site)?);
+        let writer = LakeWriter::open(&config.lake, Some(metrics.ingest.clone()))?;
+        let engine = Engine::new(
+            &config.lake.data_dir,
+            kpi_catalog(&config)?,
+            config.query.clone(),
+            Some(writer.clone()),
+        )?;
+        let pipeline = Pipeline {
+            site,
+            writer,
+            metrics: Some(metrics.ingest.clone()),
+            limits: config.ingest.limits(),
+        };
+        let state = AppState {
+            engine,
+            pipeline,
+            metrics,
+            config: Arc::new(config),
+            started: Instant::now(),
+            request_counter: Arc::new(AtomicU64::new(0)),
+        };
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+        if state.config.metrics.kpi_refresh_secs > 0 {
+            tasks.push(tokio::spawn(refresh_kpi_gauges(
+                state.clone(),
+                stopped.clone(),
+            )));
+        }
+        if state.config.server.maintenance_interval_secs > 0 {
+            tasks.push(tokio::spawn(maintenance(state.clone(), stopped)));
+        }
+        Ok(Self { state, stop, tasks })
+    }
+
+    /// Stop background tasks and flush every buffered row to Parquet.
+    pub async fn shutdown(self) -> Result<(), BoxError> {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        self.state.pipeline.writer.shutdown().await?;
+        Ok(())
+    }
+}
+
+/// Sleep `period` unless asked to stop; returns false when stopping.
+async fn wait(period: Duration, stopped: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(period) => !*stopped.borrow(),
+        _ = stopped.changed() => false,
+    }
+}
+
+async fn refresh_kpi_gauges(state: AppState, mut stopped: watch::Receiver<bool>) {
+    let period = Duration::from_secs(state.config.metrics.kpi_refresh_secs);
+    let window_ms = state.config.metrics.kpi_window_secs as i64 * 1000;
+    loop {
+        let now = chrono::Utc::now().timestamp_millis();
+        let range = TimeRange {
+            from_ms: now - window_ms,
+            to_ms: now,
+            step_ms: None,
+        };
+        for def in state.engine.catalog().list().to_vec() {
+            let result = state
+                .engine
+                .run_kpi(&def.id, range)
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|(def, out)| state.metrics.update_kpi(&def, &out));
+            if let Err(e) = result {
+                state
+                    .metrics
+                    .kpi_evaluation_errors
+                    .with_label_values(&[def.id.as_str()])
+                    .inc();
+                tracing::warn!(kpi = %def.id, error = %e, "KPI evaluation for /metrics failed");
+            }
+        }
+        if !wait(period, &mut stopped).await {
+            return;
+        }
+    }
+}
+
+async fn maintenance(state: AppState, mut stopped: watch::Receiver<bool>) {
+    let period = Duration::from_secs(state.config.server.maintenance_interval_secs);
+    while wait(period, &mut stopped).await {
+        let lake = state.config.lake.clone();
+        let outcome = tokio::task::spawn_blocking(move || run_maintenance(&lake)).await;
+        match outcome {
+            Ok(Ok(summary)) => tracing::info!(%summary, "lake maintenance done"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "lake maintenance failed; will retry"),
+            Err(e) => tracing::warn!(error = %e, "lake maintenance task failed"),
+        }
+    }
+}
+
+/// Compact closed hours and apply retention; returns a one-line summary.
+pub fn run_maintenance(lake: &ztlens_ingest::lake::LakeConfig) -> Result<String, BoxError> {
+    let now = chrono::Utc::now();
+    let current_hour = now.timestamp().div_euclid(3600);
+    let report = compact_partitions(lake, current_hour)?;
+    let removed = enforce_retention(&lake.data_dir, lake.retention_days, now.date_naive())?;
+    Ok(format!(
+        "compacted {} partitions ({} files into {}, {} duplicate rows dropped); removed {} expired date partitions",
+        report.partitions,
+        report.files_in,
+        report.files_out,
+        report.rows_in - report.rows_out,
+        removed
+    ))
+}

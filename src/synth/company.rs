@@ -1,0 +1,330 @@
+//! The synthetic company: people, service accounts, devices, apps, networks and the places
+//! its traffic comes from. Built deterministically from the generator's random stream.
+
+use ztlens_ingest::site::{AppConfig, SegmentConfig, SiteConfig};
+
+use super::rng::Rng;
+
+/// A place sign-ins come from.
+#[derive(Debug, Clone)]
+pub struct Place {
+    pub country: &'static str,
+    pub city: &'static str,
+    pub state: &'static str,
+    pub lat: f64,
+    pub lon: f64,
+    pub asn: u32,
+    pub as_org: &'static str,
+    /// First two octets of the public addresses used there.
+    pub prefix: [u8; 2],
+    pub is_proxy: bool,
+}
+
+pub const OFFICES: [Place; 5] = [
+    Place {
+        country: "Germany",
+        city: "Berlin",
+        state: "Land Berlin",
+        lat: 52.52,
+        lon: 13.405,
+        asn: 3320,
+        as_org: "deutsche telekom ag",
+        prefix: [84, 160],
+        is_proxy: false,
+    },
+    Place {
+        country: "United States",
+        city: "New York",
+        state: "New York",
+        lat: 40.7128,
+        lon: -74.006,
+        asn: 7922,
+        as_org: "comcast cable communications",
+        prefix: [73, 12],
+        is_proxy: false,
+    },
+    Place {
+        country: "India",
+        city: "Bengaluru",
+        state: "Karnataka",
+        lat: 12.9716,
+        lon: 77.5946,
+        asn: 24560,
+        as_org: "bharti airtel",
+        prefix: [49, 36],
+        is_proxy: false,
+    },
+    Place {
+        country: "Brazil",
+        city: "Sao Paulo",
+        state: "Sao Paulo",
+        lat: -23.5505,
+        lon: -46.6333,
+        asn: 28573,
+        as_org: "claro s.a.",
+        prefix: [177, 92],
+        is_proxy: false,
+    },
+    Place {
+        country: "Singapore",
+        city: "Singapore",
+        state: "Singapore",
+        lat: 1.3521,
+        lon: 103.8198,
+        asn: 4773,
+        as_org: "singtel",
+        prefix: [116, 86],
+        is_proxy: false,
+    },
+];
+
+pub const ATTACK_ORIGINS: [Place; 3] = [
+    Place {
+        country: "Nigeria",
+        city: "Lagos",
+        state: "Lagos",
+        lat: 6.4541,
+        lon: 3.3947,
+        asn: 37148,
+        as_org: "globacom",
+        prefix: [102, 89],
+        is_proxy: false,
+    },
+    Place {
+        country: "Russia",
+        city: "Moscow",
+        state: "Moscow",
+        lat: 55.7558,
+        lon: 37.6173,
+        asn: 12389,
+        as_org: "rostelecom",
+        prefix: [95, 165],
+        is_proxy: false,
+    },
+    Place {
+        country: "Netherlands",
+        city: "Amsterdam",
+        state: "North Holland",
+        lat: 52.3676,
+        lon: 4.9041,
+        asn: 14061,
+        as_org: "digitalocean llc",
+        prefix: [188, 166],
+        is_proxy: true,
+    },
+];
+
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub okta_id: String,
+    pub login: String,
+    pub display_name: String,
+    pub home: usize,
+    pub admin: bool,
+    pub service: bool,
+    pub device_id: String,
+    pub device_name: String,
+    pub device_managed: bool,
+    pub device_os: &'static str,
+    /// The factor this person enrolled.
+    pub factor: &'static str,
+    pub public_ip: String,
+    pub internal_ip: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct App {
+    pub okta_id: String,
+    pub name: &'static str,
+    pub privileged: bool,
+    /// Sign-ons to this app are challenged for MFA by policy.
+    pub mfa_required: bool,
+}
+
+/// A network segment and the hosts in it.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    pub name: &'static str,
+    /// Second octet of `10.x.0.0/16`.
+    pub octet: u8,
+    pub hosts: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Company {
+    pub people: Vec<Person>,
+    pub apps: Vec<App>,
+    pub segments: Vec<Segment>,
+    pub account_id: String,
+}
+
+const FIRST: [&str; 20] = [
+    "alice", "bruno", "chen", "divya", "emma", "farid", "grace", "hiro", "ines", "jonas", "kofi",
+    "lena", "mateo", "nadia", "omar", "priya", "quinn", "rosa", "sven", "tara",
+];
+const LAST: [&str; 12] = [
+    "archer", "becker", "costa", "diaz", "eriksen", "fischer", "gupta", "hansen", "ito", "jensen",
+    "kim", "lopez",
+];
+const FACTORS: [(&str, u32); 5] = [
+    ("OKTA_VERIFY_PUSH", 50),
+    ("FIDO_WEBAUTHN", 20),
+    ("GOOGLE_AUTHENTICATOR", 15),
+    ("SMS", 10),
+    ("SIGNED_NONCE", 5),
+];
+
+pub const ADMIN_PORTS: [u16; 5] = [22, 3389, 445, 5985, 5986];
+pub const PRIVILEGED_PATHS: [&str; 2] = ["/admin", "/api/admin"];
+
+impl Company {
+    pub fn new(rng: &mut Rng) -> Self {
+        let segments: Vec<Segment> = [
+            ("corp", 10u8, 40usize),
+            ("prod", 20, 24),
+            ("pci", 30, 8),
+            ("dev", 40, 16),
+        ]
+        .into_iter()
+        .map(|(name, octet, n)| Segment {
+            name,
+            octet,
+            hosts: (0..n)
+                .map(|i| format!("10.{octet}.{}.{}", 1 + i / 200, 10 + i % 200))
+                .collect(),
+        })
+        .collect();
+        let mut people = Vec::new();
+        for i in 0..60 {
+            let first = FIRST[i % FIRST.len()];
+            let last = LAST[(i / FIRST.len() + i * 7) % LAST.len()];
+            let home = rng.weighted(&[35, 25, 20, 10, 10]);
+            let factor = FACTORS[rng.weighted(&FACTORS.map(|f| f.1))].0;
+            let place = &OFFICES[home];
+            people.push(Person {
+                okta_id: format!("00u{:017x}", rng.next_u64() >> 0x10),
+                login: format!(
+                    "{first}.{last}{}@corp.example",
+                    if i >= 20 {
+                        (i / 20).to_string()
+                    } else {
+                        String::new()
+                    }
+                ),
+                display_name: format!("{} {}", capitalize(first), capitalize(last)),
+                home,
+                admin: i % 12 == 0,
+                service: false,
+                device_id: format!("guo{:017x}", rng.next_u64() >> 0x10),
+                device_name: format!("LT-{:04}", 1000 + i),
+                device_managed: rng.chance(0.8),
+                device_os: ["MACOS", "WINDOWS", "WINDOWS", "LINUX"][rng.below(4) as usize],
+                factor,
+                public_ip: format!(
+                    "{}.{}.{}.{}",
+                    place.prefix[0],
+                    place.prefix[1],
+                    rng.below(250) + 1,
+                    rng.below(250) + 1
+                ),
+                internal_ip: segments[0].hosts[i % segments[0].hosts.len()].clone(),
+            });
+        }
+        for (j, name) in ["svc-backup", "svc-deploy", "svc-reporting"]
+            .iter()
+            .enumerate()
+        {
+            people.push(Person {
+                okta_id: format!("00u{:017x}", rng.next_u64() >> 0x10),
+                login: format!("{name}@corp.example"),
+                display_name: format!("{name} (service)"),
+                home: 0,
+                admin: j == 1,
+                service: true,
+                device_id: format!("guo{:017x}", rng.next_u64() >> 0x10),
+                device_name: format!("build-{:02}", j + 1),
+                device_managed: true,
+                device_os: "LINUX",
+                factor: "OKTA_VERIFY_PUSH",
+                public_ip: String::new(),
+                internal_ip: segments[1].hosts[j].clone(),
+            });
+        }
+        let apps = [
+            ("AWS Console", true, true),
+            ("Okta Admin Console", true, true),
+            ("Salesforce", false, true),
+            ("Workday", false, false),
+            ("Slack", false, false),
+            ("Wiki", false, false),
+        ]
+        .into_iter()
+        .map(|(name, privileged, mfa_required)| App {
+            okta_id: format!("0oa{:017x}", rng.next_u64() >> 0x10),
+            name,
+            privileged,
+            mfa_required,
+        })
+        .collect();
+        Company {
+            people,
+            apps,
+            segments,
+            account_id: "210987654321".into(),
+        }
+    }
+
+    /// The `[site]` configuration that describes this company to ztlens.
+    pub fn site_config(&self) -> SiteConfig {
+        SiteConfig {
+            internal_cidrs: vec!["10.0.0.0/8".into()],
+            segments: self
+                .segments
+                .iter()
+                .map(|s| SegmentConfig {
+                    name: s.name.into(),
+                    cidrs: vec![format!("10.{}.0.0/16", s.octet)],
+                })
+                .collect(),
+            admin_ports: ADMIN_PORTS.to_vec(),
+            db_ports: vec![1433, 3306, 5432, 6379],
+            web_ports: vec![80, 443, 8080, 8443],
+            privileged_apps: self
+                .apps
+                .iter()
+                .filter(|a| a.privileged)
+                .map(|a| a.name.to_string())
+                .collect(),
+            privileged_path_prefixes: PRIVILEGED_PATHS.iter().map(|p| p.to_string()).collect(),
+            apps: vec![
+                AppConfig {
+                    id: "payroll".into(),
+                    hosts: vec!["payroll.corp.example".into()],
+                    path_prefixes: vec!["/payroll".into()],
+                    sensitivity: Some("high".into()),
+                },
+                AppConfig {
+                    id: "admin".into(),
+                    hosts: vec![],
+                    path_prefixes: vec!["/admin".into(), "/api/admin".into()],
+                    sensitivity: Some("high".into()),
+                },
+                AppConfig {
+                    id: "wiki".into(),
+                    hosts: vec![],
+                    path_prefixes: vec!["/wiki".into()],
+                    sensitivity: None,
+                },
+            ],
+            service_account_patterns: vec!["svc-*".into()],
+        }
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
+        None => String::new(),
+    }
+}

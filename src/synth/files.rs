@@ -1,0 +1,116 @@
+//! `ztlens gen`: write a generated dataset to a directory.
+//!
+//! ```text
+//! <out>/okta/system_log.ndjson        Okta System Log, one event per line
+//! <out>/okta/api_pages.json          Okta events as the /api/v1/logs endpoint returns them (a JSON array)
+//! <out>/vpcflow/flows_v2.log         VPC flow logs, v2 default format (no header)
+//! <out>/vpcflow/flows_v5.log.gz      VPC flow logs, custom v5 format with its S3 header line, gzipped
+//! <out>/nginx/access.log             nginx combined format
+//! <out>/ztlens.toml                  the [site] section describing the company
+//! <out>/truth.json                   what every KPI must report for [from, to)
+//! ```
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use super::{EVENTS_PER_SCENARIO, Generator, V5_HEADER};
+
+/// What `write_dataset` produced.
+#[derive(Debug)]
+pub struct DatasetSummary {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub okta: u64,
+    pub vpc: u64,
+    pub nginx: u64,
+}
+
+pub fn write_dataset(
+    seed: u64,
+    out: &Path,
+    events: u64,
+    start_ms: i64,
+    duration_ms: i64,
+) -> std::io::Result<DatasetSummary> {
+    for dir in ["okta", "vpcflow", "nginx"] {
+        std::fs::create_dir_all(out.join(dir))?;
+    }
+    let create = |p: &str| File::create(out.join(p)).map(|f| BufWriter::with_capacity(1 << 20, f));
+    let mut okta_lines = create("okta/system_log.ndjson")?;
+    let mut okta_pages = create("okta/api_pages.json")?;
+    let mut vpc_v2 = create("vpcflow/flows_v2.log")?;
+    let mut vpc_v5 = flate2::write::GzEncoder::new(
+        create("vpcflow/flows_v5.log.gz")?,
+        flate2::Compression::fast(),
+    );
+    let mut nginx = create("nginx/access.log")?;
+    writeln!(vpc_v5, "{V5_HEADER}")?;
+    okta_pages.write_all(b"[\n")?;
+
+    let mut generator = Generator::new(seed, start_ms);
+    let end_ms = start_ms + duration_ms;
+    let mean_gap = duration_ms as f64 / (events.max(1) as f64 / EVENTS_PER_SCENARIO);
+    let mut summary = DatasetSummary {
+        from_ms: start_ms,
+        to_ms: end_ms,
+        okta: 0,
+        vpc: 0,
+        nginx: 0,
+    };
+    let mut first_page_entry = true;
+    let mut chunk_end = start_ms;
+    // Generate an hour at a time so memory stays flat whatever the event count.
+    while chunk_end < end_ms {
+        chunk_end = (chunk_end + 3_600_000).min(end_ms);
+        let emitted = generator.advance(chunk_end, mean_gap);
+        for line in emitted.okta {
+            summary.okta += 1;
+            // Every tenth event goes to the API-page file, the rest to NDJSON.
+            if summary.okta % 10 == 0 {
+                if !first_page_entry {
+                    okta_pages.write_all(b",\n")?;
+                }
+                first_page_entry = false;
+                okta_pages.write_all(b"  ")?;
+                okta_pages.write_all(line.as_bytes())?;
+            } else {
+                writeln!(okta_lines, "{line}")?;
+            }
+        }
+        for record in emitted.vpc {
+            summary.vpc += 1;
+            if summary.vpc % 10 < 7 {
+                writeln!(vpc_v2, "{}", record.v2_line())?;
+            } else {
+                writeln!(vpc_v5, "{}", record.v5_line())?;
+            }
+        }
+        for line in emitted.nginx {
+            summary.nginx += 1;
+            writeln!(nginx, "{line}")?;
+        }
+    }
+    okta_pages.write_all(b"\n]\n")?;
+    for mut w in [okta_lines, okta_pages, vpc_v2, nginx] {
+        w.flush()?;
+    }
+    vpc_v5.finish()?.flush()?;
+
+    let site = generator.company().site_config();
+    let mut toml_text =
+        String::from("# The synthetic company's site knowledge, written by `ztlens gen`.\n");
+    toml_text.push_str(&toml::to_string(&SiteOnly { site }).map_err(std::io::Error::other)?);
+    std::fs::write(out.join("ztlens.toml"), toml_text)?;
+    let truth = generator.truth().to_json(start_ms, end_ms);
+    std::fs::write(
+        out.join("truth.json"),
+        serde_json::to_string_pretty(&truth)? + "\n",
+    )?;
+    Ok(summary)
+}
+
+#[derive(serde::Serialize)]
+struct SiteOnly {
+    site: ztlens_ingest::SiteConfig,
+}

@@ -1,0 +1,1120 @@
+//! The synthetic company generator behind `ztlens gen` and `ztlens demo`.
+//!
+//! A [`Generator`] advances a clock through sign-in sessions, network flows and web requests of
+//! a [`company::Company`], with an attack story woven in (password spray, MFA push bombing, a
+//! lateral scan, probing of admin paths). It writes each event in its vendor's real format —
+//! Okta System Log JSON, AWS VPC flow log lines, nginx combined log lines — and, as it goes,
+//! counts what every KPI must report in a [`Truth`]. The truth comes from what the generator
+//! *meant* each event to be, never from the SQL, so comparing the two tests the whole pipeline.
+//!
+//! Determinism: everything derives from the seed and the start time, so the same arguments give
+//! the same bytes. A small share of records is written twice (a redelivery); the truth counts
+//! them once. Two distinct records never have the same bytes (content-hashed formats would
+//! merge them), which [`SecondDedup`] enforces.
+
+pub mod company;
+pub mod files;
+pub mod rng;
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde_json::{Value, json};
+
+use company::{ADMIN_PORTS, ATTACK_ORIGINS, App, Company, OFFICES, Person, Place};
+use rng::Rng;
+
+/// What every KPI must report for the generated events.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Truth {
+    /// country → [success, failure, challenge]
+    pub mfa: BTreeMap<String, [u64; 3]>,
+    /// (segment_src, segment_dst) → [blocked, blocked_admin_port]
+    pub lateral: BTreeMap<(String, String), [u64; 2]>,
+    /// (source, target) → failures
+    pub high_priv: BTreeMap<(String, String), u64>,
+    /// (source, decision) → events
+    pub decisions: BTreeMap<(String, String), u64>,
+    /// Distinct events generated, per format.
+    pub events: BTreeMap<String, u64>,
+    /// Records written a second time (redeliveries), per format.
+    pub duplicates: BTreeMap<String, u64>,
+}
+
+impl Truth {
+    /// KPI rows as the API returns them (without the time column), for `[from, to)`.
+    pub fn to_json(&self, from_ms: i64, to_ms: i64) -> Value {
+        let mfa: Vec<Value> = self
+            .mfa
+            .iter()
+            .map(|(country, [s, f, c])| {
+                let rate = if s + f == 0 { Value::Null } else { json!(*f as f64 / (s + f) as f64) };
+                json!({"country": country, "success": s, "failure": f, "challenge": c, "failure_rate": rate})
+            })
+            .collect();
+        let lateral: Vec<Value> = self
+            .lateral
+            .iter()
+            .map(|((src, dst), [b, a])| json!({"segment_src": src, "segment_dst": dst, "blocked": b, "blocked_admin_port": a}))
+            .collect();
+        let high: Vec<Value> = self
+            .high_priv
+            .iter()
+            .map(|((source, target), n)| json!({"source": source, "target": target, "failures": n}))
+            .collect();
+        let total: u64 = self.decisions.values().sum();
+        let decisions: Vec<Value> = self
+            .decisions
+            .iter()
+            .map(|((source, decision), n)| {
+                json!({"source": source, "decision": decision, "events": n, "share": *n as f64 / total as f64})
+            })
+            .collect();
+        json!({
+            "from": ztlens_analytics::time_range::format_ms(from_ms),
+            "to": ztlens_analytics::time_range::format_ms(to_ms),
+            "events": self.events,
+            "duplicates": self.duplicates,
+            "kpis": {
+                "mfa_outcomes_by_country": mfa,
+                "blocked_lateral_movement": lateral,
+                "high_privilege_access_failures": high,
+                "access_decisions": decisions,
+            }
+        })
+    }
+}
+
+/// One VPC flow log record, written in either the v2 default layout or a custom v5 layout.
+#[derive(Debug, Clone)]
+pub struct VpcRecord {
+    pub interface: String,
+    pub src: Option<(String, u16)>,
+    pub dst: Option<(String, u16)>,
+    pub protocol: u8,
+    pub packets: u64,
+    pub bytes: u64,
+    pub start_s: i64,
+    pub action: Option<&'static str>,
+    pub status: &'static str,
+    pub account: String,
+}
+
+/// The custom layout used for the v5 file (as delivered to S3, with its header line).
+pub const V5_HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status vpc-id subnet-id tcp-flags type flow-direction traffic-path";
+
+impl VpcRecord {
+    pub fn v2_line(&self) -> String {
+        let dash = || "-".to_string();
+        format!(
+            "2 {} {} {} {} {} {} {} {} {} {} {} {} {}",
+            self.account,
+            self.interface,
+            self.src.as_ref().map_or_else(dash, |s| s.0.clone()),
+            self.dst.as_ref().map_or_else(dash, |d| d.0.clone()),
+            self.src.as_ref().map_or_else(dash, |s| s.1.to_string()),
+            self.dst.as_ref().map_or_else(dash, |d| d.1.to_string()),
+            if self.src.is_some() {
+                self.protocol.to_string()
+            } else {
+                dash()
+            },
+            if self.src.is_some() {
+                self.packets.to_string()
+            } else {
+                dash()
+            },
+            if self.src.is_some() {
+                self.bytes.to_string()
+            } else {
+                dash()
+            },
+            self.start_s,
+            self.start_s + 60,
+            self.action.unwrap_or("-"),
+            self.status
+        )
+    }
+
+    pub fn v5_line(&self) -> String {
+        let v2 = self.v2_line();
+        let rest = v2.split_once(' ').map(|(_, r)| r).unwrap_or_default();
+        let flags = match (self.protocol, self.action) {
+            (6, Some("REJECT")) => "2",
+            (6, _) => "19",
+            _ => "0",
+        };
+        format!("5 {rest} vpc-0a1b2c3d4e5f60718 subnet-0a1b2c3d4e5f60718 {flags} IPv4 ingress 1")
+    }
+}
+
+/// Lines produced by one call to [`Generator::advance`].
+#[derive(Debug, Default)]
+pub struct Emitted {
+    pub okta: Vec<String>,
+    pub vpc: Vec<VpcRecord>,
+    pub nginx: Vec<String>,
+}
+
+/// Keeps lines of content-hashed formats unique within their second (the only place two
+/// distinct records could collide, since the time is part of the line).
+#[derive(Debug, Default)]
+struct SecondDedup {
+    second: i64,
+    seen: HashSet<u64>,
+}
+
+impl SecondDedup {
+    fn is_new(&mut self, second: i64, line: &str) -> bool {
+        if second != self.second {
+            self.second = second;
+            self.seen.clear();
+        }
+        self.seen.insert(xxhash_rust_like(line))
+    }
+}
+
+/// FNV-1a; good enough to detect identical lines within one second.
+fn xxhash_rust_like(line: &str) -> u64 {
+    line.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// What an Okta event means, as the generator intends it.
+struct Meaning {
+    decision: Option<&'static str>,
+    mfa_step: bool,
+}
+
+/// Everything needed to write one Okta event.
+struct OktaEvent<'a> {
+    event_type: &'static str,
+    display: &'static str,
+    person: &'a Person,
+    place: &'a Place,
+    ip: &'a str,
+    result: &'static str,
+    reason: Option<&'static str>,
+    app: Option<&'a App>,
+    rule: Option<&'static str>,
+    factor: Option<&'static str>,
+    meaning: Meaning,
+}
+
+pub struct Generator {
+    rng: Rng,
+    company: Company,
+    clock_ms: i64,
+    truth: Truth,
+    out: Emitted,
+    duplicate_rate: f64,
+    port_counter: u64,
+    vpc_seen: SecondDedup,
+    nginx_seen: SecondDedup,
+}
+
+const SERVER_TZ_OFFSET_MIN: i64 = 60;
+
+/// Average events per scenario (measured over large runs), used to turn an event target or rate
+/// into a pace.
+pub const EVENTS_PER_SCENARIO: f64 = 1.8;
+
+impl Generator {
+    pub fn new(seed: u64, start_ms: i64) -> Self {
+        let mut rng = Rng::new(seed);
+        let company = Company::new(&mut rng);
+        Self {
+            rng,
+            company,
+            clock_ms: start_ms,
+            truth: Truth::default(),
+            out: Emitted::default(),
+            duplicate_rate: 0.005,
+            port_counter: 0,
+            vpc_seen: SecondDedup::default(),
+            nginx_seen: SecondDedup::default(),
+        }
+    }
+
+    pub fn company(&self) -> &Company {
+        &self.company
+    }
+
+    pub fn truth(&self) -> &Truth {
+        &self.truth
+    }
+
+    pub fn clock_ms(&self) -> i64 {
+        self.clock_ms
+    }
+
+    /// Generate scenarios, `mean_gap_ms` apart on average, while every event of the next
+    /// scenario still fits before `until_ms`; returns the lines produced.
+    pub fn advance(&mut self, until_ms: i64, mean_gap_ms: f64) -> Emitted {
+        // A scenario spans at most a few minutes of event time.
+        const SCENARIO_SPAN_MS: i64 = 5 * 60_000;
+        while self.clock_ms + SCENARIO_SPAN_MS < until_ms {
+            self.scenario();
+            let gap = (-(1.0 - self.rng.unit()).ln() * mean_gap_ms).clamp(1.0, mean_gap_ms * 20.0);
+            self.clock_ms += gap as i64;
+        }
+        std::mem::take(&mut self.out)
+    }
+
+    fn scenario(&mut self) {
+        match self.rng.weighted(&[250, 550, 200, 6, 6, 4, 4]) {
+            0 => self.sign_in_session(),
+            1 => self.network_flow(),
+            2 => self.web_request(),
+            3 => self.password_spray(),
+            4 => self.mfa_bombing(),
+            5 => self.lateral_scan(),
+            _ => self.admin_probe(),
+        }
+    }
+
+    fn count_event(&mut self, format: &str) {
+        *self.truth.events.entry(format.to_string()).or_default() += 1;
+    }
+
+    fn maybe_duplicate(&mut self, format: &str) -> bool {
+        if self.rng.chance(self.duplicate_rate) {
+            *self.truth.duplicates.entry(format.to_string()).or_default() += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    // --- Okta --------------------------------------------------------------------------------
+
+    fn okta(&mut self, t: i64, ev: OktaEvent<'_>) {
+        let uuid = self.rng.uuid();
+        let txn = format!("{:x}", self.rng.next_u64());
+        let mut event = json!({
+            "uuid": uuid,
+            "published": ztlens_analytics::time_range::format_ms(t),
+            "eventType": ev.event_type,
+            "version": "0",
+            "severity": if ev.result == "SUCCESS" || ev.result == "ALLOW" { "INFO" } else { "WARN" },
+            "displayMessage": ev.display,
+            "actor": {"id": ev.person.okta_id, "type": "User", "alternateId": ev.person.login, "displayName": ev.person.display_name, "detailEntry": null},
+            "client": {
+                "userAgent": {"rawUserAgent": user_agent(ev.person), "os": os_name(ev.person), "browser": if ev.person.service { "UNKNOWN" } else { "CHROME" }},
+                "zone": "null",
+                "device": "Computer",
+                "id": null,
+                "ipAddress": ev.ip,
+                "geographicalContext": {"city": ev.place.city, "state": ev.place.state, "country": ev.place.country, "postalCode": null,
+                    "geolocation": {"lat": ev.place.lat, "lon": ev.place.lon}}
+            },
+            "device": {"id": ev.person.device_id, "name": ev.person.device_name, "os_platform": ev.person.device_os, "managed": ev.person.device_managed, "registered": true},
+            "authenticationContext": {"authenticationProvider": null, "credentialProvider": null, "credentialType": null, "issuer": null,
+                "interface": null, "authenticationStep": 0, "externalSessionId": format!("102{:x}", t)},
+            "outcome": {"result": ev.result, "reason": ev.reason},
+            "securityContext": {"asNumber": ev.place.asn, "asOrg": ev.place.as_org, "isp": ev.place.as_org, "domain": null, "isProxy": ev.place.is_proxy},
+            "debugContext": {"debugData": {"requestId": format!("{:x}", self.rng.next_u64()), "requestUri": "/idp/idx/identify"}},
+            "transaction": {"type": "WEB", "id": txn, "detail": {}},
+            "request": {"ipChain": [{"ip": ev.ip, "geographicalContext": {"country": ev.place.country}, "version": "V4", "source": null}]},
+            "target": null,
+        });
+        if let Some(factor) = ev.factor {
+            event["debugContext"]["debugData"]["factor"] = json!(factor);
+        }
+        let mut targets = Vec::new();
+        if let Some(app) = ev.app {
+            targets.push(json!({"id": app.okta_id, "type": "AppInstance", "alternateId": app.name, "displayName": app.name, "detailEntry": null}));
+        }
+        if let Some(rule) = ev.rule {
+            targets.push(json!({"id": format!("rul{:x}", rule.len()), "type": "PolicyRule", "alternateId": "unknown", "displayName": rule, "detailEntry": null}));
+        }
+        if !targets.is_empty() {
+            event["target"] = Value::Array(targets);
+        }
+        let line = event.to_string();
+
+        // The truth: what this event means for every KPI.
+        let failed = matches!(ev.result, "FAILURE" | "DENY");
+        if let Some(decision) = ev.meaning.decision {
+            *self
+                .truth
+                .decisions
+                .entry(("okta".into(), decision.into()))
+                .or_default() += 1;
+            let outcome = match (ev.meaning.mfa_step, decision) {
+                (true, "allow") => Some(0),
+                (true, "mfa_failed" | "mfa_denied") => Some(1),
+                (_, "challenge_mfa") => Some(2),
+                _ => None,
+            };
+            if let Some(index) = outcome {
+                self.truth
+                    .mfa
+                    .entry(ev.place.country.to_string())
+                    .or_default()[index] += 1;
+            }
+        }
+        if let Some(app) = ev.app
+            && app.privileged
+            && failed
+        {
+            *self
+                .truth
+                .high_priv
+                .entry(("okta".into(), app.name.into()))
+                .or_default() += 1;
+        }
+        self.count_event("okta");
+        if self.maybe_duplicate("okta") {
+            self.out.okta.push(line.clone());
+        }
+        self.out.okta.push(line);
+    }
+
+    fn sign_in_session(&mut self) {
+        let people = self.company.people.clone();
+        let apps = self.company.apps.clone();
+        let person = self.rng.pick(&people).clone();
+        if person.service {
+            return self.service_sign_in(&person, &apps);
+        }
+        let place = OFFICES[person.home].clone();
+        let ip = person.public_ip.clone();
+        let app = self.rng.pick(&apps).clone();
+        let mut t = self.clock_ms;
+        let step = |rng: &mut Rng, t: &mut i64| *t += 1000 + rng.below(4000) as i64;
+        let scenario = self.rng.weighted(&[66, 8, 5, 4, 4, 5, 4, 2, 2]);
+        let base = |event_type, display, result, reason, decision| OktaEvent {
+            event_type,
+            display,
+            person: &person,
+            place: &place,
+            ip: &ip,
+            result,
+            reason,
+            app: None,
+            rule: None,
+            factor: None,
+            meaning: Meaning {
+                decision,
+                mfa_step: false,
+            },
+        };
+        let login_ok = || {
+            base(
+                "user.session.start",
+                "User login to Okta",
+                "SUCCESS",
+                None,
+                Some("allow"),
+            )
+        };
+        let bad_password = || {
+            base(
+                "user.session.start",
+                "User login to Okta",
+                "FAILURE",
+                Some("INVALID_CREDENTIALS"),
+                Some("deny_credentials"),
+            )
+        };
+        match scenario {
+            // Bad password, then the normal flow.
+            1 => {
+                self.okta(t, bad_password());
+                step(&mut self.rng, &mut t);
+                self.normal_flow(t, &person, &place, &ip, &app);
+            }
+            // MFA failure, then success.
+            2 if app.mfa_required => {
+                self.okta(t, login_ok());
+                step(&mut self.rng, &mut t);
+                self.okta(t, challenge(&person, &place, &ip, &app));
+                step(&mut self.rng, &mut t);
+                let mut failed = base(
+                    "user.authentication.auth_via_mfa",
+                    "Authentication of user via MFA",
+                    "FAILURE",
+                    Some("INVALID_CREDENTIALS"),
+                    Some("mfa_failed"),
+                );
+                failed.factor = Some(person.factor);
+                failed.meaning.mfa_step = true;
+                self.okta(t, failed);
+                step(&mut self.rng, &mut t);
+                self.okta(t, mfa_ok(&person, &place, &ip));
+            }
+            // The user refuses the push.
+            3 if app.mfa_required => {
+                self.okta(t, login_ok());
+                step(&mut self.rng, &mut t);
+                self.okta(t, challenge(&person, &place, &ip, &app));
+                step(&mut self.rng, &mut t);
+                let mut denied = base(
+                    "user.mfa.okta_verify.deny_push",
+                    "User rejected Okta push verify",
+                    "FAILURE",
+                    Some("User rejected Okta push verify"),
+                    Some("mfa_denied"),
+                );
+                denied.meaning.mfa_step = true;
+                self.okta(t, denied);
+            }
+            // The sign-on policy denies the app.
+            4 => {
+                self.okta(t, login_ok());
+                step(&mut self.rng, &mut t);
+                let mut deny = base(
+                    "policy.evaluate_sign_on",
+                    "Evaluation of sign-on policy",
+                    "DENY",
+                    Some("Sign-on policy evaluation resulted in DENY"),
+                    Some("deny_policy"),
+                );
+                deny.app = Some(&app);
+                deny.rule = Some("Deny outside allowed networks");
+                self.okta(t, deny);
+            }
+            // An unmanaged device meets a device-assurance rule.
+            5 if !person.device_managed => {
+                self.okta(t, login_ok());
+                step(&mut self.rng, &mut t);
+                let mut deny = base(
+                    "policy.evaluate_sign_on",
+                    "Evaluation of sign-on policy",
+                    "DENY",
+                    Some("Device is not managed"),
+                    Some("deny_device_posture"),
+                );
+                deny.app = Some(&app);
+                deny.rule = Some("Managed devices only");
+                self.okta(t, deny);
+            }
+            // Phishing-resistant verification.
+            6 => {
+                let mut verify = base(
+                    "user.authentication.verify",
+                    "Verify user identity",
+                    "SUCCESS",
+                    None,
+                    Some("allow"),
+                );
+                verify.factor = Some("FIDO_WEBAUTHN");
+                verify.meaning.mfa_step = true;
+                self.okta(t, verify);
+            }
+            // Lock-out after repeated bad passwords.
+            7 => {
+                for _ in 0..3 {
+                    self.okta(t, bad_password());
+                    step(&mut self.rng, &mut t);
+                }
+                self.okta(
+                    t,
+                    base(
+                        "user.account.lock",
+                        "Max sign in attempts exceeded",
+                        "FAILURE",
+                        Some("LOCKED_OUT"),
+                        Some("locked_out"),
+                    ),
+                );
+            }
+            // App not assigned.
+            8 => {
+                self.okta(t, login_ok());
+                step(&mut self.rng, &mut t);
+                let mut sso = base(
+                    "user.authentication.sso",
+                    "User single sign on to app",
+                    "FAILURE",
+                    Some("User is not assigned to this application"),
+                    Some("deny_policy"),
+                );
+                sso.app = Some(&app);
+                self.okta(t, sso);
+            }
+            _ => {
+                self.normal_flow(t, &person, &place, &ip, &app);
+            }
+        }
+    }
+}
+
+fn challenge<'a>(person: &'a Person, place: &'a Place, ip: &'a str, app: &'a App) -> OktaEvent<'a> {
+    OktaEvent {
+        event_type: "policy.evaluate_sign_on",
+        display: "Evaluation of sign-on policy",
+        person,
+        place,
+        ip,
+        result: "CHALLENGE",
+        reason: Some("Sign-on policy evaluation resulted in CHALLENGE"),
+        app: Some(app),
+        rule: Some("Require MFA"),
+        factor: None,
+        meaning: Meaning {
+            decision: Some("challenge_mfa"),
+            mfa_step: false,
+        },
+    }
+}
+
+impl Generator {
+    /// Login, MFA when the app requires it, single sign-on, sometimes logout.
+    fn normal_flow(&mut self, mut t: i64, person: &Person, place: &Place, ip: &str, app: &App) {
+        let step = |rng: &mut Rng, t: &mut i64| *t += 1000 + rng.below(4000) as i64;
+        self.okta(
+            t,
+            OktaEvent {
+                event_type: "user.session.start",
+                display: "User login to Okta",
+                person,
+                place,
+                ip,
+                result: "SUCCESS",
+                reason: None,
+                app: None,
+                rule: None,
+                factor: None,
+                meaning: Meaning {
+                    decision: Some("allow"),
+                    mfa_step: false,
+                },
+            },
+        );
+        step(&mut self.rng, &mut t);
+        if app.mfa_required {
+            self.okta(t, challenge(person, place, ip, app));
+            step(&mut self.rng, &mut t);
+            self.okta(t, mfa_ok(person, place, ip));
+            step(&mut self.rng, &mut t);
+        }
+        self.okta(
+            t,
+            OktaEvent {
+                event_type: "user.authentication.sso",
+                display: "User single sign on to app",
+                person,
+                place,
+                ip,
+                result: "SUCCESS",
+                reason: None,
+                app: Some(app),
+                rule: None,
+                factor: None,
+                meaning: Meaning {
+                    decision: Some("allow"),
+                    mfa_step: false,
+                },
+            },
+        );
+        if self.rng.chance(0.1) {
+            step(&mut self.rng, &mut t);
+            self.okta(
+                t,
+                OktaEvent {
+                    event_type: "user.session.end",
+                    display: "User logout from Okta",
+                    person,
+                    place,
+                    ip,
+                    result: "SUCCESS",
+                    reason: None,
+                    app: None,
+                    rule: None,
+                    factor: None,
+                    meaning: Meaning {
+                        decision: None,
+                        mfa_step: false,
+                    },
+                },
+            );
+        }
+    }
+
+    /// A service account signs in from the build network: an interactive login by a
+    /// non-human identity, the kind hygiene KPIs look for.
+    fn service_sign_in(&mut self, person: &Person, apps: &[App]) {
+        let place = OFFICES[0].clone();
+        let app = apps
+            .iter()
+            .find(|a| a.name == "AWS Console")
+            .expect("company has the AWS Console")
+            .clone();
+        let ip = person.internal_ip.clone();
+        self.okta(
+            self.clock_ms,
+            OktaEvent {
+                event_type: "user.authentication.sso",
+                display: "User single sign on to app",
+                person,
+                place: &place,
+                ip: &ip,
+                result: "SUCCESS",
+                reason: None,
+                app: Some(&app),
+                rule: None,
+                factor: None,
+                meaning: Meaning {
+                    decision: Some("allow"),
+                    mfa_step: false,
+                },
+            },
+        );
+    }
+
+    fn password_spray(&mut self) {
+        let origin = ATTACK_ORIGINS[self.rng.below(2) as usize].clone();
+        let ip = format!(
+            "{}.{}.{}.{}",
+            origin.prefix[0],
+            origin.prefix[1],
+            self.rng.below(250) + 1,
+            self.rng.below(250) + 1
+        );
+        let people = self.company.people.clone();
+        let mut t = self.clock_ms;
+        for _ in 0..(10 + self.rng.below(10)) {
+            let victim = self.rng.pick(&people).clone();
+            self.okta(
+                t,
+                OktaEvent {
+                    event_type: "user.session.start",
+                    display: "User login to Okta",
+                    person: &victim,
+                    place: &origin,
+                    ip: &ip,
+                    result: "FAILURE",
+                    reason: Some("INVALID_CREDENTIALS"),
+                    app: None,
+                    rule: None,
+                    factor: None,
+                    meaning: Meaning {
+                        decision: Some("deny_credentials"),
+                        mfa_step: false,
+                    },
+                },
+            );
+            t += 2000 + self.rng.below(3000) as i64;
+        }
+    }
+
+    fn mfa_bombing(&mut self) {
+        let origin = ATTACK_ORIGINS[1].clone();
+        let ip = format!(
+            "{}.{}.7.{}",
+            origin.prefix[0],
+            origin.prefix[1],
+            self.rng.below(250) + 1
+        );
+        let admins: Vec<Person> = self
+            .company
+            .people
+            .iter()
+            .filter(|p| p.admin && !p.service)
+            .cloned()
+            .collect();
+        let victim = self.rng.pick(&admins).clone();
+        let app = self.company.apps[0].clone();
+        let mut t = self.clock_ms;
+        self.okta(
+            t,
+            OktaEvent {
+                event_type: "user.session.start",
+                display: "User login to Okta",
+                person: &victim,
+                place: &origin,
+                ip: &ip,
+                result: "SUCCESS",
+                reason: None,
+                app: None,
+                rule: None,
+                factor: None,
+                meaning: Meaning {
+                    decision: Some("allow"),
+                    mfa_step: false,
+                },
+            },
+        );
+        for _ in 0..(5 + self.rng.below(4)) {
+            t += 8000 + self.rng.below(5000) as i64;
+            self.okta(t, challenge(&victim, &origin, &ip, &app));
+            t += 3000;
+            self.okta(
+                t,
+                OktaEvent {
+                    event_type: "user.mfa.okta_verify.deny_push",
+                    display: "User rejected Okta push verify",
+                    person: &victim,
+                    place: &origin,
+                    ip: &ip,
+                    result: "FAILURE",
+                    reason: Some("User rejected Okta push verify"),
+                    app: None,
+                    rule: None,
+                    factor: None,
+                    meaning: Meaning {
+                        decision: Some("mfa_denied"),
+                        mfa_step: true,
+                    },
+                },
+            );
+        }
+        // Worn down, the admin approves.
+        t += 9000;
+        self.okta(t, mfa_ok(&victim, &origin, &ip));
+    }
+
+    // --- VPC flow logs -----------------------------------------------------------------------
+
+    fn flow(
+        &mut self,
+        t: i64,
+        src: (String, u16),
+        dst: (String, u16),
+        protocol: u8,
+        action: &'static str,
+        segments: (Option<&str>, Option<&str>),
+    ) {
+        let start_s = t.div_euclid(1000);
+        self.port_counter += 1;
+        let mut record = VpcRecord {
+            interface: format!("eni-{:017x}", xxhash_rust_like(&dst.0) >> 4),
+            src: Some(src),
+            dst: Some(dst),
+            protocol,
+            packets: 1 + self.rng.below(if action == "REJECT" { 3 } else { 200 }),
+            bytes: 0,
+            start_s,
+            action: Some(action),
+            status: "OK",
+            account: self.company.account_id.clone(),
+        };
+        record.bytes = record.packets * (40 + self.rng.below(1400));
+        while !self.vpc_seen.is_new(start_s, &record.v2_line()) {
+            record.bytes += 1;
+        }
+        if action == "REJECT"
+            && let (Some(s), Some(d)) = segments
+        {
+            let port = record.dst.as_ref().map(|d| d.1).unwrap_or(0);
+            let entry = self
+                .truth
+                .lateral
+                .entry((s.to_string(), d.to_string()))
+                .or_default();
+            entry[0] += 1;
+            if protocol == 6 && ADMIN_PORTS.contains(&port) {
+                entry[1] += 1;
+            }
+        }
+        self.count_event("vpcflow");
+        if self.maybe_duplicate("vpcflow") {
+            self.out.vpc.push(record.clone());
+        }
+        self.out.vpc.push(record);
+    }
+
+    fn ephemeral(&self) -> u16 {
+        32768 + (self.port_counter % 28000) as u16
+    }
+
+    fn host(&mut self, segment: usize) -> (String, &'static str) {
+        let seg = &self.company.segments[segment];
+        let host = seg.hosts[self.rng.below(seg.hosts.len() as u64) as usize].clone();
+        (host, seg.name)
+    }
+
+    fn network_flow(&mut self) {
+        let t = self.clock_ms;
+        // segments: 0 corp, 1 prod, 2 pci, 3 dev
+        match self.rng.weighted(&[30, 15, 10, 8, 8, 5, 4, 8, 6, 3, 3]) {
+            0 => {
+                let ((s, sn), (d, dn)) = (self.host(0), self.host(1));
+                let p = self.ephemeral();
+                self.flow(t, (s, p), (d, 443), 6, "ACCEPT", (Some(sn), Some(dn)));
+            }
+            1 => {
+                let ((s, sn), (d, dn)) = (self.host(1), self.host(2));
+                let p = self.ephemeral();
+                self.flow(t, (s, p), (d, 5432), 6, "ACCEPT", (Some(sn), Some(dn)));
+            }
+            2 => {
+                let ((s, sn), (d, dn)) = (self.host(0), self.host(3));
+                let p = self.ephemeral();
+                self.flow(t, (s, p), (d, 22), 6, "ACCEPT", (Some(sn), Some(dn)));
+            }
+            3 => {
+                let ((s, sn), (d, dn)) = (self.host(0), self.host(1));
+                let port = *self.rng.pick(&[22u16, 3389]);
+                let p = self.ephemeral();
+                self.flow(t, (s, p), (d, port), 6, "REJECT", (Some(sn), Some(dn)));
+            }
+            4 => {
+                let ((s, sn), (d, dn)) = (self.host(3), self.host(2));
+                let p = self.ephemeral();
+                self.flow(t, (s, p), (d, 445), 6, "REJECT", (Some(sn), Some(dn)));
+            }
+            5 => {
+                let ((s, sn), (d, dn)) = (self.host(0), self.host(2));
+                let p = self.ephemeral();
+                self.flow(t, (s, p), (d, 5432), 6, "REJECT", (Some(sn), Some(dn)));
+            }
+            6 => {
+                // DNS between segments over UDP, refused: lateral but not an admin port.
+                let ((s, sn), (d, dn)) = (self.host(3), self.host(1));
+                let p = self.ephemeral();
+                self.flow(t, (s, p), (d, 53), 17, "REJECT", (Some(sn), Some(dn)));
+            }
+            7 => {
+                // A scanner on the internet knocks on SSH: refused, but not lateral.
+                let origin = ATTACK_ORIGINS[self.rng.below(3) as usize].clone();
+                let src = format!(
+                    "{}.{}.{}.{}",
+                    origin.prefix[0],
+                    origin.prefix[1],
+                    self.rng.below(250) + 1,
+                    self.rng.below(250) + 1
+                );
+                let (d, _) = self.host(1);
+                let p = self.ephemeral();
+                self.flow(t, (src, p), (d, 22), 6, "REJECT", (None, None));
+            }
+            8 => {
+                let (s, _) = self.host(1);
+                let p = self.ephemeral();
+                let dst = format!(
+                    "52.94.{}.{}",
+                    self.rng.below(250) + 1,
+                    self.rng.below(250) + 1
+                );
+                self.flow(t, (s, p), (dst, 443), 6, "ACCEPT", (None, None));
+            }
+            9 => {
+                let ((s, sn), (d, dn)) = (self.host(2), self.host(2));
+                self.flow(t, (s, 0), (d, 0), 1, "ACCEPT", (Some(sn), Some(dn)));
+            }
+            _ => {
+                // An interface with nothing to report, or a capacity gap.
+                let status = if self.rng.chance(0.7) {
+                    "NODATA"
+                } else {
+                    "SKIPDATA"
+                };
+                let record = VpcRecord {
+                    interface: format!("eni-{:017x}", self.rng.next_u64() >> 12),
+                    src: None,
+                    dst: None,
+                    protocol: 0,
+                    packets: 0,
+                    bytes: 0,
+                    start_s: t.div_euclid(1000),
+                    action: None,
+                    status,
+                    account: self.company.account_id.clone(),
+                };
+                self.count_event("vpcflow");
+                self.out.vpc.push(record);
+            }
+        }
+    }
+
+    fn lateral_scan(&mut self) {
+        let (src, sn) = self.host(0);
+        let mut t = self.clock_ms;
+        for _ in 0..(8 + self.rng.below(12)) {
+            let (d, dn) = self.host(1);
+            for port in [22u16, 445, 3389] {
+                let p = self.ephemeral();
+                self.flow(
+                    t,
+                    (src.clone(), p),
+                    (d.clone(), port),
+                    6,
+                    "REJECT",
+                    (Some(sn), Some(dn)),
+                );
+            }
+            t += 1000;
+        }
+    }
+
+    // --- nginx -------------------------------------------------------------------------------
+
+    fn access(
+        &mut self,
+        t: i64,
+        ip: &str,
+        user: Option<&str>,
+        method: &str,
+        path: &str,
+        status: u16,
+        ua: &str,
+    ) {
+        let local = chrono::DateTime::from_timestamp_millis(t + SERVER_TZ_OFFSET_MIN * 60_000)
+            .unwrap_or_default();
+        let time_local = format!("{} +0100", local.format("%d/%b/%Y:%H:%M:%S"));
+        let mut bytes = if status == 304 {
+            0
+        } else {
+            200 + self.rng.below(20_000)
+        };
+        let mut line;
+        loop {
+            line = format!(
+                "{ip} - {} [{time_local}] \"{method} {path} HTTP/1.1\" {status} {bytes} \"https://portal.corp.example/\" \"{ua}\"",
+                user.unwrap_or("-")
+            );
+            if self.nginx_seen.is_new(t.div_euclid(1000), &line) {
+                break;
+            }
+            bytes += 1;
+        }
+        let privileged = company::PRIVILEGED_PATHS.iter().find(|p| {
+            path == **p || path.starts_with(&format!("{p}/")) || path.starts_with(&format!("{p}?"))
+        });
+        if let Some(prefix) = privileged
+            && (status == 401 || status == 403)
+        {
+            *self
+                .truth
+                .high_priv
+                .entry(("nginx".into(), prefix.to_string()))
+                .or_default() += 1;
+        }
+        self.count_event("nginx");
+        if self.maybe_duplicate("nginx") {
+            self.out.nginx.push(line.clone());
+        }
+        self.out.nginx.push(line);
+    }
+
+    fn web_request(&mut self) {
+        let t = self.clock_ms;
+        let people = self.company.people.clone();
+        let person = self.rng.pick(&people).clone();
+        let user = person.login.split('@').next().unwrap_or("-").to_string();
+        let ua = user_agent(&person);
+        let ip = person.internal_ip.clone();
+        match self.rng.weighted(&[40, 25, 10, 8, 8, 5, 4]) {
+            0 => {
+                let page = self.rng.below(500);
+                self.access(
+                    t,
+                    &ip,
+                    Some(&user),
+                    "GET",
+                    &format!("/wiki/page-{page}"),
+                    200,
+                    &ua,
+                );
+            }
+            1 => {
+                let month = 1 + self.rng.below(12);
+                self.access(
+                    t,
+                    &ip,
+                    Some(&user),
+                    "GET",
+                    &format!("/payroll/run?month=2026-{month:02}"),
+                    200,
+                    &ua,
+                );
+            }
+            2 => self.access(t, &ip, Some(&user), "GET", "/wiki/missing", 404, &ua),
+            3 if person.admin => self.access(t, &ip, Some(&user), "GET", "/admin/users", 200, &ua),
+            3 => self.access(t, &ip, Some(&user), "GET", "/admin/users", 403, &ua),
+            4 => self.access(t, &ip, None, "GET", "/payroll/export", 401, &ua),
+            5 => self.access(t, &ip, Some(&user), "GET", "/static/app.js", 304, &ua),
+            _ => self.access(
+                t,
+                &ip,
+                Some(&user),
+                "POST",
+                "/api/admin/tokens",
+                if person.admin { 201 } else { 403 },
+                &ua,
+            ),
+        }
+    }
+
+    fn admin_probe(&mut self) {
+        let origin = ATTACK_ORIGINS[2].clone();
+        let ip = format!(
+            "{}.{}.{}.{}",
+            origin.prefix[0],
+            origin.prefix[1],
+            self.rng.below(250) + 1,
+            self.rng.below(250) + 1
+        );
+        let mut t = self.clock_ms;
+        let ua = "python-requests/2.31.0";
+        for path in [
+            "/admin",
+            "/admin/login",
+            "/api/admin/keys",
+            "/api/admin/users",
+            "/administrator",
+            "/wp-admin",
+        ] {
+            let status = match path {
+                "/administrator" | "/wp-admin" => 404,
+                "/admin/login" => 401,
+                _ => 403,
+            };
+            self.access(
+                t,
+                &ip,
+                None,
+                if path == "/admin/login" {
+                    "POST"
+                } else {
+                    "GET"
+                },
+                path,
+                status,
+                ua,
+            );
+            t += 1000 + self.rng.below(2000) as i64;
+        }
+    }
+}
+
+fn mfa_ok<'a>(person: &'a Person, place: &'a Place, ip: &'a str) -> OktaEvent<'a> {
+    OktaEvent {
+        event_type: "user.authentication.auth_via_mfa",
+        display: "Authentication of user via MFA",
+        person,
+        place,
+        ip,
+        result: "SUCCESS",
+        reason: None,
+        app: None,
+        rule: None,
+        factor: Some(person.factor),
+        meaning: Meaning {
+            decision: Some("allow"),
+            mfa_step: true,
+        },
+    }
+}
+
+fn os_name(person: &Person) -> &'static str {
+    match person.device_os {
+        "MACOS" => "Mac OS X",
+        "WINDOWS" => "Windows 10",
+        _ => "Linux",
+    }
+}
+
+fn user_agent(person: &Person) -> String {
+    if person.service {
+        return "okta-sdk-python/2.9.2".to_string();
+    }
+    match person.device_os {
+        "MACOS" => "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15".into(),
+        "WINDOWS" => "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36".into(),
+        _ => "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0".into(),
+    }
+}
