@@ -228,21 +228,19 @@ struct QueryBody {
     sql: String,
 }
 
-async fn run_query(
-    State(state): State<AppState>,
-    body: Result<Json<QueryBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Json(body) = body.map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            format!("expected {{\"sql\": \"…\"}}: {}", e.body_text()),
-        )
-    })?;
-    let output = state.engine.run_sql(&body.sql).await?;
-    Ok(Json(
-        json!({"columns": output.columns, "rows": output.json_rows()?, "truncated": output.truncated}),
-    ))
+/// The body is `{"sql": "…"}` (whatever the Content-Type says) or the SQL text itself.
+async fn run_query(State(state): State<AppState>, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", "the body is not UTF-8 text"))?;
+    let sql = if text.trim_start().starts_with('{') {
+        serde_json::from_str::<QueryBody>(text)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", format!("expected {{\"sql\": \"…\"}}: {e}")))?
+            .sql
+    } else {
+        text.to_string()
+    };
+    let output = state.engine.run_sql(&sql).await?;
+    Ok(Json(json!({"columns": output.columns, "rows": output.json_rows()?, "truncated": output.truncated})))
 }
 
 fn too_large(limit: usize, what: &str) -> ApiError {

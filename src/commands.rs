@@ -18,25 +18,29 @@ use crate::synth::files::write_dataset;
 use crate::synth::{EVENTS_PER_SCENARIO, Generator};
 use crate::{OutputFormat, api};
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Install the Ctrl-C and SIGTERM handlers now and return a future that resolves on either.
+///
+/// Registration must happen before the process announces it is listening: a signal arriving
+/// between the announcement and a lazily registered handler would kill the process with the
+/// default action instead of shutting it down cleanly.
+pub fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static, BoxError> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+        })
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
 
@@ -53,9 +57,10 @@ pub async fn serve(mut config: Config, listen: Option<String>) -> Result<(), Box
     let listener = bind(&config.server.listen).await?;
     let address = listener.local_addr()?;
     let service = Service::start(config)?;
+    let shutdown = shutdown_signal()?;
     // Tests and scripts read this line to find the port when listening on port 0.
     println!("ztlens listening on http://{address}");
-    api::serve(listener, service.state.clone(), shutdown_signal()).await?;
+    api::serve(listener, service.state.clone(), shutdown).await?;
     service.shutdown().await?;
     println!("ztlens stopped; every acknowledged row is in the lake");
     Ok(())
@@ -307,6 +312,7 @@ pub async fn demo(mut config: Config, listen: &str, rate: u32) -> Result<(), Box
     let address = listener.local_addr()?;
     let data_dir = config.lake.data_dir.clone();
     let service = Service::start(config)?;
+    let shutdown = shutdown_signal()?;
     let base = format!("http://{address}");
     println!("ztlens demo is running.");
     println!("  KPIs      {base}/api/v1/kpis");
@@ -328,7 +334,7 @@ pub async fn demo(mut config: Config, listen: &str, rate: u32) -> Result<(), Box
         rate.max(1),
         stopped,
     ));
-    api::serve(listener, service.state.clone(), shutdown_signal()).await?;
+    api::serve(listener, service.state.clone(), shutdown).await?;
     let _ = stop.send(true);
     let _ = feeder.await;
     service.shutdown().await?;
