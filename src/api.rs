@@ -229,18 +229,34 @@ struct QueryBody {
 }
 
 /// The body is `{"sql": "…"}` (whatever the Content-Type says) or the SQL text itself.
-async fn run_query(State(state): State<AppState>, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", "the body is not UTF-8 text"))?;
+async fn run_query(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let text = std::str::from_utf8(&body).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "the body is not UTF-8 text",
+        )
+    })?;
     let sql = if text.trim_start().starts_with('{') {
         serde_json::from_str::<QueryBody>(text)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", format!("expected {{\"sql\": \"…\"}}: {e}")))?
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_body",
+                    format!("expected {{\"sql\": \"…\"}}: {e}"),
+                )
+            })?
             .sql
     } else {
         text.to_string()
     };
     let output = state.engine.run_sql(&sql).await?;
-    Ok(Json(json!({"columns": output.columns, "rows": output.json_rows()?, "truncated": output.truncated})))
+    Ok(Json(
+        json!({"columns": output.columns, "rows": output.json_rows()?, "truncated": output.truncated}),
+    ))
 }
 
 fn too_large(limit: usize, what: &str) -> ApiError {

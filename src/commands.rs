@@ -15,7 +15,7 @@ use ztlens_ingest::{Format, Site};
 use crate::config::Config;
 use crate::service::{BoxError, Service, kpi_catalog, run_maintenance};
 use crate::synth::files::write_dataset;
-use crate::synth::{EVENTS_PER_SCENARIO, Generator};
+use crate::synth::{EVENTS_PER_SCENARIO, Generator, SCENARIO_SPAN_MS};
 use crate::{OutputFormat, api};
 
 /// Install the Ctrl-C and SIGTERM handlers now and return a future that resolves on either.
@@ -23,10 +23,11 @@ use crate::{OutputFormat, api};
 /// Registration must happen before the process announces it is listening: a signal arriving
 /// between the announcement and a lazily registered handler would kill the process with the
 /// default action instead of shutting it down cleanly.
-pub fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static, BoxError> {
+pub fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static, BoxError>
+{
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{signal, SignalKind};
+        use tokio::signal::unix::{SignalKind, signal};
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut terminate = signal(SignalKind::terminate())?;
         Ok(async move {
@@ -303,7 +304,7 @@ pub async fn demo(mut config: Config, listen: &str, rate: u32) -> Result<(), Box
     }
     prepare_demo_dir(&config.lake.data_dir)?;
     let now = chrono::Utc::now().timestamp_millis();
-    let generator = Generator::new(DEMO_SEED, now - 3_600_000);
+    let generator = Generator::new(DEMO_SEED, now - 3_600_000 - SCENARIO_SPAN_MS);
     config.site = generator.company().site_config();
     config.lake.flush_interval_secs = 5;
     config.metrics.kpi_refresh_secs = 10;
@@ -376,12 +377,13 @@ async fn feed_demo(
     let live_gap = 1000.0 * EVENTS_PER_SCENARIO / rate as f64;
     let mut backfilled = false;
     loop {
-        let now = chrono::Utc::now().timestamp_millis();
-        let (until, gap) = if !backfilled && generator.clock_ms() + 5 * 60_000 < now - 3 * 60_000 {
+        // Live scenarios start a span ago, so none of their events lies in the future.
+        let live_until = chrono::Utc::now().timestamp_millis() - SCENARIO_SPAN_MS;
+        let (until, gap) = if !backfilled && generator.clock_ms() + 5 * 60_000 < live_until {
             (generator.clock_ms() + 5 * 60_000, backfill_gap)
         } else {
             backfilled = true;
-            (now, live_gap)
+            (live_until, live_gap)
         };
         let emitted = generator.advance(until, gap);
         let batches = [
@@ -415,6 +417,8 @@ async fn feed_demo(
             }
         } else if *stopped.borrow() {
             return;
+        } else {
+            tokio::task::yield_now().await;
         }
     }
 }

@@ -12,7 +12,10 @@ use support::*;
 
 fn serve_cmd(lake: &Path, extra_env: &[(&str, &str)]) -> Command {
     let mut cmd = ztlens();
-    cmd.arg("serve").arg("--data-dir").arg(lake).args(["--listen", "127.0.0.1:0"]);
+    cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(lake)
+        .args(["--listen", "127.0.0.1:0"]);
     cmd.env("ZTLENS_METRICS__KPI_REFRESH_SECS", "1");
     for (k, v) in extra_env {
         cmd.env(k, v);
@@ -44,30 +47,68 @@ fn api_lists_kpis_serves_rows_metrics_and_json_errors() {
     assert_eq!(server.get("/healthz").status, 200);
     assert_eq!(server.get("/readyz").status, 200);
     let list = server.get("/api/v1/kpis").json();
-    let ids: Vec<&str> = list["kpis"].as_array().unwrap().iter().map(|k| k["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["mfa_outcomes_by_country", "blocked_lateral_movement", "high_privilege_access_failures", "access_decisions"]);
+    let ids: Vec<&str> = list["kpis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "mfa_outcomes_by_country",
+            "blocked_lateral_movement",
+            "high_privilege_access_failures",
+            "access_decisions"
+        ]
+    );
 
     for id in &ids {
         // Grafana sends epoch milliseconds and an interval.
-        let r = server.get(&format!("/api/v1/kpis/{id}?from=1772323200000&to=1772409600000&interval=1h"));
+        let r = server.get(&format!(
+            "/api/v1/kpis/{id}?from=1772323200000&to=1772409600000&interval=1h"
+        ));
         assert_eq!(r.status, 200, "{id}: {}", r.text());
         let body = r.json();
         let rows = body["rows"].as_array().unwrap();
         assert!(!rows.is_empty(), "{id} returned no rows");
         let time = rows[0]["time"].as_str().unwrap();
-        assert!(time.starts_with("2026-03-01T") && time.ends_with('Z'), "{time} is not RFC 3339 UTC");
+        assert!(
+            time.starts_with("2026-03-01T") && time.ends_with('Z'),
+            "{time} is not RFC 3339 UTC"
+        );
         assert_eq!(body["step_ms"], 3_600_000);
     }
 
     let r = server.get("/api/v1/kpis/no_such_kpi");
-    assert_eq!((r.status, r.json()["code"].as_str().unwrap()), (404, "unknown_kpi"));
+    assert_eq!(
+        (r.status, r.json()["code"].as_str().unwrap()),
+        (404, "unknown_kpi")
+    );
     let r = server.get("/api/v1/kpis/access_decisions?from=tomorrow");
-    assert_eq!((r.status, r.json()["code"].as_str().unwrap()), (400, "invalid_parameter"));
+    assert_eq!(
+        (r.status, r.json()["code"].as_str().unwrap()),
+        (400, "invalid_parameter")
+    );
     let r = server.get("/nope");
-    assert_eq!((r.status, r.json()["code"].as_str().unwrap()), (404, "not_found"));
-    let r = server.post("/api/v1/query", &[("Content-Type", "application/json")], br#"{"sql": "COPY (SELECT 1) TO '/tmp/x.csv'"}"#);
-    assert_eq!((r.status, r.json()["code"].as_str().unwrap()), (400, "query_rejected"));
-    let r = server.post("/api/v1/query", &[("Content-Type", "application/json")], br#"{"sql": "SELECT count(*) AS n FROM network_activity"}"#);
+    assert_eq!(
+        (r.status, r.json()["code"].as_str().unwrap()),
+        (404, "not_found")
+    );
+    let r = server.post(
+        "/api/v1/query",
+        &[("Content-Type", "application/json")],
+        br#"{"sql": "COPY (SELECT 1) TO '/tmp/x.csv'"}"#,
+    );
+    assert_eq!(
+        (r.status, r.json()["code"].as_str().unwrap()),
+        (400, "query_rejected")
+    );
+    let r = server.post(
+        "/api/v1/query",
+        &[("Content-Type", "application/json")],
+        br#"{"sql": "SELECT count(*) AS n FROM network_activity"}"#,
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.json()["rows"][0]["n"].as_u64().unwrap() > 0);
 
@@ -77,17 +118,34 @@ fn api_lists_kpis_serves_rows_metrics_and_json_errors() {
     let mut cmd = serve_cmd(&lake, &[("ZTLENS_METRICS__KPI_WINDOW_SECS", "999999999")]);
     cmd.arg("--config").arg(dataset.join("ztlens.toml"));
     let server = Server::start(cmd);
-    let _ = server.post("/api/v1/ingest/okta", &[], okta_events(["m-1".to_string()].into_iter()).as_bytes());
+    let _ = server.post(
+        "/api/v1/ingest/okta",
+        &[],
+        okta_events(["m-1".to_string()].into_iter()).as_bytes(),
+    );
     let metrics = eventually(Duration::from_secs(30), || {
         let text = server.get("/metrics").text();
         // access_decisions is evaluated last in each refresh cycle.
-        text.contains("ztlens_kpi_access_decisions_share{").then_some(text)
+        text.contains("ztlens_kpi_access_decisions_share{")
+            .then_some(text)
     })
-    .unwrap_or_else(|| panic!("no KPI gauges on /metrics:\n{}", server.get("/metrics").text()));
-    assert!(metrics.contains("ztlens_ingest_records_total{source=\"okta\"} 1"), "{metrics}");
-    assert!(metrics.contains("ztlens_ingest_rows_total{source=\"okta\",table=\"authentication\"} 1"));
+    .unwrap_or_else(|| {
+        panic!(
+            "no KPI gauges on /metrics:\n{}",
+            server.get("/metrics").text()
+        )
+    });
+    assert!(
+        metrics.contains("ztlens_ingest_records_total{source=\"okta\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ztlens_ingest_rows_total{source=\"okta\",table=\"authentication\"} 1")
+    );
     assert!(metrics.contains("ztlens_kpi_mfa_outcomes_by_country_failure_rate{country="));
-    assert!(metrics.contains("ztlens_kpi_access_decisions_share{decision=\"allow\",source=\"okta\"}"));
+    assert!(
+        metrics.contains("ztlens_kpi_access_decisions_share{decision=\"allow\",source=\"okta\"}")
+    );
     assert!(metrics.contains("ztlens_lake_flush_seconds_bucket"));
     assert!(metrics.contains("ztlens_http_requests_total{method=\"POST\",route=\"/api/v1/ingest/{source}\",status=\"200\"} 1"));
     // No label carries a user, an IP or an email.
@@ -102,37 +160,82 @@ fn ingest_accepts_plain_and_gzip_and_refuses_oversized_bodies() {
     let lake = dir.path().join("lake");
     let server = Server::start(serve_cmd(
         &lake,
-        &[("ZTLENS_SERVER__MAX_BODY_BYTES", "100000"), ("ZTLENS_SERVER__MAX_DECOMPRESSED_BYTES", "400000")],
+        &[
+            ("ZTLENS_SERVER__MAX_BODY_BYTES", "100000"),
+            ("ZTLENS_SERVER__MAX_DECOMPRESSED_BYTES", "400000"),
+        ],
     ));
     let plain = okta_events((0..50).map(|i| format!("plain-{i}")));
-    let r = server.post("/api/v1/ingest/okta", &[("Content-Type", "application/x-ndjson")], plain.as_bytes());
+    let r = server.post(
+        "/api/v1/ingest/okta",
+        &[("Content-Type", "application/x-ndjson")],
+        plain.as_bytes(),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!((r.json()["accepted"].as_u64(), r.json()["rejected"].as_u64()), (Some(50), Some(0)));
+    assert_eq!(
+        (r.json()["accepted"].as_u64(), r.json()["rejected"].as_u64()),
+        (Some(50), Some(0))
+    );
 
     let mut mixed = okta_events((0..20).map(|i| format!("gz-{i}")));
     mixed.push_str("\n{\"truncated\": \n\u{1}\u{2}garbage\n");
-    let r = server.post("/api/v1/ingest/okta", &[("Content-Encoding", "gzip")], &gzip(mixed.as_bytes()));
+    let r = server.post(
+        "/api/v1/ingest/okta",
+        &[("Content-Encoding", "gzip")],
+        &gzip(mixed.as_bytes()),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     let receipt = r.json();
-    assert_eq!((receipt["accepted"].as_u64(), receipt["rejected"].as_u64()), (Some(20), Some(2)));
-    assert_eq!(receipt["dead_letters"][0]["origin"].as_str().unwrap().rsplit(':').next(), Some("21"));
+    assert_eq!(
+        (receipt["accepted"].as_u64(), receipt["rejected"].as_u64()),
+        (Some(20), Some(2))
+    );
+    assert_eq!(
+        receipt["dead_letters"][0]["origin"]
+            .as_str()
+            .unwrap()
+            .rsplit(':')
+            .next(),
+        Some("21")
+    );
 
     // VPC flow lines and nginx lines.
-    let r = server.post("/api/v1/ingest/vpcflow", &[], b"2 1 eni-1 10.0.0.1 10.0.0.2 4000 22 6 1 60 1772438400 1772438460 REJECT OK\n");
+    let r = server.post(
+        "/api/v1/ingest/vpcflow",
+        &[],
+        b"2 1 eni-1 10.0.0.1 10.0.0.2 4000 22 6 1 60 1772438400 1772438460 REJECT OK\n",
+    );
     assert_eq!(r.json()["accepted"], 1);
-    let r = server.post("/api/v1/ingest/nginx", &[], br#"10.0.0.1 - - [02/Mar/2026:10:00:00 +0000] "GET /admin HTTP/1.1" 403 10 "-" "ua""#);
+    let r = server.post(
+        "/api/v1/ingest/nginx",
+        &[],
+        br#"10.0.0.1 - - [02/Mar/2026:10:00:00 +0000] "GET /admin HTTP/1.1" 403 10 "-" "ua""#,
+    );
     assert_eq!(r.json()["accepted"], 1);
 
     // Too large as sent, too large once decompressed (a gzip bomb), unknown source.
     let big = vec![b'x'; 100_001];
     let r = server.post("/api/v1/ingest/okta", &[], &big);
-    assert_eq!((r.status, r.json()["code"].as_str().unwrap()), (413, "payload_too_large"));
+    assert_eq!(
+        (r.status, r.json()["code"].as_str().unwrap()),
+        (413, "payload_too_large")
+    );
     let bomb = gzip(&vec![b'{'; 4_000_000]);
     assert!(bomb.len() < 100_000);
-    let r = server.post("/api/v1/ingest/okta", &[("Content-Encoding", "gzip")], &bomb);
-    assert_eq!((r.status, r.json()["code"].as_str().unwrap()), (413, "payload_too_large"));
+    let r = server.post(
+        "/api/v1/ingest/okta",
+        &[("Content-Encoding", "gzip")],
+        &bomb,
+    );
+    assert_eq!(
+        (r.status, r.json()["code"].as_str().unwrap()),
+        (413, "payload_too_large")
+    );
     let r = server.post("/api/v1/ingest/salesforce", &[], b"{}");
-    assert_eq!((r.status, r.json()["code"].as_str().unwrap()), (404, "unknown_source"));
+    assert_eq!(
+        (r.status, r.json()["code"].as_str().unwrap()),
+        (404, "unknown_source")
+    );
 
     // The rows are queryable right away (hot tail) and the dead letters are listed.
     let r = server.post(
@@ -143,9 +246,18 @@ fn ingest_accepts_plain_and_gzip_and_refuses_oversized_bodies() {
     assert_eq!(r.json()["rows"][0]["n"], 70, "{}", r.text());
     let mut server = server;
     assert!(server.terminate(), "SIGTERM must exit 0:\n{}", server.log());
-    let listed = run_ok(ztlens().arg("dead-letters").arg("--data-dir").arg(&lake).args(["--format", "json"]));
+    let listed = run_ok(
+        ztlens()
+            .arg("dead-letters")
+            .arg("--data-dir")
+            .arg(&lake)
+            .args(["--format", "json"]),
+    );
     let letters: Vec<Value> = serde_json::from_str(&listed).unwrap();
-    let kinds: Vec<&str> = letters.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = letters
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, ["truncated", "invalid_json"]);
     assert!(letters[1]["raw"].as_str().unwrap().contains("garbage"));
 }
@@ -155,7 +267,10 @@ fn acknowledged_rows_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     // Flushes far apart, so acknowledged rows live only in the WAL when the process dies.
-    let env = [("ZTLENS_LAKE__FLUSH_INTERVAL_SECS", "3600"), ("ZTLENS_LAKE__FLUSH_ROWS", "100000000")];
+    let env = [
+        ("ZTLENS_LAKE__FLUSH_INTERVAL_SECS", "3600"),
+        ("ZTLENS_LAKE__FLUSH_ROWS", "100000000"),
+    ];
     let mut acked: Vec<String> = Vec::new();
     let mut next_id = 0u64;
     for round in 0..3 {
@@ -169,9 +284,17 @@ fn acknowledged_rows_survive_sigkill() {
                 std::thread::spawn(move || {
                     let mut ok = Vec::new();
                     for batch in 0..15u64 {
-                        let ids: Vec<String> = (0..20).map(|i| format!("r{round}-{}", start + batch * 20 + i)).collect();
+                        let ids: Vec<String> = (0..20)
+                            .map(|i| format!("r{round}-{}", start + batch * 20 + i))
+                            .collect();
                         let body = okta_events(ids.iter().cloned());
-                        match try_request(&address, "POST", "/api/v1/ingest/okta", &[], body.as_bytes()) {
+                        match try_request(
+                            &address,
+                            "POST",
+                            "/api/v1/ingest/okta",
+                            &[],
+                            body.as_bytes(),
+                        ) {
                             Ok(r) if r.status == 200 => ok.extend(ids),
                             _ => {}
                         }
@@ -188,16 +311,37 @@ fn acknowledged_rows_survive_sigkill() {
         }
         next_id += 100_000;
     }
-    assert!(acked.len() >= 100, "too few acknowledged batches to judge ({})", acked.len());
+    assert!(
+        acked.len() >= 100,
+        "too few acknowledged batches to judge ({})",
+        acked.len()
+    );
 
     // Restart (the WAL is replayed and flushed), then every acknowledged id must be stored.
     let mut server = Server::start(serve_cmd(&lake, &env));
     assert!(server.terminate(), "{}", server.log());
-    let out = run_ok(ztlens().arg("query").arg("--data-dir").arg(&lake).args(["--format", "csv", "SELECT DISTINCT metadata_uid FROM authentication"]));
+    let out = run_ok(ztlens().arg("query").arg("--data-dir").arg(&lake).args([
+        "--format",
+        "csv",
+        "SELECT DISTINCT metadata_uid FROM authentication",
+    ]));
     let stored: std::collections::HashSet<&str> = out.lines().skip(1).collect();
-    let missing: Vec<&String> = acked.iter().filter(|id| !stored.contains(id.as_str())).collect();
-    assert!(missing.is_empty(), "{} of {} acknowledged ids lost, e.g. {:?}", missing.len(), acked.len(), &missing[..missing.len().min(5)]);
+    let missing: Vec<&String> = acked
+        .iter()
+        .filter(|id| !stored.contains(id.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged ids lost, e.g. {:?}",
+        missing.len(),
+        acked.len(),
+        &missing[..missing.len().min(5)]
+    );
     let spurious = stored.iter().filter(|id| !id.starts_with('r')).count();
     assert_eq!(spurious, 0);
-    eprintln!("acknowledged {} ids across 3 SIGKILLs; all stored ({} distinct ids in the lake)", acked.len(), stored.len());
+    eprintln!(
+        "acknowledged {} ids across 3 SIGKILLs; all stored ({} distinct ids in the lake)",
+        acked.len(),
+        stored.len()
+    );
 }

@@ -16,15 +16,25 @@ fn kpis(dataset: &std::path::Path, lake: &std::path::Path, truth: &Value) -> Val
             .arg(dataset.join("ztlens.toml"))
             .arg("--data-dir")
             .arg(lake)
-            .args(["--from", truth["from"].as_str().unwrap(), "--to", truth["to"].as_str().unwrap(), "--format", "json"]),
+            .args([
+                "--from",
+                truth["from"].as_str().unwrap(),
+                "--to",
+                truth["to"].as_str().unwrap(),
+                "--format",
+                "json",
+            ]),
     );
     serde_json::from_str(&out).unwrap()
 }
 
 /// Label columns identify a row; everything numeric is a value.
 fn row_key(row: &serde_json::Map<String, Value>) -> String {
-    let mut labels: Vec<String> =
-        row.iter().filter(|(k, v)| v.is_string() && *k != "time").map(|(k, v)| format!("{k}={}", v.as_str().unwrap())).collect();
+    let mut labels: Vec<String> = row
+        .iter()
+        .filter(|(k, v)| v.is_string() && *k != "time")
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap()))
+        .collect();
     labels.sort();
     labels.join(",")
 }
@@ -33,10 +43,19 @@ fn assert_matches_truth(truth: &Value, actual: &Value) {
     let expected_kpis = truth["kpis"].as_object().unwrap();
     assert_eq!(expected_kpis.len(), 4, "the truth covers every KPI");
     for (kpi, expected_rows) in expected_kpis {
-        let actual_rows = actual[kpi].as_array().unwrap_or_else(|| panic!("KPI {kpi} missing from the output"));
+        let actual_rows = actual[kpi]
+            .as_array()
+            .unwrap_or_else(|| panic!("KPI {kpi} missing from the output"));
         let expected_rows = expected_rows.as_array().unwrap();
-        assert!(!expected_rows.is_empty(), "{kpi}: the generated data must exercise it");
-        assert_eq!(actual_rows.len(), expected_rows.len(), "{kpi}: row count\nexpected {expected_rows:?}\nactual {actual_rows:?}");
+        assert!(
+            !expected_rows.is_empty(),
+            "{kpi}: the generated data must exercise it"
+        );
+        assert_eq!(
+            actual_rows.len(),
+            expected_rows.len(),
+            "{kpi}: row count\nexpected {expected_rows:?}\nactual {actual_rows:?}"
+        );
         for expected in expected_rows {
             let expected = expected.as_object().unwrap();
             let key = row_key(expected);
@@ -50,7 +69,10 @@ fn assert_matches_truth(truth: &Value, actual: &Value) {
                 match (want, got) {
                     (Value::Number(w), Value::Number(g)) if w.is_f64() || g.is_f64() => {
                         let (w, g) = (w.as_f64().unwrap(), g.as_f64().unwrap());
-                        assert!((w - g).abs() <= 1e-9, "{kpi} {key} {column}: expected {w}, got {g}");
+                        assert!(
+                            (w - g).abs() <= 1e-9,
+                            "{kpi} {key} {column}: expected {w}, got {g}"
+                        );
                     }
                     _ => assert_eq!(want, got, "{kpi} {key} {column}"),
                 }
@@ -63,8 +85,15 @@ fn assert_matches_truth(truth: &Value, actual: &Value) {
 fn kpis_equal_the_generator_truth_and_duplicates_count_once() {
     let dir = tempfile::tempdir().unwrap();
     let dataset = generate(dir.path(), 11, 30_000);
-    let truth: Value = serde_json::from_str(&std::fs::read_to_string(dataset.join("truth.json")).unwrap()).unwrap();
-    let duplicates: u64 = truth["duplicates"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(dataset.join("truth.json")).unwrap())
+            .unwrap();
+    let duplicates: u64 = truth["duplicates"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
     assert!(duplicates > 0, "the dataset contains redelivered records");
 
     let lake = dir.path().join("lake");
@@ -75,13 +104,21 @@ fn kpis_equal_the_generator_truth_and_duplicates_count_once() {
     // The same files again: every event is now stored at least twice.
     ingest_dataset(&dataset, &lake);
     let second = kpis(&dataset, &lake, &truth);
-    assert_eq!(first, second, "a second ingest of the same files changed a KPI");
-    assert_matches_truth(&truth, &second);
-    let stored = run_ok(
-        ztlens().arg("query").arg("--data-dir").arg(&lake).args(["--format", "json", "SELECT count(*) AS n, count(DISTINCT metadata_uid) AS d FROM authentication"]),
+    assert_eq!(
+        first, second,
+        "a second ingest of the same files changed a KPI"
     );
+    assert_matches_truth(&truth, &second);
+    let stored = run_ok(ztlens().arg("query").arg("--data-dir").arg(&lake).args([
+        "--format",
+        "json",
+        "SELECT count(*) AS n, count(DISTINCT metadata_uid) AS d FROM authentication",
+    ]));
     let counts: Value = serde_json::from_str(&stored).unwrap();
-    assert!(counts[0]["n"].as_u64().unwrap() >= 2 * counts[0]["d"].as_u64().unwrap(), "{counts}");
+    assert!(
+        counts[0]["n"].as_u64().unwrap() >= 2 * counts[0]["d"].as_u64().unwrap(),
+        "{counts}"
+    );
 
     // Compaction removes the physical duplicates without changing a value. (Retention is off:
     // the generated dates are older than the default 30 days.)
@@ -97,11 +134,16 @@ fn kpis_equal_the_generator_truth_and_duplicates_count_once() {
     );
     let third = kpis(&dataset, &lake, &truth);
     assert_eq!(first, third, "compaction changed a KPI");
-    let stored = run_ok(
-        ztlens().arg("query").arg("--data-dir").arg(&lake).args(["--format", "json", "SELECT count(*) AS n, count(DISTINCT metadata_uid) AS d FROM authentication"]),
-    );
+    let stored = run_ok(ztlens().arg("query").arg("--data-dir").arg(&lake).args([
+        "--format",
+        "json",
+        "SELECT count(*) AS n, count(DISTINCT metadata_uid) AS d FROM authentication",
+    ]));
     let counts: Value = serde_json::from_str(&stored).unwrap();
-    assert_eq!(counts[0]["n"], counts[0]["d"], "compaction left duplicates: {counts}");
+    assert_eq!(
+        counts[0]["n"], counts[0]["d"],
+        "compaction left duplicates: {counts}"
+    );
 }
 
 #[test]
@@ -110,11 +152,26 @@ fn same_seed_same_bytes() {
     let b = tempfile::tempdir().unwrap();
     let da = generate(a.path(), 5, 3_000);
     let db = generate(b.path(), 5, 3_000);
-    for file in ["okta/system_log.ndjson", "okta/api_pages.json", "vpcflow/flows_v2.log", "vpcflow/flows_v5.log.gz", "nginx/access.log", "truth.json", "ztlens.toml"] {
-        assert_eq!(std::fs::read(da.join(file)).unwrap(), std::fs::read(db.join(file)).unwrap(), "{file} differs");
+    for file in [
+        "okta/system_log.ndjson",
+        "okta/api_pages.json",
+        "vpcflow/flows_v2.log",
+        "vpcflow/flows_v5.log.gz",
+        "nginx/access.log",
+        "truth.json",
+        "ztlens.toml",
+    ] {
+        assert_eq!(
+            std::fs::read(da.join(file)).unwrap(),
+            std::fs::read(db.join(file)).unwrap(),
+            "{file} differs"
+        );
     }
     let dc = generate(a.path(), 6, 3_000);
-    assert_ne!(std::fs::read(da.join("truth.json")).unwrap(), std::fs::read(dc.join("truth.json")).unwrap());
+    assert_ne!(
+        std::fs::read(da.join("truth.json")).unwrap(),
+        std::fs::read(dc.join("truth.json")).unwrap()
+    );
 }
 
 #[test]
@@ -124,15 +181,38 @@ fn step_series_add_up_to_the_whole_range() {
     let lake = dir.path().join("lake");
     ingest_dataset(&dataset, &lake);
     let hourly = run_ok(
-        ztlens().arg("kpi").arg("blocked_lateral_movement").arg("--data-dir").arg(&lake).args([
-            "--from", "2026-03-01T00:00:00Z", "--to", "2026-03-02T00:00:00Z", "--step", "1h", "--format", "json",
-        ]),
+        ztlens()
+            .arg("kpi")
+            .arg("blocked_lateral_movement")
+            .arg("--data-dir")
+            .arg(&lake)
+            .args([
+                "--from",
+                "2026-03-01T00:00:00Z",
+                "--to",
+                "2026-03-02T00:00:00Z",
+                "--step",
+                "1h",
+                "--format",
+                "json",
+            ]),
     );
     let rows: Vec<Value> = serde_json::from_str(&hourly).unwrap();
-    let hours: std::collections::BTreeSet<&str> = rows.iter().map(|r| r["time"].as_str().unwrap()).collect();
-    assert!(hours.len() > 12, "expected many hourly buckets, got {hours:?}");
-    let truth: Value = serde_json::from_str(&std::fs::read_to_string(dataset.join("truth.json")).unwrap()).unwrap();
+    let hours: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| r["time"].as_str().unwrap()).collect();
+    assert!(
+        hours.len() > 12,
+        "expected many hourly buckets, got {hours:?}"
+    );
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(dataset.join("truth.json")).unwrap())
+            .unwrap();
     let total: u64 = rows.iter().map(|r| r["blocked"].as_u64().unwrap()).sum();
-    let expected: u64 = truth["kpis"]["blocked_lateral_movement"].as_array().unwrap().iter().map(|r| r["blocked"].as_u64().unwrap()).sum();
+    let expected: u64 = truth["kpis"]["blocked_lateral_movement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["blocked"].as_u64().unwrap())
+        .sum();
     assert_eq!(total, expected);
 }

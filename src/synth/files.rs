@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use super::{EVENTS_PER_SCENARIO, Generator, V5_HEADER};
+use super::{EVENTS_PER_SCENARIO, Generator, SCENARIO_SPAN_MS, V5_HEADER};
 
 /// What `write_dataset` produced.
 #[derive(Debug)]
@@ -60,9 +60,11 @@ pub fn write_dataset(
     };
     let mut first_page_entry = true;
     let mut chunk_end = start_ms;
+    // Scenarios start early enough for all their events to fall before the end of the range.
+    let last_start = end_ms - SCENARIO_SPAN_MS;
     // Generate an hour at a time so memory stays flat whatever the event count.
-    while chunk_end < end_ms {
-        chunk_end = (chunk_end + 3_600_000).min(end_ms);
+    while chunk_end < last_start {
+        chunk_end = (chunk_end + 3_600_000).min(last_start);
         let emitted = generator.advance(chunk_end, mean_gap);
         for line in emitted.okta {
             summary.okta += 1;

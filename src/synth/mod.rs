@@ -215,6 +215,10 @@ pub struct Generator {
 
 const SERVER_TZ_OFFSET_MIN: i64 = 60;
 
+/// Longest time between the first and the last event of one scenario (the MFA bombing story
+/// is the longest, at under three minutes).
+pub const SCENARIO_SPAN_MS: i64 = 5 * 60_000;
+
 /// Average events per scenario (measured over large runs), used to turn an event target or rate
 /// into a pace.
 pub const EVENTS_PER_SCENARIO: f64 = 1.8;
@@ -248,12 +252,11 @@ impl Generator {
         self.clock_ms
     }
 
-    /// Generate scenarios, `mean_gap_ms` apart on average, while every event of the next
-    /// scenario still fits before `until_ms`; returns the lines produced.
+    /// Generate scenarios starting before `until_ms`, `mean_gap_ms` apart on average; returns
+    /// the lines produced. A scenario's events span at most [`SCENARIO_SPAN_MS`] from its start,
+    /// so callers that need every event before some end pass `end - SCENARIO_SPAN_MS`.
     pub fn advance(&mut self, until_ms: i64, mean_gap_ms: f64) -> Emitted {
-        // A scenario spans at most a few minutes of event time.
-        const SCENARIO_SPAN_MS: i64 = 5 * 60_000;
-        while self.clock_ms + SCENARIO_SPAN_MS < until_ms {
+        while self.clock_ms < until_ms {
             self.scenario();
             let gap = (-(1.0 - self.rng.unit()).ln() * mean_gap_ms).clamp(1.0, mean_gap_ms * 20.0);
             self.clock_ms += gap as i64;

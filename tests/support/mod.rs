@@ -43,19 +43,41 @@ pub fn run(cmd: &mut Command) -> Output {
 /// Generate a dataset into `dir` and return its path.
 pub fn generate(dir: &Path, seed: u64, events: u64) -> PathBuf {
     let out = dir.join(format!("gen-{seed}"));
-    run_ok(ztlens().args(["gen", "--seed", &seed.to_string(), "--events", &events.to_string(), "--out"]).arg(&out));
+    run_ok(
+        ztlens()
+            .args([
+                "gen",
+                "--seed",
+                &seed.to_string(),
+                "--events",
+                &events.to_string(),
+                "--out",
+            ])
+            .arg(&out),
+    );
     out
 }
 
 /// Ingest every file of a generated dataset into `lake` through the CLI.
 pub fn ingest_dataset(dataset: &Path, lake: &Path) {
     for (source, files) in [
-        ("okta", vec!["okta/system_log.ndjson", "okta/api_pages.json"]),
-        ("vpcflow", vec!["vpcflow/flows_v2.log", "vpcflow/flows_v5.log.gz"]),
+        (
+            "okta",
+            vec!["okta/system_log.ndjson", "okta/api_pages.json"],
+        ),
+        (
+            "vpcflow",
+            vec!["vpcflow/flows_v2.log", "vpcflow/flows_v5.log.gz"],
+        ),
         ("nginx", vec!["nginx/access.log"]),
     ] {
         let mut cmd = ztlens();
-        cmd.arg("ingest").arg("--config").arg(dataset.join("ztlens.toml")).arg("--data-dir").arg(lake).args(["--source", source]);
+        cmd.arg("ingest")
+            .arg("--config")
+            .arg(dataset.join("ztlens.toml"))
+            .arg("--data-dir")
+            .arg(lake)
+            .args(["--source", source]);
         for f in files {
             cmd.arg(dataset.join(f));
         }
@@ -73,7 +95,11 @@ pub struct Server {
 impl Server {
     /// Start `cmd` (which must print `http://HOST:PORT` on stdout) and wait for the address.
     pub fn start(mut cmd: Command) -> Server {
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("server starts");
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("server starts");
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
         let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -83,7 +109,10 @@ impl Server {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(pos) = line.find("http://") {
                     let rest = &line[pos + 7..];
-                    let address: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '/').collect();
+                    let address: String = rest
+                        .chars()
+                        .take_while(|c| !c.is_whitespace() && *c != '/')
+                        .collect();
                     let _ = tx.send(address);
                 }
                 out.lock().unwrap().push(line);
@@ -99,10 +128,17 @@ impl Server {
             Ok(a) => a,
             Err(_) => {
                 let _ = child.kill();
-                panic!("server did not report its address:\n{}", output.lock().unwrap().join("\n"));
+                panic!(
+                    "server did not report its address:\n{}",
+                    output.lock().unwrap().join("\n")
+                );
             }
         };
-        Server { child, address, output }
+        Server {
+            child,
+            address,
+            output,
+        }
     }
 
     pub fn get(&self, path: &str) -> Response {
@@ -121,7 +157,10 @@ impl Server {
 
     /// SIGTERM and wait for a clean exit; returns whether it exited with success.
     pub fn terminate(&mut self) -> bool {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -160,23 +199,43 @@ impl Response {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
 /// One HTTP/1.1 request over a fresh connection (`Connection: close`).
-pub fn request(address: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
-    try_request(address, method, path, headers, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+pub fn request(
+    address: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    try_request(address, method, path, headers, body)
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
 
-pub fn try_request(address: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<Response> {
+pub fn try_request(
+    address: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Response> {
     let mut stream = TcpStream::connect(address)?;
     stream.set_read_timeout(Some(Duration::from_secs(120)))?;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -189,7 +248,12 @@ pub fn try_request(address: &str, method: &str, path: &str, headers: &[(&str, &s
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other(format!("no HTTP response: {:?}", String::from_utf8_lossy(&raw))))?;
+        .ok_or_else(|| {
+            std::io::Error::other(format!(
+                "no HTTP response: {:?}",
+                String::from_utf8_lossy(&raw)
+            ))
+        })?;
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.lines();
     let status: u16 = lines
@@ -202,17 +266,24 @@ pub fn try_request(address: &str, method: &str, path: &str, headers: &[(&str, &s
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
     let mut body = raw[split + 4..].to_vec();
-    let chunked = headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
     if chunked {
         body = dechunk(&body);
     }
-    Ok(Response { status, headers, body })
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(pos) = data.windows(2).position(|w| w == b"\r\n") {
-        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..pos]).trim(), 16).unwrap_or(0);
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&data[..pos]).trim(), 16).unwrap_or(0);
         if size == 0 {
             break;
         }

@@ -1,0 +1,161 @@
+//! The command line: read-only SQL, clear errors, configuration handling, the demo.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::*;
+
+#[test]
+fn query_refuses_writes_and_reads_select() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let target = dir.path().join("copied.csv");
+    let refused = [
+        format!("COPY (SELECT 1) TO '{}'", target.display()),
+        "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/etc/passwd'".to_string(),
+        "INSERT INTO authentication__tail SELECT * FROM authentication__tail".to_string(),
+        "SET datafusion.execution.batch_size = 1".to_string(),
+    ];
+    for sql in &refused {
+        let out = run(ztlens().arg("query").arg("--data-dir").arg(&lake).arg(sql));
+        assert!(!out.status.success(), "{sql} was accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("read-only"),
+            "{sql}: unclear error: {stderr}"
+        );
+    }
+    assert!(!target.exists());
+    let out = run_ok(ztlens().arg("query").arg("--data-dir").arg(&lake).args([
+        "--format",
+        "csv",
+        "SELECT count(*) AS n FROM network_activity",
+    ]));
+    assert_eq!(out, "n\n0\n");
+}
+
+#[test]
+fn bad_configuration_and_inputs_fail_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ztlens.toml");
+    std::fs::write(&config, "[lake]\nflush_rowz = 5\n").unwrap();
+    let out = run(ztlens()
+        .arg("--config")
+        .arg(&config)
+        .args(["kpi", "--list"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("flush_rowz"));
+
+    let out = run(ztlens()
+        .args(["kpi", "--list"])
+        .env("ZTLENS_QUERY__TIMEOUT_SECS", "soon"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ZTLENS_QUERY__TIMEOUT_SECS"));
+
+    let out = run(ztlens()
+        .arg("ingest")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--source", "okta", "/no/such/file.log"]));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/file.log"));
+
+    let out = run(ztlens()
+        .arg("ingest")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--source", "syslog"])
+        .arg(&config));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown source \"syslog\""));
+
+    // The checked-in example configuration works as a config file.
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/ztlens.example.toml");
+    let list = run_ok(ztlens().args(["--config", example, "kpi", "--list"]));
+    assert_eq!(list.lines().count(), 4);
+}
+
+#[test]
+fn ingest_reports_rows_and_dead_letters_and_they_can_be_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mixed.log");
+    std::fs::write(
+        &file,
+        "10.0.0.1 - - [02/Mar/2026:10:00:00 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"ua\"\nnot an access log line\n\
+         10.0.0.2 - - [02/Mar/2026:10:00:01 +0000] \"GET /x HTTP/1.1\" 404 1 \"-\" \"ua\"\n",
+    )
+    .unwrap();
+    let lake = dir.path().join("lake");
+    let out = run_ok(
+        ztlens()
+            .arg("ingest")
+            .arg("--data-dir")
+            .arg(&lake)
+            .args(["--source", "nginx"])
+            .arg(&file),
+    );
+    assert!(
+        out.contains("http_activity                   2 rows"),
+        "{out}"
+    );
+    assert!(out.contains("dead letters: 1"), "{out}");
+    assert!(out.contains("mixed.log:2"), "{out}");
+    let listed = run_ok(ztlens().arg("dead-letters").arg("--data-dir").arg(&lake));
+    assert!(listed.contains("not an access log line"), "{listed}");
+    // The one-shot writer leaves no WAL directory behind.
+    let wal = lake.join("_wal");
+    assert_eq!(std::fs::read_dir(&wal).map(|d| d.count()).unwrap_or(0), 0);
+}
+
+#[test]
+fn demo_serves_every_kpi_and_metrics_within_a_minute() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let mut cmd = ztlens();
+    cmd.current_dir(dir.path())
+        .args(["demo", "--listen", "127.0.0.1:0"]);
+    let mut server = Server::start(cmd);
+    let kpis = eventually(Duration::from_secs(60), || {
+        let list = server.get("/api/v1/kpis").json();
+        let ids: Vec<String> = list["kpis"]
+            .as_array()?
+            .iter()
+            .map(|k| k["id"].as_str().unwrap().to_string())
+            .collect();
+        let all_have_rows = ids.iter().all(|id| {
+            let r = server.get(&format!("/api/v1/kpis/{id}"));
+            r.status == 200
+                && r.json()["rows"]
+                    .as_array()
+                    .is_some_and(|rows| !rows.is_empty())
+        });
+        (ids.len() == 4 && all_have_rows).then_some(ids)
+    });
+    assert!(
+        kpis.is_some(),
+        "the demo did not serve four non-empty KPIs within 60 s:\n{}",
+        server.log()
+    );
+    let metrics = eventually(
+        Duration::from_secs(60)
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_secs(15)),
+        || {
+            let text = server.get("/metrics").text();
+            (text.contains(
+                "ztlens_ingest_rows_total{source=\"vpcflow\",table=\"network_activity\"}",
+            ) && text.contains("ztlens_kpi_access_decisions_events{"))
+            .then_some(text)
+        },
+    );
+    assert!(
+        metrics.is_some(),
+        "no ingest counters or KPI gauges on /metrics:\n{}",
+        server.get("/metrics").text()
+    );
+    assert!(
+        server.terminate(),
+        "Ctrl-C/SIGTERM must stop the demo cleanly:\n{}",
+        server.log()
+    );
+    assert!(dir.path().join("ztlens-demo-data/.ztlens-demo").exists());
+}
