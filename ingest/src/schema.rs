@@ -189,6 +189,15 @@ impl Table {
     }
 }
 
+/// The Markdown table of a table's columns, as `docs/schema.md` shows it.
+pub fn columns_markdown(table: Table) -> String {
+    let mut out = String::from("| column | type | meaning |\n|---|---|---|\n");
+    for c in table.columns() {
+        out.push_str(&format!("| `{}` | {} | {} |\n", c.name, c.kind.doc_name(), c.doc.trim().replace('|', "\\|")));
+    }
+    out
+}
+
 impl serde::Serialize for Table {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.name())

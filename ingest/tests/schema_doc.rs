@@ -1,0 +1,43 @@
+//! `docs/schema.md` and the code must describe the same columns. The column tables in the doc sit
+//! between `<!-- BEGIN columns: <table> -->` and `<!-- END columns -->` and are generated from the
+//! schema declarations; after changing the schema run
+//! `ZTLENS_BLESS=1 cargo test -p ztlens-ingest --test schema_doc` and review the diff.
+
+use std::path::Path;
+
+use ztlens_ingest::schema::{columns_markdown, Table};
+
+const END: &str = "<!-- END columns -->";
+
+#[test]
+fn schema_doc_matches_the_code() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/schema.md");
+    let mut doc = std::fs::read_to_string(&path).expect("docs/schema.md exists");
+    let bless = std::env::var_os("ZTLENS_BLESS").is_some();
+    let mut problems = Vec::new();
+    for table in Table::ALL {
+        let begin = format!("<!-- BEGIN columns: {} -->", table.name());
+        let Some(start) = doc.find(&begin) else {
+            problems.push(format!("no `{begin}` section for table {table}"));
+            continue;
+        };
+        let body_start = start + begin.len() + 1;
+        let end = doc[body_start..].find(END).map(|e| body_start + e).expect("section is closed");
+        let expected = columns_markdown(table);
+        if doc[body_start..end] != expected {
+            if bless {
+                doc.replace_range(body_start..end, &expected);
+            } else {
+                problems.push(format!("the column table of `{table}` differs from the code:\n--- doc\n{}\n--- code\n{expected}", &doc[body_start..end]));
+            }
+        }
+    }
+    let sections = doc.matches("<!-- BEGIN columns: ").count();
+    if sections != Table::ALL.len() {
+        problems.push(format!("{sections} column sections for {} tables", Table::ALL.len()));
+    }
+    if bless {
+        std::fs::write(&path, doc).unwrap();
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
