@@ -193,7 +193,12 @@ impl Table {
 pub fn columns_markdown(table: Table) -> String {
     let mut out = String::from("| column | type | meaning |\n|---|---|---|\n");
     for c in table.columns() {
-        out.push_str(&format!("| `{}` | {} | {} |\n", c.name, c.kind.doc_name(), c.doc.trim().replace('|', "\\|")));
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            c.name,
+            c.kind.doc_name(),
+            c.doc.trim().replace('|', "\\|")
+        ));
     }
     out
 }

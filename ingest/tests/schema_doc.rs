@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use ztlens_ingest::schema::{columns_markdown, Table};
+use ztlens_ingest::schema::{Table, columns_markdown};
 
 const END: &str = "<!-- END columns -->";
 
@@ -22,7 +22,10 @@ fn schema_doc_matches_the_code() {
             continue;
         };
         let body_start = start + begin.len() + 1;
-        let end = doc[body_start..].find(END).map(|e| body_start + e).expect("section is closed");
+        let end = doc[body_start..]
+            .find(END)
+            .map(|e| body_start + e)
+            .expect("section is closed");
         let expected = columns_markdown(table);
         if doc[body_start..end] != expected {
             if bless {
@@ -34,7 +37,10 @@ fn schema_doc_matches_the_code() {
     }
     let sections = doc.matches("<!-- BEGIN columns: ").count();
     if sections != Table::ALL.len() {
-        problems.push(format!("{sections} column sections for {} tables", Table::ALL.len()));
+        problems.push(format!(
+            "{sections} column sections for {} tables",
+            Table::ALL.len()
+        ));
     }
     if bless {
         std::fs::write(&path, doc).unwrap();

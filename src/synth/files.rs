@@ -69,7 +69,7 @@ pub fn write_dataset(
         for line in emitted.okta {
             summary.okta += 1;
             // Every tenth event goes to the API-page file, the rest to NDJSON.
-            if summary.okta % 10 == 0 {
+            if summary.okta.is_multiple_of(10) {
                 if !first_page_entry {
                     okta_pages.write_all(b",\n")?;
                 }

@@ -180,6 +180,16 @@ fn xxhash_rust_like(line: &str) -> u64 {
     })
 }
 
+/// One web request, as the access log records it.
+struct Hit<'a> {
+    ip: &'a str,
+    user: Option<&'a str>,
+    method: &'a str,
+    path: &'a str,
+    status: u16,
+    ua: &'a str,
+}
+
 /// What an Okta event means, as the generator intends it.
 struct Meaning {
     decision: Option<&'static str>,
@@ -945,16 +955,15 @@ impl Generator {
 
     // --- nginx -------------------------------------------------------------------------------
 
-    fn access(
-        &mut self,
-        t: i64,
-        ip: &str,
-        user: Option<&str>,
-        method: &str,
-        path: &str,
-        status: u16,
-        ua: &str,
-    ) {
+    fn access(&mut self, t: i64, hit: Hit<'_>) {
+        let Hit {
+            ip,
+            user,
+            method,
+            path,
+            status,
+            ua,
+        } = hit;
         let local = chrono::DateTime::from_timestamp_millis(t + SERVER_TZ_OFFSET_MIN * 60_000)
             .unwrap_or_default();
         let time_local = format!("{} +0100", local.format("%d/%b/%Y:%H:%M:%S"));
@@ -1000,46 +1009,47 @@ impl Generator {
         let user = person.login.split('@').next().unwrap_or("-").to_string();
         let ua = user_agent(&person);
         let ip = person.internal_ip.clone();
-        match self.rng.weighted(&[40, 25, 10, 8, 8, 5, 4]) {
-            0 => {
-                let page = self.rng.below(500);
-                self.access(
-                    t,
-                    &ip,
-                    Some(&user),
-                    "GET",
-                    &format!("/wiki/page-{page}"),
-                    200,
-                    &ua,
-                );
-            }
-            1 => {
-                let month = 1 + self.rng.below(12);
-                self.access(
-                    t,
-                    &ip,
-                    Some(&user),
-                    "GET",
-                    &format!("/payroll/run?month=2026-{month:02}"),
-                    200,
-                    &ua,
-                );
-            }
-            2 => self.access(t, &ip, Some(&user), "GET", "/wiki/missing", 404, &ua),
-            3 if person.admin => self.access(t, &ip, Some(&user), "GET", "/admin/users", 200, &ua),
-            3 => self.access(t, &ip, Some(&user), "GET", "/admin/users", 403, &ua),
-            4 => self.access(t, &ip, None, "GET", "/payroll/export", 401, &ua),
-            5 => self.access(t, &ip, Some(&user), "GET", "/static/app.js", 304, &ua),
-            _ => self.access(
-                t,
-                &ip,
-                Some(&user),
-                "POST",
-                "/api/admin/tokens",
-                if person.admin { 201 } else { 403 },
-                &ua,
+        let (signed_in, method, path, status) = match self.rng.weighted(&[40, 25, 10, 8, 8, 5, 4]) {
+            0 => (
+                true,
+                "GET",
+                format!("/wiki/page-{}", self.rng.below(500)),
+                200,
             ),
-        }
+            1 => (
+                true,
+                "GET",
+                format!("/payroll/run?month=2026-{:02}", 1 + self.rng.below(12)),
+                200,
+            ),
+            2 => (true, "GET", "/wiki/missing".to_string(), 404),
+            3 => (
+                true,
+                "GET",
+                "/admin/users".to_string(),
+                if person.admin { 200 } else { 403 },
+            ),
+            4 => (false, "GET", "/payroll/export".to_string(), 401),
+            5 => (true, "GET", "/static/app.js".to_string(), 304),
+            _ => (
+                true,
+                "POST",
+                "/api/admin/tokens".to_string(),
+                if person.admin { 201 } else { 403 },
+            ),
+        };
+        let user = signed_in.then_some(user.as_str());
+        self.access(
+            t,
+            Hit {
+                ip: &ip,
+                user,
+                method,
+                path: &path,
+                status,
+                ua: &ua,
+            },
+        );
     }
 
     fn admin_probe(&mut self) {
@@ -1052,7 +1062,6 @@ impl Generator {
             self.rng.below(250) + 1
         );
         let mut t = self.clock_ms;
-        let ua = "python-requests/2.31.0";
         for path in [
             "/admin",
             "/admin/login",
@@ -1061,23 +1070,21 @@ impl Generator {
             "/administrator",
             "/wp-admin",
         ] {
-            let status = match path {
-                "/administrator" | "/wp-admin" => 404,
-                "/admin/login" => 401,
-                _ => 403,
+            let (method, status) = match path {
+                "/administrator" | "/wp-admin" => ("GET", 404),
+                "/admin/login" => ("POST", 401),
+                _ => ("GET", 403),
             };
             self.access(
                 t,
-                &ip,
-                None,
-                if path == "/admin/login" {
-                    "POST"
-                } else {
-                    "GET"
+                Hit {
+                    ip: &ip,
+                    user: None,
+                    method,
+                    path,
+                    status,
+                    ua: "python-requests/2.31.0",
                 },
-                path,
-                status,
-                ua,
             );
             t += 1000 + self.rng.below(2000) as i64;
         }

@@ -282,11 +282,9 @@ fn map_line<'a>(
     h.user_name = super::non_empty(user);
     h.http_response_code = Some(status);
     h.http_response_length = bytes;
-    h.http_request_referrer = referrer
-        .and_then(|r| super::non_empty(r))
-        .map(|r| unescape_cow(r));
+    h.http_request_referrer = referrer.and_then(super::non_empty).map(|r| unescape_cow(r));
     h.http_request_user_agent = user_agent
-        .and_then(|u| super::non_empty(u))
+        .and_then(super::non_empty)
         .map(|u| unescape_cow(u));
     h.http_request_x_forwarded_for = extra.first().and_then(|x| super::non_empty(x));
     if let Some(vhost) = vhost {
