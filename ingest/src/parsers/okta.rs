@@ -138,13 +138,12 @@ impl<'de: 'a, 'a> Deserialize<'de> for LogEvent<'a> {
                             let ctx: Option<DebugContext<'de>> = map.next_value()?;
                             if let Some(ctx) = ctx {
                                 event.debug_raw = ctx.debug_data;
-                                event.debug_data = match ctx.debug_data {
-                                    Some(raw) if raw.get() != "null" => Some(
-                                        serde_json::from_str(raw.get())
-                                            .map_err(de::Error::custom)?,
-                                    ),
-                                    _ => None,
-                                };
+                                // Some exporters write `""` or other non-objects here: keep
+                                // them verbatim in `unmapped` rather than refusing the event.
+                                event.debug_data = ctx
+                                    .debug_data
+                                    .filter(|raw| raw.get().starts_with('{'))
+                                    .and_then(|raw| serde_json::from_str(raw.get()).ok());
                             }
                         }
                         "authenticationContext" | "authenticationcontext" => {

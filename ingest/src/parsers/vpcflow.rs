@@ -4,7 +4,8 @@
 //! 1. the most recent header line in the stream (custom formats delivered to S3 start with one;
 //!    concatenated deliveries repeat it), which may name any v2–v8 field in any order;
 //! 2. otherwise the field count: 14 = the v2 default format, 29 = all v2–v5 fields in AWS's
-//!    documented order.
+//!    documented order, 39 = those plus the v7 ECS fields, 40 = plus the v8 `reject-reason`,
+//!    36 = the Transit Gateway flow log default format.
 //!
 //! `NODATA` / `SKIPDATA` records are kept (they measure coverage) with `status_code` set and no
 //! endpoints. Lateral-movement tags come from the site config: `zt_is_lateral` when both ends
@@ -185,6 +186,66 @@ const V5_ALL: [Field; 29] = [
     Field::TrafficPath,
 ];
 
+/// v7: all v2–v5 fields, then the ECS fields.
+fn v7_all() -> Vec<Field> {
+    let mut layout = V5_ALL.to_vec();
+    layout.extend(OTHER_FIELDS[..10].iter().map(|f| Field::Other(f)));
+    layout
+}
+
+/// v8: v7 plus `reject-reason`.
+fn v8_all() -> Vec<Field> {
+    let mut layout = v7_all();
+    layout.push(Field::Other("reject-reason"));
+    layout
+}
+
+/// The Transit Gateway flow log default format.
+fn transit_gateway_default() -> Vec<Field> {
+    let names = [
+        "version",
+        "resource-type",
+        "account-id",
+        "tgw-id",
+        "tgw-attachment-id",
+        "tgw-src-vpc-account-id",
+        "tgw-dst-vpc-account-id",
+        "tgw-src-vpc-id",
+        "tgw-dst-vpc-id",
+        "tgw-src-subnet-id",
+        "tgw-dst-subnet-id",
+        "tgw-src-eni",
+        "tgw-dst-eni",
+        "tgw-src-az-id",
+        "tgw-dst-az-id",
+        "tgw-pair-attachment-id",
+        "srcaddr",
+        "dstaddr",
+        "srcport",
+        "dstport",
+        "protocol",
+        "packets",
+        "bytes",
+        "start",
+        "end",
+        "log-status",
+        "type",
+        "packets-lost-no-route",
+        "packets-lost-blackhole",
+        "packets-lost-mtu-exceeded",
+        "packets-lost-ttl-expired",
+        "tcp-flags",
+        "region",
+        "flow-direction",
+        "pkt-src-aws-service",
+        "pkt-dst-aws-service",
+    ];
+    names
+        .iter()
+        .map(|n| Field::from_name(n).expect("documented field"))
+        .collect()
+}
+
 pub struct VpcFlowParser {
     site: Arc<Site>,
     /// Layout from the last header line, if the stream had one.
@@ -262,15 +323,28 @@ impl Parser for VpcFlowParser {
             };
         }
         let count = line.split_ascii_whitespace().count();
+        let inferred;
         let layout: &[Field] = match &self.header {
             Some(h) => h,
             None if count == V2_DEFAULT.len() => &V2_DEFAULT,
             None if count == V5_ALL.len() => &V5_ALL,
+            None if count == 36 => {
+                inferred = transit_gateway_default();
+                &inferred
+            }
+            None if count == 39 => {
+                inferred = v7_all();
+                &inferred
+            }
+            None if count == 40 => {
+                inferred = v8_all();
+                &inferred
+            }
             None => {
                 return Err(ParseError::new(
                     ErrorKind::FieldCount,
                     format!(
-                        "{count} fields and no header line: the default layouts have 14 (v2) or 29 (v2-v5) fields"
+                        "{count} fields and no header line: the default layouts have 14 (v2), 29 (v2-v5), 39 (v7), 40 (v8) or 36 (transit gateway) fields"
                     ),
                 ));
             }

@@ -1,0 +1,269 @@
+//! Conformance on real public samples: every file under `../shared/fixtures/<folder>/` is parsed
+//! in place (never copied: several are Elastic License 2.0 or CC-BY-SA) with the parser its
+//! folder names. Per file, the records, rows per table and dead letters per reason must equal
+//! `tests/conformance/expected.json`; a dead letter not listed there fails the test. Spot checks
+//! compare key fields with what the source files state.
+//!
+//! Skipped, with a message, when `../shared/fixtures` does not exist (a plain clone).
+//! Regenerate the expectations with `ZTLENS_BLESS=1 cargo test -p ztlens-ingest --test
+//! conformance` and review every changed line.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::Int32Type;
+use datafusion::arrow::record_batch::RecordBatch;
+use serde_json::{Value, json};
+use ztlens_ingest::{Format, Site, Table, decode_bytes};
+
+const FOLDERS: &[(&str, Format)] = &[
+    ("okta", Format::Okta),
+    ("aws_vpcflow", Format::VpcFlow),
+    ("nginx_apache", Format::Combined),
+];
+
+fn shared_fixtures() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures");
+    dir.is_dir().then_some(dir)
+}
+
+fn is_sample(path: &Path) -> bool {
+    let name = path.file_name().unwrap().to_string_lossy();
+    !name.ends_with(".index.tsv") && !name.ends_with(".md")
+}
+
+struct Parsed {
+    summary: Value,
+    batches: Vec<(Table, RecordBatch)>,
+}
+
+fn parse_file(path: &Path, format: Format) -> Parsed {
+    let bytes = std::fs::read(path).unwrap();
+    let (decoded, stats) = decode_bytes(
+        format,
+        Arc::new(Site::default()),
+        &bytes,
+        "conformance",
+        0,
+        1 << 20,
+    );
+    let mut dead: BTreeMap<String, u64> = BTreeMap::new();
+    for d in &decoded.dead_letters {
+        *dead
+            .entry(format!(
+                "{}: {}",
+                d.kind,
+                d.reason.chars().take(90).collect::<String>()
+            ))
+            .or_default() += 1;
+    }
+    let rows: BTreeMap<&str, u64> = stats.rows.iter().map(|(t, n)| (t.name(), *n)).collect();
+    Parsed {
+        summary: json!({"records": stats.records, "rows": rows, "dead_letters": dead}),
+        batches: decoded.batches,
+    }
+}
+
+fn column<'a>(batch: &'a RecordBatch, name: &str) -> &'a dyn Array {
+    batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+        .as_ref()
+}
+
+fn strings(batches: &[(Table, RecordBatch)], name: &str) -> Vec<Option<String>> {
+    batches
+        .iter()
+        .flat_map(|(_, b)| {
+            let col = column(b, name).as_string::<i32>();
+            (0..col.len())
+                .map(|i| col.is_valid(i).then(|| col.value(i).to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn ints(batches: &[(Table, RecordBatch)], name: &str) -> Vec<Option<i32>> {
+    batches
+        .iter()
+        .flat_map(|(_, b)| {
+            let col = column(b, name).as_primitive::<Int32Type>();
+            (0..col.len())
+                .map(|i| col.is_valid(i).then(|| col.value(i)))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn shared_samples_parse_as_expected() {
+    let Some(root) = shared_fixtures() else {
+        eprintln!("conformance: ../shared/fixtures not found; skipped");
+        return;
+    };
+    let expected_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/expected.json");
+    let bless = std::env::var_os("ZTLENS_BLESS").is_some();
+    let expected: Value = if bless {
+        json!({})
+    } else {
+        serde_json::from_str(&std::fs::read_to_string(&expected_path).unwrap()).unwrap()
+    };
+    let mut actual = serde_json::Map::new();
+    let mut failures = Vec::new();
+    let mut parsed: BTreeMap<String, Parsed> = BTreeMap::new();
+    for (folder, format) in FOLDERS {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(root.join(folder))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| is_sample(p))
+            .collect();
+        files.sort();
+        let (mut records, mut rows, mut dead) = (0u64, 0u64, 0u64);
+        for file in files {
+            let key = format!("{folder}/{}", file.file_name().unwrap().to_string_lossy());
+            let result = parse_file(&file, *format);
+            records += result.summary["records"].as_u64().unwrap();
+            rows += result.summary["rows"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|v| v.as_u64().unwrap())
+                .sum::<u64>();
+            dead += result.summary["dead_letters"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|v| v.as_u64().unwrap())
+                .sum::<u64>();
+            if !bless && expected.get(&key) != Some(&result.summary) {
+                failures.push(format!(
+                    "{key}:\n  expected {}\n  actual   {}",
+                    expected.get(&key).unwrap_or(&Value::Null),
+                    result.summary
+                ));
+            }
+            actual.insert(key.clone(), result.summary.clone());
+            parsed.insert(key, result);
+        }
+        eprintln!(
+            "conformance {folder} as {format}: {records} records, {rows} rows, {dead} dead letters"
+        );
+    }
+    if bless {
+        std::fs::write(
+            &expected_path,
+            serde_json::to_string_pretty(&Value::Object(actual)).unwrap() + "\n",
+        )
+        .unwrap();
+        return;
+    }
+    for key in expected.as_object().unwrap().keys() {
+        if !parsed.contains_key(key) {
+            failures.push(format!("{key}: expected but not found"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "conformance differences:\n{}",
+        failures.join("\n")
+    );
+
+    // Spot checks against what the samples say.
+    let okta = &parsed["okta/elastic_integrations__test-okta-system-yes-flattened-events.middle-selection.log"].batches;
+    assert_eq!(
+        strings(okta, "user_email_addr")[0].as_deref(),
+        Some("test@test.com")
+    );
+    assert_eq!(
+        strings(okta, "metadata_event_code")[0].as_deref(),
+        Some("user.session.start")
+    );
+    assert_eq!(
+        strings(okta, "risk_level")[0].as_deref(),
+        Some("HIGH"),
+        "risk from logOnlySecurityData"
+    );
+    assert_eq!(
+        strings(okta, "src_endpoint_location_city")[0].as_deref(),
+        Some("Ashburn")
+    );
+    let factors = strings(okta, "auth_factor");
+    assert!(
+        factors.contains(&Some("OKTA_VERIFY_PUSH".into()))
+            && factors.contains(&Some("FIDO_WEBAUTHN".into())),
+        "{factors:?}"
+    );
+
+    let lower = &parsed["okta/panther__okta_rules.lowercase-keys.ndjson"].batches;
+    let decisions = strings(lower, "zt_decision");
+    let challenges = decisions
+        .iter()
+        .filter(|d| d.as_deref() == Some("challenge_mfa"))
+        .count();
+    assert_eq!(
+        challenges, 5,
+        "the 5 policy.evaluate_sign_on CHALLENGE events: {decisions:?}"
+    );
+    assert!(decisions.contains(&Some("locked_out".into())));
+
+    let ocsf = &parsed["okta/ocsf_examples__okta_v1.3.0__authentication.raw.json"].batches;
+    assert_eq!(
+        strings(ocsf, "user_email_addr")[0].as_deref(),
+        Some("john.doe@example.com")
+    );
+    assert_eq!(strings(ocsf, "zt_decision")[0].as_deref(), Some("allow"));
+    assert_eq!(
+        strings(ocsf, "device_uid")[0].as_deref(),
+        Some("guofdhyjex1feOgbN1d9")
+    );
+
+    let vpc = &parsed["aws_vpcflow/awsdocs__flow-logs-records-examples__v2-default.log"].batches;
+    assert_eq!(
+        strings(vpc, "src_endpoint_ip")[1].as_deref(),
+        Some("172.31.9.69")
+    );
+    assert_eq!(ints(vpc, "dst_endpoint_port")[1], Some(3389));
+    assert_eq!(
+        ints(vpc, "disposition_id")[1],
+        Some(2),
+        "REJECT RDP is blocked"
+    );
+    assert_eq!(
+        ints(vpc, "disposition_id")[0],
+        Some(1),
+        "ACCEPT SSH is allowed"
+    );
+    assert_eq!(strings(vpc, "status_code")[2].as_deref(), Some("NODATA"));
+
+    let nat = &parsed["aws_vpcflow/awsdocs__flow-logs-records-examples__custom-v5-service-traffic-path.log"].batches;
+    assert_eq!(
+        strings(nat, "src_endpoint_svc_name")[0].as_deref(),
+        Some("S3")
+    );
+    assert_eq!(
+        ints(nat, "connection_info_boundary_id")[1],
+        Some(11),
+        "traffic-path 8 + 3"
+    );
+
+    let apache = &parsed["nginx_apache/elastic_examples__apache_logs.log"].batches;
+    assert_eq!(
+        strings(apache, "src_endpoint_ip")[0].as_deref(),
+        Some("83.149.9.216")
+    );
+    let codes = ints(apache, "http_response_code");
+    assert_eq!(
+        codes.iter().filter(|c| **c == Some(404)).count(),
+        8,
+        "the file has 8 lines with 404"
+    );
+    let shop = &parsed["nginx_apache/lnav__logfile_shop_access_log.log"].batches;
+    assert_eq!(
+        strings(shop, "http_request_x_forwarded_for")[0],
+        None,
+        "a trailing \"-\" is an empty X-Forwarded-For"
+    );
+}
