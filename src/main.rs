@@ -6,9 +6,11 @@
 //! - `metrics`: the Prometheus registry and KPI gauges;
 //! - `service`: wiring shared by `serve` and `demo` (writer, engine, background tasks);
 //! - `commands`: one function per CLI command;
+//! - `bench`: `ztlens bench`, throughput and latency figures on generated data;
 //! - `synth`: the synthetic company generator.
 
 mod api;
+mod bench;
 mod commands;
 mod config;
 mod metrics;
@@ -124,6 +126,18 @@ enum Command {
     },
     /// Compact small files and apply retention now.
     Maintain,
+    /// Measure parse and ingest throughput and KPI latency on generated data.
+    Bench {
+        /// Approximate number of records to generate.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Directory for the temporary files and lake (default: the system temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Runs per measurement (best parse time, median query time).
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -185,6 +199,11 @@ fn main() -> ExitCode {
             Command::Demo { listen, rate } => commands::demo(config, &listen, rate).await,
             Command::DeadLetters { limit, format } => commands::dead_letters(config, limit, format),
             Command::Maintain => commands::maintain(config).await,
+            Command::Bench {
+                events,
+                dir,
+                repeat,
+            } => bench::run(events, dir, repeat).await,
         }
     });
     match result {

@@ -1,0 +1,231 @@
+//! `ztlens bench`: repeatable throughput and latency figures on generated data.
+//!
+//! 1. generate a synthetic company's logs in memory (Okta NDJSON, VPC flow v2 lines, nginx);
+//! 2. parse each format on one thread (framing + parsing + Arrow building), no I/O;
+//! 3. ingest the same data from files into a fresh lake (the `ztlens ingest` path, files in
+//!    parallel), including Parquet writing and fsync;
+//! 4. evaluate every KPI over the whole range several times and report the median;
+//! 5. report the process's peak resident memory.
+//!
+//! Figures go to stdout as a table; `docs/performance.md` records them with the command.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ztlens_analytics::{Engine, KpiCatalog, QueryConfig, TimeRange};
+use ztlens_ingest::lake::{LakeConfig, LakeWriter};
+use ztlens_ingest::pipeline::{IngestLimits, Pipeline};
+use ztlens_ingest::{Format, Site, decode_bytes};
+
+use crate::service::BoxError;
+use crate::synth::{EVENTS_PER_SCENARIO, Generator, SCENARIO_SPAN_MS};
+
+/// Peak resident set size of this process in MiB (Linux; 0 elsewhere).
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.to_string())
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+pub async fn run(events: u64, dir: Option<PathBuf>, repeat: usize) -> Result<(), BoxError> {
+    let start_ms = 1_772_323_200_000; // 2026-03-01T00:00:00Z
+    let duration_ms = 86_400_000;
+    let mut generator = Generator::new(1, start_ms);
+    let site = generator.company().site_config();
+    let started = Instant::now();
+    let mean_gap = duration_ms as f64 / (events as f64 / EVENTS_PER_SCENARIO);
+    let emitted = generator.advance(start_ms + duration_ms - SCENARIO_SPAN_MS, mean_gap);
+    let inputs: Vec<(Format, Vec<u8>, usize)> = vec![
+        (
+            Format::Okta,
+            (emitted.okta.join("\n") + "\n").into_bytes(),
+            emitted.okta.len(),
+        ),
+        (
+            Format::VpcFlow,
+            (emitted
+                .vpc
+                .iter()
+                .map(|r| r.v2_line())
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n")
+                .into_bytes(),
+            emitted.vpc.len(),
+        ),
+        (
+            Format::Combined,
+            (emitted.nginx.join("\n") + "\n").into_bytes(),
+            emitted.nginx.len(),
+        ),
+    ];
+    drop(emitted);
+    println!(
+        "generated {} records in {:.1} s (okta {}, vpcflow {}, nginx {})",
+        inputs.iter().map(|i| i.2).sum::<usize>(),
+        started.elapsed().as_secs_f64(),
+        inputs[0].2,
+        inputs[1].2,
+        inputs[2].2
+    );
+
+    println!("\nparse (one thread, bytes -> Arrow, no I/O)");
+    println!(
+        "{:<10} {:>12} {:>10} {:>12} {:>10}",
+        "format", "records", "MB", "records/s", "MB/s"
+    );
+    let site_compiled = Arc::new(Site::new(&site)?);
+    for (format, bytes, _) in &inputs {
+        let mut best = f64::MAX;
+        let mut records = 0;
+        for _ in 0..repeat.max(1) {
+            let t = Instant::now();
+            let (decoded, stats) =
+                decode_bytes(*format, site_compiled.clone(), bytes, "bench", 0, 1 << 20);
+            best = best.min(t.elapsed().as_secs_f64());
+            records = stats.records;
+            assert_eq!(
+                stats.total_dead_letters(),
+                0,
+                "generated data parses cleanly"
+            );
+            drop(decoded);
+        }
+        let mb = bytes.len() as f64 / 1e6;
+        println!(
+            "{:<10} {:>12} {:>10.1} {:>12.0} {:>10.1}",
+            format.name(),
+            records,
+            mb,
+            records as f64 / best,
+            mb / best
+        );
+    }
+
+    let temp = tempdir_in(dir)?;
+    let files_dir = temp.join("files");
+    std::fs::create_dir_all(&files_dir)?;
+    let mut paths = Vec::new();
+    for (format, bytes, _) in &inputs {
+        let path = files_dir.join(format!("{}.log", format.name()));
+        std::fs::write(&path, bytes)?;
+        paths.push((*format, path));
+    }
+    let total_bytes: usize = inputs.iter().map(|i| i.1.len()).sum();
+    let total_records: usize = inputs.iter().map(|i| i.2).sum();
+    drop(inputs);
+
+    let lake_dir = temp.join("lake");
+    let lake = LakeConfig {
+        data_dir: lake_dir.clone(),
+        writer_id: Some("bench".into()),
+        ..LakeConfig::default()
+    };
+    let writer = LakeWriter::open(&lake, None)?;
+    let pipeline = Pipeline {
+        site: site_compiled,
+        writer: writer.clone(),
+        metrics: None,
+        limits: IngestLimits::default(),
+    };
+    let t = Instant::now();
+    let ingest = tokio::task::spawn_blocking(move || {
+        for (format, path) in &paths {
+            pipeline.ingest_files(*format, std::slice::from_ref(path), &|_| {})?;
+        }
+        Ok::<_, ztlens_ingest::pipeline::IngestError>(())
+    });
+    ingest.await??;
+    writer.shutdown().await?;
+    let seconds = t.elapsed().as_secs_f64();
+    let lake_bytes = dir_size(&lake_dir);
+    println!("\ningest files -> Parquet lake (flush + fsync included)");
+    println!(
+        "{total_records} records, {:.1} MB in {seconds:.2} s: {:.0} records/s, {:.1} MB/s; lake {:.1} MB ({:.1}x smaller)",
+        total_bytes as f64 / 1e6,
+        total_records as f64 / seconds,
+        total_bytes as f64 / 1e6 / seconds,
+        lake_bytes as f64 / 1e6,
+        total_bytes as f64 / lake_bytes.max(1) as f64
+    );
+
+    let engine = Engine::new(
+        &lake_dir,
+        KpiCatalog::builtin(),
+        QueryConfig::default(),
+        None,
+    )?;
+    let range = TimeRange {
+        from_ms: start_ms,
+        to_ms: start_ms + duration_ms,
+        step_ms: None,
+    };
+    let hourly = TimeRange {
+        step_ms: Some(3_600_000),
+        ..range
+    };
+    println!(
+        "\nKPI latency over the whole lake (median of {} runs)",
+        repeat.max(1)
+    );
+    println!("{:<34} {:>12} {:>14}", "kpi", "whole day ms", "hourly ms");
+    for def in engine.catalog().list().to_vec() {
+        let mut whole = Vec::new();
+        let mut by_hour = Vec::new();
+        for _ in 0..repeat.max(1) {
+            let t = Instant::now();
+            engine.run_kpi(&def.id, range).await?;
+            whole.push(t.elapsed().as_secs_f64() * 1000.0);
+            let t = Instant::now();
+            engine.run_kpi(&def.id, hourly).await?;
+            by_hour.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        println!(
+            "{:<34} {:>12.1} {:>14.1}",
+            def.id,
+            median(&mut whole),
+            median(&mut by_hour)
+        );
+    }
+    println!("\npeak RSS {:.0} MiB", peak_rss_mib());
+    let _ = std::fs::remove_dir_all(&temp);
+    Ok(())
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+fn tempdir_in(dir: Option<PathBuf>) -> std::io::Result<PathBuf> {
+    let base = dir.unwrap_or_else(std::env::temp_dir);
+    let path = base.join(format!("ztlens-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&path)?;
+    Ok(path)
+}
+
+fn dir_size(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            total += if p.is_dir() {
+                dir_size(&p)
+            } else {
+                e.metadata().map(|m| m.len()).unwrap_or(0)
+            };
+        }
+    }
+    total
+}
