@@ -101,7 +101,15 @@ pub async fn ingest(config: Config, source: &str, paths: Vec<PathBuf>) -> Result
         let last_report = Mutex::new(Instant::now() - Duration::from_secs(10));
         let progress = |p: &FileProgress| {
             let mut last = last_report.lock().expect("not poisoned");
-            if p.done || last.elapsed() >= Duration::from_secs(1) {
+            if let Some(stats) = &p.stats {
+                eprintln!(
+                    "{}: done, {} records, {} rows, {} dead letters",
+                    p.path.display(),
+                    stats.records,
+                    stats.total_rows(),
+                    stats.total_dead_letters()
+                );
+            } else if last.elapsed() >= Duration::from_secs(1) {
                 *last = Instant::now();
                 let pct = if p.bytes_total == 0 {
                     100.0
@@ -109,13 +117,9 @@ pub async fn ingest(config: Config, source: &str, paths: Vec<PathBuf>) -> Result
                     p.bytes_read as f64 * 100.0 / p.bytes_total as f64
                 };
                 eprintln!(
-                    "{}: {:5.1}%  {} records, {} rows, {} dead letters{}",
+                    "{}: {pct:5.1}%  {} records read",
                     p.path.display(),
-                    pct,
-                    p.stats.records,
-                    p.stats.total_rows(),
-                    p.stats.total_dead_letters(),
-                    if p.done { "  done" } else { "" }
+                    p.records
                 );
             }
         };

@@ -74,6 +74,8 @@ pub struct IngestConfig {
     pub max_record_bytes: usize,
     /// Rows decoded before they are handed to the lake writer.
     pub batch_rows: usize,
+    /// Threads parsing one file (0: one per core).
+    pub parse_threads: usize,
 }
 
 impl Default for IngestConfig {
@@ -82,6 +84,7 @@ impl Default for IngestConfig {
         Self {
             max_record_bytes: limits.max_record_bytes,
             batch_rows: limits.batch_rows,
+            parse_threads: limits.parse_threads,
         }
     }
 }
@@ -91,6 +94,7 @@ impl IngestConfig {
         IngestLimits {
             max_record_bytes: self.max_record_bytes,
             batch_rows: self.batch_rows.max(1),
+            parse_threads: self.parse_threads,
         }
     }
 }

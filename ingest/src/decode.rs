@@ -120,111 +120,96 @@ impl Decoded {
     }
 }
 
-/// Decodes one stream (a file, a request body, a message) of one format.
-pub struct Decoder {
+/// Turns framed records of one stream into rows and dead letters.
+///
+/// The sequential [`Decoder`] feeds it straight from a [`Framer`]; parallel file ingest feeds it
+/// [`FrameBatch`]es cut by a reader thread.
+pub struct RecordProcessor {
     format: Format,
-    framer: Framer,
+    site: Arc<Site>,
     parser: Box<dyn Parser>,
     builders: TableBuilders,
     dead_letters: Vec<DeadLetter>,
     /// `raw_ref` prefix; the record's line number is appended (`file:/x.log` → `file:/x.log:12`).
     origin: String,
-    /// When set, every record's `raw_ref` is exactly this (a Kafka message is one origin).
+    /// When set, every record's `raw_ref` is exactly `origin` (a Kafka message is one origin).
     fixed_origin: bool,
     processed_time: i64,
     stats: DecodeStats,
+    raw_ref: String,
 }
 
-impl Decoder {
-    pub fn new(
-        format: Format,
-        site: Arc<Site>,
-        origin: String,
-        processed_time: i64,
-        max_record_bytes: usize,
-    ) -> Self {
+impl RecordProcessor {
+    pub fn new(format: Format, site: Arc<Site>, origin: String, processed_time: i64) -> Self {
         Self {
             format,
-            framer: Framer::new(format.framing(), max_record_bytes),
-            parser: format.parser(site),
+            parser: format.parser(site.clone()),
+            site,
             builders: TableBuilders::new(processed_time),
             dead_letters: Vec::new(),
             origin,
             fixed_origin: false,
             processed_time,
             stats: DecodeStats::default(),
+            raw_ref: String::new(),
         }
     }
 
-    /// Use `origin` verbatim as every record's `raw_ref` instead of appending line numbers.
-    pub fn with_fixed_origin(mut self) -> Self {
-        self.fixed_origin = true;
-        self
-    }
-
-    pub fn format(&self) -> Format {
-        self.format
-    }
-
-    pub fn push(&mut self, chunk: &[u8]) {
-        self.stats.bytes += chunk.len() as u64;
-        let Self {
-            framer,
-            parser,
-            builders,
-            dead_letters,
-            origin,
-            fixed_origin,
-            processed_time,
-            stats,
-            format,
-        } = self;
-        let mut raw_ref = String::new();
-        let mut emit = |frame: Frame<'_>| {
-            handle_frame(
-                frame,
-                *format,
-                origin,
-                *fixed_origin,
-                &mut raw_ref,
-                parser.as_mut(),
-                builders,
-                dead_letters,
-                *processed_time,
-                stats,
-            )
+    /// One frame: a record becomes rows or a dead letter; a rejected frame a dead letter.
+    pub fn handle(&mut self, frame: Frame<'_>) {
+        use std::fmt::Write;
+        self.stats.records += 1;
+        self.raw_ref.clear();
+        let line = match &frame {
+            Frame::Record { line, .. } | Frame::Rejected { line, .. } => *line,
         };
-        framer.push(chunk, &mut emit);
+        if self.fixed_origin {
+            self.raw_ref.push_str(&self.origin);
+        } else {
+            let _ = write!(self.raw_ref, "{}:{line}", self.origin);
+        }
+        let (bytes, total_len, error) = match frame {
+            Frame::Record { bytes, .. } => {
+                let before = TableCounts::of(&self.builders);
+                match self.parser.parse(bytes, &self.raw_ref, &mut self.builders) {
+                    Ok(_) => {
+                        TableCounts::of(&self.builders).add_delta(&before, &mut self.stats);
+                        return;
+                    }
+                    Err(error) => (bytes, bytes.len(), error),
+                }
+            }
+            Frame::Rejected {
+                bytes,
+                total_len,
+                error,
+                ..
+            } => (bytes, total_len, error),
+        };
+        *self.stats.dead_letters.entry(error.kind).or_default() += 1;
+        let keep = bytes.len().min(crate::framing::DEAD_LETTER_PREFIX);
+        self.dead_letters.push(DeadLetter {
+            time: self.processed_time,
+            source: self.format.name().to_string(),
+            origin: self.raw_ref.clone(),
+            kind: error.kind.as_str().to_string(),
+            reason: error.detail,
+            raw: bytes[..keep].to_vec(),
+            raw_len: total_len,
+        });
     }
 
-    pub fn finish(&mut self) {
-        let Self {
-            framer,
-            parser,
-            builders,
-            dead_letters,
-            origin,
-            fixed_origin,
-            processed_time,
-            stats,
-            format,
-        } = self;
-        let mut raw_ref = String::new();
-        let mut emit = |frame: Frame<'_>| {
-            handle_frame(
-                frame,
-                *format,
-                origin,
-                *fixed_origin,
-                &mut raw_ref,
-                parser.as_mut(),
-                builders,
-                dead_letters,
-                *processed_time,
-                stats,
-            )
-        };
-        framer.finish(&mut emit);
+    /// Decode a batch cut from the middle of a stream: a fresh parser first sees the batch's
+    /// prelude (the stream state before it, e.g. a VPC header line), then every frame in order.
+    pub fn process_batch(&mut self, batch: &FrameBatch) {
+        self.parser = self.format.parser(self.site.clone());
+        if let Some(prelude) = &batch.prelude {
+            let mut scratch = TableBuilders::new(self.processed_time);
+            let _ = self.parser.parse(prelude, "", &mut scratch);
+        }
+        for frame in &batch.frames {
+            self.handle(batch.frame(frame));
+        }
     }
 
     /// Rows buffered in the builders (not yet taken).
@@ -245,59 +230,154 @@ impl Decoder {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn handle_frame(
-    frame: Frame<'_>,
-    format: Format,
-    origin: &str,
-    fixed_origin: bool,
-    raw_ref: &mut String,
-    parser: &mut dyn Parser,
-    builders: &mut TableBuilders,
-    dead_letters: &mut Vec<DeadLetter>,
-    processed_time: i64,
-    stats: &mut DecodeStats,
-) {
-    use std::fmt::Write;
-    stats.records += 1;
-    raw_ref.clear();
-    let line = match &frame {
-        Frame::Record { line, .. } | Frame::Rejected { line, .. } => *line,
-    };
-    if fixed_origin {
-        raw_ref.push_str(origin);
-    } else {
-        let _ = write!(raw_ref, "{origin}:{line}");
+/// Decodes one stream (a file, a request body, a message) of one format, sequentially.
+pub struct Decoder {
+    framer: Framer,
+    processor: RecordProcessor,
+}
+
+impl Decoder {
+    pub fn new(
+        format: Format,
+        site: Arc<Site>,
+        origin: String,
+        processed_time: i64,
+        max_record_bytes: usize,
+    ) -> Self {
+        Self {
+            framer: Framer::new(format.framing(), max_record_bytes),
+            processor: RecordProcessor::new(format, site, origin, processed_time),
+        }
     }
-    let (bytes, total_len, error) = match frame {
-        Frame::Record { bytes, .. } => {
-            let before = TableCounts::of(builders);
-            match parser.parse(bytes, raw_ref, builders) {
-                Ok(_) => {
-                    TableCounts::of(builders).add_delta(&before, stats);
-                    return;
-                }
-                Err(error) => (bytes, bytes.len(), error),
+
+    /// Use `origin` verbatim as every record's `raw_ref` instead of appending line numbers.
+    pub fn with_fixed_origin(mut self) -> Self {
+        self.processor.fixed_origin = true;
+        self
+    }
+
+    pub fn format(&self) -> Format {
+        self.processor.format
+    }
+
+    pub fn push(&mut self, chunk: &[u8]) {
+        self.processor.stats.bytes += chunk.len() as u64;
+        let processor = &mut self.processor;
+        self.framer
+            .push(chunk, &mut |frame| processor.handle(frame));
+    }
+
+    pub fn finish(&mut self) {
+        let processor = &mut self.processor;
+        self.framer.finish(&mut |frame| processor.handle(frame));
+    }
+
+    /// Rows buffered in the builders (not yet taken).
+    pub fn pending_rows(&self) -> usize {
+        self.processor.pending_rows()
+    }
+
+    /// Take the batches and dead letters produced so far.
+    pub fn take(&mut self) -> Decoded {
+        self.processor.take()
+    }
+
+    pub fn stats(&self) -> &DecodeStats {
+        self.processor.stats()
+    }
+}
+
+/// Framed records copied out of a stream so another thread can decode them.
+#[derive(Debug, Default)]
+pub struct FrameBatch {
+    data: Vec<u8>,
+    frames: Vec<BatchFrame>,
+    /// Stream state a parser starting at this batch must see first (see [`Parser::stream_state`]).
+    pub prelude: Option<Vec<u8>>,
+}
+
+#[derive(Debug)]
+enum BatchFrame {
+    Record {
+        range: std::ops::Range<usize>,
+        line: u64,
+    },
+    Rejected {
+        range: std::ops::Range<usize>,
+        total_len: usize,
+        line: u64,
+        error: crate::parsers::ParseError,
+    },
+}
+
+impl FrameBatch {
+    pub fn new(prelude: Option<Vec<u8>>) -> Self {
+        Self {
+            prelude,
+            ..Self::default()
+        }
+    }
+
+    /// Copy a frame into the batch.
+    pub fn push(&mut self, frame: Frame<'_>) {
+        let start = self.data.len();
+        match frame {
+            Frame::Record { bytes, line } => {
+                self.data.extend_from_slice(bytes);
+                self.frames.push(BatchFrame::Record {
+                    range: start..self.data.len(),
+                    line,
+                });
+            }
+            Frame::Rejected {
+                bytes,
+                total_len,
+                line,
+                error,
+            } => {
+                self.data.extend_from_slice(bytes);
+                self.frames.push(BatchFrame::Rejected {
+                    range: start..self.data.len(),
+                    total_len,
+                    line,
+                    error,
+                });
             }
         }
-        Frame::Rejected {
-            bytes,
-            total_len,
-            error,
-            ..
-        } => (bytes, total_len, error),
-    };
-    *stats.dead_letters.entry(error.kind).or_default() += 1;
-    let keep = bytes.len().min(crate::framing::DEAD_LETTER_PREFIX);
-    dead_letters.push(DeadLetter {
-        time: processed_time,
-        source: format.name().to_string(),
-        origin: raw_ref.clone(),
-        kind: error.kind.as_str().to_string(),
-        reason: error.detail,
-        raw: bytes[..keep].to_vec(),
-        raw_len: total_len,
-    });
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    fn frame(&self, frame: &BatchFrame) -> Frame<'_> {
+        match frame {
+            BatchFrame::Record { range, line } => Frame::Record {
+                bytes: &self.data[range.clone()],
+                line: *line,
+            },
+            BatchFrame::Rejected {
+                range,
+                total_len,
+                line,
+                error,
+            } => Frame::Rejected {
+                bytes: &self.data[range.clone()],
+                total_len: *total_len,
+                line: *line,
+                error: error.clone(),
+            },
+        }
+    }
 }
 
 /// Row counts per table, to attribute a parse's rows.

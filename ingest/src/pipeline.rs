@@ -9,12 +9,13 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use crate::decode::{DeadLetter, DecodeStats, Decoder, decode_bytes};
+use crate::decode::{DeadLetter, DecodeStats, FrameBatch, RecordProcessor, decode_bytes};
+use crate::framing::{Frame, Framer};
 use crate::lake::{Durability, LakeError, LakeWriter};
 use crate::metrics::IngestMetrics;
 use crate::parsers::Format;
@@ -27,6 +28,8 @@ pub struct IngestLimits {
     pub max_record_bytes: usize,
     /// Rows decoded before they are handed to the lake writer.
     pub batch_rows: usize,
+    /// Threads parsing one file (0: one per core).
+    pub parse_threads: usize,
 }
 
 impl Default for IngestLimits {
@@ -34,9 +37,13 @@ impl Default for IngestLimits {
         Self {
             max_record_bytes: 1024 * 1024,
             batch_rows: 64 * 1024,
+            parse_threads: 0,
         }
     }
 }
+
+/// Bytes of framed records a reader hands to a parse worker at a time.
+const BATCH_BYTES: usize = 4 * 1024 * 1024;
 
 /// A failure of a source.
 #[derive(Debug, thiserror::Error)]
@@ -50,15 +57,17 @@ pub enum IngestError {
     Lake(#[from] LakeError),
 }
 
-/// Progress of a file ingest, reported after every chunk.
+/// Progress of a file ingest, reported after every chunk read and once at the end.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileProgress {
     pub path: PathBuf,
     /// Bytes of the file read so far (compressed bytes for gzip files).
     pub bytes_read: u64,
     pub bytes_total: u64,
-    pub stats: DecodeStats,
-    pub done: bool,
+    /// Records framed so far.
+    pub records: u64,
+    /// The file's final counts; present once the file is done.
+    pub stats: Option<DecodeStats>,
 }
 
 /// What a file ingest produced.
@@ -152,48 +161,22 @@ impl Pipeline {
     }
 
     /// Ingest files of one format; blocks the calling thread (run it off the async runtime).
-    /// Files are processed in parallel; rows are flushed to Parquet before this returns.
+    /// Each file is framed by one reader thread and parsed by `parse_threads` workers; rows are
+    /// flushed to Parquet before this returns.
     pub fn ingest_files(
         &self,
         format: Format,
         paths: &[PathBuf],
         progress: &(dyn Fn(&FileProgress) + Sync),
     ) -> Result<FilesReport, IngestError> {
-        let workers = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .min(paths.len())
-            .max(1);
-        let next = AtomicUsize::new(0);
-        let total = Mutex::new(DecodeStats::default());
         let samples: Mutex<Vec<DeadLetterSummary>> = Mutex::new(Vec::new());
-        let first_error: Mutex<Option<IngestError>> = Mutex::new(None);
-        std::thread::scope(|scope| {
-            for _ in 0..workers {
-                scope.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(path) = paths.get(i) else { return };
-                        if first_error.lock().expect("not poisoned").is_some() {
-                            return;
-                        }
-                        match self.ingest_one_file(format, path, progress, &samples) {
-                            Ok(stats) => total.lock().expect("not poisoned").merge(&stats),
-                            Err(e) => {
-                                first_error.lock().expect("not poisoned").get_or_insert(e);
-                                return;
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        if let Some(e) = first_error.into_inner().expect("not poisoned") {
-            return Err(e);
+        let mut total = DecodeStats::default();
+        for path in paths {
+            total.merge(&self.ingest_one_file(format, path, progress, &samples)?);
         }
         self.writer.flush_blocking()?;
         Ok(FilesReport {
-            stats: total.into_inner().expect("not poisoned"),
+            stats: total,
             samples: samples.into_inner().expect("not poisoned"),
         })
     }
@@ -219,43 +202,126 @@ impl Pipeline {
         let mut reader = open_maybe_gzip(counted).map_err(read_err)?;
         let processed = chrono::Utc::now().timestamp_millis();
         let origin = format!("file:{}", path.display());
-        let mut decoder = Decoder::new(
-            format,
-            self.site.clone(),
-            origin,
-            processed,
-            self.limits.max_record_bytes,
-        );
-        let mut chunk = vec![0u8; 1 << 20];
-        let mut reported = DecodeStats::default();
-        loop {
-            let n = match reader.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(read_err(e)),
-            };
-            decoder.push(&chunk[..n]);
-            if decoder.pending_rows() >= self.limits.batch_rows {
-                self.hand_over(&mut decoder, format, &mut reported, samples)?;
+        let workers = match self.limits.parse_threads {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            n => n,
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel::<FrameBatch>(workers * 2);
+        let rx = Mutex::new(rx);
+        let failed = AtomicBool::new(false);
+        let first_error: Mutex<Option<IngestError>> = Mutex::new(None);
+        let total = Mutex::new(DecodeStats::default());
+        let mut plain_bytes = 0u64;
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    let mut processor =
+                        RecordProcessor::new(format, self.site.clone(), origin.clone(), processed);
+                    let mut reported = DecodeStats::default();
+                    loop {
+                        let next = rx.lock().expect("not poisoned").recv();
+                        let Ok(batch) = next else { break };
+                        // After a failure, keep draining so the reader never blocks on a full queue.
+                        if failed.load(Ordering::Relaxed) {
+                            continue;
+                        }
+                        processor.process_batch(&batch);
+                        if processor.pending_rows() < self.limits.batch_rows {
+                            continue;
+                        }
+                        if let Err(e) =
+                            self.hand_over(&mut processor, format, &mut reported, samples)
+                        {
+                            failed.store(true, Ordering::Relaxed);
+                            first_error.lock().expect("not poisoned").get_or_insert(e);
+                        }
+                    }
+                    if !failed.load(Ordering::Relaxed)
+                        && let Err(e) =
+                            self.hand_over(&mut processor, format, &mut reported, samples)
+                    {
+                        failed.store(true, Ordering::Relaxed);
+                        first_error.lock().expect("not poisoned").get_or_insert(e);
+                    }
+                    total.lock().expect("not poisoned").merge(processor.stats());
+                });
             }
-            progress(&FileProgress {
-                path: path.to_path_buf(),
-                bytes_read: count.load(Ordering::Relaxed) as u64,
-                bytes_total,
-                stats: decoder.stats().clone(),
-                done: false,
-            });
+            // The reader: frame sequentially, cut batches, remember the stream state.
+            let read = (|| -> Result<(), IngestError> {
+                let probe = format.parser(self.site.clone());
+                let mut framer = Framer::new(format.framing(), self.limits.max_record_bytes);
+                let mut state: Option<Vec<u8>> = None;
+                let mut batch = FrameBatch::new(None);
+                let records = std::cell::Cell::new(0u64);
+                let mut chunk = vec![0u8; 1 << 20];
+                let collect =
+                    |frame: Frame<'_>, batch: &mut FrameBatch, state: &mut Option<Vec<u8>>| {
+                        if let Frame::Record { bytes, .. } = &frame
+                            && probe.is_stream_state(bytes)
+                        {
+                            *state = Some(bytes.to_vec());
+                        }
+                        records.set(records.get() + 1);
+                        batch.push(frame);
+                    };
+                loop {
+                    if failed.load(Ordering::Relaxed) {
+                        return Ok(());
+                    }
+                    let n = match reader.read(&mut chunk) {
+                        Ok(0) => break,
+                        Ok(n) => n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(read_err(e)),
+                    };
+                    plain_bytes += n as u64;
+                    framer.push(&chunk[..n], &mut |frame| {
+                        collect(frame, &mut batch, &mut state)
+                    });
+                    if batch.bytes() >= BATCH_BYTES {
+                        let next = FrameBatch::new(state.clone());
+                        if tx.send(std::mem::replace(&mut batch, next)).is_err() {
+                            return Ok(());
+                        }
+                    }
+                    progress(&FileProgress {
+                        path: path.to_path_buf(),
+                        bytes_read: count.load(Ordering::Relaxed) as u64,
+                        bytes_total,
+                        records: records.get(),
+                        stats: None,
+                    });
+                }
+                framer.finish(&mut |frame| collect(frame, &mut batch, &mut state));
+                if !batch.is_empty() {
+                    let _ = tx.send(batch);
+                }
+                Ok(())
+            })();
+            drop(tx);
+            if let Err(e) = read {
+                failed.store(true, Ordering::Relaxed);
+                first_error.lock().expect("not poisoned").get_or_insert(e);
+            }
+        });
+        if let Some(e) = first_error.into_inner().expect("not poisoned") {
+            return Err(e);
         }
-        decoder.finish();
-        self.hand_over(&mut decoder, format, &mut reported, samples)?;
-        let stats = decoder.stats().clone();
+        let mut stats = total.into_inner().expect("not poisoned");
+        stats.bytes = plain_bytes;
+        if let Some(m) = &self.metrics {
+            m.bytes
+                .with_label_values(&[format.name()])
+                .inc_by(plain_bytes);
+        }
         progress(&FileProgress {
             path: path.to_path_buf(),
             bytes_read: bytes_total,
             bytes_total,
-            stats: stats.clone(),
-            done: true,
+            records: stats.records,
+            stats: Some(stats.clone()),
         });
         Ok(stats)
     }
@@ -263,12 +329,12 @@ impl Pipeline {
     /// Move decoded rows and dead letters to the writer, and count what was not counted yet.
     fn hand_over(
         &self,
-        decoder: &mut Decoder,
+        processor: &mut RecordProcessor,
         format: Format,
         reported: &mut DecodeStats,
         samples: &Mutex<Vec<DeadLetterSummary>>,
     ) -> Result<(), IngestError> {
-        let decoded = decoder.take();
+        let decoded = processor.take();
         if !decoded.dead_letters.is_empty() {
             let mut samples = samples.lock().expect("not poisoned");
             let room = SAMPLE_DEAD_LETTERS.saturating_sub(samples.len());
@@ -288,10 +354,11 @@ impl Pipeline {
             )?;
         }
         if let Some(m) = &self.metrics {
-            let delta = stats_delta(decoder.stats(), reported);
+            let mut delta = stats_delta(processor.stats(), reported);
+            delta.bytes = 0;
             m.observe_decode(format.name(), &delta);
         }
-        *reported = decoder.stats().clone();
+        *reported = processor.stats().clone();
         Ok(())
     }
 }

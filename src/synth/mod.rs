@@ -196,19 +196,137 @@ struct Meaning {
     mfa_step: bool,
 }
 
-/// Everything needed to write one Okta event.
-struct OktaEvent<'a> {
+/// An Okta event type and the message Okta shows with it.
+#[derive(Debug, Clone, Copy)]
+struct Kind {
     event_type: &'static str,
     display: &'static str,
+}
+
+const SESSION_START: Kind = Kind {
+    event_type: "user.session.start",
+    display: "User login to Okta",
+};
+const SESSION_END: Kind = Kind {
+    event_type: "user.session.end",
+    display: "User logout from Okta",
+};
+const SSO: Kind = Kind {
+    event_type: "user.authentication.sso",
+    display: "User single sign on to app",
+};
+const AUTH_VIA_MFA: Kind = Kind {
+    event_type: "user.authentication.auth_via_mfa",
+    display: "Authentication of user via MFA",
+};
+const VERIFY: Kind = Kind {
+    event_type: "user.authentication.verify",
+    display: "Verify user identity",
+};
+const DENY_PUSH: Kind = Kind {
+    event_type: "user.mfa.okta_verify.deny_push",
+    display: "User rejected Okta push verify",
+};
+const EVALUATE_SIGN_ON: Kind = Kind {
+    event_type: "policy.evaluate_sign_on",
+    display: "Evaluation of sign-on policy",
+};
+const ACCOUNT_LOCK: Kind = Kind {
+    event_type: "user.account.lock",
+    display: "Max sign in attempts exceeded",
+};
+
+/// Who signs in, from where.
+#[derive(Debug, Clone, Copy)]
+struct Who<'a> {
     person: &'a Person,
     place: &'a Place,
     ip: &'a str,
+}
+
+/// Everything needed to write one Okta event.
+struct OktaEvent<'a> {
+    kind: Kind,
+    who: Who<'a>,
     result: &'static str,
     reason: Option<&'static str>,
     app: Option<&'a App>,
     rule: Option<&'static str>,
     factor: Option<&'static str>,
     meaning: Meaning,
+}
+
+/// An event with no target app, rule or factor; the methods below add them.
+fn event<'a>(
+    kind: Kind,
+    who: Who<'a>,
+    result: &'static str,
+    reason: Option<&'static str>,
+    decision: Option<&'static str>,
+) -> OktaEvent<'a> {
+    OktaEvent {
+        kind,
+        who,
+        result,
+        reason,
+        app: None,
+        rule: None,
+        factor: None,
+        meaning: Meaning {
+            decision,
+            mfa_step: false,
+        },
+    }
+}
+
+impl<'a> OktaEvent<'a> {
+    fn app(mut self, app: &'a App) -> Self {
+        self.app = Some(app);
+        self
+    }
+
+    fn rule(mut self, rule: &'static str) -> Self {
+        self.rule = Some(rule);
+        self
+    }
+
+    /// The event verified or refused a factor.
+    fn mfa_step(mut self, factor: Option<&'static str>) -> Self {
+        self.factor = factor;
+        self.meaning.mfa_step = true;
+        self
+    }
+}
+
+/// The sign-on policy asks for MFA before `app`.
+fn challenge<'a>(who: Who<'a>, app: &'a App) -> OktaEvent<'a> {
+    let reason = Some("Sign-on policy evaluation resulted in CHALLENGE");
+    event(
+        EVALUATE_SIGN_ON,
+        who,
+        "CHALLENGE",
+        reason,
+        Some("challenge_mfa"),
+    )
+    .app(app)
+    .rule("Require MFA")
+}
+
+/// The person's enrolled factor succeeds.
+fn mfa_ok(who: Who<'_>) -> OktaEvent<'_> {
+    event(AUTH_VIA_MFA, who, "SUCCESS", None, Some("allow")).mfa_step(Some(who.person.factor))
+}
+
+/// The person refuses an Okta Verify push.
+fn push_denied(who: Who<'_>) -> OktaEvent<'_> {
+    event(
+        DENY_PUSH,
+        who,
+        "FAILURE",
+        Some("User rejected Okta push verify"),
+        Some("mfa_denied"),
+    )
+    .mfa_step(None)
 }
 
 pub struct Generator {
@@ -302,43 +420,53 @@ impl Generator {
     // --- Okta --------------------------------------------------------------------------------
 
     fn okta(&mut self, t: i64, ev: OktaEvent<'_>) {
+        let OktaEvent {
+            kind,
+            who: Who { person, place, ip },
+            result,
+            reason,
+            app,
+            rule,
+            factor,
+            meaning,
+        } = ev;
         let uuid = self.rng.uuid();
         let txn = format!("{:x}", self.rng.next_u64());
         let mut event = json!({
             "uuid": uuid,
             "published": ztlens_analytics::time_range::format_ms(t),
-            "eventType": ev.event_type,
+            "eventType": kind.event_type,
             "version": "0",
-            "severity": if ev.result == "SUCCESS" || ev.result == "ALLOW" { "INFO" } else { "WARN" },
-            "displayMessage": ev.display,
-            "actor": {"id": ev.person.okta_id, "type": "User", "alternateId": ev.person.login, "displayName": ev.person.display_name, "detailEntry": null},
+            "severity": if result == "SUCCESS" || result == "ALLOW" { "INFO" } else { "WARN" },
+            "displayMessage": kind.display,
+            "actor": {"id": person.okta_id, "type": "User", "alternateId": person.login, "displayName": person.display_name, "detailEntry": null},
             "client": {
-                "userAgent": {"rawUserAgent": user_agent(ev.person), "os": os_name(ev.person), "browser": if ev.person.service { "UNKNOWN" } else { "CHROME" }},
+                "userAgent": {"rawUserAgent": user_agent(person), "os": os_name(person), "browser": if person.service { "UNKNOWN" } else { "CHROME" }},
                 "zone": "null",
                 "device": "Computer",
                 "id": null,
-                "ipAddress": ev.ip,
-                "geographicalContext": {"city": ev.place.city, "state": ev.place.state, "country": ev.place.country, "postalCode": null,
-                    "geolocation": {"lat": ev.place.lat, "lon": ev.place.lon}}
+                "ipAddress": ip,
+                "geographicalContext": {"city": place.city, "state": place.state, "country": place.country, "postalCode": null,
+                    "geolocation": {"lat": place.lat, "lon": place.lon}}
             },
-            "device": {"id": ev.person.device_id, "name": ev.person.device_name, "os_platform": ev.person.device_os, "managed": ev.person.device_managed, "registered": true},
+            "device": {"id": person.device_id, "name": person.device_name, "os_platform": person.device_os, "managed": person.device_managed, "registered": true},
             "authenticationContext": {"authenticationProvider": null, "credentialProvider": null, "credentialType": null, "issuer": null,
                 "interface": null, "authenticationStep": 0, "externalSessionId": format!("102{:x}", t)},
-            "outcome": {"result": ev.result, "reason": ev.reason},
-            "securityContext": {"asNumber": ev.place.asn, "asOrg": ev.place.as_org, "isp": ev.place.as_org, "domain": null, "isProxy": ev.place.is_proxy},
+            "outcome": {"result": result, "reason": reason},
+            "securityContext": {"asNumber": place.asn, "asOrg": place.as_org, "isp": place.as_org, "domain": null, "isProxy": place.is_proxy},
             "debugContext": {"debugData": {"requestId": format!("{:x}", self.rng.next_u64()), "requestUri": "/idp/idx/identify"}},
             "transaction": {"type": "WEB", "id": txn, "detail": {}},
-            "request": {"ipChain": [{"ip": ev.ip, "geographicalContext": {"country": ev.place.country}, "version": "V4", "source": null}]},
+            "request": {"ipChain": [{"ip": ip, "geographicalContext": {"country": place.country}, "version": "V4", "source": null}]},
             "target": null,
         });
-        if let Some(factor) = ev.factor {
+        if let Some(factor) = factor {
             event["debugContext"]["debugData"]["factor"] = json!(factor);
         }
         let mut targets = Vec::new();
-        if let Some(app) = ev.app {
+        if let Some(app) = app {
             targets.push(json!({"id": app.okta_id, "type": "AppInstance", "alternateId": app.name, "displayName": app.name, "detailEntry": null}));
         }
-        if let Some(rule) = ev.rule {
+        if let Some(rule) = rule {
             targets.push(json!({"id": format!("rul{:x}", rule.len()), "type": "PolicyRule", "alternateId": "unknown", "displayName": rule, "detailEntry": null}));
         }
         if !targets.is_empty() {
@@ -347,27 +475,24 @@ impl Generator {
         let line = event.to_string();
 
         // The truth: what this event means for every KPI.
-        let failed = matches!(ev.result, "FAILURE" | "DENY");
-        if let Some(decision) = ev.meaning.decision {
+        let failed = matches!(result, "FAILURE" | "DENY");
+        if let Some(decision) = meaning.decision {
             *self
                 .truth
                 .decisions
                 .entry(("okta".into(), decision.into()))
                 .or_default() += 1;
-            let outcome = match (ev.meaning.mfa_step, decision) {
+            let outcome = match (meaning.mfa_step, decision) {
                 (true, "allow") => Some(0),
                 (true, "mfa_failed" | "mfa_denied") => Some(1),
                 (_, "challenge_mfa") => Some(2),
                 _ => None,
             };
             if let Some(index) = outcome {
-                self.truth
-                    .mfa
-                    .entry(ev.place.country.to_string())
-                    .or_default()[index] += 1;
+                self.truth.mfa.entry(place.country.to_string()).or_default()[index] += 1;
             }
         }
-        if let Some(app) = ev.app
+        if let Some(app) = app
             && app.privileged
             && failed
         {
@@ -394,127 +519,80 @@ impl Generator {
         let place = OFFICES[person.home].clone();
         let ip = person.public_ip.clone();
         let app = self.rng.pick(&apps).clone();
-        let mut t = self.clock_ms;
-        let step = |rng: &mut Rng, t: &mut i64| *t += 1000 + rng.below(4000) as i64;
-        let scenario = self.rng.weighted(&[66, 8, 5, 4, 4, 5, 4, 2, 2]);
-        let base = |event_type, display, result, reason, decision| OktaEvent {
-            event_type,
-            display,
+        let who = Who {
             person: &person,
             place: &place,
             ip: &ip,
-            result,
-            reason,
-            app: None,
-            rule: None,
-            factor: None,
-            meaning: Meaning {
-                decision,
-                mfa_step: false,
-            },
         };
-        let login_ok = || {
-            base(
-                "user.session.start",
-                "User login to Okta",
-                "SUCCESS",
-                None,
-                Some("allow"),
-            )
-        };
+        let mut t = self.clock_ms;
+        let step = |rng: &mut Rng, t: &mut i64| *t += 1000 + rng.below(4000) as i64;
+        let login_ok = || event(SESSION_START, who, "SUCCESS", None, Some("allow"));
         let bad_password = || {
-            base(
-                "user.session.start",
-                "User login to Okta",
+            event(
+                SESSION_START,
+                who,
                 "FAILURE",
                 Some("INVALID_CREDENTIALS"),
                 Some("deny_credentials"),
             )
         };
-        match scenario {
+        match self.rng.weighted(&[66, 8, 5, 4, 4, 5, 4, 2, 2]) {
             // Bad password, then the normal flow.
             1 => {
                 self.okta(t, bad_password());
                 step(&mut self.rng, &mut t);
-                self.normal_flow(t, &person, &place, &ip, &app);
+                self.normal_flow(t, who, &app);
             }
             // MFA failure, then success.
             2 if app.mfa_required => {
                 self.okta(t, login_ok());
                 step(&mut self.rng, &mut t);
-                self.okta(t, challenge(&person, &place, &ip, &app));
+                self.okta(t, challenge(who, &app));
                 step(&mut self.rng, &mut t);
-                let mut failed = base(
-                    "user.authentication.auth_via_mfa",
-                    "Authentication of user via MFA",
+                let failed = event(
+                    AUTH_VIA_MFA,
+                    who,
                     "FAILURE",
                     Some("INVALID_CREDENTIALS"),
                     Some("mfa_failed"),
                 );
-                failed.factor = Some(person.factor);
-                failed.meaning.mfa_step = true;
-                self.okta(t, failed);
+                self.okta(t, failed.mfa_step(Some(person.factor)));
                 step(&mut self.rng, &mut t);
-                self.okta(t, mfa_ok(&person, &place, &ip));
+                self.okta(t, mfa_ok(who));
             }
             // The user refuses the push.
             3 if app.mfa_required => {
                 self.okta(t, login_ok());
                 step(&mut self.rng, &mut t);
-                self.okta(t, challenge(&person, &place, &ip, &app));
+                self.okta(t, challenge(who, &app));
                 step(&mut self.rng, &mut t);
-                let mut denied = base(
-                    "user.mfa.okta_verify.deny_push",
-                    "User rejected Okta push verify",
-                    "FAILURE",
-                    Some("User rejected Okta push verify"),
-                    Some("mfa_denied"),
-                );
-                denied.meaning.mfa_step = true;
-                self.okta(t, denied);
+                self.okta(t, push_denied(who));
             }
             // The sign-on policy denies the app.
             4 => {
                 self.okta(t, login_ok());
                 step(&mut self.rng, &mut t);
-                let mut deny = base(
-                    "policy.evaluate_sign_on",
-                    "Evaluation of sign-on policy",
-                    "DENY",
-                    Some("Sign-on policy evaluation resulted in DENY"),
-                    Some("deny_policy"),
-                );
-                deny.app = Some(&app);
-                deny.rule = Some("Deny outside allowed networks");
-                self.okta(t, deny);
+                let reason = Some("Sign-on policy evaluation resulted in DENY");
+                let deny = event(EVALUATE_SIGN_ON, who, "DENY", reason, Some("deny_policy"));
+                self.okta(t, deny.app(&app).rule("Deny outside allowed networks"));
             }
             // An unmanaged device meets a device-assurance rule.
             5 if !person.device_managed => {
                 self.okta(t, login_ok());
                 step(&mut self.rng, &mut t);
-                let mut deny = base(
-                    "policy.evaluate_sign_on",
-                    "Evaluation of sign-on policy",
+                let deny = event(
+                    EVALUATE_SIGN_ON,
+                    who,
                     "DENY",
                     Some("Device is not managed"),
                     Some("deny_device_posture"),
                 );
-                deny.app = Some(&app);
-                deny.rule = Some("Managed devices only");
-                self.okta(t, deny);
+                self.okta(t, deny.app(&app).rule("Managed devices only"));
             }
             // Phishing-resistant verification.
             6 => {
-                let mut verify = base(
-                    "user.authentication.verify",
-                    "Verify user identity",
-                    "SUCCESS",
-                    None,
-                    Some("allow"),
-                );
-                verify.factor = Some("FIDO_WEBAUTHN");
-                verify.meaning.mfa_step = true;
-                self.okta(t, verify);
+                let verify = event(VERIFY, who, "SUCCESS", None, Some("allow"));
+                self.okta(t, verify.mfa_step(Some("FIDO_WEBAUTHN")));
             }
             // Lock-out after repeated bad passwords.
             7 => {
@@ -524,9 +602,9 @@ impl Generator {
                 }
                 self.okta(
                     t,
-                    base(
-                        "user.account.lock",
-                        "Max sign in attempts exceeded",
+                    event(
+                        ACCOUNT_LOCK,
+                        who,
                         "FAILURE",
                         Some("LOCKED_OUT"),
                         Some("locked_out"),
@@ -537,143 +615,49 @@ impl Generator {
             8 => {
                 self.okta(t, login_ok());
                 step(&mut self.rng, &mut t);
-                let mut sso = base(
-                    "user.authentication.sso",
-                    "User single sign on to app",
-                    "FAILURE",
-                    Some("User is not assigned to this application"),
-                    Some("deny_policy"),
+                let reason = Some("User is not assigned to this application");
+                self.okta(
+                    t,
+                    event(SSO, who, "FAILURE", reason, Some("deny_policy")).app(&app),
                 );
-                sso.app = Some(&app);
-                self.okta(t, sso);
             }
-            _ => {
-                self.normal_flow(t, &person, &place, &ip, &app);
-            }
+            _ => self.normal_flow(t, who, &app),
         }
     }
-}
 
-fn challenge<'a>(person: &'a Person, place: &'a Place, ip: &'a str, app: &'a App) -> OktaEvent<'a> {
-    OktaEvent {
-        event_type: "policy.evaluate_sign_on",
-        display: "Evaluation of sign-on policy",
-        person,
-        place,
-        ip,
-        result: "CHALLENGE",
-        reason: Some("Sign-on policy evaluation resulted in CHALLENGE"),
-        app: Some(app),
-        rule: Some("Require MFA"),
-        factor: None,
-        meaning: Meaning {
-            decision: Some("challenge_mfa"),
-            mfa_step: false,
-        },
-    }
-}
-
-impl Generator {
     /// Login, MFA when the app requires it, single sign-on, sometimes logout.
-    fn normal_flow(&mut self, mut t: i64, person: &Person, place: &Place, ip: &str, app: &App) {
+    fn normal_flow(&mut self, mut t: i64, who: Who<'_>, app: &App) {
         let step = |rng: &mut Rng, t: &mut i64| *t += 1000 + rng.below(4000) as i64;
-        self.okta(
-            t,
-            OktaEvent {
-                event_type: "user.session.start",
-                display: "User login to Okta",
-                person,
-                place,
-                ip,
-                result: "SUCCESS",
-                reason: None,
-                app: None,
-                rule: None,
-                factor: None,
-                meaning: Meaning {
-                    decision: Some("allow"),
-                    mfa_step: false,
-                },
-            },
-        );
+        self.okta(t, event(SESSION_START, who, "SUCCESS", None, Some("allow")));
         step(&mut self.rng, &mut t);
         if app.mfa_required {
-            self.okta(t, challenge(person, place, ip, app));
+            self.okta(t, challenge(who, app));
             step(&mut self.rng, &mut t);
-            self.okta(t, mfa_ok(person, place, ip));
+            self.okta(t, mfa_ok(who));
             step(&mut self.rng, &mut t);
         }
-        self.okta(
-            t,
-            OktaEvent {
-                event_type: "user.authentication.sso",
-                display: "User single sign on to app",
-                person,
-                place,
-                ip,
-                result: "SUCCESS",
-                reason: None,
-                app: Some(app),
-                rule: None,
-                factor: None,
-                meaning: Meaning {
-                    decision: Some("allow"),
-                    mfa_step: false,
-                },
-            },
-        );
+        self.okta(t, event(SSO, who, "SUCCESS", None, Some("allow")).app(app));
         if self.rng.chance(0.1) {
             step(&mut self.rng, &mut t);
-            self.okta(
-                t,
-                OktaEvent {
-                    event_type: "user.session.end",
-                    display: "User logout from Okta",
-                    person,
-                    place,
-                    ip,
-                    result: "SUCCESS",
-                    reason: None,
-                    app: None,
-                    rule: None,
-                    factor: None,
-                    meaning: Meaning {
-                        decision: None,
-                        mfa_step: false,
-                    },
-                },
-            );
+            self.okta(t, event(SESSION_END, who, "SUCCESS", None, None));
         }
     }
 
     /// A service account signs in from the build network: an interactive login by a
     /// non-human identity, the kind hygiene KPIs look for.
     fn service_sign_in(&mut self, person: &Person, apps: &[App]) {
-        let place = OFFICES[0].clone();
         let app = apps
             .iter()
             .find(|a| a.name == "AWS Console")
-            .expect("company has the AWS Console")
-            .clone();
-        let ip = person.internal_ip.clone();
+            .expect("company has the AWS Console");
+        let who = Who {
+            person,
+            place: &OFFICES[0],
+            ip: &person.internal_ip,
+        };
         self.okta(
             self.clock_ms,
-            OktaEvent {
-                event_type: "user.authentication.sso",
-                display: "User single sign on to app",
-                person,
-                place: &place,
-                ip: &ip,
-                result: "SUCCESS",
-                reason: None,
-                app: Some(&app),
-                rule: None,
-                factor: None,
-                meaning: Meaning {
-                    decision: Some("allow"),
-                    mfa_step: false,
-                },
-            },
+            event(SSO, who, "SUCCESS", None, Some("allow")).app(app),
         );
     }
 
@@ -690,24 +674,20 @@ impl Generator {
         let mut t = self.clock_ms;
         for _ in 0..(10 + self.rng.below(10)) {
             let victim = self.rng.pick(&people).clone();
+            let who = Who {
+                person: &victim,
+                place: &origin,
+                ip: &ip,
+            };
             self.okta(
                 t,
-                OktaEvent {
-                    event_type: "user.session.start",
-                    display: "User login to Okta",
-                    person: &victim,
-                    place: &origin,
-                    ip: &ip,
-                    result: "FAILURE",
-                    reason: Some("INVALID_CREDENTIALS"),
-                    app: None,
-                    rule: None,
-                    factor: None,
-                    meaning: Meaning {
-                        decision: Some("deny_credentials"),
-                        mfa_step: false,
-                    },
-                },
+                event(
+                    SESSION_START,
+                    who,
+                    "FAILURE",
+                    Some("INVALID_CREDENTIALS"),
+                    Some("deny_credentials"),
+                ),
             );
             t += 2000 + self.rng.below(3000) as i64;
         }
@@ -730,53 +710,22 @@ impl Generator {
             .collect();
         let victim = self.rng.pick(&admins).clone();
         let app = self.company.apps[0].clone();
+        let who = Who {
+            person: &victim,
+            place: &origin,
+            ip: &ip,
+        };
         let mut t = self.clock_ms;
-        self.okta(
-            t,
-            OktaEvent {
-                event_type: "user.session.start",
-                display: "User login to Okta",
-                person: &victim,
-                place: &origin,
-                ip: &ip,
-                result: "SUCCESS",
-                reason: None,
-                app: None,
-                rule: None,
-                factor: None,
-                meaning: Meaning {
-                    decision: Some("allow"),
-                    mfa_step: false,
-                },
-            },
-        );
+        self.okta(t, event(SESSION_START, who, "SUCCESS", None, Some("allow")));
         for _ in 0..(5 + self.rng.below(4)) {
             t += 8000 + self.rng.below(5000) as i64;
-            self.okta(t, challenge(&victim, &origin, &ip, &app));
+            self.okta(t, challenge(who, &app));
             t += 3000;
-            self.okta(
-                t,
-                OktaEvent {
-                    event_type: "user.mfa.okta_verify.deny_push",
-                    display: "User rejected Okta push verify",
-                    person: &victim,
-                    place: &origin,
-                    ip: &ip,
-                    result: "FAILURE",
-                    reason: Some("User rejected Okta push verify"),
-                    app: None,
-                    rule: None,
-                    factor: None,
-                    meaning: Meaning {
-                        decision: Some("mfa_denied"),
-                        mfa_step: true,
-                    },
-                },
-            );
+            self.okta(t, push_denied(who));
         }
         // Worn down, the admin approves.
         t += 9000;
-        self.okta(t, mfa_ok(&victim, &origin, &ip));
+        self.okta(t, mfa_ok(who));
     }
 
     // --- VPC flow logs -----------------------------------------------------------------------
@@ -1088,25 +1037,6 @@ impl Generator {
             );
             t += 1000 + self.rng.below(2000) as i64;
         }
-    }
-}
-
-fn mfa_ok<'a>(person: &'a Person, place: &'a Place, ip: &'a str) -> OktaEvent<'a> {
-    OktaEvent {
-        event_type: "user.authentication.auth_via_mfa",
-        display: "Authentication of user via MFA",
-        person,
-        place,
-        ip,
-        result: "SUCCESS",
-        reason: None,
-        app: None,
-        rule: None,
-        factor: Some(person.factor),
-        meaning: Meaning {
-            decision: Some("allow"),
-            mfa_step: true,
-        },
     }
 }
 

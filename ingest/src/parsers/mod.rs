@@ -172,6 +172,13 @@ pub trait Parser: Send {
         raw_ref: &str,
         out: &mut TableBuilders,
     ) -> Result<usize, ParseError>;
+
+    /// True when `record` changes how the stream's later records are read (a VPC flow header
+    /// line). Parallel ingest hands the latest such record to parsers that start mid-stream.
+    fn is_stream_state(&self, record: &[u8]) -> bool {
+        let _ = record;
+        false
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -292,7 +292,17 @@ fn opt_ip(name: &str, value: &str) -> Result<Option<IpAddr>, ParseError> {
     value.parse().map(Some).map_err(|_| field_err(name, value))
 }
 
+/// A header line names fields; a record starts with a version number or a `-`.
+fn is_header(line: &str) -> bool {
+    let first = line.split_ascii_whitespace().next().unwrap_or("");
+    first.starts_with(|c: char| c.is_ascii_alphabetic()) && Field::from_name(first).is_some()
+}
+
 impl Parser for VpcFlowParser {
+    fn is_stream_state(&self, record: &[u8]) -> bool {
+        std::str::from_utf8(record).is_ok_and(is_header)
+    }
+
     fn parse(
         &mut self,
         record: &[u8],
@@ -303,9 +313,7 @@ impl Parser for VpcFlowParser {
         if line.is_empty() {
             return Ok(0);
         }
-        let mut tokens = line.split_ascii_whitespace();
-        let first = tokens.next().unwrap_or("");
-        if first.as_bytes()[0].is_ascii_alphabetic() && Field::from_name(first).is_some() {
+        if is_header(line) {
             // A header line: every token must be a known field name.
             let layout: Option<Vec<Field>> = line
                 .split_ascii_whitespace()
