@@ -38,6 +38,30 @@ pub struct DeadLetter {
     pub raw_len: usize,
 }
 
+impl DeadLetter {
+    /// A dead letter keeping at most the first [`DEAD_LETTER_PREFIX`](crate::framing::DEAD_LETTER_PREFIX)
+    /// bytes of `raw`; `raw_len` records the full length.
+    pub fn new(
+        source: &str,
+        origin: String,
+        kind: ErrorKind,
+        reason: String,
+        raw: &[u8],
+        time: i64,
+    ) -> Self {
+        let keep = raw.len().min(crate::framing::DEAD_LETTER_PREFIX);
+        Self {
+            time,
+            source: source.to_string(),
+            origin,
+            kind: kind.as_str().to_string(),
+            reason,
+            raw: raw[..keep].to_vec(),
+            raw_len: raw.len(),
+        }
+    }
+}
+
 /// Raw bytes are stored as UTF-8 text when they are text, otherwise base64 in an object.
 mod raw_bytes {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -186,17 +210,51 @@ impl RecordProcessor {
                 ..
             } => (bytes, total_len, error),
         };
-        *self.stats.dead_letters.entry(error.kind).or_default() += 1;
-        let keep = bytes.len().min(crate::framing::DEAD_LETTER_PREFIX);
-        self.dead_letters.push(DeadLetter {
-            time: self.processed_time,
-            source: self.format.name().to_string(),
-            origin: self.raw_ref.clone(),
-            kind: error.kind.as_str().to_string(),
-            reason: error.detail,
-            raw: bytes[..keep].to_vec(),
-            raw_len: total_len,
-        });
+        self.refuse(error.kind, error.detail, bytes, total_len);
+    }
+
+    /// Record a refused record (`raw` may be a prefix of `total_len` bytes) under `raw_ref`.
+    fn refuse(&mut self, kind: ErrorKind, reason: String, raw: &[u8], total_len: usize) {
+        *self.stats.dead_letters.entry(kind).or_default() += 1;
+        let mut letter = DeadLetter::new(
+            self.format.name(),
+            self.raw_ref.clone(),
+            kind,
+            reason,
+            raw,
+            self.processed_time,
+        );
+        letter.raw_len = total_len;
+        self.dead_letters.push(letter);
+    }
+
+    /// Decode one self-contained payload (a Kafka message): its records are framed with the
+    /// format's framing and parsed by a fresh parser (no stream state crosses payloads), and
+    /// every row's `raw_ref` and every dead letter's origin is `origin`. A payload that holds no
+    /// record at all becomes a dead letter of kind `empty`, so nothing vanishes silently.
+    pub fn process_payload(&mut self, payload: &[u8], origin: &str, max_record_bytes: usize) {
+        if self.format.is_stateful() {
+            self.parser = self.format.parser(self.site.clone());
+        }
+        self.origin.clear();
+        self.origin.push_str(origin);
+        self.fixed_origin = true;
+        self.stats.bytes += payload.len() as u64;
+        let records_before = self.stats.records;
+        let mut framer = Framer::new(self.format.framing(), max_record_bytes);
+        framer.push(payload, &mut |frame| self.handle(frame));
+        framer.finish(&mut |frame| self.handle(frame));
+        if self.stats.records == records_before {
+            self.stats.records += 1;
+            self.raw_ref.clear();
+            self.raw_ref.push_str(origin);
+            self.refuse(
+                ErrorKind::Empty,
+                "the message holds no record".into(),
+                payload,
+                payload.len(),
+            );
+        }
     }
 
     /// Decode a batch cut from the middle of a stream: a fresh parser first sees the batch's

@@ -9,6 +9,7 @@
 //! - [`lake`]: the Parquet lake, its write-ahead log, compaction and retention;
 //! - [`dead_letter`]: the store of refused records;
 //! - [`pipeline`]: sources (files, request bodies) wired to the decoder and the lake writer;
+//! - [`kafka`]: the Kafka consumer-group source and its offset tracker;
 //! - [`metrics`]: Prometheus counters for all of the above.
 //!
 //! Parsers never know about Kafka, HTTP or files; sources never know about vendors.
@@ -17,6 +18,7 @@ mod base64;
 pub mod dead_letter;
 pub mod decode;
 pub mod framing;
+pub mod kafka;
 pub mod lake;
 pub mod metrics;
 pub mod parsers;

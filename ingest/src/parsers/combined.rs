@@ -193,6 +193,19 @@ fn method_activity(method: &str) -> (i32, &'static str) {
     }
 }
 
+/// Whether a line looks like a combined/common access log line: a client address (optionally
+/// after a vhost), ident, user, then `[time]` and a quoted request.
+pub fn looks_like_access_log(line: &str) -> bool {
+    let Some(open) = line.find(" [") else {
+        return false;
+    };
+    let Some(close) = line[open..].find("] \"") else {
+        return false;
+    };
+    let prefix: Vec<&str> = line[..open].split(' ').filter(|t| !t.is_empty()).collect();
+    matches!(prefix.len(), 3 | 4) && parse_clf_time(&line[open + 2..open + close]).is_some()
+}
+
 fn bad(detail: &str) -> ParseError {
     ParseError::new(ErrorKind::InvalidField, detail.to_string())
 }

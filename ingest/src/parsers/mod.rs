@@ -38,10 +38,14 @@ pub enum ErrorKind {
     Oversized,
     /// The record ended before its structure was complete.
     Truncated,
+    /// A message or line holds no record at all.
+    Empty,
+    /// No known format matches the record (format detection).
+    UnknownFormat,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 8] = [
+    pub const ALL: [ErrorKind; 10] = [
         ErrorKind::InvalidUtf8,
         ErrorKind::InvalidJson,
         ErrorKind::FieldCount,
@@ -50,6 +54,8 @@ impl ErrorKind {
         ErrorKind::UnsupportedEvent,
         ErrorKind::Oversized,
         ErrorKind::Truncated,
+        ErrorKind::Empty,
+        ErrorKind::UnknownFormat,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +68,8 @@ impl ErrorKind {
             ErrorKind::UnsupportedEvent => "unsupported_event",
             ErrorKind::Oversized => "oversized",
             ErrorKind::Truncated => "truncated",
+            ErrorKind::Empty => "empty",
+            ErrorKind::UnknownFormat => "unknown_format",
         }
     }
 }
@@ -142,6 +150,33 @@ impl Format {
             Format::Okta => Framing::Json,
             Format::VpcFlow | Format::Combined => Framing::Lines,
         }
+    }
+
+    /// Whether the parser keeps state across records (a VPC header line sets the layout).
+    pub fn is_stateful(self) -> bool {
+        matches!(self, Format::VpcFlow)
+    }
+
+    /// Recognize the format of one record (or message) from its content; `None` when no known
+    /// format matches. Checks are cheap and look at the start of the input only.
+    pub fn detect(record: &[u8]) -> Option<Format> {
+        let head = &record[..record.len().min(4096)];
+        let text = String::from_utf8_lossy(head);
+        let text = text.trim_start();
+        if text.starts_with('{') || text.starts_with('[') {
+            // Okta LogEvent: eventType, plus the actor/outcome objects every event carries.
+            let okta = text.contains("\"eventType\"")
+                && (text.contains("\"actor\"") || text.contains("\"outcome\""));
+            return okta.then_some(Format::Okta);
+        }
+        let line = text.lines().next().unwrap_or("");
+        if vpcflow::looks_like_vpc_flow(line) {
+            return Some(Format::VpcFlow);
+        }
+        if combined::looks_like_access_log(line) {
+            return Some(Format::Combined);
+        }
+        None
     }
 
     /// A fresh parser for one stream (file, request, message).

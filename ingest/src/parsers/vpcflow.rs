@@ -292,6 +292,24 @@ fn opt_ip(name: &str, value: &str) -> Result<Option<IpAddr>, ParseError> {
     value.parse().map(Some).map_err(|_| field_err(name, value))
 }
 
+/// Whether a line looks like VPC flow data: a header line, or a record of one of the default
+/// layouts (a small version number, then account id and interface id or addresses).
+pub fn looks_like_vpc_flow(line: &str) -> bool {
+    if is_header(line) {
+        return line.contains("srcaddr") || line.contains("interface-id");
+    }
+    let tokens: Vec<&str> = line.split_ascii_whitespace().take(6).collect();
+    let version_ok = tokens
+        .first()
+        .is_some_and(|v| matches!(*v, "2" | "3" | "4" | "5" | "6" | "7" | "8"));
+    let count = line.split_ascii_whitespace().count();
+    let ip_or_dash = |t: &&str| *t == "-" || t.parse::<IpAddr>().is_ok();
+    version_ok
+        && matches!(count, 14 | 29 | 36 | 39 | 40)
+        && tokens.get(3).is_some_and(ip_or_dash)
+        && tokens.get(4).is_some_and(ip_or_dash)
+}
+
 /// A header line names fields; a record starts with a version number or a `-`.
 fn is_header(line: &str) -> bool {
     let first = line.split_ascii_whitespace().next().unwrap_or("");

@@ -1,0 +1,213 @@
+//! Parse workers: a batch of messages in, durable rows and dead letters out, a completion back.
+//!
+//! A worker reports a batch complete only after the lake writer acknowledged its append with
+//! WAL durability. A failed append is retried (the writer refuses appends while it is over its
+//! buffer budget, which is transient); only a stop request ends the retries, and the batch is
+//! then reported failed so its offsets are never committed.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, ThreadedProducer};
+
+use super::offsets::BatchId;
+use super::{KafkaMetrics, TopicFormat};
+use crate::decode::{DeadLetter, DecodeStats, RecordProcessor};
+use crate::lake::Durability;
+use crate::parsers::{ErrorKind, Format};
+use crate::pipeline::Pipeline;
+
+/// One consumed message, copied out of librdkafka's buffers.
+pub(crate) struct Message {
+    pub topic: u32,
+    pub partition: i32,
+    pub offset: i64,
+    pub payload: Option<Vec<u8>>,
+}
+
+impl Message {
+    pub fn len(&self) -> usize {
+        self.payload.as_ref().map_or(0, Vec::len)
+    }
+}
+
+pub(crate) struct WorkBatch {
+    pub id: BatchId,
+    pub messages: Vec<Message>,
+    pub bytes: usize,
+}
+
+pub(crate) struct Completion {
+    pub id: BatchId,
+    pub bytes: usize,
+    /// False when the batch never became durable (stop requested while the lake refused it).
+    pub durable: bool,
+    pub messages: u64,
+    pub dead_letters: u64,
+}
+
+pub(crate) struct WorkerShared {
+    pub pipeline: Pipeline,
+    pub topics: Arc<Vec<(String, TopicFormat)>>,
+    pub metrics: Option<Arc<KafkaMetrics>>,
+    pub dead_letter_topic: Option<(ThreadedProducer<DefaultProducerContext>, String)>,
+    pub stop: Arc<AtomicBool>,
+}
+
+pub(crate) fn run_worker(
+    shared: Arc<WorkerShared>,
+    batches: Arc<Mutex<Receiver<WorkBatch>>>,
+    done: Sender<Completion>,
+) {
+    loop {
+        let next = batches.lock().expect("not poisoned").recv();
+        let Ok(batch) = next else { return };
+        let completion = process(&shared, batch);
+        if done.send(completion).is_err() {
+            return;
+        }
+    }
+}
+
+fn process(shared: &WorkerShared, batch: WorkBatch) -> Completion {
+    let processed = chrono::Utc::now().timestamp_millis();
+    let max_record = shared.pipeline.limits.max_record_bytes;
+    let mut processors: HashMap<Format, RecordProcessor> = HashMap::new();
+    let mut unrecognized: Vec<DeadLetter> = Vec::new();
+    let mut origin = String::new();
+    for message in &batch.messages {
+        let (topic, topic_format) = &shared.topics[message.topic as usize];
+        origin.clear();
+        use std::fmt::Write;
+        let _ = write!(
+            origin,
+            "kafka:{topic}/{}/{}",
+            message.partition, message.offset
+        );
+        if let Some(m) = &shared.metrics {
+            m.messages.with_label_values(&[topic]).inc();
+            m.bytes
+                .with_label_values(&[topic])
+                .inc_by(message.len() as u64);
+        }
+        let payload = message.payload.as_deref().unwrap_or_default();
+        let format = match topic_format {
+            TopicFormat::Fixed(f) => Some(*f),
+            TopicFormat::Auto => Format::detect(payload),
+        };
+        let Some(format) = format else {
+            let (kind, reason) = if payload.iter().all(u8::is_ascii_whitespace) {
+                (ErrorKind::Empty, "the message holds no record".to_string())
+            } else {
+                (
+                    ErrorKind::UnknownFormat,
+                    format!(
+                        "topic {topic:?} is format auto and no known format ({}) matches the message",
+                        Format::ALL.map(|f| f.name()).join(", ")
+                    ),
+                )
+            };
+            unrecognized.push(DeadLetter::new(
+                "auto",
+                origin.clone(),
+                kind,
+                reason,
+                payload,
+                processed,
+            ));
+            if let Some(m) = &shared.metrics {
+                m.parse_failures.with_label_values(&[topic]).inc();
+                m.dead_letters.with_label_values(&[topic]).inc();
+            }
+            continue;
+        };
+        let processor = processors.entry(format).or_insert_with(|| {
+            RecordProcessor::new(
+                format,
+                shared.pipeline.site.clone(),
+                String::new(),
+                processed,
+            )
+        });
+        let refused_before = processor.stats().total_dead_letters();
+        processor.process_payload(payload, &origin, max_record);
+        let refused = processor.stats().total_dead_letters() - refused_before;
+        if refused > 0
+            && let Some(m) = &shared.metrics
+        {
+            m.parse_failures.with_label_values(&[topic]).inc();
+            m.dead_letters.with_label_values(&[topic]).inc_by(refused);
+        }
+    }
+
+    let mut unrecognized_kinds: HashMap<String, u64> = HashMap::new();
+    for letter in &unrecognized {
+        *unrecognized_kinds.entry(letter.kind.clone()).or_default() += 1;
+    }
+    let mut batches = Vec::new();
+    let mut dead_letters = unrecognized;
+    let mut stats: Vec<(Format, DecodeStats)> = Vec::new();
+    for (format, mut processor) in processors {
+        let decoded = processor.take();
+        batches.extend(decoded.batches);
+        dead_letters.extend(decoded.dead_letters);
+        stats.push((format, processor.stats().clone()));
+    }
+    let dead_letter_count = dead_letters.len() as u64;
+    let to_topic = shared
+        .dead_letter_topic
+        .as_ref()
+        .map(|_| dead_letters.clone());
+
+    let mut backoff = Duration::from_millis(10);
+    let durable = loop {
+        match shared.pipeline.writer.append_blocking(
+            batches.clone(),
+            dead_letters.clone(),
+            Durability::Wal,
+        ) {
+            Ok(_) => break true,
+            Err(e) => {
+                if shared.stop.load(Ordering::Relaxed) {
+                    tracing::warn!(error = %e, "lake refused a Kafka batch while stopping; its offsets stay uncommitted");
+                    break false;
+                }
+                tracing::warn!(error = %e, retry_in = ?backoff, "lake refused a Kafka batch; retrying");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    };
+    if durable {
+        if let Some(m) = &shared.pipeline.metrics {
+            for (format, s) in &stats {
+                m.observe_decode(format.name(), s);
+            }
+            // Messages of `auto` topics no format recognized are counted under source `auto`.
+            for (kind, n) in &unrecognized_kinds {
+                m.dead_letters.with_label_values(&["auto", kind]).inc_by(*n);
+            }
+        }
+        if let (Some((producer, topic)), Some(letters)) = (&shared.dead_letter_topic, to_topic) {
+            for letter in letters {
+                let body = serde_json::to_vec(&letter).expect("dead letters serialize");
+                let record = BaseRecord::to(topic).key(&letter.origin).payload(&body);
+                if producer.send(record).is_err()
+                    && let Some(m) = &shared.metrics
+                {
+                    m.dead_letter_topic_errors.inc();
+                }
+            }
+        }
+    }
+    Completion {
+        id: batch.id,
+        bytes: batch.bytes,
+        durable,
+        messages: batch.messages.len() as u64,
+        dead_letters: dead_letter_count,
+    }
+}
