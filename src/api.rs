@@ -27,6 +27,7 @@ use tokio::net::TcpListener;
 use ztlens_analytics::time_range::format_ms;
 use ztlens_analytics::{AnalyticsError, Engine, TimeRange};
 use ztlens_ingest::Format;
+use ztlens_ingest::kafka::SharedStatus;
 use ztlens_ingest::lake::LakeError;
 use ztlens_ingest::pipeline::Pipeline;
 
@@ -38,6 +39,8 @@ use crate::metrics::Metrics;
 pub struct AppState {
     pub engine: Engine,
     pub pipeline: Pipeline,
+    /// State of the Kafka source, when it runs.
+    pub kafka_status: Option<SharedStatus>,
     pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,
     pub started: Instant,
@@ -373,6 +376,10 @@ async fn status(State(state): State<AppState>) -> Json<Value> {
         },
         "sources": {
             "http": {"state": "listening", "formats": Format::ALL.iter().map(|f| f.name()).collect::<Vec<_>>()},
+            "kafka": match &state.kafka_status {
+                Some(s) => serde_json::to_value(&*s.lock().expect("not poisoned")).unwrap_or_default(),
+                None => json!({"state": "disabled"}),
+            },
         },
         "kpis": state.engine.catalog().list().len(),
     }))

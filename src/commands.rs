@@ -467,3 +467,120 @@ pub async fn maintain(config: Config) -> Result<(), BoxError> {
     println!("{summary}");
     Ok(())
 }
+
+/// `ztlens status`: ask a running server for the state of its sources, lake and Kafka lag.
+pub async fn status(
+    config: Config,
+    url: Option<String>,
+    json_output: bool,
+) -> Result<(), BoxError> {
+    let address = url.unwrap_or_else(|| config.server.listen.clone());
+    let address = address
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let body = http_get(&address, "/api/v1/status").await?;
+    let status: serde_json::Value = serde_json::from_str(&body)
+        .map_err(|e| format!("http://{address}/api/v1/status did not answer JSON: {e}"))?;
+    if json_output {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(());
+    }
+    let lake = &status["lake"];
+    println!(
+        "ztlens at http://{address}: up {} s, lake {} (writer {})",
+        status["uptime_secs"], status["data_dir"], status["writer_id"]
+    );
+    println!(
+        "lake: {} rows buffered, {} flushed in {} files, {} dead letters, last flush {}",
+        lake["buffered_rows"],
+        lake["rows_flushed"],
+        lake["files_written"],
+        lake["dead_letters"],
+        lake["last_flush"]
+    );
+    let kafka = &status["sources"]["kafka"];
+    println!("kafka: {}", kafka["state"].as_str().unwrap_or("unknown"));
+    if let Some(partitions) = kafka["partitions"].as_array() {
+        println!(
+            "  group {}, {} messages, {} dead letters, {} rebalances{}",
+            kafka["group_id"],
+            kafka["messages"],
+            kafka["dead_letters"],
+            kafka["rebalances"],
+            kafka["last_error"]
+                .as_str()
+                .map(|e| format!(", last error: {e}"))
+                .unwrap_or_default()
+        );
+        println!(
+            "  {:<30} {:>9} {:>12} {:>12} {:>10}",
+            "topic/partition", "in flight", "committed", "high mark", "lag"
+        );
+        let show = |v: &serde_json::Value| match v.as_i64() {
+            Some(n) => n.to_string(),
+            None => "-".into(),
+        };
+        for p in partitions {
+            println!(
+                "  {:<30} {:>9} {:>12} {:>12} {:>10}",
+                format!("{}/{}", p["topic"].as_str().unwrap_or("?"), p["partition"]),
+                p["in_flight_batches"],
+                show(&p["committed"]),
+                show(&p["high_watermark"]),
+                show(&p["lag"])
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A minimal HTTP/1.1 GET (the status command needs nothing more than this).
+async fn http_get(address: &str, path: &str) -> Result<String, BoxError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect(address),
+    )
+    .await
+    .map_err(|_| format!("no answer from {address} within 5 s"))?
+    .map_err(|e| format!("cannot reach ztlens at {address}: {e} (is `ztlens serve` running?)"))?;
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nAccept: application/json\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+        .await
+        .map_err(|_| format!("{address} did not finish its answer within 10 s"))??;
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("{address} sent a malformed HTTP answer"))?;
+    let status_line = head.lines().next().unwrap_or("");
+    if !status_line.contains(" 200 ") {
+        return Err(format!("{address}{path}: {status_line}").into());
+    }
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return Ok(dechunk(body));
+    }
+    Ok(body.to_string())
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use ztlens_analytics::QueryConfig;
 use ztlens_ingest::SiteConfig;
+use ztlens_ingest::kafka::KafkaConfig;
 use ztlens_ingest::lake::LakeConfig;
 use ztlens_ingest::pipeline::IngestLimits;
 
@@ -34,6 +35,8 @@ pub struct Config {
     pub query: QueryConfig,
     /// Prometheus export of KPIs.
     pub metrics: MetricsConfig,
+    /// Kafka consumer (off unless `enabled = true`).
+    pub kafka: KafkaConfig,
     /// Directory of extra or replacement KPI `.sql` files.
     pub queries_dir: Option<PathBuf>,
 }

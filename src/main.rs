@@ -7,12 +7,14 @@
 //! - `service`: wiring shared by `serve` and `demo` (writer, engine, background tasks);
 //! - `commands`: one function per CLI command;
 //! - `bench`: `ztlens bench`, throughput and latency figures on generated data;
-//! - `synth`: the synthetic company generator.
+//! - `synth`: the synthetic company generator;
+//! - `kafka_mock`: `ztlens kafka-mock`, a broker-less Kafka for trying and testing the Kafka source.
 
 mod api;
 mod bench;
 mod commands;
 mod config;
+mod kafka_mock;
 mod metrics;
 mod service;
 mod synth;
@@ -126,6 +128,29 @@ enum Command {
     },
     /// Compact small files and apply retention now.
     Maintain,
+    /// Show a running server's sources (Kafka partitions, committed offsets, lag) and lake.
+    Status {
+        /// Server address (default: server.listen).
+        #[arg(long)]
+        url: Option<String>,
+        /// Print the raw JSON of /api/v1/status.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run librdkafka's mock Kafka cluster in this process (no broker needed), optionally
+    /// filled with log files; prints `bootstrap: host:port` and serves until Ctrl-C.
+    KafkaMock {
+        /// Topic to create, as NAME:PARTITIONS (repeatable).
+        #[arg(long = "topic", required = true)]
+        topics: Vec<String>,
+        /// Produce a log file (plain or gzip) into a topic, one record per message, as
+        /// TOPIC=FILE (repeatable).
+        #[arg(long)]
+        produce: Vec<String>,
+        /// Number of mock brokers.
+        #[arg(long, default_value_t = 1)]
+        brokers: i32,
+    },
     /// Measure parse and ingest throughput and KPI latency on generated data.
     Bench {
         /// Approximate number of records to generate.
@@ -199,6 +224,12 @@ fn main() -> ExitCode {
             Command::Demo { listen, rate } => commands::demo(config, &listen, rate).await,
             Command::DeadLetters { limit, format } => commands::dead_letters(config, limit, format),
             Command::Maintain => commands::maintain(config).await,
+            Command::Status { url, json } => commands::status(config, url, json).await,
+            Command::KafkaMock {
+                topics,
+                produce,
+                brokers,
+            } => kafka_mock::run(brokers, &topics, &produce).await,
             Command::Bench {
                 events,
                 dir,

@@ -13,11 +13,13 @@ use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
 use ztlens_analytics::{KpiDef, QueryOutput};
+use ztlens_ingest::kafka::KafkaMetrics;
 use ztlens_ingest::metrics::IngestMetrics;
 
 pub struct Metrics {
     registry: Registry,
     pub ingest: Arc<IngestMetrics>,
+    pub kafka: Arc<KafkaMetrics>,
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
     kpi_gauges: Mutex<HashMap<String, GaugeVec>>,
@@ -31,6 +33,7 @@ impl Metrics {
     pub fn new(max_series_per_kpi: usize) -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let ingest = Arc::new(IngestMetrics::new(&registry)?);
+        let kafka = Arc::new(KafkaMetrics::new(&registry)?);
         let http_requests = IntCounterVec::new(
             Opts::new(
                 "ztlens_http_requests_total",
@@ -74,6 +77,7 @@ impl Metrics {
         Ok(Self {
             registry,
             ingest,
+            kafka,
             http_requests,
             http_duration,
             kpi_gauges: Mutex::new(HashMap::new()),

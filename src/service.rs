@@ -1,8 +1,8 @@
 //! Wiring shared by `ztlens serve` and `ztlens demo`: the lake writer, the query engine, the
 //! metrics registry, and the background tasks (KPI gauges, compaction and retention).
 //!
-//! Shutdown order: stop accepting requests, stop background tasks, flush the writer — so every
-//! acknowledged row is in Parquet when the process exits.
+//! Shutdown order: stop accepting requests, drain and commit the Kafka source, stop background
+//! tasks, flush the writer — so every acknowledged row is in Parquet when the process exits.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use ztlens_analytics::{Engine, KpiCatalog, TimeRange};
 use ztlens_ingest::Site;
+use ztlens_ingest::kafka::KafkaSource;
 use ztlens_ingest::lake::{LakeWriter, compact_partitions, enforce_retention};
 use ztlens_ingest::pipeline::Pipeline;
 
@@ -22,6 +23,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub struct Service {
     pub state: AppState,
+    kafka: Option<KafkaSource>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -53,9 +55,23 @@ impl Service {
             metrics: Some(metrics.ingest.clone()),
             limits: config.ingest.limits(),
         };
+        let kafka = if config.kafka.enabled {
+            let source =
+                KafkaSource::start(&config.kafka, pipeline.clone(), Some(metrics.kafka.clone()))?;
+            tracing::info!(
+                bootstrap = %config.kafka.bootstrap_servers,
+                group = %config.kafka.group_id,
+                topics = config.kafka.topics.len(),
+                "kafka source started"
+            );
+            Some(source)
+        } else {
+            None
+        };
         let state = AppState {
             engine,
             pipeline,
+            kafka_status: kafka.as_ref().map(KafkaSource::status),
             metrics,
             config: Arc::new(config),
             started: Instant::now(),
@@ -72,11 +88,21 @@ impl Service {
         if state.config.server.maintenance_interval_secs > 0 {
             tasks.push(tokio::spawn(maintenance(state.clone(), stopped)));
         }
-        Ok(Self { state, stop, tasks })
+        Ok(Self {
+            state,
+            kafka,
+            stop,
+            tasks,
+        })
     }
 
-    /// Stop background tasks and flush every buffered row to Parquet.
+    /// Stop the Kafka source (drain, commit, leave the group), stop background tasks, and flush
+    /// every buffered row to Parquet.
     pub async fn shutdown(self) -> Result<(), BoxError> {
+        if let Some(kafka) = self.kafka {
+            kafka.stop();
+            tokio::task::spawn_blocking(move || kafka.join()).await?;
+        }
         let _ = self.stop.send(true);
         for task in self.tasks {
             let _ = task.await;

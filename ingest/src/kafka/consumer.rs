@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::KafkaResult;
 use rdkafka::message::Message as _;
 use rdkafka::statistics::Statistics;
 use rdkafka::{Offset, TopicPartitionList};
@@ -340,13 +339,8 @@ impl Context {
         }
     }
 
-    /// Commit the durable positions (of `only` partitions, when given).
-    fn commit(
-        &self,
-        consumer: &BaseConsumer<Context>,
-        only: Option<&[(Key, i64)]>,
-        mode: CommitMode,
-    ) {
+    /// Commit the durable positions (of `only` partitions, when given), synchronously.
+    fn commit(&self, consumer: &BaseConsumer<Context>, only: Option<&[(Key, i64)]>) {
         let positions: Vec<(Key, i64)> = match only {
             Some(list) => list.to_vec(),
             None => self.inner.lock().expect("not poisoned").tracker.to_commit(),
@@ -363,16 +357,12 @@ impl Context {
             );
         }
         let started = Instant::now();
-        let result = consumer.commit(&tpl, mode);
+        let result = consumer.commit(&tpl, CommitMode::Sync);
         if let Some(m) = &self.metrics {
             m.commit_seconds.observe(started.elapsed().as_secs_f64());
         }
         match result {
-            Ok(()) => {
-                if matches!(mode, CommitMode::Sync) {
-                    self.mark_committed(&positions);
-                }
-            }
+            Ok(()) => self.mark_committed(&positions),
             Err(e) => {
                 if let Some(m) = &self.metrics {
                     m.commits.with_label_values(&["error"]).inc();
@@ -441,7 +431,7 @@ impl Context {
                 "assignment lost (session timed out); not committing revoked partitions"
             );
         } else {
-            self.commit(consumer, Some(&positions), CommitMode::Sync);
+            self.commit(consumer, Some(&positions));
         }
         if let Some(m) = &self.metrics {
             for key in &keys {
@@ -553,21 +543,6 @@ impl ConsumerContext for Context {
         }
     }
 
-    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
-        if result.is_err() {
-            return;
-        }
-        let positions: Vec<(Key, i64)> = offsets
-            .elements()
-            .iter()
-            .filter_map(|e| match e.offset() {
-                Offset::Offset(o) => self.key_of(e.topic(), e.partition()).map(|k| (k, o)),
-                _ => None,
-            })
-            .collect();
-        self.mark_committed(&positions);
-    }
-
     fn main_queue_min_poll_interval(&self) -> rdkafka::util::Timeout {
         rdkafka::util::Timeout::After(Duration::from_millis(100))
     }
@@ -615,7 +590,9 @@ fn consume_loop(
         dispatch(&ctx, work, settings, false);
         ctx.drain_completions(None);
         if last_commit.elapsed() >= settings.commit_interval {
-            ctx.commit(consumer, None, CommitMode::Async);
+            // Synchronous: one round trip per interval buys an exact acknowledgement (librdkafka
+            // emits no commit-result event for async commits through this client's event queue).
+            ctx.commit(consumer, None);
             last_commit = Instant::now();
         }
         apply_backpressure(&ctx, consumer, settings.max_in_flight_bytes);
@@ -637,7 +614,7 @@ fn consume_loop(
         tracing::warn!("drain timeout on stop: batches still in flight are not committed");
     }
     ctx.drain_completions(None);
-    ctx.commit(consumer, None, CommitMode::Sync);
+    ctx.commit(consumer, None);
 }
 
 /// Hand the pending messages to the workers when the batch is full or old enough (or `force`).

@@ -37,7 +37,7 @@ pub use rdkafka;
 use crate::parsers::Format;
 
 /// `[kafka]`: consume topics as a member of a consumer group.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KafkaConfig {
     /// Consume from Kafka in `ztlens serve`. Off by default: ztlens runs without a broker.
@@ -96,7 +96,7 @@ impl Default for KafkaConfig {
 }
 
 /// One topic and what its messages are.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TopicConfig {
     /// Topic name.
@@ -232,3 +232,52 @@ pub struct KafkaStatus {
 
 /// Shared, cheap-to-read status of a running source.
 pub type SharedStatus = Arc<Mutex<KafkaStatus>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(topics: &[(&str, &str)]) -> KafkaConfig {
+        KafkaConfig {
+            topics: topics
+                .iter()
+                .map(|(n, f)| TopicConfig {
+                    name: n.to_string(),
+                    format: f.to_string(),
+                })
+                .collect(),
+            ..KafkaConfig::default()
+        }
+    }
+
+    #[test]
+    fn resolves_topic_formats() {
+        let topics = config(&[("a", "okta"), ("b", "VPC_FLOW"), ("c", "auto")])
+            .validate()
+            .unwrap();
+        assert_eq!(
+            topics,
+            vec![
+                ("a".to_string(), TopicFormat::Fixed(Format::Okta)),
+                ("b".to_string(), TopicFormat::Fixed(Format::VpcFlow)),
+                ("c".to_string(), TopicFormat::Auto),
+            ]
+        );
+    }
+
+    #[test]
+    fn refuses_what_would_break_the_guarantee_or_cannot_work() {
+        let message = |c: KafkaConfig| c.validate().unwrap_err().to_string();
+        assert!(message(config(&[])).contains("no topics"));
+        assert!(message(config(&[("a", "syslog")])).contains("unknown format \"syslog\""));
+        assert!(message(config(&[("a", "okta"), ("a", "nginx")])).contains("listed twice"));
+        let mut c = config(&[("a", "okta")]);
+        c.properties
+            .insert("enable.auto.commit".into(), "true".into());
+        assert!(message(c).contains("cannot be overridden"));
+        let mut c = config(&[("a", "okta")]);
+        c.properties
+            .insert("session.timeout.ms".into(), "6000".into());
+        assert!(message(c).contains("shorter than session.timeout.ms"));
+    }
+}

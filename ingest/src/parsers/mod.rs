@@ -310,3 +310,29 @@ mod tests {
         assert_eq!(json_object(&[]), None);
     }
 }
+
+#[cfg(test)]
+mod detect_tests {
+    use super::Format;
+
+    #[test]
+    fn recognizes_each_format_from_content() {
+        let cases: [(&[u8], Option<Format>); 7] = [
+            (br#"{"uuid":"1","eventType":"user.session.start","actor":{}}"#, Some(Format::Okta)),
+            (br#"  [{"eventType":"x","outcome":{"result":"SUCCESS"}}]"#, Some(Format::Okta)),
+            (b"2 123456789010 eni-1 10.0.1.5 10.0.2.9 49152 22 6 10 840 1772438400 1772438460 REJECT OK", Some(Format::VpcFlow)),
+            (b"version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status", Some(Format::VpcFlow)),
+            (br#"198.51.100.7 - alice [02/Mar/2026:08:00:00 +0000] "GET / HTTP/1.1" 200 12 "-" "curl/8""#, Some(Format::Combined)),
+            (br#"{"some":"other json"}"#, None),
+            (b"hello world", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(
+                Format::detect(input),
+                want,
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+}
