@@ -229,3 +229,132 @@ fn dir_size(dir: &std::path::Path) -> u64 {
     }
     total
 }
+
+/// Resident set size now and its peak, in MiB (Linux).
+fn rss_mib() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// `ztlens bench --kafka`: sustained consume → lake throughput through the Kafka source, on
+/// librdkafka's mock cluster in this process. Each topic is produced first, then consumed by a
+/// fresh consumer group into a fresh lake; the clock runs from partition assignment to the last
+/// batch being durable (WAL fsync included; the final Parquet flush is reported separately).
+pub async fn run_kafka(events: u64, dir: Option<PathBuf>) -> Result<(), BoxError> {
+    use ztlens_ingest::kafka::rdkafka::config::ClientConfig;
+    use ztlens_ingest::kafka::rdkafka::mocking::MockCluster;
+    use ztlens_ingest::kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    use ztlens_ingest::kafka::{KafkaConfig, KafkaSource, TopicConfig};
+
+    let start_ms = 1_772_323_200_000;
+    let duration_ms = 86_400_000;
+    let mut generator = Generator::new(1, start_ms);
+    let site = Arc::new(Site::new(&generator.company().site_config())?);
+    let mean_gap = duration_ms as f64 / (events as f64 / EVENTS_PER_SCENARIO);
+    let emitted = generator.advance(start_ms + duration_ms - SCENARIO_SPAN_MS, mean_gap);
+    let topics: Vec<(&str, Vec<String>)> = vec![
+        ("okta", emitted.okta),
+        ("vpcflow", emitted.vpc.iter().map(|r| r.v2_line()).collect()),
+    ];
+    let temp = tempdir_in(dir)?;
+    let cluster = MockCluster::new(1)?;
+    let bootstrap = cluster.bootstrap_servers();
+    println!("kafka consume -> lake (mock cluster in-process, Parquet + WAL fsync)");
+    println!(
+        "{:<10} {:>10} {:>11} {:>10} {:>12} {:>10} {:>10} {:>12}",
+        "topic", "messages", "partitions", "MB", "messages/s", "MB/s", "flush s", "RSS +MiB"
+    );
+    for (topic, messages) in topics {
+        let bytes: usize = messages.iter().map(String::len).sum();
+        // The mock keeps at most 5 MB per partition.
+        let partitions = (bytes / (4 << 20) + 1).max(4) as i32;
+        cluster.create_topic(topic, partitions, 1)?;
+        let producer: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("linger.ms", "20")
+            .set("queue.buffering.max.messages", "500000")
+            .create()?;
+        for (i, m) in messages.iter().enumerate() {
+            let mut record = BaseRecord::<(), str>::to(topic)
+                .partition((i % partitions as usize) as i32)
+                .payload(m.as_str());
+            while let Err((_, r)) = producer.send(record) {
+                record = r;
+                producer.poll(std::time::Duration::from_millis(5));
+            }
+        }
+        producer.flush(std::time::Duration::from_secs(300))?;
+        let count = messages.len() as u64;
+        drop(messages);
+
+        let lake = LakeConfig {
+            data_dir: temp.join(format!("lake-{topic}")),
+            writer_id: Some("bench".into()),
+            ..LakeConfig::default()
+        };
+        let writer = LakeWriter::open(&lake, None)?;
+        let pipeline = Pipeline {
+            site: site.clone(),
+            writer: writer.clone(),
+            metrics: None,
+            limits: IngestLimits::default(),
+        };
+        let config = KafkaConfig {
+            enabled: true,
+            bootstrap_servers: bootstrap.clone(),
+            group_id: format!("bench-{topic}"),
+            topics: vec![TopicConfig {
+                name: topic.to_string(),
+                format: topic.to_string(),
+            }],
+            statistics_interval_ms: 1000,
+            ..KafkaConfig::default()
+        };
+        let (rss_before, _) = rss_mib();
+        // Reset the peak so it measures the consumer, not the generator or the producer.
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        let source = KafkaSource::start(&config, pipeline, None)?;
+        let status = source.status();
+        let wait = |done: &dyn Fn(&ztlens_ingest::kafka::KafkaStatus) -> bool| loop {
+            if done(&status.lock().expect("not poisoned")) {
+                return Instant::now();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        };
+        let assigned = tokio::task::block_in_place(|| wait(&|s| !s.partitions.is_empty()));
+        let durable = tokio::task::block_in_place(|| wait(&|s| s.messages >= count));
+        let seconds = (durable - assigned).as_secs_f64();
+        tokio::task::block_in_place(|| {
+            source.stop();
+            source.join();
+        });
+        let flush_started = Instant::now();
+        writer.shutdown().await?;
+        let flush = flush_started.elapsed().as_secs_f64();
+        let (_, peak) = rss_mib();
+        let mb = bytes as f64 / 1e6;
+        println!(
+            "{:<10} {:>10} {:>11} {:>10.1} {:>12.0} {:>10.1} {:>10.2} {:>12.0}",
+            topic,
+            count,
+            partitions,
+            mb,
+            count as f64 / seconds,
+            mb / seconds,
+            flush,
+            peak - rss_before
+        );
+    }
+    println!("\npeak RSS {:.0} MiB (process, including the mock broker's copy of every topic)", peak_rss_mib());
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&temp);
+    Ok(())
+}

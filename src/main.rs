@@ -162,6 +162,9 @@ enum Command {
         /// Runs per measurement (best parse time, median query time).
         #[arg(long, default_value_t = 3)]
         repeat: usize,
+        /// Measure Kafka consume -> lake throughput on an in-process mock cluster instead.
+        #[arg(long)]
+        kafka: bool,
     },
 }
 
@@ -234,6 +237,16 @@ fn main() -> ExitCode {
                 events,
                 dir,
                 repeat,
+                kafka: true,
+            } => {
+                let _ = repeat;
+                bench::run_kafka(events, dir).await
+            }
+            Command::Bench {
+                events,
+                dir,
+                repeat,
+                kafka: false,
             } => bench::run(events, dir, repeat).await,
         }
     });
