@@ -353,7 +353,10 @@ pub async fn run_kafka(events: u64, dir: Option<PathBuf>) -> Result<(), BoxError
             peak - rss_before
         );
     }
-    println!("\npeak RSS {:.0} MiB (process, including the mock broker's copy of every topic)", peak_rss_mib());
+    println!(
+        "\npeak RSS {:.0} MiB (process, including the mock broker's copy of every topic)",
+        peak_rss_mib()
+    );
     drop(cluster);
     let _ = std::fs::remove_dir_all(&temp);
     Ok(())
