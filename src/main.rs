@@ -237,17 +237,14 @@ fn main() -> ExitCode {
                 events,
                 dir,
                 repeat,
-                kafka: true,
+                kafka,
             } => {
-                let _ = repeat;
-                bench::run_kafka(events, dir).await
+                if kafka {
+                    bench::run_kafka(events, dir).await
+                } else {
+                    bench::run(events, dir, repeat).await
+                }
             }
-            Command::Bench {
-                events,
-                dir,
-                repeat,
-                kafka: false,
-            } => bench::run(events, dir, repeat).await,
         }
     });
     match result {

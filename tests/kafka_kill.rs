@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use support::*;
@@ -132,26 +132,6 @@ fn query(lake: &Path, config: &Path, sql: &str) -> Vec<Value> {
     serde_json::from_str::<Vec<Value>>(&out).unwrap()
 }
 
-fn kpis(lake: &Path, config: &Path, truth: &Value) -> Value {
-    let out = run_ok(
-        ztlens()
-            .arg("--config")
-            .arg(config)
-            .arg("--data-dir")
-            .arg(lake)
-            .args([
-                "kpi",
-                "--from",
-                truth["from"].as_str().unwrap(),
-                "--to",
-                truth["to"].as_str().unwrap(),
-                "--format",
-                "json",
-            ]),
-    );
-    serde_json::from_str(&out).unwrap()
-}
-
 #[test]
 fn sigkill_three_times_during_kafka_consumption_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -170,42 +150,36 @@ fn sigkill_three_times_during_kafka_consumption_loses_nothing() {
     // Three crashes, each after this run made progress of its own.
     for kill in 1..=3 {
         let mut server = serve(&config, &lake);
-        let deadline = Instant::now() + Duration::from_secs(240);
-        loop {
-            let status = kafka_status(&server);
-            if status["messages"].as_u64().unwrap_or(0) >= 15_000 {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "run {kill} made no progress: {status}\n{}",
-                server.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let progressed = eventually(Duration::from_secs(240), || {
+            (kafka_status(&server)["messages"].as_u64() >= Some(15_000)).then_some(())
+        });
+        assert!(
+            progressed.is_some(),
+            "run {kill} made no progress:\n{}",
+            server.log()
+        );
         server.kill9();
     }
 
     // A last run consumes the rest and stops cleanly.
     let mut server = serve(&config, &lake);
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
+    let caught_up = eventually(Duration::from_secs(600), || {
         let status = kafka_status(&server);
-        let parts = status["partitions"].as_array().cloned().unwrap_or_default();
-        let caught_up = parts.len() as u64 == partitions
+        let parts = status["partitions"].as_array()?;
+        let done = parts.len() as u64 == partitions
             && parts.iter().all(|p| {
                 p["high_watermark"].as_i64().is_some() && p["committed"] == p["high_watermark"]
             });
-        if caught_up {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "did not catch up: {status}\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        done.then_some(())
+    });
+    assert!(caught_up.is_some(), "did not catch up:\n{}", server.log());
+    // What an operator sees: every partition listed with its lag.
+    let shown = run_ok(ztlens().args(["status", "--url", &server.address]));
+    assert!(shown.contains("kafka: running"), "{shown}");
+    assert!(
+        shown.contains("okta/63") && shown.contains("nginx/3"),
+        "{shown}"
+    );
     assert!(server.terminate(), "clean stop:\n{}", server.log());
 
     // The same files, ingested without faults.
@@ -253,8 +227,8 @@ fn sigkill_three_times_during_kafka_consumption_loses_nothing() {
         serde_json::from_str(&std::fs::read_to_string(dataset.join("truth.json")).unwrap())
             .unwrap();
     assert_eq!(
-        kpis(&lake, &config, &truth),
-        kpis(&reference, &config, &truth),
+        kpis(&config, &lake, &truth),
+        kpis(&config, &reference, &truth),
         "every KPI equals the fault-free run"
     );
 }

@@ -8,26 +8,6 @@ mod support;
 use serde_json::Value;
 use support::*;
 
-fn kpis(dataset: &std::path::Path, lake: &std::path::Path, truth: &Value) -> Value {
-    let out = run_ok(
-        ztlens()
-            .arg("kpi")
-            .arg("--config")
-            .arg(dataset.join("ztlens.toml"))
-            .arg("--data-dir")
-            .arg(lake)
-            .args([
-                "--from",
-                truth["from"].as_str().unwrap(),
-                "--to",
-                truth["to"].as_str().unwrap(),
-                "--format",
-                "json",
-            ]),
-    );
-    serde_json::from_str(&out).unwrap()
-}
-
 /// Label columns identify a row; everything numeric is a value.
 fn row_key(row: &serde_json::Map<String, Value>) -> String {
     let mut labels: Vec<String> = row
@@ -98,12 +78,12 @@ fn kpis_equal_the_generator_truth_and_duplicates_count_once() {
 
     let lake = dir.path().join("lake");
     ingest_dataset(&dataset, &lake);
-    let first = kpis(&dataset, &lake, &truth);
+    let first = kpis(&dataset.join("ztlens.toml"), &lake, &truth);
     assert_matches_truth(&truth, &first);
 
     // The same files again: every event is now stored at least twice.
     ingest_dataset(&dataset, &lake);
-    let second = kpis(&dataset, &lake, &truth);
+    let second = kpis(&dataset.join("ztlens.toml"), &lake, &truth);
     assert_eq!(
         first, second,
         "a second ingest of the same files changed a KPI"
@@ -132,7 +112,7 @@ fn kpis_equal_the_generator_truth_and_duplicates_count_once() {
             .env("ZTLENS_LAKE__RETENTION_DAYS", "0")
             .env("ZTLENS_LAKE__COMPACT_MIN_FILES", "2"),
     );
-    let third = kpis(&dataset, &lake, &truth);
+    let third = kpis(&dataset.join("ztlens.toml"), &lake, &truth);
     assert_eq!(first, third, "compaction changed a KPI");
     let stored = run_ok(ztlens().arg("query").arg("--data-dir").arg(&lake).args([
         "--format",

@@ -22,7 +22,7 @@ use ztlens_ingest::kafka::rdkafka::producer::{
     BaseProducer, BaseRecord, DefaultProducerContext, Producer,
 };
 use ztlens_ingest::kafka::rdkafka::{Offset, TopicPartitionList};
-use ztlens_ingest::kafka::{KafkaConfig, KafkaSource, TopicConfig};
+use ztlens_ingest::kafka::{KafkaConfig, KafkaSource, KafkaStatus, TopicConfig};
 use ztlens_ingest::lake::{LakeConfig, LakeWriter};
 use ztlens_ingest::pipeline::{IngestLimits, Pipeline};
 
@@ -274,6 +274,27 @@ fn wait_fully_committed(bootstrap: &str, group: &str, topic: &str, partitions: i
     );
 }
 
+/// Consume `topic` with a fresh source and group into a fresh lake until every partition is
+/// committed to its end; returns the lake (flushed) and the source's last status.
+fn consume_to_end(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    format: &str,
+) -> (Lake, KafkaStatus) {
+    let lake = Lake::new();
+    let (pipeline, writer) = lake.pipeline();
+    let group = format!("{topic}-group");
+    let config = source_config(bootstrap, &group, &[(topic, format)]);
+    let source = KafkaSource::start(&config, pipeline, None).unwrap();
+    wait_fully_committed(bootstrap, &group, topic, partitions);
+    let status = source.status().lock().unwrap().clone();
+    source.stop();
+    source.join();
+    writer.shutdown_blocking().unwrap();
+    (lake, status)
+}
+
 fn events(topic_partitions: i32, count: usize, prefix: &str) -> Vec<(i32, Vec<u8>)> {
     (0..count)
         .map(|i| {
@@ -291,20 +312,7 @@ fn every_event_stored_and_offsets_committed(cluster: Cluster) {
     let n = 5_000;
     produce(&bootstrap, &topic, &events(4, n, "all"));
 
-    let lake = Lake::new();
-    let (pipeline, writer) = lake.pipeline();
-    let group = format!("{topic}-group");
-    let source = KafkaSource::start(
-        &source_config(&bootstrap, &group, &[(&topic, "okta")]),
-        pipeline,
-        None,
-    )
-    .unwrap();
-    wait_fully_committed(&bootstrap, &group, &topic, 4);
-    let status = source.status().lock().unwrap().clone();
-    source.stop();
-    source.join();
-    writer.shutdown_blocking().unwrap();
+    let (lake, status) = consume_to_end(&bootstrap, &topic, 4, "okta");
 
     let uids = lake.uids("authentication");
     assert_eq!(uids.len(), n, "distinct metadata_uid stored");
@@ -315,7 +323,7 @@ fn every_event_stored_and_offsets_committed(cluster: Cluster) {
         4,
         "status lists the assigned partitions"
     );
-    for (c, high) in committed_and_end(&bootstrap, &group, &topic, 4) {
+    for (c, high) in committed_and_end(&bootstrap, &format!("{topic}-group"), &topic, 4) {
         assert_eq!(c, high);
     }
 }
@@ -380,19 +388,7 @@ fn poison_message_last_in_partition(cluster: Cluster) {
     messages.push((0, b"\xff\xfe not json at all".to_vec()));
     messages.push((1, b"   ".to_vec()));
     produce(&bootstrap, &topic, &messages);
-    let lake = Lake::new();
-    let (pipeline, writer) = lake.pipeline();
-    let group = format!("{topic}-group");
-    let source = KafkaSource::start(
-        &source_config(&bootstrap, &group, &[(&topic, "okta")]),
-        pipeline,
-        None,
-    )
-    .unwrap();
-    wait_fully_committed(&bootstrap, &group, &topic, 2);
-    source.stop();
-    source.join();
-    writer.shutdown_blocking().unwrap();
+    let (lake, _) = consume_to_end(&bootstrap, &topic, 2, "okta");
 
     assert_eq!(lake.uids("authentication").len(), 100);
     let (letters, damaged) = read_dead_letters(&lake.config.data_dir).unwrap();
@@ -429,19 +425,7 @@ fn auto_format_topic(cluster: Cluster) {
         (0, b"hello, this is no log format".to_vec()),
     ];
     produce(&bootstrap, &topic, &messages);
-    let lake = Lake::new();
-    let (pipeline, writer) = lake.pipeline();
-    let group = format!("{topic}-group");
-    let source = KafkaSource::start(
-        &source_config(&bootstrap, &group, &[(&topic, "auto")]),
-        pipeline,
-        None,
-    )
-    .unwrap();
-    wait_fully_committed(&bootstrap, &group, &topic, 1);
-    source.stop();
-    source.join();
-    writer.shutdown_blocking().unwrap();
+    let (lake, _) = consume_to_end(&bootstrap, &topic, 1, "auto");
     assert_eq!(lake.uids("authentication").len(), 1);
     assert_eq!(lake.uids("network_activity").len(), 1);
     assert_eq!(lake.uids("http_activity").len(), 1);

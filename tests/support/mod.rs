@@ -85,6 +85,27 @@ pub fn ingest_dataset(dataset: &Path, lake: &Path) {
     }
 }
 
+/// Every KPI over the range of a dataset's `truth.json`, as `ztlens kpi --format json` prints it.
+pub fn kpis(config: &Path, lake: &Path, truth: &serde_json::Value) -> serde_json::Value {
+    let out = run_ok(
+        ztlens()
+            .arg("kpi")
+            .arg("--config")
+            .arg(config)
+            .arg("--data-dir")
+            .arg(lake)
+            .args([
+                "--from",
+                truth["from"].as_str().unwrap(),
+                "--to",
+                truth["to"].as_str().unwrap(),
+                "--format",
+                "json",
+            ]),
+    );
+    serde_json::from_str(&out).unwrap()
+}
+
 /// A `ztlens serve` (or `demo`) child process; killed when dropped.
 pub struct Server {
     pub child: Child,

@@ -72,13 +72,26 @@ pub(crate) fn run_worker(
     }
 }
 
+#[derive(Clone, Default)]
+struct TopicCounts {
+    messages: u64,
+    bytes: u64,
+    parse_failures: u64,
+    dead_letters: u64,
+}
+
 fn process(shared: &WorkerShared, batch: WorkBatch) -> Completion {
     let processed = chrono::Utc::now().timestamp_millis();
     let max_record = shared.pipeline.limits.max_record_bytes;
     let mut processors: HashMap<Format, RecordProcessor> = HashMap::new();
     let mut unrecognized: Vec<DeadLetter> = Vec::new();
     let mut origin = String::new();
+    // Per-topic counts, added to the metrics once per batch rather than once per message.
+    let mut counts = vec![TopicCounts::default(); shared.topics.len()];
     for message in &batch.messages {
+        let count = &mut counts[message.topic as usize];
+        count.messages += 1;
+        count.bytes += message.len() as u64;
         let (topic, topic_format) = &shared.topics[message.topic as usize];
         origin.clear();
         use std::fmt::Write;
@@ -87,12 +100,6 @@ fn process(shared: &WorkerShared, batch: WorkBatch) -> Completion {
             "kafka:{topic}/{}/{}",
             message.partition, message.offset
         );
-        if let Some(m) = &shared.metrics {
-            m.messages.with_label_values(&[topic]).inc();
-            m.bytes
-                .with_label_values(&[topic])
-                .inc_by(message.len() as u64);
-        }
         let payload = message.payload.as_deref().unwrap_or_default();
         let format = match topic_format {
             TopicFormat::Fixed(f) => Some(*f),
@@ -118,10 +125,8 @@ fn process(shared: &WorkerShared, batch: WorkBatch) -> Completion {
                 payload,
                 processed,
             ));
-            if let Some(m) = &shared.metrics {
-                m.parse_failures.with_label_values(&[topic]).inc();
-                m.dead_letters.with_label_values(&[topic]).inc();
-            }
+            count.parse_failures += 1;
+            count.dead_letters += 1;
             continue;
         };
         let processor = processors.entry(format).or_insert_with(|| {
@@ -135,11 +140,23 @@ fn process(shared: &WorkerShared, batch: WorkBatch) -> Completion {
         let refused_before = processor.stats().total_dead_letters();
         processor.process_payload(payload, &origin, max_record);
         let refused = processor.stats().total_dead_letters() - refused_before;
-        if refused > 0
-            && let Some(m) = &shared.metrics
-        {
-            m.parse_failures.with_label_values(&[topic]).inc();
-            m.dead_letters.with_label_values(&[topic]).inc_by(refused);
+        if refused > 0 {
+            count.parse_failures += 1;
+            count.dead_letters += refused;
+        }
+    }
+    if let Some(m) = &shared.metrics {
+        for ((topic, _), c) in shared.topics.iter().zip(&counts) {
+            if c.messages > 0 {
+                m.messages.with_label_values(&[topic]).inc_by(c.messages);
+                m.bytes.with_label_values(&[topic]).inc_by(c.bytes);
+                m.parse_failures
+                    .with_label_values(&[topic])
+                    .inc_by(c.parse_failures);
+                m.dead_letters
+                    .with_label_values(&[topic])
+                    .inc_by(c.dead_letters);
+            }
         }
     }
 
