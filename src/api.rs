@@ -276,14 +276,22 @@ async fn ingest(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let format = Format::from_name(&source).ok_or_else(|| {
-        let known: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_source",
-            format!("unknown source {source:?}; known: {}", known.join(", ")),
-        )
-    })?;
+    let known = || {
+        let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+        names.join(", ")
+    };
+    let auto = source.eq_ignore_ascii_case("auto");
+    let named = if auto {
+        None
+    } else {
+        Some(Format::from_name(&source).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_source",
+                format!("unknown source {source:?}; known: auto, {}", known()),
+            )
+        })?)
+    };
     let limit = state.config.server.max_body_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -324,6 +332,20 @@ async fn ingest(
             })??
     } else {
         bytes.to_vec()
+    };
+    // `auto`: the body's first bytes decide its format.
+    let format = match named {
+        Some(f) => f,
+        None => Format::detect(&data).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_format",
+                format!(
+                    "the body matches no known format; post to /api/v1/ingest/NAME (known: {})",
+                    known()
+                ),
+            )
+        })?,
     };
     let request_id = state.request_counter.fetch_add(1, Ordering::Relaxed);
     let origin = format!("http:{}-{request_id}", state.started_unix_ms());

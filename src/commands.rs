@@ -68,10 +68,19 @@ pub async fn serve(mut config: Config, listen: Option<String>) -> Result<(), Box
 }
 
 pub async fn ingest(config: Config, source: &str, paths: Vec<PathBuf>) -> Result<(), BoxError> {
-    let format = Format::from_name(source).ok_or_else(|| {
-        let known: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
-        format!("unknown source {source:?}; known: {}", known.join(", "))
-    })?;
+    let known = || {
+        let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+        names.join(", ")
+    };
+    let auto = source.eq_ignore_ascii_case("auto");
+    let format = if auto {
+        None
+    } else {
+        Some(
+            Format::from_name(source)
+                .ok_or_else(|| format!("unknown source {source:?}; known: auto, {}", known()))?,
+        )
+    };
     let missing: Vec<String> = paths
         .iter()
         .filter(|p| !p.is_file())
@@ -79,6 +88,27 @@ pub async fn ingest(config: Config, source: &str, paths: Vec<PathBuf>) -> Result
         .collect();
     if !missing.is_empty() {
         return Err(format!("not a readable file: {}", missing.join(", ")).into());
+    }
+    // `--source auto`: recognize each file from its content, refusing the run if one is unknown.
+    let mut groups: Vec<(Format, Vec<PathBuf>)> = Vec::new();
+    for path in paths {
+        let format = match format {
+            Some(f) => f,
+            None => ztlens_ingest::pipeline::detect_file_format(&path)?.ok_or_else(|| {
+                format!(
+                    "cannot recognize the format of {}; pass --source NAME (known: {})",
+                    path.display(),
+                    known()
+                )
+            })?,
+        };
+        if auto {
+            eprintln!("{}: detected {format}", path.display());
+        }
+        match groups.last_mut() {
+            Some((f, group)) if *f == format => group.push(path),
+            _ => groups.push((format, vec![path])),
+        }
     }
     let site = Arc::new(Site::new(&config.site)?);
     let mut lake = config.lake.clone();
@@ -96,7 +126,13 @@ pub async fn ingest(config: Config, source: &str, paths: Vec<PathBuf>) -> Result
         limits: config.ingest.limits(),
     };
     let started = Instant::now();
-    let file_count = paths.len();
+    let file_count: usize = groups.iter().map(|(_, g)| g.len()).sum();
+    let format_names: Vec<&str> = {
+        let mut names: Vec<&str> = groups.iter().map(|(f, _)| f.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    };
     let report = tokio::task::spawn_blocking(move || {
         let last_report = Mutex::new(Instant::now() - Duration::from_secs(10));
         let progress = |p: &FileProgress| {
@@ -123,14 +159,26 @@ pub async fn ingest(config: Config, source: &str, paths: Vec<PathBuf>) -> Result
                 );
             }
         };
-        pipeline.ingest_files(format, &paths, &progress)
+        let mut report: Option<ztlens_ingest::pipeline::FilesReport> = None;
+        for (format, group) in &groups {
+            let part = pipeline.ingest_files(*format, group, &progress)?;
+            match &mut report {
+                Some(r) => {
+                    r.stats.merge(&part.stats);
+                    r.samples.extend(part.samples);
+                }
+                None => report = Some(part),
+            }
+        }
+        Ok::<_, ztlens_ingest::pipeline::IngestError>(report.unwrap_or_default())
     })
     .await??;
     writer.shutdown().await?;
     let stats = &report.stats;
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "ingested {file_count} file(s) as {format} in {seconds:.2} s: {} records, {:.1} MB ({:.0} records/s)",
+        "ingested {file_count} file(s) as {} in {seconds:.2} s: {} records, {:.1} MB ({:.0} records/s)",
+        format_names.join(" + "),
         stats.records,
         stats.bytes as f64 / 1e6,
         stats.records as f64 / seconds.max(1e-9)

@@ -61,7 +61,8 @@ enum Command {
     },
     /// Ingest log files (plain or gzip) into the lake.
     Ingest {
-        /// Format of the files: okta, vpcflow, nginx.
+        /// Format of the files (okta, vpcflow, nginx, entra …), or `auto` to recognize each
+        /// file from its content.
         #[arg(long)]
         source: String,
         /// Files to read.

@@ -107,6 +107,63 @@ fn ingest_reports_rows_and_dead_letters_and_they_can_be_listed() {
 }
 
 #[test]
+fn ingest_auto_recognizes_each_file_and_refuses_an_unknown_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let nginx = dir.path().join("access.log");
+    std::fs::write(
+        &nginx,
+        "10.0.0.1 - - [02/Mar/2026:10:00:00 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"ua\"\n",
+    )
+    .unwrap();
+    let zeek = dir.path().join("conn.log");
+    std::fs::write(
+        &zeek,
+        "#separator \\x09\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tconn_state\n\
+         1772438400.0\tCa1\t10.0.0.1\t5000\t10.0.0.2\t22\ttcp\tREJ\n",
+    )
+    .unwrap();
+    let entra = dir.path().join("PT1H.json");
+    std::fs::write(
+        &entra,
+        r#"{"records": [{"time": "2026-03-02T10:00:00Z", "category": "SignInLogs", "properties": {"id": "s1", "userPrincipalName": "a@corp.example", "status": {"errorCode": 0}}}]}"#,
+    )
+    .unwrap();
+    let lake = dir.path().join("lake");
+    let out = run_ok(
+        ztlens()
+            .arg("ingest")
+            .arg("--data-dir")
+            .arg(&lake)
+            .args(["--source", "auto"])
+            .args([&nginx, &zeek, &entra]),
+    );
+    for table in ["http_activity", "network_activity", "authentication"] {
+        assert!(
+            out.contains(&format!("{table:<20} {:>12} rows", 1)),
+            "{table}: {out}"
+        );
+    }
+    assert!(out.contains("entra + nginx + zeek"), "{out}");
+
+    let unknown = dir.path().join("notes.txt");
+    std::fs::write(&unknown, "hello, world\n").unwrap();
+    let out = ztlens()
+        .arg("ingest")
+        .arg("--data-dir")
+        .arg(&lake)
+        .args(["--source", "auto"])
+        .arg(&unknown)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot recognize the format of") && stderr.contains("--source NAME"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn demo_serves_every_kpi_and_metrics_within_a_minute() {
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();

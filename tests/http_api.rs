@@ -213,6 +213,20 @@ fn ingest_accepts_plain_and_gzip_and_refuses_oversized_bodies() {
     );
     assert_eq!(r.json()["accepted"], 1);
 
+    // `auto`: the body's content names the format; a body nothing matches is refused.
+    let r = server.post(
+        "/api/v1/ingest/auto",
+        &[],
+        br#"{"records":[{"time":"2026-03-02T10:00:00Z","category":"SignInLogs","properties":{"id":"auto-1","userPrincipalName":"a@corp.example","status":{"errorCode":53003}}}]}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["accepted"], 1);
+    let r = server.post("/api/v1/ingest/auto", &[], b"hello, world\n");
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (422, Some("unknown_format"))
+    );
+
     // Too large as sent, too large once decompressed (a gzip bomb), unknown source.
     let big = vec![b'x'; 100_001];
     let r = server.post("/api/v1/ingest/okta", &[], &big);
@@ -243,7 +257,8 @@ fn ingest_accepts_plain_and_gzip_and_refuses_oversized_bodies() {
         &[],
         br#"{"sql": "SELECT count(DISTINCT metadata_uid) AS n FROM authentication"}"#,
     );
-    assert_eq!(r.json()["rows"][0]["n"], 70, "{}", r.text());
+    // 50 plain + 20 gzip Okta events + 1 Entra sign-in posted to `auto`.
+    assert_eq!(r.json()["rows"][0]["n"], 71, "{}", r.text());
     let mut server = server;
     assert!(server.terminate(), "SIGTERM must exit 0:\n{}", server.log());
     let listed = run_ok(

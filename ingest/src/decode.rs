@@ -241,7 +241,7 @@ impl RecordProcessor {
         self.fixed_origin = true;
         self.stats.bytes += payload.len() as u64;
         let records_before = self.stats.records;
-        let mut framer = Framer::new(self.format.framing(), max_record_bytes);
+        let mut framer = Framer::for_format(self.format, max_record_bytes);
         framer.push(payload, &mut |frame| self.handle(frame));
         framer.finish(&mut |frame| self.handle(frame));
         if self.stats.records == records_before {
@@ -261,9 +261,9 @@ impl RecordProcessor {
     /// prelude (the stream state before it, e.g. a VPC header line), then every frame in order.
     pub fn process_batch(&mut self, batch: &FrameBatch) {
         self.parser = self.format.parser(self.site.clone());
-        if let Some(prelude) = &batch.prelude {
-            let mut scratch = TableBuilders::new(self.processed_time);
-            let _ = self.parser.parse(prelude, "", &mut scratch);
+        let mut scratch = TableBuilders::new(self.processed_time);
+        for state in &batch.prelude {
+            let _ = self.parser.parse(state, "", &mut scratch);
         }
         for frame in &batch.frames {
             self.handle(batch.frame(frame));
@@ -303,7 +303,7 @@ impl Decoder {
         max_record_bytes: usize,
     ) -> Self {
         Self {
-            framer: Framer::new(format.framing(), max_record_bytes),
+            framer: Framer::for_format(format, max_record_bytes),
             processor: RecordProcessor::new(format, site, origin, processed_time),
         }
     }
@@ -350,8 +350,8 @@ impl Decoder {
 pub struct FrameBatch {
     data: Vec<u8>,
     frames: Vec<BatchFrame>,
-    /// Stream state a parser starting at this batch must see first (see [`Parser::stream_state`]).
-    pub prelude: Option<Vec<u8>>,
+    /// Stream state a parser starting at this batch must see first (see [`crate::parsers::Parser::is_stream_state`]), oldest first.
+    pub prelude: Vec<Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -369,7 +369,7 @@ enum BatchFrame {
 }
 
 impl FrameBatch {
-    pub fn new(prelude: Option<Vec<u8>>) -> Self {
+    pub fn new(prelude: Vec<Vec<u8>>) -> Self {
         Self {
             prelude,
             ..Self::default()

@@ -11,6 +11,12 @@
 //!   the framer switches to line framing, so a broken line can never swallow the next one.
 //!   Concatenated pretty-printed objects are split by bracket depth.
 //!
+//! - **Envelopes**: formats that arrive wrapped (`{"records": [...]}` from Azure diagnostic
+//!   exports, `{"Records": [...]}` from CloudTrail, `{"value": [...]}` from Microsoft Graph) name
+//!   their envelope keys ([`Framer::with_envelopes`]). When a top-level object's member with such
+//!   a key holds an array, each element of the array is a record and the rest of the envelope
+//!   is skipped, so a 500 MB `PT1H.json` blob is streamed item by item, never held whole.
+//!
 //! Invariants:
 //! - memory per framer is bounded by `max_record_bytes` (+ one chunk): a longer record is cut off,
 //!   counted to its end, and reported as [`ErrorKind::Oversized`] with its first
@@ -46,9 +52,32 @@ enum Mode {
     JsonValues,
 }
 
+/// Where the JSON scanner is relative to an envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Envelope {
+    /// Not inside an envelope.
+    Off,
+    /// Inside the envelope's array: between or inside item records.
+    Items,
+    /// After the array: skipping the rest of the envelope object, at this nesting depth.
+    Tail(usize),
+}
+
+/// Longest envelope key the scanner remembers.
+const MAX_KEY: usize = 16;
+
 #[derive(Debug)]
 pub struct Framer {
     mode: Mode,
+    envelope_keys: &'static [&'static str],
+    envelope: Envelope,
+    /// The last string read at depth 1 of a top-level object (a candidate envelope key).
+    key: Vec<u8>,
+    capturing_key: bool,
+    /// A `"<envelope key>":` was just read; an `[` next opens the envelope.
+    envelope_pending: bool,
+    tail_in_string: bool,
+    tail_escape: bool,
     max_record: usize,
     buf: Vec<u8>,
     /// Length of the current record, including bytes not kept because it is oversized.
@@ -74,6 +103,13 @@ impl Framer {
                 Framing::Json => Mode::JsonDetect,
             },
             max_record: max_record_bytes.max(1),
+            envelope_keys: &[],
+            envelope: Envelope::Off,
+            key: Vec::new(),
+            capturing_key: false,
+            envelope_pending: false,
+            tail_in_string: false,
+            tail_escape: false,
             buf: Vec::new(),
             record_len: 0,
             record_line: 1,
@@ -86,6 +122,17 @@ impl Framer {
             record_has_newline: false,
             records_seen: 0,
         }
+    }
+
+    /// The framer a format needs: its framing and its envelope keys.
+    pub fn for_format(format: crate::parsers::Format, max_record_bytes: usize) -> Self {
+        Self::new(format.framing(), max_record_bytes).with_envelopes(format.envelope_keys())
+    }
+
+    /// Top-level object keys whose array value holds the records (JSON framing only).
+    pub fn with_envelopes(mut self, keys: &'static [&'static str]) -> Self {
+        self.envelope_keys = keys;
+        self
     }
 
     /// Feed the next chunk; `emit` is called for every complete frame.
@@ -110,6 +157,13 @@ impl Framer {
             _ => {
                 if self.garbage {
                     self.reject(ErrorKind::InvalidJson, "not a JSON object".into(), emit);
+                } else if self.depth == 0 && self.envelope != Envelope::Off {
+                    self.reject(
+                        ErrorKind::Truncated,
+                        "input ended inside a records envelope".into(),
+                        emit,
+                    );
+                    self.envelope = Envelope::Off;
                 } else if self.depth > 0 || self.in_string {
                     self.reject(
                         ErrorKind::Truncated,
@@ -130,6 +184,8 @@ impl Framer {
         self.escape = false;
         self.garbage = false;
         self.record_has_newline = false;
+        self.capturing_key = false;
+        self.envelope_pending = false;
     }
 
     fn keep(&mut self, bytes: &[u8]) {
@@ -226,6 +282,32 @@ impl Framer {
         while i < chunk.len() {
             let b = chunk[i];
             i += 1;
+            if let Envelope::Tail(depth) = self.envelope {
+                self.skip_envelope_tail(b, depth);
+                continue;
+            }
+            let in_items = self.envelope == Envelope::Items;
+            if self.depth == 0 && !self.garbage && in_items {
+                // Between the records of an envelope's array.
+                match b {
+                    b'\n' => self.line += 1,
+                    b' ' | b'\t' | b'\r' | b',' => {}
+                    b']' => self.envelope = Envelope::Tail(1),
+                    b'{' => {
+                        self.reset_record();
+                        self.record_line = self.line;
+                        self.keep(&[b]);
+                        self.depth = 1;
+                    }
+                    _ => {
+                        self.reset_record();
+                        self.record_line = self.line;
+                        self.garbage = true;
+                        self.keep(&[b]);
+                    }
+                }
+                continue;
+            }
             if self.depth == 0 && !self.garbage {
                 // Between records.
                 match b {
@@ -262,7 +344,7 @@ impl Framer {
             }
             if self.garbage {
                 let ends_line = b == b'\n';
-                let ends_element = self.in_array && (b == b',' || b == b']');
+                let ends_element = (self.in_array || in_items) && (b == b',' || b == b']');
                 if ends_line || ends_element {
                     self.reject(ErrorKind::InvalidJson, "not a JSON object".into(), emit);
                     self.reset_record();
@@ -270,7 +352,11 @@ impl Framer {
                         self.line += 1;
                     }
                     if b == b']' {
-                        self.in_array = false;
+                        if in_items {
+                            self.envelope = Envelope::Tail(1);
+                        } else {
+                            self.in_array = false;
+                        }
                     }
                 } else {
                     self.keep(&[b]);
@@ -278,6 +364,10 @@ impl Framer {
                 continue;
             }
             // Inside a record.
+            let watch_keys = self.depth == 1
+                && !self.envelope_keys.is_empty()
+                && self.envelope == Envelope::Off
+                && !self.in_array;
             if self.in_string {
                 if self.escape {
                     self.escape = false;
@@ -285,6 +375,7 @@ impl Framer {
                     self.escape = true;
                 } else if b == b'"' {
                     self.in_string = false;
+                    continue_key_capture(self, watch_keys);
                 } else if b == b'\n' {
                     // JSON strings cannot hold a raw newline: the record was cut short here.
                     let detail = format!(
@@ -296,8 +387,34 @@ impl Framer {
                     self.line += 1;
                     continue;
                 }
+                if self.capturing_key && self.key.len() <= MAX_KEY {
+                    self.key.push(b);
+                }
                 self.keep(&[b]);
                 continue;
+            }
+            if watch_keys && !b.is_ascii_whitespace() {
+                let pending = std::mem::take(&mut self.envelope_pending);
+                match b {
+                    b'"' => {
+                        self.key.clear();
+                        self.capturing_key = true;
+                    }
+                    b':' => {
+                        self.envelope_pending = self
+                            .envelope_keys
+                            .iter()
+                            .any(|k| k.as_bytes() == self.key.as_slice());
+                    }
+                    b'[' if pending => {
+                        // The envelope's array: its elements are the records; the envelope's
+                        // own members are not kept.
+                        self.reset_record();
+                        self.envelope = Envelope::Items;
+                        continue;
+                    }
+                    _ => {}
+                }
             }
             self.keep(&[b]);
             match b {
@@ -322,6 +439,36 @@ impl Framer {
         chunk.len()
     }
 
+    /// Skip the members after an envelope's array, up to the envelope's closing brace.
+    fn skip_envelope_tail(&mut self, b: u8, depth: usize) {
+        if b == b'\n' {
+            self.line += 1;
+        }
+        if self.tail_in_string {
+            if self.tail_escape {
+                self.tail_escape = false;
+            } else if b == b'\\' {
+                self.tail_escape = true;
+            } else if b == b'"' {
+                self.tail_in_string = false;
+            }
+            return;
+        }
+        self.envelope = match b {
+            b'"' => {
+                self.tail_in_string = true;
+                Envelope::Tail(depth)
+            }
+            b'{' | b'[' => Envelope::Tail(depth + 1),
+            b'}' | b']' if depth == 1 => {
+                self.records_seen += 1;
+                Envelope::Off
+            }
+            b'}' | b']' => Envelope::Tail(depth - 1),
+            _ => Envelope::Tail(depth),
+        };
+    }
+
     fn complete_json_record(&mut self, emit: &mut dyn FnMut(Frame<'_>)) {
         if self.oversized() {
             self.reject(ErrorKind::Oversized, self.oversized_error(), emit);
@@ -331,7 +478,7 @@ impl Framer {
                 line: self.record_line,
             });
         }
-        let single_line = !self.record_has_newline;
+        let single_line = !self.record_has_newline && self.envelope == Envelope::Off;
         self.records_seen += 1;
         self.reset_record();
         // The first value sat on one line: NDJSON. Line framing from here on.
@@ -339,6 +486,14 @@ impl Framer {
             self.mode = Mode::Lines;
         }
     }
+}
+
+/// A string at depth 1 just closed: it is the candidate envelope key if we were capturing one.
+fn continue_key_capture(framer: &mut Framer, watch_keys: bool) {
+    if !(watch_keys && framer.capturing_key) {
+        framer.key.clear();
+    }
+    framer.capturing_key = false;
 }
 
 fn strip_cr(line: &[u8]) -> &[u8] {
@@ -360,7 +515,16 @@ mod tests {
     }
 
     fn frame_chunks(framing: Framing, max: usize, chunks: &[&[u8]]) -> Vec<Out> {
-        let mut framer = Framer::new(framing, max);
+        envelope_chunks(framing, &[], max, chunks)
+    }
+
+    fn envelope_chunks(
+        framing: Framing,
+        keys: &'static [&'static str],
+        max: usize,
+        chunks: &[&[u8]],
+    ) -> Vec<Out> {
+        let mut framer = Framer::new(framing, max).with_envelopes(keys);
         let mut out = Vec::new();
         let mut emit = |f: Frame<'_>| match f {
             Frame::Record { bytes, line } => {
@@ -477,5 +641,60 @@ mod tests {
         let deep = "[".repeat(100_000);
         let out = frame(Framing::Json, &format!("{{\"a\":{deep}"));
         assert!(matches!(out[0], Out::Rej(ErrorKind::Truncated, ..)));
+    }
+
+    const KEYS: &[&str] = &["records", "value"];
+
+    #[test]
+    fn envelope_items_are_records_and_the_rest_is_skipped() {
+        let input = "{\"@odata\": \"x\", \"value\": [\n {\"a\": \"]}\"},\n {\"b\": [1, {\"c\": 2}]}\n], \"next\": {\"d\": \"}\"}}\n{\"records\":[{\"e\":1}]}\n";
+        let want = vec![
+            Out::Rec("{\"a\": \"]}\"}".into(), 2),
+            Out::Rec("{\"b\": [1, {\"c\": 2}]}".into(), 3),
+            Out::Rec("{\"e\":1}".into(), 5),
+        ];
+        assert_eq!(
+            envelope_chunks(Framing::Json, KEYS, 1 << 20, &[input.as_bytes()]),
+            want
+        );
+        // Byte by byte: state survives every chunk boundary.
+        let bytes: Vec<&[u8]> = input.as_bytes().chunks(1).collect();
+        assert_eq!(envelope_chunks(Framing::Json, KEYS, 1 << 20, &bytes), want);
+    }
+
+    #[test]
+    fn envelope_keys_only_count_at_the_top_level() {
+        // A nested "records" array and a string value "records" are ordinary data.
+        let input = "{\"x\": {\"records\": [1]}, \"y\": \"records\"}\n{\"records\": 5}\n";
+        let out = envelope_chunks(Framing::Json, KEYS, 1 << 20, &[input.as_bytes()]);
+        assert_eq!(out.len(), 2);
+        assert!(matches!(&out[0], Out::Rec(r, 1) if r.starts_with("{\"x\"")));
+        assert!(matches!(&out[1], Out::Rec(r, 2) if r == "{\"records\": 5}"));
+    }
+
+    #[test]
+    fn envelope_garbage_oversize_and_truncation() {
+        let big = format!("{{\"pad\":\"{}\"}}", "z".repeat(200));
+        let input = format!("{{\"records\":[{{\"a\":1}}, 7, {big}, {{\"b\":2}}");
+        let out = envelope_chunks(Framing::Json, KEYS, 100, &[input.as_bytes()]);
+        assert_eq!(out[0], Out::Rec("{\"a\":1}".into(), 1));
+        assert_eq!(out[1], Out::Rej(ErrorKind::InvalidJson, 1, 1));
+        assert_eq!(out[2], Out::Rej(ErrorKind::Oversized, big.len(), 1));
+        assert_eq!(out[3], Out::Rec("{\"b\":2}".into(), 1));
+        assert!(
+            matches!(out[4], Out::Rej(ErrorKind::Truncated, ..)),
+            "{out:?}"
+        );
+        assert_eq!(out.len(), 5);
+    }
+
+    #[test]
+    fn an_envelope_larger_than_the_record_limit_streams() {
+        let item = "{\"k\":\"0123456789\"}";
+        let items: Vec<&str> = std::iter::repeat_n(item, 10_000).collect();
+        let input = format!("{{\"records\": [{}]}}", items.join(","));
+        let out = envelope_chunks(Framing::Json, KEYS, 64, &[input.as_bytes()]);
+        assert_eq!(out.len(), 10_000);
+        assert!(out.iter().all(|o| *o == Out::Rec(item.into(), 1)));
     }
 }

@@ -70,6 +70,9 @@ pub struct FileProgress {
     pub stats: Option<DecodeStats>,
 }
 
+/// Stream-state records kept for replay; enough for a Zeek header block.
+const MAX_STATE_RECORDS: usize = 16;
+
 /// What a file ingest produced.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct FilesReport {
@@ -251,17 +254,22 @@ impl Pipeline {
             // The reader: frame sequentially, cut batches, remember the stream state.
             let read = (|| -> Result<(), IngestError> {
                 let probe = format.parser(self.site.clone());
-                let mut framer = Framer::new(format.framing(), self.limits.max_record_bytes);
-                let mut state: Option<Vec<u8>> = None;
-                let mut batch = FrameBatch::new(None);
+                let mut framer = Framer::for_format(format, self.limits.max_record_bytes);
+                // The latest stream-state records (a VPC header; Zeek's separator and fields
+                // directives), replayed in order by whichever worker gets the next batch.
+                let mut state: Vec<Vec<u8>> = Vec::new();
+                let mut batch = FrameBatch::new(Vec::new());
                 let records = std::cell::Cell::new(0u64);
                 let mut chunk = vec![0u8; 1 << 20];
                 let collect =
-                    |frame: Frame<'_>, batch: &mut FrameBatch, state: &mut Option<Vec<u8>>| {
+                    |frame: Frame<'_>, batch: &mut FrameBatch, state: &mut Vec<Vec<u8>>| {
                         if let Frame::Record { bytes, .. } = &frame
                             && probe.is_stream_state(bytes)
                         {
-                            *state = Some(bytes.to_vec());
+                            if state.len() == MAX_STATE_RECORDS {
+                                state.remove(0);
+                            }
+                            state.push(bytes.to_vec());
                         }
                         records.set(records.get() + 1);
                         batch.push(frame);
@@ -395,6 +403,20 @@ impl<R: Read> Read for CountingReader<R> {
         self.count.fetch_add(n, Ordering::Relaxed);
         Ok(n)
     }
+}
+
+/// Recognize the format of a file (plain or gzip) from its first 64 KB; `None` when no known
+/// format matches.
+pub fn detect_file_format(path: &Path) -> Result<Option<Format>, IngestError> {
+    let read_err = |source| IngestError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let mut reader = open_maybe_gzip(file).map_err(read_err)?.take(64 * 1024);
+    let mut head = Vec::with_capacity(64 * 1024);
+    reader.read_to_end(&mut head).map_err(read_err)?;
+    Ok(Format::detect(&head))
 }
 
 /// Wrap `reader` in a gzip decoder when it starts with the gzip magic bytes. Concatenated gzip

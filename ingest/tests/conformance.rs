@@ -22,6 +22,8 @@ const FOLDERS: &[(&str, Format)] = &[
     ("okta", Format::Okta),
     ("aws_vpcflow", Format::VpcFlow),
     ("nginx_apache", Format::Combined),
+    ("entra_signin", Format::Entra),
+    ("zeek_conn", Format::Zeek),
 ];
 
 fn shared_fixtures() -> Option<PathBuf> {
@@ -265,5 +267,95 @@ fn shared_samples_parse_as_expected() {
         strings(shop, "http_request_x_forwarded_for")[0],
         None,
         "a trailing \"-\" is an empty X-Forwarded-For"
+    );
+
+    let entra = &parsed["entra_signin/elastic_integrations__test-signinlogs-raw.log"].batches;
+    assert_eq!(
+        strings(entra, "zt_signin_category"),
+        [
+            "interactive",
+            "non_interactive",
+            "service_principal",
+            "service_principal",
+            "managed_identity"
+        ]
+        .map(|c| Some(c.to_string())),
+        "one record per sign-in category"
+    );
+    assert_eq!(
+        strings(entra, "status_code")[0].as_deref(),
+        Some("50140"),
+        "KMSI interrupt"
+    );
+    assert_eq!(
+        ints(entra, "status_id")[0],
+        Some(99),
+        "an interrupt is not a failure"
+    );
+    assert_eq!(
+        strings(entra, "user_email_addr")[0].as_deref(),
+        Some("test@elastic.co")
+    );
+    assert_eq!(
+        strings(entra, "src_endpoint_location_city")[0].as_deref(),
+        Some("Champs-Sur-Marne")
+    );
+    let panther = &parsed["entra_signin/panther__azure_signin_rules.ndjson"].batches;
+    let decisions = strings(panther, "zt_decision");
+    let count = |d: &str| decisions.iter().filter(|x| x.as_deref() == Some(d)).count();
+    assert_eq!(count("locked_out"), 2, "two 50053 records: {decisions:?}");
+    assert!(
+        count("deny_credentials") >= 2 + 6,
+        "50126 ×2 and 7000215 ×6: {decisions:?}"
+    );
+
+    let tsv = &parsed["zeek_conn/zeek__zeek-cut-logs__conn.log"].batches;
+    let comma = &parsed["zeek_conn/zeek__zeek-cut-logs__conncomma.log"].batches;
+    let by_uid = |batches: &[(Table, RecordBatch)]| {
+        let columns = [
+            "src_endpoint_ip",
+            "dst_endpoint_ip",
+            "app_name",
+            "status_code",
+        ];
+        let values: Vec<Vec<Option<String>>> =
+            columns.iter().map(|c| strings(batches, c)).collect();
+        let mut rows: Vec<Vec<Option<String>>> = (0..values[0].len())
+            .map(|i| values.iter().map(|v| v[i].clone()).collect())
+            .collect();
+        rows.sort();
+        rows
+    };
+    assert_eq!(
+        by_uid(tsv),
+        by_uid(comma),
+        "the comma-separated file holds the same connections (uids differ between the two runs)"
+    );
+    let bro = &parsed["zeek_conn/lnav__logfile_bro_conn.log"].batches;
+    assert_eq!(
+        strings(bro, "src_endpoint_ip")[0].as_deref(),
+        Some("192.168.2.76")
+    );
+    assert_eq!(ints(bro, "dst_endpoint_port")[0], Some(80));
+    assert_eq!(
+        strings(bro, "metadata_uid")[0].as_deref(),
+        Some("Cg9xqq3JAcZusspA86")
+    );
+    let json_conn =
+        &parsed["zeek_conn/ocsf_examples__raw_sample_log_dataset__conn.json.log"].batches;
+    let states = strings(json_conn, "status_code");
+    let failed = ints(json_conn, "activity_id")
+        .iter()
+        .filter(|a| **a == Some(4))
+        .count();
+    assert_eq!(
+        failed, 17,
+        "17 S0 connections are failed attempts: {states:?}"
+    );
+    assert!(
+        ints(json_conn, "disposition_id")
+            .iter()
+            .all(Option::is_none),
+        "Zeek sees no policy: nothing is blocked"
     );
 }

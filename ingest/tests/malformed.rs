@@ -34,11 +34,17 @@ const VPC_OK: &str = "2 123 eni-1 10.0.0.1 10.0.0.2 1000 22 6 1 60 1767225600 17
 const NGINX_OK: &str =
     r#"10.0.0.1 - - [01/Jan/2026:00:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "ua""#;
 
+const ENTRA_OK: &str = r#"{"time":"2026-01-01T00:00:00Z","category":"SignInLogs","properties":{"id":"s-1","createdDateTime":"2026-01-01T00:00:00Z","userPrincipalName":"a@b.example","status":{"errorCode":0}}}"#;
+
+const ZEEK_OK: &str = "1767225600.5\tCabc1\t10.0.0.1\t50000\t10.0.0.2\t22\ttcp\tssh\t1.5\t100\t200\tSF\tT\tT\t0\tShAdDaFf\t5\t300\t4\t400\t(empty)";
+
 fn good(format: Format) -> &'static str {
     match format {
         Format::Okta => OKTA_OK,
         Format::VpcFlow => VPC_OK,
         Format::Combined => NGINX_OK,
+        Format::Entra => ENTRA_OK,
+        Format::Zeek => ZEEK_OK,
     }
 }
 

@@ -164,3 +164,13 @@ fn vpcflow_fixtures() {
 fn nginx_fixtures() {
     run_fixture_table("nginx", Format::Combined);
 }
+
+#[test]
+fn entra_fixtures() {
+    run_fixture_table("entra", Format::Entra);
+}
+
+#[test]
+fn zeek_fixtures() {
+    run_fixture_table("zeek", Format::Zeek);
+}

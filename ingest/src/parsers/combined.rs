@@ -179,20 +179,6 @@ pub fn parse_clf_time(text: &str) -> Option<i64> {
     Some(datetime.and_utc().timestamp_millis() - offset_minutes * 60_000)
 }
 
-fn method_activity(method: &str) -> (i32, &'static str) {
-    match method {
-        "CONNECT" => (1, "Connect"),
-        "DELETE" => (2, "Delete"),
-        "GET" => (3, "Get"),
-        "HEAD" => (4, "Head"),
-        "OPTIONS" => (5, "Options"),
-        "POST" => (6, "Post"),
-        "PUT" => (7, "Put"),
-        "TRACE" => (8, "Trace"),
-        _ => (99, "Other"),
-    }
-}
-
 /// Whether a line looks like a combined/common access log line: a client address (optionally
 /// after a vhost), ident, user, then `[time]` and a quoted request.
 pub fn looks_like_access_log(line: &str) -> bool {
@@ -328,7 +314,7 @@ fn map_line<'a>(
             .filter(|q| !q.is_empty())
             .map(|q| Cow::Owned(q.to_string()));
         h.http_request_version = Some(Cow::Owned(v.to_string()));
-        method_activity(m)
+        super::http_method_activity(m)
     } else {
         if !request.is_empty() && request != "-" {
             unmapped.push(("request", request.to_string()));
@@ -343,14 +329,7 @@ fn map_line<'a>(
     }
 
     // Site tags.
-    let path = h.http_request_url_path.as_deref();
-    if let Some(app) = site.match_app(h.http_request_url_hostname.as_deref(), path) {
-        h.zt_app_id = Some(Cow::Owned(app.id.to_string()));
-        h.zt_app_sensitivity = app.sensitivity.map(|s| Cow::Owned(s.to_string()));
-    }
-    let privileged = path.and_then(|p| site.privileged_prefix(p));
-    h.zt_privileged_target = Some(privileged.is_some());
-    h.zt_privileged_prefix = privileged.map(|p| Cow::Owned(p.to_string()));
+    super::tag_http(h, site);
     let (action_id, disposition_id) = match status {
         401 => (2, 26),
         403 => (2, 2),

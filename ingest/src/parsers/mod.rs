@@ -9,9 +9,12 @@
 //!   the field layout for the lines after it), and lives in the parser value, one per stream.
 
 pub mod combined;
+pub mod entra;
 pub mod json;
+pub(crate) mod jv;
 pub mod okta;
 pub mod vpcflow;
+pub mod zeek;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -112,6 +115,10 @@ pub enum Format {
     VpcFlow,
     /// nginx / Apache access logs in combined or common format.
     Combined,
+    /// Microsoft Entra ID sign-in logs (diagnostic records or Graph signIn objects).
+    Entra,
+    /// Zeek conn.log (TSV with header directives, or JSON lines).
+    Zeek,
 }
 
 /// How a format's byte stream is cut into records.
@@ -124,7 +131,13 @@ pub enum Framing {
 }
 
 impl Format {
-    pub const ALL: [Format; 3] = [Format::Okta, Format::VpcFlow, Format::Combined];
+    pub const ALL: [Format; 5] = [
+        Format::Okta,
+        Format::VpcFlow,
+        Format::Combined,
+        Format::Entra,
+        Format::Zeek,
+    ];
 
     /// Name on the command line, in URLs and in `metadata_product_name`.
     pub fn name(self) -> &'static str {
@@ -132,6 +145,8 @@ impl Format {
             Format::Okta => "okta",
             Format::VpcFlow => "vpcflow",
             Format::Combined => "nginx",
+            Format::Entra => "entra",
+            Format::Zeek => "zeek",
         }
     }
 
@@ -141,33 +156,53 @@ impl Format {
             "okta" => Some(Format::Okta),
             "vpcflow" | "vpc_flow" | "aws_vpcflow" => Some(Format::VpcFlow),
             "nginx" | "apache" | "combined" | "common" | "nginx_apache" => Some(Format::Combined),
+            "entra" | "entra_signin" | "azuread" | "aad" | "entra_id" => Some(Format::Entra),
+            "zeek" | "zeek_conn" | "bro" | "conn" => Some(Format::Zeek),
             _ => None,
         }
     }
 
     pub fn framing(self) -> Framing {
         match self {
-            Format::Okta => Framing::Json,
-            Format::VpcFlow | Format::Combined => Framing::Lines,
+            Format::Okta | Format::Entra => Framing::Json,
+            Format::VpcFlow | Format::Combined | Format::Zeek => Framing::Lines,
+        }
+    }
+
+    /// Top-level keys of the envelopes this format arrives in; the framer hands out each
+    /// element of the envelope's array as a record.
+    pub fn envelope_keys(self) -> &'static [&'static str] {
+        match self {
+            Format::Entra => &["records", "value"],
+            Format::Okta | Format::VpcFlow | Format::Combined | Format::Zeek => &[],
         }
     }
 
     /// Whether the parser keeps state across records (a VPC header line sets the layout).
     pub fn is_stateful(self) -> bool {
-        matches!(self, Format::VpcFlow)
+        matches!(self, Format::VpcFlow | Format::Zeek)
     }
 
     /// Recognize the format of one record (or message) from its content; `None` when no known
     /// format matches. Checks are cheap and look at the start of the input only.
     pub fn detect(record: &[u8]) -> Option<Format> {
-        let head = &record[..record.len().min(4096)];
+        let head = &record[..record.len().min(16 * 1024)];
         let text = String::from_utf8_lossy(head);
         let text = text.trim_start();
+        if zeek::looks_like_zeek(text) {
+            return Some(Format::Zeek);
+        }
         if text.starts_with('{') || text.starts_with('[') {
             // Okta LogEvent: eventType, plus the actor/outcome objects every event carries.
             let okta = text.contains("\"eventType\"")
                 && (text.contains("\"actor\"") || text.contains("\"outcome\""));
-            return okta.then_some(Format::Okta);
+            if okta {
+                return Some(Format::Okta);
+            }
+            if entra::looks_like_entra(text) {
+                return Some(Format::Entra);
+            }
+            return None;
         }
         let line = text.lines().next().unwrap_or("");
         if vpcflow::looks_like_vpc_flow(line) {
@@ -185,6 +220,8 @@ impl Format {
             Format::Okta => Box::new(okta::OktaParser::new(site)),
             Format::VpcFlow => Box::new(vpcflow::VpcFlowParser::new(site)),
             Format::Combined => Box::new(combined::CombinedParser::new(site)),
+            Format::Entra => Box::new(entra::EntraParser::new(site)),
+            Format::Zeek => Box::new(zeek::ZeekParser::new(site)),
         }
     }
 }
@@ -218,6 +255,98 @@ pub trait Parser: Send {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers shared by the parsers.
+
+/// OCSF `action_id`, `disposition_id` and `status_id` for a `zt_decision`.
+///
+/// A challenge (MFA or re-authentication) is neither a success nor a failure: status 99,
+/// disposition 23. Credential and MFA refusals are `Unauthorized` (26); every other denial is
+/// `Blocked` (2).
+pub(crate) fn decision_outcome(decision: &str) -> (i32, i32, i32) {
+    match decision {
+        "allow" => (1, 1, 1),
+        "challenge_mfa" | "reauth_required" => (99, 23, 99),
+        "mfa_failed" | "mfa_denied" | "deny_credentials" => (2, 26, 2),
+        "other" => (0, 0, 0),
+        _ => (2, 2, 2),
+    }
+}
+
+/// Site tags for a flow between `src` and `dst`: segments, `zt_is_lateral` (both ends
+/// internal), direction (lateral overrides the vendor's `hint`, else inbound/outbound from
+/// which end is internal) and the destination port class (for TCP, UDP and SCTP only).
+pub(crate) fn tag_network(
+    own: &mut crate::schema::NetworkActivityColumns<'_>,
+    site: &Site,
+    src: Option<std::net::IpAddr>,
+    dst: Option<std::net::IpAddr>,
+    direction_hint: Option<i32>,
+) {
+    if let (Some(s), Some(d)) = (src, dst) {
+        let (ps, pd) = (site.place(s), site.place(d));
+        own.zt_segment_src = Some(Cow::Owned(ps.segment().to_string()));
+        own.zt_segment_dst = Some(Cow::Owned(pd.segment().to_string()));
+        let lateral = ps.is_internal() && pd.is_internal();
+        own.zt_is_lateral = Some(lateral);
+        own.connection_info_direction_id = Some(if lateral {
+            3
+        } else {
+            match direction_hint {
+                Some(hint) => hint,
+                None if pd.is_internal() => 1,
+                None if ps.is_internal() => 2,
+                None => 0,
+            }
+        });
+    } else if direction_hint.is_some() {
+        own.connection_info_direction_id = direction_hint;
+    }
+    if let Some(port) = own.dst_endpoint_port {
+        let has_ports = matches!(own.connection_info_protocol_num, Some(6 | 17 | 132));
+        let class = if has_ports {
+            u16::try_from(port).map(|p| site.port_class(p)).ok()
+        } else {
+            None
+        };
+        own.zt_port_class = Some(Cow::Borrowed(class.map_or("other", |c| c.as_str())));
+    }
+    if own.connection_info_protocol_name.is_none() {
+        own.connection_info_protocol_name = own
+            .connection_info_protocol_num
+            .and_then(vpcflow::protocol_name)
+            .map(Cow::Borrowed);
+    }
+    if own.connection_info_protocol_ver_id.is_none() {
+        own.connection_info_protocol_ver_id = src.map(|ip| if ip.is_ipv4() { 4 } else { 6 });
+    }
+}
+
+/// Site tags for an HTTP request: the configured app (host first, then path prefix) and
+/// whether the path is privileged.
+pub(crate) fn tag_http(own: &mut crate::schema::HttpActivityColumns<'_>, site: &Site) {
+    let path = own.http_request_url_path.as_deref();
+    if let Some(app) = site.match_app(own.http_request_url_hostname.as_deref(), path) {
+        own.zt_app_id = Some(Cow::Owned(app.id.to_string()));
+        own.zt_app_sensitivity = app.sensitivity.map(|s| Cow::Owned(s.to_string()));
+    }
+    let privileged = path.and_then(|p| site.privileged_prefix(p));
+    own.zt_privileged_target = Some(privileged.is_some());
+    own.zt_privileged_prefix = privileged.map(|p| Cow::Owned(p.to_string()));
+}
+
+/// HTTP method → OCSF HTTP activity id and name.
+pub(crate) fn http_method_activity(method: &str) -> (i32, &'static str) {
+    match method {
+        "CONNECT" => (1, "Connect"),
+        "DELETE" => (2, "Delete"),
+        "GET" => (3, "Get"),
+        "HEAD" => (4, "Head"),
+        "OPTIONS" => (5, "Options"),
+        "POST" => (6, "Post"),
+        "PUT" => (7, "Put"),
+        "TRACE" => (8, "Trace"),
+        _ => (99, "Other"),
+    }
+}
 
 /// Stable id from record content, for formats whose records carry no event id.
 pub fn content_uid(prefix: &str, bytes: &[u8]) -> String {

@@ -258,7 +258,7 @@ impl VpcFlowParser {
     }
 }
 
-fn protocol_name(num: i32) -> Option<&'static str> {
+pub(crate) fn protocol_name(num: i32) -> Option<&'static str> {
     Some(match num {
         1 => "icmp",
         6 => "tcp",
@@ -531,33 +531,12 @@ fn map_record<'a>(
     row.own.disposition_id = disposition_id;
 
     // Site enrichment.
-    let placement = (src.map(|ip| site.place(ip)), dst.map(|ip| site.place(ip)));
-    if let (Some(ps), Some(pd)) = placement {
-        row.own.zt_segment_src = Some(Cow::Owned(ps.segment().to_string()));
-        row.own.zt_segment_dst = Some(Cow::Owned(pd.segment().to_string()));
-        let lateral = ps.is_internal() && pd.is_internal();
-        row.own.zt_is_lateral = Some(lateral);
-        row.own.connection_info_direction_id = Some(if lateral {
-            3
-        } else {
-            match flow_direction.as_deref() {
-                Some("ingress") => 1,
-                Some("egress") => 2,
-                _ if pd.is_internal() => 1,
-                _ if ps.is_internal() => 2,
-                _ => 0,
-            }
-        });
-    }
-    if let Some(port) = row.own.dst_endpoint_port {
-        let has_ports = matches!(row.own.connection_info_protocol_num, Some(6 | 17 | 132));
-        let class = if has_ports {
-            u16::try_from(port).map(|p| site.port_class(p)).ok()
-        } else {
-            None
-        };
-        row.own.zt_port_class = Some(Cow::Borrowed(class.map_or("other", |c| c.as_str())));
-    }
+    let hint = match flow_direction.as_deref() {
+        Some("ingress") => Some(1),
+        Some("egress") => Some(2),
+        _ => None,
+    };
+    super::tag_network(&mut row.own, site, src, dst, hint);
 
     let c = &mut row.common;
     c.time = Some(time);

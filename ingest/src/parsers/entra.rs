@@ -1,0 +1,562 @@
+//! Microsoft Entra ID sign-in logs → `authentication`.
+//!
+//! Input, one sign-in per record:
+//! - Azure Monitor diagnostic-setting records (Event Hubs, storage `PT1H.json`): the sign-in
+//!   sits under `properties`, with `time`, `category`, `tenantId`, `resultType` and
+//!   `callerIpAddress` beside it. The `{"records": [...]}` envelope is split by the framer.
+//! - Microsoft Graph `signIn` objects (`/auditLogs/signIns`, `value` envelope): the same fields at
+//!   the top level.
+//! - Log Analytics exports with Sentinel's PascalCase columns are read too: keys match
+//!   case-insensitively.
+//!
+//! Categories → `zt_signin_category`: `SignInLogs` → interactive, `NonInteractiveUserSignInLogs`
+//! → non_interactive, `ServicePrincipalSignInLogs` / `MicrosoftServicePrincipalSignInLogs` →
+//! service_principal, `ManagedIdentitySignInLogs` → managed_identity. Service principals and
+//! managed identities are the user (`user_type_id` 4).
+//!
+//! Decision mapping from `status.errorCode` (falling back to `resultType`), the point of this
+//! parser; error semantics follow Microsoft's reference of AADSTS codes:
+//!
+//! | errorCode | zt_decision |
+//! |---|---|
+//! | 0 | allow |
+//! | 50072, 50074, 50076, 50079 | challenge_mfa (status 99: pending user action, not a failure) |
+//! | 500121 | mfa_failed, or mfa_denied when the details say the user declined |
+//! | 53003, 530032, 530035 | deny_policy |
+//! | 53000, 53001 | deny_device_posture |
+//! | 53002 | deny_app_not_approved |
+//! | 50126, 50034, 50056, 7000215, 7000222 | deny_credentials |
+//! | 50053 | locked_out |
+//! | 50057 | account_disabled |
+//! | 53004, 53011, 530034 | deny_risk |
+//! | 70043, 70044 | reauth_required (sign-in frequency: not a denial) |
+//! | 50140, 50199 | other, status 99 (an interrupt page, not a failure) |
+//! | anything else non-zero | other, status 2 |
+//!
+//! MFA: `auth_factors` lists the methods in `authenticationDetails` (and `mfaDetail`) other than
+//! the password; `is_mfa` is true when a second factor was performed or refused in this sign-in.
+//! Records without an `id` (some exporters drop it) get a content hash as `metadata_uid`.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::jv::{
+    array_at, as_text, at, bool_at, f64_at, first_str, i64_at, missing, parse_object, str_at,
+    time_at, unmapped,
+};
+use super::{ParseError, Parser, content_uid, decision_outcome};
+use crate::schema::{AuthenticationRow, TableBuilders};
+use crate::site::Site;
+
+pub struct EntraParser {
+    site: Arc<Site>,
+}
+
+impl EntraParser {
+    pub fn new(site: Arc<Site>) -> Self {
+        Self { site }
+    }
+}
+
+impl Parser for EntraParser {
+    fn parse(
+        &mut self,
+        record: &[u8],
+        raw_ref: &str,
+        out: &mut TableBuilders,
+    ) -> Result<usize, ParseError> {
+        let value = parse_object(record, "an Entra ID sign-in")?;
+        let mut row = map_signin(&value, record, &self.site, raw_ref)?;
+        out.authentication.append(&mut row);
+        Ok(1)
+    }
+}
+
+/// Whether a JSON record looks like an Entra sign-in (diagnostic record or Graph signIn).
+pub fn looks_like_entra(head: &str) -> bool {
+    head.contains("SignInLogs\"")
+        || head.contains("\"Sign-in activity\"")
+        || (head.contains("\"userPrincipalName\"")
+            && head.contains("\"createdDateTime\"")
+            && head.contains("\"appDisplayName\""))
+}
+
+/// The decision for an AADSTS error code, and whether the code is an interrupt (status 99).
+pub fn decision_for_code(code: i64, details: &str) -> &'static str {
+    match code {
+        0 => "allow",
+        50072 | 50074 | 50076 | 50079 => "challenge_mfa",
+        500121 => {
+            let d = details.to_ascii_lowercase();
+            if d.contains("declined") || d.contains("denied") || d.contains("fraud") {
+                "mfa_denied"
+            } else {
+                "mfa_failed"
+            }
+        }
+        53003 | 530032 | 530035 => "deny_policy",
+        53000 | 53001 => "deny_device_posture",
+        53002 => "deny_app_not_approved",
+        50126 | 50034 | 50056 | 7000215 | 7000222 => "deny_credentials",
+        50053 => "locked_out",
+        50057 => "account_disabled",
+        53004 | 53011 | 530034 => "deny_risk",
+        70043 | 70044 => "reauth_required",
+        _ => "other",
+    }
+}
+
+fn is_interrupt(code: i64) -> bool {
+    matches!(code, 50140 | 50199)
+}
+
+/// Entra authentication method name → OCSF `factor_type_id`.
+pub fn factor_type_id(method: &str) -> i32 {
+    let m = method.to_ascii_lowercase();
+    if m.contains("fido") || m.contains("passkey") || m.contains("security key") {
+        10
+    } else if m.contains("windows hello") || m.contains("biometric") {
+        4
+    } else if m.contains("certificate") || m.contains("x.509") || m.contains("smart card") {
+        6
+    } else if m.contains("notification") || m.contains("push") {
+        5
+    } else if m.contains("code") || m.contains("oath") || m.contains("otp") {
+        7
+    } else if m.contains("text") || m.contains("sms") {
+        1
+    } else if m.contains("phone call") || m.contains("voice") {
+        3
+    } else if m.contains("email") {
+        8
+    } else if m.contains("password") {
+        11
+    } else {
+        99
+    }
+}
+
+/// Methods that are not a second factor.
+fn is_primary_or_reused(method: &str) -> bool {
+    let m = method.to_ascii_lowercase();
+    m == "password" || m == "previously satisfied" || m.is_empty()
+}
+
+fn category_of(value: &Value, props: &Value) -> Option<&'static str> {
+    if let Some(category) = str_at(value, &["category"]) {
+        return Some(match category.as_ref() {
+            "SignInLogs" => "interactive",
+            "NonInteractiveUserSignInLogs" => "non_interactive",
+            "ServicePrincipalSignInLogs" | "MicrosoftServicePrincipalSignInLogs" => {
+                "service_principal"
+            }
+            "ManagedIdentitySignInLogs" => "managed_identity",
+            _ => return None,
+        });
+    }
+    // Graph signIn (beta) names the event types; v1.0 has isInteractive only.
+    for t in array_at(props, &["signInEventTypes"]) {
+        match t.as_str() {
+            Some("interactiveUser") => return Some("interactive"),
+            Some("nonInteractiveUser") => return Some("non_interactive"),
+            Some("servicePrincipal") => return Some("service_principal"),
+            Some("managedIdentity") => return Some("managed_identity"),
+            _ => {}
+        }
+    }
+    match bool_at(props, &["isInteractive"]) {
+        Some(true) => Some("interactive"),
+        Some(false) => Some("non_interactive"),
+        None => None,
+    }
+}
+
+/// Grant controls as short names: Mfa → mfa, RequireCompliantDevice → compliant_device …
+fn control_name(control: &str) -> Cow<'static, str> {
+    Cow::Borrowed(match control.to_ascii_lowercase().as_str() {
+        "mfa" | "multifactorauthentication" => "mfa",
+        "requirecompliantdevice" | "compliantdevice" => "compliant_device",
+        "requiredomainjoineddevice" | "domainjoineddevice" => "domain_joined_device",
+        "requireapprovedapp" | "approvedapplication" => "approved_app",
+        "requirecompliantapp" | "compliantapplication" => "app_protection",
+        "passwordchange" | "requirepasswordchange" => "password_change",
+        "block" => "block",
+        "authenticationstrength" => "authentication_strength",
+        other => return Cow::Owned(other.to_string()),
+    })
+}
+
+fn risk_level_id(level: &str) -> Option<i32> {
+    match level.to_ascii_lowercase().as_str() {
+        "none" => Some(0),
+        "low" => Some(1),
+        "medium" => Some(2),
+        "high" => Some(3),
+        _ => None,
+    }
+}
+
+const MAPPED_TOP: &[&str] = &[
+    "time",
+    "category",
+    "tenantId",
+    "resultType",
+    "resultDescription",
+    "resultSignature",
+    "callerIpAddress",
+    "correlationId",
+    "properties",
+    "identity",
+    "Level",
+    "location",
+    "operationName",
+    "operationVersion",
+    "resourceId",
+    "durationMs",
+];
+
+const MAPPED_PROPS: &[&str] = &[
+    "id",
+    "createdDateTime",
+    "correlationId",
+    "tenantId",
+    "userId",
+    "userDisplayName",
+    "userPrincipalName",
+    "userType",
+    "servicePrincipalId",
+    "servicePrincipalName",
+    "ipAddress",
+    "location",
+    "userAgent",
+    "deviceDetail",
+    "appDisplayName",
+    "appId",
+    "resourceDisplayName",
+    "status",
+    "authenticationDetails",
+    "authenticationRequirement",
+    "mfaDetail",
+    "isInteractive",
+    "authenticationProtocol",
+    "sessionId",
+    "riskLevelDuringSignIn",
+    "riskEventTypes",
+    "riskEventTypes_v2",
+    "conditionalAccessStatus",
+    "appliedConditionalAccessPolicies",
+    "signInEventTypes",
+    "autonomousSystemNumber",
+    "resultType",
+    "resultDescription",
+];
+
+fn map_signin<'v>(
+    value: &'v Value,
+    record: &[u8],
+    site: &Site,
+    raw_ref: &'v str,
+) -> Result<AuthenticationRow<'v>, ParseError> {
+    // Diagnostic records nest the sign-in under `properties`; Graph objects are flat.
+    let props = at(value, &["properties"])
+        .filter(|p| p.is_object())
+        .unwrap_or(value);
+    let time = time_at(props, &["createdDateTime"])
+        .or_else(|| time_at(value, &["time"]))
+        .or_else(|| time_at(value, &["TimeGenerated"]))
+        .ok_or_else(|| missing("createdDateTime (or time)"))?;
+    let names_someone = ["userPrincipalName", "userId", "servicePrincipalId", "appId"]
+        .iter()
+        .any(|k| str_at(props, &[k]).is_some());
+    if !names_someone {
+        return Err(missing(
+            "every identity field (userPrincipalName, userId, servicePrincipalId, appId)",
+        ));
+    }
+
+    let mut row = AuthenticationRow::default();
+    let category = category_of(value, props);
+    let details = first_str(props, &[&["status", "additionalDetails"]]).unwrap_or_default();
+    let failure_reason = first_str(
+        props,
+        &[&["status", "failureReason"], &["resultDescription"]],
+    )
+    .or_else(|| str_at(value, &["resultDescription"]));
+    let code = i64_at(props, &["status", "errorCode"])
+        .or_else(|| i64_at(props, &["resultType"]))
+        .or_else(|| i64_at(value, &["resultType"]))
+        .or_else(|| {
+            match first_str(value, &[&["resultType"], &["properties", "result"]])?
+                .to_ascii_lowercase()
+                .as_str()
+            {
+                "success" => Some(0),
+                _ => None,
+            }
+        });
+    let decision = code.map_or("other", |code| decision_for_code(code, &details));
+    let (action_id, disposition_id, mut status_id) = decision_outcome(decision);
+    if decision == "other" {
+        status_id = match code {
+            Some(c) if is_interrupt(c) => 99,
+            Some(_) => 2,
+            None => match str_at(value, &["resultType"]).as_deref() {
+                Some(r) if r.eq_ignore_ascii_case("failure") => 2,
+                _ => 0,
+            },
+        };
+    }
+
+    let c = &mut row.common;
+    c.time = Some(time);
+    c.activity_id = Some(1);
+    c.activity_name = Some(Cow::Borrowed("Logon"));
+    c.status_id = Some(status_id);
+    c.status_code = code.map(|c| Cow::Owned(c.to_string()));
+    c.status_detail = match (&failure_reason, details.is_empty()) {
+        (Some(r), false) if r != &details => Some(Cow::Owned(format!("{r} ({details})"))),
+        (Some(r), _) => Some(r.clone()),
+        (None, false) => Some(details.clone()),
+        (None, true) => None,
+    };
+    c.severity_id = Some(match str_at(value, &["Level"]).as_deref() {
+        Some("1") | Some("Critical") => 5,
+        Some("2") | Some("Error") => 4,
+        Some("3") | Some("Warning") => 3,
+        _ => 1,
+    });
+    c.metadata_uid = Some(
+        first_str(props, &[&["id"]]).unwrap_or_else(|| Cow::Owned(content_uid("entra", record))),
+    );
+    c.metadata_correlation_uid =
+        first_str(props, &[&["correlationId"]]).or_else(|| str_at(value, &["correlationId"]));
+    c.metadata_event_code =
+        str_at(value, &["category"]).or_else(|| category.map(|_| Cow::Borrowed("signIn")));
+    c.metadata_log_name = Some(Cow::Borrowed("Sign-in logs"));
+    c.metadata_product_name = Some(Cow::Borrowed("entra"));
+    c.metadata_product_vendor_name = Some(Cow::Borrowed("Microsoft"));
+    c.metadata_tenant_uid =
+        str_at(value, &["tenantId"]).or_else(|| first_str(props, &[&["tenantId"]]));
+    c.cloud_provider = Some(Cow::Borrowed("Azure"));
+    c.raw_ref = Some(Cow::Borrowed(raw_ref));
+    c.message = first_str(value, &[&["operationName"]]);
+
+    let own = &mut row.own;
+    own.zt_decision = Some(Cow::Borrowed(decision));
+    own.action_id = Some(action_id);
+    own.disposition_id = Some(disposition_id);
+    own.zt_signin_category = category.map(Cow::Borrowed);
+    let is_service = matches!(category, Some("service_principal" | "managed_identity"));
+    if is_service {
+        own.user_uid = first_str(props, &[&["servicePrincipalId"], &["appId"]]);
+        own.user_name = first_str(props, &[&["servicePrincipalName"], &["appDisplayName"]]);
+        own.user_type_id = Some(4);
+    } else {
+        own.user_uid = first_str(props, &[&["userId"]]);
+        own.user_name = first_str(props, &[&["userDisplayName"]]);
+        own.user_email_addr = first_str(props, &[&["userPrincipalName"]]);
+        let login = own.user_email_addr.as_deref().unwrap_or("");
+        own.user_type_id = Some(if !login.is_empty() && site.is_service_account(login) {
+            4
+        } else {
+            1
+        });
+        own.user_domain = login
+            .split_once('@')
+            .map(|(_, d)| Cow::Owned(d.to_string()));
+    }
+    own.src_endpoint_ip =
+        first_str(props, &[&["ipAddress"]]).or_else(|| str_at(value, &["callerIpAddress"]));
+    own.src_endpoint_location_city = first_str(props, &[&["location", "city"]]);
+    own.src_endpoint_location_region = first_str(props, &[&["location", "state"]]);
+    own.src_endpoint_location_country = first_str(props, &[&["location", "countryOrRegion"]])
+        .or_else(|| str_at(value, &["location"]).filter(|l| l.len() == 2));
+    own.src_endpoint_location_lat = f64_at(props, &["location", "geoCoordinates", "latitude"]);
+    own.src_endpoint_location_long = f64_at(props, &["location", "geoCoordinates", "longitude"]);
+    own.src_endpoint_as_number = i64_at(props, &["autonomousSystemNumber"]);
+    own.http_request_user_agent = first_str(props, &[&["userAgent"]]);
+    own.device_uid = first_str(props, &[&["deviceDetail", "deviceId"]]);
+    own.device_name = first_str(props, &[&["deviceDetail", "displayName"]]);
+    own.device_os_name = first_str(props, &[&["deviceDetail", "operatingSystem"]]);
+    own.ua_os = own.device_os_name.clone();
+    own.ua_browser = first_str(props, &[&["deviceDetail", "browser"]]);
+    own.device_is_compliant = bool_at(props, &["deviceDetail", "isCompliant"]);
+    own.device_is_managed = bool_at(props, &["deviceDetail", "isManaged"]);
+    let trust = first_str(props, &[&["deviceDetail", "trustType"]]);
+    own.device_is_trusted = match trust.as_deref() {
+        Some(t) => Some(!t.eq_ignore_ascii_case("none")),
+        None if own.device_uid.is_some() => Some(false),
+        None => None,
+    };
+    own.service_name = first_str(props, &[&["appDisplayName"]]);
+    own.service_uid = first_str(props, &[&["appId"]]);
+    own.dst_endpoint_svc_name = first_str(props, &[&["resourceDisplayName"]]);
+    own.session_uid = first_str(props, &[&["sessionId"]]);
+    own.auth_protocol = first_str(props, &[&["authenticationProtocol"]])
+        .filter(|p| !p.eq_ignore_ascii_case("none"));
+    own.auth_protocol_id =
+        own.auth_protocol
+            .as_deref()
+            .map(|p| match p.to_ascii_lowercase().as_str() {
+                "saml20" => 5,
+                "ropc" | "devicecode" | "authorizationcode" | "implicit" => 6,
+                _ => 99,
+            });
+    own.is_interactive = bool_at(props, &["isInteractive"]).or(match category {
+        Some("interactive") => Some(true),
+        Some(_) => Some(false),
+        None => None,
+    });
+    own.logon_type_id = own.is_interactive.map(|i| if i { 2 } else { 3 });
+    own.is_remote = Some(true);
+    let risk = first_str(
+        props,
+        &[&["riskLevelDuringSignIn"], &["riskLevelAggregated"]],
+    );
+    own.risk_level_id = risk.as_deref().and_then(risk_level_id);
+    own.risk_level = risk.filter(|r| !r.eq_ignore_ascii_case("none"));
+    let risk_events = array_at(props, &["riskEventTypes_v2"]);
+    let risk_events = if risk_events.is_empty() {
+        array_at(props, &["riskEventTypes"])
+    } else {
+        risk_events
+    };
+    own.zt_behaviors = risk_events.iter().filter_map(as_text).collect();
+    own.zt_ca_status = first_str(props, &[&["conditionalAccessStatus"]]);
+    own.zt_privileged_target = Some(
+        own.service_name
+            .as_deref()
+            .is_some_and(|app| site.is_privileged_app(app)),
+    );
+
+    // Conditional access: the deciding policy (failure first, then the first that applied) and
+    // the controls the applied policies required.
+    let policies = array_at(props, &["appliedConditionalAccessPolicies"]);
+    let result_of = |p: &Value| {
+        str_at(p, &["result"])
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    };
+    let deciding = policies
+        .iter()
+        .find(|p| result_of(p) == "failure")
+        .or_else(|| policies.iter().find(|p| result_of(p) == "success"));
+    if let Some(policy) = deciding {
+        own.policy_name = str_at(policy, &["displayName"]);
+        own.policy_uid = str_at(policy, &["id"]);
+    }
+    let mut controls: Vec<Cow<'v, str>> = Vec::new();
+    for policy in policies
+        .iter()
+        .filter(|p| matches!(result_of(p).as_str(), "success" | "failure"))
+    {
+        for control in array_at(policy, &["enforcedGrantControls"]) {
+            if let Some(name) = control.as_str().map(control_name)
+                && !controls.contains(&name)
+            {
+                controls.push(name);
+            }
+        }
+    }
+    if decision == "challenge_mfa" && !controls.iter().any(|c| c == "mfa") {
+        controls.push(Cow::Borrowed("mfa"));
+    }
+    own.zt_required_controls = controls;
+
+    // MFA: the methods performed besides the password.
+    let mut factors: Vec<Cow<'v, str>> = Vec::new();
+    let mut second_factor_ran = false;
+    for step in array_at(props, &["authenticationDetails"]) {
+        if let Some(method) = str_at(step, &["authenticationMethod"])
+            && !is_primary_or_reused(&method)
+        {
+            second_factor_ran = true;
+            if !factors.contains(&method) {
+                factors.push(method);
+            }
+        }
+    }
+    if let Some(method) = first_str(props, &[&["mfaDetail", "authMethod"]])
+        && !factors.contains(&method)
+    {
+        second_factor_ran = true;
+        factors.push(method);
+    }
+    own.is_mfa = Some(second_factor_ran || matches!(decision, "mfa_failed" | "mfa_denied"));
+    if let Some(first) = factors.first() {
+        own.auth_factor = Some(first.clone());
+        own.auth_factor_type_id = Some(factor_type_id(first));
+    }
+    own.auth_factors = factors;
+
+    // Everything the columns above do not hold.
+    let mut rest = serde_json::Map::new();
+    if !std::ptr::eq(props, value)
+        && let Some(top) = unmapped(value, MAPPED_TOP)
+    {
+        rest.insert(
+            "record".into(),
+            serde_json::from_str(&top).unwrap_or_default(),
+        );
+    }
+    if let Some(inner) = unmapped(props, MAPPED_PROPS) {
+        rest.insert(
+            "properties".into(),
+            serde_json::from_str(&inner).unwrap_or_default(),
+        );
+    }
+    if !rest.is_empty() {
+        row.common.unmapped = Some(Cow::Owned(Value::Object(rest).to_string()));
+    }
+    Ok(row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_follow_the_table() {
+        let cases = [
+            (0, "", "allow"),
+            (50074, "", "challenge_mfa"),
+            (50076, "", "challenge_mfa"),
+            (50079, "", "challenge_mfa"),
+            (
+                500121,
+                "Authentication failed during strong authentication request.",
+                "mfa_failed",
+            ),
+            (
+                500121,
+                "MFA denied; user declined the authentication",
+                "mfa_denied",
+            ),
+            (53003, "", "deny_policy"),
+            (53000, "", "deny_device_posture"),
+            (53001, "", "deny_device_posture"),
+            (53002, "", "deny_app_not_approved"),
+            (50126, "", "deny_credentials"),
+            (50053, "", "locked_out"),
+            (50057, "", "account_disabled"),
+            (70043, "", "reauth_required"),
+            (70044, "", "reauth_required"),
+            (50140, "", "other"),
+        ];
+        for (code, details, want) in cases {
+            assert_eq!(decision_for_code(code, details), want, "{code}");
+        }
+    }
+
+    #[test]
+    fn factor_names() {
+        assert_eq!(factor_type_id("Mobile app notification"), 5);
+        assert_eq!(factor_type_id("FIDO2 security key"), 10);
+        assert_eq!(factor_type_id("Text message"), 1);
+        assert_eq!(factor_type_id("OATH verification code"), 7);
+        assert_eq!(factor_type_id("Windows Hello for Business"), 4);
+        assert_eq!(factor_type_id("X.509 Certificate"), 6);
+    }
+}
