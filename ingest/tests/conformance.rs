@@ -24,6 +24,8 @@ const FOLDERS: &[(&str, Format)] = &[
     ("nginx_apache", Format::Combined),
     ("entra_signin", Format::Entra),
     ("zeek_conn", Format::Zeek),
+    ("envoy", Format::Envoy),
+    ("alb", Format::Alb),
 ];
 
 fn shared_fixtures() -> Option<PathBuf> {
@@ -358,4 +360,42 @@ fn shared_samples_parse_as_expected() {
             .all(Option::is_none),
         "Zeek sees no policy: nothing is blocked"
     );
+
+    let alb = &parsed["alb/awsdocs__load-balancer-access-logs__examples.log"].batches;
+    let authenticated: Vec<Option<bool>> = alb
+        .iter()
+        .flat_map(|(_, b)| {
+            let col = column(b, "zt_idp_authenticated").as_boolean();
+            (0..col.len())
+                .map(|i| col.is_valid(i).then(|| col.value(i)))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(
+        authenticated[..2],
+        [Some(false), Some(true)],
+        "the https example ran \"authenticate,forward\""
+    );
+    assert_eq!(
+        strings(alb, "src_endpoint_ip")[0].as_deref(),
+        Some("192.168.131.39")
+    );
+    assert_eq!(
+        strings(alb, "http_request_url_hostname")[0].as_deref(),
+        Some("www.example.com")
+    );
+    assert!(
+        ints(alb, "http_response_code").contains(&Some(502)),
+        "the Lambda LambdaInvalidResponse example"
+    );
+    let envoy = &parsed["envoy/elastic_integrations__envoyproxy__test-log.log"].batches;
+    let details = strings(envoy, "status_detail");
+    assert!(details.contains(&Some("NR".into())), "{details:?}");
+    assert!(details.contains(&Some("UF,URX".into())), "{details:?}");
+    let istio = &parsed["envoy/elastic_integrations__istio__test-access-json-logs.log"].batches;
+    assert_eq!(
+        strings(istio, "src_endpoint_ip")[1].as_deref(),
+        Some("2a02:cf40::4e36")
+    );
+    assert_eq!(ints(istio, "http_response_code")[2], Some(400));
 }

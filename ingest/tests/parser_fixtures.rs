@@ -174,3 +174,13 @@ fn entra_fixtures() {
 fn zeek_fixtures() {
     run_fixture_table("zeek", Format::Zeek);
 }
+
+#[test]
+fn envoy_fixtures() {
+    run_fixture_table("envoy", Format::Envoy);
+}
+
+#[test]
+fn alb_fixtures() {
+    run_fixture_table("alb", Format::Alb);
+}

@@ -8,11 +8,14 @@
 //! - state across records is allowed only where the format needs it (a VPC flow header line sets
 //!   the field layout for the lines after it), and lives in the parser value, one per stream.
 
+pub mod alb;
 pub mod combined;
 pub mod entra;
+pub mod envoy;
 pub mod json;
 pub(crate) mod jv;
 pub mod okta;
+pub(crate) mod tokens;
 pub mod vpcflow;
 pub mod zeek;
 
@@ -119,6 +122,10 @@ pub enum Format {
     Entra,
     /// Zeek conn.log (TSV with header directives, or JSON lines).
     Zeek,
+    /// Envoy access logs (default text format, or JSON).
+    Envoy,
+    /// AWS Application Load Balancer access logs.
+    Alb,
 }
 
 /// How a format's byte stream is cut into records.
@@ -131,12 +138,14 @@ pub enum Framing {
 }
 
 impl Format {
-    pub const ALL: [Format; 5] = [
+    pub const ALL: [Format; 7] = [
         Format::Okta,
         Format::VpcFlow,
         Format::Combined,
         Format::Entra,
         Format::Zeek,
+        Format::Envoy,
+        Format::Alb,
     ];
 
     /// Name on the command line, in URLs and in `metadata_product_name`.
@@ -147,6 +156,8 @@ impl Format {
             Format::Combined => "nginx",
             Format::Entra => "entra",
             Format::Zeek => "zeek",
+            Format::Envoy => "envoy",
+            Format::Alb => "alb",
         }
     }
 
@@ -158,6 +169,8 @@ impl Format {
             "nginx" | "apache" | "combined" | "common" | "nginx_apache" => Some(Format::Combined),
             "entra" | "entra_signin" | "azuread" | "aad" | "entra_id" => Some(Format::Entra),
             "zeek" | "zeek_conn" | "bro" | "conn" => Some(Format::Zeek),
+            "envoy" | "envoyproxy" | "istio" => Some(Format::Envoy),
+            "alb" | "aws_alb" | "elb" => Some(Format::Alb),
             _ => None,
         }
     }
@@ -165,7 +178,9 @@ impl Format {
     pub fn framing(self) -> Framing {
         match self {
             Format::Okta | Format::Entra => Framing::Json,
-            Format::VpcFlow | Format::Combined | Format::Zeek => Framing::Lines,
+            Format::VpcFlow | Format::Combined | Format::Zeek | Format::Envoy | Format::Alb => {
+                Framing::Lines
+            }
         }
     }
 
@@ -174,7 +189,12 @@ impl Format {
     pub fn envelope_keys(self) -> &'static [&'static str] {
         match self {
             Format::Entra => &["records", "value"],
-            Format::Okta | Format::VpcFlow | Format::Combined | Format::Zeek => &[],
+            Format::Okta
+            | Format::VpcFlow
+            | Format::Combined
+            | Format::Zeek
+            | Format::Envoy
+            | Format::Alb => &[],
         }
     }
 
@@ -189,8 +209,12 @@ impl Format {
         let head = &record[..record.len().min(16 * 1024)];
         let text = String::from_utf8_lossy(head);
         let text = text.trim_start();
+        let first_line = text.lines().next().unwrap_or("");
         if zeek::looks_like_zeek(text) {
             return Some(Format::Zeek);
+        }
+        if envoy::looks_like_envoy(first_line) {
+            return Some(Format::Envoy);
         }
         if text.starts_with('{') || text.starts_with('[') {
             // Okta LogEvent: eventType, plus the actor/outcome objects every event carries.
@@ -204,7 +228,10 @@ impl Format {
             }
             return None;
         }
-        let line = text.lines().next().unwrap_or("");
+        let line = first_line;
+        if alb::looks_like_alb(line) {
+            return Some(Format::Alb);
+        }
         if vpcflow::looks_like_vpc_flow(line) {
             return Some(Format::VpcFlow);
         }
@@ -222,6 +249,8 @@ impl Format {
             Format::Combined => Box::new(combined::CombinedParser::new(site)),
             Format::Entra => Box::new(entra::EntraParser::new(site)),
             Format::Zeek => Box::new(zeek::ZeekParser::new(site)),
+            Format::Envoy => Box::new(envoy::EnvoyParser::new(site)),
+            Format::Alb => Box::new(alb::AlbParser::new(site)),
         }
     }
 }
@@ -446,7 +475,13 @@ mod detect_tests {
 
     #[test]
     fn recognizes_each_format_from_content() {
-        let cases: [(&[u8], Option<Format>); 7] = [
+        let cases: [(&[u8], Option<Format>); 13] = [
+            (br#"{"records": [{"time": "2026-01-01T00:00:00Z", "category": "SignInLogs", "properties": {}}]}"#, Some(Format::Entra)),
+            (br#"{"id":"1","createdDateTime":"2026-01-01T00:00:00Z","userPrincipalName":"a@b","appDisplayName":"x"}"#, Some(Format::Entra)),
+            (b"#separator \\x09\n#set_separator\t,\n", Some(Format::Zeek)),
+            (br#"{"ts":1.5,"uid":"C1","id.orig_h":"10.0.0.1","id.orig_p":1,"conn_state":"S0"}"#, Some(Format::Zeek)),
+            (br#"[2019-04-08T16:50:12.533Z] "GET / HTTP/1.1" 200 - 0 1 2 1 "-" "curl" "id" "host" "10.0.0.1:80""#, Some(Format::Envoy)),
+            (br#"http 2018-07-02T22:23:00.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.39:2817 10.0.0.1:80 0.000 0.001 0.000 200 200 34 366 "GET http://www.example.com:80/ HTTP/1.1""#, Some(Format::Alb)),
             (br#"{"uuid":"1","eventType":"user.session.start","actor":{}}"#, Some(Format::Okta)),
             (br#"  [{"eventType":"x","outcome":{"result":"SUCCESS"}}]"#, Some(Format::Okta)),
             (b"2 123456789010 eni-1 10.0.1.5 10.0.2.9 49152 22 6 10 840 1772438400 1772438460 REJECT OK", Some(Format::VpcFlow)),

@@ -1,0 +1,389 @@
+//! Envoy access logs → `http_activity` (HTTP requests) and `network_activity` (TCP proxy
+//! connections, logged as `"- - -"`).
+//!
+//! Input, one entry per line, in any of:
+//! - Envoy's default text format: `[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%
+//!   %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION%
+//!   %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%"
+//!   "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"`, optionally prefixed `ACCESS `
+//!   (Ambassador), with any further fields kept in `unmapped`;
+//! - the same line wrapped by a container runtime: `{"message": "...", "stream": …}` or
+//!   `{"log": "..."}`;
+//! - JSON access logs (Istio's `accessLogEncoding: JSON` and any `json_format` using Envoy's
+//!   command names in snake case: `start_time`, `method`, `path`, `response_code`,
+//!   `response_flags`, `downstream_remote_address`, `upstream_host` …).
+//!
+//! Zero Trust reading: response flag `UAEX` (or details `ext_authz_denied`) means the external
+//! authorization service refused the request → `zt_authz_result` = `ext_authz_denied`,
+//! `action_id` 2, `disposition_id` 2; `rbac_access_denied…` details → `rbac_denied`. A 401 is
+//! Unauthorized (26), a 403 Blocked (2). `metadata_uid` is a hash of the line: the request id is a
+//! correlation id (`metadata_correlation_uid`), because every proxy hop logs the same one.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::jv::{self, str_at};
+use super::tokens::{self, Token};
+use super::{ErrorKind, ParseError, Parser, as_utf8, content_uid, json_object, parse_timestamp_ms};
+use crate::schema::{HttpActivityRow, NetworkActivityRow, TableBuilders};
+use crate::site::Site;
+
+pub struct EnvoyParser {
+    site: Arc<Site>,
+}
+
+impl EnvoyParser {
+    pub fn new(site: Arc<Site>) -> Self {
+        Self { site }
+    }
+}
+
+/// One access-log entry, whichever encoding it came in.
+#[derive(Debug, Default)]
+struct Entry<'a> {
+    start_time: Option<Cow<'a, str>>,
+    method: Option<Cow<'a, str>>,
+    path: Option<Cow<'a, str>>,
+    protocol: Option<Cow<'a, str>>,
+    response_code: Option<Cow<'a, str>>,
+    response_flags: Option<Cow<'a, str>>,
+    response_code_details: Option<Cow<'a, str>>,
+    bytes_received: Option<Cow<'a, str>>,
+    bytes_sent: Option<Cow<'a, str>>,
+    duration: Option<Cow<'a, str>>,
+    x_forwarded_for: Option<Cow<'a, str>>,
+    user_agent: Option<Cow<'a, str>>,
+    request_id: Option<Cow<'a, str>>,
+    authority: Option<Cow<'a, str>>,
+    upstream_host: Option<Cow<'a, str>>,
+    downstream_remote: Option<Cow<'a, str>>,
+    unmapped: Vec<(String, String)>,
+}
+
+impl Parser for EnvoyParser {
+    fn parse(
+        &mut self,
+        record: &[u8],
+        raw_ref: &str,
+        out: &mut TableBuilders,
+    ) -> Result<usize, ParseError> {
+        let line = as_utf8(record)?;
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('{') {
+            let value = jv::parse_object(record, "an Envoy access log")?;
+            // A container runtime's wrapper around a text line.
+            if let Some(inner) = str_at(&value, &["message"]).or_else(|| str_at(&value, &["log"]))
+                && value.get("start_time").is_none()
+            {
+                let entry = parse_text(inner.trim_end())?;
+                return self.emit(entry, record, raw_ref, out);
+            }
+            let entry = entry_from_json(&value);
+            return self.emit(entry, record, raw_ref, out);
+        }
+        let entry = parse_text(line)?;
+        self.emit(entry, record, raw_ref, out)
+    }
+}
+
+/// Whether a line looks like an Envoy access log entry.
+pub fn looks_like_envoy(line: &str) -> bool {
+    let line = line.strip_prefix("ACCESS ").unwrap_or(line);
+    if line.starts_with('{') {
+        return (line.contains("\"response_flags\"") && line.contains("\"upstream_host\""))
+            || (line.contains("\"message\":\"ACCESS [") || line.contains("\"log\":\"["))
+                && line.contains("\\\" ");
+    }
+    // `[2019-04-08T16:50:12.533Z] "GET / HTTP/1.1" 200 - …`: an ISO time in brackets first.
+    line.starts_with('[')
+        && line
+            .get(1..5)
+            .is_some_and(|y| y.bytes().all(|b| b.is_ascii_digit()))
+        && line.get(11..12) == Some("T")
+        && line.contains("] \"")
+}
+
+fn parse_text(line: &str) -> Result<Entry<'_>, ParseError> {
+    let line = line.strip_prefix("ACCESS ").unwrap_or(line);
+    let fields = tokens::split(line)?;
+    let mut it = fields.into_iter();
+    let mut entry = Entry::default();
+    match it.next() {
+        Some(Token::Bracketed(t)) => entry.start_time = Some(Cow::Borrowed(t)),
+        _ => {
+            return Err(ParseError::new(
+                ErrorKind::InvalidField,
+                "an Envoy access log line starts with [START_TIME]",
+            ));
+        }
+    }
+    let request = match it.next() {
+        Some(Token::Quoted(r)) => r,
+        _ => {
+            return Err(ParseError::new(
+                ErrorKind::FieldCount,
+                "missing the quoted \"METHOD PATH PROTOCOL\" field",
+            ));
+        }
+    };
+    let mut parts = request.split(' ');
+    let (method, path, protocol) = (parts.next(), parts.next(), parts.next());
+    let own = |s: Option<&str>| {
+        s.filter(|s| !s.is_empty() && *s != "-")
+            .map(|s| Cow::Owned(s.to_string()))
+    };
+    entry.method = own(method);
+    entry.path = own(path);
+    entry.protocol = own(protocol);
+    let rest: Vec<Token<'_>> = it.collect();
+    if rest.len() < 6 {
+        return Err(ParseError::new(
+            ErrorKind::FieldCount,
+            format!(
+                "{} fields after the request; the default format has 11",
+                rest.len()
+            ),
+        ));
+    }
+    let value = |i: usize| rest.get(i).and_then(Token::value);
+    entry.response_code = value(0);
+    entry.response_flags = value(1);
+    entry.bytes_received = value(2);
+    entry.bytes_sent = value(3);
+    entry.duration = value(4);
+    if let Some(t) = value(5) {
+        entry
+            .unmapped
+            .push(("upstream_service_time".into(), json_string(&t)));
+    }
+    entry.x_forwarded_for = value(6);
+    entry.user_agent = value(7);
+    entry.request_id = value(8);
+    entry.authority = value(9);
+    entry.upstream_host = value(10);
+    for (i, token) in rest.iter().enumerate().skip(11) {
+        if let Some(v) = token.value() {
+            entry
+                .unmapped
+                .push((format!("field_{}", i + 3), json_string(&v)));
+        }
+    }
+    Ok(entry)
+}
+
+fn json_string(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_default()
+}
+
+const JSON_MAPPED: &[&str] = &[
+    "start_time",
+    "method",
+    "path",
+    "protocol",
+    "response_code",
+    "response_flags",
+    "response_code_details",
+    "bytes_received",
+    "bytes_sent",
+    "duration",
+    "x_forwarded_for",
+    "user_agent",
+    "request_id",
+    "authority",
+    "upstream_host",
+    "downstream_remote_address",
+];
+
+fn entry_from_json(value: &Value) -> Entry<'_> {
+    let get = |k: &str| str_at(value, &[k]);
+    let mut entry = Entry {
+        start_time: get("start_time").or_else(|| get("timestamp")),
+        method: get("method"),
+        path: get("path").or_else(|| get("x_envoy_original_path")),
+        protocol: get("protocol"),
+        response_code: get("response_code"),
+        response_flags: get("response_flags"),
+        response_code_details: get("response_code_details"),
+        bytes_received: get("bytes_received"),
+        bytes_sent: get("bytes_sent"),
+        duration: get("duration"),
+        x_forwarded_for: get("x_forwarded_for"),
+        user_agent: get("user_agent"),
+        request_id: get("request_id"),
+        authority: get("authority"),
+        upstream_host: get("upstream_host"),
+        downstream_remote: get("downstream_remote_address"),
+        unmapped: Vec::new(),
+    };
+    if let Some(map) = value.as_object() {
+        entry.unmapped = map
+            .iter()
+            .filter(|(k, v)| !v.is_null() && !JSON_MAPPED.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect();
+    }
+    entry
+}
+
+fn number(field: &str, text: &Option<Cow<'_, str>>) -> Result<Option<i64>, ParseError> {
+    match text {
+        None => Ok(None),
+        Some(t) => t
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| jv::invalid(field, t)),
+    }
+}
+
+impl EnvoyParser {
+    fn emit(
+        &self,
+        entry: Entry<'_>,
+        record: &[u8],
+        raw_ref: &str,
+        out: &mut TableBuilders,
+    ) -> Result<usize, ParseError> {
+        let start = entry
+            .start_time
+            .as_deref()
+            .ok_or_else(|| jv::missing("start_time"))?;
+        let time = parse_timestamp_ms(start).ok_or_else(|| jv::invalid("start_time", start))?;
+        let code = number("response_code", &entry.response_code)?;
+        let bytes_received = number("bytes_received", &entry.bytes_received)?;
+        let bytes_sent = number("bytes_sent", &entry.bytes_sent)?;
+        let duration = number("duration", &entry.duration)?;
+        let (upstream_ip, upstream_port) = entry
+            .upstream_host
+            .as_deref()
+            .map_or((None, None), tokens::host_port);
+        let (downstream_ip, downstream_port) = entry
+            .downstream_remote
+            .as_deref()
+            .map_or((None, None), tokens::host_port);
+        let uid = content_uid("envoy", record);
+        let pairs: Vec<(&str, &str)> = entry
+            .unmapped
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let unmapped = json_object(&pairs);
+
+        // TCP proxy entries carry no HTTP request.
+        if entry.method.is_none() && code.unwrap_or(0) == 0 {
+            let mut row = NetworkActivityRow::default();
+            let n = &mut row.own;
+            n.src_endpoint_ip = downstream_ip.map(|ip| Cow::Owned(ip.to_string()));
+            n.src_endpoint_port = downstream_port;
+            n.dst_endpoint_ip = upstream_ip.map(|ip| Cow::Owned(ip.to_string()));
+            n.dst_endpoint_port = upstream_port;
+            n.connection_info_protocol_num = Some(6);
+            n.traffic_bytes_in = bytes_sent;
+            n.traffic_bytes_out = bytes_received;
+            n.traffic_bytes = Some(bytes_sent.unwrap_or(0) + bytes_received.unwrap_or(0));
+            n.duration = duration;
+            n.start_time = Some(time);
+            n.end_time = Some(time + duration.unwrap_or(0));
+            super::tag_network(n, &self.site, downstream_ip, upstream_ip, None);
+            let flags = entry.response_flags.clone();
+            let c = &mut row.common;
+            c.time = Some(time);
+            c.activity_id = Some(6);
+            c.activity_name = Some(Cow::Borrowed("Traffic"));
+            c.status_id = Some(if flags.is_some() { 2 } else { 1 });
+            c.status_detail = flags.map(|f| Cow::Owned(f.into_owned()));
+            c.severity_id = Some(1);
+            c.metadata_uid = Some(Cow::Owned(uid));
+            c.metadata_correlation_uid = entry.request_id.map(|r| Cow::Owned(r.into_owned()));
+            c.metadata_product_name = Some(Cow::Borrowed("envoy"));
+            c.metadata_product_vendor_name = Some(Cow::Borrowed("Envoy"));
+            c.metadata_log_name = Some(Cow::Borrowed("access log (tcp)"));
+            c.raw_ref = Some(Cow::Borrowed(raw_ref));
+            c.unmapped = unmapped.map(Cow::Owned);
+            out.network_activity.append(&mut row);
+            return Ok(1);
+        }
+
+        let code = i32::try_from(code.unwrap_or(0)).map_err(|_| {
+            jv::invalid(
+                "response_code",
+                entry.response_code.as_deref().unwrap_or(""),
+            )
+        })?;
+        let mut row = HttpActivityRow::default();
+        let h = &mut row.own;
+        let method = entry.method.as_deref().unwrap_or("");
+        let (activity_id, activity_name) = super::http_method_activity(method);
+        h.http_request_http_method = entry.method.as_ref().map(|m| Cow::Owned(m.to_string()));
+        if let Some(target) = entry.path.as_deref() {
+            let (path, query) = tokens::split_target(target);
+            h.http_request_url_path = Some(Cow::Owned(path.to_string()));
+            h.http_request_url_query_string = query.map(|q| Cow::Owned(q.to_string()));
+        }
+        h.http_request_version = entry.protocol.map(|p| Cow::Owned(p.into_owned()));
+        h.http_request_url_hostname = entry.authority.map(|a| Cow::Owned(a.into_owned()));
+        h.http_request_user_agent = entry.user_agent.map(|a| Cow::Owned(a.into_owned()));
+        // Without the downstream address, the client is the left-most X-Forwarded-For hop.
+        let xff_client = entry
+            .x_forwarded_for
+            .as_deref()
+            .and_then(|x| x.split(',').next())
+            .and_then(|x| x.trim().parse::<std::net::IpAddr>().ok());
+        h.http_request_x_forwarded_for = entry.x_forwarded_for.map(|x| Cow::Owned(x.into_owned()));
+        h.src_endpoint_ip = downstream_ip
+            .or(xff_client)
+            .map(|ip| Cow::Owned(ip.to_string()));
+        h.src_endpoint_port = downstream_port;
+        h.dst_endpoint_ip = upstream_ip.map(|ip| Cow::Owned(ip.to_string()));
+        h.dst_endpoint_port = upstream_port;
+        h.http_request_length = bytes_received;
+        h.http_response_length = bytes_sent;
+        h.http_response_latency = duration;
+        h.http_response_code = (code > 0).then_some(code);
+        let flags = entry.response_flags.as_deref().unwrap_or("");
+        let details = entry.response_code_details.as_deref().unwrap_or("");
+        let authz =
+            if flags.split(',').any(|f| f == "UAEX") || details.starts_with("ext_authz_denied") {
+                Some("ext_authz_denied")
+            } else if details.starts_with("ext_authz_error") {
+                Some("ext_authz_error")
+            } else if details.starts_with("rbac_access_denied") {
+                Some("rbac_denied")
+            } else {
+                None
+            };
+        h.zt_authz_result = authz.map(Cow::Borrowed);
+        let (action_id, disposition_id) = match (authz, code) {
+            (Some("ext_authz_denied" | "rbac_denied"), _) | (_, 403) => (2, 2),
+            (_, 401) => (2, 26),
+            _ => (1, 1),
+        };
+        h.action_id = Some(action_id);
+        h.disposition_id = Some(disposition_id);
+        super::tag_http(&mut row.own, &self.site);
+
+        let c = &mut row.common;
+        c.time = Some(time);
+        c.activity_id = Some(activity_id);
+        c.activity_name = Some(Cow::Borrowed(activity_name));
+        c.status_id = Some(if code == 0 || code >= 400 { 2 } else { 1 });
+        c.status_code = (code > 0).then(|| Cow::Owned(code.to_string()));
+        c.status_detail = match (flags, details) {
+            ("", "") => None,
+            (f, "") => Some(Cow::Owned(f.to_string())),
+            ("", d) => Some(Cow::Owned(d.to_string())),
+            (f, d) => Some(Cow::Owned(format!("{f} ({d})"))),
+        };
+        c.severity_id = Some(1);
+        c.metadata_uid = Some(Cow::Owned(uid));
+        c.metadata_correlation_uid = entry.request_id.map(|r| Cow::Owned(r.into_owned()));
+        c.metadata_product_name = Some(Cow::Borrowed("envoy"));
+        c.metadata_product_vendor_name = Some(Cow::Borrowed("Envoy"));
+        c.metadata_log_name = Some(Cow::Borrowed("access log"));
+        c.raw_ref = Some(Cow::Borrowed(raw_ref));
+        c.unmapped = unmapped.map(Cow::Owned);
+        out.http_activity.append(&mut row);
+        Ok(1)
+    }
+}
