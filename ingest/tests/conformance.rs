@@ -26,6 +26,8 @@ const FOLDERS: &[(&str, Format)] = &[
     ("zeek_conn", Format::Zeek),
     ("envoy", Format::Envoy),
     ("alb", Format::Alb),
+    ("cloudtrail", Format::CloudTrail),
+    ("crowdstrike", Format::CrowdStrike),
 ];
 
 fn shared_fixtures() -> Option<PathBuf> {
@@ -398,4 +400,41 @@ fn shared_samples_parse_as_expected() {
         Some("2a02:cf40::4e36")
     );
     assert_eq!(ints(istio, "http_response_code")[2], Some(400));
+
+    let console = &parsed["cloudtrail/elastic_integrations__test-console-login-json.log"].batches;
+    assert_eq!(
+        strings(console, "zt_decision"),
+        ["allow", "deny_credentials", "deny_credentials"].map(|d| Some(d.to_string())),
+        "1 Success and 2 Failure ConsoleLogin records"
+    );
+    assert_eq!(strings(console, "user_name")[0].as_deref(), Some("JohnDoe"));
+    assert_eq!(
+        strings(console, "src_endpoint_ip")[0].as_deref(),
+        Some("89.160.20.156")
+    );
+    let identity_center =
+        &parsed["cloudtrail/ocsf_examples__v1.5.0__authentication.raw.json"].batches;
+    assert_eq!(
+        strings(identity_center, "zt_decision")[0].as_deref(),
+        Some("allow"),
+        "CredentialChallenge Success"
+    );
+    let detection = &parsed
+        ["crowdstrike/elastic_integrations__falcon__test-falcon-detection-summary.object2.json"]
+        .batches;
+    assert!(strings(detection, "finding_info_title")[0].is_some());
+    assert_eq!(
+        ints(detection, "severity_id")[0],
+        Some(2),
+        "Severity Low = 2"
+    );
+    let fdr = &parsed["crowdstrike/elastic_integrations__fdr__test-fdr.first23lines.log"].batches;
+    let http_flow = ints(fdr, "dst_endpoint_port")
+        .iter()
+        .position(|p| *p == Some(80))
+        .expect("the NetworkConnectIP4 to port 80");
+    assert_eq!(
+        strings(fdr, "dst_endpoint_ip")[http_flow].as_deref(),
+        Some("67.43.156.14")
+    );
 }

@@ -41,6 +41,9 @@ const ZEEK_OK: &str = "1767225600.5\tCabc1\t10.0.0.1\t50000\t10.0.0.2\t22\ttcp\t
 const ENVOY_OK: &str = r#"[2026-01-01T00:00:00.000Z] "GET /a HTTP/1.1" 403 UAEX 0 0 1 - "-" "curl/8" "r-1" "app.example" "-""#;
 const ALB_OK: &str = r#"https 2026-01-01T00:00:00.000000Z app/lb/1 10.0.0.1:5000 10.0.1.1:80 0.001 0.002 0.000 200 200 10 20 "GET https://app.example:443/ HTTP/1.1" "ua" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/t/1 "Root=1-1" "app.example" "-" 1 2026-01-01T00:00:00.000000Z "authenticate,forward" "-" "-" "10.0.1.1:80" "200" "-" "-""#;
 
+const CLOUDTRAIL_OK: &str = r#"{"eventVersion":"1.08","userIdentity":{"type":"IAMUser","userName":"a"},"eventTime":"2026-01-01T00:00:00Z","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","sourceIPAddress":"10.0.0.1","responseElements":{"ConsoleLogin":"Success"},"eventID":"ct-1"}"#;
+const CROWDSTRIKE_OK: &str = r#"{"event_simpleName":"UserLogonFailed2","aid":"a1","id":"cs-1","timestamp":"1767225600000","UserName":"bob","LogonType":"10","RemoteAddressIP4":"203.0.113.9"}"#;
+
 fn good(format: Format) -> &'static str {
     match format {
         Format::Okta => OKTA_OK,
@@ -50,6 +53,8 @@ fn good(format: Format) -> &'static str {
         Format::Zeek => ZEEK_OK,
         Format::Envoy => ENVOY_OK,
         Format::Alb => ALB_OK,
+        Format::CloudTrail => CLOUDTRAIL_OK,
+        Format::CrowdStrike => CROWDSTRIKE_OK,
     }
 }
 

@@ -184,3 +184,13 @@ fn envoy_fixtures() {
 fn alb_fixtures() {
     run_fixture_table("alb", Format::Alb);
 }
+
+#[test]
+fn cloudtrail_fixtures() {
+    run_fixture_table("cloudtrail", Format::CloudTrail);
+}
+
+#[test]
+fn crowdstrike_fixtures() {
+    run_fixture_table("crowdstrike", Format::CrowdStrike);
+}

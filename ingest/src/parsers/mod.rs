@@ -9,7 +9,9 @@
 //!   the field layout for the lines after it), and lives in the parser value, one per stream.
 
 pub mod alb;
+pub mod cloudtrail;
 pub mod combined;
+pub mod crowdstrike;
 pub mod entra;
 pub mod envoy;
 pub mod json;
@@ -126,6 +128,10 @@ pub enum Format {
     Envoy,
     /// AWS Application Load Balancer access logs.
     Alb,
+    /// AWS CloudTrail events (S3 `Records` files, EventBridge, single events).
+    CloudTrail,
+    /// CrowdStrike Falcon: Data Replicator events and Streaming API events.
+    CrowdStrike,
 }
 
 /// How a format's byte stream is cut into records.
@@ -138,7 +144,7 @@ pub enum Framing {
 }
 
 impl Format {
-    pub const ALL: [Format; 7] = [
+    pub const ALL: [Format; 9] = [
         Format::Okta,
         Format::VpcFlow,
         Format::Combined,
@@ -146,6 +152,8 @@ impl Format {
         Format::Zeek,
         Format::Envoy,
         Format::Alb,
+        Format::CloudTrail,
+        Format::CrowdStrike,
     ];
 
     /// Name on the command line, in URLs and in `metadata_product_name`.
@@ -158,6 +166,8 @@ impl Format {
             Format::Zeek => "zeek",
             Format::Envoy => "envoy",
             Format::Alb => "alb",
+            Format::CloudTrail => "cloudtrail",
+            Format::CrowdStrike => "crowdstrike",
         }
     }
 
@@ -171,13 +181,17 @@ impl Format {
             "zeek" | "zeek_conn" | "bro" | "conn" => Some(Format::Zeek),
             "envoy" | "envoyproxy" | "istio" => Some(Format::Envoy),
             "alb" | "aws_alb" | "elb" => Some(Format::Alb),
+            "cloudtrail" | "aws_cloudtrail" => Some(Format::CloudTrail),
+            "crowdstrike" | "falcon" | "fdr" => Some(Format::CrowdStrike),
             _ => None,
         }
     }
 
     pub fn framing(self) -> Framing {
         match self {
-            Format::Okta | Format::Entra => Framing::Json,
+            Format::Okta | Format::Entra | Format::CloudTrail | Format::CrowdStrike => {
+                Framing::Json
+            }
             Format::VpcFlow | Format::Combined | Format::Zeek | Format::Envoy | Format::Alb => {
                 Framing::Lines
             }
@@ -189,6 +203,8 @@ impl Format {
     pub fn envelope_keys(self) -> &'static [&'static str] {
         match self {
             Format::Entra => &["records", "value"],
+            Format::CloudTrail => &["Records"],
+            Format::CrowdStrike => &["resources"],
             Format::Okta
             | Format::VpcFlow
             | Format::Combined
@@ -226,6 +242,12 @@ impl Format {
             if entra::looks_like_entra(text) {
                 return Some(Format::Entra);
             }
+            if crowdstrike::looks_like_crowdstrike(text) {
+                return Some(Format::CrowdStrike);
+            }
+            if cloudtrail::looks_like_cloudtrail(text) {
+                return Some(Format::CloudTrail);
+            }
             return None;
         }
         let line = first_line;
@@ -251,6 +273,8 @@ impl Format {
             Format::Zeek => Box::new(zeek::ZeekParser::new(site)),
             Format::Envoy => Box::new(envoy::EnvoyParser::new(site)),
             Format::Alb => Box::new(alb::AlbParser::new(site)),
+            Format::CloudTrail => Box::new(cloudtrail::CloudTrailParser::new(site)),
+            Format::CrowdStrike => Box::new(crowdstrike::CrowdStrikeParser::new(site)),
         }
     }
 }
@@ -475,7 +499,9 @@ mod detect_tests {
 
     #[test]
     fn recognizes_each_format_from_content() {
-        let cases: [(&[u8], Option<Format>); 13] = [
+        let cases: [(&[u8], Option<Format>); 15] = [
+            (br#"{"Records": [{"eventVersion": "1.08", "eventTime": "2026-01-01T00:00:00Z", "eventSource": "signin.amazonaws.com", "eventName": "ConsoleLogin"}]}"#, Some(Format::CloudTrail)),
+            (br#"{"event_simpleName":"UserLogon","aid":"a1","timestamp":"1767225600000"}"#, Some(Format::CrowdStrike)),
             (br#"{"records": [{"time": "2026-01-01T00:00:00Z", "category": "SignInLogs", "properties": {}}]}"#, Some(Format::Entra)),
             (br#"{"id":"1","createdDateTime":"2026-01-01T00:00:00Z","userPrincipalName":"a@b","appDisplayName":"x"}"#, Some(Format::Entra)),
             (b"#separator \\x09\n#set_separator\t,\n", Some(Format::Zeek)),

@@ -1,0 +1,330 @@
+//! AWS CloudTrail → `authentication` and `account_change`.
+//!
+//! Input: CloudTrail event records, one per record; the `{"Records": [...]}` envelope of S3
+//! deliveries is split by the framer, and EventBridge / CloudWatch Logs deliveries of single
+//! events are read as they are.
+//!
+//! Mapped events:
+//!
+//! | eventName | table | mapping |
+//! |---|---|---|
+//! | `ConsoleLogin` | authentication | `responseElements.ConsoleLogin` Success → allow, Failure → deny_credentials; `additionalEventData.MFAUsed` = Yes → `is_mfa`; service "AWS Console" |
+//! | `AssumeRole`, `AssumeRoleWithSAML`, `AssumeRoleWithWebIdentity` | authentication | success → allow; `errorCode` AccessDenied → deny_policy, other errors → other; service = the role name; SAML → protocol 5, web identity → 4 |
+//! | `GetSessionToken` | authentication | an MFA-backed session when `requestParameters.serialNumber` is set |
+//! | `CredentialChallenge`, `CredentialVerification` (IAM Identity Center) | authentication | `serviceEventDetails.*` Success/Failure; a non-password `CredentialType` is an MFA step |
+//! | `CreateAccessKey` / `UpdateAccessKey` / `DeleteAccessKey` | account_change | credential_create / credential_enable or credential_disable / credential_delete |
+//! | `CreateLoginProfile`, `UpdateLoginProfile` / `DeleteLoginProfile` | account_change | password_reset / credential_delete |
+//! | `DeactivateMFADevice`, `DeleteVirtualMFADevice` | account_change | mfa_reset |
+//!
+//! Any other eventName is refused as `unsupported_event` (kept for replay). `zt_privileged_target`
+//! is set for the console when "AWS Console" is in `site.privileged_apps`, and for a role whose name
+//! is listed there or contains "admin".
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::jv::{first_str, missing, parse_object, str_at, time_at, unmapped};
+use super::{ErrorKind, ParseError, Parser, decision_outcome};
+use crate::schema::{AccountChangeRow, AuthenticationRow, Common, TableBuilders};
+use crate::site::Site;
+
+pub struct CloudTrailParser {
+    site: Arc<Site>,
+}
+
+impl CloudTrailParser {
+    pub fn new(site: Arc<Site>) -> Self {
+        Self { site }
+    }
+}
+
+/// Whether a JSON record looks like CloudTrail.
+pub fn looks_like_cloudtrail(head: &str) -> bool {
+    head.contains("\"eventSource\"")
+        && head.contains("\"eventName\"")
+        && head.contains("\"eventTime\"")
+}
+
+const MAPPED: &[&str] = &[
+    "eventVersion",
+    "userIdentity",
+    "eventTime",
+    "eventSource",
+    "eventName",
+    "awsRegion",
+    "sourceIPAddress",
+    "userAgent",
+    "errorCode",
+    "errorMessage",
+    "eventID",
+    "requestID",
+    "recipientAccountId",
+    "eventType",
+    "eventCategory",
+    "managementEvent",
+    "readOnly",
+];
+
+impl Parser for CloudTrailParser {
+    fn parse(
+        &mut self,
+        record: &[u8],
+        raw_ref: &str,
+        out: &mut TableBuilders,
+    ) -> Result<usize, ParseError> {
+        let value = parse_object(record, "a CloudTrail")?;
+        // EventBridge wraps the record in `detail`.
+        let event = super::jv::at(&value, &["detail"])
+            .filter(|d| d.get("eventName").is_some())
+            .unwrap_or(&value);
+        let name = str_at(event, &["eventName"]).ok_or_else(|| missing("eventName"))?;
+        let time = time_at(event, &["eventTime"]).ok_or_else(|| missing("eventTime"))?;
+        // Every CloudTrail event has an eventID; exporters that drop it get a content hash.
+        let uid = str_at(event, &["eventID"])
+            .unwrap_or_else(|| Cow::Owned(super::content_uid("cloudtrail", record)));
+        let mut common = Common {
+            time: Some(time),
+            metadata_uid: Some(uid),
+            metadata_event_code: Some(name.clone()),
+            metadata_correlation_uid: str_at(event, &["requestID"]),
+            metadata_product_name: Some(Cow::Borrowed("cloudtrail")),
+            metadata_product_vendor_name: Some(Cow::Borrowed("AWS")),
+            metadata_log_name: str_at(event, &["eventSource"]),
+            cloud_provider: Some(Cow::Borrowed("AWS")),
+            cloud_region: str_at(event, &["awsRegion"]),
+            cloud_account_uid: first_str(
+                event,
+                &[&["recipientAccountId"], &["userIdentity", "accountId"]],
+            ),
+            raw_ref: Some(Cow::Borrowed(raw_ref)),
+            severity_id: Some(1),
+            unmapped: unmapped(event, MAPPED).map(Cow::Owned),
+            ..Common::default()
+        };
+        let error_code = str_at(event, &["errorCode"]);
+        let error_message = str_at(event, &["errorMessage"]);
+        common.status_code = error_code.clone();
+        common.status_detail = error_message.clone();
+
+        match name.as_ref() {
+            "ConsoleLogin"
+            | "AssumeRole"
+            | "AssumeRoleWithSAML"
+            | "AssumeRoleWithWebIdentity"
+            | "GetSessionToken"
+            | "CredentialChallenge"
+            | "CredentialVerification" => {
+                let mut row = AuthenticationRow {
+                    common,
+                    ..AuthenticationRow::default()
+                };
+                map_auth(event, &name, &mut row, &self.site);
+                out.authentication.append(&mut row);
+            }
+            "CreateAccessKey"
+            | "UpdateAccessKey"
+            | "DeleteAccessKey"
+            | "CreateLoginProfile"
+            | "UpdateLoginProfile"
+            | "DeleteLoginProfile"
+            | "DeactivateMFADevice"
+            | "DeleteVirtualMFADevice" => {
+                let mut row = AccountChangeRow {
+                    common,
+                    ..AccountChangeRow::default()
+                };
+                map_change(event, &name, &mut row);
+                out.account_change.append(&mut row);
+            }
+            other => {
+                return Err(ParseError::new(
+                    ErrorKind::UnsupportedEvent,
+                    format!("CloudTrail eventName {other:?} is not mapped to a ztlens table"),
+                ));
+            }
+        }
+        Ok(1)
+    }
+}
+
+/// The acting identity: user type id, uid, name.
+fn identity<'v>(event: &'v Value) -> (i32, Option<Cow<'v, str>>, Option<Cow<'v, str>>) {
+    let kind = str_at(event, &["userIdentity", "type"]);
+    let type_id = match kind.as_deref() {
+        Some("Root") => 2,
+        Some("AWSService") | Some("AWSAccount") => 4,
+        Some(_) => 1,
+        None => 0,
+    };
+    let uid = first_str(
+        event,
+        &[&["userIdentity", "arn"], &["userIdentity", "principalId"]],
+    );
+    let name = first_str(
+        event,
+        &[
+            &["userIdentity", "userName"],
+            &[
+                "userIdentity",
+                "sessionContext",
+                "sessionIssuer",
+                "userName",
+            ],
+            &["additionalEventData", "UserName"],
+            &["userIdentity", "onBehalfOf", "userId"],
+        ],
+    );
+    (type_id, uid, name)
+}
+
+fn role_name(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+fn map_auth<'v>(event: &'v Value, name: &str, row: &mut AuthenticationRow<'v>, site: &Site) {
+    let (type_id, uid, user) = identity(event);
+    let own = &mut row.own;
+    own.user_type_id = Some(type_id);
+    own.user_uid = uid;
+    own.user_name = user;
+    own.src_endpoint_ip =
+        str_at(event, &["sourceIPAddress"]).filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
+    own.http_request_user_agent = str_at(event, &["userAgent"]);
+    own.is_remote = Some(true);
+    let error = str_at(event, &["errorCode"]);
+    let (decision, activity) = match name {
+        "ConsoleLogin" => {
+            own.service_name = Some(Cow::Borrowed("AWS Console"));
+            own.is_interactive = Some(true);
+            let mfa_used = str_at(event, &["additionalEventData", "MFAUsed"]);
+            own.is_mfa = Some(mfa_used.as_deref() == Some("Yes"));
+            if own.is_mfa == Some(true) {
+                own.auth_factor = Some(Cow::Borrowed("aws_mfa"));
+                own.auth_factor_type_id = Some(99);
+                own.auth_factors = vec![Cow::Borrowed("aws_mfa")];
+            }
+            let result = str_at(event, &["responseElements", "ConsoleLogin"]);
+            let decision = match (result.as_deref(), error.as_deref()) {
+                (Some("Success"), _) => "allow",
+                (Some("Failure"), _) | (_, Some(_)) => "deny_credentials",
+                _ => "other",
+            };
+            (decision, 1)
+        }
+        "CredentialChallenge" | "CredentialVerification" => {
+            own.service_name = Some(Cow::Borrowed("IAM Identity Center"));
+            own.is_interactive = Some(true);
+            let credential = str_at(event, &["additionalEventData", "CredentialType"]);
+            let is_factor = credential
+                .as_deref()
+                .is_some_and(|c| !c.eq_ignore_ascii_case("PASSWORD"));
+            own.is_mfa = Some(is_factor);
+            if let Some(c) = credential {
+                own.auth_factor_type_id = Some(if is_factor {
+                    super::okta::factor_type_id(&c)
+                } else {
+                    11
+                });
+                own.auth_factors = vec![c.clone()];
+                own.auth_factor = Some(c);
+            }
+            let result = first_str(
+                event,
+                &[
+                    &["serviceEventDetails", "CredentialChallenge"],
+                    &["serviceEventDetails", "CredentialVerification"],
+                ],
+            );
+            let decision = match result.as_deref() {
+                Some("Success") => "allow",
+                Some("Failure") if is_factor => "mfa_failed",
+                Some("Failure") => "deny_credentials",
+                _ => "other",
+            };
+            (decision, 99)
+        }
+        "GetSessionToken" => {
+            own.is_interactive = Some(false);
+            own.is_mfa = Some(str_at(event, &["requestParameters", "serialNumber"]).is_some());
+            own.service_name = Some(Cow::Borrowed("AWS STS"));
+            (if error.is_some() { "other" } else { "allow" }, 1)
+        }
+        _ => {
+            // AssumeRole*: the role is the target.
+            let role = str_at(event, &["requestParameters", "roleArn"]);
+            own.service_uid = role.clone();
+            own.service_name = role.map(|r| Cow::Owned(role_name(&r).to_string()));
+            own.is_interactive = Some(false);
+            own.auth_protocol_id = match name {
+                "AssumeRoleWithSAML" => Some(5),
+                "AssumeRoleWithWebIdentity" => Some(4),
+                _ => None,
+            };
+            own.session_uid = str_at(event, &["requestParameters", "roleSessionName"]);
+            let decision = match error.as_deref() {
+                None => "allow",
+                Some(e) if e.contains("AccessDenied") => "deny_policy",
+                Some(_) => "other",
+            };
+            (decision, 1)
+        }
+    };
+    own.zt_privileged_target = Some(own.service_name.as_deref().is_some_and(|s| {
+        site.is_privileged_app(s)
+            || (name.starts_with("AssumeRole") && s.to_ascii_lowercase().contains("admin"))
+    }));
+    let (action_id, disposition_id, status_id) = decision_outcome(decision);
+    own.zt_decision = Some(Cow::Borrowed(decision));
+    own.action_id = Some(action_id);
+    own.disposition_id = Some(disposition_id);
+    let c = &mut row.common;
+    c.activity_id = Some(activity);
+    c.activity_name = Some(Cow::Borrowed(if activity == 1 { "Logon" } else { "Other" }));
+    c.status_id = Some(if decision == "other" {
+        if error.is_some() { 2 } else { 0 }
+    } else {
+        status_id
+    });
+    if c.status_code.is_none() {
+        c.status_code = first_str(
+            event,
+            &[
+                &["responseElements", "ConsoleLogin"],
+                &["serviceEventDetails", "CredentialChallenge"],
+                &["serviceEventDetails", "CredentialVerification"],
+            ],
+        );
+    }
+}
+
+fn map_change<'v>(event: &'v Value, name: &str, row: &mut AccountChangeRow<'v>) {
+    let (type_id, actor_uid, actor_name) = identity(event);
+    let own = &mut row.own;
+    own.actor_user_uid = actor_uid;
+    own.actor_user_name = actor_name.clone();
+    own.src_endpoint_ip =
+        str_at(event, &["sourceIPAddress"]).filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
+    // Without `userName` the call acts on the caller's own user.
+    let target = str_at(event, &["requestParameters", "userName"]);
+    own.user_name = target.or(actor_name);
+    own.user_type_id = Some(type_id);
+    let status = str_at(event, &["requestParameters", "status"]);
+    let (activity_id, activity_name, change) = match name {
+        "CreateAccessKey" => (1, "Create", "credential_create"),
+        "UpdateAccessKey" if status.as_deref() == Some("Inactive") => {
+            (5, "Disable", "credential_disable")
+        }
+        "UpdateAccessKey" => (2, "Enable", "credential_enable"),
+        "DeleteAccessKey" | "DeleteLoginProfile" => (6, "Delete", "credential_delete"),
+        "CreateLoginProfile" | "UpdateLoginProfile" => (4, "Password Reset", "password_reset"),
+        _ => (11, "MFA Factor Disable", "mfa_reset"),
+    };
+    own.zt_change_type = Some(Cow::Borrowed(change));
+    let error = str_at(event, &["errorCode"]);
+    let c = &mut row.common;
+    c.activity_id = Some(activity_id);
+    c.activity_name = Some(Cow::Borrowed(activity_name));
+    c.status_id = Some(if error.is_some() { 2 } else { 1 });
+}
