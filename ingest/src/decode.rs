@@ -181,6 +181,47 @@ impl RecordProcessor {
 
     /// One frame: a record becomes rows or a dead letter; a rejected frame a dead letter.
     pub fn handle(&mut self, frame: Frame<'_>) {
+        if let Frame::Record { bytes, line } = &frame
+            && is_envelope(self.format, bytes)
+        {
+            self.split_envelope(bytes, *line);
+            return;
+        }
+        self.handle_record(frame);
+    }
+
+    /// A whole envelope arrived as one record (a line of NDJSON after line framing took over):
+    /// its items are framed again and handled one by one; an empty envelope holds no record.
+    fn split_envelope(&mut self, bytes: &[u8], line: u64) {
+        let mut framer = Framer::for_format(self.format, bytes.len().max(1));
+        let mut frames: Vec<(Vec<u8>, u64, Option<crate::parsers::ParseError>, usize)> = Vec::new();
+        let mut collect = |frame: Frame<'_>| match frame {
+            Frame::Record { bytes, line: l } => frames.push((bytes.to_vec(), l, None, 0)),
+            Frame::Rejected {
+                bytes,
+                total_len,
+                line: l,
+                error,
+            } => frames.push((bytes.to_vec(), l, Some(error), total_len)),
+        };
+        framer.push(bytes, &mut collect);
+        framer.finish(&mut collect);
+        for (item, item_line, error, total_len) in frames {
+            let line = line + item_line.saturating_sub(1);
+            // Items are handled as plain records: an envelope inside an item is data.
+            self.handle_record(match &error {
+                None => Frame::Record { bytes: &item, line },
+                Some(error) => Frame::Rejected {
+                    bytes: &item,
+                    total_len,
+                    line,
+                    error: error.clone(),
+                },
+            });
+        }
+    }
+
+    fn handle_record(&mut self, frame: Frame<'_>) {
         use std::fmt::Write;
         self.stats.records += 1;
         self.raw_ref.clear();
@@ -343,6 +384,35 @@ impl Decoder {
     pub fn stats(&self) -> &DecodeStats {
         self.processor.stats()
     }
+}
+
+/// Whether `record` is a whole envelope of `format` (`{"records": [...]}` …): a quick look for
+/// an envelope key, then the framer's own reading decides.
+fn is_envelope(format: Format, record: &[u8]) -> bool {
+    let keys = format.envelope_keys();
+    if keys.is_empty() || record.first() != Some(&b'{') {
+        return false;
+    }
+    let head = &record[..record.len().min(4096)];
+    let mentions_key = keys.iter().any(|k| {
+        let quoted = format!("\"{k}\"");
+        memchr::memmem::find(head, quoted.as_bytes()).is_some()
+    });
+    if !mentions_key {
+        return false;
+    }
+    let mut whole_record = false;
+    let mut frames = 0;
+    let mut framer = Framer::for_format(format, record.len().max(1));
+    let mut look = |frame: Frame<'_>| {
+        frames += 1;
+        if let Frame::Record { bytes, .. } = frame {
+            whole_record = bytes.len() == record.len();
+        }
+    };
+    framer.push(record, &mut look);
+    framer.finish(&mut look);
+    !(frames == 1 && whole_record)
 }
 
 /// Framed records copied out of a stream so another thread can decode them.

@@ -28,6 +28,8 @@ const FOLDERS: &[(&str, Format)] = &[
     ("alb", Format::Alb),
     ("cloudtrail", Format::CloudTrail),
     ("crowdstrike", Format::CrowdStrike),
+    ("defender", Format::Defender),
+    ("intune_jamf", Format::Intune),
 ];
 
 fn shared_fixtures() -> Option<PathBuf> {
@@ -436,5 +438,36 @@ fn shared_samples_parse_as_expected() {
     assert_eq!(
         strings(fdr, "dst_endpoint_ip")[http_flow].as_deref(),
         Some("67.43.156.14")
+    );
+
+    let machines = &parsed["defender/elastic_integrations__mde__test-machine.log"].batches;
+    assert_eq!(
+        strings(machines, "device_hostname")[0].as_deref(),
+        Some("c-lab-08")
+    );
+    let health = strings(machines, "agent_health");
+    assert!(
+        health.contains(&Some("Active".into())) && health.contains(&Some("Inactive".into())),
+        "{health:?}"
+    );
+    let intune =
+        &parsed["intune_jamf/elastic_integrations__intune__test-managed-device.log"].batches;
+    assert_eq!(
+        strings(intune, "zt_compliance_state")[0].as_deref(),
+        Some("compliant")
+    );
+    assert_eq!(
+        strings(intune, "device_hostname")[0].as_deref(),
+        Some("CLW555TEST")
+    );
+    assert_eq!(
+        strings(intune, "device_owner_uid")[0].as_deref(),
+        Some("abc.123@example.com")
+    );
+    let not_compliant = &parsed["intune_jamf/panther__intune_rules.ndjson"].batches;
+    assert_eq!(
+        strings(not_compliant, "zt_compliance_state"),
+        [Some("noncompliant".to_string())],
+        "the OperationalLogs Compliance alert"
     );
 }

@@ -44,6 +44,9 @@ const ALB_OK: &str = r#"https 2026-01-01T00:00:00.000000Z app/lb/1 10.0.0.1:5000
 const CLOUDTRAIL_OK: &str = r#"{"eventVersion":"1.08","userIdentity":{"type":"IAMUser","userName":"a"},"eventTime":"2026-01-01T00:00:00Z","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","sourceIPAddress":"10.0.0.1","responseElements":{"ConsoleLogin":"Success"},"eventID":"ct-1"}"#;
 const CROWDSTRIKE_OK: &str = r#"{"event_simpleName":"UserLogonFailed2","aid":"a1","id":"cs-1","timestamp":"1767225600000","UserName":"bob","LogonType":"10","RemoteAddressIP4":"203.0.113.9"}"#;
 
+const DEFENDER_OK: &str = r#"{"time":"2026-01-01T00:00:00Z","category":"AdvancedHunting-DeviceLogonEvents","properties":{"Timestamp":"2026-01-01T00:00:00Z","DeviceId":"d1","ActionType":"LogonFailed","AccountName":"bob","LogonType":"Network","RemoteIP":"10.0.0.9"}}"#;
+const INTUNE_OK: &str = r#"{"id":"m1","deviceName":"LT-1","complianceState":"noncompliant","lastSyncDateTime":"2026-01-01T00:00:00Z"}"#;
+
 fn good(format: Format) -> &'static str {
     match format {
         Format::Okta => OKTA_OK,
@@ -55,6 +58,8 @@ fn good(format: Format) -> &'static str {
         Format::Alb => ALB_OK,
         Format::CloudTrail => CLOUDTRAIL_OK,
         Format::CrowdStrike => CROWDSTRIKE_OK,
+        Format::Defender => DEFENDER_OK,
+        Format::Intune => INTUNE_OK,
     }
 }
 

@@ -194,3 +194,13 @@ fn cloudtrail_fixtures() {
 fn crowdstrike_fixtures() {
     run_fixture_table("crowdstrike", Format::CrowdStrike);
 }
+
+#[test]
+fn defender_fixtures() {
+    run_fixture_table("defender", Format::Defender);
+}
+
+#[test]
+fn intune_fixtures() {
+    run_fixture_table("intune", Format::Intune);
+}

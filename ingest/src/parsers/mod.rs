@@ -12,8 +12,10 @@ pub mod alb;
 pub mod cloudtrail;
 pub mod combined;
 pub mod crowdstrike;
+pub mod defender;
 pub mod entra;
 pub mod envoy;
+pub mod intune;
 pub mod json;
 pub(crate) mod jv;
 pub mod okta;
@@ -132,6 +134,10 @@ pub enum Format {
     CloudTrail,
     /// CrowdStrike Falcon: Data Replicator events and Streaming API events.
     CrowdStrike,
+    /// Microsoft Defender for Endpoint: Advanced Hunting export, MDE API machines and alerts.
+    Defender,
+    /// Microsoft Intune device compliance (diagnostic Devices export, Graph managedDevice).
+    Intune,
 }
 
 /// How a format's byte stream is cut into records.
@@ -144,7 +150,7 @@ pub enum Framing {
 }
 
 impl Format {
-    pub const ALL: [Format; 9] = [
+    pub const ALL: [Format; 11] = [
         Format::Okta,
         Format::VpcFlow,
         Format::Combined,
@@ -154,6 +160,8 @@ impl Format {
         Format::Alb,
         Format::CloudTrail,
         Format::CrowdStrike,
+        Format::Defender,
+        Format::Intune,
     ];
 
     /// Name on the command line, in URLs and in `metadata_product_name`.
@@ -168,6 +176,8 @@ impl Format {
             Format::Alb => "alb",
             Format::CloudTrail => "cloudtrail",
             Format::CrowdStrike => "crowdstrike",
+            Format::Defender => "defender",
+            Format::Intune => "intune",
         }
     }
 
@@ -183,15 +193,20 @@ impl Format {
             "alb" | "aws_alb" | "elb" => Some(Format::Alb),
             "cloudtrail" | "aws_cloudtrail" => Some(Format::CloudTrail),
             "crowdstrike" | "falcon" | "fdr" => Some(Format::CrowdStrike),
+            "defender" | "mde" | "defender_endpoint" => Some(Format::Defender),
+            "intune" | "intune_jamf" | "managed_devices" => Some(Format::Intune),
             _ => None,
         }
     }
 
     pub fn framing(self) -> Framing {
         match self {
-            Format::Okta | Format::Entra | Format::CloudTrail | Format::CrowdStrike => {
-                Framing::Json
-            }
+            Format::Okta
+            | Format::Entra
+            | Format::CloudTrail
+            | Format::CrowdStrike
+            | Format::Defender
+            | Format::Intune => Framing::Json,
             Format::VpcFlow | Format::Combined | Format::Zeek | Format::Envoy | Format::Alb => {
                 Framing::Lines
             }
@@ -202,7 +217,7 @@ impl Format {
     /// element of the envelope's array as a record.
     pub fn envelope_keys(self) -> &'static [&'static str] {
         match self {
-            Format::Entra => &["records", "value"],
+            Format::Entra | Format::Defender | Format::Intune => &["records", "value"],
             Format::CloudTrail => &["Records"],
             Format::CrowdStrike => &["resources"],
             Format::Okta
@@ -242,6 +257,12 @@ impl Format {
             if entra::looks_like_entra(text) {
                 return Some(Format::Entra);
             }
+            if defender::looks_like_defender(text) {
+                return Some(Format::Defender);
+            }
+            if intune::looks_like_intune(text) {
+                return Some(Format::Intune);
+            }
             if crowdstrike::looks_like_crowdstrike(text) {
                 return Some(Format::CrowdStrike);
             }
@@ -275,6 +296,8 @@ impl Format {
             Format::Alb => Box::new(alb::AlbParser::new(site)),
             Format::CloudTrail => Box::new(cloudtrail::CloudTrailParser::new(site)),
             Format::CrowdStrike => Box::new(crowdstrike::CrowdStrikeParser::new(site)),
+            Format::Defender => Box::new(defender::DefenderParser::new(site)),
+            Format::Intune => Box::new(intune::IntuneParser::new(site)),
         }
     }
 }
@@ -499,7 +522,9 @@ mod detect_tests {
 
     #[test]
     fn recognizes_each_format_from_content() {
-        let cases: [(&[u8], Option<Format>); 15] = [
+        let cases: [(&[u8], Option<Format>); 17] = [
+            (br#"{"records":[{"time":"2026-01-01T00:00:00Z","category":"AdvancedHunting-DeviceInfo","properties":{"DeviceId":"d1"}}]}"#, Some(Format::Defender)),
+            (br#"{"value":[{"id":"m1","deviceName":"LT-1","complianceState":"noncompliant","lastSyncDateTime":"2026-01-01T00:00:00Z"}]}"#, Some(Format::Intune)),
             (br#"{"Records": [{"eventVersion": "1.08", "eventTime": "2026-01-01T00:00:00Z", "eventSource": "signin.amazonaws.com", "eventName": "ConsoleLogin"}]}"#, Some(Format::CloudTrail)),
             (br#"{"event_simpleName":"UserLogon","aid":"a1","timestamp":"1767225600000"}"#, Some(Format::CrowdStrike)),
             (br#"{"records": [{"time": "2026-01-01T00:00:00Z", "category": "SignInLogs", "properties": {}}]}"#, Some(Format::Entra)),

@@ -1,0 +1,297 @@
+//! Microsoft Intune device compliance → `device_state`.
+//!
+//! Input, one device snapshot per record:
+//! - Intune diagnostic-setting **`Devices`** records (Event Hubs / storage; `{"records": [...]}`
+//!   split by the framer): `properties.{DeviceId, DeviceName, UPN, LastContact, OS, OSVersion,
+//!   CompliantState, ManagedBy, DeviceState, JoinType, InGracePeriodUntil, …}`;
+//! - Microsoft Graph **`managedDevice`** objects (`/deviceManagement/managedDevices`, `value`
+//!   envelope): `id, deviceName, azureADDeviceId, operatingSystem, osVersion, complianceState,
+//!   complianceGracePeriodExpirationDateTime, lastSyncDateTime, userPrincipalName, …`;
+//! - Intune **`OperationalLogs`** "Compliance" alerts (a device found not compliant): a snapshot
+//!   with state `noncompliant` and the failing policy settings in `status_detail`.
+//!
+//! `zt_compliance_state` keeps Graph's vocabulary (compliant, noncompliant, inGracePeriod,
+//! conflict, error, unknown, configManager); the diagnostic export's PascalCase values are mapped
+//! to it. `device_is_compliant` is true only for compliant, false for noncompliant, inGracePeriod,
+//! conflict and error, empty for unknown. `zt_grace_until` drops Intune's `9999-12-31` "no grace
+//! period" sentinel. `time` is the snapshot's time (export time, else last sync); `metadata_uid`
+//! hashes device, time and state, so the same snapshot delivered twice is one row. Compliance
+//! transitions (and remediation times) are derived from consecutive snapshots by the KPI layer.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::jv::{bool_at, first_str, missing, parse_object, str_at, time_at, unmapped};
+use super::{ErrorKind, ParseError, Parser, content_uid};
+use crate::schema::{Common, DeviceStateRow, TableBuilders};
+use crate::site::Site;
+
+pub struct IntuneParser {
+    _site: Arc<Site>,
+}
+
+impl IntuneParser {
+    pub fn new(site: Arc<Site>) -> Self {
+        Self { _site: site }
+    }
+}
+
+/// Whether a JSON record looks like an Intune device record.
+pub fn looks_like_intune(head: &str) -> bool {
+    (head.contains("\"CompliantState\"") && head.contains("\"DeviceId\""))
+        || head.contains("\"complianceState\"")
+        || (head.contains("\"OperationalLogs\"") && head.contains("\"IntuneDeviceId\""))
+}
+
+/// Any spelling of a compliance state → Graph's `complianceState` value.
+pub fn compliance_state(text: &str) -> Option<&'static str> {
+    Some(
+        match text
+            .to_ascii_lowercase()
+            .replace([' ', '_', '-'], "")
+            .as_str()
+        {
+            "compliant" => "compliant",
+            "noncompliant" | "notcompliant" => "noncompliant",
+            "ingraceperiod" => "inGracePeriod",
+            "conflict" => "conflict",
+            "error" => "error",
+            "unknown" | "none" => "unknown",
+            "configmanager" => "configManager",
+            _ => return None,
+        },
+    )
+}
+
+fn is_compliant(state: &str) -> Option<bool> {
+    match state {
+        "compliant" => Some(true),
+        "noncompliant" | "inGracePeriod" | "conflict" | "error" => Some(false),
+        _ => None,
+    }
+}
+
+/// Grace-period end, or `None` for Intune's "no grace period" sentinel (year 9999).
+fn grace_until(value: &Value, path: &[&str]) -> Option<i64> {
+    let text = str_at(value, path)?;
+    if text.starts_with("9999") || text.starts_with("0001") {
+        return None;
+    }
+    super::parse_timestamp_ms(&text)
+}
+
+const DIAG_MAPPED: &[&str] = &[
+    "DeviceId",
+    "DeviceName",
+    "UPN",
+    "LastContact",
+    "OS",
+    "OSVersion",
+    "CompliantState",
+    "ManagedBy",
+    "DeviceState",
+    "JoinType",
+    "InGracePeriodUntil",
+    "ReferenceId",
+    "Model",
+];
+
+const GRAPH_MAPPED: &[&str] = &[
+    "id",
+    "deviceName",
+    "azureADDeviceId",
+    "operatingSystem",
+    "osVersion",
+    "complianceState",
+    "complianceGracePeriodExpirationDateTime",
+    "lastSyncDateTime",
+    "userPrincipalName",
+    "managementAgent",
+    "managementState",
+    "deviceType",
+    "model",
+    "azureADRegistered",
+];
+
+impl Parser for IntuneParser {
+    fn parse(
+        &mut self,
+        record: &[u8],
+        raw_ref: &str,
+        out: &mut TableBuilders,
+    ) -> Result<usize, ParseError> {
+        let value = parse_object(record, "an Intune device")?;
+        let mut common = Common {
+            metadata_product_name: Some(Cow::Borrowed("intune")),
+            metadata_product_vendor_name: Some(Cow::Borrowed("Microsoft")),
+            metadata_tenant_uid: first_str(
+                &value,
+                &[&["tenantId"], &["properties", "AADTenantId"]],
+            ),
+            raw_ref: Some(Cow::Borrowed(raw_ref)),
+            severity_id: Some(1),
+            activity_id: Some(2),
+            activity_name: Some(Cow::Borrowed("Collect")),
+            status_id: Some(1),
+            ..Common::default()
+        };
+        let category = str_at(&value, &["category"]);
+        let mut row = match category.as_deref() {
+            Some("Devices") => {
+                let p =
+                    super::jv::at(&value, &["properties"]).ok_or_else(|| missing("properties"))?;
+                let state_text = str_at(p, &["CompliantState"])
+                    .ok_or_else(|| missing("properties.CompliantState"))?;
+                let state = compliance_state(&state_text)
+                    .ok_or_else(|| super::jv::invalid("CompliantState", &state_text))?;
+                let last_contact = time_at(p, &["LastContact"]);
+                let time = time_at(&value, &["time"])
+                    .or(last_contact)
+                    .ok_or_else(|| missing("time"))?;
+                let device =
+                    str_at(p, &["DeviceId"]).ok_or_else(|| missing("properties.DeviceId"))?;
+                common.time = Some(time);
+                common.metadata_event_code = Some(Cow::Borrowed("Devices"));
+                common.metadata_log_name = Some(Cow::Borrowed("Intune Devices export"));
+                common.metadata_uid = Some(Cow::Owned(content_uid(
+                    "intune",
+                    format!("{device}|{time}|{state}").as_bytes(),
+                )));
+                common.unmapped = unmapped(p, DIAG_MAPPED).map(Cow::Owned);
+                let mut row = DeviceStateRow {
+                    common,
+                    ..Default::default()
+                };
+                let d = &mut row.own;
+                d.device_uid = Some(device);
+                d.device_uid_alt = str_at(p, &["ReferenceId"]);
+                d.device_hostname = str_at(p, &["DeviceName"]);
+                d.device_os_name = str_at(p, &["OS"]);
+                d.device_os_version = str_at(p, &["OSVersion"]);
+                d.device_type = str_at(p, &["Model"]);
+                d.device_owner_uid = str_at(p, &["UPN"]);
+                d.device_is_managed = str_at(p, &["DeviceState"])
+                    .map(|s| s.eq_ignore_ascii_case("Managed"))
+                    .or_else(|| bool_at(p, &["GraphDeviceIsManaged"]));
+                d.device_is_trusted = str_at(p, &["JoinType"])
+                    .map(|j| !j.is_empty() && !j.eq_ignore_ascii_case("unknown"));
+                d.device_last_seen_time = last_contact;
+                d.agent_name = str_at(p, &["ManagedBy"]);
+                d.zt_compliance_state = Some(Cow::Borrowed(state));
+                d.device_is_compliant = is_compliant(state);
+                d.zt_grace_until = grace_until(p, &["InGracePeriodUntil"]);
+                row
+            }
+            Some("OperationalLogs") => {
+                let p =
+                    super::jv::at(&value, &["properties"]).ok_or_else(|| missing("properties"))?;
+                if str_at(p, &["OperationalLogCategory"]).as_deref() != Some("DeviceCompliance") {
+                    return Err(ParseError::new(
+                        ErrorKind::UnsupportedEvent,
+                        format!(
+                            "Intune operational log {:?} is not mapped; only DeviceCompliance alerts are",
+                            str_at(&value, &["operationName"]).unwrap_or_default()
+                        ),
+                    ));
+                }
+                let time = time_at(p, &["StartTimeUtc"])
+                    .or_else(|| time_at(&value, &["time"]))
+                    .ok_or_else(|| missing("time"))?;
+                let device = str_at(p, &["IntuneDeviceId"])
+                    .ok_or_else(|| missing("properties.IntuneDeviceId"))?;
+                common.time = Some(time);
+                common.metadata_event_code = Some(Cow::Borrowed("Compliance"));
+                common.metadata_log_name = Some(Cow::Borrowed("Intune operational logs"));
+                common.metadata_uid = Some(Cow::Owned(content_uid("intune-op", record)));
+                common.message = str_at(p, &["AlertDisplayName"]);
+                common.status_detail = str_at(p, &["Description"]);
+                let mut row = DeviceStateRow {
+                    common,
+                    ..Default::default()
+                };
+                let d = &mut row.own;
+                d.device_uid = Some(device);
+                d.device_uid_alt = str_at(p, &["AADDeviceId"]);
+                d.device_hostname = first_str(p, &[&["DeviceHostName"], &["DeviceName"]]);
+                d.device_os_name = str_at(p, &["DeviceOperatingSystem"]);
+                d.device_owner_uid = str_at(p, &["UserName"]);
+                d.device_is_managed = Some(true);
+                d.zt_compliance_state = Some(Cow::Borrowed("noncompliant"));
+                d.device_is_compliant = Some(false);
+                row
+            }
+            Some(other) => {
+                return Err(ParseError::new(
+                    ErrorKind::UnsupportedEvent,
+                    format!("Intune log category {other:?} is not mapped to a ztlens table"),
+                ));
+            }
+            None => {
+                // Graph managedDevice.
+                let state_text = str_at(&value, &["complianceState"])
+                    .ok_or_else(|| missing("complianceState"))?;
+                let state = compliance_state(&state_text)
+                    .ok_or_else(|| super::jv::invalid("complianceState", &state_text))?;
+                let time = time_at(&value, &["lastSyncDateTime"])
+                    .ok_or_else(|| missing("lastSyncDateTime"))?;
+                let device = str_at(&value, &["id"]).ok_or_else(|| missing("id"))?;
+                common.time = Some(time);
+                common.metadata_event_code = Some(Cow::Borrowed("managedDevice"));
+                common.metadata_log_name = Some(Cow::Borrowed("Graph managedDevices"));
+                common.metadata_uid = Some(Cow::Owned(content_uid(
+                    "intune",
+                    format!("{device}|{time}|{state}").as_bytes(),
+                )));
+                common.unmapped = unmapped(&value, GRAPH_MAPPED).map(Cow::Owned);
+                let mut row = DeviceStateRow {
+                    common,
+                    ..Default::default()
+                };
+                let d = &mut row.own;
+                d.device_uid = Some(device);
+                d.device_uid_alt = str_at(&value, &["azureADDeviceId"])
+                    .filter(|id| id != "00000000-0000-0000-0000-000000000000");
+                d.device_hostname = str_at(&value, &["deviceName"]);
+                d.device_os_name = str_at(&value, &["operatingSystem"]);
+                d.device_os_version = str_at(&value, &["osVersion"]);
+                d.device_type = first_str(&value, &[&["deviceType"], &["model"]]);
+                d.device_owner_uid = str_at(&value, &["userPrincipalName"]);
+                d.device_is_managed = Some(
+                    str_at(&value, &["managementState"])
+                        .is_none_or(|s| s.eq_ignore_ascii_case("managed")),
+                );
+                d.device_is_trusted = bool_at(&value, &["azureADRegistered"]);
+                d.device_last_seen_time = Some(time);
+                d.agent_name = str_at(&value, &["managementAgent"]);
+                d.zt_compliance_state = Some(Cow::Borrowed(state));
+                d.device_is_compliant = is_compliant(state);
+                d.zt_grace_until =
+                    grace_until(&value, &["complianceGracePeriodExpirationDateTime"]);
+                row
+            }
+        };
+        row.own.security_level_id = row.own.device_is_compliant.map(|c| if c { 1 } else { 2 });
+        out.device_state.append(&mut row);
+        Ok(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_in_every_spelling() {
+        assert_eq!(compliance_state("Compliant"), Some("compliant"));
+        assert_eq!(compliance_state("Noncompliant"), Some("noncompliant"));
+        assert_eq!(compliance_state("Not Compliant"), Some("noncompliant"));
+        assert_eq!(compliance_state("InGracePeriod"), Some("inGracePeriod"));
+        assert_eq!(compliance_state("inGracePeriod"), Some("inGracePeriod"));
+        assert_eq!(compliance_state("ConfigManager"), Some("configManager"));
+        assert_eq!(compliance_state("weird"), None);
+        assert_eq!(is_compliant("inGracePeriod"), Some(false));
+        assert_eq!(is_compliant("unknown"), None);
+    }
+}
