@@ -19,6 +19,15 @@
 //! | `security.threat.detected`, `security.request.blocked` | DENY / FAILURE | deny_risk |
 //! | `user.session.end` | — | none (logoff) |
 //!
+//! Account and credential changes go to `account_change` with `zt_change_type`:
+//! `user.session.clear` → session_revoke, `user.lifecycle.suspend` / `unsuspend` / `deactivate` /
+//! `activate` → suspend / unsuspend / deactivate / activate, `user.account.reset_password` →
+//! password_reset, `user.account.update_password` → password_change,
+//! `user.mfa.factor.reset_all` / `user.mfa.factor.deactivate` → mfa_reset,
+//! `app.oauth2.credentials.lifecycle.create` / `app.oauth2.client.secret.rotate` →
+//! credential_rotation (the app is the account), `system.api_token.create` / `revoke` →
+//! credential_create / credential_delete.
+//!
 //! A CHALLENGE is never a failure (status_id 99, disposition 23). Event types outside this
 //! list are refused with [`ErrorKind::UnsupportedEvent`] so they reach the dead-letter store and
 //! can be replayed once mapped.
@@ -33,7 +42,7 @@ use serde_json::value::RawValue;
 
 use super::json::{LooseBool, LooseF64, LooseI64, Text, text};
 use super::{ErrorKind, ParseError, Parser, json_object, parse_timestamp_ms};
-use crate::schema::{AuthenticationRow, TableBuilders};
+use crate::schema::{AccountChangeRow, AuthenticationRow, TableBuilders};
 use crate::site::Site;
 
 pub struct OktaParser {
@@ -61,6 +70,15 @@ impl Parser for OktaParser {
             };
             ParseError::new(kind, format!("not an Okta LogEvent: {e}"))
         })?;
+        if let Some(change) = event
+            .event_type
+            .as_ref()
+            .and_then(|t| account_change(t.as_str()))
+        {
+            let mut row = map_account_change(&event, change, raw_ref)?;
+            out.account_change.append(&mut row);
+            return Ok(1);
+        }
         let mut row = map_event(&event, &self.site, raw_ref)?;
         out.authentication.append(&mut row);
         Ok(1)
@@ -354,6 +372,43 @@ fn classify(event_type: &str) -> Option<EventClass> {
     })
 }
 
+/// An account change: OCSF activity id and name, and the `zt_change_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Change {
+    activity_id: i32,
+    activity_name: &'static str,
+    change_type: &'static str,
+}
+
+/// eventTypes that change an account or credential (responses to a finding, hygiene).
+fn account_change(event_type: &str) -> Option<Change> {
+    let (activity_id, activity_name, change_type) = match event_type {
+        "user.session.clear" | "user.session.clear_all" => (99, "Other", "session_revoke"),
+        "user.lifecycle.suspend" => (5, "Disable", "suspend"),
+        "user.lifecycle.unsuspend" => (2, "Enable", "unsuspend"),
+        "user.lifecycle.deactivate" => (5, "Disable", "deactivate"),
+        "user.lifecycle.activate" | "user.lifecycle.reactivate" => (2, "Enable", "activate"),
+        "user.account.reset_password" => (4, "Password Reset", "password_reset"),
+        "user.account.update_password" => (3, "Password Change", "password_change"),
+        "user.mfa.factor.reset_all" | "user.mfa.factor.deactivate" => {
+            (11, "MFA Factor Disable", "mfa_reset")
+        }
+        "app.oauth2.credentials.lifecycle.create" | "app.oauth2.client.secret.rotate" => {
+            (1, "Create", "credential_rotation")
+        }
+        "app.oauth2.credentials.lifecycle.deactivate"
+        | "app.oauth2.credentials.lifecycle.delete" => (5, "Disable", "credential_disable"),
+        "system.api_token.create" => (1, "Create", "credential_create"),
+        "system.api_token.revoke" => (6, "Delete", "credential_delete"),
+        _ => return None,
+    };
+    Some(Change {
+        activity_id,
+        activity_name,
+        change_type,
+    })
+}
+
 /// Okta factor name → OCSF `factor_type_id`.
 pub fn factor_type_id(factor: &str) -> i32 {
     let f = factor.to_ascii_uppercase();
@@ -486,6 +541,103 @@ fn risk_and_behaviors(debug: &DebugData<'_>) -> (Option<String>, Vec<String>) {
         }
     }
     (level, behaviors)
+}
+
+/// An account change: the target user (or app, for credential changes) and the actor.
+fn map_account_change<'a>(
+    event: &LogEvent<'a>,
+    change: Change,
+    raw_ref: &'a str,
+) -> Result<AccountChangeRow<'a>, ParseError> {
+    let published = event
+        .published
+        .as_ref()
+        .ok_or_else(|| ParseError::new(ErrorKind::MissingField, "published is missing"))?;
+    let time = parse_timestamp_ms(published.as_str()).ok_or_else(|| {
+        ParseError::new(
+            ErrorKind::InvalidField,
+            format!("published {:?} is not a timestamp", published.as_str()),
+        )
+    })?;
+    let uuid = text(&event.uuid)
+        .ok_or_else(|| ParseError::new(ErrorKind::MissingField, "uuid is missing"))?;
+    let mut row = AccountChangeRow::default();
+    let c = &mut row.common;
+    c.time = Some(time);
+    c.metadata_uid = Some(uuid);
+    c.metadata_event_code = event.event_type.as_ref().map(|t| t.0.clone());
+    c.metadata_product_name = Some(Cow::Borrowed("okta"));
+    c.metadata_product_vendor_name = Some(Cow::Borrowed("Okta"));
+    c.metadata_log_name = Some(Cow::Borrowed("System Log"));
+    c.message = text(&event.display_message);
+    c.metadata_correlation_uid = event.transaction.as_ref().and_then(|t| text(&t.id));
+    c.severity_id = Some(
+        event
+            .severity
+            .as_ref()
+            .map_or(0, |s| severity_id(s.as_str())),
+    );
+    c.raw_ref = Some(Cow::Borrowed(raw_ref));
+    c.activity_id = Some(change.activity_id);
+    c.activity_name = Some(Cow::Borrowed(change.activity_name));
+    let result = event
+        .outcome
+        .as_ref()
+        .and_then(|o| text(&o.result))
+        .map(|r| r.to_ascii_uppercase());
+    c.status_id = Some(match result.as_deref() {
+        Some("SUCCESS" | "ALLOW") => 1,
+        Some("FAILURE" | "DENY") => 2,
+        _ => 0,
+    });
+    c.status_code = result.map(Cow::Owned);
+    c.status_detail = event.outcome.as_ref().and_then(|o| text(&o.reason));
+    if let Some(raw) = event.target_raw {
+        c.unmapped = json_object(&[("target", raw.get())]).map(Cow::Owned);
+    }
+    let own = &mut row.own;
+    own.zt_change_type = Some(Cow::Borrowed(change.change_type));
+    if let Some(actor) = &event.actor {
+        own.actor_user_uid = text(&actor.id);
+        own.actor_user_name = text(&actor.alternate_id).or_else(|| text(&actor.display_name));
+    }
+    if let Some(client) = &event.client {
+        own.src_endpoint_ip = text(&client.ip_address);
+    }
+    let targets = event.target.as_deref().unwrap_or(&[]);
+    let kind = |t: &Target<'_>| t.kind.as_ref().map(|k| k.as_str().to_string());
+    let user = targets.iter().find(|t| kind(t).as_deref() == Some("User"));
+    let app = targets.iter().find(|t| {
+        matches!(
+            kind(t).as_deref(),
+            Some("AppInstance" | "PublicClientApp" | "Token")
+        )
+    });
+    if let Some(user) = user {
+        own.user_uid = text(&user.id);
+        own.user_email_addr = text(&user.alternate_id);
+        own.user_name = text(&user.display_name).or_else(|| text(&user.alternate_id));
+        own.user_type_id = Some(1);
+    } else if let Some(app) = app {
+        own.user_uid = text(&app.id);
+        own.user_name = text(&app.display_name).or_else(|| text(&app.alternate_id));
+        own.user_type_id = Some(4);
+    } else if let Some(actor) = &event.actor {
+        // Self-service changes name no target: the actor changed their own account.
+        own.user_uid = text(&actor.id);
+        own.user_email_addr = text(&actor.alternate_id);
+        own.user_name = text(&actor.display_name);
+        own.user_type_id = Some(1);
+    }
+    if let Some(session) = event
+        .authentication_context
+        .as_ref()
+        .and_then(|a| text(&a.external_session_id))
+        .filter(|s| s != "unknown")
+    {
+        own.session_uid = Some(session);
+    }
+    Ok(row)
 }
 
 fn map_event<'a>(
