@@ -331,10 +331,13 @@ pub fn generate(
     }
     let summary = write_dataset(seed, out, events, start_ms, duration_ms)?;
     println!(
-        "wrote {} Okta, {} VPC flow and {} nginx records for {} .. {} to {}",
+        "wrote {} Okta, {} Entra ID, {} VPC flow, {} nginx, {} Envoy and {} ALB records for {} .. {} to {}",
         summary.okta,
+        summary.entra,
         summary.vpc,
         summary.nginx,
+        summary.envoy,
+        summary.alb,
         format_ms(summary.from_ms),
         format_ms(summary.to_ms),
         out.display()
@@ -450,6 +453,9 @@ async fn feed_demo(
                     .join("\n"),
             ),
             (Format::Combined, emitted.nginx.join("\n")),
+            (Format::Entra, emitted.entra.join("\n")),
+            (Format::Envoy, emitted.envoy.join("\n")),
+            (Format::Alb, emitted.alb.join("\n")),
         ];
         for (format, body) in batches {
             if body.is_empty() {

@@ -138,6 +138,9 @@ fn same_seed_same_bytes() {
         "vpcflow/flows_v2.log",
         "vpcflow/flows_v5.log.gz",
         "nginx/access.log",
+        "entra/signins.json",
+        "envoy/access.log",
+        "alb/access.log",
         "truth.json",
         "ztlens.toml",
     ] {

@@ -5,7 +5,10 @@
 //! <out>/okta/api_pages.json          Okta events as the /api/v1/logs endpoint returns them (a JSON array)
 //! <out>/vpcflow/flows_v2.log         VPC flow logs, v2 default format (no header)
 //! <out>/vpcflow/flows_v5.log.gz      VPC flow logs, custom v5 format with its S3 header line, gzipped
+//! <out>/entra/signins.json           Entra ID sign-ins, `{"records": [...]}` envelopes as Event Hubs deliver them
 //! <out>/nginx/access.log             nginx combined format
+//! <out>/envoy/access.log             Envoy default access log format
+//! <out>/alb/access.log               AWS ALB access logs
 //! <out>/ztlens.toml                  the [site] section describing the company
 //! <out>/truth.json                   what every KPI must report for [from, to)
 //! ```
@@ -22,8 +25,11 @@ pub struct DatasetSummary {
     pub from_ms: i64,
     pub to_ms: i64,
     pub okta: u64,
+    pub entra: u64,
     pub vpc: u64,
     pub nginx: u64,
+    pub envoy: u64,
+    pub alb: u64,
 }
 
 pub fn write_dataset(
@@ -33,7 +39,7 @@ pub fn write_dataset(
     start_ms: i64,
     duration_ms: i64,
 ) -> std::io::Result<DatasetSummary> {
-    for dir in ["okta", "vpcflow", "nginx"] {
+    for dir in ["okta", "entra", "vpcflow", "nginx", "envoy", "alb"] {
         std::fs::create_dir_all(out.join(dir))?;
     }
     let create = |p: &str| File::create(out.join(p)).map(|f| BufWriter::with_capacity(1 << 20, f));
@@ -45,6 +51,9 @@ pub fn write_dataset(
         flate2::Compression::fast(),
     );
     let mut nginx = create("nginx/access.log")?;
+    let mut entra = create("entra/signins.json")?;
+    let mut envoy = create("envoy/access.log")?;
+    let mut alb = create("alb/access.log")?;
     writeln!(vpc_v5, "{V5_HEADER}")?;
     okta_pages.write_all(b"[\n")?;
 
@@ -55,8 +64,11 @@ pub fn write_dataset(
         from_ms: start_ms,
         to_ms: end_ms,
         okta: 0,
+        entra: 0,
         vpc: 0,
         nginx: 0,
+        envoy: 0,
+        alb: 0,
     };
     let mut first_page_entry = true;
     let mut chunk_end = start_ms;
@@ -92,9 +104,24 @@ pub fn write_dataset(
             summary.nginx += 1;
             writeln!(nginx, "{line}")?;
         }
+        // Event Hubs deliver sign-ins in envelopes of up to a few hundred records.
+        for envelope in emitted.entra.chunks(200) {
+            summary.entra += envelope.len() as u64;
+            writeln!(entra, "{{\"records\": [")?;
+            writeln!(entra, "{}", envelope.join(",\n"))?;
+            writeln!(entra, "]}}")?;
+        }
+        for line in emitted.envoy {
+            summary.envoy += 1;
+            writeln!(envoy, "{line}")?;
+        }
+        for line in emitted.alb {
+            summary.alb += 1;
+            writeln!(alb, "{line}")?;
+        }
     }
     okta_pages.write_all(b"\n]\n")?;
-    for mut w in [okta_lines, okta_pages, vpc_v2, nginx] {
+    for mut w in [okta_lines, okta_pages, vpc_v2, nginx, entra, envoy, alb] {
         w.flush()?;
     }
     vpc_v5.finish()?.flush()?;

@@ -3,7 +3,9 @@
 //! A [`Generator`] advances a clock through sign-in sessions, network flows and web requests of
 //! a [`company::Company`], with an attack story woven in (password spray, MFA push bombing, a
 //! lateral scan, probing of admin paths). It writes each event in its vendor's real format —
-//! Okta System Log JSON, AWS VPC flow log lines, nginx combined log lines — and, as it goes,
+//! Okta System Log JSON (or Entra ID sign-in records for the quarter of the workforce on the
+//! subsidiary's tenant), AWS VPC flow log lines, and nginx, Envoy or ALB access log lines for
+//! the portal's three front ends — and, as it goes,
 //! counts what every KPI must report in a [`Truth`]. The truth comes from what the generator
 //! *meant* each event to be, never from the SQL, so comparing the two tests the whole pipeline.
 //!
@@ -151,8 +153,44 @@ impl VpcRecord {
 #[derive(Debug, Default)]
 pub struct Emitted {
     pub okta: Vec<String>,
+    /// Entra ID sign-in records (diagnostic-setting format, one JSON object each; the file
+    /// writer wraps them in `{"records": [...]}` envelopes).
+    pub entra: Vec<String>,
     pub vpc: Vec<VpcRecord>,
     pub nginx: Vec<String>,
+    pub envoy: Vec<String>,
+    pub alb: Vec<String>,
+}
+
+/// People whose identity provider is Entra ID rather than Okta (a subsidiary's tenant): a
+/// quarter of the workforce, chosen from the login so the choice costs no randomness.
+pub fn uses_entra(person: &Person) -> bool {
+    !person.service && xxhash_rust_like(&person.login).is_multiple_of(4)
+}
+
+/// ISO 3166 code of the generator's country names (Entra reports codes, Okta names).
+pub fn iso_country(name: &str) -> &'static str {
+    match name {
+        "Germany" => "DE",
+        "United States" => "US",
+        "India" => "IN",
+        "Brazil" => "BR",
+        "Singapore" => "SG",
+        "Nigeria" => "NG",
+        "Russia" => "RU",
+        "Netherlands" => "NL",
+        _ => "ZZ",
+    }
+}
+
+/// The Entra authentication method for an Okta factor name.
+fn entra_method(factor: &str) -> &'static str {
+    match factor {
+        "FIDO_WEBAUTHN" => "FIDO2 security key",
+        "GOOGLE_AUTHENTICATOR" => "OATH verification code",
+        "SMS" => "Text message",
+        _ => "Mobile app notification",
+    }
 }
 
 /// Keeps lines of content-hashed formats unique within their second (the only place two
@@ -420,6 +458,9 @@ impl Generator {
     // --- Okta --------------------------------------------------------------------------------
 
     fn okta(&mut self, t: i64, ev: OktaEvent<'_>) {
+        if uses_entra(ev.who.person) {
+            return self.entra(t, ev);
+        }
         let OktaEvent {
             kind,
             who: Who { person, place, ip },
@@ -507,6 +548,166 @@ impl Generator {
             self.out.okta.push(line.clone());
         }
         self.out.okta.push(line);
+    }
+
+    // --- Entra ID ----------------------------------------------------------------------------
+
+    /// The same sign-in step as [`Generator::okta`] would write, as Entra ID records it: the
+    /// decision becomes an AADSTS error code, MFA steps carry `authenticationDetails`, and the
+    /// country is an ISO code. Entra has no logoff event, so steps without a decision are not
+    /// written.
+    fn entra(&mut self, t: i64, ev: OktaEvent<'_>) {
+        let OktaEvent {
+            who: Who { person, place, ip },
+            reason,
+            app,
+            rule,
+            factor,
+            meaning,
+            ..
+        } = ev;
+        let Some(decision) = meaning.decision else {
+            return;
+        };
+        let (code, failure, details): (i64, &str, Option<&str>) = match decision {
+            "allow" => (0, "", None),
+            "challenge_mfa" => (50074, "Strong Authentication is required.", None),
+            "deny_credentials" => (
+                50126,
+                "Error validating credentials due to invalid username or password.",
+                None,
+            ),
+            "mfa_failed" => (
+                500121,
+                "Authentication failed during strong authentication request.",
+                None,
+            ),
+            "mfa_denied" => (
+                500121,
+                "Authentication failed during strong authentication request.",
+                Some("MFA denied; user declined the authentication"),
+            ),
+            "deny_policy" if reason.is_some_and(|r| r.contains("not assigned")) => (
+                50105,
+                "The signed in user is not assigned to a role for the application.",
+                None,
+            ),
+            "deny_policy" => (
+                53003,
+                "Access has been blocked by Conditional Access policies.",
+                None,
+            ),
+            "deny_device_posture" => (
+                53000,
+                "Device is not in required device state: compliant.",
+                None,
+            ),
+            "locked_out" => (
+                50053,
+                "Account is locked because user tried to sign in too many times with an incorrect user ID or password.",
+                None,
+            ),
+            _ => return,
+        };
+        let country = iso_country(place.country);
+        let app_name = app.map_or("Microsoft 365 portal", |a| a.name);
+        let mut details_list = vec![
+            json!({"authenticationMethod": "Password", "succeeded": code != 50126 && code != 50053}),
+        ];
+        if meaning.mfa_step {
+            let method = entra_method(factor.unwrap_or(person.factor));
+            details_list.push(json!({"authenticationMethod": method, "succeeded": decision == "allow",
+                "authenticationStepResultDetail": details.unwrap_or(if decision == "allow" { "MFA successfully completed" } else { failure })}));
+        }
+        let mut status = json!({"errorCode": code});
+        if code != 0 {
+            status["failureReason"] = json!(failure);
+        }
+        if let Some(d) = details {
+            status["additionalDetails"] = json!(d);
+        }
+        let policies = match (decision, rule) {
+            ("challenge_mfa", _) => {
+                json!([{"id": "ca-mfa", "displayName": "Require MFA", "result": "success", "enforcedGrantControls": ["Mfa"]}])
+            }
+            ("deny_device_posture", _) => {
+                json!([{"id": "ca-device", "displayName": rule.unwrap_or("Managed devices only"), "result": "failure", "enforcedGrantControls": ["RequireCompliantDevice"]}])
+            }
+            ("deny_policy", Some(r)) if code == 53003 => {
+                json!([{"id": "ca-block", "displayName": r, "result": "failure", "enforcedGrantControls": ["Block"]}])
+            }
+            _ => json!([]),
+        };
+        let id = self.rng.uuid();
+        let record = json!({
+            "time": ztlens_analytics::time_range::format_ms(t + 1500),
+            "resourceId": "/tenants/5f1c0000-0000-4000-8000-00000000c0de/providers/Microsoft.aadiam",
+            "operationName": "Sign-in activity",
+            "operationVersion": "1.0",
+            "category": "SignInLogs",
+            "tenantId": "5f1c0000-0000-4000-8000-00000000c0de",
+            "resultType": code.to_string(),
+            "resultDescription": failure,
+            "callerIpAddress": ip,
+            "correlationId": self.rng.uuid(),
+            "Level": 4,
+            "properties": {
+                "id": id,
+                "createdDateTime": ztlens_analytics::time_range::format_ms(t),
+                "userDisplayName": person.display_name,
+                "userPrincipalName": person.login,
+                "userId": person.okta_id,
+                "appDisplayName": app_name,
+                "appId": app.map_or_else(|| "00000006-0000-0ff1-ce00-000000000000".to_string(), |a| a.okta_id.clone()),
+                "ipAddress": ip,
+                "clientAppUsed": "Browser",
+                "userAgent": user_agent(person),
+                "isInteractive": true,
+                "status": status,
+                "conditionalAccessStatus": if policies.as_array().is_some_and(|p| !p.is_empty()) { if code == 0 || code == 50074 { "success" } else { "failure" } } else { "notApplied" },
+                "appliedConditionalAccessPolicies": policies,
+                "authenticationRequirement": if meaning.mfa_step || code == 50074 { "multiFactorAuthentication" } else { "singleFactorAuthentication" },
+                "authenticationDetails": details_list,
+                "deviceDetail": {"deviceId": person.device_id, "displayName": person.device_name, "operatingSystem": os_name(person),
+                    "browser": "Chrome 126.0", "isCompliant": person.device_managed, "isManaged": person.device_managed,
+                    "trustType": if person.device_managed { "Azure AD joined" } else { "" }},
+                "location": {"city": place.city, "state": place.state, "countryOrRegion": country,
+                    "geoCoordinates": {"latitude": place.lat, "longitude": place.lon}},
+                "riskLevelDuringSignIn": if place.is_proxy { "medium" } else { "none" },
+            }
+        });
+        let line = record.to_string();
+
+        // The truth, as for Okta: decisions, MFA outcomes by (ISO) country, privileged failures.
+        *self
+            .truth
+            .decisions
+            .entry(("entra".into(), decision.into()))
+            .or_default() += 1;
+        let outcome = match (meaning.mfa_step, decision) {
+            (true, "allow") => Some(0),
+            (true, "mfa_failed" | "mfa_denied") => Some(1),
+            (_, "challenge_mfa") => Some(2),
+            _ => None,
+        };
+        if let Some(index) = outcome {
+            self.truth.mfa.entry(country.to_string()).or_default()[index] += 1;
+        }
+        if let Some(app) = app
+            && app.privileged
+            && !matches!(decision, "allow" | "challenge_mfa")
+        {
+            *self
+                .truth
+                .high_priv
+                .entry(("entra".into(), app.name.into()))
+                .or_default() += 1;
+        }
+        self.count_event("entra");
+        if self.maybe_duplicate("entra") {
+            self.out.entra.push(line.clone());
+        }
+        self.out.entra.push(line);
     }
 
     fn sign_in_session(&mut self) {
@@ -913,6 +1114,12 @@ impl Generator {
             status,
             ua,
         } = hit;
+        // The portal sits behind three front ends: nginx, an Envoy mesh and an AWS ALB.
+        match self.rng.weighted(&[60, 20, 20]) {
+            1 => return self.envoy(t, hit),
+            2 => return self.alb(t, hit),
+            _ => {}
+        }
         let local = chrono::DateTime::from_timestamp_millis(t + SERVER_TZ_OFFSET_MIN * 60_000)
             .unwrap_or_default();
         let time_local = format!("{} +0100", local.format("%d/%b/%Y:%H:%M:%S"));
@@ -949,6 +1156,89 @@ impl Generator {
             self.out.nginx.push(line.clone());
         }
         self.out.nginx.push(line);
+    }
+
+    /// Count a web request on a privileged prefix answered 401/403, for `source`.
+    fn web_truth(&mut self, source: &str, path: &str, status: u16) {
+        let privileged = company::PRIVILEGED_PATHS.iter().find(|p| {
+            path == **p || path.starts_with(&format!("{p}/")) || path.starts_with(&format!("{p}?"))
+        });
+        if let Some(prefix) = privileged
+            && (status == 401 || status == 403)
+        {
+            *self
+                .truth
+                .high_priv
+                .entry((source.into(), prefix.to_string()))
+                .or_default() += 1;
+        }
+        self.count_event(source);
+    }
+
+    /// The request as Envoy's default access log writes it (the client in X-Forwarded-For; a
+    /// 403 on an admin path is the external authorizer's refusal, flag UAEX).
+    fn envoy(&mut self, t: i64, hit: Hit<'_>) {
+        let Hit {
+            ip,
+            method,
+            path,
+            status,
+            ua,
+            ..
+        } = hit;
+        let flags = if status == 403 { "UAEX" } else { "-" };
+        let bytes = if status == 304 {
+            0
+        } else {
+            200 + self.rng.below(20_000)
+        };
+        let duration = 1 + self.rng.below(80);
+        let request_id = self.rng.uuid();
+        let line = format!(
+            "[{}] \"{method} {path} HTTP/1.1\" {status} {flags} 0 {bytes} {duration} {} \"{ip}\" \"{ua}\" \"{request_id}\" \"portal.corp.example\" \"10.20.1.10:8080\"",
+            ztlens_analytics::time_range::format_ms(t),
+            duration.saturating_sub(1)
+        );
+        self.web_truth("envoy", path, status);
+        if self.maybe_duplicate("envoy") {
+            self.out.envoy.push(line.clone());
+        }
+        self.out.envoy.push(line);
+    }
+
+    /// The request as an AWS ALB access log writes it; signed-in requests ran the
+    /// `authenticate` action (the ALB's OIDC integration with the identity provider).
+    fn alb(&mut self, t: i64, hit: Hit<'_>) {
+        let Hit {
+            ip,
+            user,
+            method,
+            path,
+            status,
+            ua,
+        } = hit;
+        let port = 1024 + self.rng.below(60_000);
+        let bytes = if status == 304 {
+            0
+        } else {
+            200 + self.rng.below(20_000)
+        };
+        let trace = format!("Root=1-{:08x}-{:024x}", t / 1000, self.rng.next_u64());
+        let actions = if user.is_some() {
+            "authenticate,forward"
+        } else {
+            "forward"
+        };
+        let created = ztlens_analytics::time_range::format_ms(t - 3);
+        let time = ztlens_analytics::time_range::format_ms(t);
+        let line = format!(
+            "https {time} app/corp-portal/50dc6c495c0c9188 {ip}:{port} 10.20.1.10:443 0.001 0.004 0.000 {status} {status} 320 {bytes} \"{method} https://portal.corp.example:443{path} HTTP/1.1\" \"{ua}\" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 arn:aws:elasticloadbalancing:eu-central-1:123456789012:targetgroup/portal/73e2d6bc24d8a067 \"{trace}\" \"portal.corp.example\" \"arn:aws:acm:eu-central-1:123456789012:certificate/portal\" 1 {created} \"{actions}\" \"-\" \"-\" \"10.20.1.10:443\" \"{status}\" \"-\" \"-\""
+        );
+        self.web_truth("alb", path, status);
+        if self.maybe_duplicate("alb") {
+            self.out.alb.push(line.clone());
+        }
+        self.out.alb.push(line);
     }
 
     fn web_request(&mut self) {

@@ -70,6 +70,9 @@ pub fn ingest_dataset(dataset: &Path, lake: &Path) {
             vec!["vpcflow/flows_v2.log", "vpcflow/flows_v5.log.gz"],
         ),
         ("nginx", vec!["nginx/access.log"]),
+        ("entra", vec!["entra/signins.json"]),
+        ("envoy", vec!["envoy/access.log"]),
+        ("alb", vec!["alb/access.log"]),
     ] {
         let mut cmd = ztlens();
         cmd.arg("ingest")

@@ -22,7 +22,7 @@
 //! | 0 | allow |
 //! | 50072, 50074, 50076, 50079 | challenge_mfa (status 99: pending user action, not a failure) |
 //! | 500121 | mfa_failed, or mfa_denied when the details say the user declined |
-//! | 53003, 530032, 530035 | deny_policy |
+//! | 53003, 530032, 530035, 50105 (user not assigned to the app) | deny_policy |
 //! | 53000, 53001 | deny_device_posture |
 //! | 53002 | deny_app_not_approved |
 //! | 50126, 50034, 50056, 7000215, 7000222 | deny_credentials |
@@ -96,7 +96,7 @@ pub fn decision_for_code(code: i64, details: &str) -> &'static str {
                 "mfa_failed"
             }
         }
-        53003 | 530032 | 530035 => "deny_policy",
+        53003 | 530032 | 530035 | 50105 => "deny_policy",
         53000 | 53001 => "deny_device_posture",
         53002 => "deny_app_not_approved",
         50126 | 50034 | 50056 | 7000215 | 7000222 => "deny_credentials",
