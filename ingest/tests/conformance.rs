@@ -81,10 +81,21 @@ fn column<'a>(batch: &'a RecordBatch, name: &str) -> &'a dyn Array {
         .as_ref()
 }
 
-fn strings(batches: &[(Table, RecordBatch)], name: &str) -> Vec<Option<String>> {
-    batches
+/// The batches (of any table) that have column `name`; at least one must.
+fn with_column<'a>(batches: &'a [(Table, RecordBatch)], name: &str) -> Vec<&'a RecordBatch> {
+    let found: Vec<&RecordBatch> = batches
         .iter()
-        .flat_map(|(_, b)| {
+        .map(|(_, b)| b)
+        .filter(|b| b.column_by_name(name).is_some())
+        .collect();
+    assert!(!found.is_empty(), "no table here has column {name}");
+    found
+}
+
+fn strings(batches: &[(Table, RecordBatch)], name: &str) -> Vec<Option<String>> {
+    with_column(batches, name)
+        .into_iter()
+        .flat_map(|b| {
             let col = column(b, name).as_string::<i32>();
             (0..col.len())
                 .map(|i| col.is_valid(i).then(|| col.value(i).to_string()))
@@ -94,9 +105,9 @@ fn strings(batches: &[(Table, RecordBatch)], name: &str) -> Vec<Option<String>> 
 }
 
 fn ints(batches: &[(Table, RecordBatch)], name: &str) -> Vec<Option<i32>> {
-    batches
-        .iter()
-        .flat_map(|(_, b)| {
+    with_column(batches, name)
+        .into_iter()
+        .flat_map(|b| {
             let col = column(b, name).as_primitive::<Int32Type>();
             (0..col.len())
                 .map(|i| col.is_valid(i).then(|| col.value(i)))

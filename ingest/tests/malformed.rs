@@ -47,6 +47,8 @@ const CROWDSTRIKE_OK: &str = r#"{"event_simpleName":"UserLogonFailed2","aid":"a1
 const DEFENDER_OK: &str = r#"{"time":"2026-01-01T00:00:00Z","category":"AdvancedHunting-DeviceLogonEvents","properties":{"Timestamp":"2026-01-01T00:00:00Z","DeviceId":"d1","ActionType":"LogonFailed","AccountName":"bob","LogonType":"Network","RemoteIP":"10.0.0.9"}}"#;
 const INTUNE_OK: &str = r#"{"id":"m1","deviceName":"LT-1","complianceState":"noncompliant","lastSyncDateTime":"2026-01-01T00:00:00Z"}"#;
 
+const JAMF_OK: &str = r#"{"id":"1","general":{"name":"mac-1","lastContactTime":"2026-01-01T00:00:00Z","remoteManagement":{"managed":true}}}"#;
+
 fn good(format: Format) -> &'static str {
     match format {
         Format::Okta => OKTA_OK,
@@ -60,6 +62,7 @@ fn good(format: Format) -> &'static str {
         Format::CrowdStrike => CROWDSTRIKE_OK,
         Format::Defender => DEFENDER_OK,
         Format::Intune => INTUNE_OK,
+        Format::Jamf => JAMF_OK,
     }
 }
 

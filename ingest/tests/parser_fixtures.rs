@@ -204,3 +204,8 @@ fn defender_fixtures() {
 fn intune_fixtures() {
     run_fixture_table("intune", Format::Intune);
 }
+
+#[test]
+fn jamf_fixtures() {
+    run_fixture_table("jamf", Format::Jamf);
+}

@@ -16,6 +16,7 @@ pub mod defender;
 pub mod entra;
 pub mod envoy;
 pub mod intune;
+pub mod jamf;
 pub mod json;
 pub(crate) mod jv;
 pub mod okta;
@@ -138,6 +139,8 @@ pub enum Format {
     Defender,
     /// Microsoft Intune device compliance (diagnostic Devices export, Graph managedDevice).
     Intune,
+    /// Jamf Pro computer inventory and check-in webhooks.
+    Jamf,
 }
 
 /// How a format's byte stream is cut into records.
@@ -150,7 +153,7 @@ pub enum Framing {
 }
 
 impl Format {
-    pub const ALL: [Format; 11] = [
+    pub const ALL: [Format; 12] = [
         Format::Okta,
         Format::VpcFlow,
         Format::Combined,
@@ -162,6 +165,7 @@ impl Format {
         Format::CrowdStrike,
         Format::Defender,
         Format::Intune,
+        Format::Jamf,
     ];
 
     /// Name on the command line, in URLs and in `metadata_product_name`.
@@ -178,6 +182,7 @@ impl Format {
             Format::CrowdStrike => "crowdstrike",
             Format::Defender => "defender",
             Format::Intune => "intune",
+            Format::Jamf => "jamf",
         }
     }
 
@@ -195,6 +200,7 @@ impl Format {
             "crowdstrike" | "falcon" | "fdr" => Some(Format::CrowdStrike),
             "defender" | "mde" | "defender_endpoint" => Some(Format::Defender),
             "intune" | "intune_jamf" | "managed_devices" => Some(Format::Intune),
+            "jamf" | "jamf_pro" => Some(Format::Jamf),
             _ => None,
         }
     }
@@ -206,7 +212,8 @@ impl Format {
             | Format::CloudTrail
             | Format::CrowdStrike
             | Format::Defender
-            | Format::Intune => Framing::Json,
+            | Format::Intune
+            | Format::Jamf => Framing::Json,
             Format::VpcFlow | Format::Combined | Format::Zeek | Format::Envoy | Format::Alb => {
                 Framing::Lines
             }
@@ -220,6 +227,7 @@ impl Format {
             Format::Entra | Format::Defender | Format::Intune => &["records", "value"],
             Format::CloudTrail => &["Records"],
             Format::CrowdStrike => &["resources"],
+            Format::Jamf => &["results"],
             Format::Okta
             | Format::VpcFlow
             | Format::Combined
@@ -263,6 +271,9 @@ impl Format {
             if intune::looks_like_intune(text) {
                 return Some(Format::Intune);
             }
+            if jamf::looks_like_jamf(text) {
+                return Some(Format::Jamf);
+            }
             if crowdstrike::looks_like_crowdstrike(text) {
                 return Some(Format::CrowdStrike);
             }
@@ -298,6 +309,7 @@ impl Format {
             Format::CrowdStrike => Box::new(crowdstrike::CrowdStrikeParser::new(site)),
             Format::Defender => Box::new(defender::DefenderParser::new(site)),
             Format::Intune => Box::new(intune::IntuneParser::new(site)),
+            Format::Jamf => Box::new(jamf::JamfParser::new(site)),
         }
     }
 }
@@ -522,7 +534,8 @@ mod detect_tests {
 
     #[test]
     fn recognizes_each_format_from_content() {
-        let cases: [(&[u8], Option<Format>); 17] = [
+        let cases: [(&[u8], Option<Format>); 18] = [
+            (br#"{"totalCount": 1, "results": [{"id": "1", "general": {"name": "mac-1", "remoteManagement": {"managed": true}}}]}"#, Some(Format::Jamf)),
             (br#"{"records":[{"time":"2026-01-01T00:00:00Z","category":"AdvancedHunting-DeviceInfo","properties":{"DeviceId":"d1"}}]}"#, Some(Format::Defender)),
             (br#"{"value":[{"id":"m1","deviceName":"LT-1","complianceState":"noncompliant","lastSyncDateTime":"2026-01-01T00:00:00Z"}]}"#, Some(Format::Intune)),
             (br#"{"Records": [{"eventVersion": "1.08", "eventTime": "2026-01-01T00:00:00Z", "eventSource": "signin.amazonaws.com", "eventName": "ConsoleLogin"}]}"#, Some(Format::CloudTrail)),
