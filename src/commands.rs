@@ -331,10 +331,15 @@ pub fn generate(
     }
     let summary = write_dataset(seed, out, events, start_ms, duration_ms)?;
     println!(
-        "wrote {} Okta, {} Entra ID, {} VPC flow, {} nginx, {} Envoy and {} ALB records for {} .. {} to {}",
+        "wrote {} Okta, {} Entra ID, {} CloudTrail, {} CrowdStrike, {} Defender, {} Intune, {} VPC flow, {} Zeek, {} nginx, {} Envoy and {} ALB records for {} .. {} to {}",
         summary.okta,
         summary.entra,
+        summary.cloudtrail,
+        summary.crowdstrike,
+        summary.defender,
+        summary.intune,
         summary.vpc,
+        summary.zeek,
         summary.nginx,
         summary.envoy,
         summary.alb,
@@ -456,6 +461,11 @@ async fn feed_demo(
             (Format::Entra, emitted.entra.join("\n")),
             (Format::Envoy, emitted.envoy.join("\n")),
             (Format::Alb, emitted.alb.join("\n")),
+            (Format::Zeek, emitted.zeek.join("\n")),
+            (Format::Defender, emitted.defender.join("\n")),
+            (Format::CrowdStrike, emitted.crowdstrike.join("\n")),
+            (Format::CloudTrail, emitted.cloudtrail.join("\n")),
+            (Format::Intune, emitted.intune.join("\n")),
         ];
         for (format, body) in batches {
             if body.is_empty() {

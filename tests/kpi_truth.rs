@@ -81,6 +81,30 @@ fn kpis_equal_the_generator_truth_and_duplicates_count_once() {
     let first = kpis(&dataset.join("ztlens.toml"), &lake, &truth);
     assert_matches_truth(&truth, &first);
 
+    // Every generated event of every source is stored, and counted once.
+    let per_source = run_ok(ztlens().arg("query").arg("--data-dir").arg(&lake).args([
+        "--format",
+        "json",
+        "SELECT source, CAST(SUM(n) AS BIGINT) AS n FROM ( \
+           SELECT metadata_product_name AS source, count(DISTINCT metadata_uid) AS n FROM authentication GROUP BY 1 \
+           UNION ALL SELECT metadata_product_name, count(DISTINCT metadata_uid) FROM network_activity GROUP BY 1 \
+           UNION ALL SELECT metadata_product_name, count(DISTINCT metadata_uid) FROM http_activity GROUP BY 1 \
+           UNION ALL SELECT metadata_product_name, count(DISTINCT metadata_uid) FROM device_state GROUP BY 1 \
+           UNION ALL SELECT metadata_product_name, count(DISTINCT metadata_uid) FROM account_change GROUP BY 1 \
+           UNION ALL SELECT metadata_product_name, count(DISTINCT metadata_uid) FROM detection_finding GROUP BY 1 \
+         ) GROUP BY source ORDER BY source",
+    ]));
+    let stored: Vec<Value> = serde_json::from_str(&per_source).unwrap();
+    let stored: serde_json::Map<String, Value> = stored
+        .iter()
+        .map(|r| (r["source"].as_str().unwrap().to_string(), r["n"].clone()))
+        .collect();
+    assert_eq!(
+        Value::Object(stored),
+        truth["events"],
+        "distinct stored events per source"
+    );
+
     // The same files again: every event is now stored at least twice.
     ingest_dataset(&dataset, &lake);
     let second = kpis(&dataset.join("ztlens.toml"), &lake, &truth);
@@ -141,6 +165,11 @@ fn same_seed_same_bytes() {
         "entra/signins.json",
         "envoy/access.log",
         "alb/access.log",
+        "zeek/conn.log",
+        "defender/advanced_hunting.json",
+        "crowdstrike/fdr.ndjson",
+        "cloudtrail/records.json",
+        "intune/managed_devices.ndjson",
         "truth.json",
         "ztlens.toml",
     ] {

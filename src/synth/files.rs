@@ -9,6 +9,11 @@
 //! <out>/nginx/access.log             nginx combined format
 //! <out>/envoy/access.log             Envoy default access log format
 //! <out>/alb/access.log               AWS ALB access logs
+//! <out>/zeek/conn.log                Zeek conn.log (TSV with header) from the corp segment's sensor
+//! <out>/defender/advanced_hunting.json  Defender Advanced Hunting records in `{"records": [...]}` envelopes
+//! <out>/crowdstrike/fdr.ndjson       CrowdStrike Falcon Data Replicator events
+//! <out>/cloudtrail/records.json      CloudTrail `{"Records": [...]}` files, back to back
+//! <out>/intune/managed_devices.ndjson   Intune Graph managedDevice snapshots
 //! <out>/ztlens.toml                  the [site] section describing the company
 //! <out>/truth.json                   what every KPI must report for [from, to)
 //! ```
@@ -30,6 +35,11 @@ pub struct DatasetSummary {
     pub nginx: u64,
     pub envoy: u64,
     pub alb: u64,
+    pub zeek: u64,
+    pub defender: u64,
+    pub crowdstrike: u64,
+    pub cloudtrail: u64,
+    pub intune: u64,
 }
 
 pub fn write_dataset(
@@ -39,7 +49,19 @@ pub fn write_dataset(
     start_ms: i64,
     duration_ms: i64,
 ) -> std::io::Result<DatasetSummary> {
-    for dir in ["okta", "entra", "vpcflow", "nginx", "envoy", "alb"] {
+    for dir in [
+        "okta",
+        "entra",
+        "vpcflow",
+        "nginx",
+        "envoy",
+        "alb",
+        "zeek",
+        "defender",
+        "crowdstrike",
+        "cloudtrail",
+        "intune",
+    ] {
         std::fs::create_dir_all(out.join(dir))?;
     }
     let create = |p: &str| File::create(out.join(p)).map(|f| BufWriter::with_capacity(1 << 20, f));
@@ -54,6 +76,12 @@ pub fn write_dataset(
     let mut entra = create("entra/signins.json")?;
     let mut envoy = create("envoy/access.log")?;
     let mut alb = create("alb/access.log")?;
+    let mut zeek = create("zeek/conn.log")?;
+    let mut defender = create("defender/advanced_hunting.json")?;
+    let mut crowdstrike = create("crowdstrike/fdr.ndjson")?;
+    let mut cloudtrail = create("cloudtrail/records.json")?;
+    let mut intune = create("intune/managed_devices.ndjson")?;
+    writeln!(zeek, "{}", super::ZEEK_HEADER)?;
     writeln!(vpc_v5, "{V5_HEADER}")?;
     okta_pages.write_all(b"[\n")?;
 
@@ -69,6 +97,11 @@ pub fn write_dataset(
         nginx: 0,
         envoy: 0,
         alb: 0,
+        zeek: 0,
+        defender: 0,
+        crowdstrike: 0,
+        cloudtrail: 0,
+        intune: 0,
     };
     let mut first_page_entry = true;
     let mut chunk_end = start_ms;
@@ -119,9 +152,43 @@ pub fn write_dataset(
             summary.alb += 1;
             writeln!(alb, "{line}")?;
         }
+        for line in emitted.zeek {
+            summary.zeek += 1;
+            writeln!(zeek, "{line}")?;
+        }
+        for envelope in emitted.defender.chunks(200) {
+            summary.defender += envelope.len() as u64;
+            writeln!(defender, "{{\"records\": [\n{}\n]}}", envelope.join(",\n"))?;
+        }
+        for line in emitted.crowdstrike {
+            summary.crowdstrike += 1;
+            writeln!(crowdstrike, "{line}")?;
+        }
+        // CloudTrail delivers files of up to a few hundred records each.
+        for file in emitted.cloudtrail.chunks(100) {
+            summary.cloudtrail += file.len() as u64;
+            writeln!(cloudtrail, "{{\"Records\": [\n{}\n]}}", file.join(",\n"))?;
+        }
+        for line in emitted.intune {
+            summary.intune += 1;
+            writeln!(intune, "{line}")?;
+        }
     }
     okta_pages.write_all(b"\n]\n")?;
-    for mut w in [okta_lines, okta_pages, vpc_v2, nginx, entra, envoy, alb] {
+    for mut w in [
+        okta_lines,
+        okta_pages,
+        vpc_v2,
+        nginx,
+        entra,
+        envoy,
+        alb,
+        zeek,
+        defender,
+        crowdstrike,
+        cloudtrail,
+        intune,
+    ] {
         w.flush()?;
     }
     vpc_v5.finish()?.flush()?;

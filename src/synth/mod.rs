@@ -160,6 +160,24 @@ pub struct Emitted {
     pub nginx: Vec<String>,
     pub envoy: Vec<String>,
     pub alb: Vec<String>,
+    /// Zeek conn.log TSV lines from the sensor on the corp segment (header in [`ZEEK_HEADER`]).
+    pub zeek: Vec<String>,
+    /// Defender Advanced Hunting records (one JSON object each; written in envelopes).
+    pub defender: Vec<String>,
+    /// CrowdStrike Falcon Data Replicator events, one JSON object per line.
+    pub crowdstrike: Vec<String>,
+    /// CloudTrail records (one JSON object each; written in `{"Records": [...]}` files).
+    pub cloudtrail: Vec<String>,
+    /// Intune Graph `managedDevice` snapshots, one JSON object per line.
+    pub intune: Vec<String>,
+}
+
+/// The header block of the Zeek conn.log file.
+pub const ZEEK_HEADER: &str = "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents\n#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount\tstring\tbool\tbool\tcount\tstring\tcount\tcount\tcount\tcount\tset[string]";
+
+/// Workstations run CrowdStrike Falcon or Defender for Endpoint, by login.
+fn uses_falcon(person: &Person) -> bool {
+    xxhash_rust_like(&person.login) % 3 == 1
 }
 
 /// People whose identity provider is Entra ID rather than Okta (a subsidiary's tenant): a
@@ -431,14 +449,21 @@ impl Generator {
     }
 
     fn scenario(&mut self) {
-        match self.rng.weighted(&[250, 550, 200, 6, 6, 4, 4]) {
+        match self
+            .rng
+            .weighted(&[250, 550, 200, 6, 6, 4, 4, 60, 20, 25, 30])
+        {
             0 => self.sign_in_session(),
             1 => self.network_flow(),
             2 => self.web_request(),
             3 => self.password_spray(),
             4 => self.mfa_bombing(),
             5 => self.lateral_scan(),
-            _ => self.admin_probe(),
+            6 => self.admin_probe(),
+            7 => self.endpoint_logon(),
+            8 => self.host_firewall_block(),
+            9 => self.aws_console(),
+            _ => self.device_sync(),
         }
     }
 
@@ -973,6 +998,10 @@ impl Generator {
             }
         }
         self.count_event("vpcflow");
+        // The Zeek sensor on the corp segment sees every flow that touches it.
+        if segments.0 == Some("corp") || segments.1 == Some("corp") {
+            self.zeek(t, &record);
+        }
         if self.maybe_duplicate("vpcflow") {
             self.out.vpc.push(record.clone());
         }
@@ -1101,6 +1130,277 @@ impl Generator {
             }
             t += 1000;
         }
+    }
+
+    // --- Zeek, EDR, CloudTrail, Intune -------------------------------------------------------
+
+    /// The corp sensor's conn.log record of a flow. Zeek sees no policy: a refused flow is a
+    /// REJ connection, which no KPI counts as blocked.
+    fn zeek(&mut self, t: i64, flow: &VpcRecord) {
+        let (Some(src), Some(dst)) = (&flow.src, &flow.dst) else {
+            return;
+        };
+        let uid = format!("C{:016x}", self.rng.next_u64());
+        let refused = flow.action == Some("REJECT");
+        let (proto, state, history) = match (flow.protocol, refused) {
+            (6, true) => ("tcp", "REJ", "Sr"),
+            (6, false) => ("tcp", "SF", "ShADadFf"),
+            (17, true) => ("udp", "S0", "D"),
+            (17, false) => ("udp", "SF", "Dd"),
+            _ => ("icmp", "OTH", "-"),
+        };
+        let (orig_bytes, resp_bytes) = if refused {
+            (0, 0)
+        } else {
+            (flow.bytes / 3, flow.bytes - flow.bytes / 3)
+        };
+        let duration = if refused {
+            "0.000412".to_string()
+        } else {
+            format!("{:.6}", 0.05 + self.rng.unit() * 30.0)
+        };
+        let line = format!(
+            "{}.{:06}\t{uid}\t{}\t{}\t{}\t{}\t{proto}\t-\t{duration}\t{orig_bytes}\t{resp_bytes}\t{state}\tT\tT\t0\t{history}\t{}\t{}\t{}\t{}\t(empty)",
+            t.div_euclid(1000),
+            t.rem_euclid(1000) * 1000,
+            src.0,
+            src.1,
+            dst.0,
+            dst.1,
+            flow.packets,
+            flow.packets * 52 + orig_bytes,
+            if refused { 1 } else { flow.packets },
+            if refused {
+                40
+            } else {
+                flow.packets * 52 + resp_bytes
+            },
+        );
+        self.count_event("zeek");
+        self.out.zeek.push(line);
+    }
+
+    /// A workstation logon, as the endpoint agent reports it (Falcon or Defender); one in ten
+    /// is a mistyped password.
+    fn endpoint_logon(&mut self) {
+        let people = self.company.people.clone();
+        let person = self.rng.pick(&people).clone();
+        if person.service {
+            return;
+        }
+        let t = self.clock_ms;
+        let failed = self.rng.chance(0.1);
+        let user = person.login.split('@').next().unwrap_or("user").to_string();
+        let decision = if failed { "deny_credentials" } else { "allow" };
+        let (source, line) = if uses_falcon(&person) {
+            let event = json!({
+                "event_simpleName": if failed { "UserLogonFailed2" } else { "UserLogon" },
+                "aid": person.device_id, "cid": "c1d0000000000000000000000000c0de",
+                "id": self.rng.uuid(), "timestamp": t.to_string(),
+                "UserName": user, "LogonDomain": "CORP", "LogonType": "2",
+                "UserIsAdmin": if person.admin { "1" } else { "0" },
+                "ComputerName": person.device_name, "event_platform": "Win",
+            });
+            ("crowdstrike", event.to_string())
+        } else {
+            let record = json!({
+                "time": ztlens_analytics::time_range::format_ms(t + 2000),
+                "tenantId": "5f1c0000-0000-4000-8000-00000000c0de",
+                "category": "AdvancedHunting-DeviceLogonEvents",
+                "operationName": "Publish",
+                "properties": {
+                    "Timestamp": ztlens_analytics::time_range::format_ms(t),
+                    "DeviceId": person.device_id, "DeviceName": person.device_name,
+                    "ActionType": if failed { "LogonFailed" } else { "LogonSuccess" },
+                    "AccountName": user, "AccountDomain": "corp", "LogonType": "Interactive",
+                    "FailureReason": if failed { "InvalidUserNameOrPassword" } else { "" },
+                    "IsLocalAdmin": person.admin, "ReportId": self.rng.next_u64() % 1_000_000,
+                }
+            });
+            ("defender", record.to_string())
+        };
+        *self
+            .truth
+            .decisions
+            .entry((source.into(), decision.into()))
+            .or_default() += 1;
+        self.count_event(source);
+        let out = if source == "crowdstrike" {
+            &mut self.out.crowdstrike
+        } else {
+            &mut self.out.defender
+        };
+        out.push(line);
+    }
+
+    /// The security group lets a corp host reach a prod server's SMB or RDP port (the VPC flow
+    /// log says ACCEPT), and the server's host firewall refuses it (Defender reports the block):
+    /// one blocked lateral attempt, seen only by the endpoint.
+    fn host_firewall_block(&mut self) {
+        let t = self.clock_ms;
+        let ((s, sn), (d, dn)) = (self.host(0), self.host(1));
+        let port = *self.rng.pick(&[445u16, 3389]);
+        let p = self.ephemeral();
+        self.flow(
+            t,
+            (s.clone(), p),
+            (d.clone(), port),
+            6,
+            "ACCEPT",
+            (Some(sn), Some(dn)),
+        );
+        let record = json!({
+            "time": ztlens_analytics::time_range::format_ms(t + 3000),
+            "tenantId": "5f1c0000-0000-4000-8000-00000000c0de",
+            "category": "AdvancedHunting-DeviceNetworkEvents",
+            "operationName": "Publish",
+            "properties": {
+                "Timestamp": ztlens_analytics::time_range::format_ms(t + 10),
+                "DeviceId": format!("mde{:013x}", xxhash_rust_like(&d) >> 12),
+                "ActionType": "FirewallInboundConnectionBlocked",
+                "LocalIP": d, "LocalPort": port, "RemoteIP": s, "RemotePort": p,
+                "Protocol": "Tcp", "ReportId": self.rng.next_u64() % 1_000_000,
+            }
+        });
+        let entry = self
+            .truth
+            .lateral
+            .entry((sn.to_string(), dn.to_string()))
+            .or_default();
+        entry[0] += 1;
+        if ADMIN_PORTS.contains(&port) {
+            entry[1] += 1;
+        }
+        self.count_event("defender");
+        let line = record.to_string();
+        if self.maybe_duplicate("defender") {
+            self.out.defender.push(line.clone());
+        }
+        self.out.defender.push(line);
+    }
+
+    /// AWS: console sign-ins by admins (with MFA, sometimes a wrong password) and role
+    /// assumptions, some of them refused.
+    fn aws_console(&mut self) {
+        let people = self.company.people.clone();
+        let person = self.rng.pick(&people).clone();
+        if person.service {
+            return;
+        }
+        let t = self.clock_ms;
+        let user = person.login.split('@').next().unwrap_or("user").to_string();
+        let ip = person.public_ip.clone();
+        let account = self.company.account_id.clone();
+        let base = json!({
+            "eventVersion": "1.08",
+            "userIdentity": {"type": "IAMUser", "principalId": format!("AIDA{:016X}", xxhash_rust_like(&user) >> 4),
+                "arn": format!("arn:aws:iam::{account}:user/{user}"), "accountId": account, "userName": user},
+            "eventTime": chrono::DateTime::from_timestamp_millis(t).unwrap_or_default().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "awsRegion": "eu-central-1",
+            "sourceIPAddress": ip,
+            "userAgent": user_agent(&person),
+            "eventID": self.rng.uuid(),
+            "recipientAccountId": account,
+        });
+        let mut event = base;
+        let roll = self.rng.weighted(&[70, 15, 10, 5]);
+        let (decision, target, mfa) = match roll {
+            0 | 1 => {
+                let ok = roll == 0;
+                event["eventSource"] = json!("signin.amazonaws.com");
+                event["eventName"] = json!("ConsoleLogin");
+                event["eventType"] = json!("AwsConsoleSignIn");
+                event["responseElements"] =
+                    json!({"ConsoleLogin": if ok { "Success" } else { "Failure" }});
+                event["additionalEventData"] = json!({"LoginTo": "https://console.aws.amazon.com/console/home", "MobileVersion": "No", "MFAUsed": if ok { "Yes" } else { "No" }});
+                if !ok {
+                    event["errorMessage"] = json!("Failed authentication");
+                }
+                (
+                    if ok { "allow" } else { "deny_credentials" },
+                    "AWS Console",
+                    ok,
+                )
+            }
+            2 => {
+                event["eventSource"] = json!("sts.amazonaws.com");
+                event["eventName"] = json!("AssumeRole");
+                event["requestParameters"] = json!({"roleArn": format!("arn:aws:iam::{account}:role/ReadOnly"), "roleSessionName": user});
+                event["requestID"] = json!(self.rng.uuid());
+                ("allow", "ReadOnly", false)
+            }
+            _ => {
+                event["eventSource"] = json!("sts.amazonaws.com");
+                event["eventName"] = json!("AssumeRole");
+                event["requestParameters"] = json!({"roleArn": format!("arn:aws:iam::{account}:role/OrgAdmin"), "roleSessionName": user});
+                event["errorCode"] = json!("AccessDenied");
+                event["errorMessage"] = json!(format!(
+                    "User: arn:aws:iam::{account}:user/{user} is not authorized to perform: sts:AssumeRole"
+                ));
+                event["requestID"] = json!(self.rng.uuid());
+                ("deny_policy", "OrgAdmin", false)
+            }
+        };
+        // CloudTrail carries no location: MFA outcomes land under the unknown country.
+        *self
+            .truth
+            .decisions
+            .entry(("cloudtrail".into(), decision.into()))
+            .or_default() += 1;
+        if mfa {
+            self.truth.mfa.entry("unknown".into()).or_default()[0] += 1;
+        }
+        if decision != "allow" {
+            *self
+                .truth
+                .high_priv
+                .entry(("cloudtrail".into(), target.into()))
+                .or_default() += 1;
+        }
+        self.count_event("cloudtrail");
+        let line = event.to_string();
+        if self.maybe_duplicate("cloudtrail") {
+            self.out.cloudtrail.push(line.clone());
+        }
+        self.out.cloudtrail.push(line);
+    }
+
+    /// An Intune check-in of a person's device: managed devices are mostly compliant,
+    /// unmanaged ones (enrolled for mail only) are not.
+    fn device_sync(&mut self) {
+        let people = self.company.people.clone();
+        let person = self.rng.pick(&people).clone();
+        if person.service {
+            return;
+        }
+        let t = self.clock_ms;
+        let state = if person.device_managed && self.rng.chance(0.9) {
+            "compliant"
+        } else if person.device_managed && self.rng.chance(0.5) {
+            "inGracePeriod"
+        } else {
+            "noncompliant"
+        };
+        let grace = if state == "inGracePeriod" {
+            ztlens_analytics::time_range::format_ms(t + 3 * 86_400_000)
+        } else {
+            "9999-12-31T23:59:59Z".to_string()
+        };
+        let device = json!({
+            "id": format!("{:08x}-0000-4000-8000-{:012x}", xxhash_rust_like(&person.device_id) as u32, xxhash_rust_like(&person.login) >> 16),
+            "deviceName": person.device_name,
+            "userPrincipalName": person.login,
+            "operatingSystem": os_name(&person),
+            "osVersion": "14.5",
+            "complianceState": state,
+            "complianceGracePeriodExpirationDateTime": grace,
+            "lastSyncDateTime": ztlens_analytics::time_range::format_ms(t),
+            "managementAgent": "mdm",
+            "managementState": if person.device_managed { "managed" } else { "retirePending" },
+            "azureADDeviceId": person.device_id,
+        });
+        self.count_event("intune");
+        self.out.intune.push(device.to_string());
     }
 
     // --- nginx -------------------------------------------------------------------------------
