@@ -95,3 +95,69 @@ fn header_state_and_line_numbers_survive_parallel_batches() {
     );
     assert!(report.samples[0].reason.contains("not-an-ip"));
 }
+
+/// Zeek's state is a block of header lines (separator, unset marker, fields): a worker that
+/// starts mid-file replays all of them, so a comma-separated log with a custom unset marker
+/// and its own column order parses the same in every batch.
+#[test]
+fn zeek_header_block_survives_parallel_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("conn.log");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    writeln!(file, "#separator ,").unwrap();
+    writeln!(file, "#set_separator,;").unwrap();
+    writeln!(file, "#empty_field,(empty)").unwrap();
+    writeln!(file, "#unset_field,?").unwrap();
+    writeln!(file, "#path,conn").unwrap();
+    writeln!(
+        file,
+        "#fields,uid,ts,id.orig_h,id.orig_p,id.resp_h,id.resp_p,proto,conn_state,service"
+    )
+    .unwrap();
+    let lines = 150_000u64;
+    for i in 0..lines {
+        writeln!(
+            file,
+            "C{i:017},{}.250000,10.0.{}.{},{},10.1.0.1,445,tcp,REJ,?",
+            1_772_438_400 + i,
+            i / 250 % 250,
+            i % 250,
+            1024 + i % 60_000
+        )
+        .unwrap();
+    }
+    writeln!(file, "#close,2026-03-02-09-00-00").unwrap();
+    file.flush().unwrap();
+    drop(file);
+    assert!(
+        std::fs::metadata(&path).unwrap().len() > 8 * 1024 * 1024,
+        "the file must span several batches"
+    );
+
+    let lake = LakeConfig {
+        data_dir: dir.path().join("lake"),
+        writer_id: Some("t".into()),
+        sync: false,
+        ..LakeConfig::default()
+    };
+    let writer = LakeWriter::open(&lake, None).unwrap();
+    let pipeline = Pipeline {
+        site: Arc::new(Site::default()),
+        writer: writer.clone(),
+        metrics: None,
+        limits: IngestLimits {
+            parse_threads: 3,
+            batch_rows: 10_000,
+            ..IngestLimits::default()
+        },
+    };
+    let report = pipeline
+        .ingest_files(Format::Zeek, std::slice::from_ref(&path), &|_| {})
+        .unwrap();
+    writer.shutdown_blocking().unwrap();
+    assert_eq!(report.stats.total_dead_letters(), 0, "{:?}", report.samples);
+    assert_eq!(
+        report.stats.rows.get(&Table::NetworkActivity).copied(),
+        Some(lines)
+    );
+}
