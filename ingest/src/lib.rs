@@ -9,7 +9,8 @@
 //! - [`lake`]: the Parquet lake, its write-ahead log, compaction and retention;
 //! - [`dead_letter`]: the store of refused records;
 //! - [`pipeline`]: sources (files, request bodies) wired to the decoder and the lake writer;
-//! - [`kafka`]: the Kafka consumer-group source and its offset tracker;
+//! - `kafka` (feature `kafka`, on by default): the Kafka consumer-group source and its offset
+//!   tracker;
 //! - [`metrics`]: Prometheus counters for all of the above.
 //!
 //! Parsers never know about Kafka, HTTP or files; sources never know about vendors.
@@ -18,6 +19,7 @@ mod base64;
 pub mod dead_letter;
 pub mod decode;
 pub mod framing;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod lake;
 pub mod metrics;

@@ -3,6 +3,7 @@
 //!
 //! Each scenario runs against librdkafka's in-process mock cluster, and again against a real
 //! broker when `KAFKA_BOOTSTRAP=host:port` is set (`docker-compose up kafka` provides one).
+#![cfg(feature = "kafka")]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
