@@ -17,7 +17,7 @@ use ztlens_ingest::framing::{Frame, Framer};
 use ztlens_ingest::kafka::rdkafka::config::ClientConfig;
 use ztlens_ingest::kafka::rdkafka::mocking::MockCluster;
 use ztlens_ingest::kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use ztlens_ingest::parsers::Framing;
+use ztlens_ingest::parsers::{Format, Framing};
 use ztlens_ingest::pipeline::open_maybe_gzip;
 
 use crate::commands::shutdown_signal;
@@ -93,9 +93,13 @@ fn produce_file(
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut input = Vec::new();
     open_maybe_gzip(file)?.read_to_end(&mut input)?;
-    let framing = match input.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') | Some(b'[') => Framing::Json,
-        _ => Framing::Lines,
+    // The format decides the framing: Envoy lines start with `[`, which is no JSON array.
+    let framing = match Format::detect(&input) {
+        Some(format) => format.framing(),
+        None => match input.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') | Some(b'[') => Framing::Json,
+            _ => Framing::Lines,
+        },
     };
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -106,8 +110,12 @@ fn produce_file(
     let mut produced = 0u64;
     let mut failed: Option<String> = None;
     let mut send = |frame: Frame<'_>| {
-        let Frame::Record { bytes, .. } = frame else {
-            return;
+        let bytes = match frame {
+            Frame::Record { bytes, .. } => bytes,
+            Frame::Rejected { line, error, .. } => {
+                failed.get_or_insert(format!("line {line} cannot be framed: {error}"));
+                return;
+            }
         };
         let partition = (first_partition + (produced % partitions as u64) as i32) % partitions;
         let mut record = BaseRecord::<(), [u8]>::to(topic)
@@ -140,5 +148,8 @@ fn produce_file(
         return Err(format!("producing {}: {e}", path.display()).into());
     }
     producer.flush(Duration::from_secs(120))?;
+    if produced == 0 {
+        return Err(format!("{}: no records to produce", path.display()).into());
+    }
     Ok(produced)
 }

@@ -15,14 +15,24 @@ use serde_json::Value;
 use support::*;
 
 /// `okta` gets many partitions: the mock keeps at most 5 MB per partition.
-const TOPICS: [(&str, u32); 3] = [("okta", 64), ("vpcflow", 8), ("nginx", 4)];
-const FILES: [(&str, &str); 4] = [
+const TOPICS: [(&str, u32); 6] = [
+    ("okta", 64),
+    ("vpcflow", 8),
+    ("nginx", 4),
+    ("envoy", 2),
+    ("alb", 2),
+    ("crowdstrike", 2),
+];
+const FILES: [(&str, &str); 7] = [
     ("okta", "okta/system_log.ndjson"),
     ("okta", "okta/api_pages.json"),
     // Custom-format VPC files carry their layout in a header line, which a per-message
     // stream does not have; Kafka deployments ship the default format.
     ("vpcflow", "vpcflow/flows_v2.log"),
     ("nginx", "nginx/access.log"),
+    ("envoy", "envoy/access.log"),
+    ("alb", "alb/access.log"),
+    ("crowdstrike", "crowdstrike/fdr.ndjson"),
 ];
 
 struct Mock {
@@ -93,6 +103,9 @@ topics = [
   {{ name = "okta", format = "okta" }},
   {{ name = "vpcflow", format = "vpcflow" }},
   {{ name = "nginx", format = "auto" }},
+  {{ name = "envoy", format = "envoy" }},
+  {{ name = "alb", format = "alb" }},
+  {{ name = "crowdstrike", format = "crowdstrike" }},
 ]
 
 [kafka.properties]
@@ -135,7 +148,7 @@ fn query(lake: &Path, config: &Path, sql: &str) -> Vec<Value> {
 #[test]
 fn sigkill_three_times_during_kafka_consumption_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let dataset = generate(dir.path(), 11, 240_000);
+    let dataset = generate(dir.path(), 11, 300_000);
     let mock = start_mock(&dataset);
     assert!(
         mock.produced >= 200_000,
