@@ -648,3 +648,20 @@ fn dechunk(mut body: &str) -> String {
     }
     out
 }
+
+/// `ztlens config`: the effective configuration. Kafka properties that hold credentials are
+/// redacted so the output can be pasted into a ticket.
+pub fn print_config(config: &Config) -> Result<(), BoxError> {
+    let mut shown = config.clone();
+    for (key, value) in shown.kafka.properties.iter_mut() {
+        let key = key.to_ascii_lowercase();
+        if ["password", "secret", "token", "key"]
+            .iter()
+            .any(|s| key.contains(s))
+        {
+            *value = "<redacted>".into();
+        }
+    }
+    print!("{}", toml::to_string(&shown)?);
+    Ok(())
+}

@@ -94,7 +94,10 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: OutputFormat,
     },
-    /// Generate a synthetic company's logs (Okta, VPC flow, nginx) with the KPI ground truth.
+    /// Check the configuration (file + ZTLENS_* environment) and print it as TOML, secrets
+    /// redacted; exits 2 when it is invalid.
+    Config,
+    /// Generate a synthetic company's logs (every supported source) with the KPI ground truth.
     Gen {
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -218,6 +221,7 @@ fn main() -> ExitCode {
                 list,
             } => commands::kpi(config, id, from, to, step, format, list).await,
             Command::Query { sql, format } => commands::query(config, &sql, format).await,
+            Command::Config => commands::print_config(&config),
             Command::Gen {
                 seed,
                 out,

@@ -285,6 +285,17 @@ fn opt_num<T: std::str::FromStr>(name: &str, value: &str) -> Result<Option<T>, P
     value.parse().map(Some).map_err(|_| field_err(name, value))
 }
 
+/// Epoch seconds as milliseconds; a value whose milliseconds overflow is invalid, not wrapped.
+fn opt_epoch_secs(name: &str, value: &str) -> Result<Option<i64>, ParseError> {
+    match opt_num::<i64>(name, value)? {
+        None => Ok(None),
+        Some(secs) => secs
+            .checked_mul(1000)
+            .map(Some)
+            .ok_or_else(|| field_err(name, value)),
+    }
+}
+
 fn opt_ip(name: &str, value: &str) -> Result<Option<IpAddr>, ParseError> {
     if value == "-" {
         return Ok(None);
@@ -446,8 +457,8 @@ fn map_record<'a>(
                 Field::Protocol => n.connection_info_protocol_num = opt_num("protocol", value)?,
                 Field::Packets => n.traffic_packets = opt_num("packets", value)?,
                 Field::Bytes => n.traffic_bytes = opt_num("bytes", value)?,
-                Field::Start => n.start_time = opt_num::<i64>("start", value)?.map(|s| s * 1000),
-                Field::End => n.end_time = opt_num::<i64>("end", value)?.map(|s| s * 1000),
+                Field::Start => n.start_time = opt_epoch_secs("start", value)?,
+                Field::End => n.end_time = opt_epoch_secs("end", value)?,
                 Field::Action => action = text,
                 Field::LogStatus => c.status_code = text,
                 Field::VpcId => n.device_vpc_uid = text,

@@ -1,0 +1,195 @@
+//! A real Prometheus scrapes `ztlens serve`: every KPI value the generator's `truth.json` states
+//! must come back from Prometheus's query API as the gauge `ztlens_kpi_<id>_<metric>` with the
+//! KPI's labels — the path a Grafana panel on the Prometheus datasource takes.
+//!
+//! The dataset covers an hour that ended two hours ago, so the default metrics window (the last
+//! 24 hours, one bucket) holds all of it and each gauge equals the truth's total.
+
+mod support;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use support::*;
+
+struct Prometheus {
+    child: Child,
+    address: String,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_prometheus(dir: &std::path::Path, target: &str) -> Prometheus {
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: ztlens\n    static_configs:\n      - targets: [\"{target}\"]\n"
+        ),
+    )
+    .unwrap();
+    let address = format!("127.0.0.1:{}", free_port());
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address={address}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("prometheus cannot run ({e}); `./scripts/test --deps-only` installs it")
+        });
+    Prometheus { child, address }
+}
+
+/// Percent-encode a PromQL expression for a query string.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Instant query; the samples as (labels, value).
+fn query(prometheus: &Prometheus, promql: &str) -> Option<Vec<(Value, f64)>> {
+    let response = try_request(
+        &prometheus.address,
+        "GET",
+        &format!("/api/v1/query?query={}", encode(promql)),
+        &[],
+        &[],
+    )
+    .ok()?;
+    if response.status != 200 {
+        return None;
+    }
+    let body = response.json();
+    let samples = body["data"]["result"].as_array()?;
+    Some(
+        samples
+            .iter()
+            .map(|s| {
+                let value: f64 = s["value"][1].as_str().unwrap().parse().unwrap();
+                (s["metric"].clone(), value)
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn prometheus_scrapes_kpi_gauges_equal_to_the_ground_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let start = chrono::DateTime::from_timestamp(now - now.rem_euclid(3600) - 3 * 3600, 0)
+        .unwrap()
+        .to_rfc3339();
+    let dataset = dir.path().join("gen");
+    run_ok(
+        ztlens()
+            .args(["gen", "--seed", "5", "--events", "20000", "--start", &start])
+            .args(["--duration", "1h", "--out"])
+            .arg(&dataset),
+    );
+    let lake = dir.path().join("lake");
+    ingest_dataset(&dataset, &lake);
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(dataset.join("truth.json")).unwrap())
+            .unwrap();
+
+    let server = Server::start({
+        let mut cmd = ztlens();
+        cmd.arg("--config")
+            .arg(dataset.join("ztlens.toml"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("ZTLENS_LAKE__DATA_DIR", &lake)
+            .env("ZTLENS_LAKE__RETENTION_DAYS", "0")
+            .env("ZTLENS_METRICS__KPI_REFRESH_SECS", "1")
+            .env("ZTLENS_SERVER__MAINTENANCE_INTERVAL_SECS", "0");
+        cmd
+    });
+    let prometheus = start_prometheus(dir.path(), &server.address);
+
+    // Wait for a scrape that carries the KPI gauges.
+    let up = eventually(Duration::from_secs(90), || {
+        query(&prometheus, "ztlens_kpi_last_evaluation_timestamp_seconds").filter(|s| !s.is_empty())
+    });
+    assert!(
+        up.is_some(),
+        "Prometheus never scraped KPI gauges:\n{}",
+        server.log()
+    );
+
+    let catalog = server.get("/api/v1/kpis").json();
+    let mut compared = 0;
+    for (id, rows) in truth["kpis"].as_object().unwrap() {
+        let def = catalog["kpis"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["id"] == id.as_str())
+            .unwrap_or_else(|| panic!("truth names KPI {id}, which the server does not serve"));
+        let labels: Vec<&str> = def["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap())
+            .collect();
+        let metrics: Vec<&str> = def["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap())
+            .collect();
+        assert!(!metrics.is_empty(), "{id}: no metrics declared");
+        for metric in metrics {
+            let name = format!("ztlens_kpi_{id}_{metric}");
+            let samples = eventually(Duration::from_secs(30), || {
+                query(&prometheus, &name).filter(|s| !s.is_empty())
+            })
+            .unwrap_or_else(|| panic!("{name}: no series in Prometheus"));
+            for row in rows.as_array().unwrap() {
+                let Some(want) = row[metric].as_f64() else {
+                    continue;
+                };
+                let got = samples
+                    .iter()
+                    .find(|(m, _)| {
+                        labels
+                            .iter()
+                            .all(|l| m[*l].as_str().unwrap_or("") == row[*l].as_str().unwrap_or(""))
+                    })
+                    .map(|(_, v)| *v)
+                    .unwrap_or_else(|| panic!("{name}: no series for {row}"));
+                assert!(
+                    (got - want).abs() <= 1e-9 * want.abs().max(1.0),
+                    "{name} for {row}: Prometheus has {got}, truth says {want}"
+                );
+                compared += 1;
+            }
+        }
+    }
+    eprintln!("prometheus test: {compared} KPI series equal to the truth");
+    assert!(compared >= 20, "only {compared} series compared");
+}
