@@ -78,7 +78,24 @@ fn api_lists_kpis_serves_rows_metrics_and_json_errors() {
             "{time} is not RFC 3339 UTC"
         );
         assert_eq!(body["step_ms"], 3_600_000);
+        // Every built-in KPI explains itself: its evidence carries the label columns.
+        let r = server.get(&format!(
+            "/api/v1/kpis/{id}/evidence?from=1772323200000&to=1772409600000&limit=5"
+        ));
+        assert_eq!(r.status, 200, "{id} evidence: {}", r.text());
+        let evidence = r.json();
+        let columns = evidence["columns"].as_array().unwrap();
+        assert_eq!(
+            evidence["rows"].as_array().unwrap().len(),
+            5,
+            "{id}: {evidence}"
+        );
+        for label in body["labels"].as_array().unwrap() {
+            assert!(columns.contains(label), "{id} evidence lacks {label}");
+        }
     }
+
+    drill_down_and_evidence_match_the_truth(&server, &dataset);
 
     let r = server.get("/api/v1/kpis/no_such_kpi");
     assert_eq!(
@@ -359,4 +376,119 @@ fn acknowledged_rows_survive_sigkill() {
         acked.len(),
         stored.len()
     );
+}
+
+/// Drill-down: a label filter keeps only that label's rows, `value` sums them over the range,
+/// and paging through `/evidence` lists exactly the events the number counts.
+fn drill_down_and_evidence_match_the_truth(server: &Server, dataset: &Path) {
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(dataset.join("truth.json")).unwrap())
+            .unwrap();
+    let range = format!(
+        "from={}&to={}",
+        truth["from"].as_str().unwrap(),
+        truth["to"].as_str().unwrap()
+    );
+    let want = |source: &str, decision: &str| -> u64 {
+        truth["kpis"]["access_decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["source"] == source && r["decision"] == decision)
+            .map(|r| r["events"].as_u64().unwrap())
+            .sum()
+    };
+
+    let body = server
+        .get(&format!(
+            "/api/v1/kpis/access_decisions?{range}&step=1h&decision=deny_credentials&source="
+        ))
+        .json();
+    let rows = body["rows"].as_array().unwrap();
+    assert!(rows.len() > 1, "{body}");
+    assert!(rows.iter().all(|r| r["decision"] == "deny_credentials"));
+    let all_sources: u64 = ["okta", "entra", "cloudtrail", "crowdstrike", "defender"]
+        .iter()
+        .map(|s| want(s, "deny_credentials"))
+        .sum();
+    assert_eq!(
+        body["value"]["events"], all_sources as f64,
+        "{}",
+        body["value"]
+    );
+    let breakdown = body["breakdown"].as_array().unwrap();
+    assert!(
+        breakdown
+            .iter()
+            .all(|r| r["decision"] == "deny_credentials")
+    );
+
+    // Several values of one label: either.
+    let body = server
+        .get(&format!(
+            "/api/v1/kpis/access_decisions?{range}&source=okta&decision=deny_policy&decision=challenge_mfa"
+        ))
+        .json();
+    assert_eq!(
+        body["value"]["events"],
+        (want("okta", "deny_policy") + want("okta", "challenge_mfa")) as f64
+    );
+
+    // Evidence, page by page.
+    let expected = want("okta", "deny_policy");
+    assert!(
+        expected > 20,
+        "the dataset should have several pages ({expected})"
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    let mut offset = 0;
+    let mut pages = 0;
+    loop {
+        let r = server.get(&format!(
+            "/api/v1/kpis/access_decisions/evidence?{range}&source=okta&decision=deny_policy&limit=10&offset={offset}"
+        ));
+        assert_eq!(r.status, 200, "{}", r.text());
+        let page = r.json();
+        for row in page["rows"].as_array().unwrap() {
+            assert_eq!(
+                (row["source"].as_str(), row["decision"].as_str()),
+                (Some("okta"), Some("deny_policy"))
+            );
+            assert!(
+                seen.insert(row["metadata_uid"].as_str().unwrap().to_string()),
+                "{row} listed twice"
+            );
+        }
+        pages += 1;
+        match page["next_offset"].as_u64() {
+            Some(next) => offset = next as usize,
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen.len() as u64,
+        expected,
+        "evidence rows vs the KPI's count"
+    );
+    assert!(pages > 1);
+
+    // Filters are values, never SQL; unknown labels and oversized pages are refused.
+    let body = server
+        .get(&format!(
+            "/api/v1/kpis/access_decisions?{range}&decision=x%27%20OR%20%271%27%3D%271"
+        ))
+        .json();
+    assert_eq!(body["rows"].as_array().unwrap().len(), 0, "{body}");
+    for bad in [
+        format!("/api/v1/kpis/access_decisions?{range}&user=alice"),
+        format!("/api/v1/kpis/access_decisions/evidence?{range}&limit=5000"),
+        format!("/api/v1/kpis/access_decisions/evidence?{range}&offset=-1"),
+    ] {
+        let r = server.get(&bad);
+        assert_eq!(
+            (r.status, r.json()["code"].as_str().unwrap()),
+            (400, "invalid_parameter"),
+            "{bad}"
+        );
+    }
 }

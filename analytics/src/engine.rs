@@ -27,7 +27,7 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
-use datafusion::logical_expr::{Expr, LogicalPlan, col, lit};
+use datafusion::logical_expr::{Expr, LogicalPlan, cast, col, lit};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 use serde::{Deserialize, Serialize};
@@ -149,15 +149,67 @@ impl Engine {
         id: &str,
         range: TimeRange,
     ) -> Result<(KpiDef, QueryOutput), AnalyticsError> {
+        self.run_kpi_filtered(id, range, &[]).await
+    }
+
+    /// A KPI's rows whose label columns have one of the given values (drill-down). A filter
+    /// with no values is ignored (Grafana's "All"); a label the KPI does not have is an error.
+    pub async fn run_kpi_filtered(
+        &self,
+        id: &str,
+        range: TimeRange,
+        filters: &[LabelFilter],
+    ) -> Result<(KpiDef, QueryOutput), AnalyticsError> {
         let def = self.inner.catalog.get(id)?.clone();
+        let predicates = label_predicates(&def, filters)?;
         let sql = def.sql.clone();
         let output = self
             .run(
                 move |ctx| async move {
-                    let df = ctx.sql(&sql).await?;
+                    let mut df = ctx.sql(&sql).await?;
+                    for predicate in predicates {
+                        df = df.filter(predicate)?;
+                    }
                     Ok(df)
                 },
                 Some(range),
+                None,
+            )
+            .await?;
+        Ok((def, output))
+    }
+
+    /// One page of the rows behind a KPI (its `-- evidence` query), with the same range and
+    /// label filters as the KPI. `truncated` on the output means another page follows.
+    pub async fn run_evidence(
+        &self,
+        id: &str,
+        range: TimeRange,
+        filters: &[LabelFilter],
+        offset: usize,
+        limit: usize,
+    ) -> Result<(KpiDef, QueryOutput), AnalyticsError> {
+        let def = self.inner.catalog.get(id)?.clone();
+        let sql = def.evidence_sql.clone().ok_or_else(|| {
+            AnalyticsError::InvalidParameter(format!("KPI {id} has no evidence query"))
+        })?;
+        if limit == 0 || limit > MAX_EVIDENCE_PAGE {
+            return Err(AnalyticsError::InvalidParameter(format!(
+                "limit must be between 1 and {MAX_EVIDENCE_PAGE}"
+            )));
+        }
+        let predicates = label_predicates(&def, filters)?;
+        let output = self
+            .run(
+                move |ctx| async move {
+                    let mut df = ctx.sql(&sql).await?;
+                    for predicate in predicates {
+                        df = df.filter(predicate)?;
+                    }
+                    Ok(df.limit(offset, Some(limit + 1))?)
+                },
+                Some(range),
+                Some(limit),
             )
             .await?;
         Ok((def, output))
@@ -169,6 +221,7 @@ impl Engine {
         self.run(
             move |ctx| async move { check_read_only(&ctx, &sql).await },
             None,
+            None,
         )
         .await
     }
@@ -177,6 +230,7 @@ impl Engine {
         &self,
         plan: F,
         range: Option<TimeRange>,
+        max_rows: Option<usize>,
     ) -> Result<QueryOutput, AnalyticsError>
     where
         F: FnOnce(SessionContext) -> Fut + Send + 'static,
@@ -196,7 +250,7 @@ impl Engine {
             None => None,
         };
         let inner = self.inner.clone();
-        let max_rows = inner.config.max_rows;
+        let max_rows = max_rows.unwrap_or(inner.config.max_rows);
         let task = async move {
             let ctx = inner.session();
             register_tables(&ctx, &inner.data_dir, tail.as_ref(), range).await?;
@@ -229,6 +283,42 @@ impl Engine {
             }
         }
     }
+}
+
+/// A drill-down filter: the KPI label and the values to keep (any of them).
+pub type LabelFilter = (String, Vec<String>);
+
+/// Largest page of evidence rows.
+pub const MAX_EVIDENCE_PAGE: usize = 1000;
+
+/// `label IN (values)` over the label's text form, for each filter with values. Filters are
+/// expressions, never SQL text, so a value cannot inject SQL.
+fn label_predicates(def: &KpiDef, filters: &[LabelFilter]) -> Result<Vec<Expr>, AnalyticsError> {
+    let mut predicates = Vec::new();
+    for (label, values) in filters {
+        if !def.labels.iter().any(|l| l == label) {
+            return Err(AnalyticsError::InvalidParameter(format!(
+                "KPI {} has no label {label:?}; its labels: {}",
+                def.id,
+                if def.labels.is_empty() {
+                    "none".to_string()
+                } else {
+                    def.labels.join(", ")
+                }
+            )));
+        }
+        let values: Vec<Expr> = values
+            .iter()
+            .filter(|v| !v.is_empty())
+            .map(|v| lit(v.as_str()))
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        let column = Expr::Column(datafusion::common::Column::from_name(label.as_str()));
+        predicates.push(cast(column, DataType::Utf8).in_list(values, false));
+    }
+    Ok(predicates)
 }
 
 impl EngineInner {

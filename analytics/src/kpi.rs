@@ -6,6 +6,7 @@
 //! -- unit: count
 //! -- labels: country
 //! -- metrics: success, failure, challenge, failure_rate
+//! -- totals: success, failure, challenge
 //! -- description: MFA step results per client country; challenges are not failures.
 //! SELECT bucket AS time, … FROM authentication GROUP BY …
 //! ```
@@ -19,6 +20,12 @@
 //!   exported as Prometheus gauges;
 //! - it counts events with `COUNT(DISTINCT metadata_uid)`, so a redelivered event is counted
 //!   once.
+//!
+//! After the KPI query, a line `-- evidence` may start a second query: the rows behind the
+//! numbers (`GET /api/v1/kpis/{id}/evidence`). It runs over the same tables and range, returns
+//! the KPI's label columns (so the same drill-down filters apply), `time` and `metadata_uid`,
+//! selects `DISTINCT` event-derived columns (so a redelivered event shows once) and orders by
+//! `time, metadata_uid` (so pages are stable).
 //!
 //! The defaults in `queries/kpis/` are compiled into the binary; a directory given with
 //! `--queries` adds KPIs and replaces defaults with the same id.
@@ -38,9 +45,17 @@ pub struct KpiDef {
     pub labels: Vec<String>,
     /// Value columns exported as gauges (empty: every numeric non-label column).
     pub metrics: Vec<String>,
+    /// Metrics that add up across label values (counts, not ratios); their sums are the KPI's
+    /// headline `value`.
+    pub totals: Vec<String>,
     pub description: String,
     #[serde(skip)]
     pub sql: String,
+    /// The query listing the rows behind the KPI, when the file has one.
+    #[serde(skip)]
+    pub evidence_sql: Option<String>,
+    /// Whether `/evidence` is available for this KPI.
+    pub evidence: bool,
     /// Where the definition came from (`builtin:<file>` or a path).
     pub source: String,
 }
@@ -74,9 +89,21 @@ impl KpiDef {
         };
         let mut fields: Vec<(String, String)> = Vec::new();
         let mut sql_lines = Vec::new();
+        let mut evidence_lines: Option<Vec<&str>> = None;
         let mut in_header = true;
         for line in text.lines() {
             let trimmed = line.trim();
+            if !in_header && trimmed.eq_ignore_ascii_case("-- evidence") {
+                if evidence_lines.is_some() {
+                    return Err(invalid("more than one `-- evidence` section".into()));
+                }
+                evidence_lines = Some(Vec::new());
+                continue;
+            }
+            if let Some(evidence) = evidence_lines.as_mut() {
+                evidence.push(line);
+                continue;
+            }
             if in_header {
                 if let Some(comment) = trimmed.strip_prefix("--") {
                     // `-- key: value` starts a field; an indented comment continues the last one.
@@ -125,7 +152,7 @@ impl KpiDef {
         for (key, _) in &fields {
             if !matches!(
                 key.as_str(),
-                "id" | "title" | "unit" | "labels" | "metrics" | "description"
+                "id" | "title" | "unit" | "labels" | "metrics" | "totals" | "description"
             ) {
                 return Err(invalid(format!("unknown header field `{key}`")));
             }
@@ -139,6 +166,13 @@ impl KpiDef {
                 "id {id:?} must be lower-case letters, digits and `_`"
             )));
         }
+        let (metrics, totals) = (list("metrics"), list("totals"));
+        if let Some(t) = totals
+            .iter()
+            .find(|t| !metrics.is_empty() && !metrics.contains(t))
+        {
+            return Err(invalid(format!("total {t:?} is not one of the metrics")));
+        }
         let sql = sql_lines
             .join("\n")
             .trim()
@@ -147,14 +181,27 @@ impl KpiDef {
         if sql.is_empty() {
             return Err(invalid("no SQL after the header".into()));
         }
+        let evidence_sql = match evidence_lines {
+            None => None,
+            Some(lines) => {
+                let text = lines.join("\n").trim().trim_end_matches(';').to_string();
+                if text.is_empty() {
+                    return Err(invalid("no SQL after `-- evidence`".into()));
+                }
+                Some(text)
+            }
+        };
         Ok(KpiDef {
             id,
             title: required("title")?,
             unit: required("unit")?,
             labels: list("labels"),
-            metrics: list("metrics"),
+            metrics,
+            totals,
             description: required("description")?,
             sql,
+            evidence: evidence_sql.is_some(),
+            evidence_sql,
             source: file.to_string(),
         })
     }
@@ -242,6 +289,21 @@ mod tests {
                 "{} must count distinct ids",
                 k.id
             );
+            let evidence = k
+                .evidence_sql
+                .as_deref()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            assert!(
+                evidence.contains("distinct") && evidence.contains("order by time, metadata_uid"),
+                "{} must list its evidence, once per event, in a stable order",
+                k.id
+            );
+            assert!(
+                !k.totals.is_empty(),
+                "{} must name its additive metrics",
+                k.id
+            );
         }
     }
 
@@ -265,5 +327,20 @@ mod tests {
         assert_eq!(ok.labels, ["a", "b"]);
         assert_eq!(ok.description, "first second");
         assert_eq!(ok.sql, "SELECT 1");
+        assert_eq!(ok.evidence_sql, None);
+
+        let with_evidence = KpiDef::parse(
+            "x.sql",
+            "-- id: x\n-- title: t\n-- unit: u\n-- description: d\nSELECT 1;\n-- evidence\nSELECT 2;\n",
+        )
+        .unwrap();
+        assert_eq!(with_evidence.sql, "SELECT 1");
+        assert_eq!(with_evidence.evidence_sql.as_deref(), Some("SELECT 2"));
+        let err = KpiDef::parse(
+            "x.sql",
+            "-- id: x\n-- title: t\n-- unit: u\n-- description: d\nSELECT 1\n-- evidence\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("after `-- evidence`"), "{err}");
     }
 }

@@ -17,7 +17,7 @@ pub mod kpi;
 pub mod output;
 pub mod time_range;
 
-pub use engine::{Engine, QueryConfig};
+pub use engine::{Engine, LabelFilter, MAX_EVIDENCE_PAGE, QueryConfig};
 pub use error::AnalyticsError;
 pub use kpi::{KpiCatalog, KpiDef};
 pub use output::QueryOutput;

@@ -3,6 +3,7 @@
 -- unit: flows
 -- labels: segment_src, segment_dst
 -- metrics: blocked, blocked_admin_port
+-- totals: blocked, blocked_admin_port
 -- description: East-west flows (both endpoints inside the configured internal CIDRs) that the
 --   network refused (disposition Blocked, e.g. VPC flow REJECT), per source and destination
 --   segment. blocked_admin_port counts those aimed at remote-administration ports (site
@@ -18,3 +19,21 @@ FROM network_activity
 WHERE zt_is_lateral AND disposition_id = 2
 GROUP BY 1, 2, 3
 ORDER BY time, segment_src, segment_dst
+
+-- evidence
+SELECT DISTINCT
+    time,
+    zt_segment_src AS segment_src,
+    zt_segment_dst AS segment_dst,
+    metadata_product_name AS source,
+    metadata_uid,
+    src_endpoint_ip,
+    src_endpoint_port,
+    dst_endpoint_ip,
+    dst_endpoint_port,
+    connection_info_protocol_name AS protocol,
+    zt_port_class,
+    traffic_bytes
+FROM network_activity
+WHERE zt_is_lateral AND disposition_id = 2
+ORDER BY time, metadata_uid

@@ -3,6 +3,7 @@
 -- unit: events
 -- labels: country
 -- metrics: success, failure, challenge, failure_rate
+-- totals: success, failure, challenge
 -- description: MFA steps per client country. success = a factor was verified; failure = a factor
 --   failed or the user refused the prompt (zt_decision mfa_failed or mfa_denied); challenge = a
 --   policy asked for stronger authentication (challenge_mfa). Challenges are reported on their
@@ -27,3 +28,26 @@ FROM (
     GROUP BY 1, 2
 )
 ORDER BY time, country
+
+-- evidence
+SELECT DISTINCT
+    time,
+    COALESCE(src_endpoint_location_country, 'unknown') AS country,
+    CASE
+        WHEN zt_decision = 'challenge_mfa' THEN 'challenge'
+        WHEN zt_decision = 'allow' THEN 'success'
+        WHEN zt_decision IN ('mfa_failed', 'mfa_denied') THEN 'failure'
+        ELSE 'other'
+    END AS outcome,
+    metadata_product_name AS source,
+    metadata_uid,
+    user_name,
+    src_endpoint_ip,
+    src_endpoint_location_city AS city,
+    auth_factor,
+    service_name,
+    zt_decision,
+    status_detail
+FROM authentication
+WHERE is_mfa OR zt_decision = 'challenge_mfa'
+ORDER BY time, metadata_uid
