@@ -123,6 +123,13 @@ async fn wait(period: Duration, stopped: &mut watch::Receiver<bool>) -> bool {
 async fn refresh_kpi_gauges(state: AppState, mut stopped: watch::Receiver<bool>) {
     let period = Duration::from_secs(state.config.metrics.kpi_refresh_secs);
     let window_ms = state.config.metrics.kpi_window_secs as i64 * 1000;
+    // Error counters start at 0 per KPI, so `increase()` over them works from the first scrape.
+    for def in state.engine.catalog().list() {
+        state
+            .metrics
+            .kpi_evaluation_errors
+            .with_label_values(&[def.id.as_str()]);
+    }
     loop {
         let now = chrono::Utc::now().timestamp_millis();
         let range = TimeRange {

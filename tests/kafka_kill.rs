@@ -6,9 +6,7 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -35,56 +33,12 @@ const FILES: [(&str, &str); 7] = [
     ("crowdstrike", "crowdstrike/fdr.ndjson"),
 ];
 
-struct Mock {
-    child: Child,
-    bootstrap: String,
-    produced: u64,
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_mock(dataset: &Path) -> Mock {
-    let mut cmd = Command::new(binary());
-    cmd.arg("kafka-mock");
-    for (topic, partitions) in TOPICS {
-        cmd.args(["--topic", &format!("{topic}:{partitions}")]);
-    }
-    for (topic, file) in FILES {
-        cmd.arg("--produce")
-            .arg(format!("{topic}={}", dataset.join(file).display()));
-    }
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut bootstrap = String::new();
-    let mut produced = 0;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        if let Some(b) = line.strip_prefix("bootstrap: ") {
-            bootstrap = b.to_string();
-        } else if let Some(rest) = line.strip_prefix("produced ") {
-            produced += rest.split(' ').next().unwrap().parse::<u64>().unwrap();
-        } else if line == "ready" {
-            break;
-        }
-    }
-    assert!(
-        !bootstrap.is_empty(),
-        "kafka-mock printed no bootstrap address"
-    );
-    Mock {
-        child,
-        bootstrap,
-        produced,
-    }
+fn start_mock(dataset: &Path) -> KafkaMock {
+    let files: Vec<(&str, std::path::PathBuf)> = FILES
+        .iter()
+        .map(|(topic, file)| (*topic, dataset.join(file)))
+        .collect();
+    KafkaMock::start(&TOPICS, &files)
 }
 
 fn write_config(dataset: &Path, bootstrap: &str, path: &Path) {

@@ -260,8 +260,14 @@ impl Engine {
                 LogicalPlan::Explain(_) | LogicalPlan::DescribeTable(_) => df,
                 _ => df.limit(0, Some(max_rows + 1))?,
             };
+            let columns = capped
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
             let batches = capped.collect().await?;
-            Ok::<_, AnalyticsError>(QueryOutput::new(batches, max_rows))
+            Ok::<_, AnalyticsError>(QueryOutput::new(columns, batches, max_rows))
         };
         let timeout = Duration::from_secs(self.inner.config.timeout_secs.max(1));
         let handle = self

@@ -15,18 +15,9 @@ pub struct QueryOutput {
 }
 
 impl QueryOutput {
-    /// Keep at most `max_rows` rows of `batches`.
-    pub fn new(batches: Vec<RecordBatch>, max_rows: usize) -> Self {
-        let columns = batches
-            .first()
-            .map(|b| {
-                b.schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().clone())
-                    .collect()
-            })
-            .unwrap_or_default();
+    /// Keep at most `max_rows` rows of `batches`; `columns` names the result's columns even
+    /// when there are no rows.
+    pub fn new(columns: Vec<String>, batches: Vec<RecordBatch>, max_rows: usize) -> Self {
         let mut kept = Vec::new();
         let mut rows = 0;
         let mut truncated = false;

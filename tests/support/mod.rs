@@ -344,3 +344,60 @@ pub fn eventually<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) ->
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// `ztlens kafka-mock` in its own process: librdkafka's mock cluster with `topics`
+/// (`name`, partitions), filled with `produce` (`topic`, file). Killed when dropped.
+pub struct KafkaMock {
+    pub child: Child,
+    pub bootstrap: String,
+    /// Messages produced, over all files.
+    pub produced: u64,
+}
+
+impl KafkaMock {
+    pub fn start(topics: &[(&str, u32)], produce: &[(&str, PathBuf)]) -> KafkaMock {
+        let mut cmd = Command::new(binary());
+        cmd.arg("kafka-mock");
+        for (topic, partitions) in topics {
+            cmd.args(["--topic", &format!("{topic}:{partitions}")]);
+        }
+        for (topic, file) in produce {
+            cmd.arg("--produce")
+                .arg(format!("{topic}={}", file.display()));
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut bootstrap = String::new();
+        let mut produced = 0;
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if let Some(b) = line.strip_prefix("bootstrap: ") {
+                bootstrap = b.to_string();
+            } else if let Some(rest) = line.strip_prefix("produced ") {
+                produced += rest.split(' ').next().unwrap().parse::<u64>().unwrap();
+            } else if line == "ready" {
+                break;
+            }
+        }
+        assert!(
+            !bootstrap.is_empty(),
+            "kafka-mock printed no bootstrap address"
+        );
+        KafkaMock {
+            child,
+            bootstrap,
+            produced,
+        }
+    }
+}
+
+impl Drop for KafkaMock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+"""Write the Grafana dashboards in dashboards/*.json.
+
+The dashboards are generated so that every panel follows the same conventions (datasource
+uids, time parameters, column types) and a new KPI is one line here. Edit this file, run
+`python3 scripts/dashboards.py`, and commit both; `cargo test --test dashboards` checks every
+panel against a running server (KPI ids, labels, columns, Prometheus metric names).
+
+Datasources (see dashboards/provisioning/datasources/ztlens.yml):
+  ztlens-api         Infinity datasource pointed at the ztlens API
+  ztlens-prometheus  Prometheus scraping ztlens's /metrics
+"""
+
+import json
+import pathlib
+
+API = {"type": "yesoreyeram-infinity-datasource", "uid": "ztlens-api"}
+PROM = {"type": "prometheus", "uid": "ztlens-prometheus"}
+OUT = pathlib.Path(__file__).resolve().parent.parent / "dashboards"
+
+# Column types the Infinity backend parser needs to build frames.
+NUMBER, STRING, TIME = "number", "string", "timestamp"
+
+
+def kpi_target(kpi, columns, filters=None, series=True, root="rows", evidence=False, ref="A"):
+    """An Infinity query of /api/v1/kpis/{kpi} (or its evidence).
+
+    columns: [(selector, type)]; filters: {label: value or $variable}; series: send the
+    dashboard interval as step (a time series) instead of one whole-range bucket.
+    """
+    params = [{"key": "from", "value": "${__from}"}, {"key": "to", "value": "${__to}"}]
+    if series and not evidence:
+        params.append({"key": "interval", "value": "$__interval"})
+    if evidence:
+        params.append({"key": "limit", "value": "1000"})
+    for label, value in (filters or {}).items():
+        params.append({"key": label, "value": value})
+    return {
+        "refId": ref,
+        "datasource": API,
+        "type": "json",
+        "source": "url",
+        "parser": "backend",
+        "format": "timeseries" if series and not evidence else "table",
+        "url": f"/api/v1/kpis/{kpi}" + ("/evidence" if evidence else ""),
+        "url_options": {"method": "GET", "data": "", "params": params},
+        "root_selector": root,
+        "columns": [{"selector": s, "text": s, "type": t} for s, t in columns],
+    }
+
+
+def prom_target(expr, legend, ref="A"):
+    return {"refId": ref, "datasource": PROM, "expr": expr, "legendFormat": legend, "range": True}
+
+
+class Dashboard:
+    def __init__(self, uid, title, description, variables=()):
+        self.uid, self.title, self.description = uid, title, description
+        self.panels, self.next_id, self.x, self.y, self.row_h = [], 1, 0, 0, 0
+        self.variables = list(variables)
+
+    def add(self, kind, title, targets, w=12, h=8, description="", unit=None, options=None):
+        if self.x + w > 24:
+            self.x, self.y, self.row_h = 0, self.y + self.row_h, 0
+        panel = {
+            "id": self.next_id,
+            "type": kind,
+            "title": title,
+            "description": description,
+            "gridPos": {"x": self.x, "y": self.y, "w": w, "h": h},
+            "datasource": targets[0]["datasource"],
+            "targets": targets,
+            "fieldConfig": {"defaults": {"unit": unit or "short"}, "overrides": []},
+            "options": options or {},
+        }
+        self.panels.append(panel)
+        self.next_id += 1
+        self.x += w
+        self.row_h = max(self.row_h, h)
+        return self
+
+    def json(self):
+        return {
+            "uid": self.uid,
+            "title": self.title,
+            "description": self.description,
+            "tags": ["ztlens", "zero-trust"],
+            "schemaVersion": 39,
+            "version": 1,
+            "editable": True,
+            "graphTooltip": 1,
+            "time": {"from": "now-24h", "to": "now"},
+            "refresh": "1m",
+            "timezone": "utc",
+            "templating": {"list": [textbox(v, label) for v, label in self.variables]},
+            "links": [
+                {"title": "ztlens", "type": "dashboards", "tags": ["ztlens"], "asDropdown": True}
+            ],
+            "panels": self.panels,
+        }
+
+
+def textbox(name, label):
+    """A free-text filter; empty means all (the API ignores empty filter values)."""
+    return {"type": "textbox", "name": name, "label": label, "query": "", "current": {"text": "", "value": ""}}
+
+
+def stat(d, title, kpi, total, filters=None, w=4, description=""):
+    d.add("stat", title, [kpi_target(kpi, [(total, NUMBER)], filters, series=False, root="value")],
+          w=w, h=4, description=description,
+          options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                   "colorMode": "value", "graphMode": "none"})
+
+
+def overview():
+    d = Dashboard("ztlens-overview", "Zero Trust overview",
+                  "Headline KPIs of the Zero Trust program over the selected range.")
+    stat(d, "Denied by policy", "access_decisions", "events", {"decision": "deny_policy"})
+    stat(d, "Challenged for stronger auth", "access_decisions", "events", {"decision": "challenge_mfa"})
+    stat(d, "Blocked by device posture", "access_decisions", "events", {"decision": "deny_device_posture"})
+    stat(d, "Blocked lateral movement", "blocked_lateral_movement", "blocked")
+    stat(d, "Unsuccessful high-privilege access", "high_privilege_access_failures", "failures")
+    stat(d, "MFA failures", "mfa_outcomes_by_country", "failure")
+    d.add("timeseries", "Access decisions", [kpi_target(
+        "access_decisions", [("time", TIME), ("decision", STRING), ("events", NUMBER)])],
+        w=12, h=9, description="Authentication events per zt_decision, all sources.")
+    d.add("timeseries", "Blocked lateral movement by segment pair", [kpi_target(
+        "blocked_lateral_movement",
+        [("time", TIME), ("segment_src", STRING), ("segment_dst", STRING), ("blocked", NUMBER)])],
+        w=12, h=9)
+    d.add("stat", "Dead letters (24 h)", [prom_target(
+        "sum(increase(ztlens_ingest_dead_letters_total[24h]))", "dead letters")], w=6, h=4,
+        description="Records refused by a parser; `ztlens dead-letters` lists the reasons.")
+    d.add("stat", "Events ingested (24 h)", [prom_target(
+        "sum(increase(ztlens_ingest_records_total[24h]))", "records")], w=6, h=4)
+    return d
+
+
+def identity():
+    d = Dashboard("ztlens-identity", "Identity",
+                  "MFA outcomes, access decisions and privileged access across identity providers.",
+                  variables=[("country", "Country"), ("source", "Source")])
+    d.add("timeseries", "MFA outcomes", [kpi_target(
+        "mfa_outcomes_by_country",
+        [("time", TIME), ("success", NUMBER), ("failure", NUMBER), ("challenge", NUMBER)],
+        {"country": "$country"})], w=12, h=9,
+        description="Challenges are policy working, not failures.")
+    d.add("table", "MFA by country", [kpi_target(
+        "mfa_outcomes_by_country",
+        [("country", STRING), ("success", NUMBER), ("failure", NUMBER), ("challenge", NUMBER),
+         ("failure_rate", NUMBER)], {"country": "$country"}, series=False)], w=12, h=9)
+    d.add("timeseries", "Access decisions", [kpi_target(
+        "access_decisions", [("time", TIME), ("decision", STRING), ("events", NUMBER)],
+        {"source": "$source"})], w=12, h=9)
+    d.add("table", "Access decisions by source", [kpi_target(
+        "access_decisions",
+        [("source", STRING), ("decision", STRING), ("events", NUMBER), ("share", NUMBER)],
+        {"source": "$source"}, series=False)], w=12, h=9)
+    d.add("table", "Unsuccessful high-privilege access", [kpi_target(
+        "high_privilege_access_failures",
+        [("source", STRING), ("target", STRING), ("failures", NUMBER)],
+        {"source": "$source"}, series=False)], w=12, h=8)
+    d.add("table", "MFA evidence", [kpi_target(
+        "mfa_outcomes_by_country",
+        [("time", TIME), ("outcome", STRING), ("user_name", STRING), ("country", STRING),
+         ("city", STRING), ("auth_factor", STRING), ("service_name", STRING),
+         ("src_endpoint_ip", STRING)], {"country": "$country"}, evidence=True)], w=12, h=8)
+    return d
+
+
+def devices():
+    d = Dashboard("ztlens-devices", "Devices",
+                  "Device posture as access decisions see it.", variables=[("source", "Source")])
+    stat(d, "Blocked by device posture", "access_decisions", "events",
+         {"decision": "deny_device_posture", "source": "$source"}, w=6)
+    d.add("timeseries", "Device posture denials", [kpi_target(
+        "access_decisions", [("time", TIME), ("source", STRING), ("events", NUMBER)],
+        {"decision": "deny_device_posture", "source": "$source"})], w=18, h=8)
+    d.add("table", "Device posture denials — evidence", [kpi_target(
+        "access_decisions",
+        [("time", TIME), ("source", STRING), ("user_name", STRING), ("service_name", STRING),
+         ("policy_name", STRING), ("status_detail", STRING)],
+        {"decision": "deny_device_posture", "source": "$source"}, evidence=True)], w=24, h=10)
+    return d
+
+
+def network():
+    d = Dashboard("ztlens-network", "Network",
+                  "East-west traffic the network refused, by segment pair.",
+                  variables=[("segment_src", "From segment"), ("segment_dst", "To segment")])
+    f = {"segment_src": "$segment_src", "segment_dst": "$segment_dst"}
+    stat(d, "Blocked lateral flows", "blocked_lateral_movement", "blocked", f, w=6)
+    stat(d, "…of them to admin ports", "blocked_lateral_movement", "blocked_admin_port", f, w=6)
+    d.add("timeseries", "Blocked lateral movement", [kpi_target(
+        "blocked_lateral_movement",
+        [("time", TIME), ("segment_src", STRING), ("segment_dst", STRING), ("blocked", NUMBER),
+         ("blocked_admin_port", NUMBER)], f)], w=12, h=8)
+    d.add("table", "By segment pair", [kpi_target(
+        "blocked_lateral_movement",
+        [("segment_src", STRING), ("segment_dst", STRING), ("blocked", NUMBER),
+         ("blocked_admin_port", NUMBER)], f, series=False)], w=12, h=8)
+    d.add("table", "Blocked flows — evidence", [kpi_target(
+        "blocked_lateral_movement",
+        [("time", TIME), ("source", STRING), ("src_endpoint_ip", STRING),
+         ("dst_endpoint_ip", STRING), ("dst_endpoint_port", NUMBER), ("protocol", STRING),
+         ("zt_port_class", STRING)], f, evidence=True)], w=12, h=8)
+    return d
+
+
+def applications():
+    d = Dashboard("ztlens-applications", "Applications",
+                  "Privileged applications and paths: who was turned away.",
+                  variables=[("target", "Target")])
+    stat(d, "Unsuccessful high-privilege access", "high_privilege_access_failures", "failures",
+         {"target": "$target"}, w=6)
+    stat(d, "Denied: app not approved", "access_decisions", "events",
+         {"decision": "deny_app_not_approved"}, w=6)
+    d.add("timeseries", "Unsuccessful high-privilege access", [kpi_target(
+        "high_privilege_access_failures",
+        [("time", TIME), ("target", STRING), ("failures", NUMBER)], {"target": "$target"})],
+        w=12, h=8)
+    d.add("table", "Attempts — evidence", [kpi_target(
+        "high_privilege_access_failures",
+        [("time", TIME), ("source", STRING), ("target", STRING), ("user_name", STRING),
+         ("src_endpoint_ip", STRING), ("outcome", STRING), ("status_detail", STRING)],
+        {"target": "$target"}, evidence=True)], w=24, h=10)
+    return d
+
+
+def pipeline():
+    d = Dashboard("ztlens-pipeline", "Pipeline health",
+                  "Is the data complete? Ingest rates, refusals, lake and Kafka state.")
+    d.add("timeseries", "Records per second by source", [prom_target(
+        "sum by (source) (rate(ztlens_ingest_records_total[5m]))", "{{source}}")], unit="rps")
+    d.add("timeseries", "Dead letters by source and reason", [prom_target(
+        "sum by (source, reason) (increase(ztlens_ingest_dead_letters_total[5m]))",
+        "{{source}}: {{reason}}")])
+    d.add("timeseries", "Kafka consumer lag by topic", [prom_target(
+        "sum by (topic) (ztlens_kafka_consumer_lag)", "{{topic}}")])
+    d.add("timeseries", "Rows waiting for Parquet", [
+        prom_target("ztlens_lake_buffered_rows", "buffered rows"),
+        prom_target("ztlens_lake_wal_bytes", "WAL bytes", ref="B")])
+    d.add("timeseries", "Parquet flush p95", [prom_target(
+        "histogram_quantile(0.95, sum by (le) (rate(ztlens_lake_flush_seconds_bucket[5m])))",
+        "p95")], unit="s")
+    d.add("timeseries", "API requests by status", [prom_target(
+        "sum by (status) (rate(ztlens_http_requests_total[5m]))", "{{status}}")], unit="reqps")
+    d.add("timeseries", "KPI evaluation errors", [prom_target(
+        "sum by (kpi) (increase(ztlens_kpi_evaluation_errors_total[15m]))", "{{kpi}}")])
+    d.add("timeseries", "Flush errors and refused appends", [
+        prom_target("increase(ztlens_lake_flush_errors_total[15m])", "flush errors"),
+        prom_target("increase(ztlens_lake_appends_rejected_total[15m])", "appends refused",
+                    ref="B")])
+    return d
+
+
+def main():
+    for name, dashboard in [
+        ("zero-trust-overview", overview()),
+        ("identity", identity()),
+        ("devices", devices()),
+        ("network", network()),
+        ("applications", applications()),
+        ("pipeline-health", pipeline()),
+    ]:
+        path = OUT / f"{name}.json"
+        path.write_text(json.dumps(dashboard.json(), indent=2, ensure_ascii=False) + "\n")
+        print(f"wrote {path.relative_to(OUT.parent)} ({len(dashboard.panels)} panels)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,316 @@
+//! The Grafana dashboards in `dashboards/` are checked against a running server, the way
+//! Grafana would use them:
+//! - each file is dashboard JSON Grafana accepts (uid, title, schemaVersion, unique panel ids,
+//!   a gridPos inside the 24-column grid) and uses only the provisioned datasource uids;
+//! - each Infinity panel names a KPI the server serves, sends only time parameters and that
+//!   KPI's labels, and every column it selects is in the answer (with Grafana's variables
+//!   substituted: epoch-ms range, an interval, "All" = empty);
+//! - each Prometheus panel names metric families `/metrics` exposes (the server consumes a
+//!   Kafka topic and refuses a record, so those families have series).
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+use support::*;
+
+fn dashboards() -> Vec<(PathBuf, Value)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let json = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{}: not JSON: {e}", p.display()));
+            (p, json)
+        })
+        .collect()
+}
+
+/// The datasource uids the provisioning file defines.
+fn provisioned_uids() -> BTreeSet<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("dashboards/provisioning/datasources/ztlens.yml");
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("uid: "))
+        .map(|u| u.trim().to_string())
+        .collect()
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Metric family names in a PromQL expression (histogram series map to their family).
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = expr;
+    while let Some(pos) = rest.find("ztlens_") {
+        let name: String = rest[pos..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        rest = &rest[pos + name.len()..];
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(&name)
+            .to_string();
+        names.push(family);
+    }
+    names
+}
+
+#[test]
+fn dashboards_are_valid_and_every_panel_queries_what_the_server_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = generate(dir.path(), 7, 8_000);
+    let lake = dir.path().join("lake");
+    ingest_dataset(&dataset, &lake);
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(dataset.join("truth.json")).unwrap())
+            .unwrap();
+
+    // A Kafka topic, so the Kafka metric families have series.
+    let mock = KafkaMock::start(
+        &[("okta", 2)],
+        &[("okta", dataset.join("okta/api_pages.json"))],
+    );
+    let config = dir.path().join("ztlens.toml");
+    let mut text = std::fs::read_to_string(dataset.join("ztlens.toml")).unwrap();
+    text.push_str(&format!(
+        "\n[kafka]\nenabled = true\nbootstrap_servers = \"{}\"\ngroup_id = \"dashboards\"\ndrain_timeout_ms = 3000\nstatistics_interval_ms = 200\ntopics = [{{ name = \"okta\", format = \"okta\" }}]\n\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n",
+        mock.bootstrap
+    ));
+    std::fs::write(&config, text).unwrap();
+    let server = Server::start({
+        let mut cmd = ztlens();
+        cmd.arg("--config")
+            .arg(&config)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("ZTLENS_LAKE__DATA_DIR", &lake)
+            .env("ZTLENS_LAKE__RETENTION_DAYS", "0")
+            .env("ZTLENS_METRICS__KPI_REFRESH_SECS", "1")
+            .env("ZTLENS_METRICS__KPI_WINDOW_SECS", "999999999")
+            .env("ZTLENS_SERVER__MAINTENANCE_INTERVAL_SECS", "0");
+        cmd
+    });
+    // One refused record, so the dead-letter family has a series.
+    let refused = server.post(
+        "/api/v1/ingest/okta",
+        &[],
+        b"{\"not\": \"an okta event\"}\n",
+    );
+    assert_eq!(refused.status, 200, "{}", refused.text());
+
+    let catalog: BTreeMap<String, Value> = server.get("/api/v1/kpis").json()["kpis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["id"].as_str().unwrap().to_string(), k.clone()))
+        .collect();
+    let metrics = eventually(Duration::from_secs(60), || {
+        let text = server.get("/metrics").text();
+        (text.contains("ztlens_kafka_consumer_lag{")
+            && text.contains("ztlens_kpi_access_decisions_events{"))
+        .then_some(text)
+    })
+    .unwrap_or_else(|| panic!("metrics never complete:\n{}", server.log()));
+    let families: BTreeSet<&str> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+
+    let uids = provisioned_uids();
+    assert!(
+        uids.contains("ztlens-api") && uids.contains("ztlens-prometheus"),
+        "{uids:?}"
+    );
+    let from_ms = chrono::DateTime::parse_from_rfc3339(truth["from"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    let to_ms = chrono::DateTime::parse_from_rfc3339(truth["to"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+
+    let all = dashboards();
+    let names: BTreeSet<String> = all
+        .iter()
+        .map(|(p, _)| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for expected in [
+        "zero-trust-overview",
+        "identity",
+        "devices",
+        "network",
+        "applications",
+        "pipeline-health",
+    ] {
+        assert!(names.contains(expected), "dashboard {expected} is missing");
+    }
+    let mut dashboard_uids = BTreeSet::new();
+    let (mut api_queries, mut prom_queries) = (0, 0);
+    for (path, dashboard) in &all {
+        let file = path.display();
+        assert!(
+            dashboard["title"].as_str().is_some_and(|t| !t.is_empty()),
+            "{file}: title"
+        );
+        let uid = dashboard["uid"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{file}: uid"));
+        assert!(
+            uid.len() <= 40 && dashboard_uids.insert(uid.to_string()),
+            "{file}: uid {uid}"
+        );
+        assert!(
+            dashboard["schemaVersion"].as_u64().unwrap_or(0) >= 36,
+            "{file}: schemaVersion"
+        );
+        let variables: BTreeSet<String> = dashboard["templating"]["list"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .map(|v| v["name"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let panels = dashboard["panels"].as_array().unwrap();
+        assert!(!panels.is_empty(), "{file}: no panels");
+        let mut ids = BTreeSet::new();
+        for panel in panels {
+            let id = panel["id"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{file}: panel id"));
+            assert!(ids.insert(id), "{file}: panel id {id} twice");
+            let title = panel["title"].as_str().unwrap_or_default();
+            let grid = &panel["gridPos"];
+            let [x, y, w, h] = ["x", "y", "w", "h"].map(|k| {
+                grid[k]
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("{file}/{title}: gridPos.{k}"))
+            });
+            assert!(
+                w > 0 && h > 0 && x + w <= 24,
+                "{file}/{title}: gridPos {grid}"
+            );
+            let _ = y;
+            for target in panel["targets"].as_array().unwrap() {
+                let ds = target["datasource"]["uid"].as_str().unwrap();
+                assert!(
+                    uids.contains(ds),
+                    "{file}/{title}: datasource {ds} is not provisioned"
+                );
+                if ds == "ztlens-prometheus" {
+                    let expr = target["expr"].as_str().unwrap();
+                    let used = metric_names(expr);
+                    assert!(
+                        !used.is_empty(),
+                        "{file}/{title}: {expr} names no ztlens metric"
+                    );
+                    for name in used {
+                        assert!(
+                            families.contains(name.as_str()),
+                            "{file}/{title}: {name} is not on /metrics"
+                        );
+                    }
+                    prom_queries += 1;
+                    continue;
+                }
+                // Infinity: /api/v1/kpis/{id}[/evidence] with time parameters and labels.
+                let url = target["url"].as_str().unwrap();
+                let rest = url
+                    .strip_prefix("/api/v1/kpis/")
+                    .unwrap_or_else(|| panic!("{file}/{title}: {url} is not a KPI URL"));
+                let (kpi, evidence) = match rest.strip_suffix("/evidence") {
+                    Some(kpi) => (kpi, true),
+                    None => (rest, false),
+                };
+                let def = catalog
+                    .get(kpi)
+                    .unwrap_or_else(|| panic!("{file}/{title}: KPI {kpi} is not served"));
+                let labels: Vec<&str> = def["labels"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|l| l.as_str().unwrap())
+                    .collect();
+                let mut query = Vec::new();
+                for param in target["url_options"]["params"].as_array().unwrap() {
+                    let key = param["key"].as_str().unwrap();
+                    let value = param["value"].as_str().unwrap();
+                    assert!(
+                        matches!(
+                            key,
+                            "from" | "to" | "interval" | "step" | "limit" | "offset"
+                        ) || labels.contains(&key),
+                        "{file}/{title}: {key} is no parameter or label of {kpi}"
+                    );
+                    let value = match value {
+                        "${__from}" => from_ms.to_string(),
+                        "${__to}" => to_ms.to_string(),
+                        "$__interval" => "1h".to_string(),
+                        v if v.starts_with('$') => {
+                            assert!(
+                                variables.contains(&v[1..]),
+                                "{file}/{title}: variable {v} is not defined"
+                            );
+                            String::new()
+                        }
+                        v => v.to_string(),
+                    };
+                    query.push(format!("{key}={}", percent_encode(&value)));
+                }
+                let r = server.get(&format!("{url}?{}", query.join("&")));
+                assert_eq!(r.status, 200, "{file}/{title}: {url}: {}", r.text());
+                let body = r.json();
+                let root = target["root_selector"].as_str().unwrap();
+                let available: BTreeSet<String> = match root {
+                    "rows" | "breakdown" => body["columns"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|c| c.as_str().unwrap().to_string())
+                        .collect(),
+                    "value" => {
+                        assert!(!evidence);
+                        body["value"].as_object().unwrap().keys().cloned().collect()
+                    }
+                    other => panic!("{file}/{title}: root_selector {other}"),
+                };
+                for column in target["columns"].as_array().unwrap() {
+                    let selector = column["selector"].as_str().unwrap();
+                    assert!(
+                        available.contains(selector),
+                        "{file}/{title}: {selector} is not in the answer of {url} ({available:?})"
+                    );
+                }
+                api_queries += 1;
+            }
+        }
+    }
+    eprintln!(
+        "dashboards: {} files, {api_queries} API queries and {prom_queries} Prometheus queries checked",
+        all.len()
+    );
+    drop(mock);
+}
