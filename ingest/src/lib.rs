@@ -16,6 +16,7 @@
 //! Parsers never know about Kafka, HTTP or files; sources never know about vendors.
 
 mod base64;
+pub mod country;
 pub mod dead_letter;
 pub mod decode;
 pub mod framing;

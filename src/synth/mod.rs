@@ -555,7 +555,10 @@ impl Generator {
                 _ => None,
             };
             if let Some(index) = outcome {
-                self.truth.mfa.entry(place.country.to_string()).or_default()[index] += 1;
+                self.truth
+                    .mfa
+                    .entry(iso_country(place.country).to_string())
+                    .or_default()[index] += 1;
             }
         }
         if let Some(app) = app

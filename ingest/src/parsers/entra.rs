@@ -372,7 +372,8 @@ fn map_signin<'v>(
     own.src_endpoint_location_city = first_str(props, &[&["location", "city"]]);
     own.src_endpoint_location_region = first_str(props, &[&["location", "state"]]);
     own.src_endpoint_location_country = first_str(props, &[&["location", "countryOrRegion"]])
-        .or_else(|| str_at(value, &["location"]).filter(|l| l.len() == 2));
+        .or_else(|| str_at(value, &["location"]).filter(|l| l.len() == 2))
+        .and_then(crate::country::normalize);
     own.src_endpoint_location_lat = f64_at(props, &["location", "geoCoordinates", "latitude"]);
     own.src_endpoint_location_long = f64_at(props, &["location", "geoCoordinates", "longitude"]);
     own.src_endpoint_as_number = i64_at(props, &["autonomousSystemNumber"]);

@@ -850,7 +850,8 @@ fn map_event<'a>(
             own.ua_browser = text(&ua.browser).filter(|s| s != "UNKNOWN");
         }
         if let Some(geo) = &client.geo {
-            own.src_endpoint_location_country = text(&geo.country);
+            own.src_endpoint_location_country =
+                text(&geo.country).and_then(crate::country::normalize);
             own.src_endpoint_location_region = text(&geo.state);
             own.src_endpoint_location_city = text(&geo.city);
             if let Some(point) = &geo.geolocation {
