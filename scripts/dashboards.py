@@ -121,6 +121,12 @@ def overview():
     stat(d, "Blocked lateral movement", "blocked_lateral_movement", "blocked")
     stat(d, "Unsuccessful high-privilege access", "high_privilege_access_failures", "failures")
     stat(d, "MFA failures", "mfa_outcomes_by_country", "failure")
+    stat(d, "Lateral scans", "lateral_scans", "scans", w=6)
+    stat(d, "…contained", "lateral_scans", "contained", w=6)
+    d.add("table", "Lateral attempts: blocked vs allowed", [kpi_target(
+        "lateral_movement_attempts",
+        [("segment_src", STRING), ("segment_dst", STRING), ("blocked", NUMBER), ("allowed", NUMBER),
+         ("blocked_ratio", NUMBER)], series=False)], w=12, h=4)
     d.add("timeseries", "Access decisions", [kpi_target(
         "access_decisions", [("time", TIME), ("decision", STRING), ("events", NUMBER)])],
         w=12, h=9, description="Authentication events per zt_decision, all sources.")
@@ -199,6 +205,23 @@ def network():
         "blocked_lateral_movement",
         [("segment_src", STRING), ("segment_dst", STRING), ("blocked", NUMBER),
          ("blocked_admin_port", NUMBER)], f, series=False)], w=12, h=8)
+    d.add("timeseries", "Admin-port attempts: blocked, allowed, failed", [kpi_target(
+        "lateral_movement_attempts",
+        [("time", TIME), ("blocked", NUMBER), ("allowed", NUMBER), ("failed", NUMBER)], f)],
+        w=12, h=8, description="failed = refused by the target without a policy decision (Zeek REJ).")
+    d.add("table", "Blocked vs allowed by segment pair", [kpi_target(
+        "lateral_movement_attempts",
+        [("segment_src", STRING), ("segment_dst", STRING), ("blocked", NUMBER), ("allowed", NUMBER),
+         ("failed", NUMBER), ("blocked_ratio", NUMBER)], f, series=False)], w=12, h=8)
+    d.add("table", "Lateral scans", [kpi_target(
+        "lateral_scans",
+        [("segment_src", STRING), ("scans", NUMBER), ("contained", NUMBER),
+         ("contained_ratio", NUMBER)], {"segment_src": "$segment_src"}, series=False)], w=12, h=8)
+    d.add("table", "Scan flows — evidence", [kpi_target(
+        "lateral_scans",
+        [("time", TIME), ("src_endpoint_ip", STRING), ("dst_endpoint_ip", STRING),
+         ("dst_endpoint_port", NUMBER), ("outcome", STRING), ("source", STRING)],
+        {"segment_src": "$segment_src"}, evidence=True)], w=12, h=8)
     d.add("table", "Blocked flows — evidence", [kpi_target(
         "blocked_lateral_movement",
         [("time", TIME), ("source", STRING), ("src_endpoint_ip", STRING),

@@ -59,7 +59,9 @@ fn api_lists_kpis_serves_rows_metrics_and_json_errors() {
             "mfa_outcomes_by_country",
             "blocked_lateral_movement",
             "high_privilege_access_failures",
-            "access_decisions"
+            "access_decisions",
+            "lateral_movement_attempts",
+            "lateral_scans"
         ]
     );
 

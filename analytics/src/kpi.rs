@@ -78,6 +78,14 @@ pub const BUILTIN_KPIS: &[(&str, &str)] = &[
         "access_decisions.sql",
         include_str!("../../queries/kpis/access_decisions.sql"),
     ),
+    (
+        "lateral_movement_attempts.sql",
+        include_str!("../../queries/kpis/lateral_movement_attempts.sql"),
+    ),
+    (
+        "lateral_scans.sql",
+        include_str!("../../queries/kpis/lateral_scans.sql"),
+    ),
 ];
 
 impl KpiDef {
@@ -277,7 +285,9 @@ mod tests {
                 "mfa_outcomes_by_country",
                 "blocked_lateral_movement",
                 "high_privilege_access_failures",
-                "access_decisions"
+                "access_decisions",
+                "lateral_movement_attempts",
+                "lateral_scans"
             ]
         );
         for k in catalog.list() {

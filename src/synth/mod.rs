@@ -36,10 +36,51 @@ pub struct Truth {
     pub high_priv: BTreeMap<(String, String), u64>,
     /// (source, decision) → events
     pub decisions: BTreeMap<(String, String), u64>,
+    /// (segment_src, segment_dst) → [blocked, allowed, failed] admin-port lateral attempts
+    pub lateral_attempts: BTreeMap<(String, String), [u64; 3]>,
+    /// Every admin-port lateral flow record any sensor reports, for the scan truth.
+    pub admin_flows: Vec<AdminFlow>,
     /// Distinct events generated, per format.
     pub events: BTreeMap<String, u64>,
     /// Records written a second time (redeliveries), per format.
     pub duplicates: BTreeMap<String, u64>,
+}
+
+/// One sensor's record of a lateral flow to an admin port.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminFlow {
+    pub src: String,
+    pub segment_src: String,
+    pub dst: String,
+    /// The record's event time, as its parser will read it.
+    pub time_ms: i64,
+    /// A policy let it through (VPC ACCEPT).
+    pub allowed: bool,
+}
+
+/// The lateral-scan definition, computed from the generator's own records: per source address
+/// and clock-aligned 10-minute window, at least 5 distinct destinations; contained when no
+/// record of the window was allowed. segment → [scans, contained]
+fn scans(flows: &[AdminFlow]) -> BTreeMap<String, [u64; 2]> {
+    let mut windows: BTreeMap<(&str, &str, i64), (HashSet<&str>, bool)> = BTreeMap::new();
+    for f in flows {
+        let entry = windows
+            .entry((&f.src, &f.segment_src, f.time_ms.div_euclid(600_000)))
+            .or_default();
+        entry.0.insert(&f.dst);
+        entry.1 |= f.allowed;
+    }
+    let mut out: BTreeMap<String, [u64; 2]> = BTreeMap::new();
+    for ((_, segment, _), (targets, allowed)) in windows {
+        if targets.len() >= 5 {
+            let e = out.entry(segment.to_string()).or_default();
+            e[0] += 1;
+            if !allowed {
+                e[1] += 1;
+            }
+        }
+    }
+    out
 }
 
 impl Truth {
@@ -71,6 +112,20 @@ impl Truth {
                 json!({"source": source, "decision": decision, "events": n, "share": *n as f64 / total as f64})
             })
             .collect();
+        let attempts: Vec<Value> = self
+            .lateral_attempts
+            .iter()
+            .map(|((src, dst), [b, a, f])| {
+                let ratio = if b + a == 0 { Value::Null } else { json!(*b as f64 / (b + a) as f64) };
+                json!({"segment_src": src, "segment_dst": dst, "blocked": b, "allowed": a, "failed": f, "blocked_ratio": ratio})
+            })
+            .collect();
+        let scans: Vec<Value> = scans(&self.admin_flows)
+            .iter()
+            .map(|(segment, [n, c])| {
+                json!({"segment_src": segment, "scans": n, "contained": c, "contained_ratio": *c as f64 / *n as f64})
+            })
+            .collect();
         json!({
             "from": ztlens_analytics::time_range::format_ms(from_ms),
             "to": ztlens_analytics::time_range::format_ms(to_ms),
@@ -81,6 +136,8 @@ impl Truth {
                 "blocked_lateral_movement": lateral,
                 "high_privilege_access_failures": high,
                 "access_decisions": decisions,
+                "lateral_movement_attempts": attempts,
+                "lateral_scans": scans,
             }
         })
     }
@@ -1001,14 +1058,52 @@ impl Generator {
             }
         }
         self.count_event("vpcflow");
-        // The Zeek sensor on the corp segment sees every flow that touches it.
+        let port = record.dst.as_ref().map(|d| d.1).unwrap_or(0);
+        let admin = match segments {
+            (Some(s), Some(d)) if protocol == 6 && ADMIN_PORTS.contains(&port) => Some((s, d)),
+            _ => None,
+        };
+        let refused = action == "REJECT";
+        if let Some((s, d)) = admin {
+            let entry = self
+                .truth
+                .lateral_attempts
+                .entry((s.to_string(), d.to_string()))
+                .or_default();
+            entry[if refused { 0 } else { 1 }] += 1;
+            self.admin_flow(&record, s, start_s * 1000, !refused);
+        }
+        // The Zeek sensor on the corp segment sees every flow that touches it: a refused TCP
+        // connection is a REJ there, failed without a policy decision.
         if segments.0 == Some("corp") || segments.1 == Some("corp") {
             self.zeek(t, &record);
+            if let Some((s, d)) = admin {
+                if refused {
+                    self.truth
+                        .lateral_attempts
+                        .entry((s.to_string(), d.to_string()))
+                        .or_default()[2] += 1;
+                }
+                self.admin_flow(&record, s, t, false);
+            }
         }
         if self.maybe_duplicate("vpcflow") {
             self.out.vpc.push(record.clone());
         }
         self.out.vpc.push(record);
+    }
+
+    fn admin_flow(&mut self, record: &VpcRecord, segment_src: &str, time_ms: i64, allowed: bool) {
+        let (Some(src), Some(dst)) = (&record.src, &record.dst) else {
+            return;
+        };
+        self.truth.admin_flows.push(AdminFlow {
+            src: src.0.clone(),
+            segment_src: segment_src.to_string(),
+            dst: dst.0.clone(),
+            time_ms,
+            allowed,
+        });
     }
 
     fn ephemeral(&self) -> u16 {
@@ -1273,6 +1368,17 @@ impl Generator {
         entry[0] += 1;
         if ADMIN_PORTS.contains(&port) {
             entry[1] += 1;
+            self.truth
+                .lateral_attempts
+                .entry((sn.to_string(), dn.to_string()))
+                .or_default()[0] += 1;
+            self.truth.admin_flows.push(AdminFlow {
+                src: s.clone(),
+                segment_src: sn.to_string(),
+                dst: d.clone(),
+                time_ms: t + 10,
+                allowed: false,
+            });
         }
         self.count_event("defender");
         let line = record.to_string();
