@@ -121,6 +121,8 @@ def overview():
     stat(d, "Blocked lateral movement", "blocked_lateral_movement", "blocked")
     stat(d, "Unsuccessful high-privilege access", "high_privilege_access_failures", "failures")
     stat(d, "MFA failures", "mfa_outcomes_by_country", "failure")
+    stat(d, "Phishing-resistant MFA steps", "mfa_factor_strength", "verified",
+         {"factor_class": "phishing_resistant"}, w=6)
     stat(d, "Lateral scans", "lateral_scans", "scans", w=6)
     stat(d, "…contained", "lateral_scans", "contained", w=6)
     d.add("table", "Lateral attempts: blocked vs allowed", [kpi_target(
@@ -158,6 +160,11 @@ def identity():
     d.add("timeseries", "Access decisions", [kpi_target(
         "access_decisions", [("time", TIME), ("decision", STRING), ("events", NUMBER)],
         {"source": "$source"})], w=12, h=9)
+    d.add("table", "MFA by factor strength", [kpi_target(
+        "mfa_factor_strength",
+        [("source", STRING), ("factor_class", STRING), ("verified", NUMBER), ("failed", NUMBER),
+         ("share", NUMBER)], {"source": "$source"}, series=False)], w=12, h=9,
+        description="share = the class's part of all verified MFA steps; phishing_resistant is the number to grow.")
     d.add("table", "Access decisions by source", [kpi_target(
         "access_decisions",
         [("source", STRING), ("decision", STRING), ("events", NUMBER), ("share", NUMBER)],

@@ -61,7 +61,8 @@ fn api_lists_kpis_serves_rows_metrics_and_json_errors() {
             "high_privilege_access_failures",
             "access_decisions",
             "lateral_movement_attempts",
-            "lateral_scans"
+            "lateral_scans",
+            "mfa_factor_strength"
         ]
     );
 

@@ -86,6 +86,10 @@ pub const BUILTIN_KPIS: &[(&str, &str)] = &[
         "lateral_scans.sql",
         include_str!("../../queries/kpis/lateral_scans.sql"),
     ),
+    (
+        "mfa_factor_strength.sql",
+        include_str!("../../queries/kpis/mfa_factor_strength.sql"),
+    ),
 ];
 
 impl KpiDef {
@@ -287,7 +291,8 @@ mod tests {
                 "high_privilege_access_failures",
                 "access_decisions",
                 "lateral_movement_attempts",
-                "lateral_scans"
+                "lateral_scans",
+                "mfa_factor_strength"
             ]
         );
         for k in catalog.list() {

@@ -38,12 +38,27 @@ pub struct Truth {
     pub decisions: BTreeMap<(String, String), u64>,
     /// (segment_src, segment_dst) → [blocked, allowed, failed] admin-port lateral attempts
     pub lateral_attempts: BTreeMap<(String, String), [u64; 3]>,
+    /// (source, factor class) → [verified, failed] MFA steps
+    pub mfa_factors: BTreeMap<(String, String), [u64; 2]>,
     /// Every admin-port lateral flow record any sensor reports, for the scan truth.
     pub admin_flows: Vec<AdminFlow>,
     /// Distinct events generated, per format.
     pub events: BTreeMap<String, u64>,
     /// Records written a second time (redeliveries), per format.
     pub duplicates: BTreeMap<String, u64>,
+}
+
+/// The strength class of a generated factor (the generator's own names, independent of the
+/// parsers' factor tables): FIDO2/WebAuthn resists phishing; push, OTP and SMS do not.
+fn factor_class(factor: Option<&str>) -> &'static str {
+    match factor {
+        Some("FIDO_WEBAUTHN" | "SIGNED_NONCE") => "phishing_resistant",
+        Some("OKTA_VERIFY_PUSH") => "push",
+        Some("GOOGLE_AUTHENTICATOR") => "otp",
+        Some("SMS") => "sms_voice",
+        Some(_) => "other",
+        None => "unknown",
+    }
 }
 
 /// One sensor's record of a lateral flow to an admin port.
@@ -120,6 +135,15 @@ impl Truth {
                 json!({"segment_src": src, "segment_dst": dst, "blocked": b, "allowed": a, "failed": f, "blocked_ratio": ratio})
             })
             .collect();
+        let total_verified: u64 = self.mfa_factors.values().map(|[v, _]| v).sum();
+        let factors: Vec<Value> = self
+            .mfa_factors
+            .iter()
+            .map(|((source, class), [v, f])| {
+                json!({"source": source, "factor_class": class, "verified": v, "failed": f,
+                    "share": *v as f64 / total_verified as f64})
+            })
+            .collect();
         let scans: Vec<Value> = scans(&self.admin_flows)
             .iter()
             .map(|(segment, [n, c])| {
@@ -138,6 +162,7 @@ impl Truth {
                 "access_decisions": decisions,
                 "lateral_movement_attempts": attempts,
                 "lateral_scans": scans,
+                "mfa_factor_strength": factors,
             }
         })
     }
@@ -262,6 +287,7 @@ pub fn iso_country(name: &str) -> &'static str {
 fn entra_method(factor: &str) -> &'static str {
     match factor {
         "FIDO_WEBAUTHN" => "FIDO2 security key",
+        "SIGNED_NONCE" => "Windows Hello for Business",
         "GOOGLE_AUTHENTICATOR" => "OATH verification code",
         "SMS" => "Text message",
         _ => "Mobile app notification",
@@ -617,6 +643,15 @@ impl Generator {
                     .entry(iso_country(place.country).to_string())
                     .or_default()[index] += 1;
             }
+            if let Some(index @ (0 | 1)) = outcome {
+                // A push denial names no factor; the push is the factor.
+                let factor = factor
+                    .or((kind.event_type == DENY_PUSH.event_type).then_some("OKTA_VERIFY_PUSH"));
+                self.truth
+                    .mfa_factors
+                    .entry(("okta".into(), factor_class(factor).into()))
+                    .or_default()[index] += 1;
+            }
         }
         if let Some(app) = app
             && app.privileged
@@ -777,6 +812,15 @@ impl Generator {
         };
         if let Some(index) = outcome {
             self.truth.mfa.entry(country.to_string()).or_default()[index] += 1;
+        }
+        if let Some(index @ (0 | 1)) = outcome {
+            self.truth
+                .mfa_factors
+                .entry((
+                    "entra".into(),
+                    factor_class(Some(factor.unwrap_or(person.factor))).into(),
+                ))
+                .or_default()[index] += 1;
         }
         if let Some(app) = app
             && app.privileged
@@ -1458,6 +1502,11 @@ impl Generator {
             .or_default() += 1;
         if mfa {
             self.truth.mfa.entry("unknown".into()).or_default()[0] += 1;
+            // ConsoleLogin says MFA was used, not which factor.
+            self.truth
+                .mfa_factors
+                .entry(("cloudtrail".into(), "unknown".into()))
+                .or_default()[0] += 1;
         }
         if decision != "allow" {
             *self

@@ -201,8 +201,9 @@ fn map_auth<'v>(event: &'v Value, name: &str, row: &mut AuthenticationRow<'v>, s
             let mfa_used = str_at(event, &["additionalEventData", "MFAUsed"]);
             own.is_mfa = Some(mfa_used.as_deref() == Some("Yes"));
             if own.is_mfa == Some(true) {
+                // CloudTrail says an MFA device was used, not which kind: OCSF 0, Unknown.
                 own.auth_factor = Some(Cow::Borrowed("aws_mfa"));
-                own.auth_factor_type_id = Some(99);
+                own.auth_factor_type_id = Some(0);
                 own.auth_factors = vec![Cow::Borrowed("aws_mfa")];
             }
             let result = str_at(event, &["responseElements", "ConsoleLogin"]);

@@ -414,6 +414,10 @@ pub fn factor_type_id(factor: &str) -> i32 {
     let f = factor.to_ascii_uppercase();
     if f.contains("WEBAUTHN") || f.contains("FIDO") {
         10
+    } else if f.contains("SIGNED_NONCE") {
+        // Okta FastPass: a device-bound key unlocked on the device, like Windows Hello
+        // (Entra's equivalent, also type 4); phishing resistant.
+        4
     } else if f.contains("U2F") {
         9
     } else if f.contains("PUSH") {
