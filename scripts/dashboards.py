@@ -186,9 +186,25 @@ def devices():
                   "Device posture as access decisions see it.", variables=[("source", "Source")])
     stat(d, "Blocked by device posture", "access_decisions", "events",
          {"decision": "deny_device_posture", "source": "$source"}, w=6)
+    d.add("table", "Allowed-access evidence: unmanaged devices", [kpi_target(
+        "allowed_access_by_device_posture",
+        [("time", TIME), ("source", STRING), ("user_name", STRING), ("device_name", STRING),
+         ("service_name", STRING), ("src_endpoint_ip", STRING)],
+        {"device_posture": "unmanaged", "source": "$source"}, evidence=True)], w=24, h=8)
+    stat(d, "Allowed from unmanaged devices", "allowed_access_by_device_posture", "allowed",
+         {"device_posture": "unmanaged", "source": "$source"}, w=6)
+    stat(d, "Allowed from non-compliant devices", "allowed_access_by_device_posture", "allowed",
+         {"device_posture": "non_compliant", "source": "$source"}, w=6)
+    stat(d, "Allowed from compliant devices", "allowed_access_by_device_posture", "allowed",
+         {"device_posture": "compliant", "source": "$source"}, w=6)
+    d.add("table", "Allowed access by device posture", [kpi_target(
+        "allowed_access_by_device_posture",
+        [("source", STRING), ("device_posture", STRING), ("allowed", NUMBER), ("share", NUMBER)],
+        {"source": "$source"}, series=False)], w=12, h=8,
+        description="Leakage: access allowed from unmanaged or non-compliant devices.")
     d.add("timeseries", "Device posture denials", [kpi_target(
         "access_decisions", [("time", TIME), ("source", STRING), ("events", NUMBER)],
-        {"decision": "deny_device_posture", "source": "$source"})], w=18, h=8)
+        {"decision": "deny_device_posture", "source": "$source"})], w=12, h=8)
     d.add("table", "Device posture denials — evidence", [kpi_target(
         "access_decisions",
         [("time", TIME), ("source", STRING), ("user_name", STRING), ("service_name", STRING),

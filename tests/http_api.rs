@@ -62,7 +62,8 @@ fn api_lists_kpis_serves_rows_metrics_and_json_errors() {
             "access_decisions",
             "lateral_movement_attempts",
             "lateral_scans",
-            "mfa_factor_strength"
+            "mfa_factor_strength",
+            "allowed_access_by_device_posture"
         ]
     );
 

@@ -90,6 +90,10 @@ pub const BUILTIN_KPIS: &[(&str, &str)] = &[
         "mfa_factor_strength.sql",
         include_str!("../../queries/kpis/mfa_factor_strength.sql"),
     ),
+    (
+        "allowed_access_by_device_posture.sql",
+        include_str!("../../queries/kpis/allowed_access_by_device_posture.sql"),
+    ),
 ];
 
 impl KpiDef {
@@ -292,7 +296,8 @@ mod tests {
                 "access_decisions",
                 "lateral_movement_attempts",
                 "lateral_scans",
-                "mfa_factor_strength"
+                "mfa_factor_strength",
+                "allowed_access_by_device_posture"
             ]
         );
         for k in catalog.list() {

@@ -38,6 +38,8 @@ pub struct Truth {
     pub decisions: BTreeMap<(String, String), u64>,
     /// (segment_src, segment_dst) → [blocked, allowed, failed] admin-port lateral attempts
     pub lateral_attempts: BTreeMap<(String, String), [u64; 3]>,
+    /// (source, device posture) → allowed authentication events
+    pub allowed_posture: BTreeMap<(String, String), u64>,
     /// (source, factor class) → [verified, failed] MFA steps
     pub mfa_factors: BTreeMap<(String, String), [u64; 2]>,
     /// Every admin-port lateral flow record any sensor reports, for the scan truth.
@@ -144,6 +146,15 @@ impl Truth {
                     "share": *v as f64 / total_verified as f64})
             })
             .collect();
+        let total_allowed: u64 = self.allowed_posture.values().sum();
+        let posture: Vec<Value> = self
+            .allowed_posture
+            .iter()
+            .map(|((source, posture), n)| {
+                json!({"source": source, "device_posture": posture, "allowed": n,
+                    "share": *n as f64 / total_allowed as f64})
+            })
+            .collect();
         let scans: Vec<Value> = scans(&self.admin_flows)
             .iter()
             .map(|(segment, [n, c])| {
@@ -163,6 +174,7 @@ impl Truth {
                 "lateral_movement_attempts": attempts,
                 "lateral_scans": scans,
                 "mfa_factor_strength": factors,
+                "allowed_access_by_device_posture": posture,
             }
         })
     }
@@ -631,6 +643,15 @@ impl Generator {
                 .decisions
                 .entry(("okta".into(), decision.into()))
                 .or_default() += 1;
+            if decision == "allow" {
+                // Okta's device object says managed or not; it has no compliance verdict.
+                let posture = if person.device_managed {
+                    "managed"
+                } else {
+                    "unmanaged"
+                };
+                self.allowed_from("okta", posture);
+            }
             let outcome = match (meaning.mfa_step, decision) {
                 (true, "allow") => Some(0),
                 (true, "mfa_failed" | "mfa_denied") => Some(1),
@@ -804,6 +825,15 @@ impl Generator {
             .decisions
             .entry(("entra".into(), decision.into()))
             .or_default() += 1;
+        if decision == "allow" {
+            // deviceDetail: a managed device of this company is compliant, others are neither.
+            let posture = if person.device_managed {
+                "compliant"
+            } else {
+                "unmanaged"
+            };
+            self.allowed_from("entra", posture);
+        }
         let outcome = match (meaning.mfa_step, decision) {
             (true, "allow") => Some(0),
             (true, "mfa_failed" | "mfa_denied") => Some(1),
@@ -1137,6 +1167,14 @@ impl Generator {
         self.out.vpc.push(record);
     }
 
+    fn allowed_from(&mut self, source: &str, posture: &str) {
+        *self
+            .truth
+            .allowed_posture
+            .entry((source.into(), posture.into()))
+            .or_default() += 1;
+    }
+
     fn admin_flow(&mut self, record: &VpcRecord, segment_src: &str, time_ms: i64, allowed: bool) {
         let (Some(src), Some(dst)) = (&record.src, &record.dst) else {
             return;
@@ -1366,6 +1404,9 @@ impl Generator {
             .decisions
             .entry((source.into(), decision.into()))
             .or_default() += 1;
+        if decision == "allow" {
+            self.allowed_from(source, "unknown");
+        }
         self.count_event(source);
         let out = if source == "crowdstrike" {
             &mut self.out.crowdstrike
@@ -1500,6 +1541,9 @@ impl Generator {
             .decisions
             .entry(("cloudtrail".into(), decision.into()))
             .or_default() += 1;
+        if decision == "allow" {
+            self.allowed_from("cloudtrail", "unknown");
+        }
         if mfa {
             self.truth.mfa.entry("unknown".into()).or_default()[0] += 1;
             // ConsoleLogin says MFA was used, not which factor.
