@@ -276,6 +276,14 @@ def applications():
 def pipeline():
     d = Dashboard("ztlens-pipeline", "Pipeline health",
                   "Is the data complete? Ingest rates, refusals, lake and Kafka state.")
+    d.add("timeseries", "Events by source", [kpi_target(
+        "telemetry_health", [("time", TIME), ("source", STRING), ("events", NUMBER)])],
+        w=12, h=8, description="Distinct events per source and interval, from the lake: a gap is a blind spot.")
+    d.add("table", "Arrival lag by source", [kpi_target(
+        "telemetry_health",
+        [("source", STRING), ("events", NUMBER), ("lag_median_s", NUMBER), ("lag_max_s", NUMBER)],
+        series=False)], w=12, h=8, unit="s",
+        description="Processing time minus event time of each event's first delivery.")
     d.add("timeseries", "Records per second by source", [prom_target(
         "sum by (source) (rate(ztlens_ingest_records_total[5m]))", "{{source}}")], unit="rps")
     d.add("timeseries", "Dead letters by source and reason", [prom_target(

@@ -63,7 +63,8 @@ fn api_lists_kpis_serves_rows_metrics_and_json_errors() {
             "lateral_movement_attempts",
             "lateral_scans",
             "mfa_factor_strength",
-            "allowed_access_by_device_posture"
+            "allowed_access_by_device_posture",
+            "telemetry_health"
         ]
     );
 

@@ -94,6 +94,10 @@ pub const BUILTIN_KPIS: &[(&str, &str)] = &[
         "allowed_access_by_device_posture.sql",
         include_str!("../../queries/kpis/allowed_access_by_device_posture.sql"),
     ),
+    (
+        "telemetry_health.sql",
+        include_str!("../../queries/kpis/telemetry_health.sql"),
+    ),
 ];
 
 impl KpiDef {
@@ -297,7 +301,8 @@ mod tests {
                 "lateral_movement_attempts",
                 "lateral_scans",
                 "mfa_factor_strength",
-                "allowed_access_by_device_posture"
+                "allowed_access_by_device_posture",
+                "telemetry_health"
             ]
         );
         for k in catalog.list() {

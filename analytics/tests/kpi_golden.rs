@@ -35,7 +35,8 @@ fn fixture_lake(dir: &Path) {
         ..LakeConfig::default()
     };
     let writer = LakeWriter::open(&config, None).unwrap();
-    for _round in 0..2 {
+    // Processed at 12:00 the first time and at 13:00 the second (a redelivery).
+    for round in 0..2i64 {
         // The formats whose fixtures the golden files were checked against by hand.
         for format in [Format::Okta, Format::VpcFlow, Format::Combined] {
             let mut files: Vec<_> =
@@ -47,8 +48,14 @@ fn fixture_lake(dir: &Path) {
             files.sort();
             for file in files {
                 let bytes = std::fs::read(&file).unwrap();
-                let (decoded, _) =
-                    decode_bytes(format, fixture_site(), &bytes, "golden", 0, 1 << 20);
+                let (decoded, _) = decode_bytes(
+                    format,
+                    fixture_site(),
+                    &bytes,
+                    "golden",
+                    1_772_452_800_000 + round * 3_600_000,
+                    1 << 20,
+                );
                 writer
                     .append_blocking(decoded.batches, decoded.dead_letters, Durability::Buffered)
                     .unwrap();

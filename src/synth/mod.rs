@@ -155,6 +155,11 @@ impl Truth {
                     "share": *n as f64 / total_allowed as f64})
             })
             .collect();
+        let health: Vec<Value> = self
+            .events
+            .iter()
+            .map(|(source, n)| json!({"source": source, "events": n}))
+            .collect();
         let scans: Vec<Value> = scans(&self.admin_flows)
             .iter()
             .map(|(segment, [n, c])| {
@@ -175,6 +180,7 @@ impl Truth {
                 "lateral_scans": scans,
                 "mfa_factor_strength": factors,
                 "allowed_access_by_device_posture": posture,
+                "telemetry_health": health,
             }
         })
     }
