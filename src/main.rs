@@ -169,6 +169,15 @@ enum Command {
         /// Measure Kafka consume -> lake throughput on an in-process mock cluster instead.
         #[arg(long)]
         kafka: bool,
+        /// Only measure KPI latency, over this existing lake (see docs/performance.md).
+        #[arg(long, conflicts_with = "kafka")]
+        lake: Option<PathBuf>,
+        /// Start of the KPI range with --lake.
+        #[arg(long, default_value = "now-24h", requires = "lake")]
+        from: String,
+        /// End of the KPI range with --lake.
+        #[arg(long, default_value = "now", requires = "lake")]
+        to: String,
     },
 }
 
@@ -243,8 +252,13 @@ fn main() -> ExitCode {
                 dir,
                 repeat,
                 kafka,
+                lake,
+                from,
+                to,
             } => {
-                if kafka {
+                if let Some(lake) = lake {
+                    bench::run_lake(lake, &from, &to, repeat, config.query.clone()).await
+                } else if kafka {
                     bench::run_kafka(events, dir).await
                 } else {
                     bench::run(events, dir, repeat).await
