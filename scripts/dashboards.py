@@ -261,6 +261,16 @@ def applications():
          {"target": "$target"}, w=6)
     stat(d, "Denied: app not approved", "access_decisions", "events",
          {"decision": "deny_app_not_approved"}, w=6)
+    d.add("table", "Sensitive apps behind the IdP", [kpi_target(
+        "sensitive_app_coverage",
+        [("app", STRING), ("source", STRING), ("requests", NUMBER), ("idp_authenticated", NUMBER),
+         ("unauthenticated", NUMBER), ("authenticated_share", NUMBER)], series=False)], w=12, h=8,
+        description="An app with unauthenticated requests is reachable around central identity.")
+    d.add("table", "Requests around the IdP — evidence", [kpi_target(
+        "sensitive_app_coverage",
+        [("time", TIME), ("app", STRING), ("idp_authenticated", STRING), ("user_name", STRING),
+         ("src_endpoint_ip", STRING), ("method", STRING), ("path", STRING), ("status", NUMBER)],
+        evidence=True)], w=12, h=8)
     d.add("timeseries", "Unsuccessful high-privilege access", [kpi_target(
         "high_privilege_access_failures",
         [("time", TIME), ("target", STRING), ("failures", NUMBER)], {"target": "$target"})],

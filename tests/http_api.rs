@@ -64,7 +64,8 @@ fn api_lists_kpis_serves_rows_metrics_and_json_errors() {
             "lateral_scans",
             "mfa_factor_strength",
             "allowed_access_by_device_posture",
-            "telemetry_health"
+            "telemetry_health",
+            "sensitive_app_coverage"
         ]
     );
 

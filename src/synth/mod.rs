@@ -38,6 +38,8 @@ pub struct Truth {
     pub decisions: BTreeMap<(String, String), u64>,
     /// (segment_src, segment_dst) → [blocked, allowed, failed] admin-port lateral attempts
     pub lateral_attempts: BTreeMap<(String, String), [u64; 3]>,
+    /// sensitive app → [requests, IdP-authenticated] as the ALB logs them
+    pub coverage: BTreeMap<String, [u64; 2]>,
     /// (source, device posture) → allowed authentication events
     pub allowed_posture: BTreeMap<(String, String), u64>,
     /// (source, factor class) → [verified, failed] MFA steps
@@ -155,6 +157,14 @@ impl Truth {
                     "share": *n as f64 / total_allowed as f64})
             })
             .collect();
+        let coverage: Vec<Value> = self
+            .coverage
+            .iter()
+            .map(|(app, [n, a])| {
+                json!({"app": app, "source": "alb", "requests": n, "idp_authenticated": a,
+                    "unauthenticated": n - a, "authenticated_share": *a as f64 / *n as f64})
+            })
+            .collect();
         let health: Vec<Value> = self
             .events
             .iter()
@@ -181,6 +191,7 @@ impl Truth {
                 "mfa_factor_strength": factors,
                 "allowed_access_by_device_posture": posture,
                 "telemetry_health": health,
+                "sensitive_app_coverage": coverage,
             }
         })
     }
@@ -1743,6 +1754,26 @@ impl Generator {
             "https {time} app/corp-portal/50dc6c495c0c9188 {ip}:{port} 10.20.1.10:443 0.001 0.004 0.000 {status} {status} 320 {bytes} \"{method} https://portal.corp.example:443{path} HTTP/1.1\" \"{ua}\" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 arn:aws:elasticloadbalancing:eu-central-1:123456789012:targetgroup/portal/73e2d6bc24d8a067 \"{trace}\" \"portal.corp.example\" \"arn:aws:acm:eu-central-1:123456789012:certificate/portal\" 1 {created} \"{actions}\" \"-\" \"-\" \"10.20.1.10:443\" \"{status}\" \"-\" \"-\""
         );
         self.web_truth("alb", path, status);
+        // The sensitive apps of the site config, by the generator's own path table (a prefix
+        // is a whole path segment: /administrator is not /admin).
+        let under = |prefix: &str| {
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
+        };
+        let app = if under("/payroll") {
+            Some("payroll")
+        } else if under("/admin") || under("/api/admin") {
+            Some("admin")
+        } else {
+            None
+        };
+        if let Some(app) = app {
+            let entry = self.truth.coverage.entry(app.into()).or_default();
+            entry[0] += 1;
+            if user.is_some() {
+                entry[1] += 1;
+            }
+        }
         if self.maybe_duplicate("alb") {
             self.out.alb.push(line.clone());
         }
