@@ -112,9 +112,30 @@ def stat(d, title, kpi, total, filters=None, w=4, description=""):
                    "colorMode": "value", "graphMode": "none"})
 
 
+def maturity_target():
+    """The scorecard: one row per pillar."""
+    return {
+        "refId": "A",
+        "datasource": API,
+        "type": "json",
+        "source": "url",
+        "parser": "backend",
+        "format": "table",
+        "url": "/api/v1/maturity",
+        "url_options": {"method": "GET", "data": "", "params": [
+            {"key": "from", "value": "${__from}"}, {"key": "to", "value": "${__to}"}]},
+        "root_selector": "pillars",
+        "columns": [{"selector": s, "text": s, "type": t} for s, t in
+                    [("pillar", STRING), ("level", NUMBER), ("level_name", STRING), ("next", STRING)]],
+    }
+
+
 def overview():
     d = Dashboard("ztlens-overview", "Zero Trust overview",
                   "Headline KPIs of the Zero Trust program over the selected range.")
+    d.add("table", "Maturity by pillar", [maturity_target()], w=24, h=6,
+          description="Levels 1 basic / 2 developing / 3 mature from documented thresholds; "
+                      "`next` says what the next level needs (docs/kpis.md).")
     stat(d, "Denied by policy", "access_decisions", "events", {"decision": "deny_policy"})
     stat(d, "Challenged for stronger auth", "access_decisions", "events", {"decision": "challenge_mfa"})
     stat(d, "Blocked by device posture", "access_decisions", "events", {"decision": "deny_device_posture"})

@@ -129,6 +129,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/kpis", get(list_kpis))
         .route("/api/v1/kpis/{id}", get(get_kpi))
         .route("/api/v1/kpis/{id}/evidence", get(get_kpi_evidence))
+        .route("/api/v1/maturity", get(get_maturity))
         .route("/api/v1/query", post(run_query))
         .route(
             "/api/v1/ingest/{source}",
@@ -331,6 +332,30 @@ async fn get_kpi_evidence(
         "next_offset": output.truncated.then_some(offset + limit),
         "columns": output.columns,
         "rows": output.json_rows()?,
+    })))
+}
+
+/// `GET /api/v1/maturity?from&to`: the per-pillar scorecard (see docs/kpis.md).
+async fn get_maturity(
+    State(state): State<AppState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Json<Value>, ApiError> {
+    let params = KpiParams::parse(pairs, false)?;
+    if let Some((label, _)) = params.filters.first() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            format!("unknown parameter {label:?}; the scorecard takes from and to"),
+        ));
+    }
+    let range = params.range()?;
+    let inputs = state.engine.maturity_inputs(range).await?;
+    let pillars = ztlens_analytics::maturity::assess(&inputs);
+    Ok(Json(json!({
+        "from": format_ms(range.from_ms),
+        "to": format_ms(range.to_ms),
+        "pillars": pillars,
+        "inputs": inputs,
     })))
 }
 

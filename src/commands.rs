@@ -665,3 +665,50 @@ pub fn print_config(config: &Config) -> Result<(), BoxError> {
     print!("{}", toml::to_string(&shown)?);
     Ok(())
 }
+
+/// `ztlens maturity`: the scorecard, as a table or as the API's JSON.
+pub async fn maturity(
+    config: Config,
+    from: Option<String>,
+    to: Option<String>,
+    format: OutputFormat,
+) -> Result<(), BoxError> {
+    let engine = engine(&config)?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let range = TimeRange::parse(from.as_deref(), to.as_deref(), None, now)?;
+    let inputs = engine.maturity_inputs(range).await?;
+    let pillars = ztlens_analytics::maturity::assess(&inputs);
+    match format {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "from": format_ms(range.from_ms),
+                "to": format_ms(range.to_ms),
+                "pillars": pillars,
+                "inputs": inputs,
+            }))?
+        ),
+        OutputFormat::Table | OutputFormat::Csv => {
+            println!(
+                "maturity {} .. {}",
+                format_ms(range.from_ms),
+                format_ms(range.to_ms)
+            );
+            for p in &pillars {
+                let evidence: Vec<String> =
+                    p.evidence.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                println!(
+                    "{:<13} level {} ({:<10}) {}",
+                    p.pillar,
+                    p.level,
+                    p.level_name,
+                    evidence.join(" ")
+                );
+                if !p.next.is_empty() {
+                    println!("{:<13} next: {}", "", p.next);
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -88,6 +88,17 @@ enum Command {
         #[arg(long)]
         list: bool,
     },
+    /// The maturity scorecard (Identity, Devices, Network, Applications) over a range.
+    Maturity {
+        /// Start (RFC 3339, date, epoch ms, now-24h …); default now-24h.
+        #[arg(long)]
+        from: Option<String>,
+        /// End (exclusive); default now.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+    },
     /// Run a read-only SQL query over the lake.
     Query {
         sql: String,
@@ -231,6 +242,9 @@ fn main() -> ExitCode {
             } => commands::kpi(config, id, from, to, step, format, list).await,
             Command::Query { sql, format } => commands::query(config, &sql, format).await,
             Command::Config => commands::print_config(&config),
+            Command::Maturity { from, to, format } => {
+                commands::maturity(config, from, to, format).await
+            }
             Command::Gen {
                 seed,
                 out,

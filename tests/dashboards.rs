@@ -236,8 +236,27 @@ fn dashboards_are_valid_and_every_panel_queries_what_the_server_serves() {
                     prom_queries += 1;
                     continue;
                 }
-                // Infinity: /api/v1/kpis/{id}[/evidence] with time parameters and labels.
+                // Infinity: the scorecard, or /api/v1/kpis/{id}[/evidence] with time parameters
+                // and labels.
                 let url = target["url"].as_str().unwrap();
+                if url == "/api/v1/maturity" {
+                    let r = server.get(&format!("{url}?from={from_ms}&to={to_ms}"));
+                    assert_eq!(r.status, 200, "{file}/{title}: {}", r.text());
+                    let body = r.json();
+                    let pillars = body[target["root_selector"].as_str().unwrap()]
+                        .as_array()
+                        .unwrap_or_else(|| panic!("{file}/{title}: no pillars in {body}"));
+                    assert_eq!(pillars.len(), 4);
+                    for column in target["columns"].as_array().unwrap() {
+                        let selector = column["selector"].as_str().unwrap();
+                        assert!(
+                            pillars[0].get(selector).is_some(),
+                            "{file}/{title}: {selector} is not a pillar field"
+                        );
+                    }
+                    api_queries += 1;
+                    continue;
+                }
                 let rest = url
                     .strip_prefix("/api/v1/kpis/")
                     .unwrap_or_else(|| panic!("{file}/{title}: {url} is not a KPI URL"));

@@ -103,6 +103,31 @@ fn api_lists_kpis_serves_rows_metrics_and_json_errors() {
 
     drill_down_and_evidence_match_the_truth(&server, &dataset);
 
+    // The scorecard: four pillars with levels 1-3, evidence, and what the next level needs.
+    let r = server.get("/api/v1/maturity?from=1772323200000&to=1772409600000");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let card = r.json();
+    let pillars: Vec<&str> = card["pillars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let level = p["level"].as_u64().unwrap();
+            assert!((1..=3).contains(&level), "{p}");
+            assert!(
+                p["evidence"].as_object().is_some_and(|e| !e.is_empty()),
+                "{p}"
+            );
+            p["pillar"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(pillars, ["identity", "devices", "network", "applications"]);
+    let r = server.get("/api/v1/maturity?country=DE");
+    assert_eq!(
+        (r.status, r.json()["code"].as_str().unwrap()),
+        (400, "invalid_parameter")
+    );
+
     let r = server.get("/api/v1/kpis/no_such_kpi");
     assert_eq!(
         (r.status, r.json()["code"].as_str().unwrap()),

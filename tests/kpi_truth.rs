@@ -84,6 +84,42 @@ fn kpis_equal_the_generator_truth_and_duplicates_count_once() {
     let first = kpis(&dataset.join("ztlens.toml"), &lake, &truth);
     assert_matches_truth(&truth, &first);
 
+    // The maturity scorecard: its inputs are sums of KPI values, checked against the
+    // generator's own counts; the levels follow from them.
+    let scorecard: Value = serde_json::from_str(&run_ok(
+        ztlens()
+            .arg("maturity")
+            .arg("--config")
+            .arg(dataset.join("ztlens.toml"))
+            .arg("--data-dir")
+            .arg(&lake)
+            .args([
+                "--from",
+                truth["from"].as_str().unwrap(),
+                "--to",
+                truth["to"].as_str().unwrap(),
+                "--format",
+                "json",
+            ]),
+    ))
+    .unwrap();
+    assert_eq!(
+        scorecard["inputs"], truth["maturity"]["inputs"],
+        "scorecard inputs"
+    );
+    assert_eq!(
+        scorecard["pillars"], truth["maturity"]["pillars"],
+        "scorecard levels"
+    );
+    let levels: Vec<u64> = scorecard["pillars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["level"].as_u64().unwrap())
+        .collect();
+    assert_eq!(levels.len(), 4);
+    eprintln!("maturity levels of the generated company: {levels:?}");
+
     // Every generated event of every source is stored, and counted once.
     let per_source = run_ok(ztlens().arg("query").arg("--data-dir").arg(&lake).args([
         "--format",

@@ -4,6 +4,7 @@
 //! - [`engine`]: DataFusion sessions over the lake and the hot tail, on a dedicated runtime with
 //!   a memory pool, a concurrency limit and a timeout;
 //! - [`kpi`]: KPI definitions (SQL files with a header) and the catalog;
+//! - [`maturity`]: the per-pillar maturity scorecard derived from KPI values;
 //! - [`guard`]: the read-only gate every user-written statement passes;
 //! - [`time_range`]: time ranges and steps as users and Grafana write them;
 //! - [`output`]: results as JSON rows, CSV or a text table.
@@ -14,6 +15,7 @@ pub mod engine;
 mod error;
 pub mod guard;
 pub mod kpi;
+pub mod maturity;
 pub mod output;
 pub mod time_range;
 

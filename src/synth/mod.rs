@@ -170,7 +170,40 @@ impl Truth {
             .iter()
             .map(|(source, n)| json!({"source": source, "events": n}))
             .collect();
-        let scans: Vec<Value> = scans(&self.admin_flows)
+        // The scorecard's inputs from the generator's own counts; the levels follow from the
+        // documented thresholds (unit-tested at their edges in ztlens-analytics).
+        let scan_counts = scans(&self.admin_flows);
+        let posture_of = |p: &str| -> u64 {
+            self.allowed_posture
+                .iter()
+                .filter(|((_, posture), _)| posture == p)
+                .map(|(_, n)| n)
+                .sum()
+        };
+        let inputs = ztlens_analytics::maturity::MaturityInputs {
+            mfa_verified: self.mfa_factors.values().map(|[v, _]| v).sum(),
+            mfa_verified_phishing_resistant: self
+                .mfa_factors
+                .iter()
+                .filter(|((_, class), _)| class == "phishing_resistant")
+                .map(|(_, [v, _])| v)
+                .sum(),
+            allowed_compliant: posture_of("compliant"),
+            allowed_non_compliant: posture_of("non_compliant"),
+            allowed_managed: posture_of("managed"),
+            allowed_unmanaged: posture_of("unmanaged"),
+            lateral_blocked: self.lateral_attempts.values().map(|[b, _, _]| b).sum(),
+            lateral_allowed: self.lateral_attempts.values().map(|[_, a, _]| a).sum(),
+            lateral_scans: scan_counts.values().map(|[n, _]| n).sum(),
+            lateral_scans_contained: scan_counts.values().map(|[_, c]| c).sum(),
+            sensitive_requests: self.coverage.values().map(|[n, _]| n).sum(),
+            sensitive_requests_authenticated: self.coverage.values().map(|[_, a]| a).sum(),
+        };
+        let maturity = json!({
+            "pillars": ztlens_analytics::maturity::assess(&inputs),
+            "inputs": inputs,
+        });
+        let scans: Vec<Value> = scan_counts
             .iter()
             .map(|(segment, [n, c])| {
                 json!({"segment_src": segment, "scans": n, "contained": c, "contained_ratio": *c as f64 / *n as f64})
@@ -181,6 +214,7 @@ impl Truth {
             "to": ztlens_analytics::time_range::format_ms(to_ms),
             "events": self.events,
             "duplicates": self.duplicates,
+            "maturity": maturity,
             "kpis": {
                 "mfa_outcomes_by_country": mfa,
                 "blocked_lateral_movement": lateral,

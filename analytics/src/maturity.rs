@@ -1,0 +1,287 @@
+//! The maturity scorecard: for the Identity, Devices, Network and Applications pillars, a level
+//! 1 (basic), 2 (developing) or 3 (mature) derived from KPI values over a range, with the
+//! numbers that decided it.
+//!
+//! Invariants: [`assess`] is a pure function of [`MaturityInputs`], so the thresholds are tested
+//! without a lake; a pillar without evidence is level 1 and says so (missing telemetry never
+//! reads as maturity); every level names what the next one needs. The thresholds are the
+//! `*_L2`/`*_L3` constants below, documented in docs/kpis.md.
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::{AnalyticsError, Engine, TimeRange};
+
+/// Identity: share of verified MFA steps that used a phishing-resistant factor.
+pub const IDENTITY_PHISHING_RESISTANT_L2: f64 = 0.2;
+pub const IDENTITY_PHISHING_RESISTANT_L3: f64 = 0.5;
+/// Devices: share of allowed access (with a known device state) from managed devices (L2), and
+/// from compliant devices with little leakage (L3).
+pub const DEVICES_MANAGED_L2: f64 = 0.8;
+pub const DEVICES_COMPLIANT_L3: f64 = 0.9;
+pub const DEVICES_LEAKAGE_MAX_L3: f64 = 0.02;
+/// Network: share of policy decisions on lateral admin-port attempts that refused; L3 also
+/// needs every lateral scan contained.
+pub const NETWORK_BLOCKED_L2: f64 = 0.7;
+pub const NETWORK_BLOCKED_L3: f64 = 0.95;
+/// Applications: share of requests to sensitive apps that the identity provider authenticated.
+pub const APPS_AUTHENTICATED_L2: f64 = 0.8;
+pub const APPS_AUTHENTICATED_L3: f64 = 1.0;
+
+/// The KPI sums a scorecard is computed from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct MaturityInputs {
+    pub mfa_verified: u64,
+    pub mfa_verified_phishing_resistant: u64,
+    pub allowed_compliant: u64,
+    pub allowed_non_compliant: u64,
+    pub allowed_managed: u64,
+    pub allowed_unmanaged: u64,
+    pub lateral_blocked: u64,
+    pub lateral_allowed: u64,
+    pub lateral_scans: u64,
+    pub lateral_scans_contained: u64,
+    pub sensitive_requests: u64,
+    pub sensitive_requests_authenticated: u64,
+}
+
+/// One pillar's level and the evidence behind it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PillarScore {
+    pub pillar: &'static str,
+    pub level: u8,
+    pub level_name: &'static str,
+    pub evidence: Map<String, Value>,
+    /// What the next level needs (empty at level 3).
+    pub next: String,
+}
+
+fn ratio(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+fn score(pillar: &'static str, level: u8, evidence: Value, next: &str) -> PillarScore {
+    PillarScore {
+        pillar,
+        level,
+        level_name: match level {
+            3 => "mature",
+            2 => "developing",
+            _ => "basic",
+        },
+        evidence: evidence.as_object().cloned().unwrap_or_default(),
+        next: if level == 3 {
+            String::new()
+        } else {
+            next.to_string()
+        },
+    }
+}
+
+/// The four pillar scores for `inputs`.
+pub fn assess(i: &MaturityInputs) -> Vec<PillarScore> {
+    let pr_share = ratio(i.mfa_verified_phishing_resistant, i.mfa_verified);
+    let identity_level = match pr_share {
+        Some(s) if s >= IDENTITY_PHISHING_RESISTANT_L3 => 3,
+        Some(s) if s >= IDENTITY_PHISHING_RESISTANT_L2 => 2,
+        _ => 1,
+    };
+    let identity = score(
+        "identity",
+        identity_level,
+        json!({"mfa_verified": i.mfa_verified,
+            "mfa_verified_phishing_resistant": i.mfa_verified_phishing_resistant,
+            "phishing_resistant_share": pr_share}),
+        if identity_level == 1 {
+            "at least 20% of verified MFA steps phishing resistant (FIDO2/WebAuthn, platform keys, certificates)"
+        } else {
+            "at least 50% of verified MFA steps phishing resistant"
+        },
+    );
+
+    let known =
+        i.allowed_compliant + i.allowed_non_compliant + i.allowed_managed + i.allowed_unmanaged;
+    let managed = ratio(
+        i.allowed_compliant + i.allowed_non_compliant + i.allowed_managed,
+        known,
+    );
+    let compliant = ratio(i.allowed_compliant, known);
+    let leakage = ratio(i.allowed_non_compliant + i.allowed_unmanaged, known);
+    let devices_level = match (managed, compliant, leakage) {
+        (_, Some(c), Some(l)) if c >= DEVICES_COMPLIANT_L3 && l <= DEVICES_LEAKAGE_MAX_L3 => 3,
+        (Some(m), _, _) if m >= DEVICES_MANAGED_L2 => 2,
+        _ => 1,
+    };
+    let devices = score(
+        "devices",
+        devices_level,
+        json!({"allowed_with_device_state": known, "managed_share": managed,
+            "compliant_share": compliant, "leakage_share": leakage}),
+        if devices_level == 1 {
+            "at least 80% of allowed access from managed devices"
+        } else {
+            "at least 90% of allowed access from compliant devices, at most 2% from unmanaged or non-compliant ones"
+        },
+    );
+
+    let decisions = i.lateral_blocked + i.lateral_allowed;
+    let blocked = ratio(i.lateral_blocked, decisions);
+    let all_contained = i.lateral_scans_contained == i.lateral_scans;
+    let network_level = match blocked {
+        Some(b) if b >= NETWORK_BLOCKED_L3 && all_contained => 3,
+        Some(b) if b >= NETWORK_BLOCKED_L2 => 2,
+        _ => 1,
+    };
+    let network = score(
+        "network",
+        network_level,
+        json!({"lateral_decisions": decisions, "lateral_blocked_ratio": blocked,
+            "lateral_scans": i.lateral_scans, "lateral_scans_contained": i.lateral_scans_contained}),
+        if network_level == 1 {
+            "at least 70% of lateral admin-port attempts refused by policy"
+        } else {
+            "at least 95% refused and every lateral scan contained"
+        },
+    );
+
+    let authenticated = ratio(i.sensitive_requests_authenticated, i.sensitive_requests);
+    let apps_level = match authenticated {
+        Some(a) if a >= APPS_AUTHENTICATED_L3 => 3,
+        Some(a) if a >= APPS_AUTHENTICATED_L2 => 2,
+        _ => 1,
+    };
+    let applications = score(
+        "applications",
+        apps_level,
+        json!({"sensitive_requests": i.sensitive_requests,
+            "sensitive_requests_authenticated": i.sensitive_requests_authenticated,
+            "authenticated_share": authenticated}),
+        if apps_level == 1 {
+            "at least 80% of requests to sensitive apps authenticated by the identity provider"
+        } else {
+            "every request to a sensitive app authenticated by the identity provider (no dark apps)"
+        },
+    );
+    vec![identity, devices, network, applications]
+}
+
+/// Sum `metric` over the rows of a KPI whose `label` equals `value` (all rows when `label` is
+/// `None`).
+fn sum(rows: &[Map<String, Value>], metric: &str, label: Option<(&str, &str)>) -> u64 {
+    rows.iter()
+        .filter(|r| label.is_none_or(|(l, v)| r.get(l).and_then(Value::as_str) == Some(v)))
+        .filter_map(|r| r.get(metric).and_then(Value::as_u64))
+        .sum()
+}
+
+impl Engine {
+    /// The inputs of the scorecard over `range` (evaluated as one bucket).
+    pub async fn maturity_inputs(
+        &self,
+        range: TimeRange,
+    ) -> Result<MaturityInputs, AnalyticsError> {
+        let whole = TimeRange {
+            step_ms: None,
+            ..range
+        };
+        let rows = |id: &'static str| async move {
+            let (_, out) = self.run_kpi(id, whole).await?;
+            out.json_rows()
+        };
+        let mfa = rows("mfa_factor_strength").await?;
+        let posture = rows("allowed_access_by_device_posture").await?;
+        let lateral = rows("lateral_movement_attempts").await?;
+        let scans = rows("lateral_scans").await?;
+        let coverage = rows("sensitive_app_coverage").await?;
+        let posture_sum = |p: &str| sum(&posture, "allowed", Some(("device_posture", p)));
+        Ok(MaturityInputs {
+            mfa_verified: sum(&mfa, "verified", None),
+            mfa_verified_phishing_resistant: sum(
+                &mfa,
+                "verified",
+                Some(("factor_class", "phishing_resistant")),
+            ),
+            allowed_compliant: posture_sum("compliant"),
+            allowed_non_compliant: posture_sum("non_compliant"),
+            allowed_managed: posture_sum("managed"),
+            allowed_unmanaged: posture_sum("unmanaged"),
+            lateral_blocked: sum(&lateral, "blocked", None),
+            lateral_allowed: sum(&lateral, "allowed", None),
+            lateral_scans: sum(&scans, "scans", None),
+            lateral_scans_contained: sum(&scans, "contained", None),
+            sensitive_requests: sum(&coverage, "requests", None),
+            sensitive_requests_authenticated: sum(&coverage, "idp_authenticated", None),
+        })
+    }
+
+    /// The scorecard over `range`.
+    pub async fn maturity(&self, range: TimeRange) -> Result<Vec<PillarScore>, AnalyticsError> {
+        Ok(assess(&self.maturity_inputs(range).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn levels(i: &MaturityInputs) -> Vec<u8> {
+        assess(i).iter().map(|p| p.level).collect()
+    }
+
+    #[test]
+    fn no_evidence_is_basic_everywhere() {
+        let scores = assess(&MaturityInputs::default());
+        assert_eq!(
+            scores.iter().map(|p| p.level).collect::<Vec<_>>(),
+            [1, 1, 1, 1]
+        );
+        assert!(scores.iter().all(|p| !p.next.is_empty()));
+        assert_eq!(scores[0].evidence["phishing_resistant_share"], Value::Null);
+    }
+
+    #[test]
+    fn thresholds_decide_each_level_at_their_edges() {
+        let mut i = MaturityInputs {
+            mfa_verified: 100,
+            mfa_verified_phishing_resistant: 19,
+            allowed_compliant: 10,
+            allowed_managed: 69,
+            allowed_unmanaged: 21,
+            lateral_blocked: 69,
+            lateral_allowed: 31,
+            lateral_scans: 4,
+            lateral_scans_contained: 4,
+            sensitive_requests: 100,
+            sensitive_requests_authenticated: 79,
+            ..Default::default()
+        };
+        assert_eq!(levels(&i), [1, 1, 1, 1]);
+        i.mfa_verified_phishing_resistant = 20;
+        i.allowed_managed = 70;
+        i.allowed_unmanaged = 20;
+        i.lateral_blocked = 70;
+        i.lateral_allowed = 30;
+        i.sensitive_requests_authenticated = 80;
+        assert_eq!(levels(&i), [2, 2, 2, 2]);
+        i.mfa_verified_phishing_resistant = 50;
+        i.allowed_compliant = 98;
+        i.allowed_managed = 0;
+        i.allowed_unmanaged = 2;
+        i.lateral_blocked = 95;
+        i.lateral_allowed = 5;
+        i.sensitive_requests_authenticated = 100;
+        assert_eq!(levels(&i), [3, 3, 3, 3]);
+        let mature = assess(&i);
+        assert!(
+            mature
+                .iter()
+                .all(|p| p.next.is_empty() && p.level_name == "mature")
+        );
+        // One uncontained scan keeps the network pillar from level 3; leakage above 2% keeps
+        // devices at 2.
+        i.lateral_scans_contained = 3;
+        i.allowed_compliant = 97;
+        i.allowed_unmanaged = 3;
+        assert_eq!(levels(&i), [3, 2, 2, 3]);
+    }
+}
