@@ -386,7 +386,7 @@ pub async fn demo(mut config: Config, listen: &str, rate: u32) -> Result<(), Box
         data_dir.display()
     );
     println!(
-        "Feeding a synthetic company's Okta, VPC flow and nginx logs through the parsers: one hour of history, then about {rate} events/s. Ctrl-C stops."
+        "Feeding a synthetic company's logs (Okta, Entra ID, CloudTrail, CrowdStrike, Defender, Intune, VPC flow, Zeek, nginx, Envoy, ALB) through the parsers: one hour of history, then about {rate} events/s. Ctrl-C stops."
     );
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let feeder = tokio::spawn(feed_demo(
