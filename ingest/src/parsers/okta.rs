@@ -947,7 +947,10 @@ mod tests {
         assert_eq!(factor_type_id("FIDO_WEBAUTHN"), 10);
         assert_eq!(factor_type_id("GOOGLE_AUTHENTICATOR"), 7);
         assert_eq!(factor_type_id("SMS_FACTOR"), 1);
-        assert_eq!(factor_type_id("SIGNED_NONCE"), 99);
+        // Okta FastPass: a device-bound platform key, like Windows Hello.
+        assert_eq!(factor_type_id("SIGNED_NONCE"), 4);
+        assert_eq!(factor_type_id("CUSTOM_HOTP_THING"), 7);
+        assert_eq!(factor_type_id("SOMETHING_NEW"), 99);
     }
 
     #[test]
