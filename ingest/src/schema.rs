@@ -518,7 +518,7 @@ define_table! {
         src_endpoint_ip: Str,
         /// Client port.
         src_endpoint_port: I32,
-        /// Client country as the vendor states it (name or ISO code).
+        /// Client country as an ISO 3166-1 alpha-2 code (`DE`), whether the vendor writes a code, an alpha-3 code or an English name; a spelling not in the table is kept as given.
         src_endpoint_location_country: Str,
         /// Client region or state.
         src_endpoint_location_region: Str,
