@@ -48,17 +48,6 @@ fn provisioned_uids() -> BTreeSet<String> {
         .collect()
 }
 
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Metric family names in a PromQL expression (histogram series map to their family).
 fn metric_names(expr: &str) -> Vec<String> {
     let mut names = Vec::new();

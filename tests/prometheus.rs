@@ -60,24 +60,12 @@ fn start_prometheus(dir: &std::path::Path, target: &str) -> Prometheus {
     Prometheus { child, address }
 }
 
-/// Percent-encode a PromQL expression for a query string.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Instant query; the samples as (labels, value).
 fn query(prometheus: &Prometheus, promql: &str) -> Option<Vec<(Value, f64)>> {
     let response = try_request(
         &prometheus.address,
         "GET",
-        &format!("/api/v1/query?query={}", encode(promql)),
+        &format!("/api/v1/query?query={}", percent_encode(promql)),
         &[],
         &[],
     )
