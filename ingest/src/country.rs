@@ -655,6 +655,10 @@ pub fn normalize(text: Cow<'_, str>) -> Option<Cow<'_, str>> {
     if trimmed.is_empty() {
         return None;
     }
+    // Fast path, no allocation: most sources already send an upper-case alpha-2 code.
+    if let Some((code, _)) = COUNTRIES.iter().find(|(code, _)| *code == trimmed) {
+        return Some(Cow::Borrowed(code));
+    }
     if let Some(code) = iso_code(trimmed) {
         return Some(Cow::Borrowed(code));
     }
