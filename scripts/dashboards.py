@@ -231,6 +231,29 @@ def devices():
         [("time", TIME), ("source", STRING), ("user_name", STRING), ("service_name", STRING),
          ("policy_name", STRING), ("status_detail", STRING)],
         {"decision": "deny_device_posture", "source": "$source"}, evidence=True)], w=24, h=10)
+    stat(d, "Devices remediated", "device_remediation_time", "remediated", {"source": "$source"}, w=6)
+    stat(d, "Remediated after the grace period", "device_remediation_time", "closed_after_grace",
+         {"source": "$source"}, w=6)
+    stat(d, "Still non-compliant", "noncompliant_devices_open", "open", {"source": "$source"}, w=6)
+    stat(d, "Non-compliant past grace", "noncompliant_devices_open", "past_grace",
+         {"source": "$source"}, w=6,
+         description="Devices a device-trust policy should now be blocking.")
+    d.add("table", "Time to remediate, by platform", [kpi_target(
+        "device_remediation_time",
+        [("source", STRING), ("platform", STRING), ("remediated", NUMBER), ("mean_hours", NUMBER),
+         ("median_hours", NUMBER), ("p90_hours", NUMBER), ("closed_after_grace", NUMBER)],
+        {"source": "$source"}, series=False)], w=12, h=8,
+        description="Non-compliance intervals closed in the range (hours from the first "
+                    "non-compliant check-in to the first compliant one).")
+    d.add("timeseries", "Mean time to remediate (hours)", [kpi_target(
+        "device_remediation_time", [("time", TIME), ("platform", STRING), ("mean_hours", NUMBER)],
+        {"source": "$source"})], w=12, h=8, unit="h")
+    d.add("table", "Devices still non-compliant", [kpi_target(
+        "noncompliant_devices_open",
+        [("time", TIME), ("source", STRING), ("platform", STRING), ("device_hostname", STRING),
+         ("device_owner_uid", STRING), ("latest_state", STRING), ("start_time", TIME),
+         ("age_hours", NUMBER)],
+        {"source": "$source"}, evidence=True)], w=24, h=10)
     return d
 
 

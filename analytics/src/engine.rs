@@ -9,6 +9,8 @@
 //! - for a KPI over `[from, to)`: `<table>` = lake rows in the date partitions the range touches
 //!   and with `time` in range, plus hot-tail rows in range, plus a `bucket` column
 //!   (`date_bin(step, time, from)`);
+//!   (a KPI with a `lookback` starts its tables that much before `from`; `kpi_range` holds the
+//!   range itself);
 //! - for user SQL: `<table>` = every lake and hot-tail row, with `date` and `hour` columns so
 //!   filters on them prune partitions.
 //!
@@ -163,6 +165,10 @@ impl Engine {
         let def = self.inner.catalog.get(id)?.clone();
         let predicates = label_predicates(&def, filters)?;
         let sql = def.sql.clone();
+        let scope = KpiScope {
+            range,
+            lookback_ms: def.lookback_ms,
+        };
         let output = self
             .run(
                 move |ctx| async move {
@@ -172,7 +178,7 @@ impl Engine {
                     }
                     Ok(df)
                 },
-                Some(range),
+                Some(scope),
                 None,
             )
             .await?;
@@ -199,6 +205,10 @@ impl Engine {
             )));
         }
         let predicates = label_predicates(&def, filters)?;
+        let scope = KpiScope {
+            range,
+            lookback_ms: def.lookback_ms,
+        };
         let output = self
             .run(
                 move |ctx| async move {
@@ -208,7 +218,7 @@ impl Engine {
                     }
                     Ok(df.limit(offset, Some(limit + 1))?)
                 },
-                Some(range),
+                Some(scope),
                 Some(limit),
             )
             .await?;
@@ -229,7 +239,7 @@ impl Engine {
     async fn run<F, Fut>(
         &self,
         plan: F,
-        range: Option<TimeRange>,
+        scope: Option<KpiScope>,
         max_rows: Option<usize>,
     ) -> Result<QueryOutput, AnalyticsError>
     where
@@ -253,7 +263,7 @@ impl Engine {
         let max_rows = max_rows.unwrap_or(inner.config.max_rows);
         let task = async move {
             let ctx = inner.session();
-            register_tables(&ctx, &inner.data_dir, tail.as_ref(), range).await?;
+            register_tables(&ctx, &inner.data_dir, tail.as_ref(), scope).await?;
             let df = plan(ctx).await?;
             // EXPLAIN and DESCRIBE must stay the root of their plan; their output is small.
             let capped = match df.logical_plan() {
@@ -289,6 +299,13 @@ impl Engine {
             }
         }
     }
+}
+
+/// The rows a KPI query sees: its range, and how far before it the tables start.
+#[derive(Debug, Clone, Copy)]
+struct KpiScope {
+    range: TimeRange,
+    lookback_ms: i64,
 }
 
 /// A drill-down filter: the KPI label and the values to keep (any of them).
@@ -371,8 +388,11 @@ async fn register_tables(
     ctx: &SessionContext,
     data_dir: &Path,
     tail: Option<&TailSnapshot>,
-    range: Option<TimeRange>,
+    scope: Option<KpiScope>,
 ) -> Result<(), AnalyticsError> {
+    if let Some(scope) = scope {
+        ctx.register_table("kpi_range", Arc::new(range_table(scope.range)?))?;
+    }
     for table in Table::ALL {
         let lake_name = format!("{}__lake", table.name());
         let tail_name = format!("{}__tail", table.name());
@@ -388,13 +408,14 @@ async fn register_tables(
 
         let lake = ctx.table(&lake_name).await?;
         let tail_df = ctx.table(&tail_name).await?;
-        let view = match range {
-            Some(range) => {
+        let view = match scope {
+            Some(KpiScope { range, lookback_ms }) => {
+                let first_ms = range.from_ms.saturating_sub(lookback_ms);
                 let in_range = col("time")
-                    .gt_eq(ts_literal(range.from_ms))
+                    .gt_eq(ts_literal(first_ms))
                     .and(col("time").lt(ts_literal(range.to_ms)));
                 let partitions = col("date")
-                    .gt_eq(lit(date_string(range.from_ms)))
+                    .gt_eq(lit(date_string(first_ms)))
                     .and(col("date").lt_eq(lit(date_string(range.to_ms - 1))));
                 let lake = lake
                     .filter(partitions.and(in_range.clone()))?
@@ -426,6 +447,34 @@ async fn register_tables(
         ctx.register_table(table.name(), view.into_view())?;
     }
     Ok(())
+}
+
+/// `kpi_range(range_from, range_to, last_bucket)`: the requested range and the start of its
+/// last bucket, for queries that report a state at the end of the range.
+fn range_table(range: TimeRange) -> Result<MemTable, AnalyticsError> {
+    use datafusion::arrow::array::TimestampMillisecondArray;
+    use datafusion::arrow::datatypes::TimeUnit;
+    let ts_type = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("range_from", ts_type.clone(), false),
+        Field::new("range_to", ts_type.clone(), false),
+        Field::new("last_bucket", ts_type, false),
+    ]));
+    let bucket = range.bucket_ms().max(1);
+    let last_bucket = range.from_ms + (range.to_ms - 1 - range.from_ms).div_euclid(bucket) * bucket;
+    let column = |ms: i64| -> datafusion::arrow::array::ArrayRef {
+        Arc::new(TimestampMillisecondArray::from(vec![ms]).with_timezone("UTC"))
+    };
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            column(range.from_ms),
+            column(range.to_ms),
+            column(last_bucket),
+        ],
+    )
+    .map_err(|e| AnalyticsError::Internal(e.to_string()))?;
+    Ok(MemTable::try_new(schema, vec![vec![batch]])?)
 }
 
 /// The lake files of a table, or an empty table when nothing was written yet.

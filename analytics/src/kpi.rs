@@ -27,6 +27,13 @@
 //! selects `DISTINCT` event-derived columns (so a redelivered event shows once) and orders by
 //! `time, metadata_uid` (so pages are stable).
 //!
+//! A KPI about durations (time to remediate, time to contain) needs rows from before the range:
+//! an interval that closes in the range may have opened days earlier. `-- lookback: 30d` makes
+//! the tables start that much before `from` (the `bucket` origin stays `from`, so rows before
+//! the range have buckets before it). Such a query reads the range itself from the one-row table
+//! `kpi_range(range_from, range_to, last_bucket)` and reports only what closed or was still open
+//! inside it. Every KPI query can read `kpi_range`.
+//!
 //! The defaults in `queries/kpis/` are compiled into the binary; a directory given with
 //! `--queries` adds KPIs and replaces defaults with the same id.
 
@@ -49,6 +56,8 @@ pub struct KpiDef {
     /// headline `value`.
     pub totals: Vec<String>,
     pub description: String,
+    /// How far before `from` the query's tables start (0: they start at `from`).
+    pub lookback_ms: i64,
     #[serde(skip)]
     pub sql: String,
     /// The query listing the rows behind the KPI, when the file has one.
@@ -101,6 +110,14 @@ pub const BUILTIN_KPIS: &[(&str, &str)] = &[
     (
         "sensitive_app_coverage.sql",
         include_str!("../../queries/kpis/sensitive_app_coverage.sql"),
+    ),
+    (
+        "device_remediation_time.sql",
+        include_str!("../../queries/kpis/device_remediation_time.sql"),
+    ),
+    (
+        "noncompliant_devices_open.sql",
+        include_str!("../../queries/kpis/noncompliant_devices_open.sql"),
     ),
 ];
 
@@ -176,7 +193,13 @@ impl KpiDef {
         for (key, _) in &fields {
             if !matches!(
                 key.as_str(),
-                "id" | "title" | "unit" | "labels" | "metrics" | "totals" | "description"
+                "id" | "title"
+                    | "unit"
+                    | "labels"
+                    | "metrics"
+                    | "totals"
+                    | "description"
+                    | "lookback"
             ) {
                 return Err(invalid(format!("unknown header field `{key}`")));
             }
@@ -197,6 +220,11 @@ impl KpiDef {
         {
             return Err(invalid(format!("total {t:?} is not one of the metrics")));
         }
+        let lookback_ms = match get("lookback") {
+            None => 0,
+            Some(text) => crate::time_range::parse_duration_ms(&text)
+                .map_err(|e| invalid(format!("lookback: {e}")))?,
+        };
         let sql = sql_lines
             .join("\n")
             .trim()
@@ -223,6 +251,7 @@ impl KpiDef {
             metrics,
             totals,
             description: required("description")?,
+            lookback_ms,
             sql,
             evidence: evidence_sql.is_some(),
             evidence_sql,
@@ -307,7 +336,9 @@ mod tests {
                 "mfa_factor_strength",
                 "allowed_access_by_device_posture",
                 "telemetry_health",
-                "sensitive_app_coverage"
+                "sensitive_app_coverage",
+                "device_remediation_time",
+                "noncompliant_devices_open"
             ]
         );
         for k in catalog.list() {

@@ -1,5 +1,6 @@
 //! Golden tests: every KPI over a lake built from the Okta, VPC flow and nginx parser fixtures
-//! (ingested twice, so every event is stored twice), compared with `queries/kpis/golden/<id>.json`.
+//! and `tests/fixtures/intune_compliance.ndjson` (Intune check-ins telling compliance stories
+//! around the golden day), ingested twice, so every event is stored twice,, compared with `queries/kpis/golden/<id>.json`.
 //!
 //! The expected values were checked by hand against the fixture lines (each golden file's `why`
 //! says how); regenerate with `ZTLENS_BLESS=1` only after a deliberate change, and review the
@@ -38,13 +39,21 @@ fn fixture_lake(dir: &Path) {
     // Processed at 12:00 the first time and at 13:00 the second (a redelivery).
     for round in 0..2i64 {
         // The formats whose fixtures the golden files were checked against by hand.
-        for format in [Format::Okta, Format::VpcFlow, Format::Combined] {
-            let mut files: Vec<_> =
+        for format in [
+            Format::Okta,
+            Format::VpcFlow,
+            Format::Combined,
+            Format::Intune,
+        ] {
+            let mut files: Vec<_> = if format == Format::Intune {
+                vec![repo().join("analytics/tests/fixtures/intune_compliance.ndjson")]
+            } else {
                 std::fs::read_dir(repo().join("ingest/tests/fixtures").join(format.name()))
                     .unwrap()
                     .map(|e| e.unwrap().path())
                     .filter(|p| !p.to_string_lossy().ends_with(".expected.json"))
-                    .collect();
+                    .collect()
+            };
             files.sort();
             for file in files {
                 let bytes = std::fs::read(&file).unwrap();

@@ -46,6 +46,8 @@ pub struct Truth {
     pub mfa_factors: BTreeMap<(String, String), [u64; 2]>,
     /// Every admin-port lateral flow record any sensor reports, for the scan truth.
     pub admin_flows: Vec<AdminFlow>,
+    /// Every non-compliance interval of a device as Intune reports it.
+    pub compliance: Vec<ComplianceInterval>,
     /// Distinct events generated, per format.
     pub events: BTreeMap<String, u64>,
     /// Records written a second time (redeliveries), per format.
@@ -63,6 +65,46 @@ fn factor_class(factor: Option<&str>) -> &'static str {
         Some(_) => "other",
         None => "unknown",
     }
+}
+
+/// A device's stretch of non-compliance: from the first check-in that reported it to the first
+/// check-in that reported the device compliant again (`None`: still open).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComplianceInterval {
+    pub platform: &'static str,
+    pub start_ms: i64,
+    pub end_ms: Option<i64>,
+    /// End of the grace period Intune granted (`None`: no grace, e.g. unmanaged devices).
+    pub grace_until_ms: Option<i64>,
+}
+
+/// A device's compliance as the generator keeps it between check-ins.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum DeviceCompliance {
+    Compliant,
+    /// Index of the open interval in [`Truth::compliance`].
+    NonCompliant(usize),
+}
+
+/// How long Intune lets a drifted managed device stay in its grace period.
+const GRACE_PERIOD_MS: i64 = 4 * 3_600_000;
+
+/// Hours between two instants.
+fn hours(from_ms: i64, to_ms: i64) -> f64 {
+    (to_ms - from_ms) as f64 / 3_600_000.0
+}
+
+/// Median as DataFusion computes it (mean of the middle two of an even count) and the
+/// nearest-rank 90th percentile, of sorted values.
+fn median_p90(sorted: &[f64]) -> (f64, f64) {
+    let n = sorted.len();
+    let median = if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    };
+    let rank = (0.9 * n as f64).ceil() as usize;
+    (median, sorted[rank.max(1) - 1])
 }
 
 /// One sensor's record of a lateral flow to an admin port.
@@ -209,6 +251,43 @@ impl Truth {
                 json!({"segment_src": segment, "scans": n, "contained": c, "contained_ratio": *c as f64 / *n as f64})
             })
             .collect();
+        // Time to remediate: closed intervals per platform; open ones with their age at `to`.
+        let mut closed: BTreeMap<&str, (Vec<f64>, u64)> = BTreeMap::new();
+        let mut open: BTreeMap<&str, (Vec<f64>, u64)> = BTreeMap::new();
+        for interval in &self.compliance {
+            match interval.end_ms {
+                Some(end) => {
+                    let e = closed.entry(interval.platform).or_default();
+                    e.0.push(hours(interval.start_ms, end));
+                    e.1 += u64::from(interval.grace_until_ms.is_none_or(|g| end > g));
+                }
+                None => {
+                    let e = open.entry(interval.platform).or_default();
+                    e.0.push(hours(interval.start_ms, to_ms));
+                    e.1 += u64::from(interval.grace_until_ms.is_none_or(|g| g < to_ms));
+                }
+            }
+        }
+        let remediation: Vec<Value> = closed
+            .iter_mut()
+            .map(|(platform, (hours, after_grace))| {
+                hours.sort_by(f64::total_cmp);
+                let (median, p90) = median_p90(hours);
+                json!({"source": "intune", "platform": platform, "remediated": hours.len(),
+                    "mean_hours": hours.iter().sum::<f64>() / hours.len() as f64,
+                    "median_hours": median, "p90_hours": p90, "closed_after_grace": after_grace})
+            })
+            .collect();
+        let still_open: Vec<Value> = open
+            .iter_mut()
+            .map(|(platform, (ages, past_grace))| {
+                ages.sort_by(f64::total_cmp);
+                let (median, _) = median_p90(ages);
+                json!({"source": "intune", "platform": platform, "open": ages.len(),
+                    "past_grace": past_grace, "median_age_hours": median,
+                    "max_age_hours": ages[ages.len() - 1]})
+            })
+            .collect();
         json!({
             "from": ztlens_analytics::time_range::format_ms(from_ms),
             "to": ztlens_analytics::time_range::format_ms(to_ms),
@@ -226,6 +305,8 @@ impl Truth {
                 "allowed_access_by_device_posture": posture,
                 "telemetry_health": health,
                 "sensitive_app_coverage": coverage,
+                "device_remediation_time": remediation,
+                "noncompliant_devices_open": still_open,
             }
         })
     }
@@ -541,6 +622,8 @@ pub struct Generator {
     port_counter: u64,
     vpc_seen: SecondDedup,
     nginx_seen: SecondDedup,
+    /// Compliance per device (by owner login), carried from one check-in to the next.
+    devices: BTreeMap<String, DeviceCompliance>,
 }
 
 const SERVER_TZ_OFFSET_MIN: i64 = 60;
@@ -567,6 +650,7 @@ impl Generator {
             port_counter: 0,
             vpc_seen: SecondDedup::default(),
             nginx_seen: SecondDedup::default(),
+            devices: BTreeMap::new(),
         }
     }
 
@@ -1618,8 +1702,11 @@ impl Generator {
         self.out.cloudtrail.push(line);
     }
 
-    /// An Intune check-in of a person's device: managed devices are mostly compliant,
-    /// unmanaged ones (enrolled for mail only) are not.
+    /// An Intune check-in of a person's device. Compliance carries over between check-ins:
+    /// a compliant managed device sometimes drifts (a grace period starts), a drifted one is
+    /// sometimes fixed by the next check-in, and an unmanaged device (enrolled for mail only)
+    /// stays non-compliant with no grace. Each change opens or closes a
+    /// [`ComplianceInterval`] in the truth.
     fn device_sync(&mut self) {
         let people = self.company.people.clone();
         let person = self.rng.pick(&people).clone();
@@ -1627,18 +1714,46 @@ impl Generator {
             return;
         }
         let t = self.clock_ms;
-        let state = if person.device_managed && self.rng.chance(0.9) {
-            "compliant"
-        } else if person.device_managed && self.rng.chance(0.5) {
-            "inGracePeriod"
-        } else {
-            "noncompliant"
+        let platform = os_name(&person);
+        let previous = self.devices.get(&person.login).copied();
+        let compliant_now = match previous {
+            _ if !person.device_managed => false,
+            None => self.rng.chance(0.85),
+            Some(DeviceCompliance::Compliant) => !self.rng.chance(0.25),
+            Some(DeviceCompliance::NonCompliant(_)) => self.rng.chance(0.45),
         };
-        let grace = if state == "inGracePeriod" {
-            ztlens_analytics::time_range::format_ms(t + 3 * 86_400_000)
-        } else {
-            "9999-12-31T23:59:59Z".to_string()
+        let current = match (previous, compliant_now) {
+            (Some(DeviceCompliance::NonCompliant(i)), true) => {
+                self.truth.compliance[i].end_ms = Some(t);
+                DeviceCompliance::Compliant
+            }
+            (Some(DeviceCompliance::NonCompliant(i)), false) => DeviceCompliance::NonCompliant(i),
+            (_, true) => DeviceCompliance::Compliant,
+            (_, false) => {
+                self.truth.compliance.push(ComplianceInterval {
+                    platform,
+                    start_ms: t,
+                    end_ms: None,
+                    grace_until_ms: person.device_managed.then_some(t + GRACE_PERIOD_MS),
+                });
+                DeviceCompliance::NonCompliant(self.truth.compliance.len() - 1)
+            }
         };
+        self.devices.insert(person.login.clone(), current);
+        let (state, grace) = match current {
+            DeviceCompliance::Compliant => ("compliant", None),
+            DeviceCompliance::NonCompliant(i) => {
+                let grace = self.truth.compliance[i].grace_until_ms;
+                match grace {
+                    Some(g) if t < g => ("inGracePeriod", grace),
+                    _ => ("noncompliant", grace),
+                }
+            }
+        };
+        let grace = grace.map_or_else(
+            || "9999-12-31T23:59:59Z".to_string(),
+            ztlens_analytics::time_range::format_ms,
+        );
         let device = json!({
             "id": format!("{:08x}-0000-4000-8000-{:012x}", xxhash_rust_like(&person.device_id) as u32, xxhash_rust_like(&person.login) >> 16),
             "deviceName": person.device_name,
