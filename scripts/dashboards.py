@@ -162,6 +162,18 @@ def overview():
         description="Records refused by a parser; `ztlens dead-letters` lists the reasons.")
     d.add("stat", "Events ingested (24 h)", [prom_target(
         "sum(increase(ztlens_ingest_records_total[24h]))", "records")], w=6, h=4)
+    stat(d, "Detections contained", "response_time", "contained", w=6)
+    stat(d, "Devices remediated", "device_remediation_time", "remediated", w=6)
+    d.add("table", "Response speed by severity", [kpi_target(
+        "response_time",
+        [("source", STRING), ("severity", STRING), ("contained", NUMBER), ("mean_minutes", NUMBER),
+         ("median_minutes", NUMBER), ("p90_minutes", NUMBER)], series=False)], w=12, h=6,
+        description="Minutes from an EDR detection to the first containment of its host or user.")
+    d.add("table", "Contained detections — evidence", [kpi_target(
+        "response_time",
+        [("time", TIME), ("severity", STRING), ("finding_info_title", STRING),
+         ("device_hostname", STRING), ("user_name", STRING), ("containment", STRING),
+         ("minutes", NUMBER)], evidence=True)], w=12, h=6)
     return d
 
 

@@ -67,7 +67,8 @@ fn api_lists_kpis_serves_rows_metrics_and_json_errors() {
             "telemetry_health",
             "sensitive_app_coverage",
             "device_remediation_time",
-            "noncompliant_devices_open"
+            "noncompliant_devices_open",
+            "response_time"
         ]
     );
 

@@ -119,6 +119,10 @@ pub const BUILTIN_KPIS: &[(&str, &str)] = &[
         "noncompliant_devices_open.sql",
         include_str!("../../queries/kpis/noncompliant_devices_open.sql"),
     ),
+    (
+        "response_time.sql",
+        include_str!("../../queries/kpis/response_time.sql"),
+    ),
 ];
 
 impl KpiDef {
@@ -338,7 +342,8 @@ mod tests {
                 "telemetry_health",
                 "sensitive_app_coverage",
                 "device_remediation_time",
-                "noncompliant_devices_open"
+                "noncompliant_devices_open",
+                "response_time"
             ]
         );
         for k in catalog.list() {

@@ -1,6 +1,7 @@
 //! Golden tests: every KPI over a lake built from the Okta, VPC flow and nginx parser fixtures
-//! and `tests/fixtures/intune_compliance.ndjson` (Intune check-ins telling compliance stories
-//! around the golden day), ingested twice, so every event is stored twice,, compared with `queries/kpis/golden/<id>.json`.
+//! and the stories in `tests/fixtures/` (Intune check-ins with compliance intervals, Falcon
+//! detections with their containments and an Okta session revoke) around the golden day,
+//! ingested twice, so every event is stored twice,, compared with `queries/kpis/golden/<id>.json`.
 //!
 //! The expected values were checked by hand against the fixture lines (each golden file's `why`
 //! says how); regenerate with `ZTLENS_BLESS=1` only after a deliberate change, and review the
@@ -44,16 +45,25 @@ fn fixture_lake(dir: &Path) {
             Format::VpcFlow,
             Format::Combined,
             Format::Intune,
+            Format::CrowdStrike,
         ] {
-            let mut files: Vec<_> = if format == Format::Intune {
-                vec![repo().join("analytics/tests/fixtures/intune_compliance.ndjson")]
-            } else {
-                std::fs::read_dir(repo().join("ingest/tests/fixtures").join(format.name()))
-                    .unwrap()
-                    .map(|e| e.unwrap().path())
-                    .filter(|p| !p.to_string_lossy().ends_with(".expected.json"))
-                    .collect()
+            let mut files: Vec<PathBuf> = match format {
+                Format::Okta | Format::VpcFlow | Format::Combined => {
+                    std::fs::read_dir(repo().join("ingest/tests/fixtures").join(format.name()))
+                        .unwrap()
+                        .map(|e| e.unwrap().path())
+                        .filter(|p| !p.to_string_lossy().ends_with(".expected.json"))
+                        .collect()
+                }
+                _ => Vec::new(),
             };
+            let stories = repo().join("analytics/tests/fixtures");
+            files.extend(match format {
+                Format::Okta => Some(stories.join("okta_response.ndjson")),
+                Format::Intune => Some(stories.join("intune_compliance.ndjson")),
+                Format::CrowdStrike => Some(stories.join("crowdstrike_response.json")),
+                _ => None,
+            });
             files.sort();
             for file in files {
                 let bytes = std::fs::read(&file).unwrap();

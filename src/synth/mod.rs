@@ -46,6 +46,10 @@ pub struct Truth {
     pub mfa_factors: BTreeMap<(String, String), [u64; 2]>,
     /// Every admin-port lateral flow record any sensor reports, for the scan truth.
     pub admin_flows: Vec<AdminFlow>,
+    /// Every EDR detection.
+    pub detections: Vec<Detection>,
+    /// Every containment the SOC performed.
+    pub containments: Vec<Containment>,
     /// Every non-compliance interval of a device as Intune reports it.
     pub compliance: Vec<ComplianceInterval>,
     /// Distinct events generated, per format.
@@ -76,6 +80,68 @@ pub struct ComplianceInterval {
     pub end_ms: Option<i64>,
     /// End of the grace period Intune granted (`None`: no grace, e.g. unmanaged devices).
     pub grace_until_ms: Option<i64>,
+}
+
+/// An EDR detection on a person's workstation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detection {
+    /// OCSF severity name.
+    pub severity: &'static str,
+    pub detected_ms: i64,
+    pub device: String,
+    pub login: String,
+}
+
+/// What a containment isolates: a host, or every session of a user.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ContainmentTarget {
+    Device(String),
+    User(String),
+}
+
+/// A containment action as written to the logs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Containment {
+    pub time_ms: i64,
+    pub target: ContainmentTarget,
+}
+
+impl Truth {
+    /// The response-speed definition over the generator's own records: a detection is
+    /// contained by the first containment at or after it that isolates its host or its user.
+    /// Returns minutes to containment per severity, sorted.
+    fn response_minutes(&self) -> BTreeMap<&'static str, Vec<f64>> {
+        let mut out: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
+        for d in &self.detections {
+            let first = self
+                .containments
+                .iter()
+                .filter(|c| c.time_ms >= d.detected_ms)
+                .filter(|c| match &c.target {
+                    ContainmentTarget::Device(device) => *device == d.device,
+                    ContainmentTarget::User(login) => *login == d.login,
+                })
+                .map(|c| c.time_ms)
+                .min();
+            if let Some(at) = first {
+                out.entry(d.severity)
+                    .or_default()
+                    .push((at - d.detected_ms) as f64 / 60_000.0);
+            }
+        }
+        for minutes in out.values_mut() {
+            minutes.sort_by(f64::total_cmp);
+        }
+        out
+    }
+}
+
+/// A containment the SOC will perform once the clock reaches its time.
+#[derive(Debug, Clone)]
+struct PendingContainment {
+    containment: Containment,
+    source: &'static str,
+    line: String,
 }
 
 /// A device's compliance as the generator keeps it between check-ins.
@@ -288,6 +354,17 @@ impl Truth {
                     "max_age_hours": ages[ages.len() - 1]})
             })
             .collect();
+        // Response speed: contained detections per severity (minutes to containment).
+        let response: Vec<Value> = self
+            .response_minutes()
+            .iter()
+            .map(|(severity, minutes)| {
+                let (median, p90) = median_p90(minutes);
+                json!({"source": "crowdstrike", "severity": severity, "contained": minutes.len(),
+                    "mean_minutes": minutes.iter().sum::<f64>() / minutes.len() as f64,
+                    "median_minutes": median, "p90_minutes": p90})
+            })
+            .collect();
         json!({
             "from": ztlens_analytics::time_range::format_ms(from_ms),
             "to": ztlens_analytics::time_range::format_ms(to_ms),
@@ -307,6 +384,7 @@ impl Truth {
                 "sensitive_app_coverage": coverage,
                 "device_remediation_time": remediation,
                 "noncompliant_devices_open": still_open,
+                "response_time": response,
             }
         })
     }
@@ -624,6 +702,9 @@ pub struct Generator {
     nginx_seen: SecondDedup,
     /// Compliance per device (by owner login), carried from one check-in to the next.
     devices: BTreeMap<String, DeviceCompliance>,
+    /// Containments not yet due, in no particular order.
+    pending: Vec<PendingContainment>,
+    detection_counter: u64,
 }
 
 const SERVER_TZ_OFFSET_MIN: i64 = 60;
@@ -651,6 +732,8 @@ impl Generator {
             vpc_seen: SecondDedup::default(),
             nginx_seen: SecondDedup::default(),
             devices: BTreeMap::new(),
+            pending: Vec::new(),
+            detection_counter: 0,
         }
     }
 
@@ -671,6 +754,7 @@ impl Generator {
     /// so callers that need every event before some end pass `end - SCENARIO_SPAN_MS`.
     pub fn advance(&mut self, until_ms: i64, mean_gap_ms: f64) -> Emitted {
         while self.clock_ms < until_ms {
+            self.due_containments();
             self.scenario();
             let gap = (-(1.0 - self.rng.unit()).ln() * mean_gap_ms).clamp(1.0, mean_gap_ms * 20.0);
             self.clock_ms += gap as i64;
@@ -681,7 +765,7 @@ impl Generator {
     fn scenario(&mut self) {
         match self
             .rng
-            .weighted(&[250, 550, 200, 6, 6, 4, 4, 60, 20, 25, 30])
+            .weighted(&[250, 550, 200, 6, 6, 4, 4, 60, 20, 25, 30, 6])
         {
             0 => self.sign_in_session(),
             1 => self.network_flow(),
@@ -693,7 +777,8 @@ impl Generator {
             7 => self.endpoint_logon(),
             8 => self.host_firewall_block(),
             9 => self.aws_console(),
-            _ => self.device_sync(),
+            10 => self.device_sync(),
+            _ => self.endpoint_detection(),
         }
     }
 
@@ -1769,6 +1854,119 @@ impl Generator {
         });
         self.count_event("intune");
         self.out.intune.push(device.to_string());
+    }
+
+    /// A Falcon detection on a workstation, answered later (minutes for critical ones, hours
+    /// for low ones) by a host containment in Falcon or an Okta session revoke of the user —
+    /// or not at all. The answer is written when the clock reaches it, so data that ends first
+    /// leaves the detection uncontained, as it would be.
+    fn endpoint_detection(&mut self) {
+        let people: Vec<Person> = self
+            .company
+            .people
+            .iter()
+            .filter(|p| !p.service && uses_falcon(p))
+            .cloned()
+            .collect();
+        if people.is_empty() {
+            return;
+        }
+        let person = self.rng.pick(&people).clone();
+        let t = self.clock_ms;
+        let (severity_id, severity, mean_minutes) = [
+            (2, "low", 480.0),
+            (3, "medium", 120.0),
+            (4, "high", 30.0),
+            (5, "critical", 10.0),
+        ][self.rng.weighted(&[3, 4, 2, 1])];
+        self.detection_counter += 1;
+        let detect_id = format!("ldt:{}:{}", person.device_id, self.detection_counter);
+        let user = person.login.split('@').next().unwrap_or("user").to_string();
+        let detection = json!({
+            "metadata": {"customerIDString": "c1d0000000000000000000000000c0de",
+                "offset": self.detection_counter, "eventType": "DetectionSummaryEvent",
+                "eventCreationTime": t, "version": "1.0"},
+            "event": {"DetectId": detect_id, "DetectName": "Suspicious Activity",
+                "DetectDescription": "A process behaved like known malware.",
+                "Severity": severity_id, "SeverityName": severity,
+                "ComputerName": person.device_name, "SensorId": person.device_id,
+                "UserName": user, "LocalIP": person.internal_ip,
+                "Tactic": "Execution", "TechniqueId": "T1059"},
+        });
+        self.count_event("crowdstrike");
+        self.out.crowdstrike.push(detection.to_string());
+        self.truth.detections.push(Detection {
+            severity,
+            detected_ms: t,
+            device: person.device_id.clone(),
+            login: person.login.clone(),
+        });
+        let roll = self.rng.weighted(&[5, 3, 2]);
+        if roll == 2 {
+            return;
+        }
+        // Containment is logged with second precision (Falcon's UTCTimestamp).
+        let delay = (-(1.0 - self.rng.unit()).ln() * mean_minutes * 60_000.0) as i64 + 1_000;
+        let at = (t + delay).div_euclid(1000) * 1000 + 1000;
+        let host = roll == 0 || uses_entra(&person);
+        let (source, line) = if host {
+            let event = json!({
+                "metadata": {"customerIDString": "c1d0000000000000000000000000c0de",
+                    "offset": self.detection_counter, "eventType": "UserActivityAuditEvent",
+                    "eventCreationTime": at, "version": "1.0"},
+                "event": {"UserId": "soc@corp.example", "UserIp": "198.51.100.20",
+                    "OperationName": "containment_requested", "ServiceName": "hosts",
+                    "Success": true, "UTCTimestamp": at / 1000,
+                    "AuditKeyValues": [{"Key": "device_id", "ValueString": person.device_id},
+                        {"Key": "hostname", "ValueString": person.device_name}]},
+            });
+            ("crowdstrike", event.to_string())
+        } else {
+            let event = json!({
+                "uuid": self.rng.uuid(),
+                "published": ztlens_analytics::time_range::format_ms(at),
+                "eventType": "user.session.clear",
+                "version": "0",
+                "severity": "INFO",
+                "displayMessage": "Clear user session",
+                "actor": {"id": "00usoc0000000000000", "type": "User", "alternateId": "soc@corp.example", "displayName": "SOC Analyst"},
+                "client": {"ipAddress": "198.51.100.20"},
+                "outcome": {"result": "SUCCESS"},
+                "target": [{"id": person.okta_id, "type": "User", "alternateId": person.login, "displayName": person.display_name}],
+            });
+            ("okta", event.to_string())
+        };
+        let target = if host {
+            ContainmentTarget::Device(person.device_id.clone())
+        } else {
+            ContainmentTarget::User(person.login.clone())
+        };
+        self.pending.push(PendingContainment {
+            containment: Containment {
+                time_ms: at,
+                target,
+            },
+            source,
+            line,
+        });
+    }
+
+    /// Write the containments whose time has come.
+    fn due_containments(&mut self) {
+        let now = self.clock_ms;
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| p.containment.time_ms <= now);
+        self.pending = later;
+        for p in due {
+            self.truth.containments.push(p.containment);
+            self.count_event(p.source);
+            if p.source == "okta" {
+                self.out.okta.push(p.line);
+            } else {
+                self.out.crowdstrike.push(p.line);
+            }
+        }
     }
 
     // --- nginx -------------------------------------------------------------------------------
