@@ -190,9 +190,19 @@ def identity():
         "mfa_outcomes_by_country",
         [("country", STRING), ("success", NUMBER), ("failure", NUMBER), ("challenge", NUMBER),
          ("failure_rate", NUMBER)], {"country": "$country"}, series=False)], w=12, h=9)
+    d.add("table", "MFA by city", [kpi_target(
+        "mfa_outcomes_by_city",
+        [("country", STRING), ("city", STRING), ("success", NUMBER), ("failure", NUMBER),
+         ("challenge", NUMBER), ("failure_rate", NUMBER)], {"country": "$country"}, series=False)],
+        w=24, h=9, description="A city with failures and no successes is where nobody works.")
     d.add("timeseries", "Access decisions", [kpi_target(
         "access_decisions", [("time", TIME), ("decision", STRING), ("events", NUMBER)],
         {"source": "$source"})], w=12, h=9)
+    d.add("table", "Service accounts (non-human identities)", [kpi_target(
+        "service_account_activity",
+        [("source", STRING), ("account", STRING), ("allowed", NUMBER), ("refused", NUMBER),
+         ("interactive", NUMBER), ("networks", NUMBER)], {"source": "$source"}, series=False)],
+        w=12, h=9, description="Interactive sign-ins and more than two networks are hygiene findings.")
     d.add("table", "MFA by factor strength", [kpi_target(
         "mfa_factor_strength",
         [("source", STRING), ("factor_class", STRING), ("verified", NUMBER), ("failed", NUMBER),

@@ -68,7 +68,9 @@ fn api_lists_kpis_serves_rows_metrics_and_json_errors() {
             "sensitive_app_coverage",
             "device_remediation_time",
             "noncompliant_devices_open",
-            "response_time"
+            "response_time",
+            "mfa_outcomes_by_city",
+            "service_account_activity"
         ]
     );
 

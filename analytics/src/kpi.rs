@@ -123,6 +123,14 @@ pub const BUILTIN_KPIS: &[(&str, &str)] = &[
         "response_time.sql",
         include_str!("../../queries/kpis/response_time.sql"),
     ),
+    (
+        "mfa_outcomes_by_city.sql",
+        include_str!("../../queries/kpis/mfa_outcomes_by_city.sql"),
+    ),
+    (
+        "service_account_activity.sql",
+        include_str!("../../queries/kpis/service_account_activity.sql"),
+    ),
 ];
 
 impl KpiDef {
@@ -343,7 +351,9 @@ mod tests {
                 "sensitive_app_coverage",
                 "device_remediation_time",
                 "noncompliant_devices_open",
-                "response_time"
+                "response_time",
+                "mfa_outcomes_by_city",
+                "service_account_activity"
             ]
         );
         for k in catalog.list() {

@@ -28,8 +28,8 @@ use rng::Rng;
 /// What every KPI must report for the generated events.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Truth {
-    /// country → [success, failure, challenge]
-    pub mfa: BTreeMap<String, [u64; 3]>,
+    /// (country, city) → [success, failure, challenge]
+    pub mfa: BTreeMap<(String, String), [u64; 3]>,
     /// (segment_src, segment_dst) → [blocked, blocked_admin_port]
     pub lateral: BTreeMap<(String, String), [u64; 2]>,
     /// (source, target) → failures
@@ -46,6 +46,9 @@ pub struct Truth {
     pub mfa_factors: BTreeMap<(String, String), [u64; 2]>,
     /// Every admin-port lateral flow record any sensor reports, for the scan truth.
     pub admin_flows: Vec<AdminFlow>,
+    /// Service-account login → [allowed, refused, interactive] sign-in events and the /24
+    /// networks of the allowed ones.
+    pub service_accounts: BTreeMap<String, ([u64; 3], std::collections::BTreeSet<String>)>,
     /// Every EDR detection.
     pub detections: Vec<Detection>,
     /// Every containment the SOC performed.
@@ -213,8 +216,32 @@ fn scans(flows: &[AdminFlow]) -> BTreeMap<String, [u64; 2]> {
 impl Truth {
     /// KPI rows as the API returns them (without the time column), for `[from, to)`.
     pub fn to_json(&self, from_ms: i64, to_ms: i64) -> Value {
-        let mfa: Vec<Value> = self
+        let outcome_row = |[s, f, c]: [u64; 3]| {
+            let rate = if s + f == 0 {
+                Value::Null
+            } else {
+                json!(f as f64 / (s + f) as f64)
+            };
+            json!({"success": s, "failure": f, "challenge": c, "failure_rate": rate})
+        };
+        let mut by_country: BTreeMap<&str, [u64; 3]> = BTreeMap::new();
+        for ((country, _), counts) in &self.mfa {
+            let e = by_country.entry(country).or_default();
+            for i in 0..3 {
+                e[i] += counts[i];
+            }
+        }
+        let mfa_city: Vec<Value> = self
             .mfa
+            .iter()
+            .map(|((country, city), counts)| {
+                let mut row = outcome_row(*counts);
+                row["country"] = json!(country);
+                row["city"] = json!(city);
+                row
+            })
+            .collect();
+        let mfa: Vec<Value> = by_country
             .iter()
             .map(|(country, [s, f, c])| {
                 let rate = if s + f == 0 { Value::Null } else { json!(*f as f64 / (s + f) as f64) };
@@ -365,6 +392,14 @@ impl Truth {
                     "median_minutes": median, "p90_minutes": p90})
             })
             .collect();
+        let service_accounts: Vec<Value> = self
+            .service_accounts
+            .iter()
+            .map(|(login, ([allowed, refused, interactive], networks))| {
+                json!({"source": "okta", "account": login, "allowed": allowed, "refused": refused,
+                    "interactive": interactive, "networks": networks.len()})
+            })
+            .collect();
         json!({
             "from": ztlens_analytics::time_range::format_ms(from_ms),
             "to": ztlens_analytics::time_range::format_ms(to_ms),
@@ -373,6 +408,8 @@ impl Truth {
             "maturity": maturity,
             "kpis": {
                 "mfa_outcomes_by_country": mfa,
+                "mfa_outcomes_by_city": mfa_city,
+                "service_account_activity": service_accounts,
                 "blocked_lateral_movement": lateral,
                 "high_privilege_access_failures": high,
                 "access_decisions": decisions,
@@ -857,6 +894,26 @@ impl Generator {
 
         // The truth: what this event means for every KPI.
         let failed = matches!(result, "FAILURE" | "DENY");
+        if let Some(decision) = meaning.decision
+            && person.service
+        {
+            let entry = self
+                .truth
+                .service_accounts
+                .entry(person.login.clone())
+                .or_default();
+            if decision == "allow" {
+                // Okta reports a service account signing in as actor type User: an
+                // interactive session, which is the hygiene finding.
+                entry.0[0] += 1;
+                entry.0[2] += 1;
+                entry
+                    .1
+                    .insert(ip.rsplit_once('.').map_or(ip, |(net, _)| net).to_string());
+            } else {
+                entry.0[1] += 1;
+            }
+        }
         if let Some(decision) = meaning.decision {
             *self
                 .truth
@@ -881,7 +938,7 @@ impl Generator {
             if let Some(index) = outcome {
                 self.truth
                     .mfa
-                    .entry(iso_country(place.country).to_string())
+                    .entry((iso_country(place.country).into(), place.city.into()))
                     .or_default()[index] += 1;
             }
             if let Some(index @ (0 | 1)) = outcome {
@@ -1061,7 +1118,10 @@ impl Generator {
             _ => None,
         };
         if let Some(index) = outcome {
-            self.truth.mfa.entry(country.to_string()).or_default()[index] += 1;
+            self.truth
+                .mfa
+                .entry((country.to_string(), place.city.into()))
+                .or_default()[index] += 1;
         }
         if let Some(index @ (0 | 1)) = outcome {
             self.truth
@@ -1230,10 +1290,24 @@ impl Generator {
             .iter()
             .find(|a| a.name == "AWS Console")
             .expect("company has the AWS Console");
+        // Now and then the credential is used from outside: the token leaked.
+        let (place, ip) = if self.rng.chance(0.05) {
+            let origin = &ATTACK_ORIGINS[self.rng.below(2) as usize];
+            let ip = format!(
+                "{}.{}.{}.{}",
+                origin.prefix[0],
+                origin.prefix[1],
+                self.rng.below(250) + 1,
+                self.rng.below(250) + 1
+            );
+            (origin, ip)
+        } else {
+            (&OFFICES[0], person.internal_ip.clone())
+        };
         let who = Who {
             person,
-            place: &OFFICES[0],
-            ip: &person.internal_ip,
+            place,
+            ip: &ip,
         };
         self.okta(
             self.clock_ms,
@@ -1765,7 +1839,10 @@ impl Generator {
             self.allowed_from("cloudtrail", "unknown");
         }
         if mfa {
-            self.truth.mfa.entry("unknown".into()).or_default()[0] += 1;
+            self.truth
+                .mfa
+                .entry(("unknown".into(), "unknown".into()))
+                .or_default()[0] += 1;
             // ConsoleLogin says MFA was used, not which factor.
             self.truth
                 .mfa_factors
