@@ -10,7 +10,7 @@
 //!   and with `time` in range, plus hot-tail rows in range, plus a `bucket` column
 //!   (`date_bin(step, time, from)`);
 //!   (a KPI with a `lookback` starts its tables that much before `from`; `kpi_range` holds the
-//!   range itself);
+//!   range itself; the derived views of `kpi::BUILTIN_VIEWS` are defined over these tables);
 //! - for user SQL: `<table>` = every lake and hot-tail row, with `date` and `hour` columns so
 //!   filters on them prune partitions.
 //!
@@ -445,6 +445,12 @@ async fn register_tables(
             }
         };
         ctx.register_table(table.name(), view.into_view())?;
+    }
+    if scope.is_some() {
+        for (name, sql) in crate::kpi::BUILTIN_VIEWS {
+            let view = ctx.sql(sql).await?;
+            ctx.register_table(*name, view.into_view())?;
+        }
     }
     Ok(())
 }

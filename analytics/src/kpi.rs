@@ -32,7 +32,8 @@
 //! the tables start that much before `from` (the `bucket` origin stays `from`, so rows before
 //! the range have buckets before it). Such a query reads the range itself from the one-row table
 //! `kpi_range(range_from, range_to, last_bucket)` and reports only what closed or was still open
-//! inside it. Every KPI query can read `kpi_range`.
+//! inside it. Every KPI query can read `kpi_range`, and the derived views of [`BUILTIN_VIEWS`]
+//! (`device_compliance_intervals`, `edr_responses`).
 //!
 //! The defaults in `queries/kpis/` are compiled into the binary; a directory given with
 //! `--queries` adds KPIs and replaces defaults with the same id.
@@ -130,6 +131,21 @@ pub const BUILTIN_KPIS: &[(&str, &str)] = &[
     (
         "service_account_activity.sql",
         include_str!("../../queries/kpis/service_account_activity.sql"),
+    ),
+];
+
+/// Derived views every KPI query (and evidence query) can read, in dependency order: state
+/// that several KPIs build from the same rows (intervals, detection → containment pairs) is
+/// defined once, in `queries/views/<name>.sql`. They are views over the KPI's tables, so they
+/// see the same range and lookback, and cost nothing unless a query reads them.
+pub const BUILTIN_VIEWS: &[(&str, &str)] = &[
+    (
+        "device_compliance_intervals",
+        include_str!("../../queries/views/device_compliance_intervals.sql"),
+    ),
+    (
+        "edr_responses",
+        include_str!("../../queries/views/edr_responses.sql"),
     ),
 ];
 

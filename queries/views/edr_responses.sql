@@ -1,0 +1,111 @@
+-- view: edr_responses
+-- description: Every detection (detection_finding) with the first containment that answers it,
+--   if any. Containments are account_change rows of type host_contain, session_revoke, suspend
+--   or deactivate that did not fail. One answers a detection when it happens at or after it and
+--   names the finding (zt_related_finding_uid), isolates its host (same device_uid), or cuts off
+--   its user (the detection's account name equals the changed account's name, login or login
+--   before the @, ignoring case: EDR agents report Windows account names without a domain).
+--   Redelivered rows count once. Columns: source, severity (OCSF name), metadata_uid (of the
+--   detection), finding_info_uid, finding_info_title, device_uid, device_hostname, user_name,
+--   detected_time; contained_time, contained_bucket, containment_uid, containment_source,
+--   containment (the change type), contained_by and minutes — all null while uncontained.
+WITH detections AS (
+    SELECT DISTINCT
+        metadata_product_name AS source,
+        metadata_uid,
+        finding_info_uid,
+        finding_info_title,
+        time AS detected_time,
+        CASE severity_id
+            WHEN 1 THEN 'informational'
+            WHEN 2 THEN 'low'
+            WHEN 3 THEN 'medium'
+            WHEN 4 THEN 'high'
+            WHEN 5 THEN 'critical'
+            WHEN 6 THEN 'fatal'
+            ELSE 'unknown'
+        END AS severity,
+        device_uid,
+        device_hostname,
+        user_name
+    FROM detection_finding
+),
+containments AS (
+    SELECT DISTINCT
+        metadata_uid,
+        metadata_product_name AS containment_source,
+        time,
+        bucket,
+        zt_change_type,
+        actor_user_name,
+        device_uid,
+        zt_related_finding_uid,
+        user_name,
+        user_email_addr
+    FROM account_change
+    WHERE zt_change_type IN ('host_contain', 'session_revoke', 'suspend', 'deactivate')
+      AND status_id IS DISTINCT FROM 2
+),
+-- What each side can be matched on, as `kind:value` keys, so one equi-join (a hash join, not
+-- a cross product) finds every answer.
+detection_keys AS (
+    SELECT metadata_uid, detected_time, 'finding:' || finding_info_uid AS match_key FROM detections
+    UNION ALL
+    SELECT metadata_uid, detected_time, 'device:' || device_uid FROM detections
+    UNION ALL
+    SELECT metadata_uid, detected_time, 'account:' || lower(user_name) FROM detections
+),
+containment_keys AS (
+    SELECT metadata_uid, 'finding:' || zt_related_finding_uid AS match_key FROM containments
+    UNION ALL
+    SELECT metadata_uid, 'device:' || device_uid FROM containments
+    UNION ALL
+    SELECT metadata_uid, 'account:' || lower(user_name) FROM containments
+    UNION ALL
+    SELECT metadata_uid, 'account:' || lower(user_email_addr) FROM containments
+    UNION ALL
+    SELECT metadata_uid, 'account:' || lower(split_part(user_email_addr, '@', 1)) FROM containments
+),
+answers AS (
+    SELECT DISTINCT
+        d.metadata_uid AS detection_uid,
+        c.metadata_uid AS containment_uid,
+        c.time,
+        c.bucket,
+        c.containment_source,
+        c.zt_change_type,
+        c.actor_user_name
+    FROM detection_keys d
+    JOIN containment_keys k ON k.match_key = d.match_key
+    JOIN containments c ON c.metadata_uid = k.metadata_uid
+    WHERE c.time >= d.detected_time
+),
+first_answer AS (
+    SELECT *
+    FROM (
+        SELECT
+            *,
+            ROW_NUMBER() OVER (PARTITION BY detection_uid ORDER BY time, containment_uid) AS nth
+        FROM answers
+    )
+    WHERE nth = 1
+)
+SELECT
+    d.source,
+    d.severity,
+    d.metadata_uid,
+    d.finding_info_uid,
+    d.finding_info_title,
+    d.device_uid,
+    d.device_hostname,
+    d.user_name,
+    d.detected_time,
+    a.time AS contained_time,
+    a.bucket AS contained_bucket,
+    a.containment_uid,
+    a.containment_source,
+    a.zt_change_type AS containment,
+    a.actor_user_name AS contained_by,
+    CAST(CAST(a.time AS BIGINT) - CAST(d.detected_time AS BIGINT) AS DOUBLE) / 60000.0 AS minutes
+FROM detections d
+LEFT JOIN first_answer a ON a.detection_uid = d.metadata_uid
