@@ -435,5 +435,18 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("after `-- evidence`"), "{err}");
+
+        let header = "-- id: x\n-- title: t\n-- unit: u\n-- description: d\n";
+        let err =
+            KpiDef::parse("x.sql", &format!("{header}-- lookback: a week\nSELECT 1")).unwrap_err();
+        assert!(err.to_string().contains("lookback"), "{err}");
+        let week = KpiDef::parse("x.sql", &format!("{header}-- lookback: 7d\nSELECT 1")).unwrap();
+        assert_eq!(week.lookback_ms, 7 * 86_400_000);
+        assert_eq!(
+            KpiDef::parse("x.sql", &format!("{header}SELECT 1"))
+                .unwrap()
+                .lookback_ms,
+            0
+        );
     }
 }
