@@ -66,29 +66,30 @@ containment_keys AS (
     UNION ALL
     SELECT metadata_uid, 'account:' || lower(split_part(user_email_addr, '@', 1)) FROM containments
 ),
-answers AS (
-    SELECT DISTINCT
+-- The pairs stream into a per-detection aggregate (first containment by time, then id), so
+-- memory grows with detections, not with pairs: a host contained many times over a day pairs
+-- with each of its detections.
+first_answer AS (
+    SELECT
         d.metadata_uid AS detection_uid,
+        first_value(c.metadata_uid ORDER BY c.time, c.metadata_uid) AS containment_uid
+    FROM detection_keys d
+    JOIN containment_keys k ON k.match_key = d.match_key
+    JOIN containments c ON c.metadata_uid = k.metadata_uid
+    WHERE c.time >= d.detected_time
+    GROUP BY d.metadata_uid
+),
+answered AS (
+    SELECT
+        a.detection_uid,
         c.metadata_uid AS containment_uid,
         c.time,
         c.bucket,
         c.containment_source,
         c.zt_change_type,
         c.actor_user_name
-    FROM detection_keys d
-    JOIN containment_keys k ON k.match_key = d.match_key
-    JOIN containments c ON c.metadata_uid = k.metadata_uid
-    WHERE c.time >= d.detected_time
-),
-first_answer AS (
-    SELECT *
-    FROM (
-        SELECT
-            *,
-            ROW_NUMBER() OVER (PARTITION BY detection_uid ORDER BY time, containment_uid) AS nth
-        FROM answers
-    )
-    WHERE nth = 1
+    FROM first_answer a
+    JOIN containments c ON c.metadata_uid = a.containment_uid
 )
 SELECT
     d.source,
@@ -108,4 +109,4 @@ SELECT
     a.actor_user_name AS contained_by,
     CAST(CAST(a.time AS BIGINT) - CAST(d.detected_time AS BIGINT) AS DOUBLE) / 60000.0 AS minutes
 FROM detections d
-LEFT JOIN first_answer a ON a.detection_uid = d.metadata_uid
+LEFT JOIN answered a ON a.detection_uid = d.metadata_uid
