@@ -144,6 +144,9 @@ def overview():
     stat(d, "MFA failures", "mfa_outcomes_by_country", "failure")
     stat(d, "Phishing-resistant MFA steps", "mfa_factor_strength", "verified",
          {"factor_class": "phishing_resistant"}, w=6)
+    stat(d, "Sensitive sign-ins without MFA", "sensitive_app_sign_ins_without_mfa", "without_mfa", w=6)
+    stat(d, "Exceptions used after expiry", "policy_exceptions", "expired_in_use", w=6)
+    stat(d, "Dormant service accounts", "service_account_hygiene", "dormant", w=6)
     stat(d, "Lateral scans", "lateral_scans", "scans", w=6)
     stat(d, "…contained", "lateral_scans", "contained", w=6)
     d.add("table", "Lateral attempts: blocked vs allowed", [kpi_target(
@@ -203,6 +206,33 @@ def identity():
         [("source", STRING), ("account", STRING), ("allowed", NUMBER), ("refused", NUMBER),
          ("interactive", NUMBER), ("networks", NUMBER)], {"source": "$source"}, series=False)],
         w=12, h=9, description="Interactive sign-ins and more than two networks are hygiene findings.")
+    d.add("table", "Sign-ins to sensitive apps by MFA", [kpi_target(
+        "sensitive_app_sign_ins_without_mfa",
+        [("source", STRING), ("app", STRING), ("sign_ins", NUMBER), ("with_mfa", NUMBER),
+         ("without_mfa", NUMBER), ("unknown", NUMBER), ("without_mfa_share", NUMBER)],
+        {"source": "$source"}, series=False)], w=12, h=9,
+        description="Okta SSO inherits its session's MFA; `unknown` = the source does not say.")
+    d.add("table", "Sensitive sign-ins without MFA — evidence", [kpi_target(
+        "sensitive_app_sign_ins_without_mfa",
+        [("time", TIME), ("app", STRING), ("mfa", STRING), ("user_name", STRING),
+         ("service_name", STRING), ("session_uid", STRING), ("src_endpoint_ip", STRING)],
+        {"source": "$source"}, evidence=True)], w=12, h=9)
+    d.add("table", "Service-account hygiene", [kpi_target(
+        "service_account_hygiene",
+        [("account", STRING), ("owner", STRING), ("sign_ins", NUMBER),
+         ("days_since_sign_in", NUMBER), ("dormant", NUMBER), ("credential_age_days", NUMBER),
+         ("rotation_overdue", NUMBER), ("inventoried", NUMBER)], series=False)], w=12, h=9,
+        description="Owners and rotation dates from the inventory; `unowned` accounts are not in it. "
+                    "Dormant: no sign-in in 30 days.")
+    d.add("timeseries", "Policy exceptions", [kpi_target(
+        "policy_exceptions",
+        [("time", TIME), ("owner", STRING), ("open", NUMBER), ("expired_in_use", NUMBER)])],
+        w=12, h=9, description="Exceptions in effect per owner, and expired ones still used.")
+    d.add("table", "Exceptions used after expiry — evidence", [kpi_target(
+        "policy_exceptions",
+        [("time", TIME), ("owner", STRING), ("exception_id", STRING), ("user_name", STRING),
+         ("app", STRING), ("expires_time", TIME), ("after_expiry", STRING),
+         ("service_name", STRING)], evidence=True)], w=12, h=9)
     d.add("table", "MFA by factor strength", [kpi_target(
         "mfa_factor_strength",
         [("source", STRING), ("factor_class", STRING), ("verified", NUMBER), ("failed", NUMBER),

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ztlens_analytics::{Engine, KpiCatalog, QueryConfig, TimeRange};
+use ztlens_analytics::{Engine, Inventory, KpiCatalog, QueryConfig, TimeRange};
 use ztlens_ingest::lake::{LakeConfig, LakeWriter};
 use ztlens_ingest::pipeline::{IngestLimits, Pipeline};
 use ztlens_ingest::{Format, Site, decode_bytes};
@@ -43,6 +43,7 @@ pub async fn run(events: u64, dir: Option<PathBuf>, repeat: usize) -> Result<(),
     let duration_ms = 86_400_000;
     let mut generator = Generator::new(1, start_ms);
     let site = generator.company().site_config();
+    let inventory = generator.truth().inventory.config().load()?;
     let started = Instant::now();
     let mean_gap = duration_ms as f64 / (events as f64 / EVENTS_PER_SCENARIO);
     let emitted = generator.advance(start_ms + duration_ms - SCENARIO_SPAN_MS, mean_gap);
@@ -165,6 +166,7 @@ pub async fn run(events: u64, dir: Option<PathBuf>, repeat: usize) -> Result<(),
         KpiCatalog::builtin(),
         QueryConfig::default(),
         None,
+        &inventory,
     )?;
     let range = TimeRange {
         from_ms: start_ms,
@@ -218,11 +220,12 @@ pub async fn run_lake(
     to: &str,
     repeat: usize,
     query: QueryConfig,
+    inventory: &Inventory,
 ) -> Result<(), BoxError> {
     let now = chrono::Utc::now().timestamp_millis();
     let range = TimeRange::parse(Some(from), Some(to), None, now)?;
     let rows: u64 = {
-        let engine = Engine::new(&lake, KpiCatalog::builtin(), query.clone(), None)?;
+        let engine = Engine::new(&lake, KpiCatalog::builtin(), query.clone(), None, inventory)?;
         let out = engine
             .run_sql(
                 "SELECT (SELECT count(*) FROM authentication) + (SELECT count(*) FROM network_activity) \
@@ -241,7 +244,7 @@ pub async fn run_lake(
         lake.display(),
         dir_size(&lake) as f64 / 1e6
     );
-    let engine = Engine::new(&lake, KpiCatalog::builtin(), query, None)?;
+    let engine = Engine::new(&lake, KpiCatalog::builtin(), query, None, inventory)?;
     kpi_latency(&engine, range, repeat).await?;
     println!("\npeak RSS {:.0} MiB", peak_rss_mib());
     Ok(())

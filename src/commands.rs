@@ -213,6 +213,7 @@ fn engine(config: &Config) -> Result<Engine, BoxError> {
         kpi_catalog(config)?,
         config.query.clone(),
         None,
+        &config.inventory.load()?,
     )?)
 }
 
@@ -366,6 +367,7 @@ pub async fn demo(mut config: Config, listen: &str, rate: u32) -> Result<(), Box
     let now = chrono::Utc::now().timestamp_millis();
     let generator = Generator::new(DEMO_SEED, now - 3_600_000 - SCENARIO_SPAN_MS);
     config.site = generator.company().site_config();
+    config.inventory = generator.truth().inventory.config();
     config.lake.flush_interval_secs = 5;
     config.metrics.kpi_refresh_secs = 10;
     config.server.listen = listen.to_string();

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use ztlens_analytics::QueryConfig;
+use ztlens_analytics::{InventoryConfig, QueryConfig};
 use ztlens_ingest::SiteConfig;
 use ztlens_ingest::kafka::KafkaConfig;
 use ztlens_ingest::lake::LakeConfig;
@@ -37,6 +37,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Kafka consumer (off unless `enabled = true`).
     pub kafka: KafkaConfig,
+    /// Service accounts and policy exceptions (inline or CSV files).
+    pub inventory: InventoryConfig,
     /// Directory of extra or replacement KPI `.sql` files.
     pub queries_dir: Option<PathBuf>,
 }
@@ -206,8 +208,12 @@ impl Config {
                 }
             })?;
         }
-        let config = Config::deserialize(toml::Value::Table(table))
+        let mut config = Config::deserialize(toml::Value::Table(table))
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        // Inventory files sit beside the config that names them.
+        if let Some(dir) = file.and_then(Path::parent) {
+            config.inventory.resolve_paths(dir);
+        }
         config.validate()?;
         Ok(config)
     }
@@ -216,6 +222,9 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         ztlens_ingest::Site::new(&self.site)
             .map_err(|e| ConfigError::Invalid(format!("[site] {e}")))?;
+        self.inventory
+            .load()
+            .map_err(|e| ConfigError::Invalid(format!("[inventory] {e}")))?;
         if self.server.max_body_bytes == 0
             || self.server.max_decompressed_bytes < self.server.max_body_bytes
         {
@@ -284,6 +293,7 @@ mod tests {
             "[lake]",
             "[ingest]",
             "[site]",
+            "[inventory]",
             "[query]",
             "[metrics]",
         ] {

@@ -271,7 +271,20 @@ fn main() -> ExitCode {
                 to,
             } => {
                 if let Some(lake) = lake {
-                    bench::run_lake(lake, &from, &to, repeat, config.query.clone()).await
+                    match config.inventory.load() {
+                        Ok(inventory) => {
+                            bench::run_lake(
+                                lake,
+                                &from,
+                                &to,
+                                repeat,
+                                config.query.clone(),
+                                &inventory,
+                            )
+                            .await
+                        }
+                        Err(e) => Err(e.into()),
+                    }
                 } else if kafka {
                     bench::run_kafka(events, dir).await
                 } else {

@@ -48,6 +48,7 @@ impl Service {
             kpi_catalog(&config)?,
             config.query.clone(),
             Some(writer.clone()),
+            &config.inventory.load()?,
         )?;
         let pipeline = Pipeline {
             site,

@@ -52,6 +52,27 @@ fn bad_configuration_and_inputs_fail_with_a_clear_message() {
         .env("ZTLENS_QUERY__TIMEOUT_SECS", "soon"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ZTLENS_QUERY__TIMEOUT_SECS"));
 
+    // A bad inventory row stops the program with its file and line (read beside the config).
+    std::fs::create_dir_all(dir.path().join("inventory")).unwrap();
+    std::fs::write(
+        dir.path().join("inventory/exceptions.csv"),
+        "id,owner,user,app,control,reason,created,expires\nEX-1,it,ana@corp.example,,mfa,travel,2026-01-01,next week\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &config,
+        "[inventory]\npolicy_exceptions_file = \"inventory/exceptions.csv\"\n",
+    )
+    .unwrap();
+    let out = run(ztlens().arg("--config").arg(&config).arg("config"));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("inventory/exceptions.csv:2") && stderr.contains("next week"),
+        "{stderr}"
+    );
+    std::fs::write(&config, "[lake]\nflush_rowz = 5\n").unwrap();
+
     let out = run(ztlens()
         .arg("ingest")
         .arg("--data-dir")

@@ -83,7 +83,8 @@ fn dashboards_are_valid_and_every_panel_queries_what_the_server_serves() {
         &[("okta", 2)],
         &[("okta", dataset.join("okta/api_pages.json"))],
     );
-    let config = dir.path().join("ztlens.toml");
+    // Beside the dataset's own config, whose inventory paths are relative to its directory.
+    let config = dataset.join("ztlens-kafka.toml");
     let mut text = std::fs::read_to_string(dataset.join("ztlens.toml")).unwrap();
     text.push_str(&format!(
         "\n[kafka]\nenabled = true\nbootstrap_servers = \"{}\"\ngroup_id = \"dashboards\"\ndrain_timeout_ms = 3000\nstatistics_interval_ms = 200\ntopics = [{{ name = \"okta\", format = \"okta\" }}]\n\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n",

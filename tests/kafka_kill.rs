@@ -109,7 +109,8 @@ fn sigkill_three_times_during_kafka_consumption_loses_nothing() {
         "the test needs at least 200,000 messages, produced {}",
         mock.produced
     );
-    let config = dir.path().join("ztlens-kafka.toml");
+    // Beside the dataset's own config, whose inventory paths are relative to its directory.
+    let config = dataset.join("ztlens-kafka.toml");
     write_config(&dataset, &mock.bootstrap, &config);
     let lake = dir.path().join("lake");
     let partitions: u64 = TOPICS.iter().map(|(_, p)| *p as u64).sum();

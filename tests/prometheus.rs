@@ -173,15 +173,22 @@ fn prometheus_scrapes_kpi_gauges_equal_to_the_ground_truth() {
                     })
                     .map(|(_, v)| *v)
                     .unwrap_or_else(|| panic!("{name}: no series for {row}"));
-                if metric.ends_with("age_hours") {
-                    // An age is measured at the end of the evaluated window, which is "now" for
-                    // the gauges and the end of the generated data for the truth: the gauge can
-                    // only be older, by at most the time since then.
-                    let since_end_h =
-                        (chrono::Utc::now().timestamp_millis() - truth_to_ms) as f64 / 3_600_000.0;
+                // An age is measured at the end of the evaluated window, which is "now" for the
+                // gauges and the end of the generated data for the truth: the gauge can only be
+                // older, by at most the time since then (in the metric's unit).
+                let age_unit_ms = if metric.ends_with("age_hours") {
+                    Some(3_600_000.0)
+                } else if metric.ends_with("age_days") || metric.starts_with("days_since") {
+                    Some(86_400_000.0)
+                } else {
+                    None
+                };
+                if let Some(unit_ms) = age_unit_ms {
+                    let since_end =
+                        (chrono::Utc::now().timestamp_millis() - truth_to_ms) as f64 / unit_ms;
                     assert!(
-                        got >= want - 1e-9 && got <= want + since_end_h + 1e-9,
-                        "{name} for {row}: Prometheus has {got}, truth says {want} at the end of the data ({since_end_h} h ago)"
+                        got >= want - 1e-9 && got <= want + since_end + 1e-9,
+                        "{name} for {row}: Prometheus has {got}, truth says {want} at the end of the data ({since_end} units ago)"
                     );
                 } else {
                     assert!(

@@ -12,7 +12,13 @@
 //!   (a KPI with a `lookback` starts its tables that much before `from`; `kpi_range` holds the
 //!   range itself; the derived views of `kpi::BUILTIN_VIEWS` are defined over these tables);
 //! - for user SQL: `<table>` = every lake and hot-tail row, with `date` and `hour` columns so
-//!   filters on them prune partitions.
+//!   filters on them prune partitions;
+//! - in both: the inventories (`service_account_inventory`, `policy_exception_inventory`, see
+//!   [`crate::inventory`]), loaded once and shared by every session.
+//!
+//! A KPI session also has `kpi_range(range_from, range_to, last_bucket)` and
+//! `kpi_buckets(bucket, bucket_end)`, one row per bucket of the range (at most
+//! [`crate::time_range::MAX_BUCKETS`]), for KPIs that report a state at every bucket's end.
 //!
 //! The hot tail is snapshotted before the lake files are listed, so a row flushed between the two
 //! is seen twice (and counted once: KPIs count distinct `metadata_uid`), never missed.
@@ -39,6 +45,7 @@ use ztlens_ingest::lake::{LakeWriter, TailSnapshot};
 
 use crate::AnalyticsError;
 use crate::guard::check_read_only;
+use crate::inventory::Inventory;
 use crate::kpi::{KpiCatalog, KpiDef};
 use crate::output::QueryOutput;
 use crate::time_range::TimeRange;
@@ -96,14 +103,25 @@ struct EngineInner {
     executor: Executor,
     permits: Semaphore,
     tail: Option<LakeWriter>,
+    /// The inventories as record batches, built once.
+    inventory: InventoryTables,
+}
+
+/// The inventory tables every session sees.
+struct InventoryTables {
+    service_accounts: RecordBatch,
+    policy_exceptions: RecordBatch,
 }
 
 impl Engine {
+    /// An engine over the lake in `data_dir`, answering `catalog`'s KPIs, with `inventory` as
+    /// reference tables and the writer's hot tail when this process ingests.
     pub fn new(
         data_dir: &Path,
         catalog: KpiCatalog,
         config: QueryConfig,
         tail: Option<LakeWriter>,
+        inventory: &Inventory,
     ) -> Result<Self, AnalyticsError> {
         let data_dir =
             std::path::absolute(data_dir).map_err(|e| AnalyticsError::Internal(e.to_string()))?;
@@ -133,6 +151,10 @@ impl Engine {
                 runtime_env,
                 executor: Executor(Some(rt)),
                 tail,
+                inventory: InventoryTables {
+                    service_accounts: inventory.service_accounts_batch(),
+                    policy_exceptions: inventory.policy_exceptions_batch(),
+                },
             }),
         })
     }
@@ -264,6 +286,19 @@ impl Engine {
         let task = async move {
             let ctx = inner.session();
             register_tables(&ctx, &inner.data_dir, tail.as_ref(), scope).await?;
+            for (name, batch) in [
+                (
+                    "service_account_inventory",
+                    &inner.inventory.service_accounts,
+                ),
+                (
+                    "policy_exception_inventory",
+                    &inner.inventory.policy_exceptions,
+                ),
+            ] {
+                let table = MemTable::try_new(batch.schema(), vec![vec![batch.clone()]])?;
+                ctx.register_table(name, Arc::new(table))?;
+            }
             let df = plan(ctx).await?;
             // EXPLAIN and DESCRIBE must stay the root of their plan; their output is small.
             let capped = match df.logical_plan() {
@@ -392,6 +427,7 @@ async fn register_tables(
 ) -> Result<(), AnalyticsError> {
     if let Some(scope) = scope {
         ctx.register_table("kpi_range", Arc::new(range_table(scope.range)?))?;
+        ctx.register_table("kpi_buckets", Arc::new(buckets_table(scope.range)?))?;
     }
     for table in Table::ALL {
         let lake_name = format!("{}__lake", table.name());
@@ -477,6 +513,32 @@ fn range_table(range: TimeRange) -> Result<MemTable, AnalyticsError> {
             column(range.from_ms),
             column(range.to_ms),
             column(last_bucket),
+        ],
+    )
+    .map_err(|e| AnalyticsError::Internal(e.to_string()))?;
+    Ok(MemTable::try_new(schema, vec![vec![batch]])?)
+}
+
+/// `kpi_buckets(bucket, bucket_end)`: every bucket of the range, the last one ending at `to`.
+fn buckets_table(range: TimeRange) -> Result<MemTable, AnalyticsError> {
+    use datafusion::arrow::array::TimestampMillisecondArray;
+    use datafusion::arrow::datatypes::TimeUnit;
+    let ts_type = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("bucket", ts_type.clone(), false),
+        Field::new("bucket_end", ts_type, false),
+    ]));
+    let step = range.bucket_ms().max(1);
+    let starts: Vec<i64> = (0..)
+        .map(|i| range.from_ms + i * step)
+        .take_while(|&start| start < range.to_ms)
+        .collect();
+    let ends: Vec<i64> = starts.iter().map(|s| (s + step).min(range.to_ms)).collect();
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(TimestampMillisecondArray::from(starts).with_timezone("UTC")),
+            Arc::new(TimestampMillisecondArray::from(ends).with_timezone("UTC")),
         ],
     )
     .map_err(|e| AnalyticsError::Internal(e.to_string()))?;

@@ -32,7 +32,9 @@
 //! the tables start that much before `from` (the `bucket` origin stays `from`, so rows before
 //! the range have buckets before it). Such a query reads the range itself from the one-row table
 //! `kpi_range(range_from, range_to, last_bucket)` and reports only what closed or was still open
-//! inside it. Every KPI query can read `kpi_range`, and the derived views of [`BUILTIN_VIEWS`]
+//! inside it. Every KPI query can read `kpi_range`, `kpi_buckets` (one row per bucket, for
+//! states reported at each bucket's end), the inventories (`service_account_inventory`,
+//! `policy_exception_inventory`) and the derived views of [`BUILTIN_VIEWS`]
 //! (`device_compliance_intervals`, `edr_responses`).
 //!
 //! The defaults in `queries/kpis/` are compiled into the binary; a directory given with
@@ -131,6 +133,18 @@ pub const BUILTIN_KPIS: &[(&str, &str)] = &[
     (
         "service_account_activity.sql",
         include_str!("../../queries/kpis/service_account_activity.sql"),
+    ),
+    (
+        "service_account_hygiene.sql",
+        include_str!("../../queries/kpis/service_account_hygiene.sql"),
+    ),
+    (
+        "policy_exceptions.sql",
+        include_str!("../../queries/kpis/policy_exceptions.sql"),
+    ),
+    (
+        "sensitive_app_sign_ins_without_mfa.sql",
+        include_str!("../../queries/kpis/sensitive_app_sign_ins_without_mfa.sql"),
     ),
 ];
 
@@ -369,7 +383,10 @@ mod tests {
                 "noncompliant_devices_open",
                 "response_time",
                 "mfa_outcomes_by_city",
-                "service_account_activity"
+                "service_account_activity",
+                "service_account_hygiene",
+                "policy_exceptions",
+                "sensitive_app_sign_ins_without_mfa"
             ]
         );
         for k in catalog.list() {

@@ -15,6 +15,10 @@ use crate::{AnalyticsError, Engine, TimeRange};
 /// Identity: share of verified MFA steps that used a phishing-resistant factor.
 pub const IDENTITY_PHISHING_RESISTANT_L2: f64 = 0.2;
 pub const IDENTITY_PHISHING_RESISTANT_L3: f64 = 0.5;
+/// Identity: share of allowed sign-ins to sensitive apps that MFA protected (sign-ins whose MFA
+/// the source leaves unknown are not counted either way).
+pub const IDENTITY_MFA_COVERAGE_L2: f64 = 0.9;
+pub const IDENTITY_MFA_COVERAGE_L3: f64 = 1.0;
 /// Devices: share of allowed access (with a known device state) from managed devices (L2), and
 /// from compliant devices with little leakage (L3).
 pub const DEVICES_MANAGED_L2: f64 = 0.8;
@@ -33,6 +37,8 @@ pub const APPS_AUTHENTICATED_L3: f64 = 1.0;
 pub struct MaturityInputs {
     pub mfa_verified: u64,
     pub mfa_verified_phishing_resistant: u64,
+    pub sensitive_sign_ins_with_mfa: u64,
+    pub sensitive_sign_ins_without_mfa: u64,
     pub allowed_compliant: u64,
     pub allowed_non_compliant: u64,
     pub allowed_managed: u64,
@@ -81,22 +87,47 @@ fn score(pillar: &'static str, level: u8, evidence: Value, next: &str) -> Pillar
 /// The four pillar scores for `inputs`.
 pub fn assess(i: &MaturityInputs) -> Vec<PillarScore> {
     let pr_share = ratio(i.mfa_verified_phishing_resistant, i.mfa_verified);
-    let identity_level = match pr_share {
+    let coverage = ratio(
+        i.sensitive_sign_ins_with_mfa,
+        i.sensitive_sign_ins_with_mfa + i.sensitive_sign_ins_without_mfa,
+    );
+    let pr_level = match pr_share {
         Some(s) if s >= IDENTITY_PHISHING_RESISTANT_L3 => 3,
         Some(s) if s >= IDENTITY_PHISHING_RESISTANT_L2 => 2,
         _ => 1,
     };
+    let coverage_level = match coverage {
+        Some(c) if c >= IDENTITY_MFA_COVERAGE_L3 => 3,
+        Some(c) if c >= IDENTITY_MFA_COVERAGE_L2 => 2,
+        _ => 1,
+    };
+    // Both must hold: strong factors do not help where sign-ins skip MFA, and the reverse.
+    let identity_level = pr_level.min(coverage_level);
+    let mut needs = Vec::new();
+    if pr_level == identity_level {
+        needs.push(if identity_level == 1 {
+            "at least 20% of verified MFA steps phishing resistant (FIDO2/WebAuthn, platform keys, certificates)"
+        } else {
+            "at least 50% of verified MFA steps phishing resistant"
+        });
+    }
+    if coverage_level == identity_level {
+        needs.push(if identity_level == 1 {
+            "MFA on at least 90% of sign-ins to sensitive apps (site.apps with idp_apps)"
+        } else {
+            "MFA on every sign-in to a sensitive app"
+        });
+    }
     let identity = score(
         "identity",
         identity_level,
         json!({"mfa_verified": i.mfa_verified,
             "mfa_verified_phishing_resistant": i.mfa_verified_phishing_resistant,
-            "phishing_resistant_share": pr_share}),
-        if identity_level == 1 {
-            "at least 20% of verified MFA steps phishing resistant (FIDO2/WebAuthn, platform keys, certificates)"
-        } else {
-            "at least 50% of verified MFA steps phishing resistant"
-        },
+            "phishing_resistant_share": pr_share,
+            "sensitive_sign_ins_with_mfa": i.sensitive_sign_ins_with_mfa,
+            "sensitive_sign_ins_without_mfa": i.sensitive_sign_ins_without_mfa,
+            "mfa_coverage": coverage}),
+        &needs.join("; and "),
     );
 
     let known =
@@ -189,6 +220,7 @@ impl Engine {
             out.json_rows()
         };
         let mfa = rows("mfa_factor_strength").await?;
+        let sensitive = rows("sensitive_app_sign_ins_without_mfa").await?;
         let posture = rows("allowed_access_by_device_posture").await?;
         let lateral = rows("lateral_movement_attempts").await?;
         let scans = rows("lateral_scans").await?;
@@ -201,6 +233,8 @@ impl Engine {
                 "verified",
                 Some(("factor_class", "phishing_resistant")),
             ),
+            sensitive_sign_ins_with_mfa: sum(&sensitive, "with_mfa", None),
+            sensitive_sign_ins_without_mfa: sum(&sensitive, "without_mfa", None),
             allowed_compliant: posture_sum("compliant"),
             allowed_non_compliant: posture_sum("non_compliant"),
             allowed_managed: posture_sum("managed"),
@@ -244,6 +278,8 @@ mod tests {
         let mut i = MaturityInputs {
             mfa_verified: 100,
             mfa_verified_phishing_resistant: 19,
+            sensitive_sign_ins_with_mfa: 90,
+            sensitive_sign_ins_without_mfa: 10,
             allowed_compliant: 10,
             allowed_managed: 69,
             allowed_unmanaged: 21,
@@ -264,6 +300,9 @@ mod tests {
         i.sensitive_requests_authenticated = 80;
         assert_eq!(levels(&i), [2, 2, 2, 2]);
         i.mfa_verified_phishing_resistant = 50;
+        // Phishing-resistant enough for level 3, but one sign-in in ten skips MFA: level 2.
+        assert_eq!(levels(&i)[0], 2);
+        i.sensitive_sign_ins_without_mfa = 0;
         i.allowed_compliant = 98;
         i.allowed_managed = 0;
         i.allowed_unmanaged = 2;
@@ -283,5 +322,16 @@ mod tests {
         i.allowed_compliant = 97;
         i.allowed_unmanaged = 3;
         assert_eq!(levels(&i), [3, 2, 2, 3]);
+        // MFA coverage below 90% keeps identity basic however strong the factors, and says so.
+        i.sensitive_sign_ins_without_mfa = 11;
+        i.sensitive_sign_ins_with_mfa = 89;
+        let identity = &assess(&i)[0];
+        assert_eq!(identity.level, 1);
+        assert!(
+            identity.next.contains("90% of sign-ins"),
+            "{}",
+            identity.next
+        );
+        assert!(!identity.next.contains("phishing"), "{}", identity.next);
     }
 }

@@ -1,7 +1,9 @@
 //! Golden tests: every KPI over a lake built from the Okta, VPC flow and nginx parser fixtures
 //! and the stories in `tests/fixtures/` (Intune check-ins with compliance intervals, Falcon
 //! detections with their containments and an Okta session revoke) around the golden day,
-//! ingested twice, so every event is stored twice,, compared with `queries/kpis/golden/<id>.json`.
+//! ingested twice, so every event is stored twice, with the inventory in
+//! `analytics/tests/fixtures/inventory/` (service accounts, policy exceptions), compared with
+//! `queries/kpis/golden/<id>.json`.
 //!
 //! The expected values were checked by hand against the fixture lines (each golden file's `why`
 //! says how); regenerate with `ZTLENS_BLESS=1` only after a deliberate change, and review the
@@ -11,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use ztlens_analytics::{Engine, KpiCatalog, QueryConfig, TimeRange};
+use ztlens_analytics::{Engine, Inventory, InventoryConfig, KpiCatalog, QueryConfig, TimeRange};
 use ztlens_ingest::lake::{Durability, LakeConfig, LakeWriter};
 use ztlens_ingest::{Format, Site, SiteConfig, decode_bytes};
 
@@ -26,6 +28,18 @@ fn fixture_site() -> Arc<Site> {
     let text = std::fs::read_to_string(repo().join("ingest/tests/fixtures/site.json")).unwrap();
     let config: SiteConfig = serde_json::from_str(&text).unwrap();
     Arc::new(Site::new(&config).unwrap())
+}
+
+/// The service accounts and policy exceptions of the golden day, from their CSV files.
+fn fixture_inventory() -> Inventory {
+    let dir = repo().join("analytics/tests/fixtures/inventory");
+    InventoryConfig {
+        service_accounts_file: Some(dir.join("service_accounts.csv")),
+        policy_exceptions_file: Some(dir.join("policy_exceptions.csv")),
+        ..InventoryConfig::default()
+    }
+    .load()
+    .unwrap()
 }
 
 /// A lake holding every fixture twice, in different files (as after a crash and a replay).
@@ -123,6 +137,7 @@ async fn kpis_match_golden_files_and_count_duplicates_once() {
         KpiCatalog::builtin(),
         QueryConfig::default(),
         None,
+        &fixture_inventory(),
     )
     .unwrap();
     let whole = run_all(&engine, None).await;

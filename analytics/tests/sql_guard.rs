@@ -1,7 +1,7 @@
 //! The read-only guard refuses every statement that writes, reads files or changes the session,
 //! through the entry point the HTTP API and the CLI share; plain SELECTs work.
 
-use ztlens_analytics::{AnalyticsError, Engine, KpiCatalog, QueryConfig};
+use ztlens_analytics::{AnalyticsError, Engine, Inventory, KpiCatalog, QueryConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_file_reads_and_session_changes_are_refused() {
@@ -13,6 +13,7 @@ async fn writes_file_reads_and_session_changes_are_refused() {
         KpiCatalog::builtin(),
         QueryConfig::default(),
         None,
+        &Inventory::default(),
     )
     .unwrap();
     let attempts = [
@@ -61,7 +62,14 @@ async fn selects_work_and_results_are_capped() {
         max_rows: 3,
         ..QueryConfig::default()
     };
-    let engine = Engine::new(dir.path(), KpiCatalog::builtin(), config, None).unwrap();
+    let engine = Engine::new(
+        dir.path(),
+        KpiCatalog::builtin(),
+        config,
+        None,
+        &Inventory::default(),
+    )
+    .unwrap();
     let out = engine
         .run_sql("SELECT * FROM (VALUES (1), (2), (3), (4), (5)) AS t(x)")
         .await

@@ -616,6 +616,12 @@ define_table! {
         zt_behaviors: StrList,
         /// The target app is privileged (site config `privileged_apps`).
         zt_privileged_target: Bool,
+        /// Site application the target app is (site config `apps` with an `idp_apps` name).
+        zt_app_id: Str,
+        /// Sensitivity of that application (site config), e.g. high.
+        zt_app_sensitivity: Str,
+        /// The sign-in is protected by MFA: a factor was verified in it, or earlier in the session as the source states (Entra `authenticationRequirement` multiFactorAuthentication, CloudTrail `MFAUsed`); false when the source states a single factor; null when it does not say (Okta SSO events: see the session).
+        zt_mfa_satisfied: Bool,
     }
 }
 

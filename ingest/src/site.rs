@@ -62,6 +62,10 @@ pub struct AppConfig {
     /// Sensitivity label, e.g. `high`; apps with a sensitivity are "sensitive apps".
     #[serde(default)]
     pub sensitivity: Option<String>,
+    /// Names of the app at the identity provider (Okta app label, Entra `appDisplayName`,
+    /// case-insensitive), so sign-ins to it are tagged with this app.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub idp_apps: Vec<String>,
 }
 
 impl Default for SiteConfig {
@@ -202,6 +206,7 @@ struct CompiledApp {
     hosts: Vec<String>,
     path_prefixes: Vec<String>,
     sensitivity: Option<String>,
+    idp_apps: Vec<String>,
 }
 
 /// Compiled site configuration; cheap to consult per record.
@@ -252,6 +257,7 @@ impl Site {
                     hosts: a.hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
                     path_prefixes: a.path_prefixes.clone(),
                     sensitivity: a.sensitivity.clone(),
+                    idp_apps: a.idp_apps.clone(),
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -321,6 +327,17 @@ impl Site {
             .iter()
             .find(|p| path_has_prefix(path, p))
             .map(String::as_str)
+    }
+
+    /// The configured application an identity-provider app name belongs to.
+    pub fn match_idp_app(&self, app_name: &str) -> Option<AppMatch<'_>> {
+        self.apps
+            .iter()
+            .find(|a| a.idp_apps.iter().any(|n| n.eq_ignore_ascii_case(app_name)))
+            .map(|a| AppMatch {
+                id: &a.id,
+                sensitivity: a.sensitivity.as_deref(),
+            })
     }
 
     /// The configured web application serving `host` / `path`; host matches win.
@@ -448,6 +465,7 @@ mod tests {
                 hosts: vec!["payroll.corp.example".into()],
                 path_prefixes: vec!["/payroll".into()],
                 sensitivity: Some("high".into()),
+                idp_apps: vec!["Workday".into()],
             }],
             privileged_apps: vec!["AWS Console".into()],
             ..SiteConfig::default()
@@ -468,6 +486,14 @@ mod tests {
             Some("high")
         );
         assert!(site.match_app(None, Some("/shop")).is_none());
+        assert_eq!(
+            site.match_idp_app("WORKDAY"),
+            Some(AppMatch {
+                id: "payroll",
+                sensitivity: Some("high")
+            })
+        );
+        assert_eq!(site.match_idp_app("Slack"), None);
         assert!(site.is_privileged_app("aws console"));
         assert!(site.is_service_account("SVC-backup@corp.example"));
         assert!(!site.is_service_account("alice@corp.example"));

@@ -1,6 +1,8 @@
 //! The synthetic company: people, service accounts, devices, apps, networks and the places
 //! its traffic comes from. Built deterministically from the generator's random stream.
 
+use ztlens_analytics::inventory::{InventoryConfig, PolicyException, ServiceAccount};
+use ztlens_analytics::time_range::format_ms;
 use ztlens_ingest::site::{AppConfig, SegmentConfig, SiteConfig};
 
 use super::rng::Rng;
@@ -302,22 +304,215 @@ impl Company {
                     hosts: vec!["payroll.corp.example".into()],
                     path_prefixes: vec!["/payroll".into()],
                     sensitivity: Some("high".into()),
+                    // Payroll runs in Workday; sign-ins to it are sign-ins to payroll.
+                    idp_apps: vec!["Workday".into()],
+                },
+                AppConfig {
+                    id: "crm".into(),
+                    hosts: vec![],
+                    path_prefixes: vec![],
+                    sensitivity: Some("high".into()),
+                    idp_apps: vec!["Salesforce".into()],
                 },
                 AppConfig {
                     id: "admin".into(),
                     hosts: vec![],
                     path_prefixes: vec!["/admin".into(), "/api/admin".into()],
                     sensitivity: Some("high".into()),
+                    idp_apps: vec![],
                 },
                 AppConfig {
                     id: "wiki".into(),
                     hosts: vec![],
                     path_prefixes: vec!["/wiki".into()],
                     sensitivity: None,
+                    idp_apps: vec!["Wiki".into()],
                 },
             ],
             service_account_patterns: vec!["svc-*".into()],
         }
+    }
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// A service account as the company's inventory lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InventoriedAccount {
+    pub login: String,
+    pub owner: &'static str,
+    /// When the inventory says its credential was last rotated.
+    pub rotated_ms: Option<i64>,
+    pub max_credential_age_days: Option<u32>,
+}
+
+/// A policy exception the company granted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantedException {
+    pub id: &'static str,
+    pub owner: &'static str,
+    pub login: String,
+    /// The identity-provider app it covers (`None`: every sign-in of the user).
+    pub app: Option<&'static str>,
+    pub control: &'static str,
+    pub reason: &'static str,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+}
+
+/// What the company's CMDB and exception register hold, dated from the start of the generated
+/// period.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CompanyInventory {
+    pub accounts: Vec<InventoriedAccount>,
+    pub exceptions: Vec<GrantedException>,
+}
+
+/// Days an inventoried credential may live unless the account says otherwise.
+pub const MAX_CREDENTIAL_AGE_DAYS: u32 = 90;
+
+impl Company {
+    /// The inventory for a period starting at `start_ms`: every service account but
+    /// svc-reporting (an unowned account the logs reveal), plus a retired one that no longer
+    /// signs in; and four exceptions — one expiring mid-period, one open throughout, one
+    /// expired before the period, one granted mid-period.
+    pub fn inventory(&self, start_ms: i64) -> CompanyInventory {
+        let login = |i: usize| self.people[i].login.clone();
+        let service = |name: &str| format!("{name}@corp.example");
+        CompanyInventory {
+            accounts: vec![
+                InventoriedAccount {
+                    login: service("svc-backup"),
+                    owner: "storage-team",
+                    rotated_ms: Some(start_ms - 45 * DAY_MS),
+                    max_credential_age_days: Some(30),
+                },
+                InventoriedAccount {
+                    // Overdue by the inventory, rotated during the period (the log says so).
+                    login: service("svc-deploy"),
+                    owner: "platform-team",
+                    rotated_ms: Some(start_ms - 200 * DAY_MS),
+                    max_credential_age_days: None,
+                },
+                InventoriedAccount {
+                    login: service("svc-legacy-ftp"),
+                    owner: "it-ops",
+                    rotated_ms: Some(start_ms - 400 * DAY_MS),
+                    max_credential_age_days: None,
+                },
+            ],
+            exceptions: vec![
+                GrantedException {
+                    id: "EX-1001",
+                    owner: "finance",
+                    login: login(3),
+                    app: Some("Workday"),
+                    control: "mfa",
+                    reason: "shared payroll kiosk without an authenticator",
+                    created_ms: start_ms - 60 * DAY_MS,
+                    expires_ms: start_ms + DAY_MS / 2,
+                },
+                GrantedException {
+                    id: "EX-1002",
+                    owner: "sales",
+                    login: login(4),
+                    app: Some("Salesforce"),
+                    control: "compliant_device",
+                    reason: "trade-fair laptop, enrolment pending",
+                    created_ms: start_ms - 10 * DAY_MS,
+                    expires_ms: start_ms + 30 * DAY_MS,
+                },
+                GrantedException {
+                    id: "EX-1003",
+                    owner: "it-ops",
+                    login: login(6),
+                    app: None,
+                    control: "mfa",
+                    reason: "phone replacement",
+                    created_ms: start_ms - 90 * DAY_MS,
+                    expires_ms: start_ms - 5 * DAY_MS,
+                },
+                GrantedException {
+                    id: "EX-1004",
+                    owner: "finance",
+                    login: login(8),
+                    app: Some("Workday"),
+                    control: "mfa",
+                    reason: "year-end close from a contractor device",
+                    created_ms: start_ms + DAY_MS / 4,
+                    expires_ms: start_ms + 60 * DAY_MS,
+                },
+            ],
+        }
+    }
+}
+
+impl CompanyInventory {
+    /// The inventory as `[inventory]` entries in the config.
+    pub fn config(&self) -> InventoryConfig {
+        InventoryConfig {
+            service_accounts: self
+                .accounts
+                .iter()
+                .map(|a| ServiceAccount {
+                    account: a.login.clone(),
+                    owner: a.owner.into(),
+                    credential_rotated: a.rotated_ms.map(format_ms),
+                    max_credential_age_days: a.max_credential_age_days,
+                })
+                .collect(),
+            policy_exceptions: self
+                .exceptions
+                .iter()
+                .map(|e| PolicyException {
+                    id: e.id.into(),
+                    owner: e.owner.into(),
+                    user: e.login.clone(),
+                    app: e.app.map(str::to_string),
+                    control: Some(e.control.into()),
+                    reason: e.reason.into(),
+                    created: format_ms(e.created_ms),
+                    expires: format_ms(e.expires_ms),
+                })
+                .collect(),
+            ..InventoryConfig::default()
+        }
+    }
+
+    /// The service accounts as the CSV export `[inventory] service_accounts_file` reads.
+    pub fn service_accounts_csv(&self) -> String {
+        let mut out = String::from("account,owner,credential_rotated,max_credential_age_days\n");
+        for a in &self.accounts {
+            out.push_str(&format!(
+                "{},{},{},{}\n",
+                a.login,
+                a.owner,
+                a.rotated_ms.map(format_ms).unwrap_or_default(),
+                a.max_credential_age_days
+                    .map(|d| d.to_string())
+                    .unwrap_or_default()
+            ));
+        }
+        out
+    }
+
+    /// The exceptions as the CSV export `[inventory] policy_exceptions_file` reads.
+    pub fn exceptions_csv(&self) -> String {
+        let mut out = String::from("id,owner,user,app,control,reason,created,expires\n");
+        for e in &self.exceptions {
+            out.push_str(&format!(
+                "{},{},{},{},{},\"{}\",{},{}\n",
+                e.id,
+                e.owner,
+                e.login,
+                e.app.unwrap_or_default(),
+                e.control,
+                e.reason,
+                format_ms(e.created_ms),
+                format_ms(e.expires_ms)
+            ));
+        }
+        out
     }
 }
 

@@ -14,7 +14,9 @@
 //! <out>/crowdstrike/fdr.ndjson       CrowdStrike Falcon Data Replicator events
 //! <out>/cloudtrail/records.json      CloudTrail `{"Records": [...]}` files, back to back
 //! <out>/intune/managed_devices.ndjson   Intune Graph managedDevice snapshots
-//! <out>/ztlens.toml                  the [site] section describing the company
+//! <out>/inventory/service_accounts.csv  the service-account inventory (owners, rotation dates)
+//! <out>/inventory/policy_exceptions.csv the policy exceptions granted
+//! <out>/ztlens.toml                  the [site] and [inventory] sections describing the company
 //! <out>/truth.json                   what every KPI must report for [from, to)
 //! ```
 
@@ -61,6 +63,7 @@ pub fn write_dataset(
         "crowdstrike",
         "cloudtrail",
         "intune",
+        "inventory",
     ] {
         std::fs::create_dir_all(out.join(dir))?;
     }
@@ -194,9 +197,25 @@ pub fn write_dataset(
     vpc_v5.finish()?.flush()?;
 
     let site = generator.company().site_config();
-    let mut toml_text =
-        String::from("# The synthetic company's site knowledge, written by `ztlens gen`.\n");
-    toml_text.push_str(&toml::to_string(&SiteOnly { site }).map_err(std::io::Error::other)?);
+    let inventory = &generator.truth().inventory;
+    std::fs::write(
+        out.join("inventory/service_accounts.csv"),
+        inventory.service_accounts_csv(),
+    )?;
+    std::fs::write(
+        out.join("inventory/policy_exceptions.csv"),
+        inventory.exceptions_csv(),
+    )?;
+    let inventory = ztlens_analytics::InventoryConfig {
+        service_accounts_file: Some("inventory/service_accounts.csv".into()),
+        policy_exceptions_file: Some("inventory/policy_exceptions.csv".into()),
+        ..ztlens_analytics::InventoryConfig::default()
+    };
+    let mut toml_text = String::from(
+        "# The synthetic company's site knowledge and inventories, written by `ztlens gen`.\n",
+    );
+    toml_text
+        .push_str(&toml::to_string(&SiteOnly { site, inventory }).map_err(std::io::Error::other)?);
     std::fs::write(out.join("ztlens.toml"), toml_text)?;
     let truth = generator.truth().to_json(start_ms, end_ms);
     std::fs::write(
@@ -209,4 +228,5 @@ pub fn write_dataset(
 #[derive(serde::Serialize)]
 struct SiteOnly {
     site: ztlens_ingest::SiteConfig,
+    inventory: ztlens_analytics::InventoryConfig,
 }

@@ -22,7 +22,10 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{Value, json};
 
-use company::{ADMIN_PORTS, ATTACK_ORIGINS, App, Company, OFFICES, Person, Place};
+use company::{
+    ADMIN_PORTS, ATTACK_ORIGINS, App, Company, CompanyInventory, MAX_CREDENTIAL_AGE_DAYS, OFFICES,
+    Person, Place,
+};
 use rng::Rng;
 
 /// What every KPI must report for the generated events.
@@ -49,6 +52,17 @@ pub struct Truth {
     /// Service-account login → [allowed, refused, interactive] sign-in events and the /24
     /// networks of the allowed ones.
     pub service_accounts: BTreeMap<String, ([u64; 3], std::collections::BTreeSet<String>)>,
+    /// Latest allowed sign-in of each service account.
+    pub service_last_sign_in: BTreeMap<String, i64>,
+    /// Latest credential rotation logged for each account.
+    pub rotations: BTreeMap<String, i64>,
+    /// The company's inventory (service-account owners, policy exceptions).
+    pub inventory: CompanyInventory,
+    /// Allowed sign-ins of users holding a policy exception: the app as the source names it
+    /// (`None`: no app) and the time.
+    pub exception_uses: BTreeMap<String, Vec<(Option<String>, i64)>>,
+    /// (source, sensitive app id) → [with MFA, without MFA] allowed sign-ins.
+    pub sensitive_sign_ins: BTreeMap<(String, String), [u64; 2]>,
     /// Every EDR detection.
     pub detections: Vec<Detection>,
     /// Every containment the SOC performed.
@@ -142,6 +156,93 @@ impl Truth {
             minutes.sort_by(f64::total_cmp);
         }
         out
+    }
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+impl Truth {
+    /// Service-account hygiene at `to_ms`, from the inventory and the generator's own sign-in
+    /// and rotation records: dormant after 30 days without an allowed sign-in; overdue when the
+    /// latest rotation (declared or logged) is older than the account's limit, unknown, or the
+    /// account is not inventoried.
+    fn service_account_hygiene(&self, to_ms: i64) -> Vec<Value> {
+        let mut logins: std::collections::BTreeSet<String> = self
+            .inventory
+            .accounts
+            .iter()
+            .map(|a| a.login.to_lowercase())
+            .collect();
+        logins.extend(self.service_last_sign_in.keys().map(|l| l.to_lowercase()));
+        let days = |ms: i64| ms as f64 / DAY_MS as f64;
+        logins
+            .iter()
+            .map(|login| {
+                let listed = self
+                    .inventory
+                    .accounts
+                    .iter()
+                    .find(|a| a.login.to_lowercase() == *login);
+                let last = self.service_last_sign_in.get(login).copied();
+                let rotated = listed
+                    .and_then(|a| a.rotated_ms)
+                    .max(self.rotations.get(login).copied());
+                let limit_ms = i64::from(
+                    listed
+                        .and_then(|a| a.max_credential_age_days)
+                        .unwrap_or(MAX_CREDENTIAL_AGE_DAYS),
+                ) * DAY_MS;
+                let overdue = listed.is_none() || rotated.is_none_or(|r| to_ms - r > limit_ms);
+                json!({
+                    "account": listed.map_or(login.as_str(), |a| a.login.as_str()),
+                    "owner": listed.map_or("unowned", |a| a.owner),
+                    "sign_ins": self.service_accounts.get(login).map_or(0, |(counts, _)| counts[0]),
+                    "days_since_sign_in": last.map(|l| days(to_ms - l)),
+                    "dormant": u64::from(last.is_none_or(|l| l < to_ms - 30 * DAY_MS)),
+                    "credential_age_days": rotated.map(|r| days(to_ms - r)),
+                    "rotation_overdue": u64::from(overdue),
+                    "inventoried": u64::from(listed.is_some()),
+                })
+            })
+            .collect()
+    }
+
+    /// Policy-exception load over `[from_ms, to_ms)` as one bucket: per owner, exceptions open
+    /// at the end, used while in effect, used after expiry, and those uses.
+    fn policy_exceptions(&self, from_ms: i64, to_ms: i64) -> Vec<Value> {
+        let mut owners: BTreeMap<&str, [u64; 4]> = BTreeMap::new();
+        for e in &self.inventory.exceptions {
+            if e.created_ms >= to_ms {
+                continue;
+            }
+            let row = owners.entry(e.owner).or_default();
+            row[0] += u64::from(e.expires_ms >= to_ms);
+            let uses: Vec<i64> = self
+                .exception_uses
+                .get(&e.login)
+                .into_iter()
+                .flatten()
+                .filter(|(app, t)| {
+                    *t >= e.created_ms.max(from_ms)
+                        && *t < to_ms
+                        && e.app.is_none_or(|want| {
+                            app.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(want))
+                        })
+                })
+                .map(|(_, t)| *t)
+                .collect();
+            let after = uses.iter().filter(|t| **t >= e.expires_ms).count() as u64;
+            row[1] += u64::from(uses.iter().any(|t| *t < e.expires_ms));
+            row[2] += u64::from(after > 0);
+            row[3] += after;
+        }
+        owners
+            .iter()
+            .map(|(owner, [open, in_use, expired_in_use, after])| {
+                json!({"owner": owner, "open": open, "in_use": in_use,
+                    "expired_in_use": expired_in_use, "uses_after_expiry": after})
+            })
+            .collect()
     }
 }
 
@@ -329,6 +430,12 @@ impl Truth {
                 .filter(|((_, class), _)| class == "phishing_resistant")
                 .map(|(_, [v, _])| v)
                 .sum(),
+            sensitive_sign_ins_with_mfa: self.sensitive_sign_ins.values().map(|[w, _]| w).sum(),
+            sensitive_sign_ins_without_mfa: self
+                .sensitive_sign_ins
+                .values()
+                .map(|[_, wo]| wo)
+                .sum(),
             allowed_compliant: posture_of("compliant"),
             allowed_non_compliant: posture_of("non_compliant"),
             allowed_managed: posture_of("managed"),
@@ -406,6 +513,17 @@ impl Truth {
                     "interactive": interactive, "networks": networks.len()})
             })
             .collect();
+        let hygiene = self.service_account_hygiene(to_ms);
+        let without_mfa: Vec<Value> = self
+            .sensitive_sign_ins
+            .iter()
+            .map(|((source, app), [with, without])| {
+                json!({"source": source, "app": app, "sign_ins": with + without, "with_mfa": with,
+                    "without_mfa": without, "unknown": 0,
+                    "without_mfa_share": *without as f64 / (with + without) as f64})
+            })
+            .collect();
+        let exceptions = self.policy_exceptions(from_ms, to_ms);
         json!({
             "from": ztlens_analytics::time_range::format_ms(from_ms),
             "to": ztlens_analytics::time_range::format_ms(to_ms),
@@ -416,6 +534,9 @@ impl Truth {
                 "mfa_outcomes_by_country": mfa,
                 "mfa_outcomes_by_city": mfa_city,
                 "service_account_activity": service_accounts,
+                "service_account_hygiene": hygiene,
+                "policy_exceptions": exceptions,
+                "sensitive_app_sign_ins_without_mfa": without_mfa,
                 "blocked_lateral_movement": lateral,
                 "high_privilege_access_failures": high,
                 "access_decisions": decisions,
@@ -546,6 +667,21 @@ pub fn iso_country(name: &str) -> &'static str {
         "Netherlands" => "NL",
         _ => "ZZ",
     }
+}
+
+/// The sensitive site application an identity-provider app is (the generator's own table of
+/// the `[site.apps]` it writes).
+fn sensitive_app_id(app_name: &str) -> Option<&'static str> {
+    match app_name {
+        "Workday" => Some("payroll"),
+        "Salesforce" => Some("crm"),
+        _ => None,
+    }
+}
+
+/// The app an Entra sign-in names: the target app, or the portal a plain sign-in lands on.
+fn entra_app_name(app: Option<&App>) -> &'static str {
+    app.map_or("Microsoft 365 portal", |a| a.name)
 }
 
 /// The Entra authentication method for an Okta factor name.
@@ -748,6 +884,12 @@ pub struct Generator {
     /// Containments not yet due, in no particular order.
     pending: Vec<PendingContainment>,
     detection_counter: u64,
+    /// svc-deploy's credential was rotated (once, before its first sign-in).
+    deploy_credential_rotated: bool,
+    /// The identity-provider session of the current scenario (Okta `externalSessionId`).
+    session_id: String,
+    /// A factor was verified in the current session.
+    session_mfa: bool,
 }
 
 const SERVER_TZ_OFFSET_MIN: i64 = 60;
@@ -764,11 +906,15 @@ impl Generator {
     pub fn new(seed: u64, start_ms: i64) -> Self {
         let mut rng = Rng::new(seed);
         let company = Company::new(&mut rng);
+        let truth = Truth {
+            inventory: company.inventory(start_ms),
+            ..Truth::default()
+        };
         Self {
             rng,
             company,
             clock_ms: start_ms,
-            truth: Truth::default(),
+            truth,
             out: Emitted::default(),
             duplicate_rate: 0.005,
             port_counter: 0,
@@ -777,6 +923,9 @@ impl Generator {
             devices: BTreeMap::new(),
             pending: Vec::new(),
             detection_counter: 0,
+            deploy_credential_rotated: false,
+            session_id: String::new(),
+            session_mfa: false,
         }
     }
 
@@ -806,6 +955,9 @@ impl Generator {
     }
 
     fn scenario(&mut self) {
+        // Each scenario is one identity-provider session.
+        self.session_id = format!("102{:x}", self.rng.next_u64());
+        self.session_mfa = false;
         match self
             .rng
             .weighted(&[250, 550, 200, 6, 6, 4, 4, 60, 20, 25, 30, 6])
@@ -841,6 +993,45 @@ impl Generator {
     // --- Okta --------------------------------------------------------------------------------
 
     fn okta(&mut self, t: i64, ev: OktaEvent<'_>) {
+        // Sign-ins to a sensitive app: MFA-protected when the session verified a factor first.
+        if ev.meaning.decision == Some("allow")
+            && let Some(app) = ev.app.and_then(|a| sensitive_app_id(a.name))
+        {
+            let source = if uses_entra(ev.who.person) {
+                "entra"
+            } else {
+                "okta"
+            };
+            let index = usize::from(!self.session_mfa);
+            self.truth
+                .sensitive_sign_ins
+                .entry((source.into(), app.into()))
+                .or_default()[index] += 1;
+        }
+        if ev.meaning.mfa_step && ev.meaning.decision == Some("allow") {
+            self.session_mfa = true;
+        }
+        let login = &ev.who.person.login;
+        if ev.meaning.decision == Some("allow")
+            && self
+                .truth
+                .inventory
+                .exceptions
+                .iter()
+                .any(|e| &e.login == login)
+        {
+            // The app as the source will name it: Entra names a portal where Okta names none.
+            let app = if uses_entra(ev.who.person) {
+                Some(entra_app_name(ev.app))
+            } else {
+                ev.app.map(|a| a.name)
+            };
+            self.truth
+                .exception_uses
+                .entry(login.clone())
+                .or_default()
+                .push((app.map(str::to_string), t));
+        }
         if uses_entra(ev.who.person) {
             return self.entra(t, ev);
         }
@@ -875,7 +1066,7 @@ impl Generator {
             },
             "device": {"id": person.device_id, "name": person.device_name, "os_platform": person.device_os, "managed": person.device_managed, "registered": true},
             "authenticationContext": {"authenticationProvider": null, "credentialProvider": null, "credentialType": null, "issuer": null,
-                "interface": null, "authenticationStep": 0, "externalSessionId": format!("102{:x}", t)},
+                "interface": null, "authenticationStep": 0, "externalSessionId": self.session_id},
             "outcome": {"result": result, "reason": reason},
             "securityContext": {"asNumber": place.asn, "asOrg": place.as_org, "isp": place.as_org, "domain": null, "isProxy": place.is_proxy},
             "debugContext": {"debugData": {"requestId": format!("{:x}", self.rng.next_u64()), "requestUri": "/idp/idx/identify"}},
@@ -911,6 +1102,12 @@ impl Generator {
             if decision == "allow" {
                 // Okta reports a service account signing in as actor type User: an
                 // interactive session, which is the hygiene finding.
+                let last = self
+                    .truth
+                    .service_last_sign_in
+                    .entry(person.login.clone())
+                    .or_insert(t);
+                *last = (*last).max(t);
                 entry.0[0] += 1;
                 entry.0[2] += 1;
                 entry
@@ -1034,10 +1231,17 @@ impl Generator {
             _ => return,
         };
         let country = iso_country(place.country);
-        let app_name = app.map_or("Microsoft 365 portal", |a| a.name);
+        let app_name = entra_app_name(app);
         let mut details_list = vec![
             json!({"authenticationMethod": "Password", "succeeded": code != 50126 && code != 50053}),
         ];
+        // After a verified factor, the session's token carries the MFA claim: Entra records the
+        // app sign-in as multi-factor, "Previously satisfied".
+        let mfa_claim = self.session_mfa && !meaning.mfa_step && decision == "allow";
+        if mfa_claim {
+            details_list.push(json!({"authenticationMethod": "Previously satisfied", "succeeded": true,
+                "authenticationStepResultDetail": "First factor requirement satisfied by claim in the token"}));
+        }
         if meaning.mfa_step {
             let method = entra_method(factor.unwrap_or(person.factor));
             details_list.push(json!({"authenticationMethod": method, "succeeded": decision == "allow",
@@ -1090,7 +1294,7 @@ impl Generator {
                 "status": status,
                 "conditionalAccessStatus": if policies.as_array().is_some_and(|p| !p.is_empty()) { if code == 0 || code == 50074 { "success" } else { "failure" } } else { "notApplied" },
                 "appliedConditionalAccessPolicies": policies,
-                "authenticationRequirement": if meaning.mfa_step || code == 50074 { "multiFactorAuthentication" } else { "singleFactorAuthentication" },
+                "authenticationRequirement": if meaning.mfa_step || code == 50074 || mfa_claim { "multiFactorAuthentication" } else { "singleFactorAuthentication" },
                 "authenticationDetails": details_list,
                 "deviceDetail": {"deviceId": person.device_id, "displayName": person.device_name, "operatingSystem": os_name(person),
                     "browser": "Chrome 126.0", "isCompliant": person.device_managed, "isManaged": person.device_managed,
@@ -1315,10 +1519,39 @@ impl Generator {
             place,
             ip: &ip,
         };
+        if person.login.starts_with("svc-deploy@") && !self.deploy_credential_rotated {
+            self.rotate_credential(person);
+        }
         self.okta(
             self.clock_ms,
             event(SSO, who, "SUCCESS", None, Some("allow")).app(app),
         );
+    }
+
+    /// An administrator sets a new password for a service account (Okta
+    /// `user.account.update_password`): the rotation the hygiene KPI looks for.
+    fn rotate_credential(&mut self, person: &Person) {
+        self.deploy_credential_rotated = true;
+        let t = self.clock_ms;
+        let event = json!({
+            "uuid": self.rng.uuid(),
+            "published": ztlens_analytics::time_range::format_ms(t),
+            "eventType": "user.account.update_password",
+            "version": "0",
+            "severity": "INFO",
+            "displayMessage": "User update password for Okta",
+            "actor": {"id": "00uadm0000000000000", "type": "User", "alternateId": "iam-admin@corp.example", "displayName": "IAM Admin"},
+            "client": {"ipAddress": "198.51.100.21"},
+            "outcome": {"result": "SUCCESS"},
+            "target": [{"id": person.okta_id, "type": "User", "alternateId": person.login, "displayName": person.display_name}],
+        });
+        let line = event.to_string();
+        self.truth.rotations.insert(person.login.clone(), t);
+        self.count_event("okta");
+        if self.maybe_duplicate("okta") {
+            self.out.okta.push(line.clone());
+        }
+        self.out.okta.push(line);
     }
 
     fn password_spray(&mut self) {

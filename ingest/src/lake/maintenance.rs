@@ -1,17 +1,19 @@
 //! Lake maintenance: compaction of small files per closed hour, and retention by days.
 //!
-//! Compaction merges the files of one `(table, date, hour)` partition into one, dropping rows
-//! whose `metadata_uid` was already seen in the merge (the duplicates a crash or a redelivery
-//! leaves behind). The merged file is written atomically before the inputs are deleted, so a
+//! Compaction merges the files of one `(table, date, hour)` partition into one, keeping one row
+//! per `metadata_uid`: its earliest delivery (smallest `metadata_processed_time`), so the
+//! duplicates a crash or a redelivery leaves behind go without changing when the event first
+//! arrived (file names order writers, not deliveries: a one-shot ingest's writer id carries its
+//! process id). The merged file is written atomically before the inputs are deleted, so a
 //! crash in between leaves duplicates for the next run, never a loss. Only hours before
 //! `before_hour` are touched, so partitions still being written are left alone. Run it on one
 //! instance per lake.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use datafusion::arrow::array::{Array, BooleanArray, StringArray};
+use datafusion::arrow::array::{Array, BooleanArray, StringArray, TimestampMillisecondArray};
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -131,8 +133,7 @@ fn compact_partition(
     let schema = table.schema();
     let mut compacted_any = false;
     for bin in bins.into_iter().filter(|b| b.len() >= 2) {
-        let mut seen: HashSet<u128> = HashSet::new();
-        let mut batches = Vec::new();
+        let mut read = Vec::new();
         let mut inputs = Vec::new();
         for path in &bin {
             let file = File::open(path).map_err(LakeError::io(path))?;
@@ -153,18 +154,21 @@ fn compact_partition(
                 // Written under another schema version: leave it as it is.
                 continue;
             }
-            for batch in file_batches {
-                report.rows_in += batch.num_rows() as u64;
-                let kept = drop_seen(&batch, &mut seen)?;
-                report.rows_out += kept.num_rows() as u64;
-                if kept.num_rows() > 0 {
-                    batches.push(kept);
-                }
-            }
+            read.extend(file_batches);
             inputs.push(path.clone());
         }
         if inputs.len() < 2 {
             continue;
+        }
+        let earliest = earliest_deliveries(&read);
+        let mut batches = Vec::new();
+        for (index, batch) in read.iter().enumerate() {
+            report.rows_in += batch.num_rows() as u64;
+            let kept = keep_earliest(batch, index, &earliest)?;
+            report.rows_out += kept.num_rows() as u64;
+            if kept.num_rows() > 0 {
+                batches.push(kept);
+            }
         }
         let name = format!("{writer_id}-{:020}.parquet", next_seq());
         write_parquet_file(dir, &name, &schema, &batches)?;
@@ -182,17 +186,63 @@ fn compact_partition(
     Ok(())
 }
 
-/// Rows of `batch` whose `metadata_uid` has not been seen yet.
-fn drop_seen(batch: &RecordBatch, seen: &mut HashSet<u128>) -> Result<RecordBatch, LakeError> {
-    let uids = batch
+fn uids(batch: &RecordBatch) -> &StringArray {
+    batch
         .column_by_name("metadata_uid")
         .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-        .expect("every table has metadata_uid");
+        .expect("every table has metadata_uid")
+}
+
+fn processed_times(batch: &RecordBatch) -> &TimestampMillisecondArray {
+    batch
+        .column_by_name("metadata_processed_time")
+        .and_then(|c| c.as_any().downcast_ref::<TimestampMillisecondArray>())
+        .expect("every table has metadata_processed_time")
+}
+
+/// Where each `metadata_uid` (by 128-bit hash) was first delivered: (processed time, batch,
+/// row) of its smallest `metadata_processed_time`, the earliest position on a tie.
+fn earliest_deliveries(batches: &[RecordBatch]) -> HashMap<u128, (i64, u32, u32)> {
+    let mut earliest: HashMap<u128, (i64, u32, u32)> = HashMap::new();
+    for (b, batch) in batches.iter().enumerate() {
+        let (uids, processed) = (uids(batch), processed_times(batch));
+        for row in 0..batch.num_rows() {
+            if uids.is_null(row) {
+                continue;
+            }
+            let at = if processed.is_null(row) {
+                i64::MAX
+            } else {
+                processed.value(row)
+            };
+            let candidate = (at, b as u32, row as u32);
+            earliest
+                .entry(xxhash_rust::xxh3::xxh3_128(uids.value(row).as_bytes()))
+                .and_modify(|e| {
+                    if candidate.0 < e.0 {
+                        *e = candidate;
+                    }
+                })
+                .or_insert(candidate);
+        }
+    }
+    earliest
+}
+
+/// Rows of batch `index` that are their uid's earliest delivery (rows without a uid stay).
+fn keep_earliest(
+    batch: &RecordBatch,
+    index: usize,
+    earliest: &HashMap<u128, (i64, u32, u32)>,
+) -> Result<RecordBatch, LakeError> {
+    let uids = uids(batch);
     let mask: BooleanArray = (0..uids.len())
-        .map(|i| {
+        .map(|row| {
             Some(
-                uids.is_null(i)
-                    || seen.insert(xxhash_rust::xxh3::xxh3_128(uids.value(i).as_bytes())),
+                uids.is_null(row)
+                    || earliest
+                        .get(&xxhash_rust::xxh3::xxh3_128(uids.value(row).as_bytes()))
+                        .is_some_and(|&(_, b, r)| b as usize == index && r as usize == row),
             )
         })
         .collect();
@@ -230,4 +280,74 @@ pub fn enforce_retention(
         }
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{Format, Site, decode_bytes};
+
+    const LINE: &str = r#"{"uuid":"u-1","published":"2026-03-02T08:15:00Z","eventType":"user.session.start","actor":{"id":"00u1","type":"User","alternateId":"alice@corp.example"},"outcome":{"result":"SUCCESS"}}"#;
+
+    fn authentication_batch(processed_ms: i64) -> RecordBatch {
+        let (decoded, _) = decode_bytes(
+            Format::Okta,
+            Arc::new(Site::default()),
+            LINE.as_bytes(),
+            "test",
+            processed_ms,
+            1 << 20,
+        );
+        let (table, batch) = decoded.batches.into_iter().next().expect("one row");
+        assert_eq!(table, Table::Authentication);
+        batch
+    }
+
+    #[test]
+    fn compaction_keeps_the_earliest_delivery_whatever_the_file_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Table::Authentication.schema();
+        // The later delivery sits in the file that sorts first (as a one-shot ingest whose
+        // process id sorts lower would write it).
+        write_parquet_file(
+            dir.path(),
+            "a-1.parquet",
+            &schema,
+            &[authentication_batch(2_000)],
+        )
+        .unwrap();
+        write_parquet_file(
+            dir.path(),
+            "b-1.parquet",
+            &schema,
+            &[authentication_batch(1_000)],
+        )
+        .unwrap();
+        let files = parquet_files(dir.path()).unwrap();
+        let mut report = CompactionReport::default();
+        compact_partition(
+            Table::Authentication,
+            dir.path(),
+            &files,
+            "test",
+            u64::MAX,
+            &mut report,
+        )
+        .unwrap();
+        assert_eq!(
+            (report.rows_in, report.rows_out, report.files_out),
+            (2, 1, 1)
+        );
+        let merged = parquet_files(dir.path()).unwrap();
+        assert_eq!(merged.len(), 1);
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&merged[0]).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+        assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+        assert_eq!(processed_times(&batches[0]).value(0), 1_000);
+    }
 }

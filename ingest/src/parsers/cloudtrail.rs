@@ -212,6 +212,7 @@ fn map_auth<'v>(event: &'v Value, name: &str, row: &mut AuthenticationRow<'v>, s
                 (Some("Failure"), _) | (_, Some(_)) => "deny_credentials",
                 _ => "other",
             };
+            own.zt_mfa_satisfied = mfa_used.map(|m| m == "Yes" && decision == "allow");
             (decision, 1)
         }
         "CredentialChallenge" | "CredentialVerification" => {
@@ -272,10 +273,15 @@ fn map_auth<'v>(event: &'v Value, name: &str, row: &mut AuthenticationRow<'v>, s
             (decision, 1)
         }
     };
-    own.zt_privileged_target = Some(own.service_name.as_deref().is_some_and(|s| {
-        site.is_privileged_app(s)
-            || (name.starts_with("AssumeRole") && s.to_ascii_lowercase().contains("admin"))
-    }));
+    super::tag_auth_app(own, site);
+    if name.starts_with("AssumeRole")
+        && own
+            .service_name
+            .as_deref()
+            .is_some_and(|s| s.to_ascii_lowercase().contains("admin"))
+    {
+        own.zt_privileged_target = Some(true);
+    }
     let (action_id, disposition_id, status_id) = decision_outcome(decision);
     own.zt_decision = Some(Cow::Borrowed(decision));
     own.action_id = Some(action_id);

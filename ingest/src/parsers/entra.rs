@@ -426,11 +426,7 @@ fn map_signin<'v>(
     };
     own.zt_behaviors = risk_events.iter().filter_map(as_text).collect();
     own.zt_ca_status = first_str(props, &[&["conditionalAccessStatus"]]);
-    own.zt_privileged_target = Some(
-        own.service_name
-            .as_deref()
-            .is_some_and(|app| site.is_privileged_app(app)),
-    );
+    super::tag_auth_app(own, site);
 
     // Conditional access: the deciding policy (failure first, then the first that applied) and
     // the controls the applied policies required.
@@ -486,6 +482,14 @@ fn map_signin<'v>(
         factors.push(method);
     }
     own.is_mfa = Some(second_factor_ran || matches!(decision, "mfa_failed" | "mfa_denied"));
+    // Protected by MFA: a factor ran now, or the token already carried the MFA claim
+    // ("Previously satisfied"), which Entra states as the sign-in's requirement.
+    own.zt_mfa_satisfied = match first_str(props, &[&["authenticationRequirement"]]).as_deref() {
+        Some("multiFactorAuthentication") => Some(decision == "allow"),
+        Some("singleFactorAuthentication") => Some(false),
+        _ if second_factor_ran => Some(decision == "allow"),
+        _ => None,
+    };
     if let Some(first) = factors.first() {
         own.auth_factor = Some(first.clone());
         own.auth_factor_type_id = Some(factor_type_id(first));

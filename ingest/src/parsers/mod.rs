@@ -410,6 +410,17 @@ pub(crate) fn tag_network(
 
 /// Site tags for an HTTP request: the configured app (host first, then path prefix) and
 /// whether the path is privileged.
+/// Site tags of a sign-in's target app: privileged (`site.privileged_apps`) and the site
+/// application it is (`site.apps[].idp_apps`).
+pub(crate) fn tag_auth_app(own: &mut crate::schema::AuthenticationColumns<'_>, site: &Site) {
+    let app = own.service_name.as_deref();
+    own.zt_privileged_target = Some(app.is_some_and(|a| site.is_privileged_app(a)));
+    if let Some(m) = app.and_then(|a| site.match_idp_app(a)) {
+        own.zt_app_id = Some(Cow::Owned(m.id.to_string()));
+        own.zt_app_sensitivity = m.sensitivity.map(|s| Cow::Owned(s.to_string()));
+    }
+}
+
 pub(crate) fn tag_http(own: &mut crate::schema::HttpActivityColumns<'_>, site: &Site) {
     let path = own.http_request_url_path.as_deref();
     if let Some(app) = site.match_app(own.http_request_url_hostname.as_deref(), path) {

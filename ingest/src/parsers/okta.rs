@@ -805,6 +805,11 @@ fn map_event<'a>(
         _ => false,
     };
     own.is_mfa = Some(is_mfa_step);
+    // A verified factor protects the sign-in; other events do not say (an SSO inherits its
+    // session's MFA, which the KPIs find through session_uid).
+    if is_mfa_step && decision == Some("allow") {
+        own.zt_mfa_satisfied = Some(true);
+    }
     if let Some(f) = &factor {
         own.auth_factor_type_id = Some(factor_type_id(f));
         own.auth_factors = vec![f.clone()];
@@ -899,11 +904,7 @@ fn map_event<'a>(
             _ => {}
         }
     }
-    own.zt_privileged_target = Some(
-        own.service_name
-            .as_deref()
-            .is_some_and(|app| site.is_privileged_app(app)),
-    );
+    super::tag_auth_app(own, site);
     if let Some(debug) = debug {
         let (level, behaviors) = risk_and_behaviors(debug);
         own.risk_level_id = level.as_deref().and_then(risk_level_id);
