@@ -359,14 +359,16 @@ def applications():
          {"decision": "deny_app_not_approved"}, w=6)
     d.add("table", "Sensitive apps behind the IdP", [kpi_target(
         "sensitive_app_coverage",
-        [("app", STRING), ("source", STRING), ("requests", NUMBER), ("idp_authenticated", NUMBER),
-         ("unauthenticated", NUMBER), ("authenticated_share", NUMBER)], series=False)], w=12, h=8,
-        description="An app with unauthenticated requests is reachable around central identity.")
-    d.add("table", "Requests around the IdP — evidence", [kpi_target(
+        [("app", STRING), ("source", STRING), ("requests", NUMBER), ("behind_idp", NUMBER),
+         ("unauthenticated", NUMBER), ("unknown", NUMBER), ("behind_idp_share", NUMBER)],
+        series=False)], w=12, h=8,
+        description="An app with unauthenticated requests is reachable around central identity; "
+                    "unknown = anonymous log lines with no gate signal.")
+    d.add("table", "Requests to sensitive apps — evidence", [kpi_target(
         "sensitive_app_coverage",
-        [("time", TIME), ("app", STRING), ("idp_authenticated", STRING), ("user_name", STRING),
-         ("src_endpoint_ip", STRING), ("method", STRING), ("path", STRING), ("status", NUMBER)],
-        evidence=True)], w=12, h=8)
+        [("time", TIME), ("app", STRING), ("idp_path", STRING), ("gate", STRING),
+         ("user_name", STRING), ("src_endpoint_ip", STRING), ("method", STRING), ("path", STRING),
+         ("status", NUMBER)], evidence=True)], w=12, h=8)
     d.add("timeseries", "Unsuccessful high-privilege access", [kpi_target(
         "high_privilege_access_failures",
         [("time", TIME), ("target", STRING), ("failures", NUMBER)], {"target": "$target"})],
@@ -385,11 +387,13 @@ def pipeline():
     d.add("timeseries", "Events by source", [kpi_target(
         "telemetry_health", [("time", TIME), ("source", STRING), ("events", NUMBER)])],
         w=12, h=8, description="Distinct events per source and interval, from the lake: a gap is a blind spot.")
-    d.add("table", "Arrival lag by source", [kpi_target(
+    d.add("table", "Arrival lag and refusals by source", [kpi_target(
         "telemetry_health",
-        [("source", STRING), ("events", NUMBER), ("lag_median_s", NUMBER), ("lag_max_s", NUMBER)],
-        series=False)], w=12, h=8, unit="s",
-        description="Processing time minus event time of each event's first delivery.")
+        [("source", STRING), ("events", NUMBER), ("lag_median_s", NUMBER), ("lag_max_s", NUMBER),
+         ("dead_letters", NUMBER), ("dead_letter_rate", NUMBER)],
+        series=False)], w=12, h=8,
+        description="Lag: processing time minus event time of each event's first delivery (s). "
+                    "Dead letters: records refused, by when they were refused.")
     d.add("timeseries", "Records per second by source", [prom_target(
         "sum by (source) (rate(ztlens_ingest_records_total[5m]))", "{{source}}")], unit="rps")
     d.add("timeseries", "Dead letters by source and reason", [prom_target(

@@ -124,6 +124,26 @@ fn ingest_reports_rows_and_dead_letters_and_they_can_be_listed() {
     assert!(out.contains("mixed.log:2"), "{out}");
     let listed = run_ok(ztlens().arg("dead-letters").arg("--data-dir").arg(&lake));
     assert!(listed.contains("not an access log line"), "{listed}");
+    // SQL sees them too, and a torn line (a crash mid-write) is skipped, not an error.
+    let day = std::fs::read_dir(lake.join("_dead_letter"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::write(day.join("torn-1.ndjson"), "{\"time\": 17724").unwrap();
+    let rows = run_ok(ztlens().arg("query").arg("--data-dir").arg(&lake).args([
+        "--format",
+        "json",
+        "SELECT source, kind, origin FROM dead_letters",
+    ]));
+    let rows: serde_json::Value = serde_json::from_str(&rows).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!(rows[0]["source"], "nginx");
+    assert!(
+        rows[0]["origin"].as_str().unwrap().ends_with("mixed.log:2"),
+        "{rows}"
+    );
     // The one-shot writer leaves no WAL directory behind.
     let wal = lake.join("_wal");
     assert_eq!(std::fs::read_dir(&wal).map(|d| d.count()).unwrap_or(0), 0);

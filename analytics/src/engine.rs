@@ -14,7 +14,10 @@
 //! - for user SQL: `<table>` = every lake and hot-tail row, with `date` and `hour` columns so
 //!   filters on them prune partitions;
 //! - in both: the inventories (`service_account_inventory`, `policy_exception_inventory`, see
-//!   [`crate::inventory`]), loaded once and shared by every session.
+//!   [`crate::inventory`]), loaded once and shared by every session; and, for statements that
+//!   name it, `dead_letters(time, source, origin, kind, reason, raw_len)`: the refused records
+//!   by the time ztlens refused them (a refused record has no event time), read from the
+//!   dead-letter store — in a KPI, those refused in the range (and lookback), with a `bucket`.
 //!
 //! A KPI session also has `kpi_range(range_from, range_to, last_bucket)` and
 //! `kpi_buckets(bucket, bucket_end)`, one row per bucket of the range (at most
@@ -190,6 +193,7 @@ impl Engine {
         let scope = KpiScope {
             range,
             lookback_ms: def.lookback_ms,
+            dead_letters: names_dead_letters(&sql),
         };
         let output = self
             .run(
@@ -200,7 +204,7 @@ impl Engine {
                     }
                     Ok(df)
                 },
-                Some(scope),
+                scope.into(),
                 None,
             )
             .await?;
@@ -230,6 +234,7 @@ impl Engine {
         let scope = KpiScope {
             range,
             lookback_ms: def.lookback_ms,
+            dead_letters: names_dead_letters(&sql),
         };
         let output = self
             .run(
@@ -240,7 +245,7 @@ impl Engine {
                     }
                     Ok(df.limit(offset, Some(limit + 1))?)
                 },
-                Some(scope),
+                scope.into(),
                 Some(limit),
             )
             .await?;
@@ -250,9 +255,13 @@ impl Engine {
     /// Run user SQL through the read-only guard.
     pub async fn run_sql(&self, sql: &str) -> Result<QueryOutput, AnalyticsError> {
         let sql = sql.to_string();
+        let dead_letters = names_dead_letters(&sql);
         self.run(
             move |ctx| async move { check_read_only(&ctx, &sql).await },
-            None,
+            Tables {
+                kpi: None,
+                dead_letters,
+            },
             None,
         )
         .await
@@ -261,7 +270,7 @@ impl Engine {
     async fn run<F, Fut>(
         &self,
         plan: F,
-        scope: Option<KpiScope>,
+        tables: Tables,
         max_rows: Option<usize>,
     ) -> Result<QueryOutput, AnalyticsError>
     where
@@ -285,7 +294,10 @@ impl Engine {
         let max_rows = max_rows.unwrap_or(inner.config.max_rows);
         let task = async move {
             let ctx = inner.session();
-            register_tables(&ctx, &inner.data_dir, tail.as_ref(), scope).await?;
+            register_tables(&ctx, &inner.data_dir, tail.as_ref(), tables.kpi).await?;
+            if tables.dead_letters {
+                register_dead_letters(&ctx, &inner.data_dir, tables.kpi).await?;
+            }
             for (name, batch) in [
                 (
                     "service_account_inventory",
@@ -341,6 +353,30 @@ impl Engine {
 struct KpiScope {
     range: TimeRange,
     lookback_ms: i64,
+    /// The query reads `dead_letters`.
+    dead_letters: bool,
+}
+
+/// What a session registers: the KPI scope (none for user SQL) and whether the dead-letter
+/// store is read (only for statements that name it: reading it costs I/O).
+#[derive(Debug, Clone, Copy)]
+struct Tables {
+    kpi: Option<KpiScope>,
+    dead_letters: bool,
+}
+
+impl From<KpiScope> for Tables {
+    fn from(scope: KpiScope) -> Self {
+        Tables {
+            kpi: Some(scope),
+            dead_letters: scope.dead_letters,
+        }
+    }
+}
+
+/// Whether a statement names the `dead_letters` table.
+fn names_dead_letters(sql: &str) -> bool {
+    sql.to_ascii_lowercase().contains("dead_letters")
 }
 
 /// A drill-down filter: the KPI label and the values to keep (any of them).
@@ -445,7 +481,9 @@ async fn register_tables(
         let lake = ctx.table(&lake_name).await?;
         let tail_df = ctx.table(&tail_name).await?;
         let view = match scope {
-            Some(KpiScope { range, lookback_ms }) => {
+            Some(KpiScope {
+                range, lookback_ms, ..
+            }) => {
                 let first_ms = range.from_ms.saturating_sub(lookback_ms);
                 let in_range = col("time")
                     .gt_eq(ts_literal(first_ms))
@@ -457,13 +495,8 @@ async fn register_tables(
                     .filter(partitions.and(in_range.clone()))?
                     .select(columns(table))?;
                 let tail_df = tail_df.filter(in_range)?.select(columns(table))?;
-                let stride = ScalarValue::new_interval_mdn(0, 0, range.bucket_ms() * 1_000_000);
-                let bucket = datafusion::functions::datetime::date_bin().call(vec![
-                    lit(stride),
-                    col("time"),
-                    ts_literal(range.from_ms),
-                ]);
-                lake.union(tail_df)?.with_column("bucket", bucket)?
+                lake.union(tail_df)?
+                    .with_column("bucket", bucket_expr(range))?
             }
             None => {
                 let mut lake_cols = columns(table);
@@ -486,6 +519,91 @@ async fn register_tables(
         for (name, sql) in crate::kpi::BUILTIN_VIEWS {
             let view = ctx.sql(sql).await?;
             ctx.register_table(*name, view.into_view())?;
+        }
+    }
+    Ok(())
+}
+
+/// The start of a row's bucket: `date_bin(step, time, from)`.
+fn bucket_expr(range: TimeRange) -> Expr {
+    let stride = ScalarValue::new_interval_mdn(0, 0, range.bucket_ms() * 1_000_000);
+    datafusion::functions::datetime::date_bin().call(vec![
+        lit(stride),
+        col("time"),
+        ts_literal(range.from_ms),
+    ])
+}
+
+/// Register `dead_letters` (see the module docs): all of them for user SQL, those refused in
+/// the range and lookback (with `bucket`) for a KPI.
+async fn register_dead_letters(
+    ctx: &SessionContext,
+    data_dir: &Path,
+    scope: Option<KpiScope>,
+) -> Result<(), AnalyticsError> {
+    use datafusion::arrow::array::{Int64Array, StringArray, TimestampMillisecondArray};
+    use datafusion::arrow::datatypes::TimeUnit;
+    let (from_ms, to_ms) = scope.map_or((i64::MIN, i64::MAX), |s| {
+        (s.range.from_ms.saturating_sub(s.lookback_ms), s.range.to_ms)
+    });
+    let dir = data_dir.to_path_buf();
+    let (letters, unreadable) = tokio::task::spawn_blocking(move || {
+        ztlens_ingest::dead_letter::read_dead_letter_summaries(&dir, from_ms, to_ms)
+    })
+    .await
+    .map_err(|e| AnalyticsError::Internal(e.to_string()))?
+    .map_err(|e| AnalyticsError::Internal(e.to_string()))?;
+    if unreadable > 0 {
+        tracing::warn!(
+            unreadable,
+            "dead-letter lines that cannot be read were skipped"
+        );
+    }
+    let schema = Arc::new(Schema::new(vec![
+        Field::new(
+            "time",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("origin", DataType::Utf8, false),
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("raw_len", DataType::Int64, false),
+    ]));
+    let text = |f: fn(&ztlens_ingest::dead_letter::DeadLetterSummary) -> &str| {
+        Arc::new(StringArray::from_iter_values(letters.iter().map(f)))
+            as datafusion::arrow::array::ArrayRef
+    };
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(
+                TimestampMillisecondArray::from_iter_values(letters.iter().map(|l| l.time))
+                    .with_timezone("UTC"),
+            ),
+            text(|l| &l.source),
+            text(|l| &l.origin),
+            text(|l| &l.kind),
+            text(|l| &l.reason),
+            Arc::new(Int64Array::from_iter_values(
+                letters.iter().map(|l| l.raw_len as i64),
+            )),
+        ],
+    )
+    .map_err(|e| AnalyticsError::Internal(e.to_string()))?;
+    let table = MemTable::try_new(schema, vec![vec![batch]])?;
+    match scope {
+        Some(scope) => {
+            ctx.register_table("dead_letters__all", Arc::new(table))?;
+            let view = ctx
+                .table("dead_letters__all")
+                .await?
+                .with_column("bucket", bucket_expr(scope.range))?;
+            ctx.register_table("dead_letters", view.into_view())?;
+        }
+        None => {
+            ctx.register_table("dead_letters", Arc::new(table))?;
         }
     }
     Ok(())

@@ -35,7 +35,7 @@
 //! inside it. Every KPI query can read `kpi_range`, `kpi_buckets` (one row per bucket, for
 //! states reported at each bucket's end), the inventories (`service_account_inventory`,
 //! `policy_exception_inventory`) and the derived views of [`BUILTIN_VIEWS`]
-//! (`device_compliance_intervals`, `edr_responses`).
+//! (`device_compliance_intervals`, `edr_responses`, `sensitive_app_requests`).
 //!
 //! The defaults in `queries/kpis/` are compiled into the binary; a directory given with
 //! `--queries` adds KPIs and replaces defaults with the same id.
@@ -160,6 +160,10 @@ pub const BUILTIN_VIEWS: &[(&str, &str)] = &[
     (
         "edr_responses",
         include_str!("../../queries/views/edr_responses.sql"),
+    ),
+    (
+        "sensitive_app_requests",
+        include_str!("../../queries/views/sensitive_app_requests.sql"),
     ),
 ];
 

@@ -28,7 +28,8 @@ pub const DEVICES_LEAKAGE_MAX_L3: f64 = 0.02;
 /// needs every lateral scan contained.
 pub const NETWORK_BLOCKED_L2: f64 = 0.7;
 pub const NETWORK_BLOCKED_L3: f64 = 0.95;
-/// Applications: share of requests to sensitive apps that the identity provider authenticated.
+/// Applications: share of requests to sensitive apps that came through the identity provider,
+/// among those whose path is known.
 pub const APPS_AUTHENTICATED_L2: f64 = 0.8;
 pub const APPS_AUTHENTICATED_L3: f64 = 1.0;
 
@@ -47,8 +48,8 @@ pub struct MaturityInputs {
     pub lateral_allowed: u64,
     pub lateral_scans: u64,
     pub lateral_scans_contained: u64,
-    pub sensitive_requests: u64,
-    pub sensitive_requests_authenticated: u64,
+    pub sensitive_requests_behind_idp: u64,
+    pub sensitive_requests_unauthenticated: u64,
 }
 
 /// One pillar's level and the evidence behind it.
@@ -175,7 +176,10 @@ pub fn assess(i: &MaturityInputs) -> Vec<PillarScore> {
         },
     );
 
-    let authenticated = ratio(i.sensitive_requests_authenticated, i.sensitive_requests);
+    let authenticated = ratio(
+        i.sensitive_requests_behind_idp,
+        i.sensitive_requests_behind_idp + i.sensitive_requests_unauthenticated,
+    );
     let apps_level = match authenticated {
         Some(a) if a >= APPS_AUTHENTICATED_L3 => 3,
         Some(a) if a >= APPS_AUTHENTICATED_L2 => 2,
@@ -184,13 +188,13 @@ pub fn assess(i: &MaturityInputs) -> Vec<PillarScore> {
     let applications = score(
         "applications",
         apps_level,
-        json!({"sensitive_requests": i.sensitive_requests,
-            "sensitive_requests_authenticated": i.sensitive_requests_authenticated,
-            "authenticated_share": authenticated}),
+        json!({"sensitive_requests_behind_idp": i.sensitive_requests_behind_idp,
+            "sensitive_requests_unauthenticated": i.sensitive_requests_unauthenticated,
+            "behind_idp_share": authenticated}),
         if apps_level == 1 {
-            "at least 80% of requests to sensitive apps authenticated by the identity provider"
+            "at least 80% of requests to sensitive apps through the identity provider"
         } else {
-            "every request to a sensitive app authenticated by the identity provider (no dark apps)"
+            "every request to a sensitive app through the identity provider (no dark apps)"
         },
     );
     vec![identity, devices, network, applications]
@@ -243,8 +247,8 @@ impl Engine {
             lateral_allowed: sum(&lateral, "allowed", None),
             lateral_scans: sum(&scans, "scans", None),
             lateral_scans_contained: sum(&scans, "contained", None),
-            sensitive_requests: sum(&coverage, "requests", None),
-            sensitive_requests_authenticated: sum(&coverage, "idp_authenticated", None),
+            sensitive_requests_behind_idp: sum(&coverage, "behind_idp", None),
+            sensitive_requests_unauthenticated: sum(&coverage, "unauthenticated", None),
         })
     }
 
@@ -287,8 +291,8 @@ mod tests {
             lateral_allowed: 31,
             lateral_scans: 4,
             lateral_scans_contained: 4,
-            sensitive_requests: 100,
-            sensitive_requests_authenticated: 79,
+            sensitive_requests_behind_idp: 79,
+            sensitive_requests_unauthenticated: 21,
             ..Default::default()
         };
         assert_eq!(levels(&i), [1, 1, 1, 1]);
@@ -297,7 +301,8 @@ mod tests {
         i.allowed_unmanaged = 20;
         i.lateral_blocked = 70;
         i.lateral_allowed = 30;
-        i.sensitive_requests_authenticated = 80;
+        i.sensitive_requests_behind_idp = 80;
+        i.sensitive_requests_unauthenticated = 20;
         assert_eq!(levels(&i), [2, 2, 2, 2]);
         i.mfa_verified_phishing_resistant = 50;
         // Phishing-resistant enough for level 3, but one sign-in in ten skips MFA: level 2.
@@ -308,7 +313,8 @@ mod tests {
         i.allowed_unmanaged = 2;
         i.lateral_blocked = 95;
         i.lateral_allowed = 5;
-        i.sensitive_requests_authenticated = 100;
+        i.sensitive_requests_behind_idp = 100;
+        i.sensitive_requests_unauthenticated = 0;
         assert_eq!(levels(&i), [3, 3, 3, 3]);
         let mature = assess(&i);
         assert!(

@@ -1,6 +1,7 @@
 //! Golden tests: every KPI over a lake built from the Okta, VPC flow and nginx parser fixtures
 //! and the stories in `tests/fixtures/` (Intune check-ins with compliance intervals, Falcon
-//! detections with their containments and an Okta session revoke) around the golden day,
+//! detections with their containments and an Okta session revoke, an Okta sign-on to Workday
+//! in a session that verified MFA) around the golden day,
 //! ingested twice, so every event is stored twice, with the inventory in
 //! `analytics/tests/fixtures/inventory/` (service accounts, policy exceptions), compared with
 //! `queries/kpis/golden/<id>.json`.
@@ -72,20 +73,24 @@ fn fixture_lake(dir: &Path) {
                 _ => Vec::new(),
             };
             let stories = repo().join("analytics/tests/fixtures");
-            files.extend(match format {
-                Format::Okta => Some(stories.join("okta_response.ndjson")),
-                Format::Intune => Some(stories.join("intune_compliance.ndjson")),
-                Format::CrowdStrike => Some(stories.join("crowdstrike_response.json")),
-                _ => None,
-            });
+            let story_files: &[&str] = match format {
+                Format::Okta => &["okta_response.ndjson", "okta_sign_on.ndjson"],
+                Format::Intune => &["intune_compliance.ndjson"],
+                Format::CrowdStrike => &["crowdstrike_response.json"],
+                _ => &[],
+            };
+            files.extend(story_files.iter().map(|f| stories.join(f)));
             files.sort();
             for file in files {
                 let bytes = std::fs::read(&file).unwrap();
+                // Each file its own origin, as `ztlens ingest` names them (dead letters of a
+                // re-read file count once by origin).
+                let origin = format!("file:{}", file.file_name().unwrap().to_string_lossy());
                 let (decoded, _) = decode_bytes(
                     format,
                     fixture_site(),
                     &bytes,
-                    "golden",
+                    &origin,
                     1_772_452_800_000 + round * 3_600_000,
                     1 << 20,
                 );

@@ -88,15 +88,26 @@ impl DeadLetterStore {
     }
 }
 
-/// Read every dead letter under a data directory, oldest file first. Lines that cannot be read
-/// are reported in the second list (path:line) instead of stopping the read.
-pub fn read_dead_letters(data_dir: &Path) -> Result<(Vec<DeadLetter>, Vec<String>), LakeError> {
+/// The dead-letter files under a data directory, oldest first, from the date partitions
+/// between `first_date` and `last_date` (`YYYY-MM-DD`, inclusive) when given.
+fn dead_letter_files(
+    data_dir: &Path,
+    dates: Option<(&str, &str)>,
+) -> Result<Vec<PathBuf>, LakeError> {
     let root = dead_letter_dir(data_dir);
     let mut files = Vec::new();
     if root.exists() {
         for day in std::fs::read_dir(&root).map_err(LakeError::io(&root))? {
             let day = day.map_err(LakeError::io(&root))?.path();
             if !day.is_dir() {
+                continue;
+            }
+            let date = day
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix("date="))
+                .unwrap_or_default();
+            if dates.is_some_and(|(first, last)| date < first || date > last) {
                 continue;
             }
             for f in std::fs::read_dir(&day).map_err(LakeError::io(&day))? {
@@ -108,6 +119,60 @@ pub fn read_dead_letters(data_dir: &Path) -> Result<(Vec<DeadLetter>, Vec<String
         }
     }
     files.sort();
+    Ok(files)
+}
+
+/// What a dead letter says about itself, without its bytes: the part queries read.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct DeadLetterSummary {
+    /// When ztlens refused it (epoch ms).
+    pub time: i64,
+    pub source: String,
+    pub origin: String,
+    pub kind: String,
+    pub reason: String,
+    pub raw_len: usize,
+}
+
+/// Summaries of the dead letters refused in `[from_ms, to_ms)`, reading only the date
+/// partitions the range touches. Lines that cannot be read (a line torn by a crash) are
+/// counted in the second value instead of failing the read.
+pub fn read_dead_letter_summaries(
+    data_dir: &Path,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<(Vec<DeadLetterSummary>, usize), LakeError> {
+    // Instants outside chrono's range (an open bound) read every partition on that side.
+    let date = |ms: i64, open: &str| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map_or_else(|| open.to_string(), |t| t.format("%Y-%m-%d").to_string())
+    };
+    let first = date(from_ms, "");
+    let last = date(to_ms.saturating_sub(1), "~");
+    let mut letters = Vec::new();
+    let mut unreadable = 0;
+    for path in dead_letter_files(data_dir, Some((&first, &last)))? {
+        let file = File::open(&path).map_err(LakeError::io(&path))?;
+        for line in BufReader::new(file).lines() {
+            match line
+                .ok()
+                .and_then(|l| serde_json::from_str::<DeadLetterSummary>(&l).ok())
+            {
+                Some(letter) if letter.time >= from_ms && letter.time < to_ms => {
+                    letters.push(letter)
+                }
+                Some(_) => {}
+                None => unreadable += 1,
+            }
+        }
+    }
+    Ok((letters, unreadable))
+}
+
+/// Read every dead letter under a data directory, oldest file first. Lines that cannot be read
+/// are reported in the second list (path:line) instead of stopping the read.
+pub fn read_dead_letters(data_dir: &Path) -> Result<(Vec<DeadLetter>, Vec<String>), LakeError> {
+    let files = dead_letter_files(data_dir, None)?;
     let mut letters = Vec::new();
     let mut unreadable = Vec::new();
     for path in files {

@@ -2,32 +2,41 @@
 -- title: Sensitive apps behind the identity provider
 -- unit: requests
 -- labels: app, source
--- metrics: requests, idp_authenticated, unauthenticated, authenticated_share
--- totals: requests, idp_authenticated, unauthenticated
--- description: Requests to sensitive applications (site.apps with a sensitivity) as seen by front
---   ends that report whether the identity provider authenticated the request (AWS ALB: the
---   `authenticate` action ran). Front ends that cannot tell (nginx, Envoy without an authz
---   result) are not counted rather than guessed. idp_authenticated = requests the IdP
---   authenticated; unauthenticated = requests that reached the app without it; a sensitive
---   app with unauthenticated requests is "dark" — reachable around central identity — and its
---   evidence lists those requests. authenticated_share = idp_authenticated / requests.
+-- metrics: requests, behind_idp, unauthenticated, unknown, behind_idp_share
+-- totals: requests, behind_idp, unauthenticated, unknown
+-- lookback: 12h
+-- description: Requests to sensitive applications (site.apps with a sensitivity) per app and
+--   front end, by whether they came through the identity provider (view
+--   sensitive_app_requests). behind_idp = the front end says the IdP gate ran (AWS ALB: the
+--   `authenticate` action; Envoy: ext_authz decided the request), or the request names a user
+--   who signed on to the same app through the IdP (an allowed sign-in tagged with the app's
+--   idp_apps) in the 12 hours before it; unauthenticated = the ALB says the gate did not run,
+--   or the named user had no such sign-on — the app let them in some other way; unknown = no
+--   gate signal and no user (an anonymous nginx or Envoy line), reported apart rather than
+--   guessed. A sensitive app with unauthenticated requests is "dark" — reachable around
+--   central identity — and its evidence lists them. behind_idp_share = behind_idp /
+--   (behind_idp + unauthenticated). Sign-ons are read from 12 hours before the range.
 SELECT
     time,
     app,
     source,
     requests,
-    idp_authenticated,
-    requests - idp_authenticated AS unauthenticated,
-    CAST(idp_authenticated AS DOUBLE) / requests AS authenticated_share
+    behind_idp,
+    unauthenticated,
+    unknown,
+    CASE WHEN behind_idp + unauthenticated > 0
+        THEN CAST(behind_idp AS DOUBLE) / (behind_idp + unauthenticated) END AS behind_idp_share
 FROM (
     SELECT
         bucket AS time,
-        zt_app_id AS app,
-        metadata_product_name AS source,
+        app,
+        source,
         COUNT(DISTINCT metadata_uid) AS requests,
-        COUNT(DISTINCT CASE WHEN zt_idp_authenticated THEN metadata_uid END) AS idp_authenticated
-    FROM http_activity
-    WHERE zt_app_sensitivity IS NOT NULL AND zt_idp_authenticated IS NOT NULL
+        COUNT(DISTINCT CASE WHEN path = 'behind_idp' THEN metadata_uid END) AS behind_idp,
+        COUNT(DISTINCT CASE WHEN path = 'unauthenticated' THEN metadata_uid END) AS unauthenticated,
+        COUNT(DISTINCT CASE WHEN path = 'unknown' THEN metadata_uid END) AS unknown
+    FROM sensitive_app_requests CROSS JOIN kpi_range
+    WHERE time >= range_from
     GROUP BY 1, 2, 3
 )
 ORDER BY time, app, source
@@ -35,15 +44,17 @@ ORDER BY time, app, source
 -- evidence
 SELECT DISTINCT
     time,
-    zt_app_id AS app,
-    metadata_product_name AS source,
+    app,
+    source,
     metadata_uid,
-    zt_idp_authenticated AS idp_authenticated,
+    path AS idp_path,
+    gate,
     user_name,
+    latest_sign_on,
     src_endpoint_ip,
-    http_request_http_method AS method,
-    http_request_url_path AS path,
-    http_response_code AS status
-FROM http_activity
-WHERE zt_app_sensitivity IS NOT NULL AND zt_idp_authenticated IS NOT NULL
+    method,
+    url_path AS path,
+    status
+FROM sensitive_app_requests CROSS JOIN kpi_range
+WHERE time >= range_from
 ORDER BY time, metadata_uid

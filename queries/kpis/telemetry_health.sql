@@ -2,14 +2,16 @@
 -- title: Telemetry health
 -- unit: events
 -- labels: source
--- metrics: events, lag_median_s, lag_max_s
--- totals: events
--- description: Events per source and bucket across every table, and how late they arrived:
---   lag = processing time minus event time of the first delivery of each event (a redelivery
---   does not make an event later). A source whose events drop to zero, or whose lag grows, is
---   a blind spot every other KPI inherits. Refused records are counted on /metrics
---   (ztlens_ingest_dead_letters_total, per source and reason) and listed by
---   `ztlens dead-letters`, since they never reach a table.
+-- metrics: events, lag_median_s, lag_max_s, dead_letters, dead_letter_rate
+-- totals: events, dead_letters
+-- description: Events per source and bucket across every table, how late they arrived, and
+--   how many records of the source were refused: lag = processing time minus event time of
+--   the first delivery of each event (a redelivery does not make an event later);
+--   dead_letters = distinct refused records (by origin: a file line, a Kafka offset, a pushed
+--   request's record) bucketed by when ztlens first refused them — a refused record has no
+--   event time; dead_letter_rate = dead_letters / (events + dead_letters). A source whose
+--   events drop to zero, whose lag grows, or whose records are refused is a blind spot every
+--   other KPI inherits. `ztlens dead-letters` lists the refused records with their reasons.
 -- One row per event and table (deliveries collapsed per table, which keeps each hash table to
 -- one table's events; an event is stored in one table), then per source.
 WITH firsts AS (
@@ -36,19 +38,42 @@ WITH firsts AS (
     SELECT bucket, metadata_product_name, metadata_uid,
            MIN(CAST(metadata_processed_time AS BIGINT)) - MIN(CAST(time AS BIGINT))
     FROM detection_finding GROUP BY 1, 2, 3
+),
+events AS (
+    SELECT
+        bucket AS time,
+        source,
+        COUNT(metadata_uid) AS events,
+        CAST(median(lag_ms) AS DOUBLE) / 1000.0 AS lag_median_s,
+        CAST(MAX(lag_ms) AS DOUBLE) / 1000.0 AS lag_max_s
+    FROM firsts
+    GROUP BY 1, 2
+),
+refused AS (
+    SELECT time, source, COUNT(origin) AS dead_letters
+    FROM (
+        SELECT MIN(bucket) AS time, source, origin
+        FROM dead_letters
+        GROUP BY source, origin
+    )
+    GROUP BY 1, 2
 )
 SELECT
-    bucket AS time,
-    source,
-    COUNT(metadata_uid) AS events,
-    CAST(median(lag_ms) AS DOUBLE) / 1000.0 AS lag_median_s,
-    CAST(MAX(lag_ms) AS DOUBLE) / 1000.0 AS lag_max_s
-FROM firsts
-GROUP BY 1, 2
+    COALESCE(e.time, r.time) AS time,
+    COALESCE(e.source, r.source) AS source,
+    COALESCE(e.events, 0) AS events,
+    e.lag_median_s,
+    e.lag_max_s,
+    COALESCE(r.dead_letters, 0) AS dead_letters,
+    CAST(COALESCE(r.dead_letters, 0) AS DOUBLE)
+        / (COALESCE(e.events, 0) + COALESCE(r.dead_letters, 0)) AS dead_letter_rate
+FROM events e
+FULL OUTER JOIN refused r ON e.time = r.time AND e.source = r.source
 ORDER BY time, source
 
 -- evidence
--- Every delivery of every event, so a reviewer sees first and repeated arrivals.
+-- Every delivery of every event, so a reviewer sees first and repeated arrivals, and every
+-- refusal of a record (its origin in place of an event id).
 SELECT DISTINCT * FROM (
     SELECT time, metadata_product_name AS source, metadata_uid, 'authentication' AS table_name, metadata_processed_time FROM authentication
     UNION ALL SELECT time, metadata_product_name, metadata_uid, 'network_activity', metadata_processed_time FROM network_activity
@@ -56,5 +81,6 @@ SELECT DISTINCT * FROM (
     UNION ALL SELECT time, metadata_product_name, metadata_uid, 'device_state', metadata_processed_time FROM device_state
     UNION ALL SELECT time, metadata_product_name, metadata_uid, 'account_change', metadata_processed_time FROM account_change
     UNION ALL SELECT time, metadata_product_name, metadata_uid, 'detection_finding', metadata_processed_time FROM detection_finding
+    UNION ALL SELECT time, source, origin, concat('dead_letter: ', kind), time AS refused_time FROM dead_letters
 )
 ORDER BY time, metadata_uid

@@ -41,8 +41,15 @@ pub struct Truth {
     pub decisions: BTreeMap<(String, String), u64>,
     /// (segment_src, segment_dst) → [blocked, allowed, failed] admin-port lateral attempts
     pub lateral_attempts: BTreeMap<(String, String), [u64; 3]>,
-    /// sensitive app → [requests, IdP-authenticated] as the ALB logs them
-    pub coverage: BTreeMap<String, [u64; 2]>,
+    /// (sensitive app, front end) → [behind the IdP, unauthenticated, unknown] requests whose
+    /// path the front end itself shows (ALB authenticate, Envoy ext_authz) or cannot show
+    /// (anonymous lines).
+    pub coverage: BTreeMap<(String, String), [u64; 3]>,
+    /// Requests to a sensitive app by a named user with no gate signal (nginx): user, app,
+    /// front end, time as logged; classified by `sign_ons` when the truth is written.
+    pub named_requests: Vec<(String, &'static str, &'static str, i64)>,
+    /// (user, sensitive app) → times of allowed sign-ons to the app through the IdP.
+    pub sign_ons: BTreeMap<(String, &'static str), Vec<i64>>,
     /// (source, device posture) → allowed authentication events
     pub allowed_posture: BTreeMap<(String, String), u64>,
     /// (source, factor class) → [verified, failed] MFA steps
@@ -161,7 +168,32 @@ impl Truth {
 
 const DAY_MS: i64 = 86_400_000;
 
+/// How long a sign-on through the IdP vouches for a user's later requests to the same app.
+const SIGN_ON_WINDOW_MS: i64 = 12 * 3_600_000;
+
 impl Truth {
+    /// Coverage counts with the named requests classified: behind the IdP when the user signed
+    /// on to the app through the IdP at most 12 hours before (at or before the logged time).
+    fn coverage_counts(&self) -> BTreeMap<(String, String), [u64; 3]> {
+        let mut counts = self.coverage.clone();
+        let mut sign_ons = self.sign_ons.clone();
+        for times in sign_ons.values_mut() {
+            times.sort_unstable();
+        }
+        for (user, app, source, t) in &self.named_requests {
+            let signed_on = sign_ons.get(&(user.clone(), *app)).is_some_and(|times| {
+                // The latest sign-on at or before the request.
+                let at_or_before = times.partition_point(|s| s <= t);
+                at_or_before > 0 && times[at_or_before - 1] >= t - SIGN_ON_WINDOW_MS
+            });
+            let row = counts
+                .entry((app.to_string(), source.to_string()))
+                .or_default();
+            row[usize::from(!signed_on)] += 1;
+        }
+        counts
+    }
+
     /// Service-account hygiene at `to_ms`, from the inventory and the generator's own sign-in
     /// and rotation records: dormant after 30 days without an allowed sign-in; overdue when the
     /// latest rotation (declared or logged) is older than the account's limit, unknown, or the
@@ -399,18 +431,27 @@ impl Truth {
                     "share": *n as f64 / total_allowed as f64})
             })
             .collect();
-        let coverage: Vec<Value> = self
-            .coverage
+        let coverage_counts = self.coverage_counts();
+        let coverage: Vec<Value> = coverage_counts
             .iter()
-            .map(|(app, [n, a])| {
-                json!({"app": app, "source": "alb", "requests": n, "idp_authenticated": a,
-                    "unauthenticated": n - a, "authenticated_share": *a as f64 / *n as f64})
+            .map(|((app, source), [behind, unauth, unknown])| {
+                let share = if behind + unauth == 0 {
+                    Value::Null
+                } else {
+                    json!(*behind as f64 / (behind + unauth) as f64)
+                };
+                json!({"app": app, "source": source, "requests": behind + unauth + unknown,
+                    "behind_idp": behind, "unauthenticated": unauth, "unknown": unknown,
+                    "behind_idp_share": share})
             })
             .collect();
         let health: Vec<Value> = self
             .events
             .iter()
-            .map(|(source, n)| json!({"source": source, "events": n}))
+            // Generated records all parse: no dead letters for any source.
+            .map(|(source, n)| {
+                json!({"source": source, "events": n, "dead_letters": 0, "dead_letter_rate": 0.0})
+            })
             .collect();
         // The scorecard's inputs from the generator's own counts; the levels follow from the
         // documented thresholds (unit-tested at their edges in ztlens-analytics).
@@ -444,8 +485,8 @@ impl Truth {
             lateral_allowed: self.lateral_attempts.values().map(|[_, a, _]| a).sum(),
             lateral_scans: scan_counts.values().map(|[n, _]| n).sum(),
             lateral_scans_contained: scan_counts.values().map(|[_, c]| c).sum(),
-            sensitive_requests: self.coverage.values().map(|[n, _]| n).sum(),
-            sensitive_requests_authenticated: self.coverage.values().map(|[_, a]| a).sum(),
+            sensitive_requests_behind_idp: coverage_counts.values().map(|[b, _, _]| b).sum(),
+            sensitive_requests_unauthenticated: coverage_counts.values().map(|[_, u, _]| u).sum(),
         };
         let maturity = json!({
             "pillars": ztlens_analytics::maturity::assess(&inputs),
@@ -676,6 +717,28 @@ fn sensitive_app_id(app_name: &str) -> Option<&'static str> {
         "Workday" => Some("payroll"),
         "Salesforce" => Some("crm"),
         _ => None,
+    }
+}
+
+/// The login before the `@`, lower case: how web logs name a user.
+fn local_part(login: &str) -> String {
+    login.split('@').next().unwrap_or(login).to_lowercase()
+}
+
+/// The sensitive site application a request path belongs to, by the generator's own path table
+/// of the `[site.apps]` it writes (a prefix is a whole path segment: /administrator is not
+/// /admin).
+fn sensitive_web_app(path: &str) -> Option<&'static str> {
+    let under = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
+    };
+    if under("/payroll") {
+        Some("payroll")
+    } else if under("/admin") || under("/api/admin") {
+        Some("admin")
+    } else {
+        None
     }
 }
 
@@ -1007,6 +1070,8 @@ impl Generator {
                 .sensitive_sign_ins
                 .entry((source.into(), app.into()))
                 .or_default()[index] += 1;
+            let user = local_part(&ev.who.person.login);
+            self.truth.sign_ons.entry((user, app)).or_default().push(t);
         }
         if ev.meaning.mfa_step && ev.meaning.decision == Some("allow") {
             self.session_mfa = true;
@@ -2333,6 +2398,23 @@ impl Generator {
                 .entry(("nginx".into(), prefix.to_string()))
                 .or_default() += 1;
         }
+        if let Some(app) = sensitive_web_app(path) {
+            match user {
+                // nginx logs the second: the request's time as the parser reads it.
+                Some(user) => self.truth.named_requests.push((
+                    user.to_lowercase(),
+                    app,
+                    "nginx",
+                    t.div_euclid(1000) * 1000,
+                )),
+                None => {
+                    self.truth
+                        .coverage
+                        .entry((app.into(), "nginx".into()))
+                        .or_default()[2] += 1
+                }
+            }
+        }
         self.count_event("nginx");
         if self.maybe_duplicate("nginx") {
             self.out.nginx.push(line.clone());
@@ -2382,6 +2464,15 @@ impl Generator {
             duration.saturating_sub(1)
         );
         self.web_truth("envoy", path, status);
+        if let Some(app) = sensitive_web_app(path) {
+            // UAEX: the external authorizer decided (and refused); otherwise the default
+            // format names no user and no gate: unknown.
+            let index = if flags == "UAEX" { 0 } else { 2 };
+            self.truth
+                .coverage
+                .entry((app.into(), "envoy".into()))
+                .or_default()[index] += 1;
+        }
         if self.maybe_duplicate("envoy") {
             self.out.envoy.push(line.clone());
         }
@@ -2417,25 +2508,12 @@ impl Generator {
             "https {time} app/corp-portal/50dc6c495c0c9188 {ip}:{port} 10.20.1.10:443 0.001 0.004 0.000 {status} {status} 320 {bytes} \"{method} https://portal.corp.example:443{path} HTTP/1.1\" \"{ua}\" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 arn:aws:elasticloadbalancing:eu-central-1:123456789012:targetgroup/portal/73e2d6bc24d8a067 \"{trace}\" \"portal.corp.example\" \"arn:aws:acm:eu-central-1:123456789012:certificate/portal\" 1 {created} \"{actions}\" \"-\" \"-\" \"10.20.1.10:443\" \"{status}\" \"-\" \"-\""
         );
         self.web_truth("alb", path, status);
-        // The sensitive apps of the site config, by the generator's own path table (a prefix
-        // is a whole path segment: /administrator is not /admin).
-        let under = |prefix: &str| {
-            path.strip_prefix(prefix)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
-        };
-        let app = if under("/payroll") {
-            Some("payroll")
-        } else if under("/admin") || under("/api/admin") {
-            Some("admin")
-        } else {
-            None
-        };
-        if let Some(app) = app {
-            let entry = self.truth.coverage.entry(app.into()).or_default();
-            entry[0] += 1;
-            if user.is_some() {
-                entry[1] += 1;
-            }
+        if let Some(app) = sensitive_web_app(path) {
+            // The authenticate action ran, or the ALB says it did not.
+            self.truth
+                .coverage
+                .entry((app.into(), "alb".into()))
+                .or_default()[usize::from(user.is_none())] += 1;
         }
         if self.maybe_duplicate("alb") {
             self.out.alb.push(line.clone());

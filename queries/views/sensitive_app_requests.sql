@@ -1,0 +1,99 @@
+-- view: sensitive_app_requests
+-- description: Every request to a sensitive application (http_activity rows tagged with a
+--   site.apps entry that has a sensitivity), once, with the path it took. gate = what says so:
+--   alb_authenticate / alb_no_authenticate (the ALB's authenticate action ran or not),
+--   envoy_ext_authz (Envoy's external authorizer decided the request), sign_on (a named user
+--   signed on to the same app through the identity provider — an allowed sign-in tagged with
+--   the app, same login or login before the @ — at most 12 hours before), no_sign_on (a named
+--   user without one), anonymous (no gate signal and no user). path = behind_idp
+--   (alb_authenticate, envoy_ext_authz, sign_on), unauthenticated (alb_no_authenticate,
+--   no_sign_on) or unknown (anonymous). Columns: time, bucket, app, source, metadata_uid, gate,
+--   path, user_name, latest_sign_on, src_endpoint_ip, method, url_path, status.
+WITH requests AS (
+    SELECT DISTINCT
+        time,
+        bucket,
+        zt_app_id AS app,
+        metadata_product_name AS source,
+        metadata_uid,
+        zt_idp_authenticated,
+        zt_authz_result LIKE 'ext_authz%' AS ext_authz,
+        user_name,
+        split_part(lower(user_name), '@', 1) AS user_key,
+        src_endpoint_ip,
+        http_request_http_method AS method,
+        http_request_url_path AS url_path,
+        http_response_code AS status
+    FROM http_activity
+    WHERE zt_app_sensitivity IS NOT NULL AND zt_app_id IS NOT NULL
+),
+sign_ons AS (
+    SELECT DISTINCT
+        time,
+        zt_app_id AS app,
+        split_part(lower(COALESCE(user_email_addr, user_name)), '@', 1) AS user_key
+    FROM authentication
+    WHERE zt_decision = 'allow' AND zt_app_id IS NOT NULL
+        AND COALESCE(user_email_addr, user_name) IS NOT NULL
+),
+-- The latest sign-on at or before each request of a named user without a gate signal:
+-- sign-ons and requests of the same user and app in one time order, a running maximum of
+-- sign-on times (a sign-on sorts before a request at the same instant). One sort, no pairs.
+timeline AS (
+    SELECT time, app, user_key, CAST(NULL AS VARCHAR) AS metadata_uid, time AS sign_on_time,
+        0 AS kind
+    FROM sign_ons
+    UNION ALL
+    SELECT time, app, user_key, metadata_uid, CAST(NULL AS TIMESTAMP) AS sign_on_time, 1 AS kind
+    FROM requests
+    WHERE zt_idp_authenticated IS NULL AND NOT COALESCE(ext_authz, false)
+        AND user_key IS NOT NULL AND user_key <> ''
+),
+latest_sign_on AS (
+    SELECT metadata_uid, latest
+    FROM (
+        SELECT
+            kind,
+            metadata_uid,
+            MAX(sign_on_time) OVER (
+                PARTITION BY app, user_key ORDER BY time, kind
+                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+            ) AS latest
+        FROM timeline
+    )
+    WHERE kind = 1
+),
+gated AS (
+    SELECT
+        r.*,
+        l.latest AS latest_sign_on,
+        CASE
+            WHEN r.zt_idp_authenticated THEN 'alb_authenticate'
+            WHEN NOT r.zt_idp_authenticated THEN 'alb_no_authenticate'
+            WHEN r.ext_authz THEN 'envoy_ext_authz'
+            WHEN r.user_key IS NULL OR r.user_key = '' THEN 'anonymous'
+            WHEN l.latest >= r.time - INTERVAL '12 hours' THEN 'sign_on'
+            ELSE 'no_sign_on'
+        END AS gate
+    FROM requests r
+    LEFT JOIN latest_sign_on l ON l.metadata_uid = r.metadata_uid
+)
+SELECT
+    time,
+    bucket,
+    app,
+    source,
+    metadata_uid,
+    gate,
+    CASE
+        WHEN gate IN ('alb_authenticate', 'envoy_ext_authz', 'sign_on') THEN 'behind_idp'
+        WHEN gate = 'anonymous' THEN 'unknown'
+        ELSE 'unauthenticated'
+    END AS path,
+    user_name,
+    latest_sign_on,
+    src_endpoint_ip,
+    method,
+    url_path,
+    status
+FROM gated
