@@ -762,17 +762,27 @@ fn entra_method(factor: &str) -> &'static str {
 /// distinct records could collide, since the time is part of the line).
 #[derive(Debug, Default)]
 struct SecondDedup {
-    second: i64,
-    seen: HashSet<u64>,
+    /// Line hashes per second, for the seconds a new line can still land in.
+    seen: BTreeMap<i64, HashSet<u64>>,
 }
 
 impl SecondDedup {
     fn is_new(&mut self, second: i64, line: &str) -> bool {
-        if second != self.second {
-            self.second = second;
-            self.seen.clear();
+        // Scenarios overlap: a scenario's events run up to SCENARIO_SPAN_MS past its start, so
+        // a line can land in a second an earlier scenario already wrote to. Seconds more than
+        // two spans before this one can no longer be written.
+        let horizon = second - 2 * SCENARIO_SPAN_MS / 1000;
+        while self
+            .seen
+            .first_key_value()
+            .is_some_and(|(s, _)| *s < horizon)
+        {
+            self.seen.pop_first();
         }
-        self.seen.insert(xxhash_rust_like(line))
+        self.seen
+            .entry(second)
+            .or_default()
+            .insert(xxhash_rust_like(line))
     }
 }
 
@@ -2626,5 +2636,23 @@ fn user_agent(person: &Person) -> String {
         "MACOS" => "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15".into(),
         "WINDOWS" => "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36".into(),
         _ => "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_is_new_once_even_after_a_later_second() {
+        let mut seen = SecondDedup::default();
+        assert!(seen.is_new(100, "a"));
+        assert!(seen.is_new(160, "a"));
+        // An overlapping scenario writes to second 100 again: the same bytes are refused.
+        assert!(!seen.is_new(100, "a"));
+        assert!(seen.is_new(100, "b"));
+        // Far later, second 100 is forgotten (memory stays bounded).
+        assert!(seen.is_new(100 + 3 * SCENARIO_SPAN_MS / 1000, "a"));
+        assert!(seen.seen.len() <= 2, "{:?}", seen.seen.keys());
     }
 }
