@@ -273,19 +273,8 @@ impl InventoryConfig {
 
 /// An instant as inventories write it: RFC 3339 or a date (midnight UTC).
 fn instant(text: &str) -> Result<i64, String> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(t.timestamp_millis());
-    }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(d
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight exists")
-            .and_utc()
-            .timestamp_millis());
-    }
-    Err(format!(
-        "{text:?} is neither RFC 3339 nor a date (YYYY-MM-DD)"
-    ))
+    crate::time_range::parse_date_or_rfc3339(text)
+        .ok_or_else(|| format!("{text:?} is neither RFC 3339 nor a date (YYYY-MM-DD)"))
 }
 
 /// Every record of a CSV file with a header row, with `file:line` as its origin.

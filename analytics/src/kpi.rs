@@ -35,7 +35,8 @@
 //! inside it. Every KPI query can read `kpi_range`, `kpi_buckets` (one row per bucket, for
 //! states reported at each bucket's end), the inventories (`service_account_inventory`,
 //! `policy_exception_inventory`) and the derived views of [`BUILTIN_VIEWS`]
-//! (`device_compliance_intervals`, `edr_responses`, `sensitive_app_requests`).
+//! (`device_compliance_intervals`, `edr_responses`, `sensitive_app_requests`,
+//! `sensitive_app_sign_ins`).
 //!
 //! The defaults in `queries/kpis/` are compiled into the binary; a directory given with
 //! `--queries` adds KPIs and replaces defaults with the same id.
@@ -164,6 +165,10 @@ pub const BUILTIN_VIEWS: &[(&str, &str)] = &[
     (
         "sensitive_app_requests",
         include_str!("../../queries/views/sensitive_app_requests.sql"),
+    ),
+    (
+        "sensitive_app_sign_ins",
+        include_str!("../../queries/views/sensitive_app_sign_ins.sql"),
     ),
 ];
 

@@ -83,17 +83,22 @@ pub fn parse_instant(text: &str, now_ms: i64) -> Result<i64, AnalyticsError> {
     if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
         return t.parse().map_err(|_| bad());
     }
-    if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(t) {
-        return Ok(dt.timestamp_millis());
+    parse_date_or_rfc3339(t).ok_or_else(bad)
+}
+
+/// An absolute instant written as RFC 3339 or a date (midnight UTC), in epoch milliseconds.
+pub fn parse_date_or_rfc3339(text: &str) -> Option<i64> {
+    if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(dt.timestamp_millis());
     }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        return Ok(d
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight exists")
-            .and_utc()
-            .timestamp_millis());
-    }
-    Err(bad())
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .map(|d| {
+            d.and_hms_opt(0, 0, 0)
+                .expect("midnight exists")
+                .and_utc()
+                .timestamp_millis()
+        })
 }
 
 pub fn parse_duration_ms(text: &str) -> Result<i64, AnalyticsError> {
