@@ -294,10 +294,7 @@ impl Engine {
         let max_rows = max_rows.unwrap_or(inner.config.max_rows);
         let task = async move {
             let ctx = inner.session();
-            register_tables(&ctx, &inner.data_dir, tail.as_ref(), tables.kpi).await?;
-            if tables.dead_letters {
-                register_dead_letters(&ctx, &inner.data_dir, tables.kpi).await?;
-            }
+            // Inventories first, so the derived views registered with the tables may read them.
             for (name, batch) in [
                 (
                     "service_account_inventory",
@@ -310,6 +307,10 @@ impl Engine {
             ] {
                 let table = MemTable::try_new(batch.schema(), vec![vec![batch.clone()]])?;
                 ctx.register_table(name, Arc::new(table))?;
+            }
+            register_tables(&ctx, &inner.data_dir, tail.as_ref(), tables.kpi).await?;
+            if tables.dead_letters {
+                register_dead_letters(&ctx, &inner.data_dir, tables.kpi).await?;
             }
             let df = plan(ctx).await?;
             // EXPLAIN and DESCRIBE must stay the root of their plan; their output is small.
