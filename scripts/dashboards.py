@@ -177,6 +177,18 @@ def overview():
         [("time", TIME), ("severity", STRING), ("finding_info_title", STRING),
          ("device_hostname", STRING), ("user_name", STRING), ("containment", STRING),
          ("minutes", NUMBER)], evidence=True)], w=12, h=6)
+    stat(d, "Detections not yet contained", "detections_uncontained", "open", w=6,
+         description="Detections of the last 7 days that no containment answered by the end of the range.")
+    d.add("table", "Uncontained detections by severity", [kpi_target(
+        "detections_uncontained",
+        [("source", STRING), ("severity", STRING), ("open", NUMBER), ("median_age_hours", NUMBER),
+         ("max_age_hours", NUMBER)], series=False)], w=18, h=4,
+        description="The other half of response speed: a response that never happened has no minutes.")
+    d.add("table", "Uncontained detections — evidence", [kpi_target(
+        "detections_uncontained",
+        [("time", TIME), ("severity", STRING), ("finding_info_title", STRING),
+         ("device_hostname", STRING), ("user_name", STRING), ("age_hours", NUMBER)],
+        evidence=True)], w=24, h=6)
     return d
 
 

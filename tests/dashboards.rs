@@ -321,5 +321,95 @@ fn dashboards_are_valid_and_every_panel_queries_what_the_server_serves() {
         "dashboards: {} files, {api_queries} API queries and {prom_queries} Prometheus queries checked",
         all.len()
     );
+    check_alert_rules(&catalog);
     drop(mock);
+}
+
+/// The shipped alert rules name KPI gauges that exist: `ztlens_kpi_<id>_<metric>` of a KPI the
+/// server serves with that metric, grouped and filtered only by that KPI's labels. A typo there
+/// would not fail `promtool check rules`; the alert would just never fire.
+fn check_alert_rules(catalog: &BTreeMap<String, Value>) {
+    // Families of the pipeline itself, not KPI gauges.
+    const PIPELINE: [&str; 3] = [
+        "ztlens_kpi_evaluation_errors_total",
+        "ztlens_kpi_series_dropped_total",
+        "ztlens_kpi_last_evaluation_timestamp_seconds",
+    ];
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().to_string())
+            .collect()
+    };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/rules");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for expr in text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("expr:"))
+            .map(str::trim)
+        {
+            let mut labels_of_expr: BTreeSet<String> = BTreeSet::new();
+            let mut names_kpi = false;
+            for name in metric_names(expr) {
+                let Some(rest) = name.strip_prefix("ztlens_kpi_") else {
+                    continue;
+                };
+                if PIPELINE.contains(&name.as_str()) {
+                    continue;
+                }
+                let def = catalog
+                    .iter()
+                    .find(|(id, def)| {
+                        rest.strip_prefix(id.as_str())
+                            .and_then(|m| m.strip_prefix('_'))
+                            .is_some_and(|m| strings(&def["metrics"]).iter().any(|x| x == m))
+                    })
+                    .map(|(_, def)| def)
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "{}: {name} is not a KPI gauge the server exports",
+                            path.display()
+                        )
+                    });
+                labels_of_expr.extend(strings(&def["labels"]));
+                names_kpi = true;
+            }
+            if !names_kpi {
+                continue;
+            }
+            // Labels in `by (...)` and in `{label="..."}` matchers.
+            let mut used: Vec<String> = Vec::new();
+            for (open, close) in [("by (", ')'), ("{", '}')] {
+                let mut rest = expr;
+                while let Some(pos) = rest.find(open) {
+                    let inner = &rest[pos + open.len()..];
+                    let end = inner.find(close).unwrap_or(inner.len());
+                    for part in inner[..end].split(',') {
+                        let label: String = part
+                            .trim()
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                            .collect();
+                        if !label.is_empty() {
+                            used.push(label);
+                        }
+                    }
+                    rest = &inner[end..];
+                }
+            }
+            for label in used {
+                assert!(
+                    labels_of_expr.contains(&label),
+                    "{}: `{expr}` uses label {label}, which its KPI does not have",
+                    path.display()
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4, "only {checked} KPI alert rules checked");
 }

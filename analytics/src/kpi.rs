@@ -128,6 +128,10 @@ pub const BUILTIN_KPIS: &[(&str, &str)] = &[
         include_str!("../../queries/kpis/response_time.sql"),
     ),
     (
+        "detections_uncontained.sql",
+        include_str!("../../queries/kpis/detections_uncontained.sql"),
+    ),
+    (
         "mfa_outcomes_by_city.sql",
         include_str!("../../queries/kpis/mfa_outcomes_by_city.sql"),
     ),
@@ -391,6 +395,7 @@ mod tests {
                 "device_remediation_time",
                 "noncompliant_devices_open",
                 "response_time",
+                "detections_uncontained",
                 "mfa_outcomes_by_city",
                 "service_account_activity",
                 "service_account_hygiene",

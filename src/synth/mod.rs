@@ -133,8 +133,8 @@ pub struct Containment {
 impl Truth {
     /// The response-speed definition over the generator's own records: a detection is
     /// contained by the first containment at or after it that isolates its host or its user.
-    /// Returns minutes to containment per severity, sorted.
-    fn response_minutes(&self) -> BTreeMap<&'static str, Vec<f64>> {
+    /// Returns each detection with the time of that containment, if any.
+    fn responses(&self) -> Vec<(&Detection, Option<i64>)> {
         // Containment times per target, sorted, so each detection finds its answer by binary
         // search (a dataset of 10 M events has tens of thousands of each).
         let mut times: BTreeMap<&ContainmentTarget, Vec<i64>> = BTreeMap::new();
@@ -148,21 +148,46 @@ impl Truth {
             let t = times.get(&target)?;
             t.get(t.partition_point(|&c| c < detected)).copied()
         };
-        let mut out: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
-        for d in &self.detections {
-            let host =
-                first_at_or_after(ContainmentTarget::Device(d.device.clone()), d.detected_ms);
-            let user = first_at_or_after(ContainmentTarget::User(d.login.clone()), d.detected_ms);
-            if let Some(at) = host.into_iter().chain(user).min() {
-                out.entry(d.severity)
+        self.detections
+            .iter()
+            .map(|d| {
+                let host =
+                    first_at_or_after(ContainmentTarget::Device(d.device.clone()), d.detected_ms);
+                let user =
+                    first_at_or_after(ContainmentTarget::User(d.login.clone()), d.detected_ms);
+                (d, host.into_iter().chain(user).min())
+            })
+            .collect()
+    }
+
+    /// Minutes to containment of the contained detections, and hours waited (up to `to_ms`)
+    /// by the others, per severity, each sorted.
+    #[allow(clippy::type_complexity)]
+    fn response_minutes_and_open_ages(
+        &self,
+        to_ms: i64,
+    ) -> (
+        BTreeMap<&'static str, Vec<f64>>,
+        BTreeMap<&'static str, Vec<f64>>,
+    ) {
+        let mut contained: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
+        let mut open: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
+        for (d, answer) in self.responses() {
+            match answer {
+                Some(at) => contained
+                    .entry(d.severity)
                     .or_default()
-                    .push((at - d.detected_ms) as f64 / 60_000.0);
+                    .push((at - d.detected_ms) as f64 / 60_000.0),
+                None => open
+                    .entry(d.severity)
+                    .or_default()
+                    .push(hours(d.detected_ms, to_ms)),
             }
         }
-        for minutes in out.values_mut() {
-            minutes.sort_by(f64::total_cmp);
+        for values in contained.values_mut().chain(open.values_mut()) {
+            values.sort_by(f64::total_cmp);
         }
-        out
+        (contained, open)
     }
 }
 
@@ -535,9 +560,18 @@ impl Truth {
                     "max_age_hours": ages[ages.len() - 1]})
             })
             .collect();
-        // Response speed: contained detections per severity (minutes to containment).
-        let response: Vec<Value> = self
-            .response_minutes()
+        // Response speed: contained detections per severity (minutes to containment), and
+        // the uncontained ones with their age at `to`.
+        let (contained, uncontained) = self.response_minutes_and_open_ages(to_ms);
+        let open_detections: Vec<Value> = uncontained
+            .iter()
+            .map(|(severity, ages)| {
+                let (median, _) = median_p90(ages);
+                json!({"source": "crowdstrike", "severity": severity, "open": ages.len(),
+                    "median_age_hours": median, "max_age_hours": ages[ages.len() - 1]})
+            })
+            .collect();
+        let response: Vec<Value> = contained
             .iter()
             .map(|(severity, minutes)| {
                 let (median, p90) = median_p90(minutes);
@@ -590,6 +624,7 @@ impl Truth {
                 "device_remediation_time": remediation,
                 "noncompliant_devices_open": still_open,
                 "response_time": response,
+                "detections_uncontained": open_detections,
             }
         })
     }
