@@ -110,7 +110,7 @@ impl Metrics {
         } else {
             def.metrics.clone()
         };
-        let labels: Vec<&str> = def.labels.iter().map(String::as_str).collect();
+        let labels: Vec<&str> = def.gauge_labels.iter().map(String::as_str).collect();
         let mut gauges = self.kpi_gauges.lock().expect("not poisoned");
         for column in &value_columns {
             let name = format!("ztlens_kpi_{}_{}", def.id, sanitize(column));
@@ -131,19 +131,15 @@ impl Metrics {
                 }
             };
             gauge.reset();
+            let additive = def.totals.contains(column);
             let mut exported = 0usize;
-            for row in &rows {
-                let Some(value) = row.get(column).and_then(|v| v.as_f64()) else {
-                    continue;
-                };
+            for (values, value) in fold_rows(&rows, &def.gauge_labels, column, additive) {
                 if exported >= self.max_series_per_kpi {
                     self.kpi_series_dropped
                         .with_label_values(&[def.id.as_str()])
                         .inc();
                     continue;
                 }
-                let values: Vec<String> =
-                    def.labels.iter().map(|l| label_value(row.get(l))).collect();
                 let refs: Vec<&str> = values.iter().map(String::as_str).collect();
                 gauge.with_label_values(&refs).set(value);
                 exported += 1;
@@ -154,6 +150,37 @@ impl Metrics {
             .set(chrono::Utc::now().timestamp() as f64);
         Ok(())
     }
+}
+
+/// One value per distinct combination of `gauge_labels`, in first-seen order: rows that differ
+/// only in labels the gauges do not keep (an account, a person) are folded — summed when the
+/// metric is additive, else their maximum. Rows without a number in `column` are skipped.
+fn fold_rows(
+    rows: &[serde_json::Map<String, serde_json::Value>],
+    gauge_labels: &[String],
+    column: &str,
+    additive: bool,
+) -> Vec<(Vec<String>, f64)> {
+    let mut folded: Vec<(Vec<String>, f64)> = Vec::new();
+    let mut index: HashMap<Vec<String>, usize> = HashMap::new();
+    for row in rows {
+        let Some(value) = row.get(column).and_then(|v| v.as_f64()) else {
+            continue;
+        };
+        let key: Vec<String> = gauge_labels
+            .iter()
+            .map(|l| label_value(row.get(l)))
+            .collect();
+        match index.get(&key) {
+            Some(&i) if additive => folded[i].1 += value,
+            Some(&i) => folded[i].1 = folded[i].1.max(value),
+            None => {
+                index.insert(key.clone(), folded.len());
+                folded.push((key, value));
+            }
+        }
+    }
+    folded
 }
 
 fn sanitize(name: &str) -> String {
@@ -176,4 +203,101 @@ fn label_value(value: Option<&serde_json::Value>) -> String {
     };
     // Long label values are a sign of unbounded content; keep them short.
     text.chars().take(64).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rows(values: serde_json::Value) -> Vec<serde_json::Map<String, serde_json::Value>> {
+        values
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_object().unwrap().clone())
+            .collect()
+    }
+
+    #[test]
+    fn rows_fold_over_labels_the_gauges_drop() {
+        let rows = rows(json!([
+            {"owner": "platform", "account": "svc-a@corp.example", "dormant": 1, "age": 40.0},
+            {"owner": "storage", "account": "svc-b@corp.example", "dormant": 0, "age": 5.0},
+            {"owner": "platform", "account": "svc-c@corp.example", "dormant": 1, "age": 90.0},
+            {"owner": "platform", "account": "svc-d@corp.example", "dormant": 0, "age": null},
+        ]));
+        let owner = ["owner".to_string()];
+        assert_eq!(
+            fold_rows(&rows, &owner, "dormant", true),
+            [
+                (vec!["platform".to_string()], 2.0),
+                (vec!["storage".to_string()], 0.0)
+            ]
+        );
+        assert_eq!(
+            fold_rows(&rows, &owner, "age", false),
+            [
+                (vec!["platform".to_string()], 90.0),
+                (vec!["storage".to_string()], 5.0)
+            ]
+        );
+        // Keeping every label folds nothing.
+        let both = ["owner".to_string(), "account".to_string()];
+        assert_eq!(fold_rows(&rows, &both, "dormant", true).len(), 4);
+    }
+
+    #[test]
+    fn gauges_carry_only_the_gauge_labels() {
+        let def = KpiDef::parse(
+            "x.sql",
+            "-- id: hygiene\n-- title: t\n-- unit: accounts\n-- labels: account, owner\n\
+             -- gauge_labels: owner\n-- metrics: dormant\n-- totals: dormant\n-- description: d\nSELECT 1",
+        )
+        .unwrap();
+        let schema = std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
+            datafusion::arrow::datatypes::Field::new(
+                "account",
+                datafusion::arrow::datatypes::DataType::Utf8,
+                false,
+            ),
+            datafusion::arrow::datatypes::Field::new(
+                "owner",
+                datafusion::arrow::datatypes::DataType::Utf8,
+                false,
+            ),
+            datafusion::arrow::datatypes::Field::new(
+                "dormant",
+                datafusion::arrow::datatypes::DataType::Int64,
+                false,
+            ),
+        ]));
+        let batch = datafusion::arrow::record_batch::RecordBatch::try_new(
+            schema,
+            vec![
+                std::sync::Arc::new(datafusion::arrow::array::StringArray::from(vec![
+                    "svc-a@corp.example",
+                    "svc-b@corp.example",
+                ])),
+                std::sync::Arc::new(datafusion::arrow::array::StringArray::from(vec![
+                    "platform", "platform",
+                ])),
+                std::sync::Arc::new(datafusion::arrow::array::Int64Array::from(vec![1, 1])),
+            ],
+        )
+        .unwrap();
+        let output = QueryOutput::new(
+            vec!["account".into(), "owner".into(), "dormant".into()],
+            vec![batch],
+            100,
+        );
+        let metrics = Metrics::new(10).unwrap();
+        metrics.update_kpi(&def, &output).unwrap();
+        let text = metrics.render();
+        assert!(
+            text.contains("ztlens_kpi_hygiene_dormant{owner=\"platform\"} 2"),
+            "{text}"
+        );
+        assert!(!text.contains("svc-a"), "{text}");
+    }
 }

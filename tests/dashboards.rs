@@ -326,7 +326,7 @@ fn dashboards_are_valid_and_every_panel_queries_what_the_server_serves() {
 }
 
 /// The shipped alert rules name KPI gauges that exist: `ztlens_kpi_<id>_<metric>` of a KPI the
-/// server serves with that metric, grouped and filtered only by that KPI's labels. A typo there
+/// server serves with that metric, grouped and filtered only by the labels its gauges keep. A typo there
 /// would not fail `promtool check rules`; the alert would just never fire.
 fn check_alert_rules(catalog: &BTreeMap<String, Value>) {
     // Families of the pipeline itself, not KPI gauges.
@@ -375,7 +375,7 @@ fn check_alert_rules(catalog: &BTreeMap<String, Value>) {
                             path.display()
                         )
                     });
-                labels_of_expr.extend(strings(&def["labels"]));
+                labels_of_expr.extend(strings(&def["gauge_labels"]));
                 names_kpi = true;
             }
             if !names_kpi {

@@ -141,18 +141,19 @@ fn prometheus_scrapes_kpi_gauges_equal_to_the_ground_truth() {
             .iter()
             .find(|d| d["id"] == id.as_str())
             .unwrap_or_else(|| panic!("truth names KPI {id}, which the server does not serve"));
-        let labels: Vec<&str> = def["labels"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l.as_str().unwrap())
-            .collect();
-        let metrics: Vec<&str> = def["metrics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m.as_str().unwrap())
-            .collect();
+        let strings = |key: &str| -> Vec<&str> {
+            def[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect()
+        };
+        // The gauges keep `gauge_labels`; truth rows that differ only in the others (an
+        // account) fold into one series: totals summed, other metrics their maximum.
+        let labels = strings("gauge_labels");
+        let totals = strings("totals");
+        let metrics = strings("metrics");
         assert!(!metrics.is_empty(), "{id}: no metrics declared");
         for metric in metrics {
             let name = format!("ztlens_kpi_{id}_{metric}");
@@ -160,16 +161,38 @@ fn prometheus_scrapes_kpi_gauges_equal_to_the_ground_truth() {
                 query(&prometheus, &name).filter(|s| !s.is_empty())
             })
             .unwrap_or_else(|| panic!("{name}: no series in Prometheus"));
+            for (m, _) in &samples {
+                for label in m.as_object().unwrap().keys() {
+                    assert!(
+                        ["__name__", "instance", "job"].contains(&label.as_str())
+                            || labels.contains(&label.as_str()),
+                        "{name}: label {label} is not a gauge label of {id}"
+                    );
+                }
+            }
+            let mut expected: Vec<(Vec<&str>, f64, &Value)> = Vec::new();
             for row in rows.as_array().unwrap() {
-                let Some(want) = row[metric].as_f64() else {
+                let Some(value) = row[metric].as_f64() else {
                     continue;
                 };
+                let key: Vec<&str> = labels
+                    .iter()
+                    .map(|l| row[*l].as_str().unwrap_or(""))
+                    .collect();
+                match expected.iter_mut().find(|(k, _, _)| *k == key) {
+                    Some(e) if totals.contains(&metric) => e.1 += value,
+                    Some(e) => e.1 = e.1.max(value),
+                    None => expected.push((key, value, row)),
+                }
+            }
+            for (key, want, row) in expected {
                 let got = samples
                     .iter()
                     .find(|(m, _)| {
                         labels
                             .iter()
-                            .all(|l| m[*l].as_str().unwrap_or("") == row[*l].as_str().unwrap_or(""))
+                            .zip(&key)
+                            .all(|(l, v)| m[*l].as_str().unwrap_or("") == *v)
                     })
                     .map(|(_, v)| *v)
                     .unwrap_or_else(|| panic!("{name}: no series for {row}"));

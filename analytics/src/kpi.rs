@@ -18,6 +18,10 @@
 //! - its first output column is `time` (the bucket) and it groups by it;
 //! - the `labels` columns identify a series; `metrics` (default: every other numeric column) are
 //!   exported as Prometheus gauges;
+//! - `gauge_labels` (default: all `labels`) are the labels those gauges keep. A KPI whose labels
+//!   name an account or a person keeps only bounded ones on /metrics (`-- gauge_labels: owner`):
+//!   rows are folded over the others, `totals` summed and any other metric its maximum (the worst
+//!   case: the oldest credential, the most networks). The API still answers with every label;
 //! - it counts events with `COUNT(DISTINCT metadata_uid)`, so a redelivered event is counted
 //!   once.
 //!
@@ -54,6 +58,10 @@ pub struct KpiDef {
     pub title: String,
     pub unit: String,
     pub labels: Vec<String>,
+    /// The labels the /metrics gauges keep (a subset of `labels`; rows are folded over the
+    /// others: totals summed, other metrics their maximum). Equal to `labels` unless the header
+    /// narrows it, so no account or person name becomes a Prometheus label.
+    pub gauge_labels: Vec<String>,
     /// Value columns exported as gauges (empty: every numeric non-label column).
     pub metrics: Vec<String>,
     /// Metrics that add up across label values (counts, not ratios); their sums are the KPI's
@@ -251,6 +259,7 @@ impl KpiDef {
                 "id" | "title"
                     | "unit"
                     | "labels"
+                    | "gauge_labels"
                     | "metrics"
                     | "totals"
                     | "description"
@@ -274,6 +283,16 @@ impl KpiDef {
             .find(|t| !metrics.is_empty() && !metrics.contains(t))
         {
             return Err(invalid(format!("total {t:?} is not one of the metrics")));
+        }
+        let labels = list("labels");
+        let gauge_labels = match get("gauge_labels") {
+            None => labels.clone(),
+            Some(_) => list("gauge_labels"),
+        };
+        if let Some(l) = gauge_labels.iter().find(|l| !labels.contains(l)) {
+            return Err(invalid(format!(
+                "gauge label {l:?} is not one of the labels"
+            )));
         }
         let lookback_ms = match get("lookback") {
             None => 0,
@@ -302,7 +321,8 @@ impl KpiDef {
             id,
             title: required("title")?,
             unit: required("unit")?,
-            labels: list("labels"),
+            labels,
+            gauge_labels,
             metrics,
             totals,
             description: required("description")?,
@@ -404,6 +424,24 @@ mod tests {
             ]
         );
         for k in catalog.list() {
+            // Prometheus labels come from bounded sets: never a person, an account or an address.
+            for label in &k.gauge_labels {
+                assert!(
+                    ![
+                        "account",
+                        "user",
+                        "user_name",
+                        "email",
+                        "ip",
+                        "src_ip",
+                        "hostname"
+                    ]
+                    .iter()
+                    .any(|p| label.contains(p)),
+                    "{}: gauge label {label} is unbounded",
+                    k.id
+                );
+            }
             let sql = k.sql.to_ascii_lowercase();
             // Distinct ids, either counted distinct or collapsed by a GROUP BY on the id first.
             assert!(
@@ -479,5 +517,26 @@ mod tests {
                 .lookback_ms,
             0
         );
+
+        let labelled = format!("{header}-- labels: source, account\n");
+        assert_eq!(
+            KpiDef::parse("x.sql", &format!("{labelled}SELECT 1"))
+                .unwrap()
+                .gauge_labels,
+            ["source", "account"]
+        );
+        let narrowed = KpiDef::parse(
+            "x.sql",
+            &format!("{labelled}-- gauge_labels: source\nSELECT 1"),
+        )
+        .unwrap();
+        assert_eq!(narrowed.gauge_labels, ["source"]);
+        assert_eq!(narrowed.labels, ["source", "account"]);
+        let err = KpiDef::parse(
+            "x.sql",
+            &format!("{labelled}-- gauge_labels: user\nSELECT 1"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("gauge label \"user\""), "{err}");
     }
 }

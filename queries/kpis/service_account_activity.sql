@@ -2,6 +2,7 @@
 -- title: Service-account sign-ins
 -- unit: events
 -- labels: source, account
+-- gauge_labels: source
 -- metrics: allowed, refused, interactive, networks
 -- totals: allowed, refused, interactive
 -- description: Sign-in events of non-human identities: accounts the source marks as service or
@@ -12,7 +13,8 @@
 --   account should authenticate with a token, never a session, so every one is a hygiene
 --   finding; networks = distinct /24 networks (IPv6: addresses) its allowed sign-ins came from —
 --   a service runs from a few known places, so more than two networks suggests a leaked
---   credential. The label set is bounded by the number of service accounts.
+--   credential. The account is a login, so the /metrics gauges keep only source: counts summed,
+--   networks the largest of any account (the API answers per account).
 SELECT
     bucket AS time,
     metadata_product_name AS source,

@@ -2,6 +2,7 @@
 -- title: Service-account hygiene
 -- unit: accounts
 -- labels: account, owner
+-- gauge_labels: owner
 -- metrics: sign_ins, days_since_sign_in, dormant, credential_age_days, rotation_overdue, inventoried
 -- totals: sign_ins, dormant, rotation_overdue, inventoried
 -- lookback: 30d
@@ -16,7 +17,8 @@
 --   account (a new key beside the old one, credential_create, is not a rotation);
 --   rotation_overdue = 1 when that age exceeds the account's max_credential_age_days, when no
 --   rotation is known, or when the account is not inventoried (nobody vouches for it);
---   inventoried = 1 when the inventory lists it.
+--   inventoried = 1 when the inventory lists it. The /metrics gauges keep only owner (an
+--   account is a login): counts summed, ages the oldest of the owner's accounts.
 WITH accounts AS (
     SELECT account_key, account, owner, credential_rotated_time, max_credential_age_days
     FROM service_account_inventory
