@@ -423,6 +423,9 @@ def pipeline():
         "sum by (status) (rate(ztlens_http_requests_total[5m]))", "{{status}}")], unit="reqps")
     d.add("timeseries", "KPI evaluation errors", [prom_target(
         "sum by (kpi) (increase(ztlens_kpi_evaluation_errors_total[15m]))", "{{kpi}}")])
+    d.add("timeseries", "KPI evaluation time", [prom_target(
+        "ztlens_kpi_evaluation_seconds", "{{kpi}}")], unit="s",
+        description="Seconds the last /metrics evaluation of each KPI took over metrics.kpi_window_secs.")
     d.add("timeseries", "Flush errors and refused appends", [
         prom_target("increase(ztlens_lake_flush_errors_total[15m])", "flush errors"),
         prom_target("increase(ztlens_lake_appends_rejected_total[15m])", "appends refused",

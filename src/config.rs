@@ -110,7 +110,8 @@ impl IngestConfig {
 pub struct MetricsConfig {
     /// KPIs exported on /metrics are evaluated over the last this-many seconds.
     pub kpi_window_secs: u64,
-    /// Seconds between KPI evaluations for /metrics (0 turns the export off).
+    /// Seconds between KPI evaluations for /metrics (0 turns the export off). A pass over every
+    /// KPI that takes longer is followed by a rest as long as the pass.
     pub kpi_refresh_secs: u64,
     /// Most series exported per KPI value; the rest are dropped and counted.
     pub max_series_per_kpi: usize,

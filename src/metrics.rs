@@ -26,6 +26,7 @@ pub struct Metrics {
     pub kpi_series_dropped: IntCounterVec,
     pub kpi_evaluation_errors: IntCounterVec,
     pub kpi_last_evaluation: GaugeVec,
+    pub kpi_evaluation_seconds: GaugeVec,
     max_series_per_kpi: usize,
 }
 
@@ -69,11 +70,19 @@ impl Metrics {
             ),
             &["kpi"],
         )?;
+        let kpi_evaluation_seconds = GaugeVec::new(
+            Opts::new(
+                "ztlens_kpi_evaluation_seconds",
+                "How long the last evaluation of each KPI for /metrics took.",
+            ),
+            &["kpi"],
+        )?;
         for c in [&http_requests, &kpi_series_dropped, &kpi_evaluation_errors] {
             registry.register(Box::new(c.clone()))?;
         }
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(kpi_last_evaluation.clone()))?;
+        registry.register(Box::new(kpi_evaluation_seconds.clone()))?;
         Ok(Self {
             registry,
             ingest,
@@ -84,6 +93,7 @@ impl Metrics {
             kpi_series_dropped,
             kpi_evaluation_errors,
             kpi_last_evaluation,
+            kpi_evaluation_seconds,
             max_series_per_kpi,
         })
     }

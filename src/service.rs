@@ -132,6 +132,7 @@ async fn refresh_kpi_gauges(state: AppState, mut stopped: watch::Receiver<bool>)
             .with_label_values(&[def.id.as_str()]);
     }
     loop {
+        let pass_started = std::time::Instant::now();
         let now = chrono::Utc::now().timestamp_millis();
         let range = TimeRange {
             from_ms: now - window_ms,
@@ -139,12 +140,18 @@ async fn refresh_kpi_gauges(state: AppState, mut stopped: watch::Receiver<bool>)
             step_ms: None,
         };
         for def in state.engine.catalog().list().to_vec() {
+            let started = std::time::Instant::now();
             let result = state
                 .engine
                 .run_kpi(&def.id, range)
                 .await
                 .map_err(|e| e.to_string())
                 .and_then(|(def, out)| state.metrics.update_kpi(&def, &out));
+            state
+                .metrics
+                .kpi_evaluation_seconds
+                .with_label_values(&[def.id.as_str()])
+                .set(started.elapsed().as_secs_f64());
             if let Err(e) = result {
                 state
                     .metrics
@@ -154,7 +161,9 @@ async fn refresh_kpi_gauges(state: AppState, mut stopped: watch::Receiver<bool>)
                 tracing::warn!(kpi = %def.id, error = %e, "KPI evaluation for /metrics failed");
             }
         }
-        if !wait(period, &mut stopped).await {
+        // Rest at least as long as the pass took, so on a lake big enough to make a pass slow
+        // the gauges take at most half the time and queries from the API keep their share.
+        if !wait(period.max(pass_started.elapsed()), &mut stopped).await {
             return;
         }
     }
