@@ -161,34 +161,16 @@ impl InventoryConfig {
 
     /// Read the files and check every entry.
     pub fn load(&self) -> Result<Inventory, InventoryError> {
-        let mut accounts: Vec<(String, ServiceAccount)> = self
-            .service_accounts
-            .iter()
-            .enumerate()
-            .map(|(i, a)| {
-                (
-                    format!("[[inventory.service_account]] #{}", i + 1),
-                    a.clone(),
-                )
-            })
-            .collect();
-        if let Some(path) = &self.service_accounts_file {
-            accounts.extend(read_csv::<ServiceAccount>(path)?);
-        }
-        let mut exceptions: Vec<(String, PolicyException)> = self
-            .policy_exceptions
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                (
-                    format!("[[inventory.policy_exception]] #{}", i + 1),
-                    e.clone(),
-                )
-            })
-            .collect();
-        if let Some(path) = &self.policy_exceptions_file {
-            exceptions.extend(read_csv::<PolicyException>(path)?);
-        }
+        let accounts = entries(
+            &self.service_accounts,
+            "[[inventory.service_account]]",
+            self.service_accounts_file.as_deref(),
+        )?;
+        let exceptions = entries(
+            &self.policy_exceptions,
+            "[[inventory.policy_exception]]",
+            self.policy_exceptions_file.as_deref(),
+        )?;
 
         let mut inventory = Inventory::default();
         let mut seen_accounts = std::collections::HashMap::new();
@@ -278,6 +260,24 @@ fn instant(text: &str) -> Result<i64, String> {
 }
 
 /// Every record of a CSV file with a header row, with `file:line` as its origin.
+/// The inline entries of `table` (named by their position) followed by those of the CSV file,
+/// each with where it came from, for error messages.
+fn entries<T: Clone + serde::de::DeserializeOwned>(
+    inline: &[T],
+    table: &str,
+    file: Option<&Path>,
+) -> Result<Vec<(String, T)>, InventoryError> {
+    let mut all: Vec<(String, T)> = inline
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (format!("{table} #{}", i + 1), e.clone()))
+        .collect();
+    if let Some(path) = file {
+        all.extend(read_csv::<T>(path)?);
+    }
+    Ok(all)
+}
+
 fn read_csv<T: serde::de::DeserializeOwned>(
     path: &Path,
 ) -> Result<Vec<(String, T)>, InventoryError> {

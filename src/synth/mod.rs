@@ -123,6 +123,9 @@ pub enum ContainmentTarget {
     User(String),
 }
 
+/// Sorted values per OCSF severity name.
+type PerSeverity = BTreeMap<&'static str, Vec<f64>>;
+
 /// A containment action as written to the logs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Containment {
@@ -162,16 +165,9 @@ impl Truth {
 
     /// Minutes to containment of the contained detections, and hours waited (up to `to_ms`)
     /// by the others, per severity, each sorted.
-    #[allow(clippy::type_complexity)]
-    fn response_minutes_and_open_ages(
-        &self,
-        to_ms: i64,
-    ) -> (
-        BTreeMap<&'static str, Vec<f64>>,
-        BTreeMap<&'static str, Vec<f64>>,
-    ) {
-        let mut contained: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
-        let mut open: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
+    fn response_minutes_and_open_ages(&self, to_ms: i64) -> (PerSeverity, PerSeverity) {
+        let mut contained = PerSeverity::new();
+        let mut open = PerSeverity::new();
         for (d, answer) in self.responses() {
             match answer {
                 Some(at) => contained
@@ -190,6 +186,30 @@ impl Truth {
         (contained, open)
     }
 }
+
+/// An administrator account that acts on users in the Okta System Log.
+struct OktaAdmin {
+    id: &'static str,
+    login: &'static str,
+    name: &'static str,
+    ip: &'static str,
+}
+
+/// Rotates service-account credentials.
+const IAM_ADMIN: OktaAdmin = OktaAdmin {
+    id: "00uadm0000000000000",
+    login: "iam-admin@corp.example",
+    name: "IAM Admin",
+    ip: "198.51.100.21",
+};
+
+/// Answers detections by revoking sessions.
+const SOC_ANALYST: OktaAdmin = OktaAdmin {
+    id: "00usoc0000000000000",
+    login: "soc@corp.example",
+    name: "SOC Analyst",
+    ip: "198.51.100.20",
+};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -1638,24 +1658,43 @@ impl Generator {
         );
     }
 
+    /// An Okta System Log line of a successful administrator action on `person`'s account.
+    fn okta_admin_action(
+        &mut self,
+        t: i64,
+        (event_type, display): (&str, &str),
+        actor: &OktaAdmin,
+        person: &Person,
+    ) -> String {
+        json!({
+            "uuid": self.rng.uuid(),
+            "published": ztlens_analytics::time_range::format_ms(t),
+            "eventType": event_type,
+            "version": "0",
+            "severity": "INFO",
+            "displayMessage": display,
+            "actor": {"id": actor.id, "type": "User", "alternateId": actor.login, "displayName": actor.name},
+            "client": {"ipAddress": actor.ip},
+            "outcome": {"result": "SUCCESS"},
+            "target": [{"id": person.okta_id, "type": "User", "alternateId": person.login, "displayName": person.display_name}],
+        })
+        .to_string()
+    }
+
     /// An administrator sets a new password for a service account (Okta
     /// `user.account.update_password`): the rotation the hygiene KPI looks for.
     fn rotate_credential(&mut self, person: &Person) {
         self.deploy_credential_rotated = true;
         let t = self.clock_ms;
-        let event = json!({
-            "uuid": self.rng.uuid(),
-            "published": ztlens_analytics::time_range::format_ms(t),
-            "eventType": "user.account.update_password",
-            "version": "0",
-            "severity": "INFO",
-            "displayMessage": "User update password for Okta",
-            "actor": {"id": "00uadm0000000000000", "type": "User", "alternateId": "iam-admin@corp.example", "displayName": "IAM Admin"},
-            "client": {"ipAddress": "198.51.100.21"},
-            "outcome": {"result": "SUCCESS"},
-            "target": [{"id": person.okta_id, "type": "User", "alternateId": person.login, "displayName": person.display_name}],
-        });
-        let line = event.to_string();
+        let line = self.okta_admin_action(
+            t,
+            (
+                "user.account.update_password",
+                "User update password for Okta",
+            ),
+            &IAM_ADMIN,
+            person,
+        );
         self.truth.rotations.insert(person.login.clone(), t);
         self.count_event("okta");
         if self.maybe_duplicate("okta") {
@@ -2344,19 +2383,13 @@ impl Generator {
             });
             ("crowdstrike", event.to_string())
         } else {
-            let event = json!({
-                "uuid": self.rng.uuid(),
-                "published": ztlens_analytics::time_range::format_ms(at),
-                "eventType": "user.session.clear",
-                "version": "0",
-                "severity": "INFO",
-                "displayMessage": "Clear user session",
-                "actor": {"id": "00usoc0000000000000", "type": "User", "alternateId": "soc@corp.example", "displayName": "SOC Analyst"},
-                "client": {"ipAddress": "198.51.100.20"},
-                "outcome": {"result": "SUCCESS"},
-                "target": [{"id": person.okta_id, "type": "User", "alternateId": person.login, "displayName": person.display_name}],
-            });
-            ("okta", event.to_string())
+            let line = self.okta_admin_action(
+                at,
+                ("user.session.clear", "Clear user session"),
+                &SOC_ANALYST,
+                &person,
+            );
+            ("okta", line)
         };
         let target = if host {
             ContainmentTarget::Device(person.device_id.clone())
