@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use ztlens_analytics::{Engine, Inventory, KpiCatalog, QueryConfig, TimeRange};
 use ztlens_ingest::lake::{LakeConfig, LakeWriter};
-use ztlens_ingest::pipeline::{IngestLimits, Pipeline};
-use ztlens_ingest::{Format, Site, decode_bytes};
+use ztlens_ingest::pipeline::{IngestConfig, Pipeline};
+use ztlens_ingest::{Format, Site, decode_bytes, parsers};
 
 use crate::service::BoxError;
 use crate::synth::{EVENTS_PER_SCENARIO, Generator, SCENARIO_SPAN_MS};
@@ -49,12 +49,12 @@ pub async fn run(events: u64, dir: Option<PathBuf>, repeat: usize) -> Result<(),
     let emitted = generator.advance(start_ms + duration_ms - SCENARIO_SPAN_MS, mean_gap);
     let inputs: Vec<(Format, Vec<u8>, usize)> = vec![
         (
-            Format::Okta,
+            parsers::okta::FORMAT,
             (emitted.okta.join("\n") + "\n").into_bytes(),
             emitted.okta.len(),
         ),
         (
-            Format::VpcFlow,
+            parsers::vpcflow::FORMAT,
             (emitted
                 .vpc
                 .iter()
@@ -66,7 +66,7 @@ pub async fn run(events: u64, dir: Option<PathBuf>, repeat: usize) -> Result<(),
             emitted.vpc.len(),
         ),
         (
-            Format::Combined,
+            parsers::nginx::FORMAT,
             (emitted.nginx.join("\n") + "\n").into_bytes(),
             emitted.nginx.len(),
         ),
@@ -138,7 +138,7 @@ pub async fn run(events: u64, dir: Option<PathBuf>, repeat: usize) -> Result<(),
         site: site_compiled,
         writer: writer.clone(),
         metrics: None,
-        limits: IngestLimits::default(),
+        config: IngestConfig::default(),
     };
     let t = Instant::now();
     let ingest = tokio::task::spawn_blocking(move || {
@@ -168,11 +168,7 @@ pub async fn run(events: u64, dir: Option<PathBuf>, repeat: usize) -> Result<(),
         None,
         &inventory,
     )?;
-    let range = TimeRange {
-        from_ms: start_ms,
-        to_ms: start_ms + duration_ms,
-        step_ms: None,
-    };
+    let range = TimeRange::new(start_ms, start_ms + duration_ms, None)?;
     kpi_latency(&engine, range, repeat).await?;
     println!("\npeak RSS {:.0} MiB", peak_rss_mib());
     let _ = std::fs::remove_dir_all(&temp);
@@ -182,10 +178,7 @@ pub async fn run(events: u64, dir: Option<PathBuf>, repeat: usize) -> Result<(),
 /// Evaluate every KPI over `range` as one bucket and as an hourly series, `repeat` times each,
 /// and print the medians.
 async fn kpi_latency(engine: &Engine, range: TimeRange, repeat: usize) -> Result<(), BoxError> {
-    let hourly = TimeRange {
-        step_ms: Some(3_600_000),
-        ..range
-    };
+    let hourly = TimeRange::new(range.from_ms(), range.to_ms(), Some(3_600_000))?;
     println!(
         "\nKPI latency over the whole range (median of {} runs)",
         repeat.max(1)
@@ -352,7 +345,7 @@ pub async fn run_kafka(events: u64, dir: Option<PathBuf>) -> Result<(), BoxError
             site: site.clone(),
             writer: writer.clone(),
             metrics: None,
-            limits: IngestLimits::default(),
+            config: IngestConfig::default(),
         };
         let config = KafkaConfig {
             enabled: true,

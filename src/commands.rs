@@ -7,16 +7,18 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use ztlens_analytics::time_range::{format_ms, parse_duration_ms, parse_instant};
 use ztlens_analytics::{Engine, QueryOutput, TimeRange};
-use ztlens_ingest::dead_letter::read_dead_letters;
 use ztlens_ingest::lake::LakeWriter;
+use ztlens_ingest::lake::dead_letter::read_dead_letters;
 use ztlens_ingest::pipeline::{FileProgress, Pipeline};
-use ztlens_ingest::{Format, Site};
+use ztlens_ingest::{Format, Site, SourceFormat, parsers};
 
+use crate::api;
+use crate::cli::OutputFormat;
 use crate::config::Config;
 use crate::service::{BoxError, Service, kpi_catalog, run_maintenance};
+use crate::status::{KafkaSourceStatus, MaturityReport, ServiceStatus};
 use crate::synth::files::write_dataset;
 use crate::synth::{EVENTS_PER_SCENARIO, Generator, SCENARIO_SPAN_MS};
-use crate::{OutputFormat, api};
 
 /// Install the Ctrl-C and SIGTERM handlers now and return a future that resolves on either.
 ///
@@ -68,19 +70,7 @@ pub async fn serve(mut config: Config, listen: Option<String>) -> Result<(), Box
 }
 
 pub async fn ingest(config: Config, source: &str, paths: Vec<PathBuf>) -> Result<(), BoxError> {
-    let known = || {
-        let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
-        names.join(", ")
-    };
-    let auto = source.eq_ignore_ascii_case("auto");
-    let format = if auto {
-        None
-    } else {
-        Some(
-            Format::from_name(source)
-                .ok_or_else(|| format!("unknown source {source:?}; known: auto, {}", known()))?,
-        )
-    };
+    let chosen: SourceFormat = source.parse()?;
     let missing: Vec<String> = paths
         .iter()
         .filter(|p| !p.is_file())
@@ -92,19 +82,21 @@ pub async fn ingest(config: Config, source: &str, paths: Vec<PathBuf>) -> Result
     // `--source auto`: recognize each file from its content, refusing the run if one is unknown.
     let mut groups: Vec<(Format, Vec<PathBuf>)> = Vec::new();
     for path in paths {
-        let format = match format {
-            Some(f) => f,
-            None => ztlens_ingest::pipeline::detect_file_format(&path)?.ok_or_else(|| {
-                format!(
-                    "cannot recognize the format of {}; pass --source NAME (known: {})",
-                    path.display(),
-                    known()
-                )
-            })?,
+        let format = match chosen {
+            SourceFormat::Named(f) => f,
+            SourceFormat::Auto => {
+                let format =
+                    ztlens_ingest::pipeline::detect_file_format(&path)?.ok_or_else(|| {
+                        format!(
+                            "cannot recognize the format of {}; pass --source NAME (known: {})",
+                            path.display(),
+                            Format::known_names()
+                        )
+                    })?;
+                eprintln!("{}: detected {format}", path.display());
+                format
+            }
         };
-        if auto {
-            eprintln!("{}: detected {format}", path.display());
-        }
         match groups.last_mut() {
             Some((f, group)) if *f == format => group.push(path),
             _ => groups.push((format, vec![path])),
@@ -123,7 +115,7 @@ pub async fn ingest(config: Config, source: &str, paths: Vec<PathBuf>) -> Result
         site,
         writer: writer.clone(),
         metrics: None,
-        limits: config.ingest.limits(),
+        config: config.ingest,
     };
     let started = Instant::now();
     let file_count: usize = groups.iter().map(|(_, g)| g.len()).sum();
@@ -192,7 +184,7 @@ pub async fn ingest(config: Config, source: &str, paths: Vec<PathBuf>) -> Result
     } else {
         println!(
             "dead letters: {dead} (stored under {}; list them with `ztlens dead-letters`)",
-            ztlens_ingest::lake::dead_letter_dir(&config.lake.data_dir).display()
+            ztlens_ingest::lake::layout::dead_letter_dir(&config.lake.data_dir).display()
         );
         for (kind, n) in &stats.dead_letters {
             println!("  {:<20} {n:>12}", kind.as_str());
@@ -293,8 +285,8 @@ pub async fn kpi(
                     def.id,
                     def.title,
                     def.unit,
-                    format_ms(range.from_ms),
-                    format_ms(range.to_ms)
+                    format_ms(range.from_ms()),
+                    format_ms(range.to_ms())
                 );
                 print_output(&output, format)?;
                 println!();
@@ -449,9 +441,9 @@ async fn feed_demo(
         };
         let emitted = generator.advance(until, gap);
         let batches = [
-            (Format::Okta, emitted.okta.join("\n")),
+            (parsers::okta::FORMAT, emitted.okta.join("\n")),
             (
-                Format::VpcFlow,
+                parsers::vpcflow::FORMAT,
                 emitted
                     .vpc
                     .iter()
@@ -459,15 +451,15 @@ async fn feed_demo(
                     .collect::<Vec<_>>()
                     .join("\n"),
             ),
-            (Format::Combined, emitted.nginx.join("\n")),
-            (Format::Entra, emitted.entra.join("\n")),
-            (Format::Envoy, emitted.envoy.join("\n")),
-            (Format::Alb, emitted.alb.join("\n")),
-            (Format::Zeek, emitted.zeek.join("\n")),
-            (Format::Defender, emitted.defender.join("\n")),
-            (Format::CrowdStrike, emitted.crowdstrike.join("\n")),
-            (Format::CloudTrail, emitted.cloudtrail.join("\n")),
-            (Format::Intune, emitted.intune.join("\n")),
+            (parsers::nginx::FORMAT, emitted.nginx.join("\n")),
+            (parsers::entra::FORMAT, emitted.entra.join("\n")),
+            (parsers::envoy::FORMAT, emitted.envoy.join("\n")),
+            (parsers::alb::FORMAT, emitted.alb.join("\n")),
+            (parsers::zeek::FORMAT, emitted.zeek.join("\n")),
+            (parsers::defender::FORMAT, emitted.defender.join("\n")),
+            (parsers::crowdstrike::FORMAT, emitted.crowdstrike.join("\n")),
+            (parsers::cloudtrail::FORMAT, emitted.cloudtrail.join("\n")),
+            (parsers::intune::FORMAT, emitted.intune.join("\n")),
         ];
         for (format, body) in batches {
             if body.is_empty() {
@@ -546,57 +538,64 @@ pub async fn status(
         .trim_end_matches('/')
         .to_string();
     let body = http_get(&address, "/api/v1/status").await?;
-    let status: serde_json::Value = serde_json::from_str(&body)
-        .map_err(|e| format!("http://{address}/api/v1/status did not answer JSON: {e}"))?;
     if json_output {
-        println!("{}", serde_json::to_string_pretty(&status)?);
+        let raw: serde_json::Value = serde_json::from_str(&body)
+            .map_err(|e| format!("http://{address}/api/v1/status did not answer JSON: {e}"))?;
+        println!("{}", serde_json::to_string_pretty(&raw)?);
         return Ok(());
     }
-    let lake = &status["lake"];
+    let status: ServiceStatus = serde_json::from_str(&body).map_err(|e| {
+        format!("http://{address}/api/v1/status did not answer a ztlens status: {e}")
+    })?;
+    let lake = &status.lake;
     println!(
         "ztlens at http://{address}: up {} s, lake {} (writer {})",
-        status["uptime_secs"], status["data_dir"], status["writer_id"]
+        status.uptime_secs,
+        status.data_dir.display(),
+        status.writer_id
     );
     println!(
         "lake: {} rows buffered, {} flushed in {} files, {} dead letters, last flush {}",
-        lake["buffered_rows"],
-        lake["rows_flushed"],
-        lake["files_written"],
-        lake["dead_letters"],
-        lake["last_flush"]
+        lake.buffered_rows,
+        lake.rows_flushed,
+        lake.files_written,
+        lake.dead_letters,
+        lake.last_flush.as_deref().unwrap_or("never")
     );
-    let kafka = &status["sources"]["kafka"];
-    println!("kafka: {}", kafka["state"].as_str().unwrap_or("unknown"));
-    if let Some(partitions) = kafka["partitions"].as_array() {
-        println!(
-            "  group {}, {} messages, {} dead letters, {} rebalances{}",
-            kafka["group_id"],
-            kafka["messages"],
-            kafka["dead_letters"],
-            kafka["rebalances"],
-            kafka["last_error"]
-                .as_str()
-                .map(|e| format!(", last error: {e}"))
-                .unwrap_or_default()
-        );
+    let kafka = match &status.sources.kafka {
+        KafkaSourceStatus::Enabled(kafka) => kafka,
+        KafkaSourceStatus::Disabled { .. } => {
+            println!("kafka: disabled");
+            return Ok(());
+        }
+    };
+    println!("kafka: {}", kafka.state);
+    println!(
+        "  group {}, {} messages, {} dead letters, {} rebalances{}",
+        kafka.group_id,
+        kafka.messages,
+        kafka.dead_letters,
+        kafka.rebalances,
+        kafka
+            .last_error
+            .as_deref()
+            .map(|e| format!(", last error: {e}"))
+            .unwrap_or_default()
+    );
+    println!(
+        "  {:<30} {:>9} {:>12} {:>12} {:>10}",
+        "topic/partition", "in flight", "committed", "high mark", "lag"
+    );
+    let show = |v: Option<i64>| v.map_or_else(|| "-".to_string(), |n| n.to_string());
+    for p in &kafka.partitions {
         println!(
             "  {:<30} {:>9} {:>12} {:>12} {:>10}",
-            "topic/partition", "in flight", "committed", "high mark", "lag"
+            format!("{}/{}", p.topic, p.partition),
+            p.in_flight_batches,
+            show(p.committed),
+            show(p.high_watermark),
+            show(p.lag)
         );
-        let show = |v: &serde_json::Value| match v.as_i64() {
-            Some(n) => n.to_string(),
-            None => "-".into(),
-        };
-        for p in partitions {
-            println!(
-                "  {:<30} {:>9} {:>12} {:>12} {:>10}",
-                format!("{}/{}", p["topic"].as_str().unwrap_or("?"), p["partition"]),
-                p["in_flight_batches"],
-                show(&p["committed"]),
-                show(&p["high_watermark"]),
-                show(&p["lag"])
-            );
-        }
     }
     Ok(())
 }
@@ -678,25 +677,12 @@ pub async fn maturity(
     let engine = engine(&config)?;
     let now = chrono::Utc::now().timestamp_millis();
     let range = TimeRange::parse(from.as_deref(), to.as_deref(), None, now)?;
-    let inputs = engine.maturity_inputs(range).await?;
-    let pillars = ztlens_analytics::maturity::assess(&inputs);
+    let report = MaturityReport::new(range, engine.maturity(range).await?);
     match format {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "from": format_ms(range.from_ms),
-                "to": format_ms(range.to_ms),
-                "pillars": pillars,
-                "inputs": inputs,
-            }))?
-        ),
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         OutputFormat::Table | OutputFormat::Csv => {
-            println!(
-                "maturity {} .. {}",
-                format_ms(range.from_ms),
-                format_ms(range.to_ms)
-            );
-            for p in &pillars {
+            println!("maturity {} .. {}", report.from, report.to);
+            for p in &report.scorecard.pillars {
                 let evidence: Vec<String> =
                     p.evidence.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 println!(

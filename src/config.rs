@@ -14,7 +14,7 @@ use ztlens_analytics::{InventoryConfig, QueryConfig};
 use ztlens_ingest::SiteConfig;
 use ztlens_ingest::kafka::KafkaConfig;
 use ztlens_ingest::lake::LakeConfig;
-use ztlens_ingest::pipeline::IngestLimits;
+use ztlens_ingest::pipeline::IngestConfig;
 
 /// Environment variables with the prefix that are not configuration keys.
 const RESERVED_ENV: &[&str] = &["ZTLENS_CONFIG", "ZTLENS_LOG", "ZTLENS_BLESS"];
@@ -71,36 +71,14 @@ impl Default for ServerConfig {
     }
 }
 
-/// `[ingest]`
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct IngestConfig {
-    /// Longest record accepted (bytes); longer records go to the dead-letter store.
-    pub max_record_bytes: usize,
-    /// Rows decoded before they are handed to the lake writer.
-    pub batch_rows: usize,
-    /// Threads parsing one file (0: one per core).
-    pub parse_threads: usize,
-}
-
-impl Default for IngestConfig {
-    fn default() -> Self {
-        let limits = IngestLimits::default();
-        Self {
-            max_record_bytes: limits.max_record_bytes,
-            batch_rows: limits.batch_rows,
-            parse_threads: limits.parse_threads,
+impl ServerConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_body_bytes == 0 || self.max_decompressed_bytes < self.max_body_bytes {
+            return Err(
+                "max_decompressed_bytes must be at least max_body_bytes, and both above 0".into(),
+            );
         }
-    }
-}
-
-impl IngestConfig {
-    pub fn limits(&self) -> IngestLimits {
-        IngestLimits {
-            max_record_bytes: self.max_record_bytes,
-            batch_rows: self.batch_rows.max(1),
-            parse_threads: self.parse_threads,
-        }
+        Ok(())
     }
 }
 
@@ -124,6 +102,15 @@ impl Default for MetricsConfig {
             kpi_refresh_secs: 30,
             max_series_per_kpi: 200,
         }
+    }
+}
+
+impl MetricsConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.kpi_window_secs == 0 {
+            return Err("kpi_window_secs must be above 0".into());
+        }
+        Ok(())
     }
 }
 
@@ -219,31 +206,28 @@ impl Config {
         Ok(config)
     }
 
-    /// Checks that need more than one field, run once at start-up.
+    /// Check every section (each validates itself), once at start-up: an error names the
+    /// section.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        ztlens_ingest::Site::new(&self.site)
-            .map_err(|e| ConfigError::Invalid(format!("[site] {e}")))?;
+        let invalid = |section: &str| {
+            let section = section.to_string();
+            move |e: &dyn std::fmt::Display| ConfigError::Invalid(format!("[{section}] {e}"))
+        };
+        self.server.validate().map_err(|e| invalid("server")(&e))?;
+        self.lake.validate().map_err(|e| invalid("lake")(&e))?;
+        self.ingest.validate().map_err(|e| invalid("ingest")(&e))?;
+        self.site.validate().map_err(|e| invalid("site")(&e))?;
+        self.query.validate().map_err(|e| invalid("query")(&e))?;
+        self.metrics
+            .validate()
+            .map_err(|e| invalid("metrics")(&e))?;
+        // The Kafka errors name their section already.
+        self.kafka
+            .validate()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         self.inventory
-            .load()
-            .map_err(|e| ConfigError::Invalid(format!("[inventory] {e}")))?;
-        if self.server.max_body_bytes == 0
-            || self.server.max_decompressed_bytes < self.server.max_body_bytes
-        {
-            return Err(ConfigError::Invalid(
-                "[server] max_decompressed_bytes must be at least max_body_bytes, and both above 0"
-                    .into(),
-            ));
-        }
-        if self.ingest.max_record_bytes < 1024 {
-            return Err(ConfigError::Invalid(
-                "[ingest] max_record_bytes must be at least 1024".into(),
-            ));
-        }
-        if self.lake.flush_rows == 0 || self.lake.flush_bytes == 0 {
-            return Err(ConfigError::Invalid(
-                "[lake] flush_rows and flush_bytes must be above 0".into(),
-            ));
-        }
+            .validate()
+            .map_err(|e| invalid("inventory")(&e))?;
         Ok(())
     }
 }

@@ -13,12 +13,13 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
+use ztlens_ingest::Format;
 use ztlens_ingest::framing::{Frame, Framer};
 use ztlens_ingest::kafka::rdkafka::config::ClientConfig;
 use ztlens_ingest::kafka::rdkafka::mocking::MockCluster;
 use ztlens_ingest::kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use ztlens_ingest::parsers::{Format, Framing};
 use ztlens_ingest::pipeline::open_maybe_gzip;
+use ztlens_ingest::record::Framing;
 
 use crate::commands::shutdown_signal;
 use crate::service::BoxError;

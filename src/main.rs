@@ -1,196 +1,37 @@
 //! ztlens: a telemetry pipeline and Zero Trust analytics service.
 //!
-//! Layout of the binary:
-//! - `config`: `ztlens.toml` + `ZTLENS_*` environment;
-//! - `api`: the HTTP API (`app`, `serve`);
+//! Layout of the binary, each module importing only those listed before it (and the library
+//! crates; `main` wires them):
+//! - `config`: `ztlens.toml` + `ZTLENS_*` environment; each section validates itself;
 //! - `metrics`: the Prometheus registry and KPI gauges;
-//! - `service`: wiring shared by `serve` and `demo` (writer, engine, background tasks);
-//! - `commands`: one function per CLI command;
+//! - `status`: the typed answers about the service (status, maturity report);
+//! - `synth`: the synthetic company generator and its ground truth;
+//! - `service`: wiring shared by `serve` and `demo` (writer, engine, background tasks) and the
+//!   [`service::AppState`] handlers read;
+//! - `api`: the HTTP API (`app`, `serve`), one module per resource;
+//! - `kafka_mock`: `ztlens kafka-mock`, a broker-less Kafka for trying and testing the Kafka source;
 //! - `bench`: `ztlens bench`, throughput and latency figures on generated data;
-//! - `synth`: the synthetic company generator;
-//! - `kafka_mock`: `ztlens kafka-mock`, a broker-less Kafka for trying and testing the Kafka source.
+//! - `cli`: the command line (clap) and [`cli::OutputFormat`];
+//! - `commands`: one function per CLI command.
+//!
+//! So the service never depends on the HTTP layer, and nothing but `main` reaches `commands`.
 
 mod api;
 mod bench;
+mod cli;
 mod commands;
 mod config;
 mod kafka_mock;
 mod metrics;
 mod service;
+mod status;
 mod synth;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::Parser;
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "ztlens",
-    version,
-    about = "Telemetry pipeline and Zero Trust analytics: logs in, KPIs out."
-)]
-struct Cli {
-    /// Configuration file (default: ./ztlens.toml when it exists; also ZTLENS_CONFIG).
-    #[arg(long, global = true)]
-    config: Option<PathBuf>,
-    /// Lake directory (overrides lake.data_dir).
-    #[arg(long, global = true)]
-    data_dir: Option<PathBuf>,
-    /// Directory of extra or replacement KPI .sql files (overrides queries_dir).
-    #[arg(long, global = true)]
-    queries: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum OutputFormat {
-    Table,
-    Json,
-    Csv,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Run the HTTP API with push ingest, KPIs, /metrics and lake maintenance.
-    Serve {
-        /// Listen address (overrides server.listen); port 0 picks a free port.
-        #[arg(long)]
-        listen: Option<String>,
-    },
-    /// Ingest log files (plain or gzip) into the lake.
-    Ingest {
-        /// Format of the files (okta, vpcflow, nginx, entra …), or `auto` to recognize each
-        /// file from its content.
-        #[arg(long)]
-        source: String,
-        /// Files to read.
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-    },
-    /// Evaluate KPIs over the lake (all of them when no ID is given).
-    Kpi {
-        /// KPI id.
-        id: Option<String>,
-        /// Start (RFC 3339, date, epoch ms, now-24h …); default now-24h.
-        #[arg(long)]
-        from: Option<String>,
-        /// End (exclusive); default now.
-        #[arg(long)]
-        to: Option<String>,
-        /// Bucket width for a time series (5m, 1h, 1d …).
-        #[arg(long)]
-        step: Option<String>,
-        #[arg(long, value_enum, default_value = "table")]
-        format: OutputFormat,
-        /// Only list the KPI definitions.
-        #[arg(long)]
-        list: bool,
-    },
-    /// The maturity scorecard (Identity, Devices, Network, Applications) over a range.
-    Maturity {
-        /// Start (RFC 3339, date, epoch ms, now-24h …); default now-24h.
-        #[arg(long)]
-        from: Option<String>,
-        /// End (exclusive); default now.
-        #[arg(long)]
-        to: Option<String>,
-        #[arg(long, value_enum, default_value = "table")]
-        format: OutputFormat,
-    },
-    /// Run a read-only SQL query over the lake.
-    Query {
-        sql: String,
-        #[arg(long, value_enum, default_value = "table")]
-        format: OutputFormat,
-    },
-    /// Check the configuration (file + ZTLENS_* environment) and print it as TOML, secrets
-    /// redacted; exits 2 when it is invalid.
-    Config,
-    /// Generate a synthetic company's logs (every supported source) with the KPI ground truth.
-    Gen {
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Output directory.
-        #[arg(long)]
-        out: PathBuf,
-        /// Approximate number of distinct events.
-        #[arg(long, default_value_t = 20_000)]
-        events: u64,
-        /// Start of the generated period.
-        #[arg(long, default_value = "2026-03-01T00:00:00Z")]
-        start: String,
-        /// Length of the generated period (e.g. 6h, 1d, 7d).
-        #[arg(long, default_value = "1d")]
-        duration: String,
-    },
-    /// Run everything on this machine: server, local lake, and generated live traffic.
-    Demo {
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: String,
-        /// Events per second of live traffic after the one-hour backfill.
-        #[arg(long, default_value_t = 20)]
-        rate: u32,
-    },
-    /// List records that were refused, with their reasons.
-    DeadLetters {
-        /// Show at most this many (newest last).
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
-        #[arg(long, value_enum, default_value = "table")]
-        format: OutputFormat,
-    },
-    /// Compact small files and apply retention now.
-    Maintain,
-    /// Show a running server's sources (Kafka partitions, committed offsets, lag) and lake.
-    Status {
-        /// Server address (default: server.listen).
-        #[arg(long)]
-        url: Option<String>,
-        /// Print the raw JSON of /api/v1/status.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Run librdkafka's mock Kafka cluster in this process (no broker needed), optionally
-    /// filled with log files; prints `bootstrap: host:port` and serves until Ctrl-C.
-    KafkaMock {
-        /// Topic to create, as NAME:PARTITIONS (repeatable).
-        #[arg(long = "topic", required = true)]
-        topics: Vec<String>,
-        /// Produce a log file (plain or gzip) into a topic, one record per message, as
-        /// TOPIC=FILE (repeatable).
-        #[arg(long)]
-        produce: Vec<String>,
-        /// Number of mock brokers.
-        #[arg(long, default_value_t = 1)]
-        brokers: i32,
-    },
-    /// Measure parse and ingest throughput and KPI latency on generated data.
-    Bench {
-        /// Approximate number of records to generate.
-        #[arg(long, default_value_t = 1_000_000)]
-        events: u64,
-        /// Directory for the temporary files and lake (default: the system temp dir).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// Runs per measurement (best parse time, median query time).
-        #[arg(long, default_value_t = 3)]
-        repeat: usize,
-        /// Measure Kafka consume -> lake throughput on an in-process mock cluster instead.
-        #[arg(long)]
-        kafka: bool,
-        /// Only measure KPI latency, over this existing lake (see docs/performance.md).
-        #[arg(long, conflicts_with = "kafka")]
-        lake: Option<PathBuf>,
-        /// Start of the KPI range with --lake.
-        #[arg(long, default_value = "now-24h", requires = "lake")]
-        from: String,
-        /// End of the KPI range with --lake.
-        #[arg(long, default_value = "now", requires = "lake")]
-        to: String,
-    },
-}
+use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -1,25 +1,50 @@
 //! Wiring shared by `ztlens serve` and `ztlens demo`: the lake writer, the query engine, the
-//! metrics registry, and the background tasks (KPI gauges, compaction and retention).
+//! metrics registry, and the background tasks (KPI gauges, compaction and retention). The
+//! [`AppState`] it builds is what the HTTP API serves from; this module imports `config` and
+//! `metrics`, never `api` or `commands`.
 //!
 //! Shutdown order: stop accepting requests, drain and commit the Kafka source, stop background
 //! tasks, flush the writer — so every acknowledged row is in Parquet when the process exits.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use ztlens_analytics::{Engine, KpiCatalog, TimeRange};
 use ztlens_ingest::Site;
-use ztlens_ingest::kafka::KafkaSource;
+use ztlens_ingest::kafka::{KafkaSource, SharedStatus};
 use ztlens_ingest::lake::{LakeWriter, compact_partitions, enforce_retention};
 use ztlens_ingest::pipeline::Pipeline;
 
-use crate::api::AppState;
 use crate::config::Config;
 use crate::metrics::Metrics;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Everything a request handler or background task needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub pipeline: Pipeline,
+    /// State of the Kafka source, when it runs.
+    pub kafka_status: Option<SharedStatus>,
+    pub metrics: Arc<Metrics>,
+    pub config: Arc<Config>,
+    pub started: Instant,
+    pub request_counter: Arc<AtomicU64>,
+}
+
+impl AppState {
+    /// A fresh origin for a pushed request body (`http:<start ms>-<n>`), unique across
+    /// restarts.
+    pub fn next_request_origin(&self) -> String {
+        let started_unix_ms =
+            chrono::Utc::now().timestamp_millis() - self.started.elapsed().as_millis() as i64;
+        let request_id = self.request_counter.fetch_add(1, Ordering::Relaxed);
+        format!("http:{started_unix_ms}-{request_id}")
+    }
+}
 
 pub struct Service {
     pub state: AppState,
@@ -28,33 +53,40 @@ pub struct Service {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// The KPI catalog: the built-ins, plus or replaced by `queries_dir`. A replaced KPI that the
+/// maturity scorecard reads must keep the columns it reads.
 pub fn kpi_catalog(config: &Config) -> Result<KpiCatalog, BoxError> {
-    Ok(match &config.queries_dir {
+    let catalog = match &config.queries_dir {
         Some(dir) => KpiCatalog::with_directory(dir)?,
         None => KpiCatalog::builtin(),
-    })
+    };
+    ztlens_analytics::maturity::check_catalog(&catalog)?;
+    Ok(catalog)
 }
 
 impl Service {
     pub fn start(config: Config) -> Result<Self, BoxError> {
         let metrics = Arc::new(Metrics::new(config.metrics.max_series_per_kpi)?);
-        metrics
-            .ingest
-            .touch(&ztlens_ingest::Format::ALL.map(|f| f.name()));
+        metrics.ingest.touch(
+            &ztlens_ingest::Format::ALL
+                .iter()
+                .map(|f| f.name())
+                .collect::<Vec<_>>(),
+        );
         let site = Arc::new(Site::new(&config.site)?);
         let writer = LakeWriter::open(&config.lake, Some(metrics.ingest.clone()))?;
         let engine = Engine::new(
             &config.lake.data_dir,
             kpi_catalog(&config)?,
             config.query.clone(),
-            Some(writer.clone()),
+            Some(writer.tail_reader()),
             &config.inventory.load()?,
         )?;
         let pipeline = Pipeline {
             site,
             writer,
             metrics: Some(metrics.ingest.clone()),
-            limits: config.ingest.limits(),
+            config: config.ingest,
         };
         let kafka = if config.kafka.enabled {
             let source =
@@ -134,11 +166,8 @@ async fn refresh_kpi_gauges(state: AppState, mut stopped: watch::Receiver<bool>)
     loop {
         let pass_started = std::time::Instant::now();
         let now = chrono::Utc::now().timestamp_millis();
-        let range = TimeRange {
-            from_ms: now - window_ms,
-            to_ms: now,
-            step_ms: None,
-        };
+        let range = TimeRange::new(now - window_ms.max(1), now, None)
+            .expect("a window that ends now is a valid range");
         for def in state.engine.catalog().list().to_vec() {
             let started = std::time::Instant::now();
             let result = state

@@ -165,9 +165,10 @@ fn api_lists_kpis_serves_rows_metrics_and_json_errors() {
     );
     let metrics = eventually(Duration::from_secs(30), || {
         let text = server.get("/metrics").text();
-        // access_decisions is evaluated last in each refresh cycle.
-        text.contains("ztlens_kpi_access_decisions_share{")
-            .then_some(text)
+        // The first refresh pass has reached both KPIs checked below.
+        (text.contains("ztlens_kpi_access_decisions_share{")
+            && text.contains("ztlens_kpi_mfa_outcomes_by_country_failure_rate{"))
+        .then_some(text)
     })
     .unwrap_or_else(|| {
         panic!(

@@ -10,7 +10,7 @@
 //!   and with `time` in range, plus hot-tail rows in range, plus a `bucket` column
 //!   (`date_bin(step, time, from)`);
 //!   (a KPI with a `lookback` starts its tables that much before `from`; `kpi_range` holds the
-//!   range itself; the derived views of `kpi::BUILTIN_VIEWS` are defined over these tables);
+//!   range itself; the derived views of `kpi::builtin_views()` are defined over these tables);
 //! - for user SQL: `<table>` = every lake and hot-tail row, with `date` and `hour` columns so
 //!   filters on them prune partitions;
 //! - in both: the inventories (`service_account_inventory`, `policy_exception_inventory`, see
@@ -44,7 +44,8 @@ use datafusion::scalar::ScalarValue;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use ztlens_ingest::Table;
-use ztlens_ingest::lake::{LakeWriter, TailSnapshot};
+use ztlens_ingest::lake::layout;
+use ztlens_ingest::lake::{TailReader, TailSnapshot};
 
 use crate::AnalyticsError;
 use crate::guard::check_read_only;
@@ -81,6 +82,18 @@ impl Default for QueryConfig {
     }
 }
 
+impl QueryConfig {
+    /// Check the section: a query needs time, memory and a row to answer with.
+    pub fn validate(&self) -> Result<(), AnalyticsError> {
+        if self.timeout_secs == 0 || self.memory_limit_bytes == 0 || self.max_rows == 0 {
+            return Err(AnalyticsError::InvalidParameter(
+                "timeout_secs, memory_limit_bytes and max_rows must be above 0".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Owns the dedicated query runtime; shuts it down without blocking when dropped.
 struct Executor(Option<tokio::runtime::Runtime>);
 
@@ -105,7 +118,7 @@ struct EngineInner {
     runtime_env: Arc<RuntimeEnv>,
     executor: Executor,
     permits: Semaphore,
-    tail: Option<LakeWriter>,
+    tail: Option<TailReader>,
     /// The inventories as record batches, built once.
     inventory: InventoryTables,
 }
@@ -123,7 +136,7 @@ impl Engine {
         data_dir: &Path,
         catalog: KpiCatalog,
         config: QueryConfig,
-        tail: Option<LakeWriter>,
+        tail: Option<TailReader>,
         inventory: &Inventory,
     ) -> Result<Self, AnalyticsError> {
         let data_dir =
@@ -282,8 +295,8 @@ impl Engine {
         })?;
         // Snapshot the tail before anything lists lake files (see the module docs).
         let tail = match &self.inner.tail {
-            Some(writer) => Some(
-                writer
+            Some(reader) => Some(
+                reader
                     .snapshot()
                     .await
                     .map_err(|e| AnalyticsError::Internal(e.to_string()))?,
@@ -449,10 +462,9 @@ fn ts_literal(ms: i64) -> Expr {
 }
 
 fn date_string(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
+    layout::date_of_ms(ms)
+        .or_else(|| layout::date_of_ms(0))
         .unwrap_or_default()
-        .format("%Y-%m-%d")
-        .to_string()
 }
 
 /// Register `<table>__lake`, `<table>__tail` and the `<table>` view for every table.
@@ -485,13 +497,13 @@ async fn register_tables(
             Some(KpiScope {
                 range, lookback_ms, ..
             }) => {
-                let first_ms = range.from_ms.saturating_sub(lookback_ms);
+                let first_ms = range.from_ms().saturating_sub(lookback_ms);
                 let in_range = col("time")
                     .gt_eq(ts_literal(first_ms))
-                    .and(col("time").lt(ts_literal(range.to_ms)));
-                let partitions = col("date")
+                    .and(col("time").lt(ts_literal(range.to_ms())));
+                let partitions = col(layout::DATE_COLUMN)
                     .gt_eq(lit(date_string(first_ms)))
-                    .and(col("date").lt_eq(lit(date_string(range.to_ms - 1))));
+                    .and(col(layout::DATE_COLUMN).lt_eq(lit(date_string(range.to_ms() - 1))));
                 let lake = lake
                     .filter(partitions.and(in_range.clone()))?
                     .select(columns(table))?;
@@ -501,15 +513,15 @@ async fn register_tables(
             }
             None => {
                 let mut lake_cols = columns(table);
-                lake_cols.extend([col("date"), col("hour")]);
+                lake_cols.extend([col(layout::DATE_COLUMN), col(layout::HOUR_COLUMN)]);
                 let mut tail_cols = columns(table);
                 let to_char = |fmt: &str| {
                     datafusion::functions::datetime::to_char()
                         .call(vec![col("time"), lit(fmt.to_string())])
                 };
                 tail_cols.extend([
-                    to_char("%Y-%m-%d").alias("date"),
-                    to_char("%H").alias("hour"),
+                    to_char(layout::DATE_FORMAT).alias(layout::DATE_COLUMN),
+                    to_char(layout::HOUR_FORMAT).alias(layout::HOUR_COLUMN),
                 ]);
                 lake.select(lake_cols)?.union(tail_df.select(tail_cols)?)?
             }
@@ -517,9 +529,9 @@ async fn register_tables(
         ctx.register_table(table.name(), view.into_view())?;
     }
     if scope.is_some() {
-        for (name, sql) in crate::kpi::BUILTIN_VIEWS {
+        for (name, sql) in crate::kpi::builtin_views() {
             let view = ctx.sql(sql).await?;
-            ctx.register_table(*name, view.into_view())?;
+            ctx.register_table(name, view.into_view())?;
         }
     }
     Ok(())
@@ -531,7 +543,7 @@ fn bucket_expr(range: TimeRange) -> Expr {
     datafusion::functions::datetime::date_bin().call(vec![
         lit(stride),
         col("time"),
-        ts_literal(range.from_ms),
+        ts_literal(range.from_ms()),
     ])
 }
 
@@ -545,11 +557,14 @@ async fn register_dead_letters(
     use datafusion::arrow::array::{Int64Array, StringArray, TimestampMillisecondArray};
     use datafusion::arrow::datatypes::TimeUnit;
     let (from_ms, to_ms) = scope.map_or((i64::MIN, i64::MAX), |s| {
-        (s.range.from_ms.saturating_sub(s.lookback_ms), s.range.to_ms)
+        (
+            s.range.from_ms().saturating_sub(s.lookback_ms),
+            s.range.to_ms(),
+        )
     });
     let dir = data_dir.to_path_buf();
     let (letters, unreadable) = tokio::task::spawn_blocking(move || {
-        ztlens_ingest::dead_letter::read_dead_letter_summaries(&dir, from_ms, to_ms)
+        ztlens_ingest::lake::dead_letter::read_dead_letter_summaries(&dir, from_ms, to_ms)
     })
     .await
     .map_err(|e| AnalyticsError::Internal(e.to_string()))?
@@ -572,7 +587,7 @@ async fn register_dead_letters(
         Field::new("reason", DataType::Utf8, false),
         Field::new("raw_len", DataType::Int64, false),
     ]));
-    let text = |f: fn(&ztlens_ingest::dead_letter::DeadLetterSummary) -> &str| {
+    let text = |f: fn(&ztlens_ingest::lake::dead_letter::DeadLetterSummary) -> &str| {
         Arc::new(StringArray::from_iter_values(letters.iter().map(f)))
             as datafusion::arrow::array::ArrayRef
     };
@@ -622,15 +637,16 @@ fn range_table(range: TimeRange) -> Result<MemTable, AnalyticsError> {
         Field::new("last_bucket", ts_type, false),
     ]));
     let bucket = range.bucket_ms().max(1);
-    let last_bucket = range.from_ms + (range.to_ms - 1 - range.from_ms).div_euclid(bucket) * bucket;
+    let last_bucket =
+        range.from_ms() + (range.to_ms() - 1 - range.from_ms()).div_euclid(bucket) * bucket;
     let column = |ms: i64| -> datafusion::arrow::array::ArrayRef {
         Arc::new(TimestampMillisecondArray::from(vec![ms]).with_timezone("UTC"))
     };
     let batch = RecordBatch::try_new(
         schema.clone(),
         vec![
-            column(range.from_ms),
-            column(range.to_ms),
+            column(range.from_ms()),
+            column(range.to_ms()),
             column(last_bucket),
         ],
     )
@@ -649,10 +665,13 @@ fn buckets_table(range: TimeRange) -> Result<MemTable, AnalyticsError> {
     ]));
     let step = range.bucket_ms().max(1);
     let starts: Vec<i64> = (0..)
-        .map(|i| range.from_ms + i * step)
-        .take_while(|&start| start < range.to_ms)
+        .map(|i| range.from_ms() + i * step)
+        .take_while(|&start| start < range.to_ms())
         .collect();
-    let ends: Vec<i64> = starts.iter().map(|s| (s + step).min(range.to_ms)).collect();
+    let ends: Vec<i64> = starts
+        .iter()
+        .map(|s| (s + step).min(range.to_ms()))
+        .collect();
     let batch = RecordBatch::try_new(
         schema.clone(),
         vec![
@@ -669,10 +688,10 @@ fn lake_provider(
     data_dir: &Path,
     table: Table,
 ) -> Result<Arc<dyn datafusion::catalog::TableProvider>, AnalyticsError> {
-    let dir = ztlens_ingest::lake::table_dir(data_dir, table);
+    let dir = layout::table_dir(data_dir, table);
     let partition_cols = vec![
-        ("date".to_string(), DataType::Utf8),
-        ("hour".to_string(), DataType::Utf8),
+        (layout::DATE_COLUMN.to_string(), DataType::Utf8),
+        (layout::HOUR_COLUMN.to_string(), DataType::Utf8),
     ];
     if !dir.is_dir() {
         let mut fields: Vec<Field> = table

@@ -144,6 +144,11 @@ pub struct PolicyExceptionEntry {
 }
 
 impl InventoryConfig {
+    /// Check the section: the inline entries and CSV files load whole.
+    pub fn validate(&self) -> Result<(), InventoryError> {
+        self.load().map(drop)
+    }
+
     /// Make relative file paths relative to `base` (the config file's directory).
     pub fn resolve_paths(&mut self, base: &Path) {
         for path in [

@@ -81,108 +81,47 @@ pub struct KpiDef {
     pub source: String,
 }
 
-/// The KPI files shipped with ztlens.
-pub const BUILTIN_KPIS: &[(&str, &str)] = &[
-    (
-        "mfa_outcomes_by_country.sql",
-        include_str!("../../queries/kpis/mfa_outcomes_by_country.sql"),
-    ),
-    (
-        "blocked_lateral_movement.sql",
-        include_str!("../../queries/kpis/blocked_lateral_movement.sql"),
-    ),
-    (
-        "high_privilege_access_failures.sql",
-        include_str!("../../queries/kpis/high_privilege_access_failures.sql"),
-    ),
-    (
-        "access_decisions.sql",
-        include_str!("../../queries/kpis/access_decisions.sql"),
-    ),
-    (
-        "lateral_movement_attempts.sql",
-        include_str!("../../queries/kpis/lateral_movement_attempts.sql"),
-    ),
-    (
-        "lateral_scans.sql",
-        include_str!("../../queries/kpis/lateral_scans.sql"),
-    ),
-    (
-        "mfa_factor_strength.sql",
-        include_str!("../../queries/kpis/mfa_factor_strength.sql"),
-    ),
-    (
-        "allowed_access_by_device_posture.sql",
-        include_str!("../../queries/kpis/allowed_access_by_device_posture.sql"),
-    ),
-    (
-        "telemetry_health.sql",
-        include_str!("../../queries/kpis/telemetry_health.sql"),
-    ),
-    (
-        "sensitive_app_coverage.sql",
-        include_str!("../../queries/kpis/sensitive_app_coverage.sql"),
-    ),
-    (
-        "device_remediation_time.sql",
-        include_str!("../../queries/kpis/device_remediation_time.sql"),
-    ),
-    (
-        "noncompliant_devices_open.sql",
-        include_str!("../../queries/kpis/noncompliant_devices_open.sql"),
-    ),
-    (
-        "response_time.sql",
-        include_str!("../../queries/kpis/response_time.sql"),
-    ),
-    (
-        "detections_uncontained.sql",
-        include_str!("../../queries/kpis/detections_uncontained.sql"),
-    ),
-    (
-        "mfa_outcomes_by_city.sql",
-        include_str!("../../queries/kpis/mfa_outcomes_by_city.sql"),
-    ),
-    (
-        "service_account_activity.sql",
-        include_str!("../../queries/kpis/service_account_activity.sql"),
-    ),
-    (
-        "service_account_hygiene.sql",
-        include_str!("../../queries/kpis/service_account_hygiene.sql"),
-    ),
-    (
-        "policy_exceptions.sql",
-        include_str!("../../queries/kpis/policy_exceptions.sql"),
-    ),
-    (
-        "sensitive_app_sign_ins_without_mfa.sql",
-        include_str!("../../queries/kpis/sensitive_app_sign_ins_without_mfa.sql"),
-    ),
-];
+// `BUILTIN_KPIS`: the KPI files shipped with ztlens (`queries/kpis/*.sql`), and
+// `BUILTIN_VIEWS`: the derived views every KPI query (and evidence query) can read
+// (`queries/views/<name>.sql`) — state that several KPIs build from the same rows (intervals,
+// detection → containment pairs, MFA steps) defined once. Views are over the KPI's tables, so
+// they see the same range and lookback, and cost nothing unless a query reads them. Both lists
+// are generated from the folders by `build.rs`, sorted by file name.
+include!(concat!(env!("OUT_DIR"), "/builtin_queries.rs"));
 
-/// Derived views every KPI query (and evidence query) can read, in dependency order: state
-/// that several KPIs build from the same rows (intervals, detection → containment pairs) is
-/// defined once, in `queries/views/<name>.sql`. They are views over the KPI's tables, so they
-/// see the same range and lookback, and cost nothing unless a query reads them.
-pub const BUILTIN_VIEWS: &[(&str, &str)] = &[
-    (
-        "device_compliance_intervals",
-        include_str!("../../queries/views/device_compliance_intervals.sql"),
-    ),
-    (
-        "edr_responses",
-        include_str!("../../queries/views/edr_responses.sql"),
-    ),
-    (
-        "sensitive_app_requests",
-        include_str!("../../queries/views/sensitive_app_requests.sql"),
-    ),
-    (
-        "sensitive_app_sign_ins",
-        include_str!("../../queries/views/sensitive_app_sign_ins.sql"),
-    ),
-];
+/// The built-in views in registration order: a view that reads another comes after it.
+pub fn builtin_views() -> Vec<(&'static str, &'static str)> {
+    let mut pending: Vec<(&'static str, &'static str)> = BUILTIN_VIEWS
+        .iter()
+        .map(|(file, sql)| (file.strip_suffix(".sql").unwrap_or(file), *sql))
+        .collect();
+    let mut ordered: Vec<(&'static str, &'static str)> = Vec::with_capacity(pending.len());
+    while !pending.is_empty() {
+        let ready = pending
+            .iter()
+            .position(|(name, sql)| {
+                pending
+                    .iter()
+                    .all(|(other, _)| other == name || !mentions(sql, other))
+            })
+            .expect("built-in views do not read each other in a cycle");
+        ordered.push(pending.remove(ready));
+    }
+    ordered
+}
+
+/// Whether `sql` names `identifier` as a whole word.
+fn mentions(sql: &str, identifier: &str) -> bool {
+    sql.match_indices(identifier).any(|(at, _)| {
+        let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        let before = sql[..at].chars().next_back().is_none_or(|c| !word(c));
+        let after = sql[at + identifier.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !word(c));
+        before && after
+    })
+}
 
 impl KpiDef {
     /// Parse a definition file.
@@ -399,30 +338,17 @@ mod tests {
     fn builtins_parse() {
         let catalog = KpiCatalog::builtin();
         let ids: Vec<_> = catalog.list().iter().map(|k| k.id.as_str()).collect();
-        assert_eq!(
-            ids,
-            [
-                "mfa_outcomes_by_country",
-                "blocked_lateral_movement",
-                "high_privilege_access_failures",
-                "access_decisions",
-                "lateral_movement_attempts",
-                "lateral_scans",
-                "mfa_factor_strength",
-                "allowed_access_by_device_posture",
-                "telemetry_health",
-                "sensitive_app_coverage",
-                "device_remediation_time",
-                "noncompliant_devices_open",
-                "response_time",
-                "detections_uncontained",
-                "mfa_outcomes_by_city",
-                "service_account_activity",
-                "service_account_hygiene",
-                "policy_exceptions",
-                "sensitive_app_sign_ins_without_mfa"
-            ]
-        );
+        // Every file of queries/kpis/, in file-name order, each named for its id.
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../queries/kpis");
+        let mut stems: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+            .map(|p| p.file_stem().unwrap().to_string_lossy().to_string())
+            .collect();
+        stems.sort();
+        assert_eq!(ids, stems);
+        assert_eq!(ids.len(), 19);
         for k in catalog.list() {
             // Prometheus labels come from bounded sets: never a person, an account or an address.
             for label in &k.gauge_labels {

@@ -10,7 +10,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::{AnalyticsError, Engine, TimeRange};
+use crate::{AnalyticsError, Engine, KpiCatalog, TimeRange};
 
 /// Identity: share of verified MFA steps that used a phishing-resistant factor.
 pub const IDENTITY_PHISHING_RESISTANT_L2: f64 = 0.2;
@@ -200,67 +200,178 @@ pub fn assess(i: &MaturityInputs) -> Vec<PillarScore> {
     vec![identity, devices, network, applications]
 }
 
-/// Sum `metric` over the rows of a KPI whose `label` equals `value` (all rows when `label` is
-/// `None`).
-fn sum(rows: &[Map<String, Value>], metric: &str, label: Option<(&str, &str)>) -> u64 {
-    rows.iter()
-        .filter(|r| label.is_none_or(|(l, v)| r.get(l).and_then(Value::as_str) == Some(v)))
-        .filter_map(|r| r.get(metric).and_then(Value::as_u64))
-        .sum()
+/// A scorecard: the pillar levels and the inputs that decided them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scorecard {
+    pub pillars: Vec<PillarScore>,
+    pub inputs: MaturityInputs,
+}
+
+impl Scorecard {
+    pub fn assess(inputs: MaturityInputs) -> Self {
+        Self {
+            pillars: assess(&inputs),
+            inputs,
+        }
+    }
+}
+
+/// The KPI columns the scorecard reads, per KPI. A KPI file given with `--queries` that
+/// replaces one of these must keep them: [`check_catalog`] refuses the catalog otherwise, so a
+/// missing column is an error at start-up, never a silent 0.
+pub const REQUIRED_COLUMNS: &[(&str, &[&str])] = &[
+    ("mfa_factor_strength", &["factor_class", "verified"]),
+    (
+        "sensitive_app_sign_ins_without_mfa",
+        &["with_mfa", "without_mfa"],
+    ),
+    (
+        "allowed_access_by_device_posture",
+        &["device_posture", "allowed"],
+    ),
+    ("lateral_movement_attempts", &["blocked", "allowed"]),
+    ("lateral_scans", &["scans", "contained"]),
+    ("sensitive_app_coverage", &["behind_idp", "unauthenticated"]),
+];
+
+/// Check that every KPI the scorecard reads is in `catalog` and declares the columns it reads
+/// (as labels or metrics).
+pub fn check_catalog(catalog: &KpiCatalog) -> Result<(), AnalyticsError> {
+    for (id, columns) in REQUIRED_COLUMNS {
+        let def = catalog
+            .get(id)
+            .map_err(|_| AnalyticsError::InvalidDefinition {
+                file: format!("{id}.sql"),
+                reason: "the maturity scorecard reads this KPI and the catalog has none".into(),
+            })?;
+        for column in *columns {
+            let declared = def.labels.iter().chain(&def.metrics).any(|c| c == column);
+            // A file without a `metrics:` header exports every numeric column: the columns
+            // are then checked against each result instead.
+            if !declared && !def.metrics.is_empty() {
+                return Err(AnalyticsError::InvalidDefinition {
+                    file: def.source.clone(),
+                    reason: format!(
+                        "the maturity scorecard reads column {column:?} of KPI {id}, which its labels and metrics do not name"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The rows of one KPI result, with the columns the scorecard reads checked to be there.
+struct KpiRows {
+    rows: Vec<Map<String, Value>>,
+}
+
+impl KpiRows {
+    /// Sum `metric` over the rows whose `label` equals `value` (all rows when `label` is
+    /// `None`).
+    fn sum(&self, metric: &str, label: Option<(&str, &str)>) -> u64 {
+        self.rows
+            .iter()
+            .filter(|r| label.is_none_or(|(l, v)| r.get(l).and_then(Value::as_str) == Some(v)))
+            .filter_map(|r| r.get(metric).and_then(Value::as_u64))
+            .sum()
+    }
 }
 
 impl Engine {
+    /// Evaluate KPI `id` over `range` and check that its result has the columns the scorecard
+    /// reads.
+    async fn scorecard_rows(
+        &self,
+        id: &'static str,
+        range: TimeRange,
+    ) -> Result<KpiRows, AnalyticsError> {
+        let (def, out) = self.run_kpi(id, range).await?;
+        let required = REQUIRED_COLUMNS
+            .iter()
+            .find(|(kpi, _)| *kpi == id)
+            .map_or(&[][..], |(_, columns)| *columns);
+        if let Some(missing) = required
+            .iter()
+            .find(|c| !out.columns.iter().any(|o| o == *c))
+        {
+            return Err(AnalyticsError::InvalidDefinition {
+                file: def.source.clone(),
+                reason: format!(
+                    "the maturity scorecard reads column {missing:?} of KPI {id}, which its result lacks"
+                ),
+            });
+        }
+        Ok(KpiRows {
+            rows: out.json_rows()?,
+        })
+    }
+
     /// The inputs of the scorecard over `range` (evaluated as one bucket).
     pub async fn maturity_inputs(
         &self,
         range: TimeRange,
     ) -> Result<MaturityInputs, AnalyticsError> {
-        let whole = TimeRange {
-            step_ms: None,
-            ..range
-        };
-        let rows = |id: &'static str| async move {
-            let (_, out) = self.run_kpi(id, whole).await?;
-            out.json_rows()
-        };
-        let mfa = rows("mfa_factor_strength").await?;
-        let sensitive = rows("sensitive_app_sign_ins_without_mfa").await?;
-        let posture = rows("allowed_access_by_device_posture").await?;
-        let lateral = rows("lateral_movement_attempts").await?;
-        let scans = rows("lateral_scans").await?;
-        let coverage = rows("sensitive_app_coverage").await?;
-        let posture_sum = |p: &str| sum(&posture, "allowed", Some(("device_posture", p)));
+        let whole = range.whole();
+        let mfa = self.scorecard_rows("mfa_factor_strength", whole).await?;
+        let sensitive = self
+            .scorecard_rows("sensitive_app_sign_ins_without_mfa", whole)
+            .await?;
+        let posture = self
+            .scorecard_rows("allowed_access_by_device_posture", whole)
+            .await?;
+        let lateral = self
+            .scorecard_rows("lateral_movement_attempts", whole)
+            .await?;
+        let scans = self.scorecard_rows("lateral_scans", whole).await?;
+        let coverage = self.scorecard_rows("sensitive_app_coverage", whole).await?;
+        let posture_sum = |p: &str| posture.sum("allowed", Some(("device_posture", p)));
         Ok(MaturityInputs {
-            mfa_verified: sum(&mfa, "verified", None),
-            mfa_verified_phishing_resistant: sum(
-                &mfa,
-                "verified",
-                Some(("factor_class", "phishing_resistant")),
-            ),
-            sensitive_sign_ins_with_mfa: sum(&sensitive, "with_mfa", None),
-            sensitive_sign_ins_without_mfa: sum(&sensitive, "without_mfa", None),
+            mfa_verified: mfa.sum("verified", None),
+            mfa_verified_phishing_resistant: mfa
+                .sum("verified", Some(("factor_class", "phishing_resistant"))),
+            sensitive_sign_ins_with_mfa: sensitive.sum("with_mfa", None),
+            sensitive_sign_ins_without_mfa: sensitive.sum("without_mfa", None),
             allowed_compliant: posture_sum("compliant"),
             allowed_non_compliant: posture_sum("non_compliant"),
             allowed_managed: posture_sum("managed"),
             allowed_unmanaged: posture_sum("unmanaged"),
-            lateral_blocked: sum(&lateral, "blocked", None),
-            lateral_allowed: sum(&lateral, "allowed", None),
-            lateral_scans: sum(&scans, "scans", None),
-            lateral_scans_contained: sum(&scans, "contained", None),
-            sensitive_requests_behind_idp: sum(&coverage, "behind_idp", None),
-            sensitive_requests_unauthenticated: sum(&coverage, "unauthenticated", None),
+            lateral_blocked: lateral.sum("blocked", None),
+            lateral_allowed: lateral.sum("allowed", None),
+            lateral_scans: scans.sum("scans", None),
+            lateral_scans_contained: scans.sum("contained", None),
+            sensitive_requests_behind_idp: coverage.sum("behind_idp", None),
+            sensitive_requests_unauthenticated: coverage.sum("unauthenticated", None),
         })
     }
 
     /// The scorecard over `range`.
-    pub async fn maturity(&self, range: TimeRange) -> Result<Vec<PillarScore>, AnalyticsError> {
-        Ok(assess(&self.maturity_inputs(range).await?))
+    pub async fn maturity(&self, range: TimeRange) -> Result<Scorecard, AnalyticsError> {
+        Ok(Scorecard::assess(self.maturity_inputs(range).await?))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replaced_kpi_without_the_columns_the_scorecard_reads_is_refused() {
+        check_catalog(&KpiCatalog::builtin()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("mfa_factor_strength.sql"),
+            "-- id: mfa_factor_strength\n-- title: MFA\n-- unit: events\n-- labels: source\n\
+             -- metrics: ok\n-- description: replaced\nSELECT bucket AS time, 'x' AS source, 1 AS ok FROM authentication GROUP BY 1",
+        )
+        .unwrap();
+        let catalog = KpiCatalog::with_directory(dir.path()).unwrap();
+        let error = check_catalog(&catalog).unwrap_err().to_string();
+        assert!(
+            error.contains("factor_class") && error.contains("mfa_factor_strength"),
+            "{error}"
+        );
+    }
 
     fn levels(i: &MaturityInputs) -> Vec<u8> {
         assess(i).iter().map(|p| p.level).collect()

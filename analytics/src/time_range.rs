@@ -11,11 +11,14 @@ use crate::AnalyticsError;
 pub const MAX_BUCKETS: i64 = 10_000;
 
 /// A half-open range `[from, to)` in epoch milliseconds, with an optional bucket width.
+///
+/// Invariants, checked by [`TimeRange::new`] (the only way to build one): `from < to`, a step is
+/// positive, and the range holds at most [`MAX_BUCKETS`] buckets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeRange {
-    pub from_ms: i64,
-    pub to_ms: i64,
-    pub step_ms: Option<i64>,
+    from_ms: i64,
+    to_ms: i64,
+    step_ms: Option<i64>,
 }
 
 impl TimeRange {
@@ -28,6 +31,15 @@ impl TimeRange {
     ) -> Result<Self, AnalyticsError> {
         let from_ms = parse_instant(from.unwrap_or("now-24h"), now_ms)?;
         let to_ms = parse_instant(to.unwrap_or("now"), now_ms)?;
+        let step_ms = step
+            .filter(|s| !s.is_empty())
+            .map(parse_duration_ms)
+            .transpose()?;
+        Self::new(from_ms, to_ms, step_ms)
+    }
+
+    /// `[from_ms, to_ms)` in buckets of `step_ms` (one bucket when `None`).
+    pub fn new(from_ms: i64, to_ms: i64, step_ms: Option<i64>) -> Result<Self, AnalyticsError> {
         if to_ms <= from_ms {
             return Err(AnalyticsError::InvalidParameter(format!(
                 "`to` ({}) must be after `from` ({})",
@@ -35,11 +47,12 @@ impl TimeRange {
                 format_ms(from_ms)
             )));
         }
-        let step_ms = step
-            .filter(|s| !s.is_empty())
-            .map(parse_duration_ms)
-            .transpose()?;
         if let Some(step) = step_ms {
+            if step <= 0 {
+                return Err(AnalyticsError::InvalidParameter(format!(
+                    "step {step} ms must be positive"
+                )));
+            }
             let buckets = (to_ms - from_ms + step - 1) / step;
             if buckets > MAX_BUCKETS {
                 return Err(AnalyticsError::InvalidParameter(format!(
@@ -52,6 +65,29 @@ impl TimeRange {
             to_ms,
             step_ms,
         })
+    }
+
+    /// Start (inclusive), epoch ms.
+    pub fn from_ms(&self) -> i64 {
+        self.from_ms
+    }
+
+    /// End (exclusive), epoch ms.
+    pub fn to_ms(&self) -> i64 {
+        self.to_ms
+    }
+
+    /// Bucket width of a time series; `None` for one bucket over the whole range.
+    pub fn step_ms(&self) -> Option<i64> {
+        self.step_ms
+    }
+
+    /// The same range as one bucket.
+    pub fn whole(self) -> Self {
+        Self {
+            step_ms: None,
+            ..self
+        }
     }
 
     /// Bucket width: the step, or the whole range when there is none.
@@ -150,7 +186,7 @@ mod tests {
     fn ranges_and_steps() {
         let r = TimeRange::parse(Some("now-1d"), None, Some("1h"), NOW).unwrap();
         assert_eq!(
-            (r.to_ms - r.from_ms, r.step_ms),
+            (r.to_ms() - r.from_ms(), r.step_ms()),
             (86_400_000, Some(3_600_000))
         );
         assert_eq!(r.bucket_ms(), 3_600_000);

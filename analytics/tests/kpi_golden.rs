@@ -16,7 +16,8 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use ztlens_analytics::{Engine, Inventory, InventoryConfig, KpiCatalog, QueryConfig, TimeRange};
 use ztlens_ingest::lake::{Durability, LakeConfig, LakeWriter};
-use ztlens_ingest::{Format, Site, SiteConfig, decode_bytes};
+use ztlens_ingest::parsers::{crowdstrike, intune, nginx, okta, vpcflow};
+use ztlens_ingest::{Site, SiteConfig, decode_bytes};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -56,14 +57,14 @@ fn fixture_lake(dir: &Path) {
     for round in 0..2i64 {
         // The formats whose fixtures the golden files were checked against by hand.
         for format in [
-            Format::Okta,
-            Format::VpcFlow,
-            Format::Combined,
-            Format::Intune,
-            Format::CrowdStrike,
+            okta::FORMAT,
+            vpcflow::FORMAT,
+            nginx::FORMAT,
+            intune::FORMAT,
+            crowdstrike::FORMAT,
         ] {
-            let mut files: Vec<PathBuf> = match format {
-                Format::Okta | Format::VpcFlow | Format::Combined => {
+            let mut files: Vec<PathBuf> = match format.name() {
+                "okta" | "vpcflow" | "nginx" => {
                     std::fs::read_dir(repo().join("ingest/tests/fixtures").join(format.name()))
                         .unwrap()
                         .map(|e| e.unwrap().path())
@@ -73,10 +74,10 @@ fn fixture_lake(dir: &Path) {
                 _ => Vec::new(),
             };
             let stories = repo().join("analytics/tests/fixtures");
-            let story_files: &[&str] = match format {
-                Format::Okta => &["okta_response.ndjson", "okta_sign_on.ndjson"],
-                Format::Intune => &["intune_compliance.ndjson"],
-                Format::CrowdStrike => &["crowdstrike_response.json"],
+            let story_files: &[&str] = match format.name() {
+                "okta" => &["okta_response.ndjson", "okta_sign_on.ndjson"],
+                "intune" => &["intune_compliance.ndjson"],
+                "crowdstrike" => &["crowdstrike_response.json"],
                 _ => &[],
             };
             files.extend(story_files.iter().map(|f| stories.join(f)));

@@ -7,124 +7,19 @@
 //! Every record ends as rows or as a [`DeadLetter`] — never both, never neither — and the
 //! [`DecodeStats`] count both, per table and per error kind.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::record_batch::RecordBatch;
-use serde::{Deserialize, Serialize};
 
 use crate::framing::{Frame, Framer};
-use crate::parsers::{ErrorKind, Format, Parser};
+use crate::parsers::{Format, Parser};
+use crate::record::{DeadLetter, DecodeStats, ErrorKind, ParseError};
 use crate::schema::{Table, TableBuilders};
 use crate::site::Site;
 
-/// A record that could not become rows, kept with everything needed to understand and replay it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeadLetter {
-    /// When ztlens refused it (epoch ms).
-    pub time: i64,
-    /// Format the record was parsed as.
-    pub source: String,
-    /// Where it came from (`file:<path>:<line>`, `http:<request>:<line>`, `kafka:<t>/<p>/<o>`).
-    pub origin: String,
-    /// Error kind (bounded set).
-    pub kind: String,
-    /// Why it was refused.
-    pub reason: String,
-    /// The raw bytes (possibly only a prefix, see `raw_len`).
-    #[serde(with = "raw_bytes")]
-    pub raw: Vec<u8>,
-    /// Length of the original record; larger than `raw.len()` when only a prefix is kept.
-    pub raw_len: usize,
-}
-
-impl DeadLetter {
-    /// A dead letter keeping at most the first [`DEAD_LETTER_PREFIX`](crate::framing::DEAD_LETTER_PREFIX)
-    /// bytes of `raw`; `raw_len` records the full length.
-    pub fn new(
-        source: &str,
-        origin: String,
-        kind: ErrorKind,
-        reason: String,
-        raw: &[u8],
-        time: i64,
-    ) -> Self {
-        let keep = raw.len().min(crate::framing::DEAD_LETTER_PREFIX);
-        Self {
-            time,
-            source: source.to_string(),
-            origin,
-            kind: kind.as_str().to_string(),
-            reason,
-            raw: raw[..keep].to_vec(),
-            raw_len: raw.len(),
-        }
-    }
-}
-
-/// Raw bytes are stored as UTF-8 text when they are text, otherwise base64 in an object.
-mod raw_bytes {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    #[derive(Serialize, Deserialize)]
-    #[serde(untagged)]
-    enum Stored {
-        Text(String),
-        Base64 { base64: String },
-    }
-
-    pub fn serialize<S: Serializer>(raw: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        match std::str::from_utf8(raw) {
-            Ok(text) => Stored::Text(text.to_string()).serialize(s),
-            Err(_) => Stored::Base64 {
-                base64: crate::base64::encode(raw),
-            }
-            .serialize(s),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        match Stored::deserialize(d)? {
-            Stored::Text(t) => Ok(t.into_bytes()),
-            Stored::Base64 { base64 } => {
-                crate::base64::decode(&base64).map_err(serde::de::Error::custom)
-            }
-        }
-    }
-}
-
-/// Counts for one decode run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct DecodeStats {
-    /// Records framed (rows + dead letters + header lines).
-    pub records: u64,
-    /// Rows produced per table.
-    pub rows: BTreeMap<Table, u64>,
-    /// Dead letters per error kind.
-    pub dead_letters: BTreeMap<ErrorKind, u64>,
-    /// Input bytes consumed.
-    pub bytes: u64,
-}
-
-impl DecodeStats {
-    pub fn total_rows(&self) -> u64 {
-        self.rows.values().sum()
-    }
-
-    pub fn total_dead_letters(&self) -> u64 {
-        self.dead_letters.values().sum()
-    }
-
-    pub fn merge(&mut self, other: &DecodeStats) {
-        self.records += other.records;
-        self.bytes += other.bytes;
-        for (t, n) in &other.rows {
-            *self.rows.entry(*t).or_default() += n;
-        }
-        for (k, n) in &other.dead_letters {
-            *self.dead_letters.entry(*k).or_default() += n;
-        }
-    }
+/// The framer a format's streams need: its framing and its envelope keys.
+pub fn framer_for(format: Format, max_record_bytes: usize) -> Framer {
+    Framer::new(format.framing(), max_record_bytes).with_envelopes(format.envelope_keys())
 }
 
 /// What a decoder produced since the last take.
@@ -193,8 +88,8 @@ impl RecordProcessor {
     /// A whole envelope arrived as one record (a line of NDJSON after line framing took over):
     /// its items are framed again and handled one by one; an empty envelope holds no record.
     fn split_envelope(&mut self, bytes: &[u8], line: u64) {
-        let mut framer = Framer::for_format(self.format, bytes.len().max(1));
-        let mut frames: Vec<(Vec<u8>, u64, Option<crate::parsers::ParseError>, usize)> = Vec::new();
+        let mut framer = framer_for(self.format, bytes.len().max(1));
+        let mut frames: Vec<(Vec<u8>, u64, Option<ParseError>, usize)> = Vec::new();
         let mut collect = |frame: Frame<'_>| match frame {
             Frame::Record { bytes, line: l } => frames.push((bytes.to_vec(), l, None, 0)),
             Frame::Rejected {
@@ -282,7 +177,7 @@ impl RecordProcessor {
         self.fixed_origin = true;
         self.stats.bytes += payload.len() as u64;
         let records_before = self.stats.records;
-        let mut framer = Framer::for_format(self.format, max_record_bytes);
+        let mut framer = framer_for(self.format, max_record_bytes);
         framer.push(payload, &mut |frame| self.handle(frame));
         framer.finish(&mut |frame| self.handle(frame));
         if self.stats.records == records_before {
@@ -344,7 +239,7 @@ impl Decoder {
         max_record_bytes: usize,
     ) -> Self {
         Self {
-            framer: Framer::for_format(format, max_record_bytes),
+            framer: framer_for(format, max_record_bytes),
             processor: RecordProcessor::new(format, site, origin, processed_time),
         }
     }
@@ -403,7 +298,7 @@ fn is_envelope(format: Format, record: &[u8]) -> bool {
     }
     let mut whole_record = false;
     let mut frames = 0;
-    let mut framer = Framer::for_format(format, record.len().max(1));
+    let mut framer = framer_for(format, record.len().max(1));
     let mut look = |frame: Frame<'_>| {
         frames += 1;
         if let Frame::Record { bytes, .. } = frame {
@@ -434,7 +329,7 @@ enum BatchFrame {
         range: std::ops::Range<usize>,
         total_len: usize,
         line: u64,
-        error: crate::parsers::ParseError,
+        error: ParseError,
     },
 }
 

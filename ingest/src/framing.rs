@@ -25,10 +25,7 @@
 //!   whitespace/separators — nothing is skipped silently;
 //! - bracket depth is a counter, never recursion, so hostile nesting cannot overflow the stack.
 
-use crate::parsers::{ErrorKind, Framing, ParseError};
-
-/// How much of a rejected record's bytes is kept for the dead-letter store.
-pub const DEAD_LETTER_PREFIX: usize = 64 * 1024;
+use crate::record::{DEAD_LETTER_PREFIX, ErrorKind, Framing, ParseError};
 
 /// One unit the framer hands out.
 #[derive(Debug)]
@@ -122,11 +119,6 @@ impl Framer {
             record_has_newline: false,
             records_seen: 0,
         }
-    }
-
-    /// The framer a format needs: its framing and its envelope keys.
-    pub fn for_format(format: crate::parsers::Format, max_record_bytes: usize) -> Self {
-        Self::new(format.framing(), max_record_bytes).with_envelopes(format.envelope_keys())
     }
 
     /// Top-level object keys whose array value holds the records (JSON framing only).

@@ -5,7 +5,7 @@
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
-use crate::decode::DecodeStats;
+use crate::record::{DecodeStats, ErrorKind};
 use crate::schema::Table;
 
 pub struct IngestMetrics {
@@ -131,7 +131,7 @@ impl IngestMetrics {
         for source in sources {
             self.records.with_label_values(&[source]);
             self.bytes.with_label_values(&[source]);
-            for kind in crate::parsers::ErrorKind::ALL {
+            for kind in ErrorKind::ALL {
                 self.dead_letters
                     .with_label_values(&[source, kind.as_str()]);
             }

@@ -99,6 +99,13 @@ pub enum SiteError {
     EmptyAppId,
 }
 
+impl SiteConfig {
+    /// Check the section: every CIDR parses, every segment and app has a name.
+    pub fn validate(&self) -> Result<(), SiteError> {
+        Site::new(self).map(drop)
+    }
+}
+
 /// An IPv4 or IPv6 network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {

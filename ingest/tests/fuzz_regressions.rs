@@ -26,7 +26,7 @@ fn committed_fuzz_inputs_never_panic() {
             let path = input.unwrap().path();
             let bytes = std::fs::read(&path).unwrap();
             fuzz_check::check(format, &bytes);
-            for other in Format::ALL {
+            for &other in Format::ALL {
                 fuzz_check::check(other, &bytes);
             }
             replayed += 1;

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use datafusion::arrow::array::{Array, StringArray};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use ztlens_ingest::Site;
-use ztlens_ingest::dead_letter::read_dead_letters;
 use ztlens_ingest::kafka::rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use ztlens_ingest::kafka::rdkafka::client::DefaultClientContext;
 use ztlens_ingest::kafka::rdkafka::config::ClientConfig;
@@ -24,8 +23,9 @@ use ztlens_ingest::kafka::rdkafka::producer::{
 };
 use ztlens_ingest::kafka::rdkafka::{Offset, TopicPartitionList};
 use ztlens_ingest::kafka::{KafkaConfig, KafkaSource, KafkaStatus, TopicConfig};
+use ztlens_ingest::lake::dead_letter::read_dead_letters;
 use ztlens_ingest::lake::{LakeConfig, LakeWriter};
-use ztlens_ingest::pipeline::{IngestLimits, Pipeline};
+use ztlens_ingest::pipeline::{IngestConfig, Pipeline};
 
 enum Cluster {
     Mock(MockCluster<'static, DefaultProducerContext>),
@@ -180,7 +180,7 @@ impl Lake {
             site: Arc::new(Site::default()),
             writer: writer.clone(),
             metrics: None,
-            limits: IngestLimits::default(),
+            config: IngestConfig::default(),
         };
         (pipeline, writer)
     }
@@ -365,7 +365,7 @@ fn restart_mid_stream_loses_nothing(cluster: Cluster) {
         site: Arc::new(Site::default()),
         writer: writer.clone(),
         metrics: None,
-        limits: IngestLimits::default(),
+        config: IngestConfig::default(),
     };
     let second = KafkaSource::start(&config, pipeline, None).unwrap();
     wait_fully_committed(&bootstrap, &group, &topic, partitions);

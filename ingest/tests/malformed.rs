@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use proptest::prelude::*;
+use ztlens_ingest::parsers::{okta, vpcflow};
 use ztlens_ingest::{ErrorKind, Format, Site, decode_bytes};
 
 const MAX_RECORD: usize = 1024 * 1024;
@@ -49,26 +50,28 @@ const INTUNE_OK: &str = r#"{"id":"m1","deviceName":"LT-1","complianceState":"non
 
 const JAMF_OK: &str = r#"{"id":"1","general":{"name":"mac-1","lastContactTime":"2026-01-01T00:00:00Z","remoteManagement":{"managed":true}}}"#;
 
+/// One valid record of `format`; a format added to the registry without one fails here.
 fn good(format: Format) -> &'static str {
-    match format {
-        Format::Okta => OKTA_OK,
-        Format::VpcFlow => VPC_OK,
-        Format::Combined => NGINX_OK,
-        Format::Entra => ENTRA_OK,
-        Format::Zeek => ZEEK_OK,
-        Format::Envoy => ENVOY_OK,
-        Format::Alb => ALB_OK,
-        Format::CloudTrail => CLOUDTRAIL_OK,
-        Format::CrowdStrike => CROWDSTRIKE_OK,
-        Format::Defender => DEFENDER_OK,
-        Format::Intune => INTUNE_OK,
-        Format::Jamf => JAMF_OK,
+    match format.name() {
+        "okta" => OKTA_OK,
+        "vpcflow" => VPC_OK,
+        "nginx" => NGINX_OK,
+        "entra" => ENTRA_OK,
+        "zeek" => ZEEK_OK,
+        "envoy" => ENVOY_OK,
+        "alb" => ALB_OK,
+        "cloudtrail" => CLOUDTRAIL_OK,
+        "crowdstrike" => CROWDSTRIKE_OK,
+        "defender" => DEFENDER_OK,
+        "intune" => INTUNE_OK,
+        "jamf" => JAMF_OK,
+        other => panic!("malformed.rs has no valid record of {other}"),
     }
 }
 
 #[test]
 fn a_ten_megabyte_line_is_dead_lettered_and_the_rest_loads() {
-    for format in Format::ALL {
+    for &format in Format::ALL {
         let huge = "x".repeat(10 * 1024 * 1024);
         let input = format!("{}\n{huge}\n{}\n", good(format), good(format));
         let (rows, dead) = decode(format, input.as_bytes());
@@ -86,7 +89,7 @@ fn ten_megabyte_json_record_in_an_array_is_dead_lettered() {
         "y".repeat(10 * 1024 * 1024)
     );
     let input = format!("[{OKTA_OK},\n{huge},\n{OKTA_OK}]");
-    let (rows, dead) = decode(Format::Okta, input.as_bytes());
+    let (rows, dead) = decode(okta::FORMAT, input.as_bytes());
     assert_eq!(rows, 2);
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].0, "oversized");
@@ -95,16 +98,16 @@ fn ten_megabyte_json_record_in_an_array_is_dead_lettered() {
 #[test]
 fn truncated_json_wrong_field_counts_and_binary_garbage() {
     let okta = format!("{OKTA_OK}\n{}\n{OKTA_OK}\n", &OKTA_OK[..40]);
-    let (rows, dead) = decode(Format::Okta, okta.as_bytes());
+    let (rows, dead) = decode(okta::FORMAT, okta.as_bytes());
     assert_eq!((rows, dead.len()), (2, 1));
     assert_eq!(dead[0].0, "truncated");
 
     let vpc = format!("{VPC_OK}\n2 123 eni-1 10.0.0.1\n{VPC_OK}\n");
-    let (rows, dead) = decode(Format::VpcFlow, vpc.as_bytes());
+    let (rows, dead) = decode(vpcflow::FORMAT, vpc.as_bytes());
     assert_eq!((rows, dead.len()), (2, 1));
     assert_eq!(dead[0].0, "field_count");
 
-    for format in Format::ALL {
+    for &format in Format::ALL {
         let mut input = format!("{}\n", good(format)).into_bytes();
         input.extend_from_slice(&[0xff, 0xfe, 0x00, 0x01, 0x9c, b'\n']);
         input.extend_from_slice(format!("{}\n", good(format)).as_bytes());
@@ -116,7 +119,7 @@ fn truncated_json_wrong_field_counts_and_binary_garbage() {
 #[test]
 fn a_json_array_truncated_at_the_end_keeps_its_complete_elements() {
     let input = format!("[{OKTA_OK},{OKTA_OK},{}", &OKTA_OK[..30]);
-    let (rows, dead) = decode(Format::Okta, input.as_bytes());
+    let (rows, dead) = decode(okta::FORMAT, input.as_bytes());
     assert_eq!(rows, 2);
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].0, "truncated");
@@ -126,7 +129,7 @@ fn a_json_array_truncated_at_the_end_keeps_its_complete_elements() {
 fn deeply_nested_json_is_refused_without_overflowing_the_stack() {
     let deep = format!("{}{}", "[".repeat(20_000), "]".repeat(20_000));
     let input = format!("{{\"uuid\":\"u\",\"x\":{deep}}}\n{OKTA_OK}\n");
-    let (rows, dead) = decode(Format::Okta, input.as_bytes());
+    let (rows, dead) = decode(okta::FORMAT, input.as_bytes());
     assert_eq!(rows, 1);
     assert_eq!(dead.len(), 1);
 }

@@ -110,15 +110,22 @@ fn first_difference(expected: &Value, actual: &Value, path: &str) -> Option<Stri
     }
 }
 
-fn run_fixture_table(dir: &str, format: Format) {
+/// Compare every fixture of `format` (under `tests/fixtures/<name>/`) with its expectation;
+/// returns the mismatches.
+fn run_fixture_table(format: Format) -> Vec<String> {
     let bless = std::env::var_os("ZTLENS_BLESS").is_some();
-    let mut inputs: Vec<PathBuf> = std::fs::read_dir(fixtures_dir().join(dir))
-        .unwrap()
+    let dir = fixtures_dir().join(format.name());
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return vec![format!("{format}: no fixture folder {}", dir.display())];
+    };
+    let mut inputs: Vec<PathBuf> = entries
         .map(|e| e.unwrap().path())
         .filter(|p| !p.to_string_lossy().ends_with(".expected.json"))
         .collect();
     inputs.sort();
-    assert!(!inputs.is_empty(), "no fixtures in {dir}");
+    if inputs.is_empty() {
+        return vec![format!("{format}: no fixtures in {}", dir.display())];
+    }
     let mut failures = Vec::new();
     for input in inputs {
         let actual = decode_fixture(format, &input);
@@ -143,6 +150,16 @@ fn run_fixture_table(dir: &str, format: Format) {
             failures.push(format!("{}: {diff}", input.display()));
         }
     }
+    failures
+}
+
+/// Every format in the registry has fixtures, and each matches its expectation.
+#[test]
+fn every_format_matches_its_fixtures() {
+    let mut failures = Vec::new();
+    for &format in Format::ALL {
+        failures.extend(run_fixture_table(format));
+    }
     assert!(
         failures.is_empty(),
         "fixture mismatches:\n{}",
@@ -150,62 +167,18 @@ fn run_fixture_table(dir: &str, format: Format) {
     );
 }
 
+/// A fixture folder belongs to a registered format (by its one name, not an alias).
 #[test]
-fn okta_fixtures() {
-    run_fixture_table("okta", Format::Okta);
-}
-
-#[test]
-fn vpcflow_fixtures() {
-    run_fixture_table("vpcflow", Format::VpcFlow);
-}
-
-#[test]
-fn nginx_fixtures() {
-    run_fixture_table("nginx", Format::Combined);
-}
-
-#[test]
-fn entra_fixtures() {
-    run_fixture_table("entra", Format::Entra);
-}
-
-#[test]
-fn zeek_fixtures() {
-    run_fixture_table("zeek", Format::Zeek);
-}
-
-#[test]
-fn envoy_fixtures() {
-    run_fixture_table("envoy", Format::Envoy);
-}
-
-#[test]
-fn alb_fixtures() {
-    run_fixture_table("alb", Format::Alb);
-}
-
-#[test]
-fn cloudtrail_fixtures() {
-    run_fixture_table("cloudtrail", Format::CloudTrail);
-}
-
-#[test]
-fn crowdstrike_fixtures() {
-    run_fixture_table("crowdstrike", Format::CrowdStrike);
-}
-
-#[test]
-fn defender_fixtures() {
-    run_fixture_table("defender", Format::Defender);
-}
-
-#[test]
-fn intune_fixtures() {
-    run_fixture_table("intune", Format::Intune);
-}
-
-#[test]
-fn jamf_fixtures() {
-    run_fixture_table("jamf", Format::Jamf);
+fn every_fixture_folder_names_a_format() {
+    for entry in std::fs::read_dir(fixtures_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.is_dir() {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        assert!(
+            Format::ALL.iter().any(|f| f.name() == name),
+            "tests/fixtures/{name} is not the name of a registered format"
+        );
+    }
 }

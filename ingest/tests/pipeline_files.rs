@@ -5,8 +5,9 @@ use std::io::Write;
 use std::sync::Arc;
 
 use ztlens_ingest::lake::{LakeConfig, LakeWriter};
-use ztlens_ingest::pipeline::{IngestLimits, Pipeline};
-use ztlens_ingest::{Format, Site, Table};
+use ztlens_ingest::parsers::{vpcflow, zeek};
+use ztlens_ingest::pipeline::{IngestConfig, Pipeline};
+use ztlens_ingest::{Site, Table};
 
 #[test]
 fn header_state_and_line_numbers_survive_parallel_batches() {
@@ -62,19 +63,19 @@ fn header_state_and_line_numbers_survive_parallel_batches() {
         ..LakeConfig::default()
     };
     let writer = LakeWriter::open(&lake, None).unwrap();
-    let limits = IngestLimits {
+    let config = IngestConfig {
         parse_threads: 3,
         batch_rows: 10_000,
-        ..IngestLimits::default()
+        ..IngestConfig::default()
     };
     let pipeline = Pipeline {
         site: Arc::new(Site::default()),
         writer: writer.clone(),
         metrics: None,
-        limits,
+        config,
     };
     let report = pipeline
-        .ingest_files(Format::VpcFlow, std::slice::from_ref(&path), &|_| {})
+        .ingest_files(vpcflow::FORMAT, std::slice::from_ref(&path), &|_| {})
         .unwrap();
     writer.shutdown_blocking().unwrap();
 
@@ -145,14 +146,14 @@ fn zeek_header_block_survives_parallel_batches() {
         site: Arc::new(Site::default()),
         writer: writer.clone(),
         metrics: None,
-        limits: IngestLimits {
+        config: IngestConfig {
             parse_threads: 3,
             batch_rows: 10_000,
-            ..IngestLimits::default()
+            ..IngestConfig::default()
         },
     };
     let report = pipeline
-        .ingest_files(Format::Zeek, std::slice::from_ref(&path), &|_| {})
+        .ingest_files(zeek::FORMAT, std::slice::from_ref(&path), &|_| {})
         .unwrap();
     writer.shutdown_blocking().unwrap();
     assert_eq!(report.stats.total_dead_letters(), 0, "{:?}", report.samples);

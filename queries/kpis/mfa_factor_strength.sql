@@ -24,19 +24,11 @@ FROM (
     SELECT
         bucket AS time,
         metadata_product_name AS source,
-        CASE
-            WHEN auth_factor_type_id IN (4, 6, 9, 10) THEN 'phishing_resistant'
-            WHEN auth_factor_type_id = 5 THEN 'push'
-            WHEN auth_factor_type_id = 7 THEN 'otp'
-            WHEN auth_factor_type_id IN (1, 3) THEN 'sms_voice'
-            WHEN auth_factor_type_id = 8 THEN 'email'
-            WHEN auth_factor_type_id IS NULL OR auth_factor_type_id = 0 THEN 'unknown'
-            ELSE 'other'
-        END AS factor_class,
-        COUNT(DISTINCT CASE WHEN zt_decision = 'allow' THEN metadata_uid END) AS verified,
-        COUNT(DISTINCT CASE WHEN zt_decision IN ('mfa_failed', 'mfa_denied') THEN metadata_uid END) AS failed
-    FROM authentication
-    WHERE is_mfa AND zt_decision IN ('allow', 'mfa_failed', 'mfa_denied')
+        factor_class,
+        COUNT(DISTINCT CASE WHEN mfa_outcome = 'success' THEN metadata_uid END) AS verified,
+        COUNT(DISTINCT CASE WHEN mfa_outcome = 'failure' THEN metadata_uid END) AS failed
+    FROM mfa_steps
+    WHERE mfa_outcome IN ('success', 'failure')
     GROUP BY 1, 2, 3
 )
 ORDER BY time, source, factor_class
@@ -45,21 +37,13 @@ ORDER BY time, source, factor_class
 SELECT DISTINCT
     time,
     metadata_product_name AS source,
-    CASE
-        WHEN auth_factor_type_id IN (4, 6, 9, 10) THEN 'phishing_resistant'
-        WHEN auth_factor_type_id = 5 THEN 'push'
-        WHEN auth_factor_type_id = 7 THEN 'otp'
-        WHEN auth_factor_type_id IN (1, 3) THEN 'sms_voice'
-        WHEN auth_factor_type_id = 8 THEN 'email'
-        WHEN auth_factor_type_id IS NULL OR auth_factor_type_id = 0 THEN 'unknown'
-        ELSE 'other'
-    END AS factor_class,
+    factor_class,
     metadata_uid,
     user_name,
     auth_factor,
     zt_decision,
     service_name,
     src_endpoint_ip
-FROM authentication
-WHERE is_mfa AND zt_decision IN ('allow', 'mfa_failed', 'mfa_denied')
+FROM mfa_steps
+WHERE mfa_outcome IN ('success', 'failure')
 ORDER BY time, metadata_uid

@@ -24,11 +24,10 @@ FROM (
         bucket AS time,
         COALESCE(src_endpoint_location_country, 'unknown') AS country,
         COALESCE(src_endpoint_location_city, 'unknown') AS city,
-        COUNT(DISTINCT CASE WHEN is_mfa AND zt_decision = 'allow' THEN metadata_uid END) AS success,
-        COUNT(DISTINCT CASE WHEN is_mfa AND zt_decision IN ('mfa_failed', 'mfa_denied') THEN metadata_uid END) AS failure,
-        COUNT(DISTINCT CASE WHEN zt_decision = 'challenge_mfa' THEN metadata_uid END) AS challenge
-    FROM authentication
-    WHERE is_mfa OR zt_decision = 'challenge_mfa'
+        COUNT(DISTINCT CASE WHEN mfa_outcome = 'success' THEN metadata_uid END) AS success,
+        COUNT(DISTINCT CASE WHEN mfa_outcome = 'failure' THEN metadata_uid END) AS failure,
+        COUNT(DISTINCT CASE WHEN mfa_outcome = 'challenge' THEN metadata_uid END) AS challenge
+    FROM mfa_steps
     GROUP BY 1, 2, 3
 )
 ORDER BY time, country, city
@@ -38,12 +37,7 @@ SELECT DISTINCT
     time,
     COALESCE(src_endpoint_location_country, 'unknown') AS country,
     COALESCE(src_endpoint_location_city, 'unknown') AS city,
-    CASE
-        WHEN zt_decision = 'challenge_mfa' THEN 'challenge'
-        WHEN zt_decision = 'allow' THEN 'success'
-        WHEN zt_decision IN ('mfa_failed', 'mfa_denied') THEN 'failure'
-        ELSE 'other'
-    END AS outcome,
+    mfa_outcome AS outcome,
     metadata_product_name AS source,
     metadata_uid,
     user_name,
@@ -52,6 +46,5 @@ SELECT DISTINCT
     service_name,
     zt_decision,
     status_detail
-FROM authentication
-WHERE is_mfa OR zt_decision = 'challenge_mfa'
+FROM mfa_steps
 ORDER BY time, metadata_uid

@@ -533,10 +533,7 @@ impl Truth {
             sensitive_requests_behind_idp: coverage_counts.values().map(|[b, _, _]| b).sum(),
             sensitive_requests_unauthenticated: coverage_counts.values().map(|[_, u, _]| u).sum(),
         };
-        let maturity = json!({
-            "pillars": ztlens_analytics::maturity::assess(&inputs),
-            "inputs": inputs,
-        });
+        let maturity = ztlens_analytics::maturity::Scorecard::assess(inputs);
         let scans: Vec<Value> = scan_counts
             .iter()
             .map(|(segment, [n, c])| {

@@ -22,9 +22,10 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::offsets::{BatchId, OffsetTracker, Run, TrackerError};
 use super::worker::{Completion, Message, WorkBatch, WorkerShared, run_worker};
 use super::{
-    KafkaConfig, KafkaError, KafkaMetrics, KafkaStatus, PartitionStatus, SharedStatus, StartFrom,
-    TopicFormat,
+    KafkaConfig, KafkaError, KafkaMetrics, KafkaState, KafkaStatus, PartitionStatus, SharedStatus,
+    StartFrom,
 };
+use crate::parsers::SourceFormat;
 use crate::pipeline::Pipeline;
 
 /// A partition: (index into the topic list, partition number).
@@ -45,13 +46,13 @@ impl KafkaSource {
         pipeline: Pipeline,
         metrics: Option<Arc<KafkaMetrics>>,
     ) -> Result<Self, KafkaError> {
-        let topics = Arc::new(config.validate()?);
+        let topics = Arc::new(config.resolve_topics()?);
         let names: Vec<String> = topics.iter().map(|(n, _)| n.clone()).collect();
         if let Some(m) = &metrics {
             m.touch(&names);
         }
         let status: SharedStatus = Arc::new(Mutex::new(KafkaStatus {
-            state: "starting".into(),
+            state: KafkaState::Starting,
             group_id: config.group_id.clone(),
             topics: names.clone(),
             ..KafkaStatus::default()
@@ -138,7 +139,7 @@ impl KafkaSource {
                 // Dropping the consumer leaves the group (the revoke callback commits again,
                 // which finds nothing new).
                 drop(consumer);
-                loop_status.lock().expect("not poisoned").state = "stopped".into();
+                loop_status.lock().expect("not poisoned").state = KafkaState::Stopped;
             })
             .expect("spawn consumer thread");
         Ok(Self {
@@ -240,7 +241,7 @@ impl Inner {
 }
 
 struct Context {
-    topics: Arc<Vec<(String, TopicFormat)>>,
+    topics: Arc<Vec<(String, SourceFormat)>>,
     topic_index: HashMap<String, u32>,
     inner: Mutex<Inner>,
     done: Mutex<Receiver<Completion>>,
@@ -258,8 +259,8 @@ impl Context {
         &self.topics[key.0 as usize].0
     }
 
-    fn set_state(&self, state: &str) {
-        self.status.lock().expect("not poisoned").state = state.into();
+    fn set_state(&self, state: KafkaState) {
+        self.status.lock().expect("not poisoned").state = state;
     }
 
     fn record_error(&self, message: String) {
@@ -398,7 +399,7 @@ impl Context {
 
     fn on_revoke(&self, consumer: &BaseConsumer<Context>, tpl: &TopicPartitionList) {
         let keys = self.keys_of(tpl);
-        self.set_state("draining");
+        self.set_state(KafkaState::Draining);
         // Messages not yet dispatched are dropped: the partition's next owner reads them again
         // from the committed offset.
         let discarded = {
@@ -447,7 +448,7 @@ impl Context {
                 .iter()
                 .any(|k| self.topic_name(*k) == p.topic && k.1 == p.partition)
         });
-        status.state = "running".into();
+        status.state = KafkaState::Running;
     }
 
     fn on_assign(&self, consumer: &BaseConsumer<Context>, tpl: &TopicPartitionList) {
@@ -479,7 +480,11 @@ impl Context {
         status
             .partitions
             .sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
-        status.state = if paused { "paused" } else { "running" }.into();
+        status.state = if paused {
+            KafkaState::Paused
+        } else {
+            KafkaState::Running
+        };
     }
 }
 
@@ -599,7 +604,7 @@ fn consume_loop(
     }
 
     // Stop: hand over what was received, let it become durable, commit synchronously.
-    ctx.set_state("draining");
+    ctx.set_state(KafkaState::Draining);
     dispatch(&ctx, work, settings, true);
     let all: BTreeSet<Key> = ctx
         .inner
@@ -718,5 +723,9 @@ fn apply_backpressure(ctx: &Context, consumer: &BaseConsumer<Context>, budget: u
     if let Some(m) = &ctx.metrics {
         m.paused.set(pause as i64);
     }
-    ctx.set_state(if pause { "paused" } else { "running" });
+    ctx.set_state(if pause {
+        KafkaState::Paused
+    } else {
+        KafkaState::Running
+    });
 }

@@ -34,7 +34,7 @@ pub use metrics::KafkaMetrics;
 /// The Kafka client library, re-exported so the binary and tests use the same version.
 pub use rdkafka;
 
-use crate::parsers::Format;
+use crate::parsers::SourceFormat;
 
 /// `[kafka]`: consume topics as a member of a consumer group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,14 +114,6 @@ pub enum StartFrom {
     Latest,
 }
 
-/// What a topic's messages are parsed as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TopicFormat {
-    Fixed(Format),
-    /// Recognized per message by [`Format::detect`].
-    Auto,
-}
-
 /// A configuration the Kafka source refuses.
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {
@@ -132,8 +124,23 @@ pub enum KafkaError {
 }
 
 impl KafkaConfig {
-    /// Check the settings and resolve each topic's format.
-    pub fn validate(&self) -> Result<Vec<(String, TopicFormat)>, KafkaError> {
+    /// Check the section. When the source is off only the listed topics' formats are checked,
+    /// so a typo is reported before the day Kafka is turned on.
+    pub fn validate(&self) -> Result<(), KafkaError> {
+        if self.enabled {
+            return self.resolve_topics().map(drop);
+        }
+        for topic in &self.topics {
+            topic
+                .format
+                .parse::<SourceFormat>()
+                .map_err(|e| KafkaError::Config(format!("topic {:?}: {e}", topic.name)))?;
+        }
+        Ok(())
+    }
+
+    /// Check every setting and resolve each topic's format.
+    pub fn resolve_topics(&self) -> Result<Vec<(String, SourceFormat)>, KafkaError> {
         fn bad<T>(m: String) -> Result<T, KafkaError> {
             Err(KafkaError::Config(m))
         }
@@ -180,18 +187,10 @@ impl KafkaConfig {
                 if !seen.insert(t.name.as_str()) {
                     return bad(format!("topic {:?} is listed twice", t.name));
                 }
-                let format = if t.format.eq_ignore_ascii_case("auto") {
-                    TopicFormat::Auto
-                } else {
-                    TopicFormat::Fixed(Format::from_name(&t.format).ok_or_else(|| {
-                        KafkaError::Config(format!(
-                            "topic {:?}: unknown format {:?} (known: {}, auto)",
-                            t.name,
-                            t.format,
-                            Format::ALL.map(|f| f.name()).join(", ")
-                        ))
-                    })?)
-                };
+                let format: SourceFormat = t
+                    .format
+                    .parse()
+                    .map_err(|e| KafkaError::Config(format!("topic {:?}: {e}", t.name)))?;
                 Ok((t.name.clone(), format))
             })
             .collect()
@@ -199,7 +198,7 @@ impl KafkaConfig {
 }
 
 /// State of one assigned partition, for `/api/v1/status` and `ztlens status`.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PartitionStatus {
     pub topic: String,
     pub partition: i32,
@@ -215,11 +214,39 @@ pub struct PartitionStatus {
     pub in_flight_batches: usize,
 }
 
+/// What the Kafka source is doing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KafkaState {
+    /// Joining the group.
+    #[default]
+    Starting,
+    /// Consuming.
+    Running,
+    /// Every partition paused: undurable bytes passed `max_in_flight_bytes` (backpressure).
+    Paused,
+    /// Waiting for in-flight batches to become durable (revoke or stop).
+    Draining,
+    /// Left the group.
+    Stopped,
+}
+
+impl std::fmt::Display for KafkaState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KafkaState::Starting => "starting",
+            KafkaState::Running => "running",
+            KafkaState::Paused => "paused",
+            KafkaState::Draining => "draining",
+            KafkaState::Stopped => "stopped",
+        })
+    }
+}
+
 /// State of the Kafka source.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct KafkaStatus {
-    /// `starting`, `running`, `paused` (backpressure), `draining`, `stopped` or `failed`.
-    pub state: String,
+    pub state: KafkaState,
     pub group_id: String,
     pub topics: Vec<String>,
     pub partitions: Vec<PartitionStatus>,
@@ -253,23 +280,29 @@ mod tests {
     #[test]
     fn resolves_topic_formats() {
         let topics = config(&[("a", "okta"), ("b", "VPC_FLOW"), ("c", "auto")])
-            .validate()
+            .resolve_topics()
             .unwrap();
         assert_eq!(
             topics,
             vec![
-                ("a".to_string(), TopicFormat::Fixed(Format::Okta)),
-                ("b".to_string(), TopicFormat::Fixed(Format::VpcFlow)),
-                ("c".to_string(), TopicFormat::Auto),
+                (
+                    "a".to_string(),
+                    SourceFormat::Named(crate::parsers::okta::FORMAT)
+                ),
+                (
+                    "b".to_string(),
+                    SourceFormat::Named(crate::parsers::vpcflow::FORMAT)
+                ),
+                ("c".to_string(), SourceFormat::Auto),
             ]
         );
     }
 
     #[test]
     fn refuses_what_would_break_the_guarantee_or_cannot_work() {
-        let message = |c: KafkaConfig| c.validate().unwrap_err().to_string();
+        let message = |c: KafkaConfig| c.resolve_topics().unwrap_err().to_string();
         assert!(message(config(&[])).contains("no topics"));
-        assert!(message(config(&[("a", "syslog")])).contains("unknown format \"syslog\""));
+        assert!(message(config(&[("a", "syslog")])).contains("unknown source \"syslog\""));
         assert!(message(config(&[("a", "okta"), ("a", "nginx")])).contains("listed twice"));
         let mut c = config(&[("a", "okta")]);
         c.properties
@@ -279,5 +312,21 @@ mod tests {
         c.properties
             .insert("session.timeout.ms".into(), "6000".into());
         assert!(message(c).contains("shorter than session.timeout.ms"));
+    }
+
+    #[test]
+    fn a_disabled_source_still_checks_topic_formats() {
+        let mut c = config(&[("a", "okta")]);
+        assert!(c.validate().is_ok());
+        c.topics.push(TopicConfig {
+            name: "b".into(),
+            format: "oktaa".into(),
+        });
+        let error = c.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("topic \"b\": unknown source \"oktaa\""),
+            "{error}"
+        );
+        assert!(KafkaConfig::default().validate().is_ok());
     }
 }

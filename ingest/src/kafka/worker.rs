@@ -13,12 +13,13 @@ use std::time::Duration;
 
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, ThreadedProducer};
 
+use super::KafkaMetrics;
 use super::offsets::BatchId;
-use super::{KafkaMetrics, TopicFormat};
-use crate::decode::{DeadLetter, DecodeStats, RecordProcessor};
+use crate::decode::RecordProcessor;
 use crate::lake::Durability;
-use crate::parsers::{ErrorKind, Format};
+use crate::parsers::{Format, SourceFormat};
 use crate::pipeline::Pipeline;
+use crate::record::{DeadLetter, DecodeStats, ErrorKind};
 
 /// One consumed message, copied out of librdkafka's buffers.
 pub(crate) struct Message {
@@ -51,7 +52,7 @@ pub(crate) struct Completion {
 
 pub(crate) struct WorkerShared {
     pub pipeline: Pipeline,
-    pub topics: Arc<Vec<(String, TopicFormat)>>,
+    pub topics: Arc<Vec<(String, SourceFormat)>>,
     pub metrics: Option<Arc<KafkaMetrics>>,
     pub dead_letter_topic: Option<(ThreadedProducer<DefaultProducerContext>, String)>,
     pub stop: Arc<AtomicBool>,
@@ -82,7 +83,7 @@ struct TopicCounts {
 
 fn process(shared: &WorkerShared, batch: WorkBatch) -> Completion {
     let processed = chrono::Utc::now().timestamp_millis();
-    let max_record = shared.pipeline.limits.max_record_bytes;
+    let max_record = shared.pipeline.config.max_record_bytes;
     let mut processors: HashMap<Format, RecordProcessor> = HashMap::new();
     let mut unrecognized: Vec<DeadLetter> = Vec::new();
     let mut origin = String::new();
@@ -102,8 +103,8 @@ fn process(shared: &WorkerShared, batch: WorkBatch) -> Completion {
         );
         let payload = message.payload.as_deref().unwrap_or_default();
         let format = match topic_format {
-            TopicFormat::Fixed(f) => Some(*f),
-            TopicFormat::Auto => Format::detect(payload),
+            SourceFormat::Named(f) => Some(*f),
+            SourceFormat::Auto => Format::detect(payload),
         };
         let Some(format) = format else {
             let (kind, reason) = if payload.iter().all(u8::is_ascii_whitespace) {
@@ -113,7 +114,7 @@ fn process(shared: &WorkerShared, batch: WorkBatch) -> Completion {
                     ErrorKind::UnknownFormat,
                     format!(
                         "topic {topic:?} is format auto and no known format ({}) matches the message",
-                        Format::ALL.map(|f| f.name()).join(", ")
+                        Format::known_names()
                     ),
                 )
             };

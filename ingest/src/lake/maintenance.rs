@@ -18,8 +18,9 @@ use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use super::layout::{self, partition_hour, table_dir};
 use super::writer::write_parquet_file;
-use super::{LakeConfig, LakeError, next_seq, sync_dir, table_dir};
+use super::{LakeConfig, LakeError, next_seq, sync_dir};
 use crate::schema::Table;
 
 /// What a compaction run did.
@@ -30,20 +31,6 @@ pub struct CompactionReport {
     pub files_out: usize,
     pub rows_in: u64,
     pub rows_out: u64,
-}
-
-/// Hour index of a `date=YYYY-MM-DD/hour=HH` partition directory.
-fn partition_hour(date_dir: &Path, hour_dir: &Path) -> Option<i64> {
-    let date = date_dir.file_name()?.to_str()?.strip_prefix("date=")?;
-    let hour: i64 = hour_dir
-        .file_name()?
-        .to_str()?
-        .strip_prefix("hour=")?
-        .parse()
-        .ok()?;
-    let day = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
-    let midnight = day.and_hms_opt(0, 0, 0)?.and_utc().timestamp();
-    Some(midnight / 3600 + hour)
 }
 
 fn sub_dirs(dir: &Path) -> Result<Vec<PathBuf>, LakeError> {
@@ -64,13 +51,7 @@ pub(crate) fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>, LakeError> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(LakeError::io(dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension().is_some_and(|e| e == "parquet")
-                && !p
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with('.'))
-        })
+        .filter(|p| layout::is_data_file(p))
         .collect();
     out.sort();
     Ok(out)
@@ -170,7 +151,7 @@ fn compact_partition(
                 batches.push(kept);
             }
         }
-        let name = format!("{writer_id}-{:020}.parquet", next_seq());
+        let name = layout::data_file_name(writer_id, next_seq());
         write_parquet_file(dir, &name, &schema, &batches)?;
         for path in &inputs {
             std::fs::remove_file(path).map_err(LakeError::io(path))?;
@@ -264,16 +245,11 @@ pub fn enforce_retention(
     }
     let cutoff = today - chrono::Days::new(retention_days as u64);
     let mut roots: Vec<PathBuf> = Table::ALL.iter().map(|t| table_dir(data_dir, *t)).collect();
-    roots.push(super::dead_letter_dir(data_dir));
+    roots.push(layout::dead_letter_dir(data_dir));
     let mut removed = 0;
     for root in roots {
         for date_dir in sub_dirs(&root)? {
-            let date = date_dir
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_prefix("date="))
-                .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
-            if date.is_some_and(|d| d < cutoff) {
+            if layout::day_of_dir(&date_dir).is_some_and(|d| d < cutoff) {
                 std::fs::remove_dir_all(&date_dir).map_err(LakeError::io(&date_dir))?;
                 removed += 1;
             }
@@ -284,23 +260,19 @@ pub fn enforce_retention(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
+    use std::borrow::Cow;
 
     use super::*;
-    use crate::{Format, Site, decode_bytes};
+    use crate::schema::{AuthenticationRow, TableBuilders};
 
-    const LINE: &str = r#"{"uuid":"u-1","published":"2026-03-02T08:15:00Z","eventType":"user.session.start","actor":{"id":"00u1","type":"User","alternateId":"alice@corp.example"},"outcome":{"result":"SUCCESS"}}"#;
-
+    /// One sign-in with a fixed `metadata_uid`, delivered at `processed_ms`.
     fn authentication_batch(processed_ms: i64) -> RecordBatch {
-        let (decoded, _) = decode_bytes(
-            Format::Okta,
-            Arc::new(Site::default()),
-            LINE.as_bytes(),
-            "test",
-            processed_ms,
-            1 << 20,
-        );
-        let (table, batch) = decoded.batches.into_iter().next().expect("one row");
+        let mut builders = TableBuilders::new(processed_ms);
+        let mut row = AuthenticationRow::default();
+        row.common.time = Some(1_772_439_300_000);
+        row.common.metadata_uid = Some(Cow::Borrowed("u-1"));
+        builders.authentication.append(&mut row);
+        let (table, batch) = builders.finish().into_iter().next().expect("one row");
         assert_eq!(table, Table::Authentication);
         batch
     }

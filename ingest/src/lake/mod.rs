@@ -1,12 +1,8 @@
-//! The Parquet lake: layout, configuration, and the writer that makes rows durable.
+//! The Parquet lake: configuration, the writer that makes rows durable, the dead-letter store,
+//! and maintenance. [`layout`] is the one place that knows the lake's paths.
 //!
-//! Layout under the data directory:
-//!
-//! ```text
-//! <table>/date=YYYY-MM-DD/hour=HH/<writer>-<seq>.parquet   rows, partitioned by event time (UTC)
-//! _wal/<writer>/<seq>.wal                                  write-ahead log of rows not yet in Parquet
-//! _dead_letter/date=YYYY-MM-DD/<writer>-<seq>.ndjson       refused records with reason and origin
-//! ```
+//! The lake is storage: it imports the vocabulary ([`crate::record`]), the schema and the
+//! metrics, and nothing from framing, parsers, decode or the sources that feed it.
 //!
 //! Invariants:
 //! - a `.parquet` file is complete when it has its name: files are written as `.<name>.tmp`,
@@ -19,19 +15,19 @@
 //! - `<writer>-<seq>` is unique per writer id across restarts (`seq` is time-based), so several
 //!   writers with distinct ids can share one lake.
 
+pub mod dead_letter;
+pub mod layout;
 mod maintenance;
 mod wal;
 mod writer;
 
 pub use maintenance::{CompactionReport, compact_partitions, enforce_retention};
-pub use writer::{AppendReceipt, Durability, LakeWriter, TailSnapshot, WriterStats};
+pub use writer::{AppendReceipt, Durability, LakeWriter, TailReader, TailSnapshot, WriterStats};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
-
-use crate::schema::Table;
 
 /// `[lake]`: where rows are stored and when they are flushed.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -77,6 +73,16 @@ impl Default for LakeConfig {
 }
 
 impl LakeConfig {
+    /// Check the section: flushes need a positive threshold.
+    pub fn validate(&self) -> Result<(), LakeError> {
+        if self.flush_rows == 0 || self.flush_bytes == 0 {
+            return Err(LakeError::Failed(
+                "flush_rows and flush_bytes must be above 0".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The writer id: configured, else the host name, else `ztlens`; sanitized for file names.
     pub fn resolved_writer_id(&self) -> String {
         let raw = self
@@ -127,30 +133,6 @@ impl LakeError {
         let path = path.into();
         move |source| LakeError::Io { path, source }
     }
-}
-
-/// Directory of a table.
-pub fn table_dir(root: &Path, table: Table) -> PathBuf {
-    root.join(table.name())
-}
-
-/// Directory of one hour partition (hour index = epoch ms / 3,600,000).
-pub fn partition_dir(root: &Path, table: Table, hour_index: i64) -> PathBuf {
-    let (date, hour) = date_hour(hour_index);
-    table_dir(root, table)
-        .join(format!("date={date}"))
-        .join(format!("hour={hour:02}"))
-}
-
-/// `(YYYY-MM-DD, HH)` of an hour index.
-pub fn date_hour(hour_index: i64) -> (String, u32) {
-    let t = chrono::DateTime::from_timestamp(hour_index * 3600, 0).unwrap_or_default();
-    (t.format("%Y-%m-%d").to_string(), chrono::Timelike::hour(&t))
-}
-
-/// Directory of the dead-letter store.
-pub fn dead_letter_dir(root: &Path) -> PathBuf {
-    root.join("_dead_letter")
 }
 
 /// fsync a directory so a rename or create inside it survives a crash.

@@ -29,11 +29,12 @@ use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
 use tokio::sync::{mpsc, oneshot};
 
+use super::dead_letter::DeadLetterStore;
+use super::layout;
 use super::wal::{WalSegment, recover};
-use super::{LakeConfig, LakeError, next_seq, partition_dir, sync_dir};
-use crate::dead_letter::DeadLetterStore;
-use crate::decode::DeadLetter;
+use super::{LakeConfig, LakeError, next_seq, sync_dir};
 use crate::metrics::IngestMetrics;
+use crate::record::DeadLetter;
 use crate::schema::Table;
 
 const HOUR_MS: i64 = 3_600_000;
@@ -121,10 +122,10 @@ impl LakeWriter {
         let data_dir = config.data_dir.clone();
         std::fs::create_dir_all(&data_dir).map_err(LakeError::io(&data_dir))?;
         let writer_id = config.resolved_writer_id();
-        let wal_dir = data_dir.join("_wal").join(&writer_id);
+        let wal_dir = layout::wal_dir(&data_dir, &writer_id);
         std::fs::create_dir_all(&wal_dir).map_err(LakeError::io(&wal_dir))?;
         // One process per writer id: a second one would replay and delete the first one's WAL.
-        let lock_path = wal_dir.join("LOCK");
+        let lock_path = layout::wal_lock_file(&wal_dir);
         let lock = File::create(&lock_path).map_err(LakeError::io(&lock_path))?;
         match lock.try_lock() {
             Ok(()) => {}
@@ -265,12 +266,14 @@ impl LakeWriter {
 
     /// The rows not yet flushed (the hot tail).
     pub async fn snapshot(&self) -> Result<TailSnapshot, LakeError> {
-        let (ack, done) = oneshot::channel();
-        self.tx
-            .send(Command::Snapshot { ack })
-            .await
-            .map_err(|_| LakeError::WriterStopped)?;
-        done.await.map_err(|_| LakeError::WriterStopped)
+        self.tail_reader().snapshot().await
+    }
+
+    /// A handle that can read the hot tail and do nothing else, for readers of the lake.
+    pub fn tail_reader(&self) -> TailReader {
+        TailReader {
+            tx: self.tx.clone(),
+        }
     }
 
     /// Flush everything and stop the writer thread.
@@ -293,6 +296,24 @@ impl LakeWriter {
         done.blocking_recv()
             .map_err(|_| LakeError::WriterStopped)?
             .map_err(LakeError::Failed)
+    }
+}
+
+/// A read-only handle on a writer's hot tail: the rows appended but not yet flushed to Parquet.
+#[derive(Clone)]
+pub struct TailReader {
+    tx: mpsc::Sender<Command>,
+}
+
+impl TailReader {
+    /// The rows not yet flushed, per table.
+    pub async fn snapshot(&self) -> Result<TailSnapshot, LakeError> {
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .send(Command::Snapshot { ack })
+            .await
+            .map_err(|_| LakeError::WriterStopped)?;
+        done.await.map_err(|_| LakeError::WriterStopped)
     }
 }
 
@@ -432,7 +453,7 @@ impl WriterState {
 
     fn wal_segment(&mut self) -> Result<&mut WalSegment, LakeError> {
         if self.wal.is_none() {
-            let path = self.wal_dir.join(format!("{:020}.wal", next_seq()));
+            let path = self.wal_dir.join(layout::wal_segment_name(next_seq()));
             self.wal = Some(WalSegment::create(path)?);
             sync_dir(&self.wal_dir)?;
         }
@@ -579,7 +600,7 @@ impl WriterState {
             })
             .unwrap_or(false);
         if only_lock {
-            let _ = std::fs::remove_file(self.wal_dir.join("LOCK"));
+            let _ = std::fs::remove_file(layout::wal_lock_file(&self.wal_dir));
             let _ = std::fs::remove_dir(&self.wal_dir);
         }
     }
@@ -590,8 +611,8 @@ impl WriterState {
         hour: i64,
         batches: &[RecordBatch],
     ) -> Result<usize, LakeError> {
-        let dir = partition_dir(&self.data_dir, table, hour);
-        let name = format!("{}-{:020}.parquet", self.writer_id, next_seq());
+        let dir = layout::partition_dir(&self.data_dir, table, hour);
+        let name = layout::data_file_name(&self.writer_id, next_seq());
         write_parquet_file(&dir, &name, &table.schema(), batches)
     }
 
@@ -599,7 +620,7 @@ impl WriterState {
         let mut segments: Vec<PathBuf> = std::fs::read_dir(&self.wal_dir)
             .map_err(LakeError::io(&self.wal_dir))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "wal"))
+            .filter(|p| layout::is_wal_segment(p))
             .collect();
         segments.sort();
         if segments.is_empty() {
@@ -641,7 +662,7 @@ pub(crate) fn write_parquet_file(
     batches: &[RecordBatch],
 ) -> Result<usize, LakeError> {
     std::fs::create_dir_all(dir).map_err(LakeError::io(dir))?;
-    let tmp = dir.join(format!(".{name}.tmp"));
+    let tmp = dir.join(layout::temp_file_name(name));
     let path = dir.join(name);
     let file = File::create(&tmp).map_err(LakeError::io(&tmp))?;
     let props = WriterProperties::builder()

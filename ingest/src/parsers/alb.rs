@@ -22,9 +22,26 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::tokens::{self, Token};
-use super::{ErrorKind, ParseError, Parser, as_utf8, content_uid, json_object, parse_timestamp_ms};
+use super::{
+    Format, Parser, Sniff, VendorSpec, as_utf8, content_uid, json_object, parse_timestamp_ms,
+};
+use crate::record::{ErrorKind, Framing, ParseError};
 use crate::schema::{HttpActivityRow, TableBuilders};
 use crate::site::Site;
+
+/// AWS Application Load Balancer access logs.
+pub static SPEC: VendorSpec = VendorSpec {
+    name: "alb",
+    aliases: &["aws_alb", "elb"],
+    framing: Framing::Lines,
+    envelope_keys: &[],
+    stateful: false,
+    sniff: Sniff::Line(looks_like_alb),
+    parser: |site| Box::new(AlbParser::new(site)),
+};
+
+/// The alb format, as the registry lists it.
+pub const FORMAT: Format = Format::new(&SPEC);
 
 pub struct AlbParser {
     site: Arc<Site>,

@@ -26,9 +26,24 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::jv::{first_str, missing, parse_object, str_at, time_at, unmapped};
-use super::{ErrorKind, ParseError, Parser, decision_outcome};
+use super::{Format, Parser, Sniff, VendorSpec, decision_outcome};
+use crate::record::{ErrorKind, Framing, ParseError};
 use crate::schema::{AccountChangeRow, AuthenticationRow, Common, TableBuilders};
 use crate::site::Site;
+
+/// AWS CloudTrail events (S3 `Records` files, EventBridge, single events).
+pub static SPEC: VendorSpec = VendorSpec {
+    name: "cloudtrail",
+    aliases: &["aws_cloudtrail"],
+    framing: Framing::Json,
+    envelope_keys: &["Records"],
+    stateful: false,
+    sniff: Sniff::Json(looks_like_cloudtrail),
+    parser: |site| Box::new(CloudTrailParser::new(site)),
+};
+
+/// The cloudtrail format, as the registry lists it.
+pub const FORMAT: Format = Format::new(&SPEC);
 
 pub struct CloudTrailParser {
     site: Arc<Site>,

@@ -25,11 +25,26 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::jv::{self, as_text, epoch_seconds_to_ms, missing, parse_object};
-use super::{ErrorKind, ParseError, Parser, content_uid, decision_outcome};
+use super::{Format, Parser, Sniff, VendorSpec, content_uid, decision_outcome};
+use crate::record::{ErrorKind, Framing, ParseError};
 use crate::schema::{
     AccountChangeRow, AuthenticationRow, DetectionFindingRow, NetworkActivityRow, TableBuilders,
 };
 use crate::site::Site;
+
+/// CrowdStrike Falcon: Data Replicator events and Streaming API events.
+pub static SPEC: VendorSpec = VendorSpec {
+    name: "crowdstrike",
+    aliases: &["falcon", "fdr"],
+    framing: Framing::Json,
+    envelope_keys: &["resources"],
+    stateful: false,
+    sniff: Sniff::Json(looks_like_crowdstrike),
+    parser: |site| Box::new(CrowdStrikeParser::new(site)),
+};
+
+/// The crowdstrike format, as the registry lists it.
+pub const FORMAT: Format = Format::new(&SPEC);
 
 pub struct CrowdStrikeParser {
     site: Arc<Site>,

@@ -32,12 +32,27 @@ use super::jv::{
     array_at, as_text, at, bool_at, first_str, i64_at, missing, parse_object, str_at, time_at,
     unmapped,
 };
-use super::{ErrorKind, ParseError, Parser, content_uid, decision_outcome};
+use super::{Format, Parser, Sniff, VendorSpec, content_uid, decision_outcome};
+use crate::record::{ErrorKind, Framing, ParseError};
 use crate::schema::{
     AuthenticationRow, Common, DetectionFindingRow, DeviceStateRow, NetworkActivityRow,
     TableBuilders,
 };
 use crate::site::Site;
+
+/// Microsoft Defender for Endpoint: Advanced Hunting export, MDE API machines and alerts.
+pub static SPEC: VendorSpec = VendorSpec {
+    name: "defender",
+    aliases: &["mde", "defender_endpoint"],
+    framing: Framing::Json,
+    envelope_keys: &["records", "value"],
+    stateful: false,
+    sniff: Sniff::Json(looks_like_defender),
+    parser: |site| Box::new(DefenderParser::new(site)),
+};
+
+/// The defender format, as the registry lists it.
+pub const FORMAT: Format = Format::new(&SPEC);
 
 pub struct DefenderParser {
     site: Arc<Site>,

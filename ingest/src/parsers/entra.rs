@@ -46,9 +46,24 @@ use super::jv::{
     array_at, as_text, at, bool_at, f64_at, first_str, i64_at, missing, parse_object, str_at,
     time_at, unmapped,
 };
-use super::{ParseError, Parser, content_uid, decision_outcome};
+use super::{Format, Parser, Sniff, VendorSpec, content_uid, decision_outcome};
+use crate::record::{Framing, ParseError};
 use crate::schema::{AuthenticationRow, TableBuilders};
 use crate::site::Site;
+
+/// Microsoft Entra ID sign-in logs (diagnostic records or Graph signIn objects).
+pub static SPEC: VendorSpec = VendorSpec {
+    name: "entra",
+    aliases: &["entra_signin", "azuread", "aad", "entra_id"],
+    framing: Framing::Json,
+    envelope_keys: &["records", "value"],
+    stateful: false,
+    sniff: Sniff::Json(looks_like_entra),
+    parser: |site| Box::new(EntraParser::new(site)),
+};
+
+/// The entra format, as the registry lists it.
+pub const FORMAT: Format = Format::new(&SPEC);
 
 pub struct EntraParser {
     site: Arc<Site>,

@@ -26,9 +26,26 @@ use serde_json::Value;
 
 use super::jv::{self, str_at};
 use super::tokens::{self, Token};
-use super::{ErrorKind, ParseError, Parser, as_utf8, content_uid, json_object, parse_timestamp_ms};
+use super::{
+    Format, Parser, Sniff, VendorSpec, as_utf8, content_uid, json_object, parse_timestamp_ms,
+};
+use crate::record::{ErrorKind, Framing, ParseError};
 use crate::schema::{HttpActivityRow, NetworkActivityRow, TableBuilders};
 use crate::site::Site;
+
+/// Envoy access logs (default text format, or JSON).
+pub static SPEC: VendorSpec = VendorSpec {
+    name: "envoy",
+    aliases: &["envoyproxy", "istio"],
+    framing: Framing::Lines,
+    envelope_keys: &[],
+    stateful: false,
+    sniff: Sniff::FirstLine(looks_like_envoy),
+    parser: |site| Box::new(EnvoyParser::new(site)),
+};
+
+/// The envoy format, as the registry lists it.
+pub const FORMAT: Format = Format::new(&SPEC);
 
 pub struct EnvoyParser {
     site: Arc<Site>,

@@ -24,9 +24,24 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::jv::{bool_at, first_str, missing, parse_object, str_at, time_at, unmapped};
-use super::{ErrorKind, ParseError, Parser, content_uid};
+use super::{Format, Parser, Sniff, VendorSpec, content_uid};
+use crate::record::{ErrorKind, Framing, ParseError};
 use crate::schema::{Common, DeviceStateRow, TableBuilders};
 use crate::site::Site;
+
+/// Microsoft Intune device compliance (diagnostic Devices export, Graph managedDevice).
+pub static SPEC: VendorSpec = VendorSpec {
+    name: "intune",
+    aliases: &["managed_devices"],
+    framing: Framing::Json,
+    envelope_keys: &["records", "value"],
+    stateful: false,
+    sniff: Sniff::Json(looks_like_intune),
+    parser: |site| Box::new(IntuneParser::new(site)),
+};
+
+/// The intune format, as the registry lists it.
+pub const FORMAT: Format = Format::new(&SPEC);
 
 pub struct IntuneParser {
     _site: Arc<Site>,

@@ -20,9 +20,24 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::jv::{at, bool_at, first_str, missing, parse_object, str_at, time_at};
-use super::{ErrorKind, ParseError, Parser, content_uid, json_object};
+use super::{Format, Parser, Sniff, VendorSpec, content_uid, json_object};
+use crate::record::{ErrorKind, Framing, ParseError};
 use crate::schema::{Common, DeviceStateRow, TableBuilders};
 use crate::site::Site;
+
+/// Jamf Pro computer inventory and check-in webhooks.
+pub static SPEC: VendorSpec = VendorSpec {
+    name: "jamf",
+    aliases: &["jamf_pro"],
+    framing: Framing::Json,
+    envelope_keys: &["results"],
+    stateful: false,
+    sniff: Sniff::Json(looks_like_jamf),
+    parser: |site| Box::new(JamfParser::new(site)),
+};
+
+/// The jamf format, as the registry lists it.
+pub const FORMAT: Format = Format::new(&SPEC);
 
 pub struct JamfParser {
     _site: Arc<Site>,

@@ -10,7 +10,8 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
-use super::{ErrorKind, ParseError, parse_timestamp_ms};
+use super::parse_timestamp_ms;
+use crate::record::{ErrorKind, ParseError};
 
 /// Parse one record as a JSON object; `what` names the format in the error.
 pub(crate) fn parse_object(record: &[u8], what: &str) -> Result<Value, ParseError> {

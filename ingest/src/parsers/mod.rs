@@ -10,7 +10,6 @@
 
 pub mod alb;
 pub mod cloudtrail;
-pub mod combined;
 pub mod crowdstrike;
 pub mod defender;
 pub mod entra;
@@ -19,6 +18,7 @@ pub mod intune;
 pub mod jamf;
 pub mod json;
 pub(crate) mod jv;
+pub mod nginx;
 pub mod okta;
 pub(crate) mod tokens;
 pub mod vpcflow;
@@ -27,296 +27,180 @@ pub mod zeek;
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use crate::record::{ErrorKind, Framing, ParseError};
 use crate::schema::TableBuilders;
 use crate::site::Site;
 
-/// Why a record was refused. Bounded: used as a metric label and in dead letters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ErrorKind {
-    /// The record is not valid UTF-8 text.
-    InvalidUtf8,
-    /// The record is not valid JSON, or not the JSON shape of the format.
-    InvalidJson,
-    /// A delimited record has a field count the format does not allow.
-    FieldCount,
-    /// A field has a value the format does not allow.
-    InvalidField,
-    /// A required field is missing.
-    MissingField,
-    /// A valid record of an event type ztlens does not map (kept for replay).
-    UnsupportedEvent,
-    /// The record is larger than `max_record_bytes`.
-    Oversized,
-    /// The record ended before its structure was complete.
-    Truncated,
-    /// A message or line holds no record at all.
-    Empty,
-    /// No known format matches the record (format detection).
-    UnknownFormat,
+/// Everything ztlens knows about one vendor format, as data. Each `parsers/<vendor>.rs` defines
+/// its `SPEC` and `FORMAT`; [`Format::ALL`] is the registry that lists them.
+#[derive(Debug)]
+pub struct VendorSpec {
+    /// The one name of the format: on the command line, in URLs, in `metadata_product_name`,
+    /// metric labels, fixture folders and fuzz targets.
+    pub name: &'static str,
+    /// Other names users write for it (`--source apache`, a Kafka topic's `format = "aad"`).
+    pub aliases: &'static [&'static str],
+    /// How its byte stream is cut into records.
+    pub framing: Framing,
+    /// Top-level keys of the envelopes it arrives in (`{"records": [...]}`); the framer hands out
+    /// each element of the envelope's array as a record. JSON framing only.
+    pub envelope_keys: &'static [&'static str],
+    /// Whether its parser keeps state across records (a VPC flow header line sets the layout),
+    /// so every self-contained payload needs a fresh parser.
+    pub stateful: bool,
+    /// How to recognize it from the start of its content.
+    pub sniff: Sniff,
+    /// A fresh parser for one stream.
+    pub parser: fn(Arc<Site>) -> Box<dyn Parser>,
 }
 
-impl ErrorKind {
-    pub const ALL: [ErrorKind; 10] = [
-        ErrorKind::InvalidUtf8,
-        ErrorKind::InvalidJson,
-        ErrorKind::FieldCount,
-        ErrorKind::InvalidField,
-        ErrorKind::MissingField,
-        ErrorKind::UnsupportedEvent,
-        ErrorKind::Oversized,
-        ErrorKind::Truncated,
-        ErrorKind::Empty,
-        ErrorKind::UnknownFormat,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::InvalidUtf8 => "invalid_utf8",
-            ErrorKind::InvalidJson => "invalid_json",
-            ErrorKind::FieldCount => "field_count",
-            ErrorKind::InvalidField => "invalid_field",
-            ErrorKind::MissingField => "missing_field",
-            ErrorKind::UnsupportedEvent => "unsupported_event",
-            ErrorKind::Oversized => "oversized",
-            ErrorKind::Truncated => "truncated",
-            ErrorKind::Empty => "empty",
-            ErrorKind::UnknownFormat => "unknown_format",
-        }
-    }
+/// Which part of an input a format's content check looks at, and on which inputs.
+#[derive(Debug, Clone, Copy)]
+pub enum Sniff {
+    /// Every input: the start of the text, leading whitespace trimmed.
+    Text(fn(&str) -> bool),
+    /// Every input: its first line.
+    FirstLine(fn(&str) -> bool),
+    /// Inputs that start with `{` or `[`: the start of the text.
+    Json(fn(&str) -> bool),
+    /// Inputs that do not start with `{` or `[`: the first line.
+    Line(fn(&str) -> bool),
 }
 
-impl serde::Serialize for ErrorKind {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl std::fmt::Display for ErrorKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A record the parser refused, with the reason.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{kind}: {detail}")]
-pub struct ParseError {
-    pub kind: ErrorKind,
-    pub detail: String,
-}
-
-impl ParseError {
-    pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
-        Self {
-            kind,
-            detail: detail.into(),
-        }
-    }
-}
-
-/// The vendor formats ztlens parses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Format {
-    /// Okta System Log (LogEvent JSON: NDJSON, or the array `/api/v1/logs` returns).
-    Okta,
-    /// AWS VPC Flow Logs (default v2 lines, or custom formats with the S3 header line).
-    VpcFlow,
-    /// nginx / Apache access logs in combined or common format.
-    Combined,
-    /// Microsoft Entra ID sign-in logs (diagnostic records or Graph signIn objects).
-    Entra,
-    /// Zeek conn.log (TSV with header directives, or JSON lines).
-    Zeek,
-    /// Envoy access logs (default text format, or JSON).
-    Envoy,
-    /// AWS Application Load Balancer access logs.
-    Alb,
-    /// AWS CloudTrail events (S3 `Records` files, EventBridge, single events).
-    CloudTrail,
-    /// CrowdStrike Falcon: Data Replicator events and Streaming API events.
-    CrowdStrike,
-    /// Microsoft Defender for Endpoint: Advanced Hunting export, MDE API machines and alerts.
-    Defender,
-    /// Microsoft Intune device compliance (diagnostic Devices export, Graph managedDevice).
-    Intune,
-    /// Jamf Pro computer inventory and check-in webhooks.
-    Jamf,
-}
-
-/// How a format's byte stream is cut into records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
-    /// One record per line.
-    Lines,
-    /// JSON values: NDJSON, one array of objects, or concatenated (pretty-printed) objects.
-    Json,
-}
+/// A vendor format: a cheap handle to its [`VendorSpec`].
+#[derive(Clone, Copy)]
+pub struct Format(&'static VendorSpec);
 
 impl Format {
-    pub const ALL: [Format; 12] = [
-        Format::Okta,
-        Format::VpcFlow,
-        Format::Combined,
-        Format::Entra,
-        Format::Zeek,
-        Format::Envoy,
-        Format::Alb,
-        Format::CloudTrail,
-        Format::CrowdStrike,
-        Format::Defender,
-        Format::Intune,
-        Format::Jamf,
+    /// The registry: every format ztlens parses. The order is the order of content detection,
+    /// so a format whose records another format's check could also match comes first (Zeek and
+    /// Envoy lines before the JSON and access-log checks, Okta before the other JSON formats).
+    pub const ALL: &'static [Format] = &[
+        zeek::FORMAT,
+        envoy::FORMAT,
+        okta::FORMAT,
+        entra::FORMAT,
+        defender::FORMAT,
+        intune::FORMAT,
+        jamf::FORMAT,
+        crowdstrike::FORMAT,
+        cloudtrail::FORMAT,
+        alb::FORMAT,
+        vpcflow::FORMAT,
+        nginx::FORMAT,
     ];
+
+    pub const fn new(spec: &'static VendorSpec) -> Self {
+        Format(spec)
+    }
+
+    pub fn spec(self) -> &'static VendorSpec {
+        self.0
+    }
 
     /// Name on the command line, in URLs and in `metadata_product_name`.
     pub fn name(self) -> &'static str {
-        match self {
-            Format::Okta => "okta",
-            Format::VpcFlow => "vpcflow",
-            Format::Combined => "nginx",
-            Format::Entra => "entra",
-            Format::Zeek => "zeek",
-            Format::Envoy => "envoy",
-            Format::Alb => "alb",
-            Format::CloudTrail => "cloudtrail",
-            Format::CrowdStrike => "crowdstrike",
-            Format::Defender => "defender",
-            Format::Intune => "intune",
-            Format::Jamf => "jamf",
-        }
+        self.0.name
     }
 
-    /// Accepts the canonical name and common aliases.
+    /// The canonical name or an alias, in any case.
     pub fn from_name(name: &str) -> Option<Format> {
-        match name.to_ascii_lowercase().as_str() {
-            "okta" => Some(Format::Okta),
-            "vpcflow" | "vpc_flow" | "aws_vpcflow" => Some(Format::VpcFlow),
-            "nginx" | "apache" | "combined" | "common" | "nginx_apache" => Some(Format::Combined),
-            "entra" | "entra_signin" | "azuread" | "aad" | "entra_id" => Some(Format::Entra),
-            "zeek" | "zeek_conn" | "bro" | "conn" => Some(Format::Zeek),
-            "envoy" | "envoyproxy" | "istio" => Some(Format::Envoy),
-            "alb" | "aws_alb" | "elb" => Some(Format::Alb),
-            "cloudtrail" | "aws_cloudtrail" => Some(Format::CloudTrail),
-            "crowdstrike" | "falcon" | "fdr" => Some(Format::CrowdStrike),
-            "defender" | "mde" | "defender_endpoint" => Some(Format::Defender),
-            "intune" | "intune_jamf" | "managed_devices" => Some(Format::Intune),
-            "jamf" | "jamf_pro" => Some(Format::Jamf),
-            _ => None,
-        }
+        Self::ALL.iter().copied().find(|f| {
+            f.0.name.eq_ignore_ascii_case(name)
+                || f.0.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+        })
+    }
+
+    /// The canonical names, comma-separated, for messages that list what is known.
+    pub fn known_names() -> String {
+        let names: Vec<&str> = Self::ALL.iter().map(|f| f.name()).collect();
+        names.join(", ")
     }
 
     pub fn framing(self) -> Framing {
-        match self {
-            Format::Okta
-            | Format::Entra
-            | Format::CloudTrail
-            | Format::CrowdStrike
-            | Format::Defender
-            | Format::Intune
-            | Format::Jamf => Framing::Json,
-            Format::VpcFlow | Format::Combined | Format::Zeek | Format::Envoy | Format::Alb => {
-                Framing::Lines
-            }
-        }
+        self.0.framing
     }
 
-    /// Top-level keys of the envelopes this format arrives in; the framer hands out each
-    /// element of the envelope's array as a record.
     pub fn envelope_keys(self) -> &'static [&'static str] {
-        match self {
-            Format::Entra | Format::Defender | Format::Intune => &["records", "value"],
-            Format::CloudTrail => &["Records"],
-            Format::CrowdStrike => &["resources"],
-            Format::Jamf => &["results"],
-            Format::Okta
-            | Format::VpcFlow
-            | Format::Combined
-            | Format::Zeek
-            | Format::Envoy
-            | Format::Alb => &[],
-        }
+        self.0.envelope_keys
     }
 
-    /// Whether the parser keeps state across records (a VPC header line sets the layout).
     pub fn is_stateful(self) -> bool {
-        matches!(self, Format::VpcFlow | Format::Zeek)
+        self.0.stateful
     }
 
     /// Recognize the format of one record (or message) from its content; `None` when no known
-    /// format matches. Checks are cheap and look at the start of the input only.
+    /// format matches. Checks are cheap and look at the first 16 KiB only.
     pub fn detect(record: &[u8]) -> Option<Format> {
         let head = &record[..record.len().min(16 * 1024)];
         let text = String::from_utf8_lossy(head);
         let text = text.trim_start();
         let first_line = text.lines().next().unwrap_or("");
-        if zeek::looks_like_zeek(text) {
-            return Some(Format::Zeek);
-        }
-        if envoy::looks_like_envoy(first_line) {
-            return Some(Format::Envoy);
-        }
-        if text.starts_with('{') || text.starts_with('[') {
-            // Okta LogEvent: eventType, plus the actor/outcome objects every event carries.
-            let okta = text.contains("\"eventType\"")
-                && (text.contains("\"actor\"") || text.contains("\"outcome\""));
-            if okta {
-                return Some(Format::Okta);
-            }
-            if entra::looks_like_entra(text) {
-                return Some(Format::Entra);
-            }
-            if defender::looks_like_defender(text) {
-                return Some(Format::Defender);
-            }
-            if intune::looks_like_intune(text) {
-                return Some(Format::Intune);
-            }
-            if jamf::looks_like_jamf(text) {
-                return Some(Format::Jamf);
-            }
-            if crowdstrike::looks_like_crowdstrike(text) {
-                return Some(Format::CrowdStrike);
-            }
-            if cloudtrail::looks_like_cloudtrail(text) {
-                return Some(Format::CloudTrail);
-            }
-            return None;
-        }
-        let line = first_line;
-        if alb::looks_like_alb(line) {
-            return Some(Format::Alb);
-        }
-        if vpcflow::looks_like_vpc_flow(line) {
-            return Some(Format::VpcFlow);
-        }
-        if combined::looks_like_access_log(line) {
-            return Some(Format::Combined);
-        }
-        None
+        let json = text.starts_with('{') || text.starts_with('[');
+        Self::ALL.iter().copied().find(|f| match f.0.sniff {
+            Sniff::Text(check) => check(text),
+            Sniff::FirstLine(check) => check(first_line),
+            Sniff::Json(check) => json && check(text),
+            Sniff::Line(check) => !json && check(first_line),
+        })
     }
 
     /// A fresh parser for one stream (file, request, message).
     pub fn parser(self, site: Arc<Site>) -> Box<dyn Parser> {
-        match self {
-            Format::Okta => Box::new(okta::OktaParser::new(site)),
-            Format::VpcFlow => Box::new(vpcflow::VpcFlowParser::new(site)),
-            Format::Combined => Box::new(combined::CombinedParser::new(site)),
-            Format::Entra => Box::new(entra::EntraParser::new(site)),
-            Format::Zeek => Box::new(zeek::ZeekParser::new(site)),
-            Format::Envoy => Box::new(envoy::EnvoyParser::new(site)),
-            Format::Alb => Box::new(alb::AlbParser::new(site)),
-            Format::CloudTrail => Box::new(cloudtrail::CloudTrailParser::new(site)),
-            Format::CrowdStrike => Box::new(crowdstrike::CrowdStrikeParser::new(site)),
-            Format::Defender => Box::new(defender::DefenderParser::new(site)),
-            Format::Intune => Box::new(intune::IntuneParser::new(site)),
-            Format::Jamf => Box::new(jamf::JamfParser::new(site)),
-        }
+        (self.0.parser)(site)
+    }
+}
+
+impl PartialEq for Format {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name == other.0.name
+    }
+}
+
+impl Eq for Format {}
+
+impl std::hash::Hash for Format {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.name.hash(state);
+    }
+}
+
+impl std::fmt::Debug for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Format({})", self.0.name)
     }
 }
 
 impl std::fmt::Display for Format {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// What a user asked to read input as: one named format, or `auto` (each file, body or message
+/// recognized from its content). The one parser of `--source`, the ingest URL and a Kafka
+/// topic's `format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceFormat {
+    Auto,
+    Named(Format),
+}
+
+/// A source name that is neither `auto` nor a known format.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown source {0:?}; known: auto, {names}", names = Format::known_names())]
+pub struct UnknownSource(pub String);
+
+impl std::str::FromStr for SourceFormat {
+    type Err = UnknownSource;
+
+    fn from_str(name: &str) -> Result<Self, UnknownSource> {
+        if name.eq_ignore_ascii_case("auto") {
+            return Ok(SourceFormat::Auto);
+        }
+        Format::from_name(name)
+            .map(SourceFormat::Named)
+            .ok_or_else(|| UnknownSource(name.to_string()))
     }
 }
 
@@ -541,27 +425,27 @@ mod tests {
 
 #[cfg(test)]
 mod detect_tests {
-    use super::Format;
+    use super::*;
 
     #[test]
     fn recognizes_each_format_from_content() {
         let cases: [(&[u8], Option<Format>); 18] = [
-            (br#"{"totalCount": 1, "results": [{"id": "1", "general": {"name": "mac-1", "remoteManagement": {"managed": true}}}]}"#, Some(Format::Jamf)),
-            (br#"{"records":[{"time":"2026-01-01T00:00:00Z","category":"AdvancedHunting-DeviceInfo","properties":{"DeviceId":"d1"}}]}"#, Some(Format::Defender)),
-            (br#"{"value":[{"id":"m1","deviceName":"LT-1","complianceState":"noncompliant","lastSyncDateTime":"2026-01-01T00:00:00Z"}]}"#, Some(Format::Intune)),
-            (br#"{"Records": [{"eventVersion": "1.08", "eventTime": "2026-01-01T00:00:00Z", "eventSource": "signin.amazonaws.com", "eventName": "ConsoleLogin"}]}"#, Some(Format::CloudTrail)),
-            (br#"{"event_simpleName":"UserLogon","aid":"a1","timestamp":"1767225600000"}"#, Some(Format::CrowdStrike)),
-            (br#"{"records": [{"time": "2026-01-01T00:00:00Z", "category": "SignInLogs", "properties": {}}]}"#, Some(Format::Entra)),
-            (br#"{"id":"1","createdDateTime":"2026-01-01T00:00:00Z","userPrincipalName":"a@b","appDisplayName":"x"}"#, Some(Format::Entra)),
-            (b"#separator \\x09\n#set_separator\t,\n", Some(Format::Zeek)),
-            (br#"{"ts":1.5,"uid":"C1","id.orig_h":"10.0.0.1","id.orig_p":1,"conn_state":"S0"}"#, Some(Format::Zeek)),
-            (br#"[2019-04-08T16:50:12.533Z] "GET / HTTP/1.1" 200 - 0 1 2 1 "-" "curl" "id" "host" "10.0.0.1:80""#, Some(Format::Envoy)),
-            (br#"http 2018-07-02T22:23:00.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.39:2817 10.0.0.1:80 0.000 0.001 0.000 200 200 34 366 "GET http://www.example.com:80/ HTTP/1.1""#, Some(Format::Alb)),
-            (br#"{"uuid":"1","eventType":"user.session.start","actor":{}}"#, Some(Format::Okta)),
-            (br#"  [{"eventType":"x","outcome":{"result":"SUCCESS"}}]"#, Some(Format::Okta)),
-            (b"2 123456789010 eni-1 10.0.1.5 10.0.2.9 49152 22 6 10 840 1772438400 1772438460 REJECT OK", Some(Format::VpcFlow)),
-            (b"version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status", Some(Format::VpcFlow)),
-            (br#"198.51.100.7 - alice [02/Mar/2026:08:00:00 +0000] "GET / HTTP/1.1" 200 12 "-" "curl/8""#, Some(Format::Combined)),
+            (br#"{"totalCount": 1, "results": [{"id": "1", "general": {"name": "mac-1", "remoteManagement": {"managed": true}}}]}"#, Some(jamf::FORMAT)),
+            (br#"{"records":[{"time":"2026-01-01T00:00:00Z","category":"AdvancedHunting-DeviceInfo","properties":{"DeviceId":"d1"}}]}"#, Some(defender::FORMAT)),
+            (br#"{"value":[{"id":"m1","deviceName":"LT-1","complianceState":"noncompliant","lastSyncDateTime":"2026-01-01T00:00:00Z"}]}"#, Some(intune::FORMAT)),
+            (br#"{"Records": [{"eventVersion": "1.08", "eventTime": "2026-01-01T00:00:00Z", "eventSource": "signin.amazonaws.com", "eventName": "ConsoleLogin"}]}"#, Some(cloudtrail::FORMAT)),
+            (br#"{"event_simpleName":"UserLogon","aid":"a1","timestamp":"1767225600000"}"#, Some(crowdstrike::FORMAT)),
+            (br#"{"records": [{"time": "2026-01-01T00:00:00Z", "category": "SignInLogs", "properties": {}}]}"#, Some(entra::FORMAT)),
+            (br#"{"id":"1","createdDateTime":"2026-01-01T00:00:00Z","userPrincipalName":"a@b","appDisplayName":"x"}"#, Some(entra::FORMAT)),
+            (b"#separator \\x09\n#set_separator\t,\n", Some(zeek::FORMAT)),
+            (br#"{"ts":1.5,"uid":"C1","id.orig_h":"10.0.0.1","id.orig_p":1,"conn_state":"S0"}"#, Some(zeek::FORMAT)),
+            (br#"[2019-04-08T16:50:12.533Z] "GET / HTTP/1.1" 200 - 0 1 2 1 "-" "curl" "id" "host" "10.0.0.1:80""#, Some(envoy::FORMAT)),
+            (br#"http 2018-07-02T22:23:00.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.39:2817 10.0.0.1:80 0.000 0.001 0.000 200 200 34 366 "GET http://www.example.com:80/ HTTP/1.1""#, Some(alb::FORMAT)),
+            (br#"{"uuid":"1","eventType":"user.session.start","actor":{}}"#, Some(okta::FORMAT)),
+            (br#"  [{"eventType":"x","outcome":{"result":"SUCCESS"}}]"#, Some(okta::FORMAT)),
+            (b"2 123456789010 eni-1 10.0.1.5 10.0.2.9 49152 22 6 10 840 1772438400 1772438460 REJECT OK", Some(vpcflow::FORMAT)),
+            (b"version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status", Some(vpcflow::FORMAT)),
+            (br#"198.51.100.7 - alice [02/Mar/2026:08:00:00 +0000] "GET / HTTP/1.1" 200 12 "-" "curl/8""#, Some(nginx::FORMAT)),
             (br#"{"some":"other json"}"#, None),
             (b"hello world", None),
         ];

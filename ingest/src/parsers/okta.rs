@@ -41,9 +41,29 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::json::{LooseBool, LooseF64, LooseI64, Text, text};
-use super::{ErrorKind, ParseError, Parser, json_object, parse_timestamp_ms};
-use crate::schema::{AccountChangeRow, AuthenticationRow, TableBuilders};
+use super::{Format, Parser, Sniff, VendorSpec, json_object, parse_timestamp_ms};
+use crate::record::{ErrorKind, Framing, ParseError};
+use crate::schema::{AccountChangeRow, AuthenticationRow, Common, TableBuilders};
 use crate::site::Site;
+
+/// An Okta LogEvent: `eventType`, plus the actor or outcome object every event carries.
+pub fn looks_like_okta(head: &str) -> bool {
+    head.contains("\"eventType\"") && (head.contains("\"actor\"") || head.contains("\"outcome\""))
+}
+
+/// Okta System Log (LogEvent JSON: NDJSON, or the array `/api/v1/logs` returns).
+pub static SPEC: VendorSpec = VendorSpec {
+    name: "okta",
+    aliases: &[],
+    framing: Framing::Json,
+    envelope_keys: &[],
+    stateful: false,
+    sniff: Sniff::Json(looks_like_okta),
+    parser: |site| Box::new(OktaParser::new(site)),
+};
+
+/// The okta format, as the registry lists it.
+pub const FORMAT: Format = Format::new(&SPEC);
 
 pub struct OktaParser {
     site: Arc<Site>,
@@ -548,11 +568,9 @@ fn risk_and_behaviors(debug: &DebugData<'_>) -> (Option<String>, Vec<String>) {
 }
 
 /// An account change: the target user (or app, for credential changes) and the actor.
-fn map_account_change<'a>(
-    event: &LogEvent<'a>,
-    change: Change,
-    raw_ref: &'a str,
-) -> Result<AccountChangeRow<'a>, ParseError> {
+/// The columns every Okta event fills the same way, whatever its table: time, ids, product,
+/// message, severity and origin, and the outcome's result (upper case) and reason.
+fn common_columns<'a>(event: &LogEvent<'a>, raw_ref: &'a str) -> Result<Common<'a>, ParseError> {
     let published = event
         .published
         .as_ref()
@@ -565,37 +583,48 @@ fn map_account_change<'a>(
     })?;
     let uuid = text(&event.uuid)
         .ok_or_else(|| ParseError::new(ErrorKind::MissingField, "uuid is missing"))?;
-    let mut row = AccountChangeRow::default();
+    let outcome = event.outcome.as_ref();
+    Ok(Common {
+        time: Some(time),
+        metadata_uid: Some(uuid),
+        metadata_event_code: event.event_type.as_ref().map(|t| t.0.clone()),
+        metadata_product_name: Some(Cow::Borrowed("okta")),
+        metadata_product_vendor_name: Some(Cow::Borrowed("Okta")),
+        metadata_log_name: Some(Cow::Borrowed("System Log")),
+        message: text(&event.display_message),
+        metadata_correlation_uid: event.transaction.as_ref().and_then(|t| text(&t.id)),
+        severity_id: Some(
+            event
+                .severity
+                .as_ref()
+                .map_or(0, |s| severity_id(s.as_str())),
+        ),
+        raw_ref: Some(Cow::Borrowed(raw_ref)),
+        status_code: outcome
+            .and_then(|o| text(&o.result))
+            .map(|r| Cow::Owned(r.to_ascii_uppercase())),
+        status_detail: outcome.and_then(|o| text(&o.reason)),
+        ..Common::default()
+    })
+}
+
+fn map_account_change<'a>(
+    event: &LogEvent<'a>,
+    change: Change,
+    raw_ref: &'a str,
+) -> Result<AccountChangeRow<'a>, ParseError> {
+    let mut row = AccountChangeRow {
+        common: common_columns(event, raw_ref)?,
+        ..AccountChangeRow::default()
+    };
     let c = &mut row.common;
-    c.time = Some(time);
-    c.metadata_uid = Some(uuid);
-    c.metadata_event_code = event.event_type.as_ref().map(|t| t.0.clone());
-    c.metadata_product_name = Some(Cow::Borrowed("okta"));
-    c.metadata_product_vendor_name = Some(Cow::Borrowed("Okta"));
-    c.metadata_log_name = Some(Cow::Borrowed("System Log"));
-    c.message = text(&event.display_message);
-    c.metadata_correlation_uid = event.transaction.as_ref().and_then(|t| text(&t.id));
-    c.severity_id = Some(
-        event
-            .severity
-            .as_ref()
-            .map_or(0, |s| severity_id(s.as_str())),
-    );
-    c.raw_ref = Some(Cow::Borrowed(raw_ref));
     c.activity_id = Some(change.activity_id);
     c.activity_name = Some(Cow::Borrowed(change.activity_name));
-    let result = event
-        .outcome
-        .as_ref()
-        .and_then(|o| text(&o.result))
-        .map(|r| r.to_ascii_uppercase());
-    c.status_id = Some(match result.as_deref() {
+    c.status_id = Some(match c.status_code.as_deref() {
         Some("SUCCESS" | "ALLOW") => 1,
         Some("FAILURE" | "DENY") => 2,
         _ => 0,
     });
-    c.status_code = result.map(Cow::Owned);
-    c.status_detail = event.outcome.as_ref().and_then(|o| text(&o.reason));
     if let Some(raw) = event.target_raw {
         c.unmapped = json_object(&[("target", raw.get())]).map(Cow::Owned);
     }
@@ -662,46 +691,14 @@ fn map_event<'a>(
             ),
         )
     })?;
-    let published = event
-        .published
-        .as_ref()
-        .ok_or_else(|| ParseError::new(ErrorKind::MissingField, "published is missing"))?;
-    let time = parse_timestamp_ms(published.as_str()).ok_or_else(|| {
-        ParseError::new(
-            ErrorKind::InvalidField,
-            format!("published {:?} is not a timestamp", published.as_str()),
-        )
-    })?;
-    let uuid = text(&event.uuid)
-        .ok_or_else(|| ParseError::new(ErrorKind::MissingField, "uuid is missing"))?;
-
-    let mut row = AuthenticationRow::default();
+    let mut row = AuthenticationRow {
+        common: common_columns(event, raw_ref)?,
+        ..AuthenticationRow::default()
+    };
     let c = &mut row.common;
-    c.time = Some(time);
-    c.metadata_uid = Some(uuid);
-    c.metadata_event_code = Some(event_type.0.clone());
-    c.metadata_product_name = Some(Cow::Borrowed("okta"));
-    c.metadata_product_vendor_name = Some(Cow::Borrowed("Okta"));
-    c.metadata_log_name = Some(Cow::Borrowed("System Log"));
-    c.message = text(&event.display_message);
-    c.metadata_correlation_uid = event.transaction.as_ref().and_then(|t| text(&t.id));
-    c.severity_id = Some(
-        event
-            .severity
-            .as_ref()
-            .map_or(0, |s| severity_id(s.as_str())),
-    );
-    c.raw_ref = Some(Cow::Borrowed(raw_ref));
-
-    let result = event
-        .outcome
-        .as_ref()
-        .and_then(|o| text(&o.result))
-        .map(|r| r.to_ascii_uppercase());
-    let reason = event.outcome.as_ref().and_then(|o| text(&o.reason));
-    c.status_code = result.clone().map(Cow::Owned);
-    c.status_detail = reason.clone();
-    let result = result.as_deref().unwrap_or("");
+    let result = c.status_code.as_deref().unwrap_or("").to_string();
+    let result = result.as_str();
+    let reason = c.status_detail.clone();
     let reason_text = reason.as_deref().unwrap_or("");
 
     let (activity_id, activity_name) = match class {

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use super::{ErrorKind, ParseError};
+use crate::record::{ErrorKind, ParseError};
 
 /// One field of a line.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,7 +23,8 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::{ErrorKind, ParseError, Parser, content_uid, json_object};
+use super::{Format, Parser, Sniff, VendorSpec, content_uid, json_object};
+use crate::record::{ErrorKind, Framing, ParseError};
 use crate::schema::{NetworkActivityRow, TableBuilders};
 use crate::site::Site;
 
@@ -245,6 +246,20 @@ fn transit_gateway_default() -> Vec<Field> {
         .map(|n| Field::from_name(n).expect("documented field"))
         .collect()
 }
+
+/// AWS VPC Flow Logs (default v2 lines, or custom formats with the S3 header line).
+pub static SPEC: VendorSpec = VendorSpec {
+    name: "vpcflow",
+    aliases: &["vpc_flow", "aws_vpcflow"],
+    framing: Framing::Lines,
+    envelope_keys: &[],
+    stateful: true,
+    sniff: Sniff::Line(looks_like_vpc_flow),
+    parser: |site| Box::new(VpcFlowParser::new(site)),
+};
+
+/// The vpcflow format, as the registry lists it.
+pub const FORMAT: Format = Format::new(&SPEC);
 
 pub struct VpcFlowParser {
     site: Arc<Site>,

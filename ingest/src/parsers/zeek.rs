@@ -27,7 +27,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::jv::{self, as_text};
-use super::{ErrorKind, ParseError, Parser, as_utf8, json_object, parse_timestamp_ms};
+use super::{Format, Parser, Sniff, VendorSpec, as_utf8, json_object, parse_timestamp_ms};
+use crate::record::{ErrorKind, Framing, ParseError};
 use crate::schema::{NetworkActivityRow, TableBuilders};
 use crate::site::Site;
 
@@ -64,6 +65,20 @@ const STATE_DIRECTIVES: &[&str] = &[
     "#unset_field",
     "#fields",
 ];
+
+/// Zeek conn.log (TSV with header directives, or JSON lines).
+pub static SPEC: VendorSpec = VendorSpec {
+    name: "zeek",
+    aliases: &["zeek_conn", "bro", "conn"],
+    framing: Framing::Lines,
+    envelope_keys: &[],
+    stateful: true,
+    sniff: Sniff::Text(looks_like_zeek),
+    parser: |site| Box::new(ZeekParser::new(site)),
+};
+
+/// The zeek format, as the registry lists it.
+pub const FORMAT: Format = Format::new(&SPEC);
 
 pub struct ZeekParser {
     site: Arc<Site>,

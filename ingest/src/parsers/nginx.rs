@@ -18,21 +18,36 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use super::{ErrorKind, ParseError, Parser, content_uid, json_object};
+use super::{Format, Parser, Sniff, VendorSpec, content_uid, json_object};
+use crate::record::{ErrorKind, Framing, ParseError};
 use crate::schema::{HttpActivityRow, TableBuilders};
 use crate::site::Site;
 
-pub struct CombinedParser {
+/// nginx / Apache access logs in combined or common format.
+pub static SPEC: VendorSpec = VendorSpec {
+    name: "nginx",
+    aliases: &["apache", "combined", "common", "nginx_apache"],
+    framing: Framing::Lines,
+    envelope_keys: &[],
+    stateful: false,
+    sniff: Sniff::Line(looks_like_access_log),
+    parser: |site| Box::new(NginxParser::new(site)),
+};
+
+/// The nginx format, as the registry lists it.
+pub const FORMAT: Format = Format::new(&SPEC);
+
+pub struct NginxParser {
     site: Arc<Site>,
 }
 
-impl CombinedParser {
+impl NginxParser {
     pub fn new(site: Arc<Site>) -> Self {
         Self { site }
     }
 }
 
-impl Parser for CombinedParser {
+impl Parser for NginxParser {
     fn parse(
         &mut self,
         record: &[u8],

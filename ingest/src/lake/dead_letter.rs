@@ -12,11 +12,12 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::decode::DeadLetter;
-use crate::lake::{LakeError, dead_letter_dir, next_seq};
+use super::layout;
+use super::{LakeError, next_seq};
+use crate::record::DeadLetter;
 
 pub struct DeadLetterStore {
-    root: PathBuf,
+    data_dir: PathBuf,
     writer_id: String,
     current: Option<OpenFile>,
 }
@@ -31,28 +32,26 @@ struct OpenFile {
 impl DeadLetterStore {
     pub fn new(data_dir: &Path, writer_id: &str) -> Self {
         Self {
-            root: dead_letter_dir(data_dir),
+            data_dir: data_dir.to_path_buf(),
             writer_id: writer_id.to_string(),
             current: None,
         }
     }
 
     pub fn append(&mut self, letter: &DeadLetter) -> Result<(), LakeError> {
-        let date = chrono::DateTime::from_timestamp_millis(letter.time)
-            .unwrap_or_default()
-            .format("%Y-%m-%d")
-            .to_string();
+        let date = layout::date_of_ms(letter.time)
+            .unwrap_or_else(|| layout::date_of_ms(0).expect("the epoch is a date"));
         if self.current.as_ref().is_none_or(|c| c.date != date) {
             self.commit(true)?;
-            let dir = self.root.join(format!("date={date}"));
+            let dir = layout::dead_letter_date_dir(&self.data_dir, &date);
             std::fs::create_dir_all(&dir).map_err(LakeError::io(&dir))?;
-            let path = dir.join(format!("{}-{:020}.ndjson", self.writer_id, next_seq()));
+            let path = dir.join(layout::dead_letter_file_name(&self.writer_id, next_seq()));
             let file = OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(&path)
                 .map_err(LakeError::io(&path))?;
-            crate::lake::sync_dir(&dir)?;
+            super::sync_dir(&dir)?;
             self.current = Some(OpenFile {
                 date,
                 path,
@@ -94,7 +93,7 @@ fn dead_letter_files(
     data_dir: &Path,
     dates: Option<(&str, &str)>,
 ) -> Result<Vec<PathBuf>, LakeError> {
-    let root = dead_letter_dir(data_dir);
+    let root = layout::dead_letter_dir(data_dir);
     let mut files = Vec::new();
     if root.exists() {
         for day in std::fs::read_dir(&root).map_err(LakeError::io(&root))? {
@@ -102,17 +101,13 @@ fn dead_letter_files(
             if !day.is_dir() {
                 continue;
             }
-            let date = day
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_prefix("date="))
-                .unwrap_or_default();
+            let date = layout::date_of_dir(&day).unwrap_or_default();
             if dates.is_some_and(|(first, last)| date < first || date > last) {
                 continue;
             }
             for f in std::fs::read_dir(&day).map_err(LakeError::io(&day))? {
                 let f = f.map_err(LakeError::io(&day))?.path();
-                if f.extension().is_some_and(|e| e == "ndjson") {
+                if layout::is_dead_letter_file(&f) {
                     files.push(f);
                 }
             }
@@ -143,10 +138,7 @@ pub fn read_dead_letter_summaries(
     to_ms: i64,
 ) -> Result<(Vec<DeadLetterSummary>, usize), LakeError> {
     // Instants outside chrono's range (an open bound) read every partition on that side.
-    let date = |ms: i64, open: &str| {
-        chrono::DateTime::from_timestamp_millis(ms)
-            .map_or_else(|| open.to_string(), |t| t.format("%Y-%m-%d").to_string())
-    };
+    let date = |ms: i64, open: &str| layout::date_of_ms(ms).unwrap_or_else(|| open.to_string());
     let first = date(from_ms, "");
     let last = date(to_ms.saturating_sub(1), "~");
     let mut letters = Vec::new();

@@ -1,11 +1,7 @@
-//! Sources wired to the decoder and the lake writer.
-//!
-//! - [`Pipeline::ingest_files`]: read files (plain or gzip, detected by content), several files
-//!   in parallel, decode them in bounded chunks, append to the lake, flush at the end. Memory is
-//!   bounded by `chunk size + batch_rows rows` per worker, whatever the file size.
-//! - [`Pipeline::ingest_body`]: one HTTP request body (already decompressed and size-checked by
-//!   the caller), decoded off the async runtime and appended with WAL durability: when it returns
-//!   `Ok`, the rows survive a crash.
+//! The file source: [`Pipeline::ingest_files`] reads files (plain or gzip, detected by content),
+//! frames each on a reader thread and parses it on `parse_threads` workers, appends to the lake,
+//! and flushes at the end. Memory is bounded by `chunk size + batch_rows rows` per worker,
+//! whatever the file size.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -14,48 +10,15 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use crate::decode::{DeadLetter, DecodeStats, FrameBatch, RecordProcessor, decode_bytes};
-use crate::framing::{Frame, Framer};
-use crate::lake::{Durability, LakeError, LakeWriter};
-use crate::metrics::IngestMetrics;
+use super::{DeadLetterSummary, FilesReport, IngestError, Pipeline, SAMPLE_DEAD_LETTERS};
+use crate::decode::{FrameBatch, RecordProcessor, framer_for};
+use crate::framing::Frame;
+use crate::lake::Durability;
 use crate::parsers::Format;
-use crate::site::Site;
-
-/// Limits shared by every source.
-#[derive(Debug, Clone, Copy)]
-pub struct IngestLimits {
-    /// Longest record accepted; longer ones are dead-lettered with their first 64 KiB.
-    pub max_record_bytes: usize,
-    /// Rows decoded before they are handed to the lake writer.
-    pub batch_rows: usize,
-    /// Threads parsing one file (0: one per core).
-    pub parse_threads: usize,
-}
-
-impl Default for IngestLimits {
-    fn default() -> Self {
-        Self {
-            max_record_bytes: 1024 * 1024,
-            batch_rows: 64 * 1024,
-            parse_threads: 0,
-        }
-    }
-}
+use crate::record::DecodeStats;
 
 /// Bytes of framed records a reader hands to a parse worker at a time.
 const BATCH_BYTES: usize = 4 * 1024 * 1024;
-
-/// A failure of a source.
-#[derive(Debug, thiserror::Error)]
-pub enum IngestError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Lake(#[from] LakeError),
-}
 
 /// Progress of a file ingest, reported after every chunk read and once at the end.
 #[derive(Debug, Clone, Serialize)]
@@ -73,96 +36,7 @@ pub struct FileProgress {
 /// Stream-state records kept for replay; enough for a Zeek header block.
 const MAX_STATE_RECORDS: usize = 16;
 
-/// What a file ingest produced.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct FilesReport {
-    pub stats: DecodeStats,
-    /// The first refused records (at most [`SAMPLE_DEAD_LETTERS`]), with where and why.
-    pub samples: Vec<DeadLetterSummary>,
-}
-
-/// How many refused records a report quotes.
-pub const SAMPLE_DEAD_LETTERS: usize = 10;
-
-/// What one request body produced.
-#[derive(Debug, Clone, Serialize)]
-pub struct BodyReceipt {
-    pub records: u64,
-    pub accepted: u64,
-    pub rejected: u64,
-    /// The first refused records, with where they were and why.
-    pub dead_letters: Vec<DeadLetterSummary>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct DeadLetterSummary {
-    pub origin: String,
-    pub kind: String,
-    pub reason: String,
-}
-
-impl From<&DeadLetter> for DeadLetterSummary {
-    fn from(d: &DeadLetter) -> Self {
-        Self {
-            origin: d.origin.clone(),
-            kind: d.kind.clone(),
-            reason: d.reason.clone(),
-        }
-    }
-}
-
-/// Everything a source needs to turn bytes into durable rows.
-#[derive(Clone)]
-pub struct Pipeline {
-    pub site: Arc<Site>,
-    pub writer: LakeWriter,
-    pub metrics: Option<Arc<IngestMetrics>>,
-    pub limits: IngestLimits,
-}
-
 impl Pipeline {
-    /// Ingest one request body with WAL durability.
-    pub async fn ingest_body(
-        &self,
-        format: Format,
-        body: Vec<u8>,
-        origin: String,
-    ) -> Result<BodyReceipt, LakeError> {
-        let site = self.site.clone();
-        let limits = self.limits;
-        let processed = chrono::Utc::now().timestamp_millis();
-        let (decoded, stats) = tokio::task::spawn_blocking(move || {
-            decode_bytes(
-                format,
-                site,
-                &body,
-                &origin,
-                processed,
-                limits.max_record_bytes,
-            )
-        })
-        .await
-        .map_err(|e| LakeError::Failed(format!("decode task failed: {e}")))?;
-        let summaries: Vec<DeadLetterSummary> = decoded
-            .dead_letters
-            .iter()
-            .take(20)
-            .map(Into::into)
-            .collect();
-        self.writer
-            .append(decoded.batches, decoded.dead_letters, Durability::Wal)
-            .await?;
-        if let Some(m) = &self.metrics {
-            m.observe_decode(format.name(), &stats);
-        }
-        Ok(BodyReceipt {
-            records: stats.records,
-            accepted: stats.total_rows(),
-            rejected: stats.total_dead_letters(),
-            dead_letters: summaries,
-        })
-    }
-
     /// Ingest files of one format; blocks the calling thread (run it off the async runtime).
     /// Each file is framed by one reader thread and parsed by `parse_threads` workers; rows are
     /// flushed to Parquet before this returns.
@@ -205,7 +79,7 @@ impl Pipeline {
         let mut reader = open_maybe_gzip(counted).map_err(read_err)?;
         let processed = chrono::Utc::now().timestamp_millis();
         let origin = format!("file:{}", path.display());
-        let workers = match self.limits.parse_threads {
+        let workers = match self.config.parse_threads {
             0 => std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),
@@ -231,7 +105,7 @@ impl Pipeline {
                             continue;
                         }
                         processor.process_batch(&batch);
-                        if processor.pending_rows() < self.limits.batch_rows {
+                        if processor.pending_rows() < self.config.batch_rows() {
                             continue;
                         }
                         if let Err(e) =
@@ -254,7 +128,7 @@ impl Pipeline {
             // The reader: frame sequentially, cut batches, remember the stream state.
             let read = (|| -> Result<(), IngestError> {
                 let probe = format.parser(self.site.clone());
-                let mut framer = Framer::for_format(format, self.limits.max_record_bytes);
+                let mut framer = framer_for(format, self.config.max_record_bytes);
                 // The latest stream-state records (a VPC header; Zeek's separator and fields
                 // directives), replayed in order by whichever worker gets the next batch.
                 let mut state: Vec<Vec<u8>> = Vec::new();

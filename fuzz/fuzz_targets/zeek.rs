@@ -1,5 +1,0 @@
-#![no_main]
-// Any bytes through the zeek parser: no panic, and rows + dead letters account for every record.
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    ztlens_fuzz::check(ztlens_ingest::Format::Zeek, data);
-});

@@ -1,0 +1,103 @@
+//! The push source: a request body sent to ztlens (`POST /api/v1/ingest/{source}`), already
+//! limited in size by the transport. Gzip bodies (declared, or recognized by their magic bytes)
+//! are decompressed with a limit, `auto` recognizes the format from the content, and the rows
+//! are appended with WAL durability: [`Pipeline::ingest_push`] returns `Ok` only when they
+//! survive a crash.
+
+use std::io::Read;
+
+use super::{BodyReceipt, Pipeline};
+use crate::lake::LakeError;
+use crate::parsers::{Format, SourceFormat};
+
+/// Why a pushed body was not ingested.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// The body claims or looks like gzip but does not decompress.
+    #[error("the body is not valid gzip: {0}")]
+    InvalidGzip(std::io::Error),
+    /// The decompressed body is larger than the limit.
+    #[error("the decompressed request body exceeds the limit of {limit} bytes")]
+    TooLarge { limit: usize },
+    /// `auto` was asked for and no known format matches the body.
+    #[error("the body matches no known format (known: {})", Format::known_names())]
+    UnknownFormat,
+    /// The rows could not be made durable.
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+}
+
+impl Pipeline {
+    /// Ingest one pushed body read as `source`. `gzip_declared` is what the transport says
+    /// (`Content-Encoding: gzip`); a body that starts with the gzip magic bytes is decompressed
+    /// either way, to at most `max_decompressed_bytes`. `origin` names the request in every
+    /// row's `raw_ref` and every dead letter.
+    pub async fn ingest_push<B>(
+        &self,
+        source: SourceFormat,
+        body: B,
+        gzip_declared: bool,
+        max_decompressed_bytes: usize,
+        origin: String,
+    ) -> Result<BodyReceipt, PushError>
+    where
+        B: AsRef<[u8]> + Send + 'static,
+    {
+        let gzip = gzip_declared || body.as_ref().starts_with(&[0x1f, 0x8b]);
+        let data = if gzip {
+            tokio::task::spawn_blocking(move || {
+                gunzip_limited(body.as_ref(), max_decompressed_bytes)
+            })
+            .await
+            .map_err(|e| LakeError::Failed(format!("decompression task failed: {e}")))??
+        } else {
+            body.as_ref().to_vec()
+        };
+        let format = match source {
+            SourceFormat::Named(format) => format,
+            SourceFormat::Auto => Format::detect(&data).ok_or(PushError::UnknownFormat)?,
+        };
+        Ok(self.ingest_body(format, data, origin).await?)
+    }
+}
+
+/// Decompress at most `limit` bytes; one byte more means the body is too large (a gzip bomb
+/// never gets further than `limit + 1` bytes of memory).
+fn gunzip_limited(compressed: &[u8], limit: usize) -> Result<Vec<u8>, PushError> {
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(compressed)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(PushError::InvalidGzip)?;
+    if out.len() > limit {
+        return Err(PushError::TooLarge { limit });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn decompression_stops_one_byte_past_the_limit() {
+        let bomb = gzip(&vec![b'a'; 1 << 20]);
+        assert!(matches!(
+            gunzip_limited(&bomb, 1000),
+            Err(PushError::TooLarge { limit: 1000 })
+        ));
+        assert_eq!(gunzip_limited(&gzip(b"abc"), 3).unwrap(), b"abc");
+        assert!(matches!(
+            gunzip_limited(b"\x1f\x8bnot gzip", 100),
+            Err(PushError::InvalidGzip(_))
+        ));
+    }
+}

@@ -1,0 +1,218 @@
+//! The vocabulary every ingest stage shares: what a record's stream looks like ([`Framing`]),
+//! why a record was refused ([`ErrorKind`], [`ParseError`]), the [`DeadLetter`] that keeps a
+//! refused record, and the [`DecodeStats`] that count rows and refusals.
+//!
+//! This module sits at the bottom of the crate: it imports only [`crate::schema`] (for the
+//! table a row count belongs to) and the crate's base64 helper. Framing, parsers, decode, the lake
+//! and every source speak these types, so none of them needs to import another for them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::schema::Table;
+
+/// How much of a refused record's bytes a dead letter keeps.
+pub const DEAD_LETTER_PREFIX: usize = 64 * 1024;
+
+/// Why a record was refused. Bounded: used as a metric label and in dead letters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorKind {
+    /// The record is not valid UTF-8 text.
+    InvalidUtf8,
+    /// The record is not valid JSON, or not the JSON shape of the format.
+    InvalidJson,
+    /// A delimited record has a field count the format does not allow.
+    FieldCount,
+    /// A field has a value the format does not allow.
+    InvalidField,
+    /// A required field is missing.
+    MissingField,
+    /// A valid record of an event type ztlens does not map (kept for replay).
+    UnsupportedEvent,
+    /// The record is larger than `max_record_bytes`.
+    Oversized,
+    /// The record ended before its structure was complete.
+    Truncated,
+    /// A message or line holds no record at all.
+    Empty,
+    /// No known format matches the record (format detection).
+    UnknownFormat,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 10] = [
+        ErrorKind::InvalidUtf8,
+        ErrorKind::InvalidJson,
+        ErrorKind::FieldCount,
+        ErrorKind::InvalidField,
+        ErrorKind::MissingField,
+        ErrorKind::UnsupportedEvent,
+        ErrorKind::Oversized,
+        ErrorKind::Truncated,
+        ErrorKind::Empty,
+        ErrorKind::UnknownFormat,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidUtf8 => "invalid_utf8",
+            ErrorKind::InvalidJson => "invalid_json",
+            ErrorKind::FieldCount => "field_count",
+            ErrorKind::InvalidField => "invalid_field",
+            ErrorKind::MissingField => "missing_field",
+            ErrorKind::UnsupportedEvent => "unsupported_event",
+            ErrorKind::Oversized => "oversized",
+            ErrorKind::Truncated => "truncated",
+            ErrorKind::Empty => "empty",
+            ErrorKind::UnknownFormat => "unknown_format",
+        }
+    }
+}
+
+impl serde::Serialize for ErrorKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A record the parser refused, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind}: {detail}")]
+pub struct ParseError {
+    pub kind: ErrorKind,
+    pub detail: String,
+}
+
+impl ParseError {
+    pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// How a format's byte stream is cut into records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// One record per line.
+    Lines,
+    /// JSON values: NDJSON, one array of objects, or concatenated (pretty-printed) objects.
+    Json,
+}
+
+/// A record that could not become rows, kept with everything needed to understand and replay it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// When ztlens refused it (epoch ms).
+    pub time: i64,
+    /// Format the record was parsed as.
+    pub source: String,
+    /// Where it came from (`file:<path>:<line>`, `http:<request>:<line>`, `kafka:<t>/<p>/<o>`).
+    pub origin: String,
+    /// Error kind (bounded set).
+    pub kind: String,
+    /// Why it was refused.
+    pub reason: String,
+    /// The raw bytes (possibly only a prefix, see `raw_len`).
+    #[serde(with = "raw_bytes")]
+    pub raw: Vec<u8>,
+    /// Length of the original record; larger than `raw.len()` when only a prefix is kept.
+    pub raw_len: usize,
+}
+
+impl DeadLetter {
+    /// A dead letter keeping at most the first [`DEAD_LETTER_PREFIX`]
+    /// bytes of `raw`; `raw_len` records the full length.
+    pub fn new(
+        source: &str,
+        origin: String,
+        kind: ErrorKind,
+        reason: String,
+        raw: &[u8],
+        time: i64,
+    ) -> Self {
+        let keep = raw.len().min(DEAD_LETTER_PREFIX);
+        Self {
+            time,
+            source: source.to_string(),
+            origin,
+            kind: kind.as_str().to_string(),
+            reason,
+            raw: raw[..keep].to_vec(),
+            raw_len: raw.len(),
+        }
+    }
+}
+
+/// Raw bytes are stored as UTF-8 text when they are text, otherwise base64 in an object.
+mod raw_bytes {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Text(String),
+        Base64 { base64: String },
+    }
+
+    pub fn serialize<S: Serializer>(raw: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(raw) {
+            Ok(text) => Stored::Text(text.to_string()).serialize(s),
+            Err(_) => Stored::Base64 {
+                base64: crate::base64::encode(raw),
+            }
+            .serialize(s),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        match Stored::deserialize(d)? {
+            Stored::Text(t) => Ok(t.into_bytes()),
+            Stored::Base64 { base64 } => {
+                crate::base64::decode(&base64).map_err(serde::de::Error::custom)
+            }
+        }
+    }
+}
+
+/// Counts for one decode run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DecodeStats {
+    /// Records framed (rows + dead letters + header lines).
+    pub records: u64,
+    /// Rows produced per table.
+    pub rows: BTreeMap<Table, u64>,
+    /// Dead letters per error kind.
+    pub dead_letters: BTreeMap<ErrorKind, u64>,
+    /// Input bytes consumed.
+    pub bytes: u64,
+}
+
+impl DecodeStats {
+    pub fn total_rows(&self) -> u64 {
+        self.rows.values().sum()
+    }
+
+    pub fn total_dead_letters(&self) -> u64 {
+        self.dead_letters.values().sum()
+    }
+
+    pub fn merge(&mut self, other: &DecodeStats) {
+        self.records += other.records;
+        self.bytes += other.bytes;
+        for (t, n) in &other.rows {
+            *self.rows.entry(*t).or_default() += n;
+        }
+        for (k, n) in &other.dead_letters {
+            *self.dead_letters.entry(*k).or_default() += n;
+        }
+    }
+}

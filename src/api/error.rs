@@ -1,0 +1,128 @@
+//! The one error type of the API and the one place that maps errors to HTTP: every handler
+//! returns [`ApiError`], which leaves as `{"code": …, "message": …}` with a status chosen here
+//! and no internal detail.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use ztlens_analytics::AnalyticsError;
+use ztlens_ingest::lake::LakeError;
+use ztlens_ingest::pipeline::PushError;
+use ztlens_ingest::{Format, UnknownSource};
+
+/// An error answer: status, stable machine-readable code, message for people.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// Ask the client to retry after `seconds` (`Retry-After`).
+    pub fn retry(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn too_large(limit: usize, what: &str) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the {what} exceeds the limit of {limit} bytes"),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status,
+            Json(json!({"code": self.code, "message": self.message})),
+        )
+            .into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl From<AnalyticsError> for ApiError {
+    fn from(e: AnalyticsError) -> Self {
+        let status = match &e {
+            AnalyticsError::Rejected(_)
+            | AnalyticsError::InvalidQuery(_)
+            | AnalyticsError::InvalidParameter(_) => StatusCode::BAD_REQUEST,
+            AnalyticsError::UnknownKpi(_) => StatusCode::NOT_FOUND,
+            AnalyticsError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AnalyticsError::ResourcesExhausted(_) => StatusCode::TOO_MANY_REQUESTS,
+            AnalyticsError::InvalidDefinition { .. } | AnalyticsError::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %e, "query failed");
+        }
+        let error = ApiError::new(status, e.code(), e.public_message());
+        match status {
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => error.retry(1),
+            _ => error,
+        }
+    }
+}
+
+impl From<LakeError> for ApiError {
+    fn from(e: LakeError) -> Self {
+        tracing::warn!(error = %e, "ingest could not be made durable");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ingest_unavailable",
+            "the rows could not be stored durably; retry later",
+        )
+        .retry(1)
+    }
+}
+
+impl From<UnknownSource> for ApiError {
+    fn from(e: UnknownSource) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "unknown_source", e.to_string())
+    }
+}
+
+impl From<PushError> for ApiError {
+    fn from(e: PushError) -> Self {
+        match e {
+            PushError::InvalidGzip(_) => ApiError::bad_request("invalid_gzip", e.to_string()),
+            PushError::TooLarge { limit } => {
+                ApiError::too_large(limit, "decompressed request body")
+            }
+            PushError::UnknownFormat => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_format",
+                format!(
+                    "the body matches no known format; post to /api/v1/ingest/NAME (known: {})",
+                    Format::known_names()
+                ),
+            ),
+            PushError::Lake(e) => e.into(),
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! `GET /api/v1/kpis`, `GET /api/v1/kpis/{id}` and `GET /api/v1/kpis/{id}/evidence`.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde_json::{Value, json};
+use ztlens_analytics::time_range::format_ms;
+use ztlens_analytics::{LabelFilter, TimeRange};
+
+use super::ApiError;
+use crate::service::AppState;
+
+pub(super) async fn list(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({"kpis": state.engine.catalog().list()}))
+}
+
+/// Query parameters of a KPI request, as Grafana sends them: `from`, `to`, `step` (or
+/// Grafana's `interval`), paging for evidence (`limit`, `offset`), and any other key is a
+/// drill-down filter on a KPI label (repeat the key for several values; an empty value, as
+/// Grafana's "All" sends it, filters nothing).
+#[derive(Debug, Default)]
+pub(super) struct KpiParams {
+    from: Option<String>,
+    to: Option<String>,
+    step: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+    pub(super) filters: Vec<LabelFilter>,
+}
+
+impl KpiParams {
+    pub(super) fn parse(pairs: Vec<(String, String)>, paged: bool) -> Result<Self, ApiError> {
+        let mut params = KpiParams::default();
+        let mut interval = None;
+        let number = |key: &str, value: &str| {
+            value.parse::<usize>().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_parameter",
+                    format!("{key} must be a non-negative integer, not {value:?}"),
+                )
+            })
+        };
+        for (key, value) in pairs {
+            match key.as_str() {
+                "from" => params.from = Some(value),
+                "to" => params.to = Some(value),
+                "step" => params.step = Some(value),
+                "interval" => interval = Some(value),
+                "limit" if paged => params.limit = Some(number("limit", &value)?),
+                "offset" if paged => params.offset = Some(number("offset", &value)?),
+                _ => match params.filters.iter_mut().find(|(label, _)| *label == key) {
+                    Some((_, values)) => values.push(value),
+                    None => params.filters.push((key, vec![value])),
+                },
+            }
+        }
+        if params.step.is_none() {
+            params.step = interval;
+        }
+        Ok(params)
+    }
+
+    pub(super) fn range(&self) -> Result<TimeRange, ApiError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        Ok(TimeRange::parse(
+            self.from.as_deref(),
+            self.to.as_deref(),
+            self.step.as_deref(),
+            now,
+        )?)
+    }
+}
+
+/// `GET /api/v1/kpis/{id}`: the time series (`rows`), and when a step is given also the
+/// whole-range `breakdown` per label set; `value` sums the KPI's additive metrics (`totals`)
+/// over the whole range.
+pub(super) async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Json<Value>, ApiError> {
+    let params = KpiParams::parse(pairs, false)?;
+    let range = params.range()?;
+    let (def, output) = state
+        .engine
+        .run_kpi_filtered(&id, range, &params.filters)
+        .await?;
+    let rows = output.json_rows()?;
+    let breakdown = if range.step_ms().is_some() {
+        let whole = range.whole();
+        let (_, out) = state
+            .engine
+            .run_kpi_filtered(&id, whole, &params.filters)
+            .await?;
+        Some(out.json_rows()?)
+    } else {
+        None
+    };
+    let totals_from = breakdown.as_ref().unwrap_or(&rows);
+    let mut value = serde_json::Map::new();
+    for metric in &def.totals {
+        let sum: f64 = totals_from
+            .iter()
+            .filter_map(|r| r.get(metric).and_then(Value::as_f64))
+            .sum();
+        value.insert(metric.clone(), json!(sum));
+    }
+    Ok(Json(json!({
+        "id": def.id,
+        "title": def.title,
+        "unit": def.unit,
+        "labels": def.labels,
+        "filters": params.filters.iter().filter(|(_, v)| v.iter().any(|v| !v.is_empty())).map(|(l, v)| (l.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "from": format_ms(range.from_ms()),
+        "to": format_ms(range.to_ms()),
+        "step_ms": range.step_ms(),
+        "value": value,
+        "columns": output.columns,
+        "rows": rows,
+        "breakdown": breakdown,
+        "truncated": output.truncated,
+    })))
+}
+
+/// `GET /api/v1/kpis/{id}/evidence`: the events behind a KPI for the same range and filters,
+/// `limit` (default 100, at most 1000) at a time from `offset`; `next_offset` names the next
+/// page while there is one.
+pub(super) async fn evidence(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Json<Value>, ApiError> {
+    let params = KpiParams::parse(pairs, true)?;
+    let range = params.range()?;
+    let offset = params.offset.unwrap_or(0);
+    let limit = params.limit.unwrap_or(100);
+    let (def, output) = state
+        .engine
+        .run_evidence(&id, range, &params.filters, offset, limit)
+        .await?;
+    Ok(Json(json!({
+        "id": def.id,
+        "from": format_ms(range.from_ms()),
+        "to": format_ms(range.to_ms()),
+        "offset": offset,
+        "limit": limit,
+        "next_offset": output.truncated.then_some(offset + limit),
+        "columns": output.columns,
+        "rows": output.json_rows()?,
+    })))
+}

@@ -1,0 +1,125 @@
+//! The HTTP API: KPIs for Grafana (flat JSON rows, RFC 3339 times), guarded SQL, push ingest,
+//! Prometheus metrics and health probes. One module per resource:
+//! - [`kpis`]: the catalog, KPI series and their evidence;
+//! - [`ingest`]: push ingest (the push source itself is `ztlens_ingest::pipeline::push`);
+//! - [`query`]: guarded read-only SQL;
+//! - [`status`]: the service's status and the maturity scorecard;
+//! - [`error`]: [`ApiError`], the one error→HTTP mapping.
+//!
+//! `app(state)` builds the router and `serve(listener, state, shutdown)` runs it, so tests bind
+//! port 0 and stop the server with a future. Handlers read the shared [`AppState`] of
+//! [`crate::service`]; this module may import `service`, `status` and `config`, never
+//! `commands`.
+//!
+//! Ingest answers 2xx only after the rows are in the fsynced write-ahead log: a 200 means the
+//! rows survive a crash.
+
+mod error;
+mod ingest;
+mod kpis;
+mod query;
+mod status;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+pub use error::ApiError;
+
+use crate::service::AppState;
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/kpis", get(kpis::list))
+        .route("/api/v1/kpis/{id}", get(kpis::get))
+        .route("/api/v1/kpis/{id}/evidence", get(kpis::evidence))
+        .route("/api/v1/maturity", get(status::maturity))
+        .route("/api/v1/query", post(query::run))
+        .route(
+            "/api/v1/ingest/{source}",
+            // The handler enforces its own compressed and decompressed limits.
+            post(ingest::push).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/api/v1/status", get(status::status))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz))
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        })
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// Run the API on `listener` until `shutdown` resolves; in-flight requests finish first.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Request metrics by route template (never the raw path) and the request timeout.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = request.method().as_str().to_string();
+    let started = Instant::now();
+    let timeout = Duration::from_secs(state.config.server.request_timeout_secs.max(1));
+    let response = match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "request_timeout",
+            "the request took too long",
+        )
+        .retry(1)
+        .into_response(),
+    };
+    state
+        .metrics
+        .http_requests
+        .with_label_values(&[&route, &method, response.status().as_str()])
+        .inc();
+    state
+        .metrics
+        .http_duration
+        .with_label_values(&[&route])
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let mut response = state.metrics.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    match tokio::time::timeout(Duration::from_secs(2), state.pipeline.writer.snapshot()).await {
+        Ok(Ok(_)) => Ok(Json(json!({"status": "ready"}))),
+        _ => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the lake writer is not answering",
+        )
+        .retry(1)),
+    }
+}

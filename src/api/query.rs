@@ -1,0 +1,36 @@
+//! `POST /api/v1/query`: read-only SQL through the analytics guard.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ApiError;
+use crate::service::AppState;
+
+#[derive(Debug, Deserialize)]
+struct QueryBody {
+    sql: String,
+}
+
+/// The body is `{"sql": "…"}` (whatever the Content-Type says) or the SQL text itself.
+pub(super) async fn run(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("invalid_body", "the body is not UTF-8 text"))?;
+    let sql = if text.trim_start().starts_with('{') {
+        serde_json::from_str::<QueryBody>(text)
+            .map_err(|e| {
+                ApiError::bad_request("invalid_body", format!("expected {{\"sql\": \"…\"}}: {e}"))
+            })?
+            .sql
+    } else {
+        text.to_string()
+    };
+    let output = state.engine.run_sql(&sql).await?;
+    Ok(Json(
+        json!({"columns": output.columns, "rows": output.json_rows()?, "truncated": output.truncated}),
+    ))
+}
