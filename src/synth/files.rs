@@ -24,7 +24,9 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use super::{EVENTS_PER_SCENARIO, Generator, SCENARIO_SPAN_MS, V5_HEADER};
+use super::writers::vpcflow::V5_HEADER;
+use super::writers::zeek::ZEEK_HEADER;
+use super::{EVENTS_PER_SCENARIO, Generator, SCENARIO_SPAN_MS};
 
 /// What `write_dataset` produced.
 #[derive(Debug)]
@@ -84,7 +86,7 @@ pub fn write_dataset(
     let mut crowdstrike = create("crowdstrike/fdr.ndjson")?;
     let mut cloudtrail = create("cloudtrail/records.json")?;
     let mut intune = create("intune/managed_devices.ndjson")?;
-    writeln!(zeek, "{}", super::ZEEK_HEADER)?;
+    writeln!(zeek, "{ZEEK_HEADER}")?;
     writeln!(vpc_v5, "{V5_HEADER}")?;
     okta_pages.write_all(b"[\n")?;
 
