@@ -211,7 +211,7 @@ impl Engine {
         let output = self
             .run(
                 move |ctx| async move {
-                    let mut df = ctx.sql(&sql).await?;
+                    let mut df = check_read_only(&ctx, &sql).await?;
                     for predicate in predicates {
                         df = df.filter(predicate)?;
                     }
@@ -243,6 +243,11 @@ impl Engine {
                 "limit must be between 1 and {MAX_EVIDENCE_PAGE}"
             )));
         }
+        if offset > MAX_EVIDENCE_OFFSET {
+            return Err(AnalyticsError::InvalidParameter(format!(
+                "offset must be at most {MAX_EVIDENCE_OFFSET}; narrow the range or filter instead"
+            )));
+        }
         let predicates = label_predicates(&def, filters)?;
         let scope = KpiScope {
             range,
@@ -252,7 +257,7 @@ impl Engine {
         let output = self
             .run(
                 move |ctx| async move {
-                    let mut df = ctx.sql(&sql).await?;
+                    let mut df = check_read_only(&ctx, &sql).await?;
                     for predicate in predicates {
                         df = df.filter(predicate)?;
                     }
@@ -399,6 +404,10 @@ pub type LabelFilter = (String, Vec<String>);
 /// Largest page of evidence rows.
 pub const MAX_EVIDENCE_PAGE: usize = 1000;
 
+/// Largest evidence `offset`: far past any page a person reads, and small enough that no
+/// `offset + limit` can overflow.
+pub const MAX_EVIDENCE_OFFSET: usize = 1_000_000_000;
+
 /// `label IN (values)` over the label's text form, for each filter with values. Filters are
 /// expressions, never SQL text, so a value cannot inject SQL.
 fn label_predicates(def: &KpiDef, filters: &[LabelFilter]) -> Result<Vec<Expr>, AnalyticsError> {
@@ -530,7 +539,7 @@ async fn register_tables(
     }
     if scope.is_some() {
         for (name, sql) in crate::kpi::builtin_views() {
-            let view = ctx.sql(sql).await?;
+            let view = check_read_only(ctx, sql).await?;
             ctx.register_table(name, view.into_view())?;
         }
     }

@@ -246,6 +246,9 @@ impl KpiDef {
         if sql.is_empty() {
             return Err(invalid("no SQL after the header".into()));
         }
+        // A KPI file runs with the server's rights: it passes the same read-only guard as a
+        // user's query, here once at load and again on every run.
+        crate::guard::check_query_text(&sql).map_err(|e| invalid(format!("query: {e}")))?;
         let evidence_sql = match evidence_lines {
             None => None,
             Some(lines) => {
@@ -253,6 +256,8 @@ impl KpiDef {
                 if text.is_empty() {
                     return Err(invalid("no SQL after `-- evidence`".into()));
                 }
+                crate::guard::check_query_text(&text)
+                    .map_err(|e| invalid(format!("evidence query: {e}")))?;
                 Some(text)
             }
         };
@@ -333,6 +338,48 @@ impl KpiCatalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn builtin_views_are_read_only_queries_in_dependency_order() {
+        let views = builtin_views();
+        assert_eq!(views.len(), BUILTIN_VIEWS.len());
+        for (i, (name, sql)) in views.iter().enumerate() {
+            crate::guard::check_query_text(sql).unwrap_or_else(|e| panic!("{name}: {e}"));
+            for (later, _) in &views[i + 1..] {
+                assert!(
+                    !mentions(sql, later),
+                    "{name} reads {later}, registered after it"
+                );
+            }
+        }
+    }
+
+    /// Regression: a KPI file under `--queries` with `COPY … TO` wrote the file at start-up
+    /// and on every request; `INSERT` added a Parquet file to the lake; a `COPY` in the
+    /// evidence section ran too. Such files are refused when the catalog loads.
+    #[test]
+    fn kpi_files_that_write_are_refused_at_load() {
+        let header = "-- id: x\n-- title: X\n-- unit: n\n-- labels: a\n-- description: d\n";
+        for body in [
+            "COPY (SELECT 1) TO '/tmp/ztlens-pwned.csv' STORED AS CSV",
+            "INSERT INTO authentication__lake SELECT * FROM authentication__tail",
+            "CREATE EXTERNAL TABLE p STORED AS CSV LOCATION '/etc/passwd'",
+            "SET datafusion.execution.batch_size = 1",
+            "SELECT bucket AS time, 'a' AS a FROM authentication GROUP BY 1; DROP TABLE authentication",
+            "SELECT bucket AS time, 'a' AS a FROM authentication GROUP BY 1\n-- evidence\nCOPY (SELECT 1) TO '/tmp/ztlens-pwned.csv'",
+        ] {
+            let error = KpiDef::parse("test.sql", &format!("{header}{body}"))
+                .expect_err(body)
+                .to_string();
+            assert!(error.contains("test.sql"), "{error}");
+        }
+        assert!(!Path::new("/tmp/ztlens-pwned.csv").exists());
+        KpiDef::parse(
+            "test.sql",
+            &format!("{header}SELECT bucket AS time, 'a' AS a FROM authentication GROUP BY 1"),
+        )
+        .unwrap();
+    }
 
     #[test]
     fn builtins_parse() {

@@ -3,7 +3,8 @@
 //! Layout:
 //! - [`engine`]: DataFusion sessions over the lake and the hot tail, on a dedicated runtime with
 //!   a memory pool, a concurrency limit and a timeout;
-//! - [`kpi`]: KPI definitions (SQL files with a header) and the catalog;
+//! - [`kpi`]: KPI definitions (SQL files with a header), the catalog, and the shared views, all
+//!   compiled from `queries/` by `build.rs`;
 //! - [`inventory`]: service accounts and policy exceptions from the config or CSV files, as
 //!   reference tables;
 //! - [`maturity`]: the per-pillar maturity scorecard derived from KPI values;
@@ -11,7 +12,12 @@
 //! - [`time_range`]: time ranges and steps as users and Grafana write them;
 //! - [`output`]: results as JSON rows, CSV or a text table.
 //!
-//! Analytics reads only the lake and the schema; it never writes.
+//! Imports, bottom up: `error`; `time_range`, `guard`, `output`, `kpi` and `inventory` use only
+//! `error` (and `time_range`); `engine` uses those; `maturity` uses `engine` and `kpi`. From
+//! ztlens-ingest, analytics reads the lake's [`layout`](ztlens_ingest::lake::layout), its
+//! dead-letter summaries, the writer's hot tail through a read-only
+//! [`TailReader`](ztlens_ingest::lake::TailReader), and the schema. Analytics never writes the
+//! lake and imports nothing from the binary.
 
 pub mod engine;
 mod error;

@@ -10,10 +10,22 @@ use crate::AnalyticsError;
 /// Most buckets a time series may have; more is almost always a mistake and costs memory.
 pub const MAX_BUCKETS: i64 = 10_000;
 
+/// Earliest instant a range may start at: the Unix epoch.
+pub const MIN_INSTANT_MS: i64 = 0;
+
+/// Latest instant a range may end at: the end of year 9999 (UTC).
+pub const MAX_INSTANT_MS: i64 = 253_402_300_800_000;
+
+/// Longest range: 100 years, so any bucket's width fits DataFusion's nanosecond intervals and
+/// no arithmetic on a range can overflow.
+pub const MAX_SPAN_MS: i64 = 100 * 366 * 86_400_000;
+
 /// A half-open range `[from, to)` in epoch milliseconds, with an optional bucket width.
 ///
-/// Invariants, checked by [`TimeRange::new`] (the only way to build one): `from < to`, a step is
-/// positive, and the range holds at most [`MAX_BUCKETS`] buckets.
+/// Invariants, checked by [`TimeRange::new`] (the only way to build one): both ends within
+/// [`MIN_INSTANT_MS`]..=[`MAX_INSTANT_MS`], `from < to`, a span of at most [`MAX_SPAN_MS`], a
+/// positive step, and at most [`MAX_BUCKETS`] buckets. Within them, `to - from`, bucket counts
+/// and bucket widths in nanoseconds cannot overflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeRange {
     from_ms: i64,
@@ -40,11 +52,27 @@ impl TimeRange {
 
     /// `[from_ms, to_ms)` in buckets of `step_ms` (one bucket when `None`).
     pub fn new(from_ms: i64, to_ms: i64, step_ms: Option<i64>) -> Result<Self, AnalyticsError> {
+        for (name, ms) in [("from", from_ms), ("to", to_ms)] {
+            if !(MIN_INSTANT_MS..=MAX_INSTANT_MS).contains(&ms) {
+                return Err(AnalyticsError::InvalidParameter(format!(
+                    "`{name}` ({ms} ms) must lie between 1970-01-01 and 9999-12-31"
+                )));
+            }
+        }
         if to_ms <= from_ms {
             return Err(AnalyticsError::InvalidParameter(format!(
                 "`to` ({}) must be after `from` ({})",
                 format_ms(to_ms),
                 format_ms(from_ms)
+            )));
+        }
+        // Both ends are in range, so the span cannot overflow.
+        let span = to_ms - from_ms;
+        if span > MAX_SPAN_MS {
+            return Err(AnalyticsError::InvalidParameter(format!(
+                "the range spans {} days; the limit is {} days",
+                span / 86_400_000,
+                MAX_SPAN_MS / 86_400_000
             )));
         }
         if let Some(step) = step_ms {
@@ -53,7 +81,8 @@ impl TimeRange {
                     "step {step} ms must be positive"
                 )));
             }
-            let buckets = (to_ms - from_ms + step - 1) / step;
+            // span <= MAX_SPAN_MS, so this cannot overflow whatever the step.
+            let buckets = span / step + i64::from(span % step != 0);
             if buckets > MAX_BUCKETS {
                 return Err(AnalyticsError::InvalidParameter(format!(
                     "step {step} ms gives {buckets} buckets over this range; the limit is {MAX_BUCKETS}"
@@ -195,6 +224,25 @@ mod tests {
         assert!(TimeRange::parse(Some("now"), Some("now-1h"), None, NOW).is_err());
         assert!(TimeRange::parse(Some("now-30d"), None, Some("1s"), NOW).is_err());
         assert!(parse_duration_ms("0s").is_err());
+        // Regression: a range to i64::MAX with a one-week step wrapped the bucket count
+        // negative past the bucket limit, and the bucket table grew until the process aborted.
+        for (from, to, step) in [
+            ("0", "9223372036854775807", Some("1w")),
+            ("0", "9223372036854775807", None),
+            ("now-99999999999w", "now", Some("1w")),
+            ("0", "253402300800000", Some("1d")),
+        ] {
+            assert!(
+                TimeRange::parse(Some(from), Some(to), step, NOW).is_err(),
+                "{from}..{to} by {step:?}"
+            );
+        }
+        let r = TimeRange::new(0, MAX_SPAN_MS, None).unwrap();
+        assert_eq!(
+            r.bucket_ms().checked_mul(1_000_000),
+            Some(MAX_SPAN_MS * 1_000_000)
+        );
+        assert!(TimeRange::new(0, 10, Some(9_223_372_036_854_775_807)).is_ok());
         assert!(parse_duration_ms("5 parsecs").is_err());
         assert_eq!(parse_duration_ms("250").unwrap(), 250);
     }

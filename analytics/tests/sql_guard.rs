@@ -35,6 +35,18 @@ async fn writes_file_reads_and_session_changes_are_refused() {
         "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT * FROM r"
             .to_string(),
         "EXPLAIN ANALYZE SELECT 1".to_string(),
+        // Regression: scalar functions that allocate outside the pool (3.8 GB and 5.6 GB with
+        // a 256 MB pool; three at once aborted the process).
+        "SELECT length(repeat('x', 1000000000))".to_string(),
+        "SELECT count(*) FROM (SELECT unnest(range(1, 200000000)))".to_string(),
+        "SELECT unnest(generate_series(1, 200000000))".to_string(),
+        "SELECT length(lpad('x', 1000000000, 'y'))".to_string(),
+        "SELECT length(rpad('x', 1000000000))".to_string(),
+        "SELECT cardinality(array_repeat(1, 1000000000))".to_string(),
+        "SELECT * FROM authentication WHERE user_name IN (SELECT repeat('x', 1000000000))"
+            .to_string(),
+        // Regression: over the text size limit.
+        format!("SELECT 1 -- {}", "x".repeat(70_000)),
     ];
     for sql in &attempts {
         match engine.run_sql(sql).await {
@@ -86,4 +98,34 @@ async fn selects_work_and_results_are_capped() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "invalid_query");
+}
+
+/// Regression: a 2 KB query of a 1,000-term `+`, `OR` or `||` chain overflowed the query
+/// thread's stack and aborted the process. Long chains are now answered (or refused with a
+/// clear error) and the engine keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_operator_chains_do_not_crash_the_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::new(
+        dir.path(),
+        KpiCatalog::builtin(),
+        QueryConfig::default(),
+        None,
+        &Inventory::default(),
+    )
+    .unwrap();
+    for terms in [1_000, 5_000] {
+        for (op, term) in [("+", "1"), (" OR ", "1 = 1"), (" || ", "'x'")] {
+            let sql = format!("SELECT {}", vec![term; terms].join(op));
+            match engine.run_sql(&sql).await {
+                Ok(out) => assert_eq!(out.num_rows(), 1, "{op} x {terms}"),
+                Err(AnalyticsError::Rejected(_) | AnalyticsError::InvalidQuery(_)) => {}
+                Err(e) => panic!("{op} x {terms}: {e}"),
+            }
+        }
+    }
+    // A long but realistic chain is answered.
+    let hundred = format!("SELECT {} AS n", vec!["1"; 100].join("+"));
+    let out = engine.run_sql(&hundred).await.unwrap();
+    assert_eq!(out.json_rows().unwrap()[0]["n"], 100);
 }

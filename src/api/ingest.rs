@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, header};
 use serde_json::Value;
 use ztlens_ingest::SourceFormat;
 
-use super::ApiError;
+use super::{ApiError, read_body};
 use crate::service::AppState;
 
 pub(super) async fn push(
@@ -27,16 +27,7 @@ pub(super) async fn push(
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::too_large(limit, "request body"));
     }
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let is_limit = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-            || e.to_string().contains("length limit");
-        if is_limit {
-            ApiError::too_large(limit, "request body")
-        } else {
-            ApiError::bad_request("invalid_body", "the request body could not be read")
-        }
-    })?;
+    let bytes = read_body(body, limit).await?;
     let gzip_declared = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())

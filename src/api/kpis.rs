@@ -143,7 +143,7 @@ pub(super) async fn evidence(
         "to": format_ms(range.to_ms()),
         "offset": offset,
         "limit": limit,
-        "next_offset": output.truncated.then_some(offset + limit),
+        "next_offset": output.truncated.then(|| offset.checked_add(limit)).flatten(),
         "columns": output.columns,
         "rows": output.json_rows()?,
     })))

@@ -42,7 +42,11 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/kpis/{id}", get(kpis::get))
         .route("/api/v1/kpis/{id}/evidence", get(kpis::evidence))
         .route("/api/v1/maturity", get(status::maturity))
-        .route("/api/v1/query", post(query::run))
+        .route(
+            "/api/v1/query",
+            // The handler reads the body with its own limit, answering a JSON 413.
+            post(query::run).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route(
             "/api/v1/ingest/{source}",
             // The handler enforces its own compressed and decompressed limits.
@@ -57,6 +61,20 @@ pub fn app(state: AppState) -> Router {
         })
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// Read a request body of at most `limit` bytes; a longer one is a JSON 413.
+async fn read_body(body: axum::body::Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let is_limit = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+            || e.to_string().contains("length limit");
+        if is_limit {
+            ApiError::too_large(limit, "request body")
+        } else {
+            ApiError::bad_request("invalid_body", "the request body could not be read")
+        }
+    })
 }
 
 /// Run the API on `listener` until `shutdown` resolves; in-flight requests finish first.

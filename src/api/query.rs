@@ -5,7 +5,7 @@ use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::ApiError;
+use super::{ApiError, read_body};
 use crate::service::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -13,11 +13,15 @@ struct QueryBody {
     sql: String,
 }
 
+/// Largest query body: the guard's longest SQL text, JSON-escaped.
+const MAX_QUERY_BODY_BYTES: usize = 4 * ztlens_analytics::guard::MAX_SQL_BYTES;
+
 /// The body is `{"sql": "…"}` (whatever the Content-Type says) or the SQL text itself.
 pub(super) async fn run(
     State(state): State<AppState>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
+    let body = read_body(body, MAX_QUERY_BODY_BYTES).await?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("invalid_body", "the body is not UTF-8 text"))?;
     let sql = if text.trim_start().starts_with('{') {
