@@ -27,4 +27,6 @@ EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --retries=6 \
   CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
 ENTRYPOINT ["ztlens"]
+# Listening beyond loopback needs API tokens ([[server.tokens]] in the config, or
+# ZTLENS_SERVER__TOKENS); without them the server refuses to start. See docs/security.md.
 CMD ["serve", "--listen", "0.0.0.0:8080"]

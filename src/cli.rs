@@ -133,6 +133,19 @@ pub enum Command {
         /// Print the raw JSON of /api/v1/status.
         #[arg(long)]
         json: bool,
+        /// API token with the `read` scope, when the server has tokens.
+        #[arg(long, env = "ZTLENS_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// Make a new API token: prints the token (give it to the client) and the
+    /// `[[server.tokens]]` entry with its hash (put it in ztlens.toml).
+    Token {
+        /// What the token may do (repeatable): ingest, read, admin.
+        #[arg(long = "scope", value_enum, required = true)]
+        scopes: Vec<crate::auth::Scope>,
+        /// Who holds it, as logs and the config will name it.
+        #[arg(long, default_value = "api")]
+        name: String,
     },
     /// Run librdkafka's mock Kafka cluster in this process (no broker needed), optionally
     /// filled with log files; prints `bootstrap: host:port` and serves until Ctrl-C.

@@ -59,6 +59,7 @@ pub async fn serve(mut config: Config, listen: Option<String>) -> Result<(), Box
     }
     let listener = bind(&config.server.listen).await?;
     let address = listener.local_addr()?;
+    crate::auth::check_exposure(&config.server.tokens()?, address)?;
     let service = Service::start(config)?;
     let shutdown = shutdown_signal()?;
     // Tests and scripts read this line to find the port when listening on port 0.
@@ -365,6 +366,7 @@ pub async fn demo(mut config: Config, listen: &str, rate: u32) -> Result<(), Box
     config.server.listen = listen.to_string();
     let listener = bind(listen).await?;
     let address = listener.local_addr()?;
+    crate::auth::check_exposure(&config.server.tokens()?, address)?;
     let data_dir = config.lake.data_dir.clone();
     let service = Service::start(config)?;
     let shutdown = shutdown_signal()?;
@@ -531,13 +533,14 @@ pub async fn status(
     config: Config,
     url: Option<String>,
     json_output: bool,
+    token: Option<String>,
 ) -> Result<(), BoxError> {
     let address = url.unwrap_or_else(|| config.server.listen.clone());
     let address = address
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_string();
-    let body = http_get(&address, "/api/v1/status").await?;
+    let body = http_get(&address, "/api/v1/status", token.as_deref()).await?;
     if json_output {
         let raw: serde_json::Value = serde_json::from_str(&body)
             .map_err(|e| format!("http://{address}/api/v1/status did not answer JSON: {e}"))?;
@@ -601,7 +604,7 @@ pub async fn status(
 }
 
 /// A minimal HTTP/1.1 GET (the status command needs nothing more than this).
-async fn http_get(address: &str, path: &str) -> Result<String, BoxError> {
+async fn http_get(address: &str, path: &str, token: Option<&str>) -> Result<String, BoxError> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::time::timeout(
         Duration::from_secs(5),
@@ -610,8 +613,11 @@ async fn http_get(address: &str, path: &str) -> Result<String, BoxError> {
     .await
     .map_err(|_| format!("no answer from {address} within 5 s"))?
     .map_err(|e| format!("cannot reach ztlens at {address}: {e} (is `ztlens serve` running?)"))?;
+    let authorization = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nAccept: application/json\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nAccept: application/json\r\n{authorization}\r\n"
     );
     stream.write_all(request.as_bytes()).await?;
     let mut response = Vec::new();
@@ -648,6 +654,20 @@ fn dechunk(mut body: &str) -> String {
         body = rest[size..].trim_start_matches("\r\n");
     }
     out
+}
+
+/// `ztlens token`: a new API token and the config entry that accepts it.
+pub fn token(scopes: &[crate::auth::Scope], name: &str) -> Result<(), BoxError> {
+    let (token, hash) = crate::auth::new_token()?;
+    let scopes: Vec<String> = scopes.iter().map(|s| format!("\"{s}\"")).collect();
+    println!("token: {token}");
+    println!();
+    println!("# Add to ztlens.toml (only the hash is stored; keep the token itself secret):");
+    println!("[[server.tokens]]");
+    println!("name = {name:?}");
+    println!("scopes = [{}]", scopes.join(", "));
+    println!("sha256 = \"{hash}\"");
+    Ok(())
 }
 
 /// `ztlens config`: the effective configuration. Kafka properties that hold credentials are

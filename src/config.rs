@@ -16,8 +16,15 @@ use ztlens_ingest::kafka::KafkaConfig;
 use ztlens_ingest::lake::LakeConfig;
 use ztlens_ingest::pipeline::IngestConfig;
 
+use crate::auth::{TokenConfig, Tokens};
+
 /// Environment variables with the prefix that are not configuration keys.
-const RESERVED_ENV: &[&str] = &["ZTLENS_CONFIG", "ZTLENS_LOG", "ZTLENS_BLESS"];
+const RESERVED_ENV: &[&str] = &[
+    "ZTLENS_CONFIG",
+    "ZTLENS_LOG",
+    "ZTLENS_BLESS",
+    "ZTLENS_TOKEN",
+];
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -57,6 +64,16 @@ pub struct ServerConfig {
     pub request_timeout_secs: u64,
     /// Seconds between compaction and retention runs (0 turns maintenance off).
     pub maintenance_interval_secs: u64,
+    /// API tokens, stored as hashes (`ztlens token --scope read` prints one). Without any, the
+    /// API is open and the server listens on loopback only.
+    pub tokens: Vec<TokenConfig>,
+    /// Host names (the `Host` header, port ignored) the API answers to; anything else gets
+    /// 421. Empty: `localhost`, `127.0.0.1` and `::1` when listening on loopback (so a web page
+    /// cannot reach the API through DNS rebinding), any host otherwise. `"*"` allows any.
+    pub allowed_hosts: Vec<String>,
+    /// Origins (`https://grafana.example.com`) besides the API's own from which browsers may
+    /// send requests that change something (POST); others get 403.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +84,9 @@ impl Default for ServerConfig {
             max_decompressed_bytes: 64 * 1024 * 1024,
             request_timeout_secs: 60,
             maintenance_interval_secs: 600,
+            tokens: Vec::new(),
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -78,7 +98,23 @@ impl ServerConfig {
                 "max_decompressed_bytes must be at least max_body_bytes, and both above 0".into(),
             );
         }
+        self.tokens()?;
+        if let Some(bad) = self
+            .allowed_hosts
+            .iter()
+            .chain(&self.allowed_origins)
+            .find(|h| h.trim().is_empty())
+        {
+            return Err(format!(
+                "allowed_hosts and allowed_origins hold an empty entry {bad:?}"
+            ));
+        }
         Ok(())
+    }
+
+    /// The configured API tokens, checked.
+    pub fn tokens(&self) -> Result<Tokens, String> {
+        Tokens::new(&self.tokens)
     }
 }
 

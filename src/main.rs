@@ -2,6 +2,7 @@
 //!
 //! Layout of the binary, each module importing only those listed before it (and the library
 //! crates; `main` wires them):
+//! - `auth`: API tokens and their scopes;
 //! - `config`: `ztlens.toml` + `ZTLENS_*` environment; each section validates itself;
 //! - `metrics`: the Prometheus registry and KPI gauges;
 //! - `status`: the typed answers about the service (status, maturity report);
@@ -17,6 +18,7 @@
 //! So the service never depends on the HTTP layer, and nothing but `main` reaches `commands`.
 
 mod api;
+mod auth;
 mod bench;
 mod cli;
 mod commands;
@@ -96,7 +98,10 @@ fn main() -> ExitCode {
             Command::Demo { listen, rate } => commands::demo(config, &listen, rate).await,
             Command::DeadLetters { limit, format } => commands::dead_letters(config, limit, format),
             Command::Maintain => commands::maintain(config).await,
-            Command::Status { url, json } => commands::status(config, url, json).await,
+            Command::Status { url, json, token } => {
+                commands::status(config, url, json, token).await
+            }
+            Command::Token { scopes, name } => commands::token(&scopes, &name),
             Command::KafkaMock {
                 topics,
                 produce,

@@ -170,10 +170,15 @@ async fn refresh_kpi_gauges(state: AppState, mut stopped: watch::Receiver<bool>)
             .expect("a window that ends now is a valid range");
         for def in state.engine.catalog().list().to_vec() {
             let started = std::time::Instant::now();
-            let result = state
-                .engine
-                .run_kpi(&def.id, range)
-                .await
+            // Shutdown does not wait for the rest of a pass: the running KPI is cancelled.
+            let evaluation = tokio::select! {
+                result = state.engine.run_kpi(&def.id, range) => result,
+                _ = stopped.changed() => return,
+            };
+            if *stopped.borrow() {
+                return;
+            }
+            let result = evaluation
                 .map_err(|e| e.to_string())
                 .and_then(|(def, out)| state.metrics.update_kpi(&def, &out));
             state

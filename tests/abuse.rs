@@ -84,3 +84,71 @@ fn hostile_urls_and_queries_get_errors_and_the_server_keeps_serving() {
     let ok = server.post("/api/v1/query", &[], b"SELECT 1 AS one");
     assert_eq!(ok.status, 200, "{}", ok.text());
 }
+
+/// Regression: twelve slow queries sent with a one-second client timeout kept running at 200%
+/// CPU for 100 s, 70 s past the query timeout, and their slots were freed at disconnect so more
+/// queries were admitted. A disconnect now cancels the query: the CPU goes quiet within
+/// seconds, and the slot stays taken until the work has stopped.
+#[test]
+fn a_client_that_disconnects_cancels_its_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = ztlens();
+    cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(dir.path().join("lake"))
+        .args(["--listen", "127.0.0.1:0"])
+        .env("ZTLENS_METRICS__KPI_REFRESH_SECS", "0")
+        .env("ZTLENS_SERVER__MAINTENANCE_INTERVAL_SECS", "0")
+        .env("ZTLENS_QUERY__MAX_CONCURRENT", "2");
+    let server = Server::start(cmd);
+    // A billion-row cross join: minutes of CPU, almost no memory.
+    let values: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    let slow = format!(
+        "WITH t AS (SELECT unnest(make_array({})) AS x) \
+         SELECT sum(a.x * b.x - c.x) FROM t a, t b, t c",
+        values.join(",")
+    );
+    let clients: Vec<_> = (0..2)
+        .map(|_| {
+            let address = server.address.clone();
+            let slow = slow.clone();
+            std::thread::spawn(move || {
+                let mut stream = std::net::TcpStream::connect(&address).unwrap();
+                let head = format!(
+                    "POST /api/v1/query HTTP/1.1\r\nHost: {address}\r\nContent-Length: {}\r\n\r\n",
+                    slow.len()
+                );
+                use std::io::Write;
+                stream.write_all(head.as_bytes()).unwrap();
+                stream.write_all(slow.as_bytes()).unwrap();
+                // Give up after a second, as a client with a short timeout does.
+                std::thread::sleep(Duration::from_secs(1));
+                drop(stream);
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().unwrap();
+    }
+    let disconnected = Instant::now();
+    // Within 5 s of the disconnect the server is idle: under 0.2 CPU seconds in one second.
+    let mut idle = false;
+    while disconnected.elapsed() < Duration::from_secs(5) {
+        let before = server.cpu_seconds();
+        std::thread::sleep(Duration::from_secs(1));
+        if server.cpu_seconds() - before < 0.2 {
+            idle = true;
+            break;
+        }
+    }
+    assert!(
+        idle,
+        "the server still burns CPU {:?} after its clients left:\n{}",
+        disconnected.elapsed(),
+        server.log()
+    );
+    // The slots are free again.
+    let ok = server.post("/api/v1/query", &[], b"SELECT 1 AS one");
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    assert_alive(&server, "two abandoned slow queries");
+}

@@ -8,6 +8,8 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use sha2::Digest;
+
 use support::*;
 
 fn repo() -> PathBuf {
@@ -106,6 +108,41 @@ fn service_config_of_the_stack_is_accepted() {
         "{shown}"
     );
     assert!(shown.contains("listen = \"0.0.0.0:8080\""), "{shown}");
+    // Listening beyond loopback needs tokens; Prometheus scrapes with one of them.
+    let token =
+        std::fs::read_to_string(repo().join("deploy/prometheus/ztlens-read.token")).unwrap();
+    let hash: String = sha2::Sha256::digest(token.trim().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let config = std::fs::read_to_string(repo().join("deploy/ztlens.toml")).unwrap();
+    let entry = config
+        .split("[[server.tokens]]")
+        .find(|e| e.contains(&hash))
+        .expect("Prometheus's token is configured");
+    assert!(entry.contains("\"read\""), "{entry}");
+}
+
+#[test]
+fn the_stack_publishes_its_ports_on_localhost_only() {
+    let compose = std::fs::read_to_string(repo().join("docker-compose.yml")).unwrap();
+    let mut lines = compose.lines();
+    let mut published = 0;
+    while let Some(line) = lines.next() {
+        if line.trim() == "ports:" {
+            for port in lines
+                .by_ref()
+                .take_while(|l| l.trim_start().starts_with("- "))
+            {
+                assert!(
+                    port.contains("\"127.0.0.1:"),
+                    "published beyond localhost: {port}"
+                );
+                published += 1;
+            }
+        }
+    }
+    assert_eq!(published, 5, "{compose}");
 }
 
 #[test]

@@ -68,6 +68,9 @@ pub struct QueryConfig {
     pub max_rows: usize,
     /// Threads of the query runtime (0: one per core).
     pub threads: usize,
+    /// Disk all running queries may spill to together, in bytes (0: no spilling; a query that
+    /// needs more than the memory limit then fails).
+    pub spill_limit_bytes: u64,
 }
 
 impl Default for QueryConfig {
@@ -78,6 +81,7 @@ impl Default for QueryConfig {
             max_concurrent: 8,
             max_rows: 100_000,
             threads: 0,
+            spill_limit_bytes: 1024 * 1024 * 1024,
         }
     }
 }
@@ -117,7 +121,8 @@ struct EngineInner {
     config: QueryConfig,
     runtime_env: Arc<RuntimeEnv>,
     executor: Executor,
-    permits: Semaphore,
+    /// Query slots; a running query holds one until its work has stopped.
+    permits: Arc<Semaphore>,
     tail: Option<TailReader>,
     /// The inventories as record batches, built once.
     inventory: InventoryTables,
@@ -143,6 +148,10 @@ impl Engine {
             std::path::absolute(data_dir).map_err(|e| AnalyticsError::Internal(e.to_string()))?;
         let runtime_env = RuntimeEnvBuilder::new()
             .with_memory_limit(config.memory_limit_bytes, 1.0)
+            .with_disk_manager_builder(
+                datafusion::execution::disk_manager::DiskManagerBuilder::default()
+                    .with_max_temp_directory_size(config.spill_limit_bytes),
+            )
             .build_arc()
             .map_err(|e| AnalyticsError::Internal(e.to_string()))?;
         let threads = if config.threads == 0 {
@@ -162,7 +171,7 @@ impl Engine {
             inner: Arc::new(EngineInner {
                 data_dir,
                 catalog,
-                permits: Semaphore::new(config.max_concurrent.max(1)),
+                permits: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
                 config,
                 runtime_env,
                 executor: Executor(Some(rt)),
@@ -295,9 +304,18 @@ impl Engine {
         F: FnOnce(SessionContext) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<DataFrame, AnalyticsError>> + Send,
     {
-        let _permit = self.inner.permits.try_acquire().map_err(|_| {
-            AnalyticsError::ResourcesExhausted("too many queries are running; retry shortly".into())
-        })?;
+        // The slot moves into the query task: it is released when the work stops, not when the
+        // caller stops waiting (a client that disconnects cannot make room for more queries).
+        let permit = self
+            .inner
+            .permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| {
+                AnalyticsError::ResourcesExhausted(
+                    "too many queries are running; retry shortly".into(),
+                )
+            })?;
         // Snapshot the tail before anything lists lake files (see the module docs).
         let tail = match &self.inner.tail {
             Some(reader) => Some(
@@ -311,6 +329,7 @@ impl Engine {
         let inner = self.inner.clone();
         let max_rows = max_rows.unwrap_or(inner.config.max_rows);
         let task = async move {
+            let _permit = permit;
             let ctx = inner.session();
             // Inventories first, so the derived views registered with the tables may read them.
             for (name, batch) in [
@@ -353,17 +372,65 @@ impl Engine {
             .as_ref()
             .expect("runtime lives as long as the engine")
             .spawn(task);
-        let abort = handle.abort_handle();
+        // Dropping this future — the client went away, or the timeout below — aborts the
+        // query task at its next await, and with it the streams and tasks DataFusion spawned.
+        let _abort_on_drop = AbortOnDrop(handle.abort_handle());
         match tokio::time::timeout(timeout, handle).await {
             Ok(Ok(result)) => result,
             Ok(Err(join)) => Err(AnalyticsError::Internal(format!(
                 "query task failed: {join}"
             ))),
-            Err(_) => {
-                abort.abort();
-                Err(AnalyticsError::Timeout(timeout))
-            }
+            Err(_) => Err(AnalyticsError::Timeout(timeout)),
         }
+    }
+}
+
+/// Wraps the operators that can emit a flood of batches from a little buffered input — nested
+/// loop and cross joins, unnest — so each batch they emit spends Tokio task budget. Without it a
+/// filter over a billion-row cross join loops inside one `poll` and never yields: a timed-out or
+/// abandoned query cannot be cancelled and burns a core until it ends. DataFusion makes its data
+/// sources cooperative already; these operators produce their rows without polling one.
+#[derive(Debug)]
+struct CooperativeGenerators;
+
+impl datafusion::physical_optimizer::PhysicalOptimizerRule for CooperativeGenerators {
+    fn optimize(
+        &self,
+        plan: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+        _config: &datafusion::config::ConfigOptions,
+    ) -> datafusion::error::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        use datafusion::common::tree_node::{Transformed, TreeNode};
+        use datafusion::physical_plan::coop::CooperativeExec;
+        use datafusion::physical_plan::joins::{CrossJoinExec, NestedLoopJoinExec};
+        use datafusion::physical_plan::unnest::UnnestExec;
+        plan.transform_up(|node| {
+            if node.is::<NestedLoopJoinExec>()
+                || node.is::<CrossJoinExec>()
+                || node.is::<UnnestExec>()
+            {
+                Ok(Transformed::yes(Arc::new(CooperativeExec::new(node)) as _))
+            } else {
+                Ok(Transformed::no(node))
+            }
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "ztlens_cooperative_generators"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -447,7 +514,13 @@ impl EngineInner {
                     .map(|n| n.get())
                     .unwrap_or(2),
             );
-        let ctx = SessionContext::new_with_config_rt(config, self.runtime_env.clone());
+        let state = datafusion::execution::SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(self.runtime_env.clone())
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(CooperativeGenerators))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         // Table functions that materialize rows outside the memory pool are not offered.
         ctx.deregister_udtf("generate_series");
         ctx.deregister_udtf("range");

@@ -22,9 +22,12 @@ pub enum AnalyticsError {
     /// The query ran longer than the configured timeout.
     #[error("query timed out after {0:?}")]
     Timeout(std::time::Duration),
-    /// The query needed more memory than the pool allows, or too many run at once.
+    /// Too many queries run at once; retry shortly.
     #[error("query resources exhausted: {0}")]
     ResourcesExhausted(String),
+    /// The query needs more memory or spill space than the limits allow; retrying will not help.
+    #[error("query too large: {0}")]
+    QueryTooLarge(String),
     /// Anything else (I/O, engine bugs). The detail goes to logs only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -41,6 +44,7 @@ impl AnalyticsError {
             AnalyticsError::InvalidDefinition { .. } => "invalid_definition",
             AnalyticsError::Timeout(_) => "query_timeout",
             AnalyticsError::ResourcesExhausted(_) => "resources_exhausted",
+            AnalyticsError::QueryTooLarge(_) => "query_too_large",
             AnalyticsError::Internal(_) => "internal",
         }
     }
@@ -58,7 +62,8 @@ impl From<datafusion::error::DataFusionError> for AnalyticsError {
     fn from(e: datafusion::error::DataFusionError) -> Self {
         use datafusion::error::DataFusionError as D;
         match e.find_root() {
-            D::ResourcesExhausted(m) => AnalyticsError::ResourcesExhausted(m.clone()),
+            // DataFusion reports the memory pool and the spill limit this way.
+            D::ResourcesExhausted(m) => AnalyticsError::QueryTooLarge(m.clone()),
             D::SQL(..) | D::Plan(_) | D::SchemaError(..) | D::NotImplemented(_) => {
                 AnalyticsError::InvalidQuery(root_message(&e))
             }

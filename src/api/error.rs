@@ -74,6 +74,7 @@ impl From<AnalyticsError> for ApiError {
             AnalyticsError::UnknownKpi(_) => StatusCode::NOT_FOUND,
             AnalyticsError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             AnalyticsError::ResourcesExhausted(_) => StatusCode::TOO_MANY_REQUESTS,
+            AnalyticsError::QueryTooLarge(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AnalyticsError::InvalidDefinition { .. } | AnalyticsError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

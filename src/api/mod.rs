@@ -14,6 +14,7 @@
 //! Ingest answers 2xx only after the rows are in the fsynced write-ahead log: a 200 means the
 //! rows survive a crash.
 
+mod access;
 mod error;
 mod ingest;
 mod kpis;
@@ -21,6 +22,7 @@ mod query;
 mod status;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
@@ -32,11 +34,14 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+pub use access::AccessPolicy;
 pub use error::ApiError;
 
 use crate::service::AppState;
 
-pub fn app(state: AppState) -> Router {
+/// The router: every route behind the access rules (host, origin, token scopes), then request
+/// metrics and the request timeout around everything.
+pub fn app(state: AppState, access: AccessPolicy) -> Router {
     Router::new()
         .route("/api/v1/kpis", get(kpis::list))
         .route("/api/v1/kpis/{id}", get(kpis::get))
@@ -59,6 +64,10 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
+        .layer(middleware::from_fn_with_state(
+            Arc::new(access),
+            access::check_access,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
@@ -78,14 +87,26 @@ async fn read_body(body: axum::body::Body, limit: usize) -> Result<axum::body::B
 }
 
 /// Run the API on `listener` until `shutdown` resolves; in-flight requests finish first.
+/// Refuses to start an open API (no tokens) on anything but loopback.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
+) -> Result<(), crate::service::BoxError> {
+    let address = listener.local_addr()?;
+    let server = &state.config.server;
+    let tokens = server.tokens()?;
+    crate::auth::check_exposure(&tokens, address)?;
+    let access = AccessPolicy::new(
+        tokens,
+        &server.allowed_hosts,
+        &server.allowed_origins,
+        address.ip().is_loopback(),
+    );
+    axum::serve(listener, app(state, access))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await?;
+    Ok(())
 }
 
 /// Request metrics by route template (never the raw path) and the request timeout.
