@@ -64,6 +64,12 @@ pub struct ServerConfig {
     pub request_timeout_secs: u64,
     /// Seconds between compaction and retention runs (0 turns maintenance off).
     pub maintenance_interval_secs: u64,
+    /// Seconds a client has to send a request's headers; slower connections are closed (a
+    /// connection that sends headers byte by byte cannot hold a slot).
+    pub header_read_timeout_secs: u64,
+    /// Open connections at most; more are closed as soon as they are accepted, so descriptors
+    /// stay for the lake, Kafka and the probes.
+    pub max_connections: usize,
     /// API tokens, stored as hashes (`ztlens token --scope read` prints one). Without any, the
     /// API is open and the server listens on loopback only.
     pub tokens: Vec<TokenConfig>,
@@ -84,6 +90,8 @@ impl Default for ServerConfig {
             max_decompressed_bytes: 64 * 1024 * 1024,
             request_timeout_secs: 60,
             maintenance_interval_secs: 600,
+            header_read_timeout_secs: 10,
+            max_connections: 512,
             tokens: Vec::new(),
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
@@ -99,6 +107,9 @@ impl ServerConfig {
             );
         }
         self.tokens()?;
+        if self.header_read_timeout_secs == 0 || self.max_connections == 0 {
+            return Err("header_read_timeout_secs and max_connections must be above 0".into());
+        }
         if let Some(bad) = self
             .allowed_hosts
             .iter()

@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+    TextEncoder,
 };
 use ztlens_analytics::{KpiDef, QueryOutput};
 use ztlens_ingest::kafka::KafkaMetrics;
@@ -22,6 +23,8 @@ pub struct Metrics {
     pub kafka: Arc<KafkaMetrics>,
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
+    /// Connections closed at accept because `server.max_connections` were open.
+    pub http_connections_refused: IntCounter,
     kpi_gauges: Mutex<HashMap<String, GaugeVec>>,
     pub kpi_series_dropped: IntCounterVec,
     pub kpi_evaluation_errors: IntCounterVec,
@@ -48,6 +51,10 @@ impl Metrics {
                 "HTTP request latency, by route template.",
             ),
             &["route"],
+        )?;
+        let http_connections_refused = IntCounter::new(
+            "ztlens_http_connections_refused_total",
+            "Connections closed at accept because server.max_connections were open.",
         )?;
         let kpi_series_dropped = IntCounterVec::new(
             Opts::new(
@@ -81,6 +88,7 @@ impl Metrics {
             registry.register(Box::new(c.clone()))?;
         }
         registry.register(Box::new(http_duration.clone()))?;
+        registry.register(Box::new(http_connections_refused.clone()))?;
         registry.register(Box::new(kpi_last_evaluation.clone()))?;
         registry.register(Box::new(kpi_evaluation_seconds.clone()))?;
         Ok(Self {
@@ -89,6 +97,7 @@ impl Metrics {
             kafka,
             http_requests,
             http_duration,
+            http_connections_refused,
             kpi_gauges: Mutex::new(HashMap::new()),
             kpi_series_dropped,
             kpi_evaluation_errors,

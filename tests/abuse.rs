@@ -152,3 +152,87 @@ fn a_client_that_disconnects_cancels_its_query() {
     assert_eq!(ok.status, 200, "{}", ok.text());
     assert_alive(&server, "two abandoned slow queries");
 }
+
+/// Regression: 1,100 half-open connections exhausted the file descriptors and `/healthz`
+/// stopped answering. A client now has `header_read_timeout_secs` to send its headers, and at
+/// most `max_connections` are open: the rest are closed at accept, descriptors stay free, and
+/// the probes answer again as soon as the slow clients are cut off.
+#[test]
+fn slow_and_half_open_connections_cannot_exhaust_the_server() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = ztlens();
+    cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(dir.path().join("lake"))
+        .args(["--listen", "127.0.0.1:0"])
+        .env("ZTLENS_METRICS__KPI_REFRESH_SECS", "0")
+        .env("ZTLENS_SERVER__HEADER_READ_TIMEOUT_SECS", "2")
+        .env("ZTLENS_SERVER__MAX_CONNECTIONS", "32");
+    let server = Server::start(cmd);
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", server.pid()))
+            .unwrap()
+            .count()
+    };
+    let baseline = fds();
+    // 300 clients that start a request and never finish its headers.
+    let mut stalled: Vec<std::net::TcpStream> = (0..300)
+        .filter_map(|_| std::net::TcpStream::connect(&server.address).ok())
+        .collect();
+    for stream in &mut stalled {
+        let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: loc");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let held = fds();
+    assert!(
+        held <= baseline + 32 + 8,
+        "the server holds {held} descriptors (baseline {baseline}, cap 32)"
+    );
+    // The clients beyond the cap were closed at once; the others are still waiting.
+    let mut buf = [0u8; 1024];
+    let mut open: Vec<&mut std::net::TcpStream> = Vec::new();
+    for stream in &mut stalled {
+        stream.set_nonblocking(true).unwrap();
+        // Still open: nothing to read yet. Closed by the server: end of stream (or a reset).
+        if matches!(stream.read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock) {
+            open.push(stream);
+        }
+    }
+    assert!(
+        !open.is_empty() && open.len() <= 32,
+        "{} connections open at a cap of 32",
+        open.len()
+    );
+    // Those are cut off after the header timeout (2 s): the client sees the connection close.
+    let waiting = open.pop().unwrap();
+    waiting.set_nonblocking(false).unwrap();
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    let closed = waiting.read(&mut buf).is_ok();
+    assert!(
+        closed && started.elapsed() < Duration::from_secs(4),
+        "a half-open connection stayed open {:?}",
+        started.elapsed()
+    );
+    // The probes answer again once the slow clients are gone.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let healthy = loop {
+        match try_request(&server.address, "GET", "/healthz", &[], b"") {
+            Ok(r) if r.status == 200 => break true,
+            _ if Instant::now() > deadline => break false,
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    assert!(healthy, "/healthz did not recover:\n{}", server.log());
+    let metrics = server.get("/metrics").text();
+    let refused: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("ztlens_http_connections_refused_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    assert!(refused > 0.0, "no connection was refused at the cap");
+    drop(stalled);
+}

@@ -88,6 +88,11 @@ async fn read_body(body: axum::body::Body, limit: usize) -> Result<axum::body::B
 
 /// Run the API on `listener` until `shutdown` resolves; in-flight requests finish first.
 /// Refuses to start an open API (no tokens) on anything but loopback.
+///
+/// The accept loop is ours rather than `axum::serve`'s for two limits: a connection has
+/// `server.header_read_timeout_secs` to send its headers, and at most `server.max_connections`
+/// are open (the next ones are closed at once), so slow or half-open clients can neither hold
+/// connections forever nor exhaust the process's file descriptors.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -103,9 +108,62 @@ pub async fn serve(
         &server.allowed_origins,
         address.ip().is_loopback(),
     );
-    axum::serve(listener, app(state, access))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let header_timeout = Duration::from_secs(server.header_read_timeout_secs.max(1));
+    let max_connections = server.max_connections.max(1);
+    let metrics = state.metrics.clone();
+    let app = app(state, access);
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let (closing, _) = tokio::sync::watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(connection) => connection,
+                Err(e) => {
+                    // Out of descriptors or a connection reset before accept: wait a little
+                    // instead of spinning.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            metrics.http_connections_refused.inc();
+            drop(stream);
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut closing = closing.subscribe();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout);
+            let connection =
+                builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let mut connection = std::pin::pin!(connection);
+            loop {
+                tokio::select! {
+                    _ = connection.as_mut() => break,
+                    changed = closing.changed() => {
+                        // Finish the request in flight, then close.
+                        connection.as_mut().graceful_shutdown();
+                        if changed.is_err() || *closing.borrow() {
+                            let _ = connection.as_mut().await;
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    }
+    drop(listener);
+    let _ = closing.send(true);
+    // Every connection task holds a slot until it ends.
+    let _ = slots.acquire_many(max_connections as u32).await;
     Ok(())
 }
 
