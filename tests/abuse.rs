@@ -7,18 +7,6 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-fn server() -> (tempfile::TempDir, Server) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = ztlens();
-    cmd.arg("serve")
-        .arg("--data-dir")
-        .arg(dir.path().join("lake"))
-        .args(["--listen", "127.0.0.1:0"])
-        .env("ZTLENS_METRICS__KPI_REFRESH_SECS", "0");
-    let server = Server::start(cmd);
-    (dir, server)
-}
-
 /// The server still answers `/healthz`, quickly.
 fn assert_alive(server: &Server, after: &str) {
     let started = Instant::now();
@@ -43,7 +31,7 @@ fn assert_json_error(response: &Response, status: u16, what: &str) {
 
 #[test]
 fn hostile_urls_and_queries_get_errors_and_the_server_keeps_serving() {
-    let (_dir, server) = server();
+    let (_dir, server) = serve_empty(&[]);
     // A range to i64::MAX with a weekly step once wrapped the bucket count and grew the bucket
     // table until the process aborted; a huge evidence offset wrapped too.
     for path in [
@@ -91,16 +79,10 @@ fn hostile_urls_and_queries_get_errors_and_the_server_keeps_serving() {
 /// seconds, and the slot stays taken until the work has stopped.
 #[test]
 fn a_client_that_disconnects_cancels_its_query() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = ztlens();
-    cmd.arg("serve")
-        .arg("--data-dir")
-        .arg(dir.path().join("lake"))
-        .args(["--listen", "127.0.0.1:0"])
-        .env("ZTLENS_METRICS__KPI_REFRESH_SECS", "0")
-        .env("ZTLENS_SERVER__MAINTENANCE_INTERVAL_SECS", "0")
-        .env("ZTLENS_QUERY__MAX_CONCURRENT", "2");
-    let server = Server::start(cmd);
+    let (_dir, server) = serve_empty(&[
+        ("ZTLENS_SERVER__MAINTENANCE_INTERVAL_SECS", "0"),
+        ("ZTLENS_QUERY__MAX_CONCURRENT", "2"),
+    ]);
     // A billion-row cross join: minutes of CPU, almost no memory.
     let values: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
     let slow = format!(
@@ -160,16 +142,10 @@ fn a_client_that_disconnects_cancels_its_query() {
 #[test]
 fn slow_and_half_open_connections_cannot_exhaust_the_server() {
     use std::io::{Read, Write};
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = ztlens();
-    cmd.arg("serve")
-        .arg("--data-dir")
-        .arg(dir.path().join("lake"))
-        .args(["--listen", "127.0.0.1:0"])
-        .env("ZTLENS_METRICS__KPI_REFRESH_SECS", "0")
-        .env("ZTLENS_SERVER__HEADER_READ_TIMEOUT_SECS", "2")
-        .env("ZTLENS_SERVER__MAX_CONNECTIONS", "32");
-    let server = Server::start(cmd);
+    let (_dir, server) = serve_empty(&[
+        ("ZTLENS_SERVER__HEADER_READ_TIMEOUT_SECS", "2"),
+        ("ZTLENS_SERVER__MAX_CONNECTIONS", "32"),
+    ]);
     let fds = || {
         std::fs::read_dir(format!("/proc/{}/fd", server.pid()))
             .unwrap()

@@ -30,20 +30,10 @@ fn every_route_needs_a_token_with_its_scope() {
     let (read, read_hash) = make_token("read");
     let (ingest, ingest_hash) = make_token("ingest");
     let (admin, admin_hash) = make_token("admin");
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = ztlens();
-    cmd.arg("serve")
-        .arg("--data-dir")
-        .arg(dir.path().join("lake"))
-        .args(["--listen", "127.0.0.1:0"])
-        .env("ZTLENS_METRICS__KPI_REFRESH_SECS", "0")
-        .env(
-            "ZTLENS_SERVER__TOKENS",
-            format!(
-                r#"[{{name = "r", scopes = ["read"], sha256 = "{read_hash}"}}, {{name = "i", scopes = ["ingest"], sha256 = "{ingest_hash}"}}, {{name = "a", scopes = ["admin"], sha256 = "{admin_hash}"}}]"#
-            ),
-        );
-    let server = Server::start(cmd);
+    let tokens = format!(
+        r#"[{{name = "r", scopes = ["read"], sha256 = "{read_hash}"}}, {{name = "i", scopes = ["ingest"], sha256 = "{ingest_hash}"}}, {{name = "a", scopes = ["admin"], sha256 = "{admin_hash}"}}]"#
+    );
+    let (_dir, server) = serve_empty(&[("ZTLENS_SERVER__TOKENS", &tokens)]);
     let bearer = |t: &str| format!("Bearer {t}");
     // (method, path, body, the token with the route's scope, one without it)
     let routes: &[(&str, &str, &[u8], &str, &str)] = &[
@@ -109,14 +99,7 @@ fn every_route_needs_a_token_with_its_scope() {
 
 #[test]
 fn foreign_hosts_and_cross_site_posts_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = ztlens();
-    cmd.arg("serve")
-        .arg("--data-dir")
-        .arg(dir.path().join("lake"))
-        .args(["--listen", "127.0.0.1:0"])
-        .env("ZTLENS_METRICS__KPI_REFRESH_SECS", "0");
-    let server = Server::start(cmd);
+    let (_dir, server) = serve_empty(&[]);
     let port = server.address.rsplit_once(':').unwrap().1.to_string();
     // DNS rebinding: a page on attacker.example whose name now resolves to 127.0.0.1.
     let rebound = format!("attacker.example:{port}");

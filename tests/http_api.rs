@@ -4,24 +4,10 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 use support::*;
-
-fn serve_cmd(lake: &Path, extra_env: &[(&str, &str)]) -> Command {
-    let mut cmd = ztlens();
-    cmd.arg("serve")
-        .arg("--data-dir")
-        .arg(lake)
-        .args(["--listen", "127.0.0.1:0"]);
-    cmd.env("ZTLENS_METRICS__KPI_REFRESH_SECS", "1");
-    for (k, v) in extra_env {
-        cmd.env(k, v);
-    }
-    cmd
-}
 
 /// One Okta event per id, at a fixed time, as NDJSON.
 fn okta_events(ids: impl Iterator<Item = String>) -> String {

@@ -40,6 +40,35 @@ pub fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("ztlens runs")
 }
 
+/// `ztlens serve` on a free loopback port over the lake in `lake`, with KPI gauges refreshed
+/// every second, and `extra_env` on top.
+pub fn serve_cmd(lake: &Path, extra_env: &[(&str, &str)]) -> Command {
+    let mut cmd = ztlens();
+    cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(lake)
+        .args(["--listen", "127.0.0.1:0"]);
+    cmd.env("ZTLENS_METRICS__KPI_REFRESH_SECS", "1");
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// A server over an empty lake with the `/metrics` refresh off (nothing in the background), and
+/// `extra_env` on top; the returned directory holds the lake.
+pub fn serve_empty(extra_env: &[(&str, &str)]) -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = serve_cmd(
+        &dir.path().join("lake"),
+        &[("ZTLENS_METRICS__KPI_REFRESH_SECS", "0")],
+    );
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    (dir, Server::start(cmd))
+}
+
 /// Generate a dataset into `dir` and return its path.
 pub fn generate(dir: &Path, seed: u64, events: u64) -> PathBuf {
     let out = dir.join(format!("gen-{seed}"));
