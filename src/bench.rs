@@ -134,12 +134,7 @@ pub async fn run(events: u64, dir: Option<PathBuf>, repeat: usize) -> Result<(),
         ..LakeConfig::default()
     };
     let writer = LakeWriter::open(&lake, None)?;
-    let pipeline = Pipeline {
-        site: site_compiled,
-        writer: writer.clone(),
-        metrics: None,
-        config: IngestConfig::default(),
-    };
+    let pipeline = Pipeline::new(site_compiled, writer.clone(), None, IngestConfig::default());
     let t = Instant::now();
     let ingest = tokio::task::spawn_blocking(move || {
         for (format, path) in &paths {
@@ -341,12 +336,7 @@ pub async fn run_kafka(events: u64, dir: Option<PathBuf>) -> Result<(), BoxError
             ..LakeConfig::default()
         };
         let writer = LakeWriter::open(&lake, None)?;
-        let pipeline = Pipeline {
-            site: site.clone(),
-            writer: writer.clone(),
-            metrics: None,
-            config: IngestConfig::default(),
-        };
+        let pipeline = Pipeline::new(site.clone(), writer.clone(), None, IngestConfig::default());
         let config = KafkaConfig {
             enabled: true,
             bootstrap_servers: bootstrap.clone(),

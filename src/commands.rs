@@ -112,12 +112,7 @@ pub async fn ingest(config: Config, source: &str, paths: Vec<PathBuf>) -> Result
         std::process::id()
     ));
     let writer = LakeWriter::open(&lake, None)?;
-    let pipeline = Pipeline {
-        site,
-        writer: writer.clone(),
-        metrics: None,
-        config: config.ingest,
-    };
+    let pipeline = Pipeline::new(site, writer.clone(), None, config.ingest);
     let started = Instant::now();
     let file_count: usize = groups.iter().map(|(_, g)| g.len()).sum();
     let format_names: Vec<&str> = {

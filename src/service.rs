@@ -82,12 +82,7 @@ impl Service {
             Some(writer.tail_reader()),
             &config.inventory.load()?,
         )?;
-        let pipeline = Pipeline {
-            site,
-            writer,
-            metrics: Some(metrics.ingest.clone()),
-            config: config.ingest,
-        };
+        let pipeline = Pipeline::new(site, writer, Some(metrics.ingest.clone()), config.ingest);
         let kafka = if config.kafka.enabled {
             let source =
                 KafkaSource::start(&config.kafka, pipeline.clone(), Some(metrics.kafka.clone()))?;

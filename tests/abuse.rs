@@ -212,3 +212,75 @@ fn slow_and_half_open_connections_cannot_exhaust_the_server() {
     assert!(refused > 0.0, "no connection was refused at the cap");
     drop(stalled);
 }
+
+/// Peak resident memory of the server so far, in MiB.
+fn peak_rss_mib(server: &Server) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap()
+        / 1024
+}
+
+/// Regression: a 15.6 KB gzip body of 8 million one-byte lines was answered 200 after writing
+/// 1.25 GB of fsynced dead letters (RSS 2.9 GB). A body with more broken records than
+/// `ingest.max_dead_letters_per_request` is now refused whole — nothing stored, nothing lost
+/// silently — and memory stays bounded while it is read.
+#[test]
+fn a_body_of_broken_lines_is_refused_whole() {
+    use std::io::Write;
+    let (_dir, server) = serve_empty(&[("ZTLENS_INGEST__MAX_DEAD_LETTERS_PER_REQUEST", "5")]);
+    let good =
+        r#"198.51.100.7 - alice [02/Mar/2026:08:00:00 +0000] "GET / HTTP/1.1" 200 12 "-" "curl/8""#;
+    let body = |broken: usize| format!("{}{good}\n", "x\n".repeat(broken));
+    // At the limit: stored, with its dead letters.
+    let r = server.post("/api/v1/ingest/nginx", &[], body(5).as_bytes());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        (r.json()["accepted"].as_u64(), r.json()["rejected"].as_u64()),
+        (Some(1), Some(5))
+    );
+    // One more: refused whole, the good line too.
+    let r = server.post("/api/v1/ingest/nginx", &[], body(6).as_bytes());
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(r.json()["code"], "too_many_refused");
+    // 8 million broken lines, 16 MB once decompressed.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all("x\n".repeat(8_000_000).as_bytes()).unwrap();
+    let bomb = gz.finish().unwrap();
+    assert!(bomb.len() < 100_000, "{} bytes", bomb.len());
+    let r = server.post(
+        "/api/v1/ingest/nginx",
+        &[("Content-Encoding", "gzip")],
+        &bomb,
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+    let stored = server.post(
+        "/api/v1/query",
+        &[],
+        b"SELECT count(*) AS n FROM dead_letters",
+    );
+    assert_eq!(stored.json()["rows"][0]["n"], 5, "{}", stored.text());
+    let rows = server.post(
+        "/api/v1/query",
+        &[],
+        b"SELECT count(*) AS n FROM http_activity",
+    );
+    assert_eq!(rows.json()["rows"][0]["n"], 1, "{}", rows.text());
+    let peak = peak_rss_mib(&server);
+    eprintln!("server peak RSS after 8 million broken lines: {peak} MiB");
+    assert!(peak < 600, "the server peaked at {peak} MiB");
+    let metrics = server.get("/metrics").text();
+    assert!(
+        metrics.contains("ztlens_ingest_requests_refused_total 2"),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("refused"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert_alive(&server, "a body of 8 million broken lines");
+}

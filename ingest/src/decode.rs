@@ -56,6 +56,11 @@ pub struct RecordProcessor {
     processed_time: i64,
     stats: DecodeStats,
     raw_ref: String,
+    /// Most dead letters kept between two takes; refusals beyond it are only counted, so a body
+    /// of millions of broken one-byte lines cannot fill memory with dead letters.
+    dead_letter_limit: usize,
+    /// Refusals not kept as dead letters because of the limit.
+    dead_letters_dropped: u64,
 }
 
 impl RecordProcessor {
@@ -71,7 +76,15 @@ impl RecordProcessor {
             processed_time,
             stats: DecodeStats::default(),
             raw_ref: String::new(),
+            dead_letter_limit: usize::MAX,
+            dead_letters_dropped: 0,
         }
+    }
+
+    /// Whether more records were refused than dead letters were kept (see
+    /// [`Decoder::with_dead_letter_limit`]).
+    pub fn dead_letters_overflowed(&self) -> bool {
+        self.dead_letters_dropped > 0
     }
 
     /// One frame: a record becomes rows or a dead letter; a rejected frame a dead letter.
@@ -152,6 +165,10 @@ impl RecordProcessor {
     /// Record a refused record (`raw` may be a prefix of `total_len` bytes) under `raw_ref`.
     fn refuse(&mut self, kind: ErrorKind, reason: String, raw: &[u8], total_len: usize) {
         *self.stats.dead_letters.entry(kind).or_default() += 1;
+        if self.dead_letters.len() >= self.dead_letter_limit {
+            self.dead_letters_dropped += 1;
+            return;
+        }
         let mut letter = DeadLetter::new(
             self.format.name(),
             self.raw_ref.clone(),
@@ -242,6 +259,19 @@ impl Decoder {
             framer: framer_for(format, max_record_bytes),
             processor: RecordProcessor::new(format, site, origin, processed_time),
         }
+    }
+
+    /// Keep at most `limit` dead letters between takes; refusals beyond are counted in the stats
+    /// only, and [`Decoder::dead_letters_overflowed`] tells. For sources that refuse a whole
+    /// input with too many broken records rather than store them.
+    pub fn with_dead_letter_limit(mut self, limit: usize) -> Self {
+        self.processor.dead_letter_limit = limit;
+        self
+    }
+
+    /// Whether more records were refused than the dead-letter limit kept.
+    pub fn dead_letters_overflowed(&self) -> bool {
+        self.processor.dead_letters_overflowed()
     }
 
     /// Use `origin` verbatim as every record's `raw_ref` instead of appending line numbers.

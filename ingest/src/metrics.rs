@@ -22,6 +22,8 @@ pub struct IngestMetrics {
     pub lake_appends_rejected: IntCounter,
     pub wal_recovered_rows: IntCounter,
     pub wal_skipped_bytes: IntCounter,
+    /// Pushed bodies refused whole for holding too many broken records.
+    pub requests_refused: IntCounter,
 }
 
 impl IngestMetrics {
@@ -104,6 +106,10 @@ impl IngestMetrics {
             wal_skipped_bytes: counter(
                 "ztlens_wal_skipped_bytes_total",
                 "Bytes of damaged WAL tails skipped at start-up.",
+            )?,
+            requests_refused: counter(
+                "ztlens_ingest_requests_refused_total",
+                "Pushed bodies refused whole because more of their records were broken than ingest.max_dead_letters_per_request.",
             )?,
         })
     }

@@ -176,12 +176,12 @@ impl Lake {
 
     fn pipeline(&self) -> (Pipeline, LakeWriter) {
         let writer = LakeWriter::open(&self.config, None).unwrap();
-        let pipeline = Pipeline {
-            site: Arc::new(Site::default()),
-            writer: writer.clone(),
-            metrics: None,
-            config: IngestConfig::default(),
-        };
+        let pipeline = Pipeline::new(
+            Arc::new(Site::default()),
+            writer.clone(),
+            None,
+            IngestConfig::default(),
+        );
         (pipeline, writer)
     }
 
@@ -361,12 +361,12 @@ fn restart_mid_stream_loses_nothing(cluster: Cluster) {
     );
 
     // The second source gets the same lake writer (one writer per lake directory).
-    let pipeline = Pipeline {
-        site: Arc::new(Site::default()),
-        writer: writer.clone(),
-        metrics: None,
-        config: IngestConfig::default(),
-    };
+    let pipeline = Pipeline::new(
+        Arc::new(Site::default()),
+        writer.clone(),
+        None,
+        IngestConfig::default(),
+    );
     let second = KafkaSource::start(&config, pipeline, None).unwrap();
     wait_fully_committed(&bootstrap, &group, &topic, partitions);
     second.stop();

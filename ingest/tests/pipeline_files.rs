@@ -68,12 +68,7 @@ fn header_state_and_line_numbers_survive_parallel_batches() {
         batch_rows: 10_000,
         ..IngestConfig::default()
     };
-    let pipeline = Pipeline {
-        site: Arc::new(Site::default()),
-        writer: writer.clone(),
-        metrics: None,
-        config,
-    };
+    let pipeline = Pipeline::new(Arc::new(Site::default()), writer.clone(), None, config);
     let report = pipeline
         .ingest_files(vpcflow::FORMAT, std::slice::from_ref(&path), &|_| {})
         .unwrap();
@@ -142,16 +137,16 @@ fn zeek_header_block_survives_parallel_batches() {
         ..LakeConfig::default()
     };
     let writer = LakeWriter::open(&lake, None).unwrap();
-    let pipeline = Pipeline {
-        site: Arc::new(Site::default()),
-        writer: writer.clone(),
-        metrics: None,
-        config: IngestConfig {
+    let pipeline = Pipeline::new(
+        Arc::new(Site::default()),
+        writer.clone(),
+        None,
+        IngestConfig {
             parse_threads: 3,
             batch_rows: 10_000,
             ..IngestConfig::default()
         },
-    };
+    );
     let report = pipeline
         .ingest_files(zeek::FORMAT, std::slice::from_ref(&path), &|_| {})
         .unwrap();

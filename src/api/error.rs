@@ -123,6 +123,14 @@ impl From<PushError> for ApiError {
                     Format::known_names()
                 ),
             ),
+            PushError::TooManyRefused { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "too_many_refused",
+                e.to_string(),
+            ),
+            PushError::Busy => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "busy", e.to_string()).retry(1)
+            }
             PushError::Lake(e) => e.into(),
         }
     }

@@ -34,6 +34,11 @@ pub struct IngestConfig {
     pub batch_rows: usize,
     /// Threads parsing one file (0: one per core).
     pub parse_threads: usize,
+    /// Refused records a pushed body may hold; a body with more is refused whole (nothing is
+    /// stored) instead of writing a dead letter per broken line.
+    pub max_dead_letters_per_request: usize,
+    /// Pushed bodies decoded at once; more are answered "busy" (HTTP 429).
+    pub max_concurrent_pushes: usize,
 }
 
 impl Default for IngestConfig {
@@ -42,6 +47,8 @@ impl Default for IngestConfig {
             max_record_bytes: 1024 * 1024,
             batch_rows: 64 * 1024,
             parse_threads: 0,
+            max_dead_letters_per_request: 10_000,
+            max_concurrent_pushes: 4,
         }
     }
 }
@@ -56,6 +63,11 @@ impl IngestConfig {
         if self.max_record_bytes < 1024 {
             return Err(IngestConfigError(
                 "max_record_bytes must be at least 1024".into(),
+            ));
+        }
+        if self.max_concurrent_pushes == 0 {
+            return Err(IngestConfigError(
+                "max_concurrent_pushes must be above 0".into(),
             ));
         }
         Ok(())
@@ -124,9 +136,28 @@ pub struct Pipeline {
     pub writer: LakeWriter,
     pub metrics: Option<Arc<IngestMetrics>>,
     pub config: IngestConfig,
+    /// Pushed bodies being decoded (`config.max_concurrent_pushes`).
+    push_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Pipeline {
+    pub fn new(
+        site: Arc<Site>,
+        writer: LakeWriter,
+        metrics: Option<Arc<IngestMetrics>>,
+        config: IngestConfig,
+    ) -> Self {
+        Self {
+            push_slots: Arc::new(tokio::sync::Semaphore::new(
+                config.max_concurrent_pushes.max(1),
+            )),
+            site,
+            writer,
+            metrics,
+            config,
+        }
+    }
+
     /// Ingest one request body of `format` (already decompressed and size-checked), decoded off
     /// the async runtime and appended with WAL durability: when it returns `Ok`, the rows
     /// survive a crash.
@@ -144,6 +175,16 @@ impl Pipeline {
         })
         .await
         .map_err(|e| LakeError::Failed(format!("decode task failed: {e}")))?;
+        self.store_decoded(format, decoded, stats).await
+    }
+
+    /// Append what a body decoded to with WAL durability, count it, and say what was stored.
+    async fn store_decoded(
+        &self,
+        format: Format,
+        decoded: crate::decode::Decoded,
+        stats: DecodeStats,
+    ) -> Result<BodyReceipt, LakeError> {
         let summaries: Vec<DeadLetterSummary> = decoded
             .dead_letters
             .iter()

@@ -7,6 +7,7 @@
 use std::io::Read;
 
 use super::{BodyReceipt, Pipeline};
+use crate::decode::Decoder;
 use crate::lake::LakeError;
 use crate::parsers::{Format, SourceFormat};
 
@@ -22,6 +23,14 @@ pub enum PushError {
     /// `auto` was asked for and no known format matches the body.
     #[error("the body matches no known format (known: {})", Format::known_names())]
     UnknownFormat,
+    /// More records of the body were refused than a request may hold; nothing was stored.
+    #[error(
+        "more than {limit} records of the body cannot be parsed as {format}; nothing was stored (is it the right source?)"
+    )]
+    TooManyRefused { limit: usize, format: Format },
+    /// `max_concurrent_pushes` bodies are being decoded; retry shortly.
+    #[error("too many request bodies are being ingested; retry shortly")]
+    Busy,
     /// The rows could not be made durable.
     #[error(transparent)]
     Lake(#[from] LakeError),
@@ -43,6 +52,11 @@ impl Pipeline {
     where
         B: AsRef<[u8]> + Send + 'static,
     {
+        let _slot = self
+            .push_slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| PushError::Busy)?;
         let gzip = gzip_declared || body.as_ref().starts_with(&[0x1f, 0x8b]);
         let data = if gzip {
             tokio::task::spawn_blocking(move || {
@@ -57,7 +71,29 @@ impl Pipeline {
             SourceFormat::Named(format) => format,
             SourceFormat::Auto => Format::detect(&data).ok_or(PushError::UnknownFormat)?,
         };
-        Ok(self.ingest_body(format, data, origin).await?)
+        let limit = self.config.max_dead_letters_per_request;
+        let site = self.site.clone();
+        let max_record_bytes = self.config.max_record_bytes;
+        let processed = chrono::Utc::now().timestamp_millis();
+        let (decoded, stats, overflowed) = tokio::task::spawn_blocking(move || {
+            let mut decoder = Decoder::new(format, site, origin, processed, max_record_bytes)
+                .with_dead_letter_limit(limit);
+            decoder.push(&data);
+            decoder.finish();
+            let overflowed = decoder.dead_letters_overflowed();
+            (decoder.take(), decoder.stats().clone(), overflowed)
+        })
+        .await
+        .map_err(|e| LakeError::Failed(format!("decode task failed: {e}")))?;
+        if overflowed {
+            // All or nothing: storing the first `limit` dead letters and dropping the rest
+            // would lose records silently.
+            if let Some(m) = &self.metrics {
+                m.requests_refused.inc();
+            }
+            return Err(PushError::TooManyRefused { limit, format });
+        }
+        Ok(self.store_decoded(format, decoded, stats).await?)
     }
 }
 
