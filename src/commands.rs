@@ -72,6 +72,7 @@ pub async fn serve(mut config: Config, listen: Option<String>) -> Result<(), Box
 
 pub async fn ingest(config: Config, source: &str, paths: Vec<PathBuf>) -> Result<(), BoxError> {
     let chosen: SourceFormat = source.parse()?;
+    let total_files = paths.len();
     let missing: Vec<String> = paths
         .iter()
         .filter(|p| !p.is_file())
@@ -80,23 +81,35 @@ pub async fn ingest(config: Config, source: &str, paths: Vec<PathBuf>) -> Result
     if !missing.is_empty() {
         return Err(format!("not a readable file: {}", missing.join(", ")).into());
     }
-    // `--source auto`: recognize each file from its content, refusing the run if one is unknown.
+    // `--source auto`: recognize each file from its content; a file no format matches is
+    // reported and skipped, and the others are read.
     let mut groups: Vec<(Format, Vec<PathBuf>)> = Vec::new();
+    let mut failed: Vec<String> = Vec::new();
     for path in paths {
         let format = match chosen {
             SourceFormat::Named(f) => f,
-            SourceFormat::Auto => {
-                let format =
-                    ztlens_ingest::pipeline::detect_file_format(&path)?.ok_or_else(|| {
-                        format!(
-                            "cannot recognize the format of {}; pass --source NAME (known: {})",
-                            path.display(),
-                            Format::known_names()
-                        )
-                    })?;
-                eprintln!("{}: detected {format}", path.display());
-                format
-            }
+            SourceFormat::Auto => match ztlens_ingest::pipeline::detect_file_format(&path) {
+                Ok(Some(format)) => {
+                    eprintln!("{}: detected {format}", path.display());
+                    format
+                }
+                Ok(None) => {
+                    let why = format!(
+                        "{}: not read: no known format matches its content; pass --source NAME (known: {})",
+                        path.display(),
+                        Format::known_names()
+                    );
+                    eprintln!("{why}");
+                    failed.push(why);
+                    continue;
+                }
+                Err(e) => {
+                    let why = format!("{}: not read: {e}", path.display());
+                    eprintln!("{why}");
+                    failed.push(why);
+                    continue;
+                }
+            },
         };
         match groups.last_mut() {
             Some((f, group)) if *f == format => group.push(path),
@@ -126,8 +139,12 @@ pub async fn ingest(config: Config, source: &str, paths: Vec<PathBuf>) -> Result
         let progress = |p: &FileProgress| {
             let mut last = last_report.lock().expect("not poisoned");
             if let Some(stats) = &p.stats {
+                let ended = match &p.error {
+                    None => "done".to_string(),
+                    Some(e) => format!("cut short ({e}); stored what came before"),
+                };
                 eprintln!(
-                    "{}: done, {} records, {} rows, {} dead letters",
+                    "{}: {ended}, {} records, {} rows, {} dead letters",
                     p.path.display(),
                     stats.records,
                     stats.total_rows(),
@@ -154,6 +171,7 @@ pub async fn ingest(config: Config, source: &str, paths: Vec<PathBuf>) -> Result
                 Some(r) => {
                     r.stats.merge(&part.stats);
                     r.samples.extend(part.samples);
+                    r.files.extend(part.files);
                 }
                 None => report = Some(part),
             }
@@ -191,6 +209,24 @@ pub async fn ingest(config: Config, source: &str, paths: Vec<PathBuf>) -> Result
                 sample.origin, sample.kind, sample.reason
             );
         }
+    }
+    failed.extend(report.files.iter().filter_map(|f| {
+        f.error.as_ref().map(|e| {
+            format!(
+                "{}: {e} (after {} records)",
+                f.path.display(),
+                f.stats.records
+            )
+        })
+    }));
+    if !failed.is_empty() {
+        return Err(format!(
+            "{} of {} file(s) were not read whole (everything read is stored):\n  {}",
+            failed.len(),
+            total_files,
+            failed.join("\n  ")
+        )
+        .into());
     }
     Ok(())
 }

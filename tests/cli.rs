@@ -188,22 +188,106 @@ fn ingest_auto_recognizes_each_file_and_refuses_an_unknown_one() {
     }
     assert!(out.contains("entra + nginx + zeek"), "{out}");
 
+    // Regression: one unrecognized file aborted the others before anything was read. It is
+    // now reported and skipped, the others are stored, and the run fails.
     let unknown = dir.path().join("notes.txt");
     std::fs::write(&unknown, "hello, world\n").unwrap();
+    let other = dir.path().join("lake2");
     let out = ztlens()
         .arg("ingest")
         .arg("--data-dir")
-        .arg(&lake)
+        .arg(&other)
         .args(["--source", "auto"])
-        .arg(&unknown)
+        .args([&unknown, &nginx])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("cannot recognize the format of") && stderr.contains("--source NAME"),
+        stderr.contains("notes.txt: not read: no known format matches")
+            && stderr.contains("--source NAME")
+            && stderr.contains("1 of 2 file(s) were not read whole"),
         "{stderr}"
     );
+    let stored = run_ok(ztlens().arg("query").arg("--data-dir").arg(&other).args([
+        "--format",
+        "csv",
+        "SELECT count(*) AS n FROM http_activity",
+    ]));
+    assert_eq!(stored, "n\n1\n");
+}
+
+/// Regression: a truncated `.gz` discarded every record before the cut, and a later corrupt
+/// file undid the files already reported done. Each file's outcome is now what its line says:
+/// the records before a cut are stored, the other files too, and the run reports the cut.
+#[test]
+fn a_truncated_file_keeps_what_was_read_and_the_others_are_stored() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let line = |i: usize| {
+        format!(
+            "10.0.0.1 - - [02/Mar/2026:10:00:00 +0000] \"GET /p{i} HTTP/1.1\" 200 1 \"-\" \"ua\"\n"
+        )
+    };
+    let good = dir.path().join("good.log");
+    std::fs::write(&good, (0..10).map(line).collect::<String>()).unwrap();
+    // 1,000 lines gzipped, then cut to two thirds of the compressed stream.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    for i in 0..1000 {
+        gz.write_all(line(i).as_bytes()).unwrap();
+    }
+    let whole = gz.finish().unwrap();
+    let truncated = dir.path().join("cut.log.gz");
+    std::fs::write(&truncated, &whole[..whole.len() * 2 / 3]).unwrap();
+    let lake = dir.path().join("lake");
+    let out = ztlens()
+        .arg("ingest")
+        .arg("--data-dir")
+        .arg(&lake)
+        .args(["--source", "nginx"])
+        .args([&good, &truncated, &good])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cut.log.gz: cut short") && stderr.contains("1 of 3 file(s)"),
+        "{stderr}"
+    );
+    let stored: u64 = run_ok(ztlens().arg("query").arg("--data-dir").arg(&lake).args([
+        "--format",
+        "csv",
+        "SELECT count(DISTINCT metadata_uid) AS n FROM http_activity",
+    ]))
+    .lines()
+    .nth(1)
+    .unwrap()
+    .parse()
+    .unwrap();
+    // The good file (twice, one set of ids) and the part of the cut file before the cut.
+    assert!(
+        stored > 10 + 100 && stored < 10 + 1000,
+        "stored {stored} distinct requests:\n{stderr}"
+    );
+    // No half-written Parquet file is left behind.
+    let leftovers: Vec<_> = walk(&lake)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }
 
 #[test]

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use super::{DeadLetterSummary, FilesReport, IngestError, Pipeline, SAMPLE_DEAD_LETTERS};
+use super::{
+    DeadLetterSummary, FileOutcome, FilesReport, IngestError, Pipeline, SAMPLE_DEAD_LETTERS,
+};
 use crate::decode::{FrameBatch, RecordProcessor, framer_for};
 use crate::framing::Frame;
 use crate::lake::Durability;
@@ -31,6 +33,8 @@ pub struct FileProgress {
     pub records: u64,
     /// The file's final counts; present once the file is done.
     pub stats: Option<DecodeStats>,
+    /// Why the file ended early, once it is done (the records before the cut are stored).
+    pub error: Option<String>,
 }
 
 /// Stream-state records kept for replay; enough for a Zeek header block.
@@ -40,6 +44,10 @@ impl Pipeline {
     /// Ingest files of one format; blocks the calling thread (run it off the async runtime).
     /// Each file is framed by one reader thread and parsed by `parse_threads` workers; rows are
     /// flushed to Parquet before this returns.
+    ///
+    /// A file that cannot be opened, or ends early (a truncated gzip stream, an I/O error), does
+    /// not stop the others: what it held before the cut is stored, and its [`FileOutcome`] says
+    /// why it ended. Only a failure of the lake ends the run.
     pub fn ingest_files(
         &self,
         format: Format,
@@ -48,13 +56,25 @@ impl Pipeline {
     ) -> Result<FilesReport, IngestError> {
         let samples: Mutex<Vec<DeadLetterSummary>> = Mutex::new(Vec::new());
         let mut total = DecodeStats::default();
+        let mut files = Vec::with_capacity(paths.len());
         for path in paths {
-            total.merge(&self.ingest_one_file(format, path, progress, &samples)?);
+            let (stats, error) = match self.ingest_one_file(format, path, progress, &samples) {
+                Ok(outcome) => outcome,
+                Err(e @ IngestError::Read { .. }) => (DecodeStats::default(), Some(e.to_string())),
+                Err(e) => return Err(e),
+            };
+            total.merge(&stats);
+            files.push(FileOutcome {
+                path: path.clone(),
+                stats,
+                error,
+            });
         }
         self.writer.flush_blocking()?;
         Ok(FilesReport {
             stats: total,
             samples: samples.into_inner().expect("not poisoned"),
+            files,
         })
     }
 
@@ -64,7 +84,7 @@ impl Pipeline {
         path: &Path,
         progress: &(dyn Fn(&FileProgress) + Sync),
         samples: &Mutex<Vec<DeadLetterSummary>>,
-    ) -> Result<DecodeStats, IngestError> {
+    ) -> Result<(DecodeStats, Option<String>), IngestError> {
         let read_err = |source| IngestError::Read {
             path: path.to_path_buf(),
             source,
@@ -89,6 +109,7 @@ impl Pipeline {
         let rx = Mutex::new(rx);
         let failed = AtomicBool::new(false);
         let first_error: Mutex<Option<IngestError>> = Mutex::new(None);
+        let cut: Mutex<Option<String>> = Mutex::new(None);
         let total = Mutex::new(DecodeStats::default());
         let mut plain_bytes = 0u64;
         std::thread::scope(|scope| {
@@ -156,7 +177,11 @@ impl Pipeline {
                         Ok(0) => break,
                         Ok(n) => n,
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(read_err(e)),
+                        Err(e) => {
+                            // Keep what was read before the cut; the outcome reports it.
+                            *cut.lock().expect("not poisoned") = Some(e.to_string());
+                            break;
+                        }
                     };
                     plain_bytes += n as u64;
                     framer.push(&chunk[..n], &mut |frame| {
@@ -174,6 +199,7 @@ impl Pipeline {
                         bytes_total,
                         records: records.get(),
                         stats: None,
+                        error: None,
                     });
                 }
                 framer.finish(&mut |frame| collect(frame, &mut batch, &mut state));
@@ -198,14 +224,16 @@ impl Pipeline {
                 .with_label_values(&[format.name()])
                 .inc_by(plain_bytes);
         }
+        let cut = cut.into_inner().expect("not poisoned");
         progress(&FileProgress {
             path: path.to_path_buf(),
             bytes_read: bytes_total,
             bytes_total,
             records: stats.records,
             stats: Some(stats.clone()),
+            error: cut.clone(),
         });
-        Ok(stats)
+        Ok((stats, cut))
     }
 
     /// Move decoded rows and dead letters to the writer, and count what was not counted yet.

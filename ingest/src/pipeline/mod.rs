@@ -97,6 +97,18 @@ pub struct FilesReport {
     pub stats: DecodeStats,
     /// The first refused records (at most [`SAMPLE_DEAD_LETTERS`]), with where and why.
     pub samples: Vec<DeadLetterSummary>,
+    /// Each file's outcome, in the order given.
+    pub files: Vec<FileOutcome>,
+}
+
+/// What became of one file: its counts, and why it was not read to its end, if it was not.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileOutcome {
+    pub path: PathBuf,
+    pub stats: DecodeStats,
+    /// Why the file was not read whole (unreadable, or cut short: a truncated gzip stream, an
+    /// I/O error). The records read before the cut are stored.
+    pub error: Option<String>,
 }
 
 /// How many refused records a report quotes.
