@@ -12,8 +12,8 @@
 //! - [`time_range`]: time ranges and steps as users and Grafana write them;
 //! - [`output`]: results as JSON rows, CSV or a text table.
 //!
-//! Imports, bottom up: `error`; `time_range`, `guard`, `output`, `kpi` and `inventory` use only
-//! `error` (and `time_range`); `engine` uses those; `maturity` uses `engine` and `kpi`. From
+//! Imports, bottom up: `error`; `time_range`, `guard` and `output` use only `error`; `kpi` and
+//! `inventory` use those; `engine` uses all of them; `maturity` uses `engine` and `kpi`. From
 //! ztlens-ingest, analytics reads the lake's [`layout`](ztlens_ingest::lake::layout), its
 //! dead-letter summaries, the writer's hot tail through a read-only
 //! [`TailReader`](ztlens_ingest::lake::TailReader), and the schema. Analytics never writes the
