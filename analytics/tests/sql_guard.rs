@@ -3,19 +3,25 @@
 
 use ztlens_analytics::{AnalyticsError, Engine, Inventory, KpiCatalog, QueryConfig};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn writes_file_reads_and_session_changes_are_refused() {
+/// An engine over an empty lake in a fresh directory (kept alive by the first value).
+fn engine(config: QueryConfig) -> (tempfile::TempDir, Engine) {
     let dir = tempfile::tempdir().unwrap();
-    let scratch = tempfile::tempdir().unwrap();
-    let out = scratch.path().join("out.csv");
     let engine = Engine::new(
         dir.path(),
         KpiCatalog::builtin(),
-        QueryConfig::default(),
+        config,
         None,
         &Inventory::default(),
     )
     .unwrap();
+    (dir, engine)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_file_reads_and_session_changes_are_refused() {
+    let (_dir, engine) = engine(QueryConfig::default());
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path().join("out.csv");
     let attempts = [
         format!("COPY (SELECT 1) TO '{}' STORED AS CSV", out.display()),
         format!(
@@ -69,19 +75,11 @@ async fn writes_file_reads_and_session_changes_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn selects_work_and_results_are_capped() {
-    let dir = tempfile::tempdir().unwrap();
     let config = QueryConfig {
         max_rows: 3,
         ..QueryConfig::default()
     };
-    let engine = Engine::new(
-        dir.path(),
-        KpiCatalog::builtin(),
-        config,
-        None,
-        &Inventory::default(),
-    )
-    .unwrap();
+    let (_dir, engine) = engine(config);
     let out = engine
         .run_sql("SELECT * FROM (VALUES (1), (2), (3), (4), (5)) AS t(x)")
         .await
@@ -105,15 +103,7 @@ async fn selects_work_and_results_are_capped() {
 /// clear error) and the engine keeps serving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_operator_chains_do_not_crash_the_engine() {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::new(
-        dir.path(),
-        KpiCatalog::builtin(),
-        QueryConfig::default(),
-        None,
-        &Inventory::default(),
-    )
-    .unwrap();
+    let (_dir, engine) = engine(QueryConfig::default());
     for terms in [1_000, 5_000] {
         for (op, term) in [("+", "1"), (" OR ", "1 = 1"), (" || ", "'x'")] {
             let sql = format!("SELECT {}", vec![term; terms].join(op));

@@ -5,7 +5,7 @@
 //! Every sign-in step goes through [`Generator::okta`], which writes it in the person's
 //! identity provider's format and counts what it means for the KPIs.
 
-use crate::synth::company::{ATTACK_ORIGINS, App, OFFICES, Person};
+use crate::synth::company::{ATTACK_ORIGINS, App, OFFICES, Person, Place};
 use crate::synth::rng::Rng;
 use crate::synth::truth::factor_class;
 use crate::synth::writers::okta::{
@@ -125,41 +125,23 @@ impl Generator {
             }
         }
         if let Some(decision) = meaning.decision {
-            *self
-                .truth
-                .decisions
-                .entry(("okta".into(), decision.into()))
-                .or_default() += 1;
-            if decision == "allow" {
-                // Okta's device object says managed or not; it has no compliance verdict.
-                let posture = if person.device_managed {
-                    "managed"
-                } else {
-                    "unmanaged"
-                };
-                self.allowed_from("okta", posture);
-            }
-            let outcome = match (meaning.mfa_step, decision) {
-                (true, "allow") => Some(0),
-                (true, "mfa_failed" | "mfa_denied") => Some(1),
-                (_, "challenge_mfa") => Some(2),
-                _ => None,
+            // Okta's device object says managed or not; it has no compliance verdict.
+            let posture = if person.device_managed {
+                "managed"
+            } else {
+                "unmanaged"
             };
-            if let Some(index) = outcome {
-                self.truth
-                    .mfa
-                    .entry((iso_country(place.country).into(), place.city.into()))
-                    .or_default()[index] += 1;
-            }
-            if let Some(index @ (0 | 1)) = outcome {
-                // A push denial names no factor; the push is the factor.
-                let factor = factor
-                    .or((kind.event_type == DENY_PUSH.event_type).then_some("OKTA_VERIFY_PUSH"));
-                self.truth
-                    .mfa_factors
-                    .entry(("okta".into(), factor_class(factor).into()))
-                    .or_default()[index] += 1;
-            }
+            // A push denial names no factor; the push is the factor.
+            let factor =
+                factor.or((kind.event_type == DENY_PUSH.event_type).then_some("OKTA_VERIFY_PUSH"));
+            self.count_decision(
+                "okta",
+                decision,
+                posture,
+                meaning.mfa_step,
+                place,
+                factor_class(factor),
+            );
         }
         if let Some(app) = app
             && app.privileged
@@ -192,41 +174,20 @@ impl Generator {
             meaning,
             ..
         } = ev;
-        *self
-            .truth
-            .decisions
-            .entry(("entra".into(), decision.into()))
-            .or_default() += 1;
-        if decision == "allow" {
-            // deviceDetail: a managed device of this company is compliant, others are neither.
-            let posture = if person.device_managed {
-                "compliant"
-            } else {
-                "unmanaged"
-            };
-            self.allowed_from("entra", posture);
-        }
-        let outcome = match (meaning.mfa_step, decision) {
-            (true, "allow") => Some(0),
-            (true, "mfa_failed" | "mfa_denied") => Some(1),
-            (_, "challenge_mfa") => Some(2),
-            _ => None,
+        // deviceDetail: a managed device of this company is compliant, others are neither.
+        let posture = if person.device_managed {
+            "compliant"
+        } else {
+            "unmanaged"
         };
-        if let Some(index) = outcome {
-            self.truth
-                .mfa
-                .entry((iso_country(place.country).to_string(), place.city.into()))
-                .or_default()[index] += 1;
-        }
-        if let Some(index @ (0 | 1)) = outcome {
-            self.truth
-                .mfa_factors
-                .entry((
-                    "entra".into(),
-                    factor_class(Some(factor.unwrap_or(person.factor))).into(),
-                ))
-                .or_default()[index] += 1;
-        }
+        self.count_decision(
+            "entra",
+            decision,
+            posture,
+            meaning.mfa_step,
+            place,
+            factor_class(Some(factor.unwrap_or(person.factor))),
+        );
         if let Some(app) = app
             && app.privileged
             && !matches!(decision, "allow" | "challenge_mfa")
@@ -238,6 +199,46 @@ impl Generator {
                 .or_default() += 1;
         }
         self.emit("entra", line);
+    }
+
+    /// Count an identity provider's decision on a sign-in step: the decision, the allowed
+    /// device posture, and — for MFA steps and challenges — the outcome per place and the
+    /// factor class, classified as the `mfa_steps` view classifies them.
+    fn count_decision(
+        &mut self,
+        source: &str,
+        decision: &str,
+        posture: &str,
+        mfa_step: bool,
+        place: &Place,
+        factor_class: &str,
+    ) {
+        *self
+            .truth
+            .decisions
+            .entry((source.into(), decision.into()))
+            .or_default() += 1;
+        if decision == "allow" {
+            self.allowed_from(source, posture);
+        }
+        let outcome = match (mfa_step, decision) {
+            (true, "allow") => Some(0),
+            (true, "mfa_failed" | "mfa_denied") => Some(1),
+            (_, "challenge_mfa") => Some(2),
+            _ => None,
+        };
+        if let Some(index) = outcome {
+            self.truth
+                .mfa
+                .entry((iso_country(place.country).into(), place.city.into()))
+                .or_default()[index] += 1;
+        }
+        if let Some(index @ (0 | 1)) = outcome {
+            self.truth
+                .mfa_factors
+                .entry((source.into(), factor_class.into()))
+                .or_default()[index] += 1;
+        }
     }
 
     pub(in crate::synth) fn sign_in_session(&mut self) {
