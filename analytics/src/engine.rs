@@ -17,7 +17,8 @@
 //!   [`crate::inventory`]), loaded once and shared by every session; and, for statements that
 //!   name it, `dead_letters(time, source, origin, kind, reason, raw_len)`: the refused records
 //!   by the time ztlens refused them (a refused record has no event time), read from the
-//!   dead-letter store — in a KPI, those refused in the range (and lookback), with a `bucket`.
+//!   dead-letter store as a stream (a scan holds one batch, not the store) — in a KPI, those
+//!   refused in the range (and lookback), with a `bucket`.
 //!
 //! A KPI session also has `kpi_range(range_from, range_to, last_bucket)` and
 //! `kpi_buckets(bucket, bucket_end)`, one row per bucket of the range (at most
@@ -28,17 +29,23 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::streaming::StreamingTable;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::execution::TaskContext;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::{Expr, LogicalPlan, cast, col, lit};
+use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchReceiverStream;
+use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 use serde::{Deserialize, Serialize};
@@ -328,9 +335,11 @@ impl Engine {
         };
         let inner = self.inner.clone();
         let max_rows = max_rows.unwrap_or(inner.config.max_rows);
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let session_cancelled = Arc::clone(&cancelled);
         let task = async move {
             let _permit = permit;
-            let ctx = inner.session();
+            let ctx = inner.session(session_cancelled);
             // Inventories first, so the derived views registered with the tables may read them.
             for (name, batch) in [
                 (
@@ -374,7 +383,7 @@ impl Engine {
             .spawn(task);
         // Dropping this future — the client went away, or the timeout below — aborts the
         // query task at its next await, and with it the streams and tasks DataFusion spawned.
-        let _abort_on_drop = AbortOnDrop(handle.abort_handle());
+        let _abort_on_drop = AbortOnDrop(handle.abort_handle(), cancelled);
         match tokio::time::timeout(timeout, handle).await {
             Ok(Ok(result)) => result,
             Ok(Err(join)) => Err(AnalyticsError::Internal(format!(
@@ -390,8 +399,15 @@ impl Engine {
 /// filter over a billion-row cross join loops inside one `poll` and never yields: a timed-out or
 /// abandoned query cannot be cancelled and burns a core until it ends. DataFusion makes its data
 /// sources cooperative already; these operators produce their rows without polling one.
+///
+/// A nested-loop join whose filter rejects every pair has no batch to emit: it loops over
+/// (build side × probe batch) inside one `poll` until it has output. Its filter is wrapped in
+/// [`CancellableExpr`], which fails the query at its next evaluation once `cancelled` is set
+/// (the query was dropped or timed out).
 #[derive(Debug)]
-struct CooperativeGenerators;
+struct CooperativeGenerators {
+    cancelled: Arc<AtomicBool>,
+}
 
 impl datafusion::physical_optimizer::PhysicalOptimizerRule for CooperativeGenerators {
     fn optimize(
@@ -401,9 +417,31 @@ impl datafusion::physical_optimizer::PhysicalOptimizerRule for CooperativeGenera
     ) -> datafusion::error::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
         use datafusion::common::tree_node::{Transformed, TreeNode};
         use datafusion::physical_plan::coop::CooperativeExec;
-        use datafusion::physical_plan::joins::{CrossJoinExec, NestedLoopJoinExec};
+        use datafusion::physical_plan::joins::utils::JoinFilter;
+        use datafusion::physical_plan::joins::{
+            CrossJoinExec, NestedLoopJoinExec, NestedLoopJoinExecBuilder,
+        };
         use datafusion::physical_plan::unnest::UnnestExec;
         plan.transform_up(|node| {
+            let node = match node.downcast_ref::<NestedLoopJoinExec>() {
+                Some(join) if join.filter().is_some() => {
+                    let filter = join.filter().expect("checked above");
+                    let cancellable = JoinFilter::new(
+                        Arc::new(CancellableExpr {
+                            inner: Arc::clone(filter.expression()),
+                            cancelled: Arc::clone(&self.cancelled),
+                        }),
+                        filter.column_indices().to_vec(),
+                        Arc::clone(filter.schema()),
+                    );
+                    Arc::new(
+                        NestedLoopJoinExecBuilder::from(join)
+                            .with_filter(Some(cancellable))
+                            .build()?,
+                    ) as _
+                }
+                _ => node,
+            };
             if node.is::<NestedLoopJoinExec>()
                 || node.is::<CrossJoinExec>()
                 || node.is::<UnnestExec>()
@@ -425,11 +463,82 @@ impl datafusion::physical_optimizer::PhysicalOptimizerRule for CooperativeGenera
     }
 }
 
-/// Aborts a spawned task when dropped.
-struct AbortOnDrop(tokio::task::AbortHandle);
+/// A join filter that fails once its query is cancelled (see [`CooperativeGenerators`]).
+#[derive(Debug)]
+struct CancellableExpr {
+    inner: Arc<dyn datafusion::physical_expr::PhysicalExpr>,
+    cancelled: Arc<AtomicBool>,
+}
+
+impl PartialEq for CancellableExpr {
+    fn eq(&self, other: &Self) -> bool {
+        self.inner.as_ref() == other.inner.as_ref()
+    }
+}
+
+impl Eq for CancellableExpr {}
+
+impl std::hash::Hash for CancellableExpr {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.inner.hash(state);
+    }
+}
+
+impl std::fmt::Display for CancellableExpr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl datafusion::physical_expr::PhysicalExpr for CancellableExpr {
+    fn return_field(
+        &self,
+        input_schema: &Schema,
+    ) -> datafusion::error::Result<datafusion::arrow::datatypes::FieldRef> {
+        self.inner.return_field(input_schema)
+    }
+
+    fn evaluate(
+        &self,
+        batch: &RecordBatch,
+    ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
+        if self.cancelled.load(Ordering::Relaxed) {
+            return Err(datafusion::error::DataFusionError::Execution(
+                "query cancelled".into(),
+            ));
+        }
+        self.inner.evaluate(batch)
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn datafusion::physical_expr::PhysicalExpr>> {
+        vec![&self.inner]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn datafusion::physical_expr::PhysicalExpr>>,
+    ) -> datafusion::error::Result<Arc<dyn datafusion::physical_expr::PhysicalExpr>> {
+        match <[_; 1]>::try_from(children) {
+            Ok([inner]) => Ok(Arc::new(CancellableExpr {
+                inner,
+                cancelled: Arc::clone(&self.cancelled),
+            })),
+            Err(_) => datafusion::common::internal_err!("CancellableExpr has one child"),
+        }
+    }
+
+    fn fmt_sql(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt_sql(f)
+    }
+}
+
+/// Cancels a spawned query when dropped: aborts its task (effective at its next await) and sets
+/// the flag its nested-loop joins check (effective inside a poll).
+struct AbortOnDrop(tokio::task::AbortHandle, Arc<AtomicBool>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
+        self.1.store(true, Ordering::Relaxed);
         self.0.abort();
     }
 }
@@ -506,7 +615,7 @@ fn label_predicates(def: &KpiDef, filters: &[LabelFilter]) -> Result<Vec<Expr>, 
 }
 
 impl EngineInner {
-    fn session(&self) -> SessionContext {
+    fn session(&self, cancelled: Arc<AtomicBool>) -> SessionContext {
         let config = SessionConfig::new()
             .with_information_schema(false)
             .with_target_partitions(
@@ -518,12 +627,14 @@ impl EngineInner {
             .with_config(config)
             .with_runtime_env(self.runtime_env.clone())
             .with_default_features()
-            .with_physical_optimizer_rule(Arc::new(CooperativeGenerators))
+            .with_physical_optimizer_rule(Arc::new(CooperativeGenerators { cancelled }))
             .build();
         let ctx = SessionContext::new_with_state(state);
         // Table functions that materialize rows outside the memory pool are not offered.
         ctx.deregister_udtf("generate_series");
         ctx.deregister_udtf("range");
+        // Expressions that can build values larger than their inputs are size-checked.
+        crate::bounded::install(&ctx).expect("registering functions cannot fail");
         ctx
     }
 }
@@ -630,67 +741,28 @@ fn bucket_expr(range: TimeRange) -> Expr {
 }
 
 /// Register `dead_letters` (see the module docs): all of them for user SQL, those refused in
-/// the range and lookback (with `bucket`) for a KPI.
+/// the range and lookback (with `bucket`) for a KPI. The table streams: a scan reads the
+/// dead-letter files line by line on a blocking thread and hands over one batch at a time, so
+/// naming the table costs nothing and reading it holds a batch, not the store; a cancelled
+/// query stops the reader at its next batch.
 async fn register_dead_letters(
     ctx: &SessionContext,
     data_dir: &Path,
     scope: Option<KpiScope>,
 ) -> Result<(), AnalyticsError> {
-    use datafusion::arrow::array::{Int64Array, StringArray, TimestampMillisecondArray};
-    use datafusion::arrow::datatypes::TimeUnit;
     let (from_ms, to_ms) = scope.map_or((i64::MIN, i64::MAX), |s| {
         (
             s.range.from_ms().saturating_sub(s.lookback_ms),
             s.range.to_ms(),
         )
     });
-    let dir = data_dir.to_path_buf();
-    let (letters, unreadable) = tokio::task::spawn_blocking(move || {
-        ztlens_ingest::lake::dead_letter::read_dead_letter_summaries(&dir, from_ms, to_ms)
-    })
-    .await
-    .map_err(|e| AnalyticsError::Internal(e.to_string()))?
-    .map_err(|e| AnalyticsError::Internal(e.to_string()))?;
-    if unreadable > 0 {
-        tracing::warn!(
-            unreadable,
-            "dead-letter lines that cannot be read were skipped"
-        );
-    }
-    let schema = Arc::new(Schema::new(vec![
-        Field::new(
-            "time",
-            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            false,
-        ),
-        Field::new("source", DataType::Utf8, false),
-        Field::new("origin", DataType::Utf8, false),
-        Field::new("kind", DataType::Utf8, false),
-        Field::new("reason", DataType::Utf8, false),
-        Field::new("raw_len", DataType::Int64, false),
-    ]));
-    let text = |f: fn(&ztlens_ingest::lake::dead_letter::DeadLetterSummary) -> &str| {
-        Arc::new(StringArray::from_iter_values(letters.iter().map(f)))
-            as datafusion::arrow::array::ArrayRef
-    };
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(
-                TimestampMillisecondArray::from_iter_values(letters.iter().map(|l| l.time))
-                    .with_timezone("UTC"),
-            ),
-            text(|l| &l.source),
-            text(|l| &l.origin),
-            text(|l| &l.kind),
-            text(|l| &l.reason),
-            Arc::new(Int64Array::from_iter_values(
-                letters.iter().map(|l| l.raw_len as i64),
-            )),
-        ],
-    )
-    .map_err(|e| AnalyticsError::Internal(e.to_string()))?;
-    let table = MemTable::try_new(schema, vec![vec![batch]])?;
+    let partition = Arc::new(DeadLetterPartition {
+        schema: dead_letter_schema(),
+        data_dir: data_dir.to_path_buf(),
+        from_ms,
+        to_ms,
+    });
+    let table = StreamingTable::try_new(partition.schema.clone(), vec![partition])?;
     match scope {
         Some(scope) => {
             ctx.register_table("dead_letters__all", Arc::new(table))?;
@@ -705,6 +777,115 @@ async fn register_dead_letters(
         }
     }
     Ok(())
+}
+
+fn dead_letter_schema() -> SchemaRef {
+    use datafusion::arrow::datatypes::TimeUnit;
+    Arc::new(Schema::new(vec![
+        Field::new(
+            "time",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("origin", DataType::Utf8, false),
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("raw_len", DataType::Int64, false),
+    ]))
+}
+
+/// Rows per batch of the `dead_letters` table.
+const DEAD_LETTER_BATCH_ROWS: usize = 8192;
+
+/// The one partition of the `dead_letters` table: the summaries of the letters refused in
+/// `[from_ms, to_ms)`.
+#[derive(Debug)]
+struct DeadLetterPartition {
+    schema: SchemaRef,
+    data_dir: PathBuf,
+    from_ms: i64,
+    to_ms: i64,
+}
+
+impl PartitionStream for DeadLetterPartition {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        use ztlens_ingest::lake::dead_letter::DeadLetterSummaries;
+        // Two batches in flight at most: the one being built and the one being read.
+        let mut builder = RecordBatchReceiverStream::builder(self.schema.clone(), 1);
+        let tx = builder.tx();
+        let (schema, dir, from_ms, to_ms) = (
+            self.schema.clone(),
+            self.data_dir.clone(),
+            self.from_ms,
+            self.to_ms,
+        );
+        builder.spawn_blocking(move || {
+            let external = |e: ztlens_ingest::lake::LakeError| {
+                datafusion::error::DataFusionError::External(Box::new(e))
+            };
+            let mut letters = DeadLetterSummaries::open(&dir, from_ms, to_ms).map_err(external)?;
+            let mut chunk = Vec::with_capacity(DEAD_LETTER_BATCH_ROWS);
+            loop {
+                let letter = letters.next().transpose().map_err(external)?;
+                let end = letter.is_none();
+                chunk.extend(letter);
+                if chunk.len() == DEAD_LETTER_BATCH_ROWS || (end && !chunk.is_empty()) {
+                    let batch = dead_letter_batch(&schema, &chunk)?;
+                    chunk.clear();
+                    if tx.blocking_send(Ok(batch)).is_err() {
+                        // The query was cancelled or has what it needs (a LIMIT).
+                        return Ok(());
+                    }
+                }
+                if end {
+                    break;
+                }
+            }
+            if letters.unreadable() > 0 {
+                tracing::warn!(
+                    unreadable = letters.unreadable(),
+                    "dead-letter lines that cannot be read were skipped"
+                );
+            }
+            Ok(())
+        });
+        builder.build()
+    }
+}
+
+fn dead_letter_batch(
+    schema: &SchemaRef,
+    letters: &[ztlens_ingest::lake::dead_letter::DeadLetterSummary],
+) -> datafusion::error::Result<RecordBatch> {
+    use datafusion::arrow::array::{Int64Array, StringArray, TimestampMillisecondArray};
+    type Summary = ztlens_ingest::lake::dead_letter::DeadLetterSummary;
+    let text = |f: fn(&Summary) -> &str| {
+        Arc::new(StringArray::from_iter_values(letters.iter().map(f)))
+            as datafusion::arrow::array::ArrayRef
+    };
+    Ok(RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(
+                TimestampMillisecondArray::from_iter_values(letters.iter().map(|l| l.time))
+                    .with_timezone("UTC"),
+            ),
+            text(|l| &l.source),
+            text(|l| &l.origin),
+            text(|l| &l.kind),
+            text(|l| &l.reason),
+            Arc::new(Int64Array::from_iter_values(
+                letters
+                    .iter()
+                    .map(|l| i64::try_from(l.raw_len).unwrap_or(i64::MAX)),
+            )),
+        ],
+    )?)
 }
 
 /// `kpi_range(range_from, range_to, last_bucket)`: the requested range and the start of its

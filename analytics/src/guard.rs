@@ -69,6 +69,7 @@ pub const REFUSED_FUNCTIONS: &[&str] = &[
     "range",
     "generate_series",
     "array_repeat",
+    "array_resize",
 ];
 
 fn allow_listed(plan: &LogicalPlan) -> Result<(), AnalyticsError> {

@@ -9,16 +9,18 @@
 //!   reference tables;
 //! - [`maturity`]: the per-pillar maturity scorecard derived from KPI values;
 //! - [`guard`]: the read-only gate every user-written statement passes;
+//! - [`bounded`]: size limits for the expressions that build values outside the memory pool;
 //! - [`time_range`]: time ranges and steps as users and Grafana write them;
 //! - [`output`]: results as JSON rows, CSV or a text table.
 //!
-//! Imports, bottom up: `error`; `time_range`, `guard` and `output` use only `error`; `kpi` and
+//! Imports, bottom up: `error`; `time_range`, `guard`, `bounded` and `output` use only `error`; `kpi` and
 //! `inventory` use those; `engine` uses all of them; `maturity` uses `engine` and `kpi`. From
 //! ztlens-ingest, analytics reads the lake's [`layout`](ztlens_ingest::lake::layout), its
 //! dead-letter summaries, the writer's hot tail through a read-only
 //! [`TailReader`](ztlens_ingest::lake::TailReader), and the schema. Analytics never writes the
 //! lake and imports nothing from the binary.
 
+pub mod bounded;
 pub mod engine;
 mod error;
 pub mod guard;

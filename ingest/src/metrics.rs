@@ -24,6 +24,8 @@ pub struct IngestMetrics {
     pub wal_skipped_bytes: IntCounter,
     /// Pushed bodies refused whole for holding too many broken records.
     pub requests_refused: IntCounter,
+    pub requests_refused_dead_letter_budget: IntCounter,
+    pub dead_letters_truncated: IntCounter,
 }
 
 impl IngestMetrics {
@@ -110,6 +112,14 @@ impl IngestMetrics {
             requests_refused: counter(
                 "ztlens_ingest_requests_refused_total",
                 "Pushed bodies refused whole because more of their records were broken than ingest.max_dead_letters_per_request.",
+            )?,
+            requests_refused_dead_letter_budget: counter(
+                "ztlens_ingest_requests_refused_dead_letter_budget_total",
+                "Pushed bodies with broken records refused whole because the day's dead-letter budget (lake.max_dead_letter_bytes_per_day) was spent.",
+            )?,
+            dead_letters_truncated: counter(
+                "ztlens_dead_letters_truncated_total",
+                "Dead letters stored with only the start of their record because the day's dead-letter budget was spent.",
             )?,
         })
     }

@@ -128,6 +128,13 @@ impl From<PushError> for ApiError {
                 "too_many_refused",
                 e.to_string(),
             ),
+            // Retry when the day (UTC) changes; an hour is a polite upper bound for a client.
+            PushError::DeadLetterBudgetSpent { .. } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "dead_letter_budget_spent",
+                e.to_string(),
+            )
+            .retry(3600),
             PushError::Busy => {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "busy", e.to_string()).retry(1)
             }

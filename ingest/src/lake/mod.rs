@@ -53,6 +53,10 @@ pub struct LakeConfig {
     pub sync: bool,
     /// Appends that may wait for the writer before senders block (backpressure).
     pub queue_depth: usize,
+    /// Dead-letter bytes written per day (all writers of the lake together). Past it a dead
+    /// letter keeps only the first 256 bytes of its record and pushed bodies with broken
+    /// records are refused (HTTP 429) until the next day (UTC).
+    pub max_dead_letter_bytes_per_day: u64,
 }
 
 impl Default for LakeConfig {
@@ -68,6 +72,7 @@ impl Default for LakeConfig {
             retention_days: 30,
             sync: true,
             queue_depth: 64,
+            max_dead_letter_bytes_per_day: 1024 * 1024 * 1024,
         }
     }
 }
@@ -78,6 +83,11 @@ impl LakeConfig {
         if self.flush_rows == 0 || self.flush_bytes == 0 {
             return Err(LakeError::Failed(
                 "flush_rows and flush_bytes must be above 0".into(),
+            ));
+        }
+        if self.max_dead_letter_bytes_per_day == 0 {
+            return Err(LakeError::Failed(
+                "max_dead_letter_bytes_per_day must be above 0".into(),
             ));
         }
         Ok(())

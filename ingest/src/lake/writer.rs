@@ -29,7 +29,7 @@ use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
 use tokio::sync::{mpsc, oneshot};
 
-use super::dead_letter::DeadLetterStore;
+use super::dead_letter::{DeadLetterBudget, DeadLetterStore};
 use super::layout;
 use super::wal::{WalSegment, recover};
 use super::{LakeConfig, LakeError, next_seq, sync_dir};
@@ -79,6 +79,8 @@ pub struct WriterStats {
     pub rows_flushed: AtomicU64,
     pub files_written: AtomicU64,
     pub dead_letters: AtomicU64,
+    /// Dead letters whose record was cut because the day's dead-letter budget was spent.
+    pub dead_letters_truncated: AtomicU64,
     pub flush_errors: AtomicU64,
     pub last_flush_unix_ms: AtomicU64,
 }
@@ -111,6 +113,7 @@ pub struct LakeWriter {
     stats: Arc<WriterStats>,
     data_dir: PathBuf,
     writer_id: String,
+    dead_letter_budget: Arc<DeadLetterBudget>,
 }
 
 impl LakeWriter {
@@ -143,6 +146,8 @@ impl LakeWriter {
             }
         }
         let stats = Arc::new(WriterStats::default());
+        let dead_letter_budget =
+            DeadLetterBudget::new(&data_dir, config.max_dead_letter_bytes_per_day);
         let mut state = WriterState {
             config: config.clone(),
             data_dir: data_dir.clone(),
@@ -154,7 +159,7 @@ impl LakeWriter {
             oldest: None,
             wal: None,
             old_segments: Vec::new(),
-            dead_letters: DeadLetterStore::new(&data_dir, &writer_id),
+            dead_letters: DeadLetterStore::new(&data_dir, &writer_id, dead_letter_budget.clone()),
             metrics,
             stats: stats.clone(),
             _lock: lock,
@@ -184,7 +189,13 @@ impl LakeWriter {
             stats,
             data_dir,
             writer_id,
+            dead_letter_budget,
         })
+    }
+
+    /// Whether today's dead-letter budget (`lake.max_dead_letter_bytes_per_day`) is spent.
+    pub fn dead_letter_budget_spent(&self) -> bool {
+        self.dead_letter_budget.spent_today()
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -432,8 +443,21 @@ impl WriterState {
             rows: 0,
             dead_letters: dead_letters.len(),
         };
+        let mut truncated = 0u64;
         for letter in &dead_letters {
-            self.dead_letters.append(letter)?;
+            truncated += u64::from(self.dead_letters.append(letter)?);
+        }
+        if truncated > 0 {
+            self.stats
+                .dead_letters_truncated
+                .fetch_add(truncated, Ordering::Relaxed);
+            if let Some(m) = &self.metrics {
+                m.dead_letters_truncated.inc_by(truncated);
+            }
+            tracing::warn!(
+                truncated,
+                "the day's dead-letter budget (lake.max_dead_letter_bytes_per_day) is spent: dead letters keep only the start of their record"
+            );
         }
         self.stats
             .dead_letters

@@ -28,6 +28,11 @@ pub enum PushError {
         "more than {limit} records of the body cannot be parsed as {format}; nothing was stored (is it the right source?)"
     )]
     TooManyRefused { limit: usize, format: Format },
+    /// The body has broken records and today's dead-letter budget is spent; nothing was stored.
+    #[error(
+        "{broken} records of the body cannot be parsed as {format} and today's dead-letter budget (lake.max_dead_letter_bytes_per_day) is spent; nothing was stored"
+    )]
+    DeadLetterBudgetSpent { broken: usize, format: Format },
     /// `max_concurrent_pushes` bodies are being decoded; retry shortly.
     #[error("too many request bodies are being ingested; retry shortly")]
     Busy,
@@ -92,6 +97,15 @@ impl Pipeline {
                 m.requests_refused.inc();
             }
             return Err(PushError::TooManyRefused { limit, format });
+        }
+        let broken = decoded.dead_letters.len();
+        if broken > 0 && self.writer.dead_letter_budget_spent() {
+            // All or nothing again: past the budget the store would keep only the start of
+            // each record, and a pushing client can send the body again later.
+            if let Some(m) = &self.metrics {
+                m.requests_refused_dead_letter_budget.inc();
+            }
+            return Err(PushError::DeadLetterBudgetSpent { broken, format });
         }
         Ok(self.store_decoded(format, decoded, stats).await?)
     }
