@@ -48,6 +48,10 @@ pub struct TokenConfig {
     pub scopes: Vec<Scope>,
     /// SHA-256 of the token, 64 lower-case hex digits (`ztlens token` prints it).
     pub sha256: String,
+    /// Requests per second this token may send, instead of `server.rate_limit_per_second`
+    /// (0: unlimited, for a trusted collector). The burst scales with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_second: Option<u32>,
 }
 
 /// The configured tokens, ready to check requests against.
@@ -159,6 +163,7 @@ mod tests {
             name: name.into(),
             scopes: scopes.to_vec(),
             sha256: hex(&Sha256::digest(token.as_bytes())),
+            rate_limit_per_second: None,
         }
     }
 
@@ -199,6 +204,7 @@ mod tests {
             (
                 TokenConfig {
                     sha256: "xyz".into(),
+                    rate_limit_per_second: None,
                     ..good.clone()
                 },
                 "64 hex",
@@ -238,6 +244,7 @@ mod tests {
             name: "t".into(),
             scopes: vec![Scope::Read],
             sha256: hash,
+            rate_limit_per_second: None,
         }])
         .unwrap();
         assert!(tokens.authorize(Some(&token), Scope::Read).is_ok());

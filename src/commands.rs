@@ -60,10 +60,12 @@ pub async fn serve(mut config: Config, listen: Option<String>) -> Result<(), Box
     let listener = bind(&config.server.listen).await?;
     let address = listener.local_addr()?;
     crate::auth::check_exposure(&config.server.tokens()?, address)?;
+    let config_tls = config.server.tls.is_some();
     let service = Service::start(config)?;
     let shutdown = shutdown_signal()?;
     // Tests and scripts read this line to find the port when listening on port 0.
-    println!("ztlens listening on http://{address}");
+    let scheme = if config_tls { "https" } else { "http" };
+    println!("ztlens listening on {scheme}://{address}");
     api::serve(listener, service.state.clone(), shutdown).await?;
     service.shutdown().await?;
     println!("ztlens stopped; every acknowledged row is in the lake");

@@ -80,6 +80,14 @@ pub struct ServerConfig {
     /// Origins (`https://grafana.example.com`) besides the API's own from which browsers may
     /// send requests that change something (POST); others get 403.
     pub allowed_origins: Vec<String>,
+    /// Requests per second each API token may send (all requests together when no tokens are
+    /// configured); more get 429 with `Retry-After`. 0 turns the limit off. The health probes
+    /// are not limited. A token's `rate_limit_per_second` overrides it.
+    pub rate_limit_per_second: u32,
+    /// Requests a token may send at once after being idle, on top of the rate.
+    pub rate_limit_burst: u32,
+    /// Serve HTTPS with this certificate and key (reloaded when they change); absent: HTTP.
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 impl Default for ServerConfig {
@@ -95,6 +103,9 @@ impl Default for ServerConfig {
             tokens: Vec::new(),
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
+            rate_limit_per_second: 100,
+            rate_limit_burst: 200,
+            tls: None,
         }
     }
 }
@@ -107,6 +118,12 @@ impl ServerConfig {
             );
         }
         self.tokens()?;
+        if let Some(tls) = &self.tls {
+            tls.validate()?;
+        }
+        if self.rate_limit_per_second > 0 && self.rate_limit_burst == 0 {
+            return Err("rate_limit_burst must be above 0 when rate_limit_per_second is".into());
+        }
         if self.header_read_timeout_secs == 0 || self.max_connections == 0 {
             return Err("header_read_timeout_secs and max_connections must be above 0".into());
         }
@@ -121,6 +138,33 @@ impl ServerConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The request rate limits: the default, and each token's override.
+    pub fn rate_limiter(&self) -> crate::api::rate_limit::RateLimiter {
+        use crate::api::rate_limit::{Rate, RateLimiter};
+        // The burst grows with a token's own rate so a fast token is not held to the default
+        // burst.
+        let rate = |per_second: u32| {
+            (per_second > 0).then(|| Rate {
+                per_second: f64::from(per_second),
+                burst: f64::from(
+                    self.rate_limit_burst
+                        .max(per_second.saturating_mul(2))
+                        .max(1),
+                ),
+            })
+        };
+        let default = (self.rate_limit_per_second > 0).then(|| Rate {
+            per_second: f64::from(self.rate_limit_per_second),
+            burst: f64::from(self.rate_limit_burst.max(1)),
+        });
+        let overrides = self
+            .tokens
+            .iter()
+            .filter_map(|t| Some((t.name.clone(), rate(t.rate_limit_per_second?))))
+            .collect();
+        RateLimiter::new(default, overrides)
     }
 
     /// The configured API tokens, checked.

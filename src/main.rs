@@ -28,6 +28,7 @@ mod metrics;
 mod service;
 mod status;
 mod synth;
+mod tls;
 
 use std::process::ExitCode;
 

@@ -25,6 +25,8 @@ pub struct Metrics {
     pub http_duration: HistogramVec,
     /// Connections closed at accept because `server.max_connections` were open.
     pub http_connections_refused: IntCounter,
+    /// Requests refused because their token exceeded its rate limit.
+    pub http_rate_limited: IntCounterVec,
     kpi_gauges: Mutex<HashMap<String, GaugeVec>>,
     pub kpi_series_dropped: IntCounterVec,
     pub kpi_evaluation_errors: IntCounterVec,
@@ -55,6 +57,13 @@ impl Metrics {
         let http_connections_refused = IntCounter::new(
             "ztlens_http_connections_refused_total",
             "Connections closed at accept because server.max_connections were open.",
+        )?;
+        let http_rate_limited = IntCounterVec::new(
+            Opts::new(
+                "ztlens_http_requests_rate_limited_total",
+                "Requests refused (429) because their API token exceeded its rate limit, by token name (anonymous without tokens).",
+            ),
+            &["token"],
         )?;
         let kpi_series_dropped = IntCounterVec::new(
             Opts::new(
@@ -89,6 +98,7 @@ impl Metrics {
         }
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(http_connections_refused.clone()))?;
+        registry.register(Box::new(http_rate_limited.clone()))?;
         registry.register(Box::new(kpi_last_evaluation.clone()))?;
         registry.register(Box::new(kpi_evaluation_seconds.clone()))?;
         Ok(Self {
@@ -98,6 +108,7 @@ impl Metrics {
             http_requests,
             http_duration,
             http_connections_refused,
+            http_rate_limited,
             kpi_gauges: Mutex::new(HashMap::new()),
             kpi_series_dropped,
             kpi_evaluation_errors,

@@ -149,3 +149,208 @@ fn an_open_api_does_not_listen_beyond_loopback() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("without API tokens"), "{stderr}");
 }
+
+/// Each token has its own request budget (`server.rate_limit_per_second`, burst
+/// `server.rate_limit_burst`): past it the answer is 429 with `Retry-After`. The bucket is the
+/// token's, so a client that forges `X-Forwarded-For` on every request gets no fresh budget,
+/// another token is unaffected, a token's own `rate_limit_per_second = 0` lifts the limit, and
+/// the health probes answer regardless.
+#[test]
+fn each_token_is_rate_limited_and_forged_forwarding_headers_do_not_reset_it() {
+    let (grafana, grafana_hash) = make_token("read");
+    let (other, other_hash) = make_token("read");
+    let (collector, collector_hash) = make_token("ingest");
+    let tokens = format!(
+        r#"[{{name = "grafana", scopes = ["read"], sha256 = "{grafana_hash}"}}, {{name = "other", scopes = ["read"], sha256 = "{other_hash}"}}, {{name = "collector", scopes = ["ingest"], sha256 = "{collector_hash}", rate_limit_per_second = 0}}]"#
+    );
+    let (_dir, server) = serve_empty(&[
+        ("ZTLENS_SERVER__TOKENS", &tokens),
+        // A burst of 5, then one a second: the requests below take well under a second.
+        ("ZTLENS_SERVER__RATE_LIMIT_PER_SECOND", "1"),
+        ("ZTLENS_SERVER__RATE_LIMIT_BURST", "5"),
+    ]);
+    let call = |token: &str, forwarded: usize| {
+        let auth = format!("Bearer {token}");
+        let ip = format!("203.0.113.{forwarded}");
+        request(
+            &server.address,
+            "GET",
+            "/api/v1/kpis",
+            &[
+                ("Authorization", auth.as_str()),
+                ("X-Forwarded-For", ip.as_str()),
+                ("X-Real-IP", ip.as_str()),
+            ],
+            b"",
+        )
+    };
+    let statuses: Vec<u16> = (0..12).map(|i| call(&grafana, i).status).collect();
+    let allowed = statuses.iter().filter(|s| **s == 200).count();
+    // Five from the burst, at most one or two refilled while the requests ran.
+    assert!((5..=7).contains(&allowed), "{statuses:?}");
+    let refused = call(&grafana, 99);
+    assert_eq!(refused.status, 429, "{}", refused.text());
+    assert_eq!(refused.json()["code"], "rate_limited");
+    assert!(refused.header("retry-after").is_some());
+    assert_eq!(
+        call(&other, 1).status,
+        200,
+        "another token has its own budget"
+    );
+    for _ in 0..20 {
+        let r = request(
+            &server.address,
+            "POST",
+            "/api/v1/ingest/okta",
+            &[("Authorization", &format!("Bearer {collector}"))],
+            OKTA.as_bytes(),
+        );
+        assert_eq!(r.status, 200, "an unlimited token: {}", r.text());
+    }
+    assert_eq!(server.get("/healthz").status, 200);
+    let metrics = request(
+        &server.address,
+        "GET",
+        "/metrics",
+        &[("Authorization", &format!("Bearer {other}"))],
+        b"",
+    )
+    .text();
+    assert!(
+        metrics.contains("ztlens_http_requests_rate_limited_total{token=\"grafana\"}"),
+        "{metrics}"
+    );
+}
+
+/// One HTTPS request with rustls, trusting `roots`; returns the response head and the
+/// certificate the server presented.
+fn https_get(address: &str, roots: &[&str], path: &str) -> Result<(String, Vec<u8>), String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use std::io::{Read, Write};
+    let mut store = rustls::RootCertStore::empty();
+    for root in roots {
+        let cert = CertificateDer::from_pem_file(fixture(root)).unwrap();
+        store.add(cert).unwrap();
+    }
+    #[allow(deprecated)] // the server's provider too; see src/tls.rs
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    let connection = rustls::ClientConnection::new(
+        std::sync::Arc::new(config),
+        ServerName::try_from("localhost").unwrap(),
+    )
+    .unwrap();
+    let tcp = std::net::TcpStream::connect(address).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut tls = rustls::StreamOwned::new(connection, tcp);
+    let head = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    tls.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    // A server may close without close_notify after the response; what was read counts.
+    let _ = tls.read_to_end(&mut response);
+    let presented = tls
+        .conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.to_vec())
+        .ok_or("no certificate")?;
+    Ok((String::from_utf8_lossy(&response).into_owned(), presented))
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tls")
+        .join(name)
+}
+
+fn der(name: &str) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::from_pem_file(fixture(name))
+        .unwrap()
+        .to_vec()
+}
+
+/// `[server.tls]`: the API speaks HTTPS only, and a renewed certificate is served without a
+/// restart; a renewal caught half-written keeps the previous certificate.
+#[test]
+fn https_with_a_certificate_reloaded_when_it_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::copy(fixture("first-cert.pem"), &cert).unwrap();
+    std::fs::copy(fixture("first-key.pem"), &key).unwrap();
+    let tls = format!(
+        "{{cert_file = {:?}, key_file = {:?}, reload_interval_secs = 1}}",
+        cert.display().to_string(),
+        key.display().to_string()
+    );
+    let (_lake, server) = serve_empty(&[("ZTLENS_SERVER__TLS", &tls)]);
+    assert!(
+        server.log().contains("listening on https://"),
+        "{}",
+        server.log()
+    );
+    let (head, presented) =
+        https_get(&server.address, &["first-cert.pem"], "/healthz").expect("HTTPS works");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(presented, der("first-cert.pem"));
+    // Plain HTTP gets no answer.
+    let plain = try_request(&server.address, "GET", "/healthz", &[], b"");
+    assert!(
+        plain.as_ref().map_or(true, |r| r.status != 200),
+        "plain HTTP was served"
+    );
+    // A certificate the client does not trust fails the handshake.
+    assert!(https_get(&server.address, &["second-cert.pem"], "/healthz").is_err());
+
+    // Renewal: the key, then the certificate.
+    std::fs::copy(fixture("second-key.pem"), &key).unwrap();
+    std::fs::copy(fixture("second-cert.pem"), &cert).unwrap();
+    let both = ["first-cert.pem", "second-cert.pem"];
+    let renewed = eventually(std::time::Duration::from_secs(15), || {
+        https_get(&server.address, &both, "/healthz")
+            .ok()
+            .filter(|(_, presented)| *presented == der("second-cert.pem"))
+    });
+    assert!(
+        renewed.is_some(),
+        "the renewed certificate was not served:\n{}",
+        server.log()
+    );
+
+    // A broken renewal keeps the certificate being served.
+    std::fs::write(&cert, "-----BEGIN CERTIFICATE-----\ntruncated").unwrap();
+    let warned = eventually(std::time::Duration::from_secs(15), || {
+        server.log().contains("reload failed").then_some(())
+    });
+    assert!(warned.is_some(), "{}", server.log());
+    let (head, presented) = https_get(&server.address, &both, "/healthz").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(presented, der("second-cert.pem"));
+}
+
+/// A certificate that does not load stops `serve` at start-up with a clear error.
+#[test]
+fn a_broken_tls_certificate_stops_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = format!(
+        "{{cert_file = {:?}, key_file = {:?}}}",
+        fixture("first-cert.pem").display().to_string(),
+        fixture("second-key.pem").display().to_string()
+    );
+    let out = run(&mut serve_cmd(
+        &dir.path().join("lake"),
+        &[("ZTLENS_SERVER__TLS", &tls)],
+    ));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("TLS certificate") && stderr.contains("key"),
+        "{stderr}"
+    );
+}

@@ -11,15 +11,19 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
+use super::rate_limit::RateLimiter;
 use crate::auth::{Denied, Scope, Tokens};
+use crate::metrics::Metrics;
 
 /// The access rules of one listening server.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AccessPolicy {
     tokens: Tokens,
     /// Host names allowed in `Host`; `None` allows any.
     hosts: Option<Vec<String>>,
     origins: Vec<String>,
+    limiter: Arc<RateLimiter>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl AccessPolicy {
@@ -51,9 +55,21 @@ impl AccessPolicy {
                 .iter()
                 .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
                 .collect(),
+            limiter: Arc::new(RateLimiter::new(None, Default::default())),
+            metrics: None,
         }
     }
+
+    /// Limit each token's request rate (see [`super::rate_limit`]), counting refusals.
+    pub fn with_rate_limits(mut self, limiter: RateLimiter, metrics: Option<Arc<Metrics>>) -> Self {
+        self.limiter = Arc::new(limiter);
+        self.metrics = metrics;
+        self
+    }
 }
+
+/// The bucket of requests without a token (no tokens configured: a loopback-only server).
+const ANONYMOUS: &str = "anonymous";
 
 /// The scope a route needs; `None` for the health probes, which answer anyone.
 fn required_scope(route: Option<&str>) -> Option<Scope> {
@@ -121,13 +137,17 @@ pub async fn check_access(
             .into_response();
         }
     }
+    let mut who = ANONYMOUS.to_string();
     if policy.tokens.enabled() {
         let token = header(headers, header::AUTHORIZATION).and_then(|v| {
             let (kind, token) = v.trim().split_once(' ')?;
             kind.eq_ignore_ascii_case("bearer").then(|| token.trim())
         });
         match policy.tokens.authorize(token, needed) {
-            Ok(name) => tracing::debug!(token = name, "authorized"),
+            Ok(name) => {
+                tracing::debug!(token = name, "authorized");
+                who = name.to_string();
+            }
             Err(Denied::Unauthenticated) => {
                 let mut response = ApiError::new(
                     StatusCode::UNAUTHORIZED,
@@ -150,6 +170,18 @@ pub async fn check_access(
                 .into_response();
             }
         }
+    }
+    if let Err(wait) = policy.limiter.check(&who) {
+        if let Some(m) = &policy.metrics {
+            m.http_rate_limited.with_label_values(&[&who]).inc();
+        }
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests for this token; slow down (see server.rate_limit_per_second)",
+        )
+        .retry(wait.as_secs().max(1))
+        .into_response();
     }
     next.run(request).await
 }

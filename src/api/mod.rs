@@ -19,6 +19,7 @@ mod error;
 mod ingest;
 mod kpis;
 mod query;
+pub mod rate_limit;
 mod status;
 
 use std::future::Future;
@@ -107,10 +108,15 @@ pub async fn serve(
         &server.allowed_hosts,
         &server.allowed_origins,
         address.ip().is_loopback(),
-    );
+    )
+    .with_rate_limits(server.rate_limiter(), Some(state.metrics.clone()));
     let header_timeout = Duration::from_secs(server.header_read_timeout_secs.max(1));
     let max_connections = server.max_connections.max(1);
     let metrics = state.metrics.clone();
+    let tls = match &server.tls {
+        Some(config) => Some(crate::tls::acceptor(config)?),
+        None => None,
+    };
     let app = app(state, access);
     let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
     let (closing, _) = tokio::sync::watch::channel(false);
@@ -135,28 +141,23 @@ pub async fn serve(
             continue;
         };
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        let mut closing = closing.subscribe();
+        let closing = closing.subscribe();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(header_timeout);
-            let connection =
-                builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-            let mut connection = std::pin::pin!(connection);
-            loop {
-                tokio::select! {
-                    _ = connection.as_mut() => break,
-                    changed = closing.changed() => {
-                        // Finish the request in flight, then close.
-                        connection.as_mut().graceful_shutdown();
-                        if changed.is_err() || *closing.borrow() {
-                            let _ = connection.as_mut().await;
-                            break;
+            match tls {
+                // The handshake runs in the connection's task, under the header timeout, so
+                // a client that stalls it holds only its own slot.
+                Some(acceptor) => {
+                    match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            serve_connection(stream, service, header_timeout, closing).await
                         }
+                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
                     }
                 }
+                None => serve_connection(stream, service, header_timeout, closing).await,
             }
         });
     }
@@ -165,6 +166,43 @@ pub async fn serve(
     // Every connection task holds a slot until it ends.
     let _ = slots.acquire_many(max_connections as u32).await;
     Ok(())
+}
+
+/// Serve HTTP/1.1 on one connection (plain or TLS) until it ends or the server closes: on
+/// close, the request in flight finishes first.
+async fn serve_connection<I, S>(
+    io: I,
+    service: S,
+    header_timeout: Duration,
+    mut closing: tokio::sync::watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming> + Send,
+    S::Future: Send + 'static,
+    S::ResBody: Send + 'static,
+    <S::ResBody as hyper::body::Body>::Data: Send,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(io), service);
+    let mut connection = std::pin::pin!(connection);
+    loop {
+        tokio::select! {
+            _ = connection.as_mut() => break,
+            changed = closing.changed() => {
+                // Finish the request in flight, then close.
+                connection.as_mut().graceful_shutdown();
+                if changed.is_err() || *closing.borrow() {
+                    let _ = connection.as_mut().await;
+                    break;
+                }
+            }
+        }
+    }
 }
 
 /// Request metrics by route template (never the raw path) and the request timeout.

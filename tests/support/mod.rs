@@ -169,7 +169,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Start `cmd` (which must print `http://HOST:PORT` on stdout) and wait for the address.
+    /// Start `cmd` (which must print `http://HOST:PORT` or `https://HOST:PORT` on stdout) and
+    /// wait for the address.
     pub fn start(mut cmd: Command) -> Server {
         let mut child = cmd
             .stdout(Stdio::piped())
@@ -183,8 +184,10 @@ impl Server {
         let out = output.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(pos) = line.find("http://") {
-                    let rest = &line[pos + 7..];
+                let start = (line.find("https://").map(|p| p + 8))
+                    .or_else(|| line.find("http://").map(|p| p + 7));
+                if let Some(start) = start {
+                    let rest = &line[start..];
                     let address: String = rest
                         .chars()
                         .take_while(|c| !c.is_whitespace() && *c != '/')
