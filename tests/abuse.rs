@@ -138,6 +138,24 @@ fn a_client_that_disconnects_cancels_its_query() {
             })
         })
         .collect();
+    // While both queries keep the query threads busy, the probes answer promptly: queries run
+    // on their own runtime.
+    std::thread::sleep(Duration::from_millis(200));
+    let slowest_probe = (0..6)
+        .map(|_| {
+            let started = Instant::now();
+            assert_eq!(server.get("/healthz").status, 200);
+            let took = started.elapsed();
+            std::thread::sleep(Duration::from_millis(100));
+            took
+        })
+        .max()
+        .unwrap();
+    eprintln!("slowest /healthz under two runaway queries: {slowest_probe:?}");
+    assert!(
+        slowest_probe < Duration::from_millis(200),
+        "/healthz took {slowest_probe:?} while queries ran"
+    );
     for client in clients {
         client.join().unwrap();
     }

@@ -370,7 +370,16 @@ impl Engine {
                 .iter()
                 .map(|f| f.name().clone())
                 .collect();
-            let batches = capped.collect().await?;
+            // Analysis, optimization and physical planning of the statement: a failure here
+            // (a function called with the wrong types, which DataFusion reports as an internal
+            // error of its type coercion) is the statement's fault, unless reading the lake's
+            // listing failed.
+            let task_ctx = Arc::new(capped.task_ctx());
+            let physical = capped
+                .create_physical_plan()
+                .await
+                .map_err(AnalyticsError::from_planning)?;
+            let batches = datafusion::physical_plan::collect(physical, task_ctx).await?;
             Ok::<_, AnalyticsError>(QueryOutput::new(columns, batches, max_rows))
         };
         let timeout = Duration::from_secs(self.inner.config.timeout_secs.max(1));

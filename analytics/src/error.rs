@@ -60,6 +60,7 @@ impl AnalyticsError {
 
 impl From<datafusion::error::DataFusionError> for AnalyticsError {
     fn from(e: datafusion::error::DataFusionError) -> Self {
+        use datafusion::arrow::error::ArrowError;
         use datafusion::error::DataFusionError as D;
         match e.find_root() {
             // DataFusion reports the memory pool and the spill limit this way.
@@ -67,9 +68,51 @@ impl From<datafusion::error::DataFusionError> for AnalyticsError {
             D::SQL(..) | D::Plan(_) | D::SchemaError(..) | D::NotImplemented(_) => {
                 AnalyticsError::InvalidQuery(root_message(&e))
             }
+            // Evaluating the statement over the data failed: a zero `date_bin` stride, a
+            // division by zero, a string that does not cast. The statement's fault, not the
+            // server's (found by the HTTP fuzz target).
+            D::Execution(_) => AnalyticsError::InvalidQuery(root_message(&e)),
+            // DataFusion's own assertions, tripped by a statement it should have refused while
+            // planning (`list || list LIKE NULL`): still the statement that cannot run.
+            D::Internal(_) => {
+                tracing::warn!(error = %e, "DataFusion failed an internal check running a statement");
+                AnalyticsError::InvalidQuery(root_message(&e))
+            }
+            D::ArrowError(arrow, _) if !matches!(**arrow, ArrowError::IoError(..)) => {
+                AnalyticsError::InvalidQuery(root_message(&e))
+            }
+            // A function's own error (a regular expression that does not parse), unless it is
+            // reading the lake that failed.
+            D::External(inner) if !is_storage_error(inner.as_ref()) => {
+                AnalyticsError::InvalidQuery(root_message(&e))
+            }
             _ => AnalyticsError::Internal(e.to_string()),
         }
     }
+}
+
+impl AnalyticsError {
+    /// An error of analysing, optimizing or planning a statement: the statement's fault
+    /// (DataFusion reports some type errors as internal errors of its analyzer) unless the
+    /// lake could not be read or memory ran out.
+    pub fn from_planning(e: datafusion::error::DataFusionError) -> Self {
+        use datafusion::error::DataFusionError as D;
+        match e.find_root() {
+            D::IoError(_) | D::ObjectStore(_) | D::ParquetError(_) => {
+                AnalyticsError::Internal(e.to_string())
+            }
+            D::External(inner) if is_storage_error(inner.as_ref()) => {
+                AnalyticsError::Internal(e.to_string())
+            }
+            D::ResourcesExhausted(m) => AnalyticsError::QueryTooLarge(m.clone()),
+            _ => AnalyticsError::InvalidQuery(root_message(&e)),
+        }
+    }
+}
+
+/// Whether an error wrapped by DataFusion comes from reading storage (the lake, dead letters).
+fn is_storage_error(e: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    e.is::<ztlens_ingest::lake::LakeError>() || e.is::<std::io::Error>()
 }
 
 fn root_message(e: &datafusion::error::DataFusionError) -> String {

@@ -51,8 +51,10 @@ impl QueryOutput {
                 .with_explicit_nulls(true)
                 .build::<_, JsonArray>(&mut buf);
             for batch in &self.batches {
+                let batch =
+                    printable(batch).map_err(|e| AnalyticsError::Internal(e.to_string()))?;
                 writer
-                    .write(batch)
+                    .write(&batch)
                     .map_err(|e| AnalyticsError::Internal(e.to_string()))?;
             }
             writer
@@ -72,8 +74,10 @@ impl QueryOutput {
                 .with_header(true)
                 .build(&mut buf);
             for batch in &self.batches {
+                let batch =
+                    printable(batch).map_err(|e| AnalyticsError::Internal(e.to_string()))?;
                 writer
-                    .write(batch)
+                    .write(&batch)
                     .map_err(|e| AnalyticsError::Internal(e.to_string()))?;
             }
         }
@@ -87,8 +91,85 @@ impl QueryOutput {
         if self.batches.is_empty() {
             return Ok("(no rows)".to_string());
         }
-        datafusion::arrow::util::pretty::pretty_format_batches(&self.batches)
+        let batches = self
+            .batches
+            .iter()
+            .map(printable)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| AnalyticsError::Internal(e.to_string()))?;
+        datafusion::arrow::util::pretty::pretty_format_batches(&batches)
             .map(|t| t.to_string())
             .map_err(|e| AnalyticsError::Internal(e.to_string()))
+    }
+}
+
+/// `batch` with the temporal values that cannot be printed as dates (beyond chrono's range of
+/// ±262,000 years: a corrupt record or arithmetic on times) made null. Arrow's JSON writer
+/// writes such a value as an unescaped error message, which made the whole answer invalid JSON
+/// (found by the HTTP fuzz target).
+fn printable(batch: &RecordBatch) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+    use datafusion::arrow::array::BooleanArray;
+    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+    let options = FormatOptions::new().with_display_error(false);
+    let mut columns = batch.columns().to_vec();
+    let mut changed = false;
+    for column in &mut columns {
+        if !column.data_type().is_temporal() {
+            continue;
+        }
+        let unprintable: BooleanArray = {
+            let formatter = ArrayFormatter::try_new(column.as_ref(), &options)?;
+            (0..column.len())
+                .map(|i| Some(column.is_valid(i) && formatter.value(i).try_to_string().is_err()))
+                .collect()
+        };
+        if unprintable.true_count() > 0 {
+            *column = datafusion::arrow::compute::nullif(column.as_ref(), &unprintable)?;
+            changed = true;
+        }
+    }
+    if !changed {
+        return Ok(batch.clone());
+    }
+    RecordBatch::try_new(batch.schema(), columns)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::TimestampMillisecondArray;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    use super::*;
+
+    #[test]
+    fn times_beyond_any_calendar_become_null_and_the_answer_stays_json() {
+        let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+        let schema = Arc::new(Schema::new(vec![Field::new("time", ts, true)]));
+        let times = TimestampMillisecondArray::from(vec![
+            Some(i64::MAX),
+            Some(0),
+            None,
+            Some(9_000_000_000_000_000),
+        ])
+        .with_timezone("UTC");
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(times)]).unwrap();
+        let output = QueryOutput::new(vec!["time".into()], vec![batch], 10);
+        let rows: Vec<serde_json::Value> = output
+            .json_rows()
+            .unwrap()
+            .into_iter()
+            .map(|row| row["time"].clone())
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                serde_json::Value::Null,
+                serde_json::json!("1970-01-01T00:00:00Z"),
+                serde_json::Value::Null,
+                serde_json::Value::Null
+            ]
+        );
     }
 }

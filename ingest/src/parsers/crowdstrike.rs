@@ -103,11 +103,12 @@ impl<'v> Fields<'v> {
     }
 }
 
-/// Epoch seconds or milliseconds (told apart by magnitude), as text or number → ms.
+/// Epoch seconds or milliseconds (told apart by magnitude), as text or number → ms. Values
+/// beyond [`jv::MAX_EPOCH_SECONDS`] either way are not times.
 fn epoch_ms(text: &str) -> Option<i64> {
     let n: f64 = text.trim().parse().ok()?;
     if n.abs() > 1e11 {
-        Some(n as i64)
+        (n.abs() < jv::MAX_EPOCH_SECONDS * 1000.0).then_some(n as i64)
     } else {
         epoch_seconds_to_ms(n)
     }
@@ -377,5 +378,25 @@ impl Parser for CrowdStrikeParser {
             }
         }
         Ok(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::epoch_ms;
+
+    #[test]
+    fn epoch_times_beyond_any_calendar_are_not_times() {
+        assert_eq!(epoch_ms("1772400000"), Some(1_772_400_000_000));
+        assert_eq!(epoch_ms("1772400000123"), Some(1_772_400_000_123));
+        // Once stored as i64::MAX, printed by Arrow as an error inside the JSON answer.
+        for absurd in [
+            "18446744073709551616",
+            "9000000000000000000",
+            "-1e300",
+            "NaN",
+        ] {
+            assert_eq!(epoch_ms(absurd), None, "{absurd}");
+        }
     }
 }

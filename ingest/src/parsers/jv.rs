@@ -123,9 +123,15 @@ pub(crate) fn array_at<'v>(value: &'v Value, path: &[&str]) -> &'v [Value] {
         .map_or(&[], Vec::as_slice)
 }
 
-/// Epoch seconds (possibly fractional) → milliseconds, refusing values outside ±10 000 years.
+/// Largest epoch offset accepted for an event time, in seconds: about ±7,900 years, well inside
+/// what chrono and Arrow can print as a date. A time beyond it is a corrupt record, not a time.
+pub(crate) const MAX_EPOCH_SECONDS: f64 = 2.5e11;
+
+/// Epoch seconds (possibly fractional) → milliseconds, refusing values beyond
+/// [`MAX_EPOCH_SECONDS`].
 pub(crate) fn epoch_seconds_to_ms(seconds: f64) -> Option<i64> {
-    (seconds.is_finite() && seconds.abs() < 2.5e11).then(|| (seconds * 1000.0).round() as i64)
+    (seconds.is_finite() && seconds.abs() < MAX_EPOCH_SECONDS)
+        .then(|| (seconds * 1000.0).round() as i64)
 }
 
 /// A JSON object with the members of `object` whose keys are not in `known` (compared

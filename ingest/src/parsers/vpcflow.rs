@@ -300,14 +300,14 @@ fn opt_num<T: std::str::FromStr>(name: &str, value: &str) -> Result<Option<T>, P
     value.parse().map(Some).map_err(|_| field_err(name, value))
 }
 
-/// Epoch seconds as milliseconds; a value whose milliseconds overflow is invalid, not wrapped.
+/// Epoch seconds as milliseconds; a value beyond [`super::jv::MAX_EPOCH_SECONDS`] is invalid.
 fn opt_epoch_secs(name: &str, value: &str) -> Result<Option<i64>, ParseError> {
     match opt_num::<i64>(name, value)? {
         None => Ok(None),
-        Some(secs) => secs
-            .checked_mul(1000)
-            .map(Some)
-            .ok_or_else(|| field_err(name, value)),
+        Some(secs) if (secs.unsigned_abs() as f64) < super::jv::MAX_EPOCH_SECONDS => {
+            Ok(Some(secs * 1000))
+        }
+        Some(_) => Err(field_err(name, value)),
     }
 }
 
@@ -591,4 +591,21 @@ fn map_record<'a>(
         c.unmapped = json_object(&borrowed).map(Cow::Owned);
     }
     Ok(row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::opt_epoch_secs;
+
+    #[test]
+    fn epoch_times_beyond_any_calendar_are_invalid() {
+        assert_eq!(
+            opt_epoch_secs("start", "1772400000").unwrap(),
+            Some(1_772_400_000_000)
+        );
+        assert_eq!(opt_epoch_secs("start", "-").unwrap(), None);
+        for absurd in ["99999999999999", "9223372036854775807", "-99999999999999"] {
+            assert!(opt_epoch_secs("start", absurd).is_err(), "{absurd}");
+        }
+    }
 }
