@@ -140,33 +140,6 @@ impl ServerConfig {
         Ok(())
     }
 
-    /// The request rate limits: the default, and each token's override.
-    pub fn rate_limiter(&self) -> crate::api::rate_limit::RateLimiter {
-        use crate::api::rate_limit::{Rate, RateLimiter};
-        // The burst grows with a token's own rate so a fast token is not held to the default
-        // burst.
-        let rate = |per_second: u32| {
-            (per_second > 0).then(|| Rate {
-                per_second: f64::from(per_second),
-                burst: f64::from(
-                    self.rate_limit_burst
-                        .max(per_second.saturating_mul(2))
-                        .max(1),
-                ),
-            })
-        };
-        let default = (self.rate_limit_per_second > 0).then(|| Rate {
-            per_second: f64::from(self.rate_limit_per_second),
-            burst: f64::from(self.rate_limit_burst.max(1)),
-        });
-        let overrides = self
-            .tokens
-            .iter()
-            .filter_map(|t| Some((t.name.clone(), rate(t.rate_limit_per_second?))))
-            .collect();
-        RateLimiter::new(default, overrides)
-    }
-
     /// The configured API tokens, checked.
     pub fn tokens(&self) -> Result<Tokens, String> {
         Tokens::new(&self.tokens)

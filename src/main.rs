@@ -3,6 +3,7 @@
 //! Layout of the binary, each module importing only those listed before it (and the library
 //! crates; `main` wires them):
 //! - `auth`: API tokens and their scopes;
+//! - `tls`: `[server.tls]`, the rustls acceptor with a certificate reloaded on change;
 //! - `config`: `ztlens.toml` + `ZTLENS_*` environment; each section validates itself;
 //! - `metrics`: the Prometheus registry and KPI gauges;
 //! - `status`: the typed answers about the service (status, maturity report);

@@ -411,3 +411,49 @@ fn dead_letters_have_a_daily_budget_and_stream_when_read() {
     assert_eq!(stored.json()["rows"][0]["n"], 0, "{}", stored.text());
     assert_alive(&server, "reading two million dead letters");
 }
+
+/// A query that reaches `query.timeout_secs` while its client waits is answered 503
+/// `query_timeout` and stops: the CPU is quiet within 5 s and its slot is free again. The
+/// nested-loop join that never matches once ran on for minutes past its timeout.
+#[test]
+fn a_query_past_its_timeout_stops() {
+    let (_dir, server) = serve_empty(&[
+        ("ZTLENS_SERVER__MAINTENANCE_INTERVAL_SECS", "0"),
+        ("ZTLENS_QUERY__TIMEOUT_SECS", "2"),
+        ("ZTLENS_QUERY__MAX_CONCURRENT", "1"),
+    ]);
+    let values: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    let no_match = format!(
+        "WITH t AS (SELECT unnest(make_array({})) AS x), \
+         big AS (SELECT a.x * 1000 + b.x AS k FROM t a, t b) \
+         SELECT count(*) FROM big l JOIN big r ON l.k > r.k + 2000000",
+        values.join(",")
+    );
+    let started = Instant::now();
+    let r = server.post("/api/v1/query", &[], no_match.as_bytes());
+    assert_json_error(&r, 503, "a query past its timeout");
+    assert_eq!(r.json()["code"], "query_timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let timed_out = Instant::now();
+    let mut idle = false;
+    while timed_out.elapsed() < Duration::from_secs(5) {
+        let before = server.cpu_seconds();
+        std::thread::sleep(Duration::from_secs(1));
+        if server.cpu_seconds() - before < 0.2 {
+            idle = true;
+            break;
+        }
+    }
+    assert!(
+        idle,
+        "the server still burns CPU after the timeout:\n{}",
+        server.log()
+    );
+    // The one slot is free.
+    let ok = server.post("/api/v1/query", &[], b"SELECT 1 AS one");
+    assert_eq!(ok.status, 200, "{}", ok.text());
+}

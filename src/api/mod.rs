@@ -4,12 +4,17 @@
 //! - [`ingest`]: push ingest (the push source itself is `ztlens_ingest::pipeline::push`);
 //! - [`query`]: guarded read-only SQL;
 //! - [`status`]: the service's status and the maturity scorecard;
-//! - [`error`]: [`ApiError`], the one error→HTTP mapping.
+//! - [`error`]: [`ApiError`], the one error→HTTP mapping;
+//! - `access`: host allow-list, origin check, token scopes and rate limits, before any handler;
+//! - [`rate_limit`]: a token bucket per API token.
+//!
+//! The accept loop is ours (hyper): a header-read timeout, a connection cap, and the TLS
+//! handshake of `[server.tls]` (see [`crate::tls`]) inside each connection's task.
 //!
 //! `app(state)` builds the router and `serve(listener, state, shutdown)` runs it, so tests bind
 //! port 0 and stop the server with a future. Handlers read the shared [`AppState`] of
-//! [`crate::service`]; this module may import `service`, `status` and `config`, never
-//! `commands`.
+//! [`crate::service`]; this module may import `service`, `status`, `config`, `auth`, `tls` and
+//! `metrics`, never `commands`.
 //!
 //! Ingest answers 2xx only after the rows are in the fsynced write-ahead log: a 200 means the
 //! rows survive a crash.
@@ -109,7 +114,10 @@ pub async fn serve(
         &server.allowed_origins,
         address.ip().is_loopback(),
     )
-    .with_rate_limits(server.rate_limiter(), Some(state.metrics.clone()));
+    .with_rate_limits(
+        rate_limit::RateLimiter::for_server(server),
+        Some(state.metrics.clone()),
+    );
     let header_timeout = Duration::from_secs(server.header_read_timeout_secs.max(1));
     let max_connections = server.max_connections.max(1);
     let metrics = state.metrics.clone();

@@ -32,6 +32,33 @@ struct Bucket {
 }
 
 impl RateLimiter {
+    /// The limits of `[server]`: the default, and each token's override.
+    pub fn for_server(server: &crate::config::ServerConfig) -> Self {
+        // The burst grows with a token's own rate so a fast token is not held to the default
+        // burst.
+        let rate = |per_second: u32| {
+            (per_second > 0).then(|| Rate {
+                per_second: f64::from(per_second),
+                burst: f64::from(
+                    server
+                        .rate_limit_burst
+                        .max(per_second.saturating_mul(2))
+                        .max(1),
+                ),
+            })
+        };
+        let default = (server.rate_limit_per_second > 0).then(|| Rate {
+            per_second: f64::from(server.rate_limit_per_second),
+            burst: f64::from(server.rate_limit_burst.max(1)),
+        });
+        let overrides = server
+            .tokens
+            .iter()
+            .filter_map(|t| Some((t.name.clone(), rate(t.rate_limit_per_second?))))
+            .collect();
+        Self::new(default, overrides)
+    }
+
     /// `default` applies to every key without an override; `None` means unlimited.
     pub fn new(default: Option<Rate>, overrides: HashMap<String, Option<Rate>>) -> Self {
         Self {

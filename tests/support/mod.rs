@@ -186,15 +186,17 @@ impl Server {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 let start = (line.find("https://").map(|p| p + 8))
                     .or_else(|| line.find("http://").map(|p| p + 7));
-                if let Some(start) = start {
-                    let rest = &line[start..];
-                    let address: String = rest
+                let address: Option<String> = start.map(|start| {
+                    line[start..]
                         .chars()
                         .take_while(|c| !c.is_whitespace() && *c != '/')
-                        .collect();
+                        .collect()
+                });
+                // Logged before the address is handed over, so the caller sees the line.
+                out.lock().unwrap().push(line);
+                if let Some(address) = address {
                     let _ = tx.send(address);
                 }
-                out.lock().unwrap().push(line);
             }
         });
         let err_out = output.clone();
