@@ -218,7 +218,8 @@ pub async fn run_lake(
             .run_sql(
                 "SELECT (SELECT count(*) FROM authentication) + (SELECT count(*) FROM network_activity) \
                  + (SELECT count(*) FROM http_activity) + (SELECT count(*) FROM device_state) \
-                 + (SELECT count(*) FROM account_change) + (SELECT count(*) FROM detection_finding) AS n",
+                 + (SELECT count(*) FROM account_change) + (SELECT count(*) FROM detection_finding) \
+                 + (SELECT count(*) FROM base_event) AS n",
             )
             .await?;
         out.json_rows()?

@@ -694,6 +694,7 @@ fn random_bodies_and_random_sql_never_get_a_server_error() {
         "device_state",
         "detection_finding",
         "account_change",
+        "base_event",
         "dead_letters",
     ]
     .iter()

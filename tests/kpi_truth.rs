@@ -131,6 +131,7 @@ fn kpis_equal_the_generator_truth_and_duplicates_count_once() {
            UNION ALL SELECT metadata_product_name, count(DISTINCT metadata_uid) FROM device_state GROUP BY 1 \
            UNION ALL SELECT metadata_product_name, count(DISTINCT metadata_uid) FROM account_change GROUP BY 1 \
            UNION ALL SELECT metadata_product_name, count(DISTINCT metadata_uid) FROM detection_finding GROUP BY 1 \
+           UNION ALL SELECT metadata_product_name, count(DISTINCT metadata_uid) FROM base_event GROUP BY 1 \
          ) GROUP BY source ORDER BY source",
     ]));
     let stored: Vec<Value> = serde_json::from_str(&per_source).unwrap();

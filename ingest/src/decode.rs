@@ -146,7 +146,12 @@ impl RecordProcessor {
                 let before = TableCounts::of(&self.builders);
                 match self.parser.parse(bytes, &self.raw_ref, &mut self.builders) {
                     Ok(_) => {
-                        TableCounts::of(&self.builders).add_delta(&before, &mut self.stats);
+                        let after = TableCounts::of(&self.builders);
+                        after.add_delta(&before, &mut self.stats);
+                        if after.0 != before.0 {
+                            let types = self.builders.take_base_event_types();
+                            self.stats.add_base_event_types(&types);
+                        }
                         return;
                     }
                     Err(error) => (bytes, bytes.len(), error),
@@ -434,18 +439,11 @@ impl FrameBatch {
 }
 
 /// Row counts per table, to attribute a parse's rows.
-struct TableCounts([usize; 6]);
+struct TableCounts([usize; Table::ALL.len()]);
 
 impl TableCounts {
     fn of(b: &TableBuilders) -> Self {
-        TableCounts([
-            b.authentication.len(),
-            b.network_activity.len(),
-            b.http_activity.len(),
-            b.device_state.len(),
-            b.detection_finding.len(),
-            b.account_change.len(),
-        ])
+        TableCounts(Table::ALL.map(|t| b.len_of(t)))
     }
 
     fn add_delta(&self, before: &TableCounts, stats: &mut DecodeStats) {

@@ -1,7 +1,13 @@
 //! Ingest and lake metrics, registered into the caller's Prometheus registry.
 //!
 //! Labels come only from fixed sets (source format, table, error kind), never from record
-//! content, so the series count is bounded whatever the input.
+//! content, so the series count is bounded whatever the input. The one exception,
+//! `ztlens_ingest_base_events_total{event_type}`, takes the vendor event type of unmapped
+//! events: at most [`MAX_EVENT_TYPES_PER_SOURCE`] values per source are admitted (first come),
+//! and only short names of plain characters; the rest are counted as `other`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
@@ -26,6 +32,22 @@ pub struct IngestMetrics {
     pub requests_refused: IntCounter,
     pub requests_refused_dead_letter_budget: IntCounter,
     pub dead_letters_truncated: IntCounter,
+    pub base_events: IntCounterVec,
+    /// Event-type labels admitted per source (see the module docs).
+    admitted_event_types: Mutex<HashMap<String, HashSet<String>>>,
+}
+
+/// Vendor event types with their own `ztlens_ingest_base_events_total` series, per source.
+/// CloudTrail alone names a hundred API calls in a small sample.
+pub const MAX_EVENT_TYPES_PER_SOURCE: usize = 100;
+
+/// Whether an event type may be a label value: short, plain characters.
+fn plain_label(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:/- ".contains(&b))
 }
 
 impl IngestMetrics {
@@ -117,6 +139,12 @@ impl IngestMetrics {
                 "ztlens_ingest_requests_refused_dead_letter_budget_total",
                 "Pushed bodies with broken records refused whole because the day's dead-letter budget (lake.max_dead_letter_bytes_per_day) was spent.",
             )?,
+            base_events: counter_vec(
+                "ztlens_ingest_base_events_total",
+                "Events of a known source that no class maps, stored in base_event, per source and vendor event type (at most 100 types per source; the rest are `other`).",
+                &["source", "event_type"],
+            )?,
+            admitted_event_types: Mutex::new(HashMap::new()),
             dead_letters_truncated: counter(
                 "ztlens_dead_letters_truncated_total",
                 "Dead letters stored with only the start of their record because the day's dead-letter budget was spent.",
@@ -140,6 +168,29 @@ impl IngestMetrics {
                 .with_label_values(&[source, kind.as_str()])
                 .inc_by(*n);
         }
+        if !stats.base_events.is_empty() {
+            let mut admitted = self
+                .admitted_event_types
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let admitted = admitted.entry(source.to_string()).or_default();
+            for (event_type, n) in &stats.base_events {
+                let label = if admitted.contains(event_type) {
+                    event_type.as_str()
+                } else if plain_label(event_type)
+                    && event_type != "other"
+                    && admitted.len() < MAX_EVENT_TYPES_PER_SOURCE
+                {
+                    admitted.insert(event_type.clone());
+                    event_type.as_str()
+                } else {
+                    "other"
+                };
+                self.base_events
+                    .with_label_values(&[source, label])
+                    .inc_by(*n);
+            }
+        }
     }
 
     /// Make every series exist at zero, so dashboards show 0 rather than "no data".
@@ -156,5 +207,51 @@ impl IngestMetrics {
             self.lake_rows_written.with_label_values(&[table.name()]);
             self.lake_files_written.with_label_values(&[table.name()]);
         }
+    }
+}
+
+#[cfg(test)]
+mod base_event_tests {
+    use super::*;
+
+    #[test]
+    fn event_type_labels_are_capped_per_source_and_odd_names_are_other() {
+        let registry = Registry::new();
+        let metrics = IngestMetrics::new(&registry).unwrap();
+        let mut stats = DecodeStats::default();
+        let mut types = std::collections::BTreeMap::new();
+        for i in 0..MAX_EVENT_TYPES_PER_SOURCE + 20 {
+            types.insert(format!("type.{i:03}"), 1);
+        }
+        types.insert("x\"}\n{evil".into(), 3);
+        types.insert("a".repeat(65), 2);
+        stats.add_base_event_types(&types);
+        metrics.observe_decode("okta", &stats);
+        let count = |label: &str| {
+            metrics
+                .base_events
+                .with_label_values(&["okta", label])
+                .get()
+        };
+        assert_eq!(count("type.000"), 1);
+        // 20 over the cap, plus the two names that are not plain.
+        assert_eq!(count("other"), 20 + 3 + 2);
+        let series = registry
+            .gather()
+            .into_iter()
+            .find(|f| f.name() == "ztlens_ingest_base_events_total")
+            .unwrap()
+            .get_metric()
+            .len();
+        assert_eq!(series, MAX_EVENT_TYPES_PER_SOURCE + 1);
+        // Another source has its own allowance.
+        metrics.observe_decode("cloudtrail", &stats);
+        assert_eq!(
+            metrics
+                .base_events
+                .with_label_values(&["cloudtrail", "type.050"])
+                .get(),
+            1
+        );
     }
 }

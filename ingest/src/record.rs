@@ -10,12 +10,14 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::schema::Table;
+use crate::schema::{MAX_TALLIED_EVENT_TYPES, Table};
 
 /// How much of a refused record's bytes a dead letter keeps.
 pub const DEAD_LETTER_PREFIX: usize = 64 * 1024;
 
-/// Why a record was refused. Bounded: used as a metric label and in dead letters.
+/// Why a record was refused. Bounded: used as a metric label and in dead letters. Every kind is
+/// a broken record: an event of a known source that no class maps is a `base_event` row, not a
+/// refusal (dead letters written before that change may still say `unsupported_event`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ErrorKind {
     /// The record is not valid UTF-8 text.
@@ -28,8 +30,6 @@ pub enum ErrorKind {
     InvalidField,
     /// A required field is missing.
     MissingField,
-    /// A valid record of an event type ztlens does not map (kept for replay).
-    UnsupportedEvent,
     /// The record is larger than `max_record_bytes`.
     Oversized,
     /// The record ended before its structure was complete.
@@ -41,13 +41,12 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 9] = [
         ErrorKind::InvalidUtf8,
         ErrorKind::InvalidJson,
         ErrorKind::FieldCount,
         ErrorKind::InvalidField,
         ErrorKind::MissingField,
-        ErrorKind::UnsupportedEvent,
         ErrorKind::Oversized,
         ErrorKind::Truncated,
         ErrorKind::Empty,
@@ -61,7 +60,6 @@ impl ErrorKind {
             ErrorKind::FieldCount => "field_count",
             ErrorKind::InvalidField => "invalid_field",
             ErrorKind::MissingField => "missing_field",
-            ErrorKind::UnsupportedEvent => "unsupported_event",
             ErrorKind::Oversized => "oversized",
             ErrorKind::Truncated => "truncated",
             ErrorKind::Empty => "empty",
@@ -194,9 +192,26 @@ pub struct DecodeStats {
     pub dead_letters: BTreeMap<ErrorKind, u64>,
     /// Input bytes consumed.
     pub bytes: u64,
+    /// Rows stored in `base_event` (a known source's events no class maps), per vendor event
+    /// type; at most [`MAX_TALLIED_EVENT_TYPES`] types, the rest as `other`.
+    pub base_events: BTreeMap<String, u64>,
 }
 
 impl DecodeStats {
+    /// Count base events per type, keeping the number of types bounded.
+    pub fn add_base_event_types(&mut self, types: &BTreeMap<String, u64>) {
+        for (event_type, n) in types {
+            let tallied = self.base_events.len();
+            match self.base_events.get_mut(event_type) {
+                Some(count) => *count += n,
+                None if tallied < MAX_TALLIED_EVENT_TYPES => {
+                    self.base_events.insert(event_type.clone(), *n);
+                }
+                None => *self.base_events.entry("other".into()).or_default() += n,
+            }
+        }
+    }
+
     pub fn total_rows(&self) -> u64 {
         self.rows.values().sum()
     }
@@ -214,5 +229,6 @@ impl DecodeStats {
         for (k, n) in &other.dead_letters {
             *self.dead_letters.entry(*k).or_default() += n;
         }
+        self.add_base_event_types(&other.base_events);
     }
 }

@@ -85,7 +85,8 @@ pub struct ColumnSpec {
     pub doc: &'static str,
 }
 
-/// The six normalized tables.
+/// The normalized tables: six OCSF classes, and `base_event` for the events of a known source
+/// that no class maps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
     Authentication,
@@ -94,16 +95,18 @@ pub enum Table {
     DeviceState,
     DetectionFinding,
     AccountChange,
+    BaseEvent,
 }
 
 impl Table {
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 7] = [
         Table::Authentication,
         Table::NetworkActivity,
         Table::HttpActivity,
         Table::DeviceState,
         Table::DetectionFinding,
         Table::AccountChange,
+        Table::BaseEvent,
     ];
 
     /// Table name in the lake and in SQL.
@@ -115,6 +118,7 @@ impl Table {
             Table::DeviceState => "device_state",
             Table::DetectionFinding => "detection_finding",
             Table::AccountChange => "account_change",
+            Table::BaseEvent => "base_event",
         }
     }
 
@@ -131,6 +135,7 @@ impl Table {
             Table::DeviceState => 5001,
             Table::DetectionFinding => 2004,
             Table::AccountChange => 3001,
+            Table::BaseEvent => 0,
         }
     }
 
@@ -148,6 +153,7 @@ impl Table {
             Table::DeviceState => DeviceStateBuilder::schema(),
             Table::DetectionFinding => DetectionFindingBuilder::schema(),
             Table::AccountChange => AccountChangeBuilder::schema(),
+            Table::BaseEvent => BaseEventBuilder::schema(),
         }
     }
 
@@ -160,6 +166,7 @@ impl Table {
             Table::DeviceState => DeviceStateRow::COLUMNS,
             Table::DetectionFinding => DetectionFindingRow::COLUMNS,
             Table::AccountChange => AccountChangeRow::COLUMNS,
+            Table::BaseEvent => BaseEventRow::COLUMNS,
         };
         Common::COLUMNS.iter().chain(own).copied().collect()
     }
@@ -184,6 +191,9 @@ impl Table {
             }
             Table::AccountChange => {
                 "OCSF Account Change (3001): containment and hygiene actions (suspend, session revoke, credential rotation)."
+            }
+            Table::BaseEvent => {
+                "OCSF Base Event (0): events of a known source that no class above maps (an Okta event type, a Falcon process event, a CloudTrail API call), with the vendor event type, actor, target and the record itself; never dead letters."
             }
         }
     }
@@ -892,6 +902,39 @@ define_table! {
     }
 }
 
+define_table! {
+    BaseEvent, BaseEventRow, BaseEventColumns, BaseEventColumnsBuilder, BaseEventBuilder {
+        /// Id of the actor (user, service principal, process owner) at the vendor.
+        actor_user_uid: Str,
+        /// Actor name.
+        actor_user_name: Str,
+        /// Actor login name / e-mail, when it is one.
+        actor_user_email_addr: Str,
+        /// OCSF user type id of the actor: 1 User, 2 Admin, 3 System, 4 Service.
+        actor_user_type_id: I32,
+        /// Address the event came from.
+        src_endpoint_ip: Str,
+        /// Device the event is about (EDR and MDM events).
+        device_uid: Str,
+        /// Host name of that device.
+        device_hostname: Str,
+        /// Kind of thing acted on (User, AppInstance, file, domain, an AWS resource type …).
+        zt_target_type: Str,
+        /// Id of the thing acted on.
+        zt_target_uid: Str,
+        /// Name of the thing acted on.
+        zt_target_name: Str,
+        /// The record as received (UTF-8, at most its first 64 KiB), for replay once a class maps it.
+        raw_data: Str,
+        /// Length of the record in bytes; larger than `raw_data` when it was cut.
+        raw_data_size: I64,
+    }
+}
+
+/// Most distinct vendor event types [`TableBuilders`] tallies between two takes; the rest are
+/// counted as `other` (the type is attacker-controlled text: memory stays bounded).
+pub const MAX_TALLIED_EVENT_TYPES: usize = 256;
+
 /// Column builders for every table: what a parser appends into.
 #[derive(Debug)]
 pub struct TableBuilders {
@@ -901,9 +944,61 @@ pub struct TableBuilders {
     pub device_state: DeviceStateBuilder,
     pub detection_finding: DetectionFindingBuilder,
     pub account_change: AccountChangeBuilder,
+    /// Append with [`TableBuilders::append_base_event`], which tallies the event type.
+    base_event: BaseEventBuilder,
+    /// Base events appended per vendor event type since the last [`Self::take_base_event_types`].
+    base_event_types: std::collections::BTreeMap<String, u64>,
 }
 
 impl TableBuilders {
+    /// Append an event of a known source that no class maps: activity 99 (Other) named after
+    /// the vendor event type, which is also `metadata_event_code`, and the record kept in
+    /// `raw_data` (its first 64 KiB, cut at a character boundary).
+    pub fn append_base_event(
+        &mut self,
+        row: &mut BaseEventRow<'_>,
+        event_type: &str,
+        record: &str,
+    ) {
+        const RAW_KEPT: usize = 64 * 1024;
+        let mut keep = record.len().min(RAW_KEPT);
+        while !record.is_char_boundary(keep) {
+            keep -= 1;
+        }
+        row.common.activity_id = Some(99);
+        row.common.activity_name = Some(Cow::Owned(event_type.to_string()));
+        row.common.metadata_event_code = Some(Cow::Owned(event_type.to_string()));
+        row.own.raw_data = Some(Cow::Owned(record[..keep].to_string()));
+        row.own.raw_data_size = Some(record.len() as i64);
+        self.base_event.append(row);
+        let tallied = self.base_event_types.len();
+        match self.base_event_types.get_mut(event_type) {
+            Some(n) => *n += 1,
+            None if tallied < MAX_TALLIED_EVENT_TYPES => {
+                self.base_event_types.insert(event_type.to_string(), 1);
+            }
+            None => *self.base_event_types.entry("other".into()).or_insert(0) += 1,
+        }
+    }
+
+    /// The base events appended per event type since the last call.
+    pub fn take_base_event_types(&mut self) -> std::collections::BTreeMap<String, u64> {
+        std::mem::take(&mut self.base_event_types)
+    }
+
+    /// Rows appended to one table so far.
+    pub fn len_of(&self, table: Table) -> usize {
+        match table {
+            Table::Authentication => self.authentication.len(),
+            Table::NetworkActivity => self.network_activity.len(),
+            Table::HttpActivity => self.http_activity.len(),
+            Table::DeviceState => self.device_state.len(),
+            Table::DetectionFinding => self.detection_finding.len(),
+            Table::AccountChange => self.account_change.len(),
+            Table::BaseEvent => self.base_event.len(),
+        }
+    }
+
     pub fn new(processed_time: i64) -> Self {
         Self {
             authentication: AuthenticationBuilder::new(processed_time),
@@ -912,17 +1007,14 @@ impl TableBuilders {
             device_state: DeviceStateBuilder::new(processed_time),
             detection_finding: DetectionFindingBuilder::new(processed_time),
             account_change: AccountChangeBuilder::new(processed_time),
+            base_event: BaseEventBuilder::new(processed_time),
+            base_event_types: Default::default(),
         }
     }
 
     /// Rows appended across all tables.
     pub fn len(&self) -> usize {
-        self.authentication.len()
-            + self.network_activity.len()
-            + self.http_activity.len()
-            + self.device_state.len()
-            + self.detection_finding.len()
-            + self.account_change.len()
+        Table::ALL.iter().map(|t| self.len_of(*t)).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -949,6 +1041,10 @@ impl TableBuilders {
         }
         if !self.account_change.is_empty() {
             out.push((Table::AccountChange, self.account_change.finish()));
+        }
+        // Last, so the other tables' batches keep their order.
+        if !self.base_event.is_empty() {
+            out.push((Table::BaseEvent, self.base_event.finish()));
         }
         out
     }

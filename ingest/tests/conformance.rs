@@ -493,4 +493,47 @@ fn shared_samples_parse_as_expected() {
         [Some("noncompliant".to_string())],
         "the OperationalLogs Compliance alert"
     );
+
+    // Events of a known source that no class maps are rows, never dead letters: every refusal
+    // above is a broken record (the expectations list them with their reasons).
+    let base = |key: &str| -> Vec<&RecordBatch> {
+        parsed[key]
+            .batches
+            .iter()
+            .filter(|(t, _)| *t == Table::BaseEvent)
+            .map(|(_, b)| b)
+            .collect()
+    };
+    let fdr = "crowdstrike/elastic_integrations__fdr__test-fdr.first23lines.log";
+    let fdr_base: Vec<(Table, RecordBatch)> = base(fdr)
+        .into_iter()
+        .map(|b| (Table::BaseEvent, b.clone()))
+        .collect();
+    let codes = strings(&fdr_base, "metadata_event_code");
+    let dns = codes
+        .iter()
+        .position(|c| c.as_deref() == Some("DnsRequest"))
+        .expect("the FDR DnsRequest event is a base_event row");
+    assert_eq!(
+        strings(&fdr_base, "zt_target_name")[dns].as_deref(),
+        Some("jss.dom1.com")
+    );
+    assert_eq!(
+        strings(&fdr_base, "zt_target_type")[dns].as_deref(),
+        Some("domain")
+    );
+    for (key, result) in &parsed {
+        for (table, batch) in &result.batches {
+            if *table != Table::BaseEvent {
+                continue;
+            }
+            for name in ["metadata_event_code", "raw_data", "raw_ref"] {
+                assert_eq!(
+                    column(batch, name).null_count(),
+                    0,
+                    "{key}: a base_event row without {name}"
+                );
+            }
+        }
+    }
 }

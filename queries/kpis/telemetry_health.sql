@@ -2,14 +2,16 @@
 -- title: Telemetry health
 -- unit: events
 -- labels: source
--- metrics: events, lag_median_s, lag_max_s, dead_letters, dead_letter_rate
--- totals: events, dead_letters
+-- metrics: events, lag_median_s, lag_max_s, dead_letters, dead_letter_rate, unmapped_events
+-- totals: events, dead_letters, unmapped_events
 -- description: Events per source and bucket across every table, how late they arrived, and
 --   how many records of the source were refused: lag = processing time minus event time of
 --   the first delivery of each event (a redelivery does not make an event later);
 --   dead_letters = distinct refused records (by origin: a file line, a Kafka offset, a pushed
 --   request's record) bucketed by when ztlens first refused them — a refused record has no
---   event time; dead_letter_rate = dead_letters / (events + dead_letters). A source whose
+--   event time; dead_letter_rate = dead_letters / (events + dead_letters); unmapped_events =
+--   the source's events that no class maps, stored in base_event (they count as events: the
+--   source is seen; the evidence names their event types). A source whose
 --   events drop to zero, whose lag grows, or whose records are refused is a blind spot every
 --   other KPI inherits. `ztlens dead-letters` lists the refused records with their reasons.
 -- One row per event and table (deliveries collapsed per table, which keeps each hash table to
@@ -38,6 +40,16 @@ WITH firsts AS (
     SELECT bucket, metadata_product_name, metadata_uid,
            MIN(CAST(metadata_processed_time AS BIGINT)) - MIN(CAST(time AS BIGINT))
     FROM detection_finding GROUP BY 1, 2, 3
+    UNION ALL
+    SELECT bucket, metadata_product_name, metadata_uid,
+           MIN(CAST(metadata_processed_time AS BIGINT)) - MIN(CAST(time AS BIGINT))
+    FROM base_event GROUP BY 1, 2, 3
+),
+unmapped AS (
+    SELECT bucket AS time, metadata_product_name AS source,
+           COUNT(DISTINCT metadata_uid) AS unmapped_events
+    FROM base_event
+    GROUP BY 1, 2
 ),
 events AS (
     SELECT
@@ -66,9 +78,11 @@ SELECT
     e.lag_max_s,
     COALESCE(r.dead_letters, 0) AS dead_letters,
     CAST(COALESCE(r.dead_letters, 0) AS DOUBLE)
-        / (COALESCE(e.events, 0) + COALESCE(r.dead_letters, 0)) AS dead_letter_rate
+        / (COALESCE(e.events, 0) + COALESCE(r.dead_letters, 0)) AS dead_letter_rate,
+    COALESCE(u.unmapped_events, 0) AS unmapped_events
 FROM events e
 FULL OUTER JOIN refused r ON e.time = r.time AND e.source = r.source
+LEFT JOIN unmapped u ON e.time = u.time AND e.source = u.source
 ORDER BY time, source
 
 -- evidence
@@ -81,6 +95,7 @@ SELECT DISTINCT * FROM (
     UNION ALL SELECT time, metadata_product_name, metadata_uid, 'device_state', metadata_processed_time FROM device_state
     UNION ALL SELECT time, metadata_product_name, metadata_uid, 'account_change', metadata_processed_time FROM account_change
     UNION ALL SELECT time, metadata_product_name, metadata_uid, 'detection_finding', metadata_processed_time FROM detection_finding
+    UNION ALL SELECT time, metadata_product_name, metadata_uid, concat('base_event: ', metadata_event_code), metadata_processed_time FROM base_event
     UNION ALL SELECT time, source, origin, concat('dead_letter: ', kind), time AS refused_time FROM dead_letters
 )
 ORDER BY time, metadata_uid

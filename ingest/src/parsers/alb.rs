@@ -14,7 +14,7 @@
 //! `zt_idp_authenticated` = true (false otherwise); an `error_reason` starting with `Auth`
 //! (AuthInvalidCookie, AuthMissingCode …) is the authentication failure → `zt_authz_result`;
 //! a `waf` action with a 403 → `waf_blocked`. Network Load Balancer TLS lines (`tls 2.0 …`) and
-//! ALB connection logs are other products: refused as `unsupported_event`.
+//! ALB connection logs are other products: stored in `base_event`.
 //!
 //! `metadata_uid` is a hash of the line; the `X-Amzn-Trace-Id` is the correlation id.
 
@@ -26,7 +26,7 @@ use super::{
     Format, Parser, Sniff, VendorSpec, as_utf8, content_uid, json_object, parse_timestamp_ms,
 };
 use crate::record::{ErrorKind, Framing, ParseError};
-use crate::schema::{HttpActivityRow, TableBuilders};
+use crate::schema::{BaseEventRow, Common, HttpActivityRow, TableBuilders};
 use crate::site::Site;
 
 /// AWS Application Load Balancer access logs.
@@ -76,6 +76,21 @@ pub fn looks_like_alb(line: &str) -> bool {
         && elb.is_some_and(|e| e.starts_with("app/"))
 }
 
+/// `host:port`, `[v6]:port` or a bare host → (host, port text).
+fn split_host_port(text: &str) -> (&str, Option<&str>) {
+    if let Some(rest) = text.strip_prefix('[') {
+        return match rest.split_once("]:") {
+            Some((host, port)) => (host, Some(port)),
+            None => (rest.trim_end_matches(']'), None),
+        };
+    }
+    match text.rsplit_once(':') {
+        // One colon: IPv4 or a name with a port. More: a bare IPv6 address.
+        Some((host, port)) if !host.contains(':') => (host, Some(port)),
+        _ => (text, None),
+    }
+}
+
 fn bad(kind: ErrorKind, detail: impl Into<String>) -> ParseError {
     ParseError::new(kind, detail)
 }
@@ -91,15 +106,46 @@ impl Parser for AlbParser {
         let fields = tokens::split(line)?;
         let kind = fields.first().map(Token::text).unwrap_or("");
         if !TYPES.contains(&kind) {
-            let detail = if kind == "tls" {
-                "a Network Load Balancer TLS log line; only ALB access logs are mapped".to_string()
+            let text = |i: usize| fields.get(i).map(Token::text).unwrap_or("");
+            // Elastic Load Balancing's other logs: stored, not mapped.
+            let (event_type, time, client, target_type, target) = if kind == "tls" {
+                // tls version time elb listener client:port destination:port …
+                ("nlb_tls", text(2), text(5), "load_balancer", text(3))
             } else if parse_timestamp_ms(kind).is_some() {
-                "an ALB connection log line; only ALB access logs are mapped".to_string()
+                // time client_ip client_port listener_port tls_protocol …
+                ("alb_connection", kind, text(1), "listener_port", text(3))
             } else {
                 let shown: String = kind.chars().take(40).collect();
-                format!("not an ALB access log line (type {shown:?})")
+                return Err(bad(
+                    ErrorKind::InvalidField,
+                    format!("not an ALB access log line (type {shown:?})"),
+                ));
             };
-            return Err(bad(ErrorKind::UnsupportedEvent, detail));
+            let time = parse_timestamp_ms(time)
+                .ok_or_else(|| bad(ErrorKind::InvalidField, format!("time {time:?}")))?;
+            let mut row = BaseEventRow {
+                common: Common {
+                    time: Some(time),
+                    metadata_uid: Some(Cow::Owned(content_uid("alb", record))),
+                    metadata_product_name: Some(Cow::Borrowed("alb")),
+                    metadata_product_vendor_name: Some(Cow::Borrowed("AWS")),
+                    metadata_log_name: Some(Cow::Borrowed(event_type)),
+                    cloud_provider: Some(Cow::Borrowed("AWS")),
+                    raw_ref: Some(Cow::Borrowed(raw_ref)),
+                    severity_id: Some(1),
+                    ..Common::default()
+                },
+                ..BaseEventRow::default()
+            };
+            let client = split_host_port(client).0;
+            row.own.src_endpoint_ip = client
+                .parse::<std::net::IpAddr>()
+                .ok()
+                .map(|ip| Cow::Owned(ip.to_string()));
+            row.own.zt_target_type = Some(Cow::Borrowed(target_type));
+            row.own.zt_target_name = (!target.is_empty()).then(|| Cow::Owned(target.to_string()));
+            out.append_base_event(&mut row, event_type, line);
+            return Ok(1);
         }
         if fields.len() < 22 {
             return Err(bad(

@@ -16,7 +16,8 @@
 //! | `CreateLoginProfile`, `UpdateLoginProfile` / `DeleteLoginProfile` | account_change | password_reset / credential_delete |
 //! | `DeactivateMFADevice`, `DeleteVirtualMFADevice` | account_change | mfa_reset |
 //!
-//! Any other eventName is refused as `unsupported_event` (kept for replay). `zt_privileged_target`
+//! Any other eventName (CloudTrail records every AWS API call) is stored in `base_event`: the
+//! caller, its address, the resource acted on and the record. `zt_privileged_target`
 //! is set for the console when "AWS Console" is in `site.privileged_apps`, and for a role whose name
 //! is listed there or contains "admin".
 
@@ -27,8 +28,8 @@ use serde_json::Value;
 
 use super::jv::{first_str, missing, parse_object, str_at, time_at, unmapped};
 use super::{Format, Parser, Sniff, VendorSpec, decision_outcome};
-use crate::record::{ErrorKind, Framing, ParseError};
-use crate::schema::{AccountChangeRow, AuthenticationRow, Common, TableBuilders};
+use crate::record::{Framing, ParseError};
+use crate::schema::{AccountChangeRow, AuthenticationRow, BaseEventRow, Common, TableBuilders};
 use crate::site::Site;
 
 /// AWS CloudTrail events (S3 `Records` files, EventBridge, single events).
@@ -154,14 +155,78 @@ impl Parser for CloudTrailParser {
                 out.account_change.append(&mut row);
             }
             other => {
-                return Err(ParseError::new(
-                    ErrorKind::UnsupportedEvent,
-                    format!("CloudTrail eventName {other:?} is not mapped to a ztlens table"),
-                ));
+                let mut row = BaseEventRow {
+                    common,
+                    ..BaseEventRow::default()
+                };
+                map_base_event(event, &mut row);
+                let record = std::str::from_utf8(record).unwrap_or_default();
+                out.append_base_event(&mut row, other, record);
             }
         }
         Ok(1)
     }
+}
+
+/// An API call no class maps: the caller, its address, and the resource acted on.
+fn map_base_event<'v>(event: &'v Value, row: &mut BaseEventRow<'v>) {
+    let c = &mut row.common;
+    c.status_id = Some(if c.status_code.is_some() { 2 } else { 1 });
+    // `raw_data` holds the whole record.
+    c.unmapped = None;
+    let (type_id, uid, name) = identity(event);
+    let own = &mut row.own;
+    own.actor_user_type_id = Some(type_id);
+    own.actor_user_uid = uid;
+    own.actor_user_name = name;
+    own.src_endpoint_ip =
+        str_at(event, &["sourceIPAddress"]).filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
+    if let Some(resource) = event
+        .get("resources")
+        .and_then(Value::as_array)
+        .and_then(|r| r.first())
+    {
+        own.zt_target_type = str_at(resource, &["type"]);
+        own.zt_target_uid = str_at(resource, &["ARN"]);
+    } else if let Some((key, value)) = target_parameter(event) {
+        own.zt_target_type = Some(Cow::Borrowed(key));
+        own.zt_target_name = Some(Cow::Borrowed(value));
+    }
+}
+
+/// The request parameter naming what an API call acts on: a well-known key first, else the
+/// first `…Name`, `…Id`, `…Identifier` or `…Arn` string parameter.
+fn target_parameter(event: &Value) -> Option<(&str, &str)> {
+    const KNOWN: &[&str] = &[
+        "userName",
+        "roleName",
+        "groupName",
+        "policyArn",
+        "functionName",
+        "instanceId",
+        "bucketName",
+        "dBInstanceIdentifier",
+        "dBClusterIdentifier",
+        "trailName",
+        "keyId",
+        "imageId",
+        "groupId",
+        "vpcId",
+        "name",
+    ];
+    let parameters = event.get("requestParameters")?.as_object()?;
+    let string = |key: &str| parameters.get(key).and_then(Value::as_str);
+    KNOWN
+        .iter()
+        .find_map(|k| string(k).map(|v| (*k, v)))
+        .or_else(|| {
+            parameters.iter().find_map(|(k, v)| {
+                let named = ["Name", "Id", "Identifier", "Arn"]
+                    .iter()
+                    .any(|suffix| k.ends_with(suffix));
+                named.then(|| v.as_str().map(|v| (k.as_str(), v))).flatten()
+            })
+        })
 }
 
 /// The acting identity: user type id, uid, name.

@@ -16,7 +16,9 @@
 //! | `AuthActivityAuditEvent` | authentication | Falcon console / API authentication: `Success` → allow, else deny_credentials |
 //! | `UserActivityAuditEvent` with a containment operation | account_change | `containment_requested` → host_contain, `lift_containment_requested` → host_release |
 //!
-//! Everything else (process, DNS, file events …) is refused as `unsupported_event`.
+//! Everything else (process, DNS, file and sensor events, other audit operations) is stored in
+//! `base_event` with the host, the user when named, the file, domain or process acted on, and the
+//! record.
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -28,7 +30,8 @@ use super::jv::{self, as_text, epoch_seconds_to_ms, missing, parse_object};
 use super::{Format, Parser, Sniff, VendorSpec, content_uid, decision_outcome};
 use crate::record::{ErrorKind, Framing, ParseError};
 use crate::schema::{
-    AccountChangeRow, AuthenticationRow, DetectionFindingRow, NetworkActivityRow, TableBuilders,
+    AccountChangeRow, AuthenticationRow, BaseEventRow, DetectionFindingRow, NetworkActivityRow,
+    TableBuilders,
 };
 use crate::site::Site;
 
@@ -329,10 +332,11 @@ impl Parser for CrowdStrikeParser {
                     "containment_requested" | "contain_host" => "host_contain",
                     "lift_containment_requested" | "lift_containment" => "host_release",
                     other => {
-                        return Err(ParseError::new(
-                            ErrorKind::UnsupportedEvent,
-                            format!("Falcon audit operation {other:?} is not mapped"),
-                        ));
+                        let event_type = format!("UserActivityAuditEvent:{other}");
+                        let mut row = map_base_event(&f, common);
+                        let record = std::str::from_utf8(record).unwrap_or_default();
+                        out.append_base_event(&mut row, &event_type, record);
+                        return Ok(1);
                     }
                 };
                 common.metadata_log_name = Some(Cow::Borrowed("Streaming API"));
@@ -371,14 +375,45 @@ impl Parser for CrowdStrikeParser {
                 out.account_change.append(&mut row);
             }
             other => {
-                return Err(ParseError::new(
-                    ErrorKind::UnsupportedEvent,
-                    format!("Falcon event {other:?} is not mapped to a ztlens table"),
-                ));
+                let mut row = map_base_event(&f, common);
+                let record = std::str::from_utf8(record).unwrap_or_default();
+                out.append_base_event(&mut row, other, record);
             }
         }
         Ok(1)
     }
+}
+
+/// A Falcon event no class maps (process, DNS, file and sensor telemetry): the host, the user
+/// when the event names one, and what it acted on.
+fn map_base_event<'v>(f: &Fields<'v>, common: crate::schema::Common<'v>) -> BaseEventRow<'v> {
+    let mut row = BaseEventRow {
+        common,
+        ..BaseEventRow::default()
+    };
+    let own = &mut row.own;
+    own.actor_user_uid = f.text("UserSid");
+    own.actor_user_name = f.text("UserName").or_else(|| f.text("UserId"));
+    own.actor_user_email_addr = own.actor_user_name.clone().filter(|u| u.contains('@'));
+    own.device_uid = f.text("aid").or_else(|| f.text("AgentIdString"));
+    own.device_hostname = f.text("ComputerName").or_else(|| f.text("HostnameField"));
+    // `aip` is the sensor's own public address, not the actor's: it stays in raw_data.
+    own.src_endpoint_ip = ["UserIp", "RemoteAddressIP4", "RemoteAddressIP6"]
+        .iter()
+        .find_map(|k| f.ip(k))
+        .map(|ip| Cow::Owned(ip.to_string()));
+    if let Some((kind, name)) = [
+        ("file", "TargetFileName"),
+        ("domain", "DomainName"),
+        ("process", "ImageFileName"),
+    ]
+    .iter()
+    .find_map(|(kind, key)| f.text(key).map(|v| (*kind, v)))
+    {
+        own.zt_target_type = Some(Cow::Borrowed(kind));
+        own.zt_target_name = Some(name);
+    }
+    row
 }
 
 #[cfg(test)]

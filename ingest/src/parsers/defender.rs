@@ -9,6 +9,9 @@
 //!   `DeviceNetworkEvents` → network_activity, `AlertInfo` → detection_finding (activity 1
 //!   Create), `AlertEvidence` → detection_finding (activity 2 Update: one row per evidence entity,
 //!   same `finding_info_uid`, so KPIs count alerts from activity 1 only).
+//!   Other tables, and logon or network action types not listed below, go to `base_event`
+//!   (event type `<Table>:<ActionType>`) with the account, the device, the file, URL or registry
+//!   key acted on, and the record.
 //! - **MDE API** `/api/machines` objects → device_state; `/api/alerts` objects → detection_finding.
 //! - **Microsoft Graph security alerts (v2)** → detection_finding.
 //!
@@ -35,8 +38,8 @@ use super::jv::{
 use super::{Format, Parser, Sniff, VendorSpec, content_uid, decision_outcome};
 use crate::record::{ErrorKind, Framing, ParseError};
 use crate::schema::{
-    AuthenticationRow, Common, DetectionFindingRow, DeviceStateRow, NetworkActivityRow,
-    TableBuilders,
+    AuthenticationRow, BaseEventRow, Common, DetectionFindingRow, DeviceStateRow,
+    NetworkActivityRow, TableBuilders,
 };
 use crate::site::Site;
 
@@ -162,6 +165,23 @@ impl Parser for DefenderParser {
             common.metadata_event_code = Some(Cow::Owned(table.to_string()));
             common.metadata_log_name = Some(Cow::Borrowed("Advanced Hunting"));
             common.unmapped = unmapped(props, HUNTING_MAPPED).map(Cow::Owned);
+            let action = str_at(props, &["ActionType"]);
+            let mapped = match table {
+                "DeviceInfo" | "AlertInfo" | "AlertEvidence" => true,
+                // Without an ActionType the mapping below says what is missing.
+                "DeviceLogonEvents" => action.as_deref().is_none_or(|a| LOGON_ACTIONS.contains(&a)),
+                "DeviceNetworkEvents" => action
+                    .as_deref()
+                    .is_none_or(|a| NETWORK_ACTIONS.contains(&a)),
+                _ => false,
+            };
+            if !mapped {
+                let event_type = match &action {
+                    Some(action) => format!("{table}:{action}"),
+                    None => table.to_string(),
+                };
+                return append_base_event(props, record, common, &event_type, out);
+            }
             return match table {
                 "DeviceInfo" => {
                     let mut row = device_from_hunting(props, record, common);
@@ -183,10 +203,7 @@ impl Parser for DefenderParser {
                     out.detection_finding.append(&mut row);
                     Ok(1)
                 }
-                other => Err(ParseError::new(
-                    ErrorKind::UnsupportedEvent,
-                    format!("Advanced Hunting table {other:?} is not mapped to a ztlens table"),
-                )),
+                other => unreachable!("{other} is mapped above"),
             };
         }
         if str_at(&value, &["computerDnsName"]).is_some() && value.get("osPlatform").is_some() {
@@ -201,11 +218,78 @@ impl Parser for DefenderParser {
             out.detection_finding.append(&mut row);
             return Ok(1);
         }
+        // Not a record of any Defender shape: broken, not unmapped.
+        if str_at(&value, &["title"]).is_some() {
+            return Err(missing("alertCreationTime (or createdDateTime)"));
+        }
         Err(ParseError::new(
-            ErrorKind::UnsupportedEvent,
+            ErrorKind::InvalidJson,
             "not an Advanced Hunting record, an MDE machine or an alert",
         ))
     }
+}
+
+/// DeviceLogonEvents action types mapped to `authentication`.
+const LOGON_ACTIONS: &[&str] = &["LogonSuccess", "LogonFailed", "LogonAttempted"];
+
+/// DeviceNetworkEvents action types mapped to `network_activity`.
+const NETWORK_ACTIONS: &[&str] = &[
+    "ConnectionSuccess",
+    "InboundConnectionAccepted",
+    "ConnectionFailed",
+    "ConnectionAttempt",
+    "ConnectionRequest",
+    "ConnectionFound",
+    "ListeningConnectionCreated",
+    "FirewallInboundConnectionBlocked",
+    "FirewallOutboundConnectionBlocked",
+];
+
+/// An Advanced Hunting record no class maps (process, file, registry events, other action
+/// types): the account, the device, what was acted on, and the record.
+fn append_base_event<'v>(
+    props: &'v Value,
+    record: &[u8],
+    mut common: Common<'v>,
+    event_type: &str,
+    out: &mut TableBuilders,
+) -> Result<usize, ParseError> {
+    common.metadata_uid = Some(Cow::Owned(content_uid("mde-event", record)));
+    // `raw_data` holds the whole record.
+    common.unmapped = None;
+    let mut row = BaseEventRow {
+        common,
+        ..BaseEventRow::default()
+    };
+    let own = &mut row.own;
+    let account = |suffix: &str| {
+        str_at(props, &[&format!("Account{suffix}")])
+            .or_else(|| str_at(props, &[&format!("InitiatingProcessAccount{suffix}")]))
+            .filter(|v| !v.is_empty())
+    };
+    own.actor_user_uid = account("Sid");
+    own.actor_user_email_addr = account("Upn").filter(|u| u.contains('@'));
+    own.actor_user_name = account("Name");
+    own.device_uid = str_at(props, &["DeviceId"]);
+    own.device_hostname = str_at(props, &["DeviceName"]);
+    own.src_endpoint_ip = str_at(props, &["RemoteIP"]).filter(|ip| ip.parse::<IpAddr>().is_ok());
+    if let Some((kind, name)) = [
+        ("file", "FileName"),
+        ("url", "RemoteUrl"),
+        ("registry_key", "RegistryKey"),
+    ]
+    .iter()
+    .find_map(|(kind, key)| {
+        str_at(props, &[key])
+            .filter(|v| !v.is_empty())
+            .map(|v| (*kind, v))
+    }) {
+        own.zt_target_type = Some(Cow::Borrowed(kind));
+        own.zt_target_name = Some(name);
+    }
+    let record = std::str::from_utf8(record).unwrap_or_default();
+    out.append_base_event(&mut row, event_type, record);
+    Ok(1)
 }
 
 const HUNTING_MAPPED: &[&str] = &[
@@ -319,7 +403,7 @@ fn logon<'v>(
         "LogonAttempted" => "other",
         other => {
             return Err(ParseError::new(
-                ErrorKind::UnsupportedEvent,
+                ErrorKind::InvalidField,
                 format!("DeviceLogonEvents ActionType {other:?} is not mapped"),
             ));
         }
@@ -377,7 +461,7 @@ fn connection<'v>(
         }
         other => {
             return Err(ParseError::new(
-                ErrorKind::UnsupportedEvent,
+                ErrorKind::InvalidField,
                 format!("DeviceNetworkEvents ActionType {other:?} is not mapped"),
             ));
         }

@@ -10,6 +10,9 @@
 //! - Intune **`OperationalLogs`** "Compliance" alerts (a device found not compliant): a snapshot
 //!   with state `noncompliant` and the failing policy settings in `status_detail`.
 //!
+//! Other Intune diagnostic records (audit logs, enrollment and other operational logs) are stored
+//! in `base_event` with the actor, the object acted on and the record.
+//!
 //! `zt_compliance_state` keeps Graph's vocabulary (compliant, noncompliant, inGracePeriod,
 //! conflict, error, unknown, configManager); the diagnostic export's PascalCase values are mapped
 //! to it. `device_is_compliant` is true only for compliant, false for noncompliant, inGracePeriod,
@@ -25,8 +28,8 @@ use serde_json::Value;
 
 use super::jv::{bool_at, first_str, missing, parse_object, str_at, time_at, unmapped};
 use super::{Format, Parser, Sniff, VendorSpec, content_uid};
-use crate::record::{ErrorKind, Framing, ParseError};
-use crate::schema::{Common, DeviceStateRow, TableBuilders};
+use crate::record::{Framing, ParseError};
+use crate::schema::{BaseEventRow, Common, DeviceStateRow, TableBuilders};
 use crate::site::Site;
 
 /// Microsoft Intune device compliance (diagnostic Devices export, Graph managedDevice).
@@ -130,6 +133,72 @@ const GRAPH_MAPPED: &[&str] = &[
     "azureADRegistered",
 ];
 
+/// An Intune diagnostic record no class maps (audit logs, enrollment and other operational
+/// logs): who did what to which object.
+fn append_base_event<'v>(
+    value: &'v Value,
+    mut common: Common<'v>,
+    record: &[u8],
+    out: &mut TableBuilders,
+) -> Result<usize, ParseError> {
+    let time = time_at(value, &["time"])
+        .or_else(|| time_at(value, &["properties", "StartTimeUtc"]))
+        .ok_or_else(|| missing("time"))?;
+    let category = str_at(value, &["category"]).unwrap_or_default();
+    let event_type = str_at(value, &["operationName"])
+        .filter(|o| !o.is_empty())
+        .unwrap_or_else(|| category.clone());
+    common.time = Some(time);
+    common.metadata_uid = Some(
+        first_str(
+            value,
+            &[&["properties", "AuditEventId"], &["correlationId"]],
+        )
+        .unwrap_or_else(|| Cow::Owned(content_uid("intune-event", record))),
+    );
+    common.metadata_log_name = Some(Cow::Owned(format!("Intune {category}")));
+    common.status_code = str_at(value, &["resultType"]);
+    common.status_id = Some(match common.status_code.as_deref() {
+        Some(r) if r.eq_ignore_ascii_case("success") => 1,
+        Some(r) if r.eq_ignore_ascii_case("failure") => 2,
+        _ => 0,
+    });
+    let mut row = BaseEventRow {
+        common,
+        ..BaseEventRow::default()
+    };
+    let own = &mut row.own;
+    let actor_upn = first_str(value, &[&["properties", "Actor", "UPN"], &["identity"]]);
+    own.actor_user_email_addr = actor_upn.clone().filter(|u| u.contains('@'));
+    own.actor_user_name = actor_upn;
+    own.actor_user_uid = first_str(
+        value,
+        &[
+            &["properties", "Actor", "ObjectId"],
+            &["properties", "IntuneUserId"],
+        ],
+    );
+    own.device_uid = str_at(value, &["properties", "IntuneDeviceId"]);
+    let first = |key: &str| {
+        super::jv::array_at(value, &["properties", key])
+            .iter()
+            .find_map(|v| super::jv::as_text(v).filter(|t| t != "<null>" && !t.is_empty()))
+    };
+    own.zt_target_uid = first("TargetObjectIds");
+    own.zt_target_name = first("TargetDisplayNames");
+    if own.zt_target_uid.is_some() || own.zt_target_name.is_some() {
+        // "Create MobileApp" acts on a MobileApp.
+        own.zt_target_type = event_type
+            .rsplit(' ')
+            .next()
+            .filter(|w| !w.is_empty())
+            .map(|w| Cow::Owned(w.to_string()));
+    }
+    let record = std::str::from_utf8(record).unwrap_or_default();
+    out.append_base_event(&mut row, &event_type, record);
+    Ok(1)
+}
+
 impl Parser for IntuneParser {
     fn parse(
         &mut self,
@@ -203,13 +272,7 @@ impl Parser for IntuneParser {
                 let p =
                     super::jv::at(&value, &["properties"]).ok_or_else(|| missing("properties"))?;
                 if str_at(p, &["OperationalLogCategory"]).as_deref() != Some("DeviceCompliance") {
-                    return Err(ParseError::new(
-                        ErrorKind::UnsupportedEvent,
-                        format!(
-                            "Intune operational log {:?} is not mapped; only DeviceCompliance alerts are",
-                            str_at(&value, &["operationName"]).unwrap_or_default()
-                        ),
-                    ));
+                    return append_base_event(&value, common, record, out);
                 }
                 let time = time_at(p, &["StartTimeUtc"])
                     .or_else(|| time_at(&value, &["time"]))
@@ -237,12 +300,8 @@ impl Parser for IntuneParser {
                 d.device_is_compliant = Some(false);
                 row
             }
-            Some(other) => {
-                return Err(ParseError::new(
-                    ErrorKind::UnsupportedEvent,
-                    format!("Intune log category {other:?} is not mapped to a ztlens table"),
-                ));
-            }
+            // Audit logs and the other diagnostic categories.
+            Some(_) => return append_base_event(&value, common, record, out),
             None => {
                 // Graph managedDevice.
                 let state_text = str_at(&value, &["complianceState"])

@@ -8,6 +8,8 @@
 //! - Jamf Pro webhooks `ComputerCheckIn`, `ComputerInventoryCompleted`, `ComputerAdded`:
 //!   `{"webhook": {"webhookEvent", "eventTimestamp"}, "event": {"computer": {...}}}`.
 //!
+//! Other webhooks (policy runs, patch events, REST API operations …) are stored in `base_event`.
+//!
 //! Jamf manages Macs but states no compliance verdict of its own (compliance is decided where
 //! Jamf reports to, e.g. Intune's partner compliance), so `zt_compliance_state` stays empty and
 //! `device_is_managed` carries what Jamf knows. A FileVault status other than all-encrypted is
@@ -21,8 +23,8 @@ use serde_json::Value;
 
 use super::jv::{at, bool_at, first_str, missing, parse_object, str_at, time_at};
 use super::{Format, Parser, Sniff, VendorSpec, content_uid, json_object};
-use crate::record::{ErrorKind, Framing, ParseError};
-use crate::schema::{Common, DeviceStateRow, TableBuilders};
+use crate::record::{Framing, ParseError};
+use crate::schema::{BaseEventRow, Common, DeviceStateRow, TableBuilders};
 use crate::site::Site;
 
 /// Jamf Pro computer inventory and check-in webhooks.
@@ -63,6 +65,13 @@ impl Parser for JamfParser {
         out: &mut TableBuilders,
     ) -> Result<usize, ParseError> {
         let value = parse_object(record, "a Jamf Pro")?;
+        if let Some(webhook) = at(&value, &["webhook"]) {
+            let event = str_at(webhook, &["webhookEvent"])
+                .ok_or_else(|| missing("webhook.webhookEvent"))?;
+            if !MAPPED_WEBHOOKS.contains(&event.as_ref()) {
+                return append_base_event(&value, webhook, &event, record, raw_ref, out);
+            }
+        }
         let mut row = if let Some(webhook) = at(&value, &["webhook"]) {
             from_webhook(&value, webhook)?
         } else {
@@ -124,21 +133,66 @@ fn from_inventory(value: &Value) -> Result<DeviceStateRow<'_>, ParseError> {
     Ok(row)
 }
 
+/// Webhooks that carry a computer's state; the others go to `base_event`.
+const MAPPED_WEBHOOKS: &[&str] = &[
+    "ComputerCheckIn",
+    "ComputerInventoryCompleted",
+    "ComputerAdded",
+];
+
+/// A webhook no class maps (policy runs, patch events, REST API operations …): the computer
+/// or object it is about, the user who acted, and the record.
+fn append_base_event(
+    value: &Value,
+    webhook: &Value,
+    event: &str,
+    record: &[u8],
+    raw_ref: &str,
+    out: &mut TableBuilders,
+) -> Result<usize, ParseError> {
+    let time = str_at(webhook, &["eventTimestamp"])
+        .and_then(|t| t.parse::<i64>().ok())
+        .or_else(|| time_at(webhook, &["eventTimestamp"]))
+        .ok_or_else(|| missing("webhook.eventTimestamp"))?;
+    let mut row = BaseEventRow {
+        common: Common {
+            time: Some(time),
+            metadata_uid: Some(Cow::Owned(content_uid("jamf", record))),
+            metadata_log_name: Some(Cow::Borrowed("Jamf Pro webhook")),
+            metadata_product_name: Some(Cow::Borrowed("jamf")),
+            metadata_product_vendor_name: Some(Cow::Borrowed("Jamf")),
+            raw_ref: Some(Cow::Borrowed(raw_ref)),
+            severity_id: Some(1),
+            ..Common::default()
+        },
+        ..BaseEventRow::default()
+    };
+    let own = &mut row.own;
+    if let Some(computer) = at(value, &["event", "computer"]) {
+        own.device_uid = first_str(computer, &[&["jssID"], &["udid"]]);
+        own.device_hostname = str_at(computer, &["deviceName"]);
+        own.src_endpoint_ip =
+            str_at(computer, &["ipAddress"]).filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
+        own.zt_target_type = Some(Cow::Borrowed("Computer"));
+        own.zt_target_uid = own.device_uid.clone();
+        own.zt_target_name = own.device_hostname.clone();
+    } else if let Some(object) = at(value, &["event"]) {
+        own.zt_target_type = str_at(object, &["objectTypeName"]);
+        own.zt_target_uid = str_at(object, &["objectID"]);
+        own.zt_target_name = str_at(object, &["objectName"]);
+        own.actor_user_name = str_at(object, &["authorizedUsername"]);
+    }
+    let record = std::str::from_utf8(record).unwrap_or_default();
+    out.append_base_event(&mut row, event, record);
+    Ok(1)
+}
+
 fn from_webhook<'v>(
     value: &'v Value,
     webhook: &'v Value,
 ) -> Result<DeviceStateRow<'v>, ParseError> {
     let event =
         str_at(webhook, &["webhookEvent"]).ok_or_else(|| missing("webhook.webhookEvent"))?;
-    if !matches!(
-        event.as_ref(),
-        "ComputerCheckIn" | "ComputerInventoryCompleted" | "ComputerAdded"
-    ) {
-        return Err(ParseError::new(
-            ErrorKind::UnsupportedEvent,
-            format!("Jamf webhook {event:?} is not mapped; computer check-in and inventory are"),
-        ));
-    }
     let computer = at(value, &["event", "computer"])
         .or_else(|| at(value, &["event"]))
         .ok_or_else(|| missing("event.computer"))?;

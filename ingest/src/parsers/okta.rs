@@ -28,9 +28,10 @@
 //! credential_rotation (the app is the account), `system.api_token.create` / `revoke` →
 //! credential_create / credential_delete.
 //!
-//! A CHALLENGE is never a failure (status_id 99, disposition 23). Event types outside this
-//! list are refused with [`ErrorKind::UnsupportedEvent`] so they reach the dead-letter store and
-//! can be replayed once mapped.
+//! A CHALLENGE is never a failure (status_id 99, disposition 23). Event types outside these
+//! lists (an Okta org emits hundreds) are stored in `base_event`: the event type, the actor,
+//! the first target, the client address and the record itself, so nothing is lost and they can
+//! be replayed once mapped.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -43,7 +44,7 @@ use serde_json::value::RawValue;
 use super::json::{LooseBool, LooseF64, LooseI64, Text, text};
 use super::{Format, Parser, Sniff, VendorSpec, json_object, parse_timestamp_ms};
 use crate::record::{ErrorKind, Framing, ParseError};
-use crate::schema::{AccountChangeRow, AuthenticationRow, Common, TableBuilders};
+use crate::schema::{AccountChangeRow, AuthenticationRow, BaseEventRow, Common, TableBuilders};
 use crate::site::Site;
 
 /// An Okta LogEvent: `eventType`, plus the actor or outcome object every event carries.
@@ -97,6 +98,17 @@ impl Parser for OktaParser {
         {
             let mut row = map_account_change(&event, change, raw_ref)?;
             out.account_change.append(&mut row);
+            return Ok(1);
+        }
+        if let Some(event_type) = event
+            .event_type
+            .as_ref()
+            .map(|t| t.as_str())
+            .filter(|t| classify(t).is_none())
+        {
+            let mut row = map_base_event(&event, raw_ref)?;
+            let record = std::str::from_utf8(record).unwrap_or_default();
+            out.append_base_event(&mut row, event_type, record);
             return Ok(1);
         }
         let mut row = map_event(&event, &self.site, raw_ref)?;
@@ -608,6 +620,46 @@ fn common_columns<'a>(event: &LogEvent<'a>, raw_ref: &'a str) -> Result<Common<'
     })
 }
 
+/// An event type no class maps: who did it, from where, to what.
+fn map_base_event<'a>(
+    event: &LogEvent<'a>,
+    raw_ref: &'a str,
+) -> Result<BaseEventRow<'a>, ParseError> {
+    let mut row = BaseEventRow {
+        common: common_columns(event, raw_ref)?,
+        ..BaseEventRow::default()
+    };
+    let c = &mut row.common;
+    c.status_id = Some(match c.status_code.as_deref() {
+        Some("SUCCESS" | "ALLOW") => 1,
+        Some("FAILURE" | "DENY") => 2,
+        _ => 0,
+    });
+    let own = &mut row.own;
+    if let Some(actor) = &event.actor {
+        own.actor_user_uid = text(&actor.id);
+        let login = text(&actor.alternate_id).filter(|l| l != "unknown");
+        own.actor_user_email_addr = login.clone().filter(|l| l.contains('@'));
+        own.actor_user_name = text(&actor.display_name).or(login);
+        own.actor_user_type_id = actor.kind.as_ref().map(|k| match k.as_str() {
+            "User" => 1,
+            "SystemPrincipal" => 3,
+            "PublicClientApp" | "AppInstance" => 4,
+            _ => 0,
+        });
+    }
+    if let Some(client) = &event.client {
+        own.src_endpoint_ip =
+            text(&client.ip_address).filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
+    }
+    if let Some(target) = event.target.as_deref().and_then(<[_]>::first) {
+        own.zt_target_type = text(&target.kind);
+        own.zt_target_uid = text(&target.id);
+        own.zt_target_name = text(&target.display_name).or_else(|| text(&target.alternate_id));
+    }
+    Ok(row)
+}
+
 fn map_account_change<'a>(
     event: &LogEvent<'a>,
     change: Change,
@@ -684,7 +736,7 @@ fn map_event<'a>(
         .ok_or_else(|| ParseError::new(ErrorKind::MissingField, "eventType is missing"))?;
     let class = classify(event_type.as_str()).ok_or_else(|| {
         ParseError::new(
-            ErrorKind::UnsupportedEvent,
+            ErrorKind::InvalidField,
             format!(
                 "Okta eventType {:?} is not mapped to a ztlens table",
                 event_type.as_str()

@@ -291,6 +291,12 @@ fn stats_delta(now: &DecodeStats, before: &DecodeStats) -> DecodeStats {
             delta.dead_letters.insert(*k, d);
         }
     }
+    for (event_type, n) in &now.base_events {
+        let d = n - before.base_events.get(event_type).copied().unwrap_or(0);
+        if d > 0 {
+            delta.base_events.insert(event_type.clone(), d);
+        }
+    }
     delta
 }
 

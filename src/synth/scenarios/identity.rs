@@ -369,6 +369,13 @@ impl Generator {
             step(&mut self.rng, &mut t);
         }
         self.okta(t, event(SSO, who, "SUCCESS", None, Some("allow")).app(app));
+        // Now and then an Okta user edits their profile: an event type no class maps.
+        if !uses_entra(who.person) && self.rng.chance(0.05) {
+            step(&mut self.rng, &mut t);
+            let line = okta::profile_update(&mut self.rng, t, who);
+            *self.truth.unmapped.entry("okta".into()).or_default() += 1;
+            self.emit("okta", line);
+        }
         if self.rng.chance(0.1) {
             step(&mut self.rng, &mut t);
             self.okta(t, event(SESSION_END, who, "SUCCESS", None, None));

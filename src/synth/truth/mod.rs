@@ -71,6 +71,8 @@ pub struct Truth {
     pub compliance: Vec<ComplianceInterval>,
     /// Distinct events generated, per format.
     pub events: BTreeMap<String, u64>,
+    /// Of those, events of a type no class maps (stored in `base_event`), per format.
+    pub unmapped: BTreeMap<String, u64>,
     /// Records written a second time (redeliveries), per format.
     pub duplicates: BTreeMap<String, u64>,
 }
@@ -141,12 +143,15 @@ impl Truth {
         })
     }
 
-    /// Events per source; generated records all parse, so no source has dead letters.
+    /// Events per source; generated records all parse, so no source has dead letters, and the
+    /// events no class maps are rows too.
     fn telemetry_health(&self) -> Vec<Value> {
         self.events
             .iter()
             .map(|(source, n)| {
-                json!({"source": source, "events": n, "dead_letters": 0, "dead_letter_rate": 0.0})
+                let unmapped = self.unmapped.get(source).copied().unwrap_or(0);
+                json!({"source": source, "events": n, "dead_letters": 0, "dead_letter_rate": 0.0,
+                       "unmapped_events": unmapped})
             })
             .collect()
     }
