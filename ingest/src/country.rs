@@ -5,9 +5,10 @@
 //! label per country needs one spelling, so parsers store [`normalize`]d values.
 //!
 //! Invariants: a known code or name maps to its upper-case alpha-2 code (case- and
-//! accent-insensitive for the listed spellings); anything else is kept as given (trimmed), so
-//! an unknown spelling is visible rather than lost. `XK` (Kosovo) is the user-assigned code the
-//! geolocation databases use.
+//! accent-insensitive for the listed spellings); a placeholder for "no country" ("Unknown",
+//! "null", "--" …) is `None`; anything else is kept as given (trimmed), so an unknown spelling
+//! is visible rather than lost. `XK` (Kosovo) is the user-assigned code the geolocation
+//! databases use.
 //!
 //! The table comes from the Debian `iso-codes` package (ISO 3166-1: name, alpha-3, common and
 //! official names) plus the spellings geolocation databases use.
@@ -648,11 +649,24 @@ pub fn iso_code(text: &str) -> Option<&'static str> {
     index().get(&fold(text)).copied()
 }
 
+/// What geolocation sources write where they have no country. Not "NA": that is Namibia.
+const NO_COUNTRY: &[&str] = &[
+    "unknown",
+    "null",
+    "none",
+    "nil",
+    "undefined",
+    "n/a",
+    "-",
+    "--",
+    "?",
+];
+
 /// The value to store for a country: its alpha-2 code when known, else the text as given
-/// (trimmed); `None` for empty input.
+/// (trimmed); `None` for empty input and for placeholders that name no country.
 pub fn normalize(text: Cow<'_, str>) -> Option<Cow<'_, str>> {
     let trimmed = text.trim();
-    if trimmed.is_empty() {
+    if trimmed.is_empty() || NO_COUNTRY.iter().any(|p| p.eq_ignore_ascii_case(trimmed)) {
         return None;
     }
     // Fast path, no allocation: most sources already send an upper-case alpha-2 code.
@@ -699,6 +713,10 @@ mod tests {
         assert_eq!(normalize("Atlantis".into()).as_deref(), Some("Atlantis"));
         assert_eq!(normalize(" Atlantis ".into()).as_deref(), Some("Atlantis"));
         assert_eq!(normalize(" ".into()), None);
+        for placeholder in ["Unknown", "null", "--", "N/A"] {
+            assert_eq!(normalize(placeholder.into()), None, "{placeholder}");
+        }
+        assert_eq!(normalize("NA".into()).as_deref(), Some("NA"));
         assert_eq!(normalize("Netherlands".into()).as_deref(), Some("NL"));
     }
 

@@ -29,6 +29,8 @@ WITH detections AS (
         device_hostname,
         user_name
     FROM detection_finding
+    -- Findings that are not alerts (CloudTrail Insights: an unusual API rate) ask for no containment.
+    WHERE is_alert IS DISTINCT FROM false
 ),
 containments AS (
     SELECT DISTINCT

@@ -7,7 +7,8 @@
 //! "chosen_cert_arn" matched_rule_priority request_creation_time "actions_executed"
 //! "redirect_url" "error_reason" "target:port_list" "target_status_code_list" "classification"
 //! "classification_reason" conn_trace_id`. Later fields AWS appends are kept in `unmapped`;
-//! lines that stop after `request_creation_time` (older logs) are accepted.
+//! lines that stop after `request_creation_time` (older logs) are accepted. An IPv6 client or
+//! target is read bare (`2001:db8::1:443`) or bracketed (`[2001:db8::1]:443`).
 //!
 //! Zero Trust reading: `actions_executed` containing `authenticate` means the ALB authenticated
 //! the user with the identity provider (OIDC / Cognito) before forwarding →
@@ -185,8 +186,13 @@ impl Parser for AlbParser {
         let elb_status = int(8, "elb_status_code")?;
         let received = int(10, "received_bytes")?;
         let sent = int(11, "sent_bytes")?;
-        let (client_ip, client_port) = v(3).as_deref().map_or((None, None), tokens::host_port);
-        let (target_ip, target_port) = v(4).as_deref().map_or((None, None), tokens::host_port);
+        // Both fields always end in `:port`; an IPv6 address comes bare or in brackets.
+        let (client_ip, client_port) = v(3)
+            .as_deref()
+            .map_or((None, None), tokens::address_then_port);
+        let (target_ip, target_port) = v(4)
+            .as_deref()
+            .map_or((None, None), tokens::address_then_port);
 
         let mut row = HttpActivityRow::default();
         let h = &mut row.own;

@@ -16,6 +16,14 @@
 //! | `CreateLoginProfile`, `UpdateLoginProfile` / `DeleteLoginProfile` | account_change | password_reset / credential_delete |
 //! | `DeactivateMFADevice`, `DeleteVirtualMFADevice` | account_change | mfa_reset |
 //!
+//! Insights events (`eventType` `AwsCloudTrailInsight`) are findings, not API calls: each goes to
+//! `detection_finding`, the `Start` event creating the finding and the `End` event closing it,
+//! both under `sharedEventID` (see [`map_insight`]).
+//!
+//! An IAM Identity Center user (`userIdentity.type` `IdentityCenterUser`) has no ARN: its
+//! `onBehalfOf.userId` is the user id, `additionalEventData.UserName` the name (the id when the
+//! event has none), `credentialId` the session and `onBehalfOf.identityStoreArn` its issuer.
+//!
 //! Any other eventName (CloudTrail records every AWS API call) is stored in `base_event`: the
 //! caller, its address, the resource acted on and the record. `zt_privileged_target`
 //! is set for the console when "AWS Console" is in `site.privileged_apps`, and for a role whose name
@@ -26,10 +34,15 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::jv::{first_str, missing, parse_object, str_at, time_at, unmapped};
+use super::jv::{
+    array_at, at, bool_at, f64_at, first_str, i64_at, missing, parse_object, str_at, time_at,
+    unmapped,
+};
 use super::{Format, Parser, Sniff, VendorSpec, decision_outcome};
 use crate::record::{Framing, ParseError};
-use crate::schema::{AccountChangeRow, AuthenticationRow, BaseEventRow, Common, TableBuilders};
+use crate::schema::{
+    AccountChangeRow, AuthenticationRow, BaseEventRow, Common, DetectionFindingRow, TableBuilders,
+};
 use crate::site::Site;
 
 /// AWS CloudTrail events (S3 `Records` files, EventBridge, single events).
@@ -92,9 +105,14 @@ impl Parser for CloudTrailParser {
     ) -> Result<usize, ParseError> {
         let value = parse_object(record, "a CloudTrail")?;
         // EventBridge wraps the record in `detail`.
-        let event = super::jv::at(&value, &["detail"])
-            .filter(|d| d.get("eventName").is_some())
+        let event = at(&value, &["detail"])
+            .filter(|d| d.get("eventName").is_some() || d.get("insightDetails").is_some())
             .unwrap_or(&value);
+        if is_insight(event) {
+            let mut row = map_insight(event, record, raw_ref)?;
+            out.detection_finding.append(&mut row);
+            return Ok(1);
+        }
         let name = str_at(event, &["eventName"]).ok_or_else(|| missing("eventName"))?;
         let time = time_at(event, &["eventTime"]).ok_or_else(|| missing("eventTime"))?;
         // Every CloudTrail event has an eventID; exporters that drop it get a content hash.
@@ -229,6 +247,22 @@ fn target_parameter(event: &Value) -> Option<(&str, &str)> {
         })
 }
 
+/// What AWS writes instead of a user name it will not log (a sign-in with a mistyped name).
+const HIDDEN_NAME: &str = "HIDDEN_DUE_TO_SECURITY_REASONS";
+
+/// Where the acting user's name is, best first. An Identity Center user has none of the
+/// `userIdentity` ones: its sign-in events name it in `additionalEventData.UserName`.
+const NAME_PATHS: &[&[&str]] = &[
+    &["userIdentity", "userName"],
+    &[
+        "userIdentity",
+        "sessionContext",
+        "sessionIssuer",
+        "userName",
+    ],
+    &["additionalEventData", "UserName"],
+];
+
 /// The acting identity: user type id, uid, name.
 fn identity<'v>(event: &'v Value) -> (i32, Option<Cow<'v, str>>, Option<Cow<'v, str>>) {
     let kind = str_at(event, &["userIdentity", "type"]);
@@ -238,24 +272,16 @@ fn identity<'v>(event: &'v Value) -> (i32, Option<Cow<'v, str>>, Option<Cow<'v, 
         Some(_) => 1,
         None => 0,
     };
-    let uid = first_str(
-        event,
-        &[&["userIdentity", "arn"], &["userIdentity", "principalId"]],
-    );
-    let name = first_str(
-        event,
-        &[
-            &["userIdentity", "userName"],
-            &[
-                "userIdentity",
-                "sessionContext",
-                "sessionIssuer",
-                "userName",
-            ],
-            &["additionalEventData", "UserName"],
-            &["userIdentity", "onBehalfOf", "userId"],
-        ],
-    );
+    // An Identity Center user has no ARN: its id is the identity store's user id (its
+    // `principalId`, in events before July 2025, was the account id).
+    let on_behalf = str_at(event, &["userIdentity", "onBehalfOf", "userId"]);
+    let uid = str_at(event, &["userIdentity", "arn"])
+        .or_else(|| on_behalf.clone())
+        .or_else(|| str_at(event, &["userIdentity", "principalId"]));
+    let name = NAME_PATHS
+        .iter()
+        .find_map(|path| str_at(event, path).filter(|n| n != HIDDEN_NAME))
+        .or(on_behalf);
     (type_id, uid, name)
 }
 
@@ -273,13 +299,17 @@ fn map_auth<'v>(event: &'v Value, name: &str, row: &mut AuthenticationRow<'v>, s
         str_at(event, &["sourceIPAddress"]).filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
     own.http_request_user_agent = str_at(event, &["userAgent"]);
     own.is_remote = Some(true);
+    // A bearer-token caller (an Identity Center user): the portal session and its directory.
+    own.session_uid = str_at(event, &["userIdentity", "credentialId"]);
+    own.session_issuer = str_at(event, &["userIdentity", "onBehalfOf", "identityStoreArn"]);
     let error = str_at(event, &["errorCode"]);
     let (decision, activity) = match name {
         "ConsoleLogin" => {
             own.service_name = Some(Cow::Borrowed("AWS Console"));
             own.is_interactive = Some(true);
-            let mfa_used = str_at(event, &["additionalEventData", "MFAUsed"]);
-            own.is_mfa = Some(mfa_used.as_deref() == Some("Yes"));
+            // Documented as "Yes" / "No"; exporters that retype fields write `true` / `false`.
+            let mfa_used = bool_at(event, &["additionalEventData", "MFAUsed"]);
+            own.is_mfa = Some(mfa_used == Some(true));
             if own.is_mfa == Some(true) {
                 // CloudTrail says an MFA device was used, not which kind: OCSF 0, Unknown.
                 own.auth_factor = Some(Cow::Borrowed("aws_mfa"));
@@ -292,7 +322,7 @@ fn map_auth<'v>(event: &'v Value, name: &str, row: &mut AuthenticationRow<'v>, s
                 (Some("Failure"), _) | (_, Some(_)) => "deny_credentials",
                 _ => "other",
             };
-            own.zt_mfa_satisfied = mfa_used.map(|m| m == "Yes" && decision == "allow");
+            own.zt_mfa_satisfied = mfa_used.map(|m| m && decision == "allow");
             (decision, 1)
         }
         "CredentialChallenge" | "CredentialVerification" => {
@@ -384,6 +414,142 @@ fn map_auth<'v>(event: &'v Value, name: &str, row: &mut AuthenticationRow<'v>, s
             ],
         );
     }
+}
+
+/// Whether the record is a CloudTrail Insights event (an unusual API call or error rate).
+fn is_insight(event: &Value) -> bool {
+    str_at(event, &["eventType"]).as_deref() == Some("AwsCloudTrailInsight")
+}
+
+/// Top-level fields of an Insights event that its row holds.
+const INSIGHT_MAPPED: &[&str] = &[
+    "eventVersion",
+    "eventTime",
+    "eventID",
+    "eventType",
+    "eventCategory",
+    "awsRegion",
+    "recipientAccountId",
+    "sharedEventID",
+    "insightDetails",
+];
+
+/// Title and OCSF severity of an Insights type. Insights carry no severity: an error-rate burst
+/// (denied or failing calls, as in enumeration) ranks above a call-rate burst.
+fn insight_kind(kind: &str) -> (&'static str, i32) {
+    match kind {
+        "ApiCallRateInsight" => ("Unusual API call rate", 2),
+        "ApiErrorRateInsight" => ("Unusual API error rate", 3),
+        _ => ("Unusual API activity", 1),
+    }
+}
+
+/// The top contributor of one attribution (`userIdentityArn`, `userAgent`, `errorCode`) to the
+/// unusual activity; AWS lists them by activity, highest first, and writes "null" for none.
+fn top_attribution<'v>(details: &'v Value, attribute: &str) -> Option<Cow<'v, str>> {
+    array_at(details, &["insightContext", "attributions"])
+        .iter()
+        .find(|a| str_at(a, &["attribute"]).as_deref() == Some(attribute))
+        .and_then(|a| array_at(a, &["insight"]).first())
+        .and_then(|top| str_at(top, &["value"]))
+        .filter(|v| v != "null")
+}
+
+/// An Insights event → one `detection_finding` row. `Start` creates the finding (activity 1),
+/// `End` closes it (activity 3); both carry `sharedEventID` as `finding_info_uid`, so the pair
+/// is one finding. Insights are statistical anomalies, not alerts: `is_alert` is false.
+fn map_insight<'v>(
+    event: &'v Value,
+    record: &[u8],
+    raw_ref: &'v str,
+) -> Result<DetectionFindingRow<'v>, ParseError> {
+    let time = time_at(event, &["eventTime"]).ok_or_else(|| missing("eventTime"))?;
+    let details = at(event, &["insightDetails"]).ok_or_else(|| missing("insightDetails"))?;
+    let kind = str_at(details, &["insightType"]).ok_or_else(|| missing("insightType"))?;
+    let (title, severity) = insight_kind(&kind);
+    let source = str_at(details, &["eventSource"]);
+    let api = str_at(details, &["eventName"]);
+    let state = str_at(details, &["state"]);
+    let closing = state
+        .as_deref()
+        .is_some_and(|s| s.eq_ignore_ascii_case("End"));
+    let rate = |side: &str| f64_at(details, &["insightContext", "statistics", side, "average"]);
+    let minutes = i64_at(
+        details,
+        &["insightContext", "statistics", "insightDuration"],
+    );
+    // The End event comes when the activity stops; it began `insightDuration` minutes before.
+    let first_seen = match minutes {
+        Some(m) if closing => time.saturating_sub(m.saturating_mul(60_000)),
+        _ => time,
+    };
+    let uid = str_at(event, &["eventID"])
+        .unwrap_or_else(|| Cow::Owned(super::content_uid("cloudtrail", record)));
+    let finding = str_at(event, &["sharedEventID"]).unwrap_or_else(|| uid.clone());
+    let title = match (&source, &api) {
+        (Some(s), Some(a)) => format!("{title}: {s} {a}"),
+        _ => title.to_string(),
+    };
+
+    let mut rest = serde_json::Map::new();
+    if let Some(context) = at(details, &["insightContext"]) {
+        rest.insert("insightContext".into(), context.clone());
+    }
+    for (key, value) in event.as_object().into_iter().flatten() {
+        if !value.is_null() && !INSIGHT_MAPPED.iter().any(|m| m.eq_ignore_ascii_case(key)) {
+            rest.insert(key.clone(), value.clone());
+        }
+    }
+
+    let common = Common {
+        time: Some(time),
+        activity_id: Some(if closing { 3 } else { 1 }),
+        activity_name: Some(Cow::Borrowed(if closing { "Close" } else { "Create" })),
+        severity_id: Some(severity),
+        status_id: Some(1),
+        status_code: state,
+        message: Some(Cow::Owned(title.clone())),
+        metadata_uid: Some(uid),
+        metadata_event_code: api,
+        metadata_log_name: source,
+        metadata_product_name: Some(Cow::Borrowed("cloudtrail")),
+        metadata_product_vendor_name: Some(Cow::Borrowed("AWS")),
+        cloud_provider: Some(Cow::Borrowed("AWS")),
+        cloud_region: str_at(event, &["awsRegion"]),
+        cloud_account_uid: str_at(event, &["recipientAccountId"]),
+        raw_ref: Some(Cow::Borrowed(raw_ref)),
+        unmapped: (!rest.is_empty()).then(|| Cow::Owned(Value::Object(rest).to_string())),
+        ..Common::default()
+    };
+    let mut row = DetectionFindingRow {
+        common,
+        ..DetectionFindingRow::default()
+    };
+    let d = &mut row.own;
+    d.finding_info_uid = Some(finding.clone());
+    d.zt_dedup_key = Some(finding);
+    d.finding_info_title = Some(Cow::Owned(title));
+    d.finding_info_desc = match (rate("insight"), rate("baseline")) {
+        (Some(now), Some(usual)) => Some(Cow::Owned(format!(
+            "{now} per minute against a baseline of {usual} per minute"
+        ))),
+        _ => None,
+    };
+    d.finding_info_analytic_name = Some(Cow::Borrowed("CloudTrail Insights"));
+    d.finding_info_analytic_type = Some(Cow::Borrowed("statistical"));
+    d.finding_info_types = vec![kind.clone()];
+    d.finding_info_analytic_uid = Some(kind);
+    d.finding_info_created_time = Some(first_seen);
+    d.finding_info_first_seen_time = Some(first_seen);
+    d.finding_info_last_seen_time = Some(time);
+    d.modified_time = closing.then_some(time);
+    d.is_alert = Some(false);
+    // The identity that made most of the unusual calls.
+    if let Some(arn) = top_attribution(details, "userIdentityArn") {
+        d.user_name = Some(Cow::Owned(role_name(&arn).to_string()));
+        d.user_uid = Some(arn);
+    }
+    Ok(row)
 }
 
 fn map_change<'v>(event: &'v Value, name: &str, row: &mut AccountChangeRow<'v>) {

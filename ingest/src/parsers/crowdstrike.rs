@@ -101,8 +101,8 @@ impl<'v> Fields<'v> {
 
     fn port(&self, key: &str) -> Option<i32> {
         self.text(key)
-            .and_then(|t| t.parse::<u16>().ok())
-            .map(i32::from)
+            .and_then(|t| t.parse::<i64>().ok())
+            .and_then(super::port_number)
     }
 }
 

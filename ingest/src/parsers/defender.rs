@@ -434,7 +434,8 @@ fn logon<'v>(
     own.is_remote = own.logon_type_id.map(|t| matches!(t, 3 | 8 | 10));
     own.is_interactive = own.logon_type_id.map(|t| matches!(t, 2 | 7 | 10 | 11));
     own.src_endpoint_ip = str_at(props, &["RemoteIP"]).filter(|ip| ip.parse::<IpAddr>().is_ok());
-    own.src_endpoint_port = i64_at(props, &["RemotePort"]).and_then(|p| i32::try_from(p).ok());
+    // A local logon has no remote port: Defender writes 0.
+    own.src_endpoint_port = i64_at(props, &["RemotePort"]).and_then(super::port_number);
     own.device_uid = str_at(props, &["DeviceId"]);
     own.device_name = str_at(props, &["DeviceName"]);
     own.zt_decision = Some(Cow::Borrowed(decision));
@@ -467,7 +468,7 @@ fn connection<'v>(
         }
     };
     let ip = |k: &str| str_at(props, &[k]).and_then(|t| t.parse::<IpAddr>().ok());
-    let port = |k: &str| i64_at(props, &[k]).and_then(|p| i32::try_from(p).ok());
+    let port = |k: &str| i64_at(props, &[k]).and_then(super::port_number);
     let (local, remote) = (
         (ip("LocalIP"), port("LocalPort")),
         (ip("RemoteIP"), port("RemotePort")),

@@ -33,6 +33,12 @@
 //! | 50140, 50199 | other, status 99 (an interrupt page, not a failure) |
 //! | anything else non-zero | other, status 2 |
 //!
+//! Identity: a `userPrincipalName` that is a GUID (Entra writes the user's object id there for
+//! some sign-ins) is an id, not a login: it becomes `user_uid` when `userId` is missing (else it
+//! stays in `unmapped`) and never `user_email_addr`.
+//!
+//! Location: `geoCoordinates` 0, 0 is Entra's "not located": latitude and longitude are null.
+//!
 //! MFA: `auth_factors` lists the methods in `authenticationDetails` (and `mfaDetail`) other than
 //! the password; `is_mfa` is true when a second factor was performed or refused in this sign-in.
 //! Records without an `id` (some exporters drop it) get a content hash as `metadata_uid`.
@@ -157,6 +163,31 @@ pub fn factor_type_id(method: &str) -> i32 {
 fn is_primary_or_reused(method: &str) -> bool {
     let m = method.to_ascii_lowercase();
     m == "password" || m == "previously satisfied" || m.is_empty()
+}
+
+/// Whether the text is a GUID (`8-4-4-4-12` hex digits), the form of Entra object ids.
+fn is_guid(text: &str) -> bool {
+    text.len() == 36
+        && text.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// Latitude and longitude of the sign-in, or neither. Entra writes 0, 0 when it could not place
+/// the address (a point in the Gulf of Guinea no sign-in comes from), and one coordinate
+/// without the other is no position.
+fn coordinates(props: &Value) -> (Option<f64>, Option<f64>) {
+    let lat = f64_at(props, &["location", "geoCoordinates", "latitude"]);
+    let long = f64_at(props, &["location", "geoCoordinates", "longitude"]);
+    match (lat, long) {
+        (Some(lat), Some(long))
+            if (lat != 0.0 || long != 0.0) && lat.abs() <= 90.0 && long.abs() <= 180.0 =>
+        {
+            (Some(lat), Some(long))
+        }
+        _ => (None, None),
+    }
 }
 
 fn category_of(value: &Value, props: &Value) -> Option<&'static str> {
@@ -364,14 +395,25 @@ fn map_signin<'v>(
     own.disposition_id = Some(disposition_id);
     own.zt_signin_category = category.map(Cow::Borrowed);
     let is_service = matches!(category, Some("service_principal" | "managed_identity"));
+    let mut upn_left = None;
     if is_service {
         own.user_uid = first_str(props, &[&["servicePrincipalId"], &["appId"]]);
         own.user_name = first_str(props, &[&["servicePrincipalName"], &["appDisplayName"]]);
         own.user_type_id = Some(4);
     } else {
+        // Entra writes an object id (a GUID) as the UPN of some sign-ins: no login. It names the
+        // user when `userId` is missing, and is kept in `unmapped` otherwise.
+        let (email, upn_id) = match first_str(props, &[&["userPrincipalName"]]) {
+            Some(id) if is_guid(&id) => (None, Some(id)),
+            upn => (upn, None),
+        };
         own.user_uid = first_str(props, &[&["userId"]]);
+        match upn_id {
+            Some(id) if own.user_uid.is_none() => own.user_uid = Some(id),
+            id => upn_left = id,
+        }
         own.user_name = first_str(props, &[&["userDisplayName"]]);
-        own.user_email_addr = first_str(props, &[&["userPrincipalName"]]);
+        own.user_email_addr = email;
         let login = own.user_email_addr.as_deref().unwrap_or("");
         own.user_type_id = Some(if !login.is_empty() && site.is_service_account(login) {
             4
@@ -389,8 +431,9 @@ fn map_signin<'v>(
     own.src_endpoint_location_country = first_str(props, &[&["location", "countryOrRegion"]])
         .or_else(|| str_at(value, &["location"]).filter(|l| l.len() == 2))
         .and_then(crate::country::normalize);
-    own.src_endpoint_location_lat = f64_at(props, &["location", "geoCoordinates", "latitude"]);
-    own.src_endpoint_location_long = f64_at(props, &["location", "geoCoordinates", "longitude"]);
+    let (lat, long) = coordinates(props);
+    own.src_endpoint_location_lat = lat;
+    own.src_endpoint_location_long = long;
     own.src_endpoint_as_number = i64_at(props, &["autonomousSystemNumber"]);
     own.http_request_user_agent = first_str(props, &[&["userAgent"]]);
     own.device_uid = first_str(props, &[&["deviceDetail", "deviceId"]]);
@@ -521,11 +564,14 @@ fn map_signin<'v>(
             serde_json::from_str(&top).unwrap_or_default(),
         );
     }
-    if let Some(inner) = unmapped(props, MAPPED_PROPS) {
-        rest.insert(
-            "properties".into(),
-            serde_json::from_str(&inner).unwrap_or_default(),
-        );
+    let mut inner: serde_json::Map<String, Value> = unmapped(props, MAPPED_PROPS)
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    if let Some(upn) = upn_left {
+        inner.insert("userPrincipalName".into(), Value::String(upn.into_owned()));
+    }
+    if !inner.is_empty() {
+        rest.insert("properties".into(), Value::Object(inner));
     }
     if !rest.is_empty() {
         row.common.unmapped = Some(Cow::Owned(Value::Object(rest).to_string()));
@@ -568,6 +614,23 @@ mod tests {
         for (code, details, want) in cases {
             assert_eq!(decision_for_code(code, details), want, "{code}");
         }
+    }
+
+    #[test]
+    fn object_ids_are_not_logins() {
+        assert!(is_guid("a1111111-0000-4000-8000-000000000001"));
+        assert!(!is_guid("alice@corp.example"));
+        assert!(!is_guid("a1111111-0000-4000-8000-00000000000g"));
+    }
+
+    #[test]
+    fn unplaced_sign_ins_have_no_coordinates() {
+        let unplaced = serde_json::json!({"location": {"city": "", "geoCoordinates":
+            {"altitude": null, "latitude": 0.0, "longitude": 0.0}}});
+        assert_eq!(coordinates(&unplaced), (None, None));
+        let berlin = serde_json::json!({"location": {"geoCoordinates":
+            {"latitude": 52.52, "longitude": 13.405}}});
+        assert_eq!(coordinates(&berlin), (Some(52.52), Some(13.405)));
     }
 
     #[test]

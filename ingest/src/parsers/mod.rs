@@ -272,14 +272,18 @@ pub(crate) fn tag_network(
     } else if direction_hint.is_some() {
         own.connection_info_direction_id = direction_hint;
     }
-    if let Some(port) = own.dst_endpoint_port {
-        let has_ports = matches!(own.connection_info_protocol_num, Some(6 | 17 | 132));
-        let class = if has_ports {
-            u16::try_from(port).map(|p| site.port_class(p)).ok()
-        } else {
-            None
-        };
-        own.zt_port_class = Some(Cow::Borrowed(class.map_or("other", |c| c.as_str())));
+    let has_ports = matches!(own.connection_info_protocol_num, Some(6 | 17 | 132));
+    let class = match own.dst_endpoint_port {
+        Some(port) if has_ports => {
+            Some(u16::try_from(port).map_or("other", |p| site.port_class(p).as_str()))
+        }
+        Some(_) => Some("other"),
+        // A protocol without ports (ICMP) has no port to class, and is no admin access either.
+        None if own.connection_info_protocol_num.is_some() && !has_ports => Some("other"),
+        None => None,
+    };
+    if let Some(class) = class {
+        own.zt_port_class = Some(Cow::Borrowed(class));
     }
     if own.connection_info_protocol_name.is_none() {
         own.connection_info_protocol_name = own
@@ -365,6 +369,18 @@ pub fn parse_timestamp_ms(text: &str) -> Option<i64> {
     None
 }
 
+/// A transport port worth storing: 1 to 65535. Sources write 0 where there is no port (a
+/// Defender local logon, ICMP in VPC flow logs); stored, it would look like a real port.
+pub(crate) fn port_number(value: i64) -> Option<i32> {
+    u16::try_from(value).ok().filter(|p| *p != 0).map(i32::from)
+}
+
+/// `Some(text)` when the text is an IP address: sources write placeholders ("unknown",
+/// "null") where they have none, and a placeholder must not become an address.
+pub(crate) fn ip_text(text: Cow<'_, str>) -> Option<Cow<'_, str>> {
+    text.parse::<std::net::IpAddr>().is_ok().then_some(text)
+}
+
 /// `Some(text)` unless the text is empty or a placeholder dash.
 pub(crate) fn non_empty(text: &str) -> Option<Cow<'_, str>> {
     if text.is_empty() || text == "-" {
@@ -411,6 +427,20 @@ mod tests {
             Some(1_704_164_645_678)
         );
         assert_eq!(parse_timestamp_ms("yesterday"), None);
+    }
+
+    #[test]
+    fn ports_and_addresses() {
+        assert_eq!(port_number(443), Some(443));
+        assert_eq!(port_number(0), None);
+        assert_eq!(port_number(-1), None);
+        assert_eq!(port_number(65_536), None);
+        assert_eq!(
+            ip_text("2001:db8::1".into()).as_deref(),
+            Some("2001:db8::1")
+        );
+        assert_eq!(ip_text("null".into()), None);
+        assert_eq!(ip_text("unknown".into()), None);
     }
 
     #[test]

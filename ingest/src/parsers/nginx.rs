@@ -304,7 +304,7 @@ fn map_line<'a>(
     if let Some(vhost) = vhost {
         let (name, port) = vhost.rsplit_once(':').unwrap_or((vhost, ""));
         h.http_request_url_hostname = super::non_empty(name);
-        h.dst_endpoint_port = port.parse().ok();
+        h.dst_endpoint_port = port.parse().ok().and_then(super::port_number);
     }
 
     let mut unmapped: Vec<(&str, String)> = Vec::new();

@@ -687,7 +687,7 @@ fn map_account_change<'a>(
         own.actor_user_name = text(&actor.alternate_id).or_else(|| text(&actor.display_name));
     }
     if let Some(client) = &event.client {
-        own.src_endpoint_ip = text(&client.ip_address);
+        own.src_endpoint_ip = text(&client.ip_address).and_then(super::ip_text);
     }
     let targets = event.target.as_deref().unwrap_or(&[]);
     let kind = |t: &Target<'_>| t.kind.as_ref().map(|k| k.as_str().to_string());
@@ -894,7 +894,8 @@ fn map_event<'a>(
     }
 
     if let Some(client) = &event.client {
-        own.src_endpoint_ip = text(&client.ip_address);
+        // Okta writes "unknown" or "null" when it has no address.
+        own.src_endpoint_ip = text(&client.ip_address).and_then(super::ip_text);
         own.device_type = text(&client.device).filter(|d| d != "Unknown");
         own.device_type_id = own.device_type.as_deref().map(|d| match d {
             "Computer" => 2,
@@ -935,7 +936,7 @@ fn map_event<'a>(
     if let Some(chain) = event.request.as_ref().and_then(|r| r.ip_chain.as_ref()) {
         own.src_endpoint_intermediate_ips = chain
             .iter()
-            .filter_map(|hop| text(&hop.ip))
+            .filter_map(|hop| text(&hop.ip).and_then(super::ip_text))
             .filter(|ip| own.src_endpoint_ip.as_deref() != Some(ip.as_ref()))
             .collect();
     }

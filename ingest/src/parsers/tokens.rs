@@ -75,8 +75,17 @@ pub(crate) fn split(line: &str) -> Result<Vec<Token<'_>>, ParseError> {
                         format!("unterminated [bracketed] field at byte {i}"),
                     )
                 })?;
-                tokens.push(Token::Bracketed(&line[i + 1..i + end]));
-                i += end + 1;
+                if bytes.get(i + end + 1) == Some(&b':') {
+                    // `[v6]:port` is one address with its port, not a bracketed field.
+                    let stop = line[i + end..]
+                        .find([' ', '\t'])
+                        .map_or(line.len(), |e| i + end + e);
+                    tokens.push(Token::Bare(&line[i..stop]));
+                    i = stop;
+                } else {
+                    tokens.push(Token::Bracketed(&line[i + 1..i + end]));
+                    i += end + 1;
+                }
             }
             _ => {
                 let end = line[i..].find([' ', '\t']).map_or(line.len(), |e| i + e);
@@ -88,18 +97,39 @@ pub(crate) fn split(line: &str) -> Result<Vec<Token<'_>>, ParseError> {
     Ok(tokens)
 }
 
-/// `host:port`, `[v6]:port` or a bare address → (address, port).
+/// `host:port`, `[v6]:port` or a bare address → (address, port); port 0 is no port.
 pub(crate) fn host_port(text: &str) -> (Option<std::net::IpAddr>, Option<i32>) {
     if let Ok(ip) = text.parse() {
         return (Some(ip), None);
     }
     if let Ok(addr) = text.parse::<std::net::SocketAddr>() {
-        return (Some(addr.ip()), Some(i32::from(addr.port())));
+        return (Some(addr.ip()), super::port_number(i64::from(addr.port())));
     }
     match text.rsplit_once(':') {
-        Some((host, port)) => (host.parse().ok(), port.parse::<u16>().ok().map(i32::from)),
+        Some((host, port)) => (
+            host.parse().ok(),
+            port.parse::<i64>().ok().and_then(super::port_number),
+        ),
         None => (None, None),
     }
+}
+
+/// `address:port` of a field that always has a port (ALB `client:port`): the port is after the
+/// last colon, so an IPv6 address written without brackets (`2001:db8::1:443`) is not read as
+/// one longer address without a port.
+pub(crate) fn address_then_port(text: &str) -> (Option<std::net::IpAddr>, Option<i32>) {
+    if let Some((host, port)) = text.rsplit_once(':')
+        && let Ok(port) = port.parse::<u16>()
+    {
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        if let Ok(ip) = host.parse() {
+            return (Some(ip), super::port_number(i64::from(port)));
+        }
+    }
+    host_port(text)
 }
 
 /// Split `path?query` into the path and a non-empty query.
@@ -133,6 +163,15 @@ mod tests {
         assert!(split("[no end").is_err());
         // A trailing backslash inside quotes does not read past the end.
         assert!(split("\"abc\\").is_err());
+        // An IPv6 address with its port is one field, a bracketed field is another.
+        assert_eq!(
+            split("[2001:db8::1]:443 [x y] -").unwrap(),
+            vec![
+                Token::Bare("[2001:db8::1]:443"),
+                Token::Bracketed("x y"),
+                Token::Bare("-"),
+            ]
+        );
     }
 
     #[test]
@@ -147,5 +186,13 @@ mod tests {
         );
         assert_eq!(host_port("2001:db8::1").1, None);
         assert_eq!(host_port("-"), (None, None));
+        assert_eq!(host_port("10.0.0.1:0").1, None);
+        let v6 = Some("2001:db8::1".parse().unwrap());
+        assert_eq!(address_then_port("2001:db8::1:443"), (v6, Some(443)));
+        assert_eq!(address_then_port("[2001:db8::1]:443"), (v6, Some(443)));
+        assert_eq!(
+            address_then_port("10.0.0.1:80"),
+            (Some("10.0.0.1".parse().unwrap()), Some(80))
+        );
     }
 }

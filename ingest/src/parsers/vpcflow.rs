@@ -300,6 +300,11 @@ fn opt_num<T: std::str::FromStr>(name: &str, value: &str) -> Result<Option<T>, P
     value.parse().map(Some).map_err(|_| field_err(name, value))
 }
 
+/// A port: `-` and 0 (ICMP records, which have no ports) are none; beyond 65535 is invalid.
+fn opt_port(name: &str, value: &str) -> Result<Option<i32>, ParseError> {
+    Ok(opt_num::<u16>(name, value)?.and_then(|p| super::port_number(i64::from(p))))
+}
+
 /// Epoch seconds as milliseconds; a value beyond [`super::jv::MAX_EPOCH_SECONDS`] is invalid.
 fn opt_epoch_secs(name: &str, value: &str) -> Result<Option<i64>, ParseError> {
     match opt_num::<i64>(name, value)? {
@@ -467,8 +472,8 @@ fn map_record<'a>(
                 Field::InterfaceId => n.device_interface_uid = text,
                 Field::SrcAddr => srcaddr = opt_ip("srcaddr", value)?,
                 Field::DstAddr => dstaddr = opt_ip("dstaddr", value)?,
-                Field::SrcPort => n.src_endpoint_port = opt_num("srcport", value)?,
-                Field::DstPort => n.dst_endpoint_port = opt_num("dstport", value)?,
+                Field::SrcPort => n.src_endpoint_port = opt_port("srcport", value)?,
+                Field::DstPort => n.dst_endpoint_port = opt_port("dstport", value)?,
                 Field::Protocol => n.connection_info_protocol_num = opt_num("protocol", value)?,
                 Field::Packets => n.traffic_packets = opt_num("packets", value)?,
                 Field::Bytes => n.traffic_bytes = opt_num("bytes", value)?,

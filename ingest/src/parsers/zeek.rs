@@ -11,7 +11,9 @@
 //! Mapping: `uid` → `metadata_uid`; `id.orig_h/p` → source, `id.resp_h/p` → destination;
 //! `orig_bytes/pkts` → `traffic_bytes_out/packets_out`, `resp_*` → `*_in`; `duration` → ms and
 //! `end_time`; `history` → `connection_info_flag_history`; `community_id` →
-//! `connection_info_community_uid`; `service` → `app_name`.
+//! `connection_info_community_uid`; `service` → `app_name`. For ICMP Zeek writes the message
+//! type and code in `id.orig_p` and `id.resp_p`: they go to `unmapped` as `icmp_type` and
+//! `icmp_code`, and the row has no ports. Port 0 is no port.
 //!
 //! `conn_state` → `status_code` and `activity_id`: SF, RSTO, RSTR, RSTRH, SH, SHR → 2 Close;
 //! S0 → 4 Fail; REJ → 5 Refuse; anything else → 6 Traffic. S0 and REJ are *failed attempts*
@@ -302,12 +304,12 @@ fn map_conn<'r>(
             Some(t) => t.parse().map(Some).map_err(|_| invalid(name, &t)),
         }
     };
-    let port = |name: &str| -> Result<Option<i32>, ParseError> {
+    let port = |name: &str| -> Result<Option<i64>, ParseError> {
         match f.text(name) {
             None => Ok(None),
             Some(t) => t
                 .parse::<u16>()
-                .map(|p| Some(i32::from(p)))
+                .map(|p| Some(i64::from(p)))
                 .map_err(|_| invalid(name, &t)),
         }
     };
@@ -329,13 +331,18 @@ fn map_conn<'r>(
     };
     let src = ip("id.orig_h")?;
     let dst = ip("id.resp_h")?;
+    let (orig_p, resp_p) = (port("id.orig_p")?, port("id.resp_p")?);
+    let proto = f.text("proto").map(|p| p.to_ascii_lowercase());
+    // ICMP "ports" are the message type and code (Zeek's conn.log says so).
+    let icmp = proto.as_deref() == Some("icmp");
     let mut row = NetworkActivityRow::default();
     let n = &mut row.own;
     n.src_endpoint_ip = src.map(|ip| Cow::Owned(ip.to_string()));
     n.dst_endpoint_ip = dst.map(|ip| Cow::Owned(ip.to_string()));
-    n.src_endpoint_port = port("id.orig_p")?;
-    n.dst_endpoint_port = port("id.resp_p")?;
-    let proto = f.text("proto").map(|p| p.to_ascii_lowercase());
+    if !icmp {
+        n.src_endpoint_port = orig_p.and_then(super::port_number);
+        n.dst_endpoint_port = resp_p.and_then(super::port_number);
+    }
     n.connection_info_protocol_num = proto.as_deref().and_then(|p| match p {
         "tcp" => Some(6),
         "udp" => Some(17),
@@ -397,7 +404,14 @@ fn map_conn<'r>(
         Some(_) => (6, "Traffic", 1),
         None => (6, "Traffic", 0),
     };
-    let rest = f.rest(MAPPED);
+    let mut rest = f.rest(MAPPED);
+    if icmp {
+        for (name, value) in [("icmp_type", orig_p), ("icmp_code", resp_p)] {
+            if let Some(v) = value {
+                rest.push((name.to_string(), v.to_string()));
+            }
+        }
+    }
     let c = &mut row.common;
     c.time = Some(time);
     c.activity_id = Some(activity_id);
