@@ -146,11 +146,12 @@ pub async fn ingest(config: Config, source: &str, paths: Vec<PathBuf>) -> Result
                     Some(e) => format!("cut short ({e}); stored what came before"),
                 };
                 eprintln!(
-                    "{}: {ended}, {} records, {} rows, {} dead letters",
+                    "{}: {ended}, {} records, {} rows, {} dead letters{}",
                     p.path.display(),
                     stats.records,
                     stats.total_rows(),
-                    stats.total_dead_letters()
+                    stats.total_dead_letters(),
+                    header_note(stats.header_lines)
                 );
             } else if last.elapsed() >= Duration::from_secs(1) {
                 *last = Instant::now();
@@ -185,9 +186,10 @@ pub async fn ingest(config: Config, source: &str, paths: Vec<PathBuf>) -> Result
     let stats = &report.stats;
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "ingested {file_count} file(s) as {} in {seconds:.2} s: {} records, {:.1} MB ({:.0} records/s)",
+        "ingested {file_count} file(s) as {} in {seconds:.2} s: {} records{}, {:.1} MB ({:.0} records/s)",
         format_names.join(" + "),
         stats.records,
+        header_note(stats.header_lines),
         stats.bytes as f64 / 1e6,
         stats.records as f64 / seconds.max(1e-9)
     );
@@ -231,6 +233,16 @@ pub async fn ingest(config: Config, source: &str, paths: Vec<PathBuf>) -> Result
         .into());
     }
     Ok(())
+}
+
+/// ", N header line(s)" when the input had lines that hold no event (VPC flow and Zeek headers),
+/// so records, rows and dead letters add up in the summary.
+fn header_note(header_lines: u64) -> String {
+    if header_lines == 0 {
+        String::new()
+    } else {
+        format!(", {header_lines} header line(s)")
+    }
 }
 
 fn engine(config: &Config) -> Result<Engine, BoxError> {

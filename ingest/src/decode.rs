@@ -5,7 +5,8 @@
 //! one-shot form used by tests and small inputs.
 //!
 //! Every record ends as rows or as a [`DeadLetter`] — never both, never neither — and the
-//! [`DecodeStats`] count both, per table and per error kind.
+//! [`DecodeStats`] count both, per table and per error kind. A line that holds no event (a header
+//! line the parser reads for its layout) is neither, and is counted apart.
 
 use std::sync::Arc;
 
@@ -131,7 +132,6 @@ impl RecordProcessor {
 
     fn handle_record(&mut self, frame: Frame<'_>) {
         use std::fmt::Write;
-        self.stats.records += 1;
         self.raw_ref.clear();
         let line = match &frame {
             Frame::Record { line, .. } | Frame::Rejected { line, .. } => *line,
@@ -145,7 +145,14 @@ impl RecordProcessor {
             Frame::Record { bytes, .. } => {
                 let before = TableCounts::of(&self.builders);
                 match self.parser.parse(bytes, &self.raw_ref, &mut self.builders) {
+                    // A line that holds no event (a VPC flow header, a Zeek directive) only sets
+                    // how later lines are read: a header line, not a record.
+                    Ok(0) => {
+                        self.stats.header_lines += 1;
+                        return;
+                    }
                     Ok(_) => {
+                        self.stats.records += 1;
                         let after = TableCounts::of(&self.builders);
                         after.add_delta(&before, &mut self.stats);
                         if after.0 != before.0 {
@@ -164,6 +171,7 @@ impl RecordProcessor {
                 ..
             } => (bytes, total_len, error),
         };
+        self.stats.records += 1;
         self.refuse(error.kind, error.detail, bytes, total_len);
     }
 
@@ -198,11 +206,12 @@ impl RecordProcessor {
         self.origin.push_str(origin);
         self.fixed_origin = true;
         self.stats.bytes += payload.len() as u64;
-        let records_before = self.stats.records;
+        // A message of header lines only (a VPC flow header) is not empty.
+        let read_before = self.stats.records + self.stats.header_lines;
         let mut framer = framer_for(self.format, max_record_bytes);
         framer.push(payload, &mut |frame| self.handle(frame));
         framer.finish(&mut |frame| self.handle(frame));
-        if self.stats.records == records_before {
+        if self.stats.records + self.stats.header_lines == read_before {
             self.stats.records += 1;
             self.raw_ref.clear();
             self.raw_ref.push_str(origin);

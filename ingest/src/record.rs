@@ -184,8 +184,11 @@ mod raw_bytes {
 /// Counts for one decode run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DecodeStats {
-    /// Records framed (rows + dead letters + header lines).
+    /// Records framed that hold an event: each became rows or a dead letter.
     pub records: u64,
+    /// Lines framed that hold no event (a VPC flow header line, Zeek `#` directives): they set how
+    /// the lines after them are read, and are neither rows nor dead letters.
+    pub header_lines: u64,
     /// Rows produced per table.
     pub rows: BTreeMap<Table, u64>,
     /// Dead letters per error kind.
@@ -222,6 +225,7 @@ impl DecodeStats {
 
     pub fn merge(&mut self, other: &DecodeStats) {
         self.records += other.records;
+        self.header_lines += other.header_lines;
         self.bytes += other.bytes;
         for (t, n) in &other.rows {
             *self.rows.entry(*t).or_default() += n;

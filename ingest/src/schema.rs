@@ -1012,6 +1012,12 @@ impl TableBuilders {
         }
     }
 
+    /// When ztlens processes these rows (`metadata_processed_time`): the only time an event
+    /// that states none has (an Envoy `json_format` without `%START_TIME%`).
+    pub fn processed_time(&self) -> i64 {
+        self.http_activity.processed_time
+    }
+
     /// Rows appended across all tables.
     pub fn len(&self) -> usize {
         Table::ALL.iter().map(|t| self.len_of(*t)).sum()

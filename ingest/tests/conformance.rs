@@ -81,7 +81,12 @@ fn parse_file(path: &Path, format: Format) -> Parsed {
     }
     let rows: BTreeMap<&str, u64> = stats.rows.iter().map(|(t, n)| (t.name(), *n)).collect();
     Parsed {
-        summary: json!({"records": stats.records, "rows": rows, "dead_letters": dead}),
+        summary: json!({
+            "records": stats.records,
+            "header_lines": stats.header_lines,
+            "rows": rows,
+            "dead_letters": dead
+        }),
         batches: decoded.batches,
     }
 }

@@ -12,9 +12,12 @@
 //! |---|---|---|
 //! | FDR `UserLogon` / `UserLogonFailed` / `UserLogonFailed2` | authentication | allow / deny_credentials; `LogonType` is the Windows logon type (= OCSF `logon_type_id`); `RemoteAddressIP4` → source; `aid`/`ComputerName` → device; `UserIsAdmin` → `user_is_privileged` |
 //! | FDR `NetworkConnectIP4/6`, `NetworkReceiveAcceptIP4/6` | network_activity | outbound: local → source, remote → destination; inbound accept: the reverse; `Protocol` → protocol number |
-//! | `DetectionSummaryEvent`, `EppDetectionSummaryEvent` | detection_finding | id, name, description, severity (1–5), host, user, MITRE technique ids |
+//! | `DetectionSummaryEvent`, `EppDetectionSummaryEvent` | detection_finding | id, name, description, severity (`SeverityName`, else `Severity` 1–5 or the 0–100 score), host (`SensorId`/`AgentId`…), user, MITRE technique ids |
 //! | `AuthActivityAuditEvent` | authentication | Falcon console / API authentication: `Success` → allow, else deny_credentials |
 //! | `UserActivityAuditEvent` with a containment operation | account_change | `containment_requested` → host_contain, `lift_containment_requested` → host_release |
+//!
+//! Event types are matched ignoring case (the Streaming API writes `EPPDetectionSummaryEvent`)
+//! and stored in the spelling above.
 //!
 //! Everything else (process, DNS, file and sensor events, other audit operations) is stored in
 //! `base_event` with the host, the user when named, the file, domain or process acted on, and the
@@ -106,6 +109,53 @@ impl<'v> Fields<'v> {
     }
 }
 
+/// The event types mapped below, in CrowdStrike's documented spelling.
+const KINDS: &[&str] = &[
+    "UserLogon",
+    "UserLogonFailed",
+    "UserLogonFailed2",
+    "NetworkConnectIP4",
+    "NetworkConnectIP6",
+    "NetworkReceiveAcceptIP4",
+    "NetworkReceiveAcceptIP6",
+    "DetectionSummaryEvent",
+    "EppDetectionSummaryEvent",
+    "AuthActivityAuditEvent",
+    "UserActivityAuditEvent",
+];
+
+/// A mapped event type in its documented spelling, whatever the case it arrived in
+/// (`EPPDetectionSummaryEvent`); other types as they are.
+fn canonical_kind(kind: &str) -> &str {
+    KINDS
+        .iter()
+        .copied()
+        .find(|k| k.eq_ignore_ascii_case(kind))
+        .unwrap_or(kind)
+}
+
+/// OCSF severity id (1 Informational … 5 Critical) and risk score of a detection. `SeverityName`
+/// decides when present. Else `Severity` above 5 is the 0–100 score of EPP detections and alerts,
+/// in CrowdStrike's bands (Informational below 20, Low 20–39, Medium 40–59, High 60–79, Critical
+/// 80 and up), and is the risk score; 1–5 is the level of the older `DetectionSummaryEvent`,
+/// scored 20 a level.
+fn detection_severity(name: Option<&str>, value: Option<i32>) -> (i32, Option<i32>) {
+    let by_name = name.and_then(|n| match n.to_ascii_lowercase().as_str() {
+        "informational" | "info" => Some(1),
+        "low" => Some(2),
+        "medium" => Some(3),
+        "high" => Some(4),
+        "critical" => Some(5),
+        _ => None,
+    });
+    let (by_value, score) = match value {
+        Some(v @ 6..=100) => (Some(1 + v.min(99) / 20), Some(v)),
+        Some(v @ 1..=5) => (Some(v), Some(v * 20)),
+        _ => (None, None),
+    };
+    (by_name.or(by_value).unwrap_or(0), score)
+}
+
 /// Epoch seconds or milliseconds (told apart by magnitude), as text or number → ms. Values
 /// beyond [`jv::MAX_EPOCH_SECONDS`] either way are not times.
 fn epoch_ms(text: &str) -> Option<i64> {
@@ -131,7 +181,7 @@ impl Parser for CrowdStrikeParser {
             .or_else(|| f.text("event_simpleName"))
             .or_else(|| f.text("ExternalApiType"))
             .or_else(|| f.text("fdr_event_type"))
-            .map(|k| Cow::<str>::Owned(k.trim_start_matches("Event_").to_string()))
+            .map(|k| Cow::<str>::Owned(canonical_kind(k.trim_start_matches("Event_")).to_string()))
             .ok_or_else(|| missing("event_simpleName (or metadata.eventType)"))?;
         let time = jv::str_at(&value, &["metadata", "eventCreationTime"])
             .or_else(|| f.text("timestamp"))
@@ -237,8 +287,11 @@ impl Parser for CrowdStrikeParser {
             }
             "DetectionSummaryEvent" | "EppDetectionSummaryEvent" => {
                 common.metadata_log_name = Some(Cow::Borrowed("Streaming API"));
-                let severity = f.text("Severity").and_then(|s| s.parse::<i32>().ok());
-                common.severity_id = Some(severity.unwrap_or(0).clamp(0, 5));
+                let (severity_id, risk_score) = detection_severity(
+                    f.text("SeverityName").as_deref(),
+                    f.text("Severity").and_then(|s| s.parse::<i32>().ok()),
+                );
+                common.severity_id = Some(severity_id);
                 common.activity_id = Some(1);
                 common.activity_name = Some(Cow::Borrowed("Create"));
                 common.status_id = Some(1);
@@ -265,6 +318,7 @@ impl Parser for CrowdStrikeParser {
                 d.device_uid = f
                     .text("SensorId")
                     .or_else(|| f.text("AgentIdString"))
+                    .or_else(|| f.text("AgentId"))
                     .or_else(|| f.text("aid"));
                 d.device_hostname = f.text("ComputerName").or_else(|| f.text("Hostname"));
                 d.user_name = f.text("UserName");
@@ -286,7 +340,7 @@ impl Parser for CrowdStrikeParser {
                     }
                 }
                 d.attacks_technique_uids = techniques;
-                d.risk_score = severity.map(|s| s * 20);
+                d.risk_score = risk_score;
                 out.detection_finding.append(&mut row);
             }
             "AuthActivityAuditEvent" => {
@@ -418,7 +472,26 @@ fn map_base_event<'v>(f: &Fields<'v>, common: crate::schema::Common<'v>) -> Base
 
 #[cfg(test)]
 mod tests {
-    use super::epoch_ms;
+    use super::{canonical_kind, detection_severity, epoch_ms};
+
+    #[test]
+    fn severity_scales_and_names() {
+        // EPP detection summary: Low 30 is Low, not Critical.
+        assert_eq!(detection_severity(Some("Low"), Some(30)), (2, Some(30)));
+        assert_eq!(detection_severity(None, Some(30)), (2, Some(30)));
+        assert_eq!(detection_severity(None, Some(10)), (1, Some(10)));
+        assert_eq!(detection_severity(None, Some(70)), (4, Some(70)));
+        assert_eq!(detection_severity(None, Some(100)), (5, Some(100)));
+        // The older DetectionSummaryEvent: levels 1–5.
+        assert_eq!(detection_severity(Some("Low"), Some(2)), (2, Some(40)));
+        assert_eq!(detection_severity(None, Some(5)), (5, Some(100)));
+        assert_eq!(detection_severity(None, None), (0, None));
+        assert_eq!(
+            canonical_kind("EPPDetectionSummaryEvent"),
+            "EppDetectionSummaryEvent"
+        );
+        assert_eq!(canonical_kind("ProcessRollup2"), "ProcessRollup2");
+    }
 
     #[test]
     fn epoch_times_beyond_any_calendar_are_not_times() {

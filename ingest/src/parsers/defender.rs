@@ -12,8 +12,10 @@
 //!   Other tables, and logon or network action types not listed below, go to `base_event`
 //!   (event type `<Table>:<ActionType>`) with the account, the device, the file, URL or registry
 //!   key acted on, and the record.
-//! - **MDE API** `/api/machines` objects → device_state; `/api/alerts` objects → detection_finding.
-//! - **Microsoft Graph security alerts (v2)** → detection_finding.
+//! - **MDE API** `/api/machines` objects → device_state; `/api/alerts` objects → detection_finding
+//!   (`relatedUser` and the evidence's user, device and IP name whom and what it concerns).
+//! - **Microsoft Graph security alerts (v2)** → detection_finding (device from `deviceEvidence`,
+//!   user from `userEvidence.userAccount`).
 //!
 //! Device posture: `OnboardingStatus` Onboarded → `device_is_managed`; `SensorHealthState` /
 //! `healthStatus` → `agent_health`; `ExposureLevel` (Low/Medium/High) → `device_risk_level_id`
@@ -32,8 +34,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::jv::{
-    array_at, as_text, at, bool_at, first_str, i64_at, missing, parse_object, str_at, time_at,
-    unmapped,
+    as_text, at, bool_at, first_str, i64_at, missing, parse_object, str_at, time_at, unmapped,
 };
 use super::{Format, Parser, Sniff, VendorSpec, content_uid, decision_outcome};
 use crate::record::{ErrorKind, Framing, ParseError};
@@ -164,7 +165,7 @@ impl Parser for DefenderParser {
             common.time = Some(time);
             common.metadata_event_code = Some(Cow::Owned(table.to_string()));
             common.metadata_log_name = Some(Cow::Borrowed("Advanced Hunting"));
-            common.unmapped = unmapped(props, HUNTING_MAPPED).map(Cow::Owned);
+            common.unmapped = unmapped(props, hunting_mapped(table)).map(Cow::Owned);
             let action = str_at(props, &["ActionType"]);
             let mapped = match table {
                 "DeviceInfo" | "AlertInfo" | "AlertEvidence" => true,
@@ -292,20 +293,41 @@ fn append_base_event<'v>(
     Ok(1)
 }
 
-const HUNTING_MAPPED: &[&str] = &[
+/// The `properties` keys an Advanced Hunting table's mapping reads; everything else stays in
+/// `unmapped`. One list per table: a key one table maps (a connection's `Protocol`) is data
+/// another table would lose (a logon's `Protocol`, NTLM or Kerberos).
+fn hunting_mapped(table: &str) -> &'static [&'static str] {
+    match table {
+        "DeviceInfo" => DEVICE_INFO_MAPPED,
+        "DeviceLogonEvents" => LOGON_MAPPED,
+        "DeviceNetworkEvents" => CONNECTION_MAPPED,
+        "AlertInfo" | "AlertEvidence" => ALERT_MAPPED,
+        _ => &[],
+    }
+}
+
+/// Read by [`device_from_hunting`].
+const DEVICE_INFO_MAPPED: &[&str] = &[
     "Timestamp",
     "DeviceId",
     "DeviceName",
     "AadDeviceId",
     "OSPlatform",
     "OSVersion",
+    "DeviceType",
     "OnboardingStatus",
     "SensorHealthState",
     "ExposureLevel",
     "MachineGroup",
     "DeviceManualTags",
     "DeviceDynamicTags",
-    "DeviceType",
+];
+
+/// Read by [`logon`].
+const LOGON_MAPPED: &[&str] = &[
+    "Timestamp",
+    "DeviceId",
+    "DeviceName",
     "ActionType",
     "AccountName",
     "AccountDomain",
@@ -313,21 +335,38 @@ const HUNTING_MAPPED: &[&str] = &[
     "LogonType",
     "RemoteIP",
     "RemotePort",
-    "RemoteDeviceName",
     "FailureReason",
     "IsLocalAdmin",
+];
+
+/// Read by [`connection`].
+const CONNECTION_MAPPED: &[&str] = &[
+    "Timestamp",
+    "DeviceId",
+    "ActionType",
     "LocalIP",
     "LocalPort",
+    "RemoteIP",
+    "RemotePort",
     "Protocol",
-    "RemoteUrl",
+];
+
+/// Read by [`hunting_alert`].
+const ALERT_MAPPED: &[&str] = &[
+    "Timestamp",
     "AlertId",
     "Title",
     "Category",
     "Severity",
     "AttackTechniques",
     "DetectionSource",
-    "ServiceSource",
-    "ReportId",
+    "DeviceId",
+    "DeviceName",
+    "AccountName",
+    "AccountObjectId",
+    "AccountSid",
+    "RemoteIP",
+    "EntityType",
 ];
 
 fn device_from_hunting<'v>(
@@ -678,21 +717,50 @@ fn api_alert<'v>(
     d.device_uid = str_at(value, &["machineId"]);
     d.device_hostname = str_at(value, &["computerDnsName"]);
     d.attacks_technique_uids = technique_ids(at(value, &["mitreTechniques"]));
-    // Graph v2 evidence: the first user and IP named.
-    for evidence in array_at(value, &["evidence"]) {
-        if d.user_name.is_none() {
-            d.user_name = first_str(
-                evidence,
-                &[
-                    &["userAccount", "userPrincipalName"],
-                    &["userPrincipalName"],
-                    &["accountName"],
-                ],
-            );
-        }
+    // Evidence fills what the alert itself does not name: the first user, device and IP.
+    for evidence in evidence_items(value) {
+        let (user_uid, user_name) = evidence_user(evidence);
+        d.user_uid = d.user_uid.take().or(user_uid);
+        d.user_name = d.user_name.take().or(user_name);
+        let (device_uid, hostname) = evidence_device(evidence);
+        d.device_uid = d.device_uid.take().or(device_uid);
+        d.device_hostname = d.device_hostname.take().or(hostname);
         if d.src_endpoint_ip.is_none() {
             d.src_endpoint_ip = str_at(evidence, &["ipAddress"]);
         }
     }
+    // MDE API `relatedUser` names the account without its UPN: the name of last resort.
+    d.user_name = d
+        .user_name
+        .take()
+        .or_else(|| str_at(value, &["relatedUser", "userName"]));
     Ok(row)
+}
+
+/// An alert's evidence entities: a list (Graph v2; MDE API with `$expand=evidence`), or one
+/// object where an exporter split the list into one alert per entity.
+fn evidence_items(value: &Value) -> &[Value] {
+    match at(value, &["evidence"]) {
+        Some(Value::Array(items)) => items.as_slice(),
+        Some(item) if item.is_object() => std::slice::from_ref(item),
+        _ => &[],
+    }
+}
+
+/// (id, name) of the user an evidence entity names: MDE API `User` evidence keeps it flat,
+/// Graph v2 `userEvidence` under `userAccount`. The Entra object id is preferred to the SID.
+fn evidence_user(evidence: &Value) -> (Option<Cow<'_, str>>, Option<Cow<'_, str>>) {
+    let account = at(evidence, &["userAccount"]).unwrap_or(evidence);
+    (
+        first_str(account, &[&["azureAdUserId"], &["aadUserId"], &["userSid"]]),
+        first_str(account, &[&["userPrincipalName"], &["accountName"]]),
+    )
+}
+
+/// (Defender device id, DNS name) of a Graph v2 `deviceEvidence` entity.
+fn evidence_device(evidence: &Value) -> (Option<Cow<'_, str>>, Option<Cow<'_, str>>) {
+    (
+        str_at(evidence, &["mdeDeviceId"]),
+        str_at(evidence, &["deviceDnsName"]),
+    )
 }

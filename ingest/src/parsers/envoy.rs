@@ -7,11 +7,19 @@
 //!   %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%"
 //!   "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"`, optionally prefixed `ACCESS `
 //!   (Ambassador), with any further fields kept in `unmapped`;
+//! - Istio's default text format (the sidecar's unless `accessLogFormat` is set): the same fields
+//!   with `%RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS%
+//!   "%UPSTREAM_TRANSPORT_FAILURE_REASON%"` after the flags, and `%UPSTREAM_CLUSTER%
+//!   %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS%
+//!   %REQUESTED_SERVER_NAME% %ROUTE_NAME%` after the upstream host;
 //! - the same line wrapped by a container runtime: `{"message": "...", "stream": …}` or
 //!   `{"log": "..."}`;
 //! - JSON access logs (Istio's `accessLogEncoding: JSON` and any `json_format` using Envoy's
 //!   command names in snake case: `start_time`, `method`, `path`, `response_code`,
-//!   `response_flags`, `downstream_remote_address`, `upstream_host` …).
+//!   `response_flags`, `downstream_remote_address`, `upstream_host` …). A dictionary may name
+//!   any few of them (Envoy's own example has only `protocol` and `duration`); one without
+//!   `start_time` (or `timestamp`) takes the processing time as its `time`, and a JSON `"-"` is
+//!   an unset value, as Envoy writes it.
 //!
 //! Zero Trust reading: response flag `UAEX` (or details `ext_authz_denied`) means the external
 //! authorization service refused the request → `zt_authz_result` = `ext_authz_denied`,
@@ -110,6 +118,7 @@ pub fn looks_like_envoy(line: &str) -> bool {
     let line = line.strip_prefix("ACCESS ").unwrap_or(line);
     if line.starts_with('{') {
         return (line.contains("\"response_flags\"") && line.contains("\"upstream_host\""))
+            || looks_like_json_format(line)
             || (line.contains("\"message\":\"ACCESS [") || line.contains("\"log\":\"["))
                 && line.contains("\\\" ");
     }
@@ -121,6 +130,42 @@ pub fn looks_like_envoy(line: &str) -> bool {
         && line.get(11..12) == Some("T")
         && line.contains("] \"")
 }
+
+/// Whether a JSON line is a `json_format` entry: two or more of its keys, and at least half of
+/// them, are Envoy's command names. A dictionary may name any subset (the documented example is
+/// `protocol`, `duration` and one custom header); an application's JSON log with a `method` and
+/// a `path` among many other keys is not one.
+fn looks_like_json_format(line: &str) -> bool {
+    // A cheap look first: most JSON is no access log.
+    if JSON_MAPPED.iter().filter(|k| line.contains(*k)).count() < 2 {
+        return false;
+    }
+    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(line) else {
+        return false;
+    };
+    let known = map
+        .keys()
+        .filter(|k| JSON_MAPPED.contains(&k.as_str()))
+        .count();
+    known >= 2 && known * 2 >= map.len()
+}
+
+/// Istio's default text format puts `%RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS%
+/// "%UPSTREAM_TRANSPORT_FAILURE_REASON%"` between the flags and the byte counts: a quoted fifth
+/// field, where Envoy's default has the bare `%DURATION%`, tells the two apart.
+fn is_istio_text(rest: &[Token<'_>]) -> bool {
+    matches!(rest.get(4), Some(Token::Quoted(_)))
+}
+
+/// Istio's fields after `"%UPSTREAM_HOST%"`, named as its JSON encoding names them.
+const ISTIO_TAIL: &[&str] = &[
+    "upstream_cluster",
+    "upstream_local_address",
+    "downstream_local_address",
+    "downstream_remote_address",
+    "requested_server_name",
+    "route_name",
+];
 
 fn parse_text(line: &str) -> Result<Entry<'_>, ParseError> {
     let line = line.strip_prefix("ACCESS ").unwrap_or(line);
@@ -155,32 +200,55 @@ fn parse_text(line: &str) -> Result<Entry<'_>, ParseError> {
     entry.path = own(path);
     entry.protocol = own(protocol);
     let rest: Vec<Token<'_>> = it.collect();
-    if rest.len() < 6 {
+    // Istio's three extra fields shift the rest of Envoy's default layout.
+    let istio = is_istio_text(&rest);
+    let shift = if istio { 3 } else { 0 };
+    if rest.len() < 6 + shift {
         return Err(ParseError::new(
             ErrorKind::FieldCount,
             format!(
-                "{} fields after the request; the default format has 11",
+                "{} fields after the request; the default format has 11 (Istio's 20)",
                 rest.len()
             ),
         ));
     }
     let value = |i: usize| rest.get(i).and_then(Token::value);
+    let mut keep = |key: &str, i: usize| {
+        if let Some(v) = value(i) {
+            entry.unmapped.push((key.to_string(), json_string(&v)));
+        }
+    };
+    if istio {
+        keep("connection_termination_details", 3);
+        keep("upstream_transport_failure_reason", 4);
+    }
+    keep("upstream_service_time", 5 + shift);
     entry.response_code = value(0);
     entry.response_flags = value(1);
-    entry.bytes_received = value(2);
-    entry.bytes_sent = value(3);
-    entry.duration = value(4);
-    if let Some(t) = value(5) {
-        entry
-            .unmapped
-            .push(("upstream_service_time".into(), json_string(&t)));
+    if istio {
+        entry.response_code_details = value(2);
     }
-    entry.x_forwarded_for = value(6);
-    entry.user_agent = value(7);
-    entry.request_id = value(8);
-    entry.authority = value(9);
-    entry.upstream_host = value(10);
-    for (i, token) in rest.iter().enumerate().skip(11) {
+    entry.bytes_received = value(2 + shift);
+    entry.bytes_sent = value(3 + shift);
+    entry.duration = value(4 + shift);
+    entry.x_forwarded_for = value(6 + shift);
+    entry.user_agent = value(7 + shift);
+    entry.request_id = value(8 + shift);
+    entry.authority = value(9 + shift);
+    entry.upstream_host = value(10 + shift);
+    let mut named = 11 + shift;
+    if istio {
+        for (i, key) in ISTIO_TAIL.iter().enumerate() {
+            let at = named + i;
+            if *key == "downstream_remote_address" {
+                entry.downstream_remote = value(at);
+            } else if let Some(v) = value(at) {
+                entry.unmapped.push((key.to_string(), json_string(&v)));
+            }
+        }
+        named += ISTIO_TAIL.len();
+    }
+    for (i, token) in rest.iter().enumerate().skip(named) {
         if let Some(v) = token.value() {
             entry
                 .unmapped
@@ -214,7 +282,8 @@ const JSON_MAPPED: &[&str] = &[
 ];
 
 fn entry_from_json(value: &Value) -> Entry<'_> {
-    let get = |k: &str| str_at(value, &[k]);
+    // Envoy writes an unset value as the string "-" in JSON logs too.
+    let get = |k: &str| str_at(value, &[k]).filter(|v| v != "-");
     let mut entry = Entry {
         start_time: get("start_time").or_else(|| get("timestamp")),
         method: get("method"),
@@ -237,7 +306,9 @@ fn entry_from_json(value: &Value) -> Entry<'_> {
     if let Some(map) = value.as_object() {
         entry.unmapped = map
             .iter()
-            .filter(|(k, v)| !v.is_null() && !JSON_MAPPED.contains(&k.as_str()))
+            .filter(|(k, v)| {
+                !v.is_null() && v.as_str() != Some("-") && !JSON_MAPPED.contains(&k.as_str())
+            })
             .map(|(k, v)| (k.clone(), v.to_string()))
             .collect();
     }
@@ -254,41 +325,65 @@ fn number(field: &str, text: &Option<Cow<'_, str>>) -> Result<Option<i64>, Parse
     }
 }
 
+/// `ip:port` (or `tcp://ip:port`) → address and port. An address that is not an IP (a host
+/// name, a `unix://` socket) is kept in `unmapped` under `key` as written, so it is not lost.
+fn address(
+    key: &str,
+    text: Option<&str>,
+    unmapped: &mut Vec<(String, String)>,
+) -> (Option<std::net::IpAddr>, Option<i32>) {
+    let Some(text) = text else {
+        return (None, None);
+    };
+    let (ip, port) = tokens::host_port(text);
+    if ip.is_none() {
+        unmapped.push((key.to_string(), json_string(text)));
+    }
+    (ip, port)
+}
+
 impl EnvoyParser {
     fn emit(
         &self,
-        entry: Entry<'_>,
+        mut entry: Entry<'_>,
         record: &[u8],
         raw_ref: &str,
         out: &mut TableBuilders,
     ) -> Result<usize, ParseError> {
-        let start = entry
-            .start_time
-            .as_deref()
-            .ok_or_else(|| jv::missing("start_time"))?;
-        let time = parse_timestamp_ms(start).ok_or_else(|| jv::invalid("start_time", start))?;
-        let code = number("response_code", &entry.response_code)?;
+        // A `json_format` without %START_TIME% states no time: the entry is as recent as its
+        // processing (text lines always start with one).
+        let time = match entry.start_time.as_deref() {
+            Some(start) => {
+                parse_timestamp_ms(start).ok_or_else(|| jv::invalid("start_time", start))?
+            }
+            None => out.processed_time(),
+        };
+        let code = number("response_code", &entry.response_code)?
+            .map(i32::try_from)
+            .transpose()
+            .map_err(|_| {
+                jv::invalid(
+                    "response_code",
+                    entry.response_code.as_deref().unwrap_or(""),
+                )
+            })?;
         let bytes_received = number("bytes_received", &entry.bytes_received)?;
         let bytes_sent = number("bytes_sent", &entry.bytes_sent)?;
         let duration = number("duration", &entry.duration)?;
-        let (upstream_ip, upstream_port) = entry
-            .upstream_host
-            .as_deref()
-            .map_or((None, None), tokens::host_port);
-        let (downstream_ip, downstream_port) = entry
-            .downstream_remote
-            .as_deref()
-            .map_or((None, None), tokens::host_port);
+        let mut kept = std::mem::take(&mut entry.unmapped);
+        let (upstream_ip, upstream_port) =
+            address("upstream_host", entry.upstream_host.as_deref(), &mut kept);
+        let (downstream_ip, downstream_port) = address(
+            "downstream_remote_address",
+            entry.downstream_remote.as_deref(),
+            &mut kept,
+        );
         let uid = content_uid("envoy", record);
-        let pairs: Vec<(&str, &str)> = entry
-            .unmapped
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let pairs: Vec<(&str, &str)> = kept.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let unmapped = json_object(&pairs);
 
-        // TCP proxy entries carry no HTTP request.
-        if entry.method.is_none() && code.unwrap_or(0) == 0 {
+        // TCP proxy entries carry no HTTP request (%PROTOCOL% is "-" for them).
+        if entry.method.is_none() && code.unwrap_or(0) == 0 && entry.protocol.is_none() {
             let mut row = NetworkActivityRow::default();
             let n = &mut row.own;
             n.src_endpoint_ip = downstream_ip.map(|ip| Cow::Owned(ip.to_string()));
@@ -322,12 +417,6 @@ impl EnvoyParser {
             return Ok(1);
         }
 
-        let code = i32::try_from(code.unwrap_or(0)).map_err(|_| {
-            jv::invalid(
-                "response_code",
-                entry.response_code.as_deref().unwrap_or(""),
-            )
-        })?;
         let mut row = HttpActivityRow::default();
         let h = &mut row.own;
         let method = entry.method.as_deref().unwrap_or("");
@@ -357,7 +446,7 @@ impl EnvoyParser {
         h.http_request_length = bytes_received;
         h.http_response_length = bytes_sent;
         h.http_response_latency = duration;
-        h.http_response_code = (code > 0).then_some(code);
+        h.http_response_code = code.filter(|n| *n > 0);
         let flags = entry.response_flags.as_deref().unwrap_or("");
         let details = entry.response_code_details.as_deref().unwrap_or("");
         let authz =
@@ -372,20 +461,27 @@ impl EnvoyParser {
             };
         h.zt_authz_result = authz.map(Cow::Borrowed);
         let (action_id, disposition_id) = match (authz, code) {
-            (Some("ext_authz_denied" | "rbac_denied"), _) | (_, 403) => (2, 2),
-            (_, 401) => (2, 26),
-            _ => (1, 1),
+            (Some("ext_authz_denied" | "rbac_denied"), _) | (_, Some(403)) => (Some(2), Some(2)),
+            (_, Some(401)) => (Some(2), Some(26)),
+            (_, Some(_)) => (Some(1), Some(1)),
+            // Without %RESPONSE_CODE% the entry does not say how the request ended.
+            (_, None) => (None, None),
         };
-        h.action_id = Some(action_id);
-        h.disposition_id = Some(disposition_id);
+        h.action_id = action_id;
+        h.disposition_id = disposition_id;
         super::tag_http(&mut row.own, &self.site);
 
         let c = &mut row.common;
         c.time = Some(time);
         c.activity_id = Some(activity_id);
         c.activity_name = Some(Cow::Borrowed(activity_name));
-        c.status_id = Some(if code == 0 || code >= 400 { 2 } else { 1 });
-        c.status_code = (code > 0).then(|| Cow::Owned(code.to_string()));
+        // Code 0: the upstream never answered (a failure); no code at all: unknown.
+        c.status_id = Some(match code {
+            None => 0,
+            Some(n) if n == 0 || n >= 400 => 2,
+            Some(_) => 1,
+        });
+        c.status_code = code.filter(|n| *n > 0).map(|n| Cow::Owned(n.to_string()));
         c.status_detail = match (flags, details) {
             ("", "") => None,
             (f, "") => Some(Cow::Owned(f.to_string())),

@@ -15,9 +15,10 @@
 //!
 //! `zt_compliance_state` keeps Graph's vocabulary (compliant, noncompliant, inGracePeriod,
 //! conflict, error, unknown, configManager); the diagnostic export's PascalCase values are mapped
-//! to it. `device_is_compliant` is true only for compliant, false for noncompliant, inGracePeriod,
-//! conflict and error, empty for unknown. `zt_grace_until` drops Intune's `9999-12-31` "no grace
-//! period" sentinel. `time` is the snapshot's time (export time, else last sync); `metadata_uid`
+//! to it, and a record that states no compliance at all is `unknown`. `device_is_compliant` is
+//! true only for compliant, false for noncompliant, inGracePeriod, conflict and error, empty for
+//! unknown. Every date drops Intune's placeholders (`9999-12-31` "never", `0001-01-01` "not
+//! set"). `time` is the snapshot's time (export time, else last sync); `metadata_uid`
 //! hashes device, time and state, so the same snapshot delivered twice is one row. Compliance
 //! transitions (and remediation times) are derived from consecutive snapshots by the KPI layer.
 
@@ -61,6 +62,8 @@ pub fn looks_like_intune(head: &str) -> bool {
     (head.contains("\"CompliantState\"") && head.contains("\"DeviceId\""))
         || head.contains("\"complianceState\"")
         || (head.contains("\"OperationalLogs\"") && head.contains("\"IntuneDeviceId\""))
+        // Entra ID audit records share the category; `AuditEventId` is Intune's own key.
+        || (head.contains("\"AuditLogs\"") && head.contains("\"AuditEventId\""))
 }
 
 /// Any spelling of a compliance state → Graph's `complianceState` value.
@@ -91,13 +94,25 @@ fn is_compliant(state: &str) -> Option<bool> {
     }
 }
 
-/// Grace-period end, or `None` for Intune's "no grace period" sentinel (year 9999).
-fn grace_until(value: &Value, path: &[&str]) -> Option<i64> {
+/// A date at `path`, or `None` for Intune's placeholders: `9999-12-31` ("no grace period",
+/// "never") and `0001-01-01` (a device that never synced). Every Intune device date goes
+/// through here, so a placeholder never becomes a time in any column.
+fn intune_time(value: &Value, path: &[&str]) -> Option<i64> {
     let text = str_at(value, path)?;
     if text.starts_with("9999") || text.starts_with("0001") {
         return None;
     }
     super::parse_timestamp_ms(&text)
+}
+
+/// The compliance state a record states under `key` (a spelling Intune does not use is an
+/// invalid field); a record that states none is `unknown`, as Graph writes a device not yet
+/// evaluated, rather than refused whole.
+fn stated_state(value: &Value, key: &str) -> Result<&'static str, ParseError> {
+    match str_at(value, &[key]) {
+        None => Ok("unknown"),
+        Some(text) => compliance_state(&text).ok_or_else(|| super::jv::invalid(key, &text)),
+    }
 }
 
 const DIAG_MAPPED: &[&str] = &[
@@ -226,12 +241,9 @@ impl Parser for IntuneParser {
             Some("Devices") => {
                 let p =
                     super::jv::at(&value, &["properties"]).ok_or_else(|| missing("properties"))?;
-                let state_text = str_at(p, &["CompliantState"])
-                    .ok_or_else(|| missing("properties.CompliantState"))?;
-                let state = compliance_state(&state_text)
-                    .ok_or_else(|| super::jv::invalid("CompliantState", &state_text))?;
-                let last_contact = time_at(p, &["LastContact"]);
-                let time = time_at(&value, &["time"])
+                let state = stated_state(p, "CompliantState")?;
+                let last_contact = intune_time(p, &["LastContact"]);
+                let time = intune_time(&value, &["time"])
                     .or(last_contact)
                     .ok_or_else(|| missing("time"))?;
                 let device =
@@ -265,7 +277,7 @@ impl Parser for IntuneParser {
                 d.agent_name = str_at(p, &["ManagedBy"]);
                 d.zt_compliance_state = Some(Cow::Borrowed(state));
                 d.device_is_compliant = is_compliant(state);
-                d.zt_grace_until = grace_until(p, &["InGracePeriodUntil"]);
+                d.zt_grace_until = intune_time(p, &["InGracePeriodUntil"]);
                 row
             }
             Some("OperationalLogs") => {
@@ -274,8 +286,8 @@ impl Parser for IntuneParser {
                 if str_at(p, &["OperationalLogCategory"]).as_deref() != Some("DeviceCompliance") {
                     return append_base_event(&value, common, record, out);
                 }
-                let time = time_at(p, &["StartTimeUtc"])
-                    .or_else(|| time_at(&value, &["time"]))
+                let time = intune_time(p, &["StartTimeUtc"])
+                    .or_else(|| intune_time(&value, &["time"]))
                     .ok_or_else(|| missing("time"))?;
                 let device = str_at(p, &["IntuneDeviceId"])
                     .ok_or_else(|| missing("properties.IntuneDeviceId"))?;
@@ -304,12 +316,12 @@ impl Parser for IntuneParser {
             Some(_) => return append_base_event(&value, common, record, out),
             None => {
                 // Graph managedDevice.
-                let state_text = str_at(&value, &["complianceState"])
-                    .ok_or_else(|| missing("complianceState"))?;
-                let state = compliance_state(&state_text)
-                    .ok_or_else(|| super::jv::invalid("complianceState", &state_text))?;
-                let time = time_at(&value, &["lastSyncDateTime"])
-                    .ok_or_else(|| missing("lastSyncDateTime"))?;
+                let state = stated_state(&value, "complianceState")?;
+                // A device that never synced (0001-01-01) is dated by its enrollment.
+                let last_sync = intune_time(&value, &["lastSyncDateTime"]);
+                let time = last_sync
+                    .or_else(|| intune_time(&value, &["enrolledDateTime"]))
+                    .ok_or_else(|| missing("lastSyncDateTime (or enrolledDateTime)"))?;
                 let device = str_at(&value, &["id"]).ok_or_else(|| missing("id"))?;
                 common.time = Some(time);
                 common.metadata_event_code = Some(Cow::Borrowed("managedDevice"));
@@ -337,12 +349,12 @@ impl Parser for IntuneParser {
                         .is_none_or(|s| s.eq_ignore_ascii_case("managed")),
                 );
                 d.device_is_trusted = bool_at(&value, &["azureADRegistered"]);
-                d.device_last_seen_time = Some(time);
+                d.device_last_seen_time = last_sync;
                 d.agent_name = str_at(&value, &["managementAgent"]);
                 d.zt_compliance_state = Some(Cow::Borrowed(state));
                 d.device_is_compliant = is_compliant(state);
                 d.zt_grace_until =
-                    grace_until(&value, &["complianceGracePeriodExpirationDateTime"]);
+                    intune_time(&value, &["complianceGracePeriodExpirationDateTime"]);
                 row
             }
         };
@@ -367,5 +379,25 @@ mod tests {
         assert_eq!(compliance_state("weird"), None);
         assert_eq!(is_compliant("inGracePeriod"), Some(false));
         assert_eq!(is_compliant("unknown"), None);
+    }
+
+    #[test]
+    fn placeholders_are_no_dates_and_no_state_is_unknown() {
+        let v = serde_json::json!({"a": "9999-12-31 23:59:59.9999999",
+            "b": "0001-01-01T00:00:00Z", "c": "2026-03-04 21:00:00.0000000"});
+        assert_eq!(intune_time(&v, &["a"]), None);
+        assert_eq!(intune_time(&v, &["b"]), None);
+        assert_eq!(intune_time(&v, &["c"]), Some(1_772_658_000_000));
+        assert_eq!(stated_state(&v, "CompliantState").unwrap(), "unknown");
+    }
+
+    #[test]
+    fn audit_logs_are_recognized_and_entra_audit_logs_are_not() {
+        assert!(looks_like_intune(
+            r#"{"category": "AuditLogs", "properties": {"AuditEventId": "a1", "Actor": {"UPN": "admin@corp.example"}}}"#
+        ));
+        assert!(!looks_like_intune(
+            r#"{"category": "AuditLogs", "properties": {"activityDisplayName": "Add user"}}"#
+        ));
     }
 }

@@ -206,7 +206,9 @@ impl std::str::FromStr for SourceFormat {
 
 /// Parses framed records of one format into rows.
 pub trait Parser: Send {
-    /// Parse one record and append its rows; returns the number of rows appended.
+    /// Parse one record and append its rows; returns the number of rows appended, 0 for a line
+    /// that holds no event (a header line that sets how later lines are read), which is counted
+    /// as a header line, not a record.
     ///
     /// On error nothing was appended. `raw_ref` identifies the record's origin and is copied
     /// into every row.
@@ -459,7 +461,7 @@ mod detect_tests {
 
     #[test]
     fn recognizes_each_format_from_content() {
-        let cases: [(&[u8], Option<Format>); 18] = [
+        let cases: [(&[u8], Option<Format>); 21] = [
             (br#"{"totalCount": 1, "results": [{"id": "1", "general": {"name": "mac-1", "remoteManagement": {"managed": true}}}]}"#, Some(jamf::FORMAT)),
             (br#"{"records":[{"time":"2026-01-01T00:00:00Z","category":"AdvancedHunting-DeviceInfo","properties":{"DeviceId":"d1"}}]}"#, Some(defender::FORMAT)),
             (br#"{"value":[{"id":"m1","deviceName":"LT-1","complianceState":"noncompliant","lastSyncDateTime":"2026-01-01T00:00:00Z"}]}"#, Some(intune::FORMAT)),
@@ -470,6 +472,10 @@ mod detect_tests {
             (b"#separator \\x09\n#set_separator\t,\n", Some(zeek::FORMAT)),
             (br#"{"ts":1.5,"uid":"C1","id.orig_h":"10.0.0.1","id.orig_p":1,"conn_state":"S0"}"#, Some(zeek::FORMAT)),
             (br#"[2019-04-08T16:50:12.533Z] "GET / HTTP/1.1" 200 - 0 1 2 1 "-" "curl" "id" "host" "10.0.0.1:80""#, Some(envoy::FORMAT)),
+            // Envoy's documented `json_format` example, and Istio's default text format.
+            (br#"{"protocol": "HTTP/1.1", "duration": "123", "my_custom_header": "value_of_MY_CUSTOM_HEADER"}"#, Some(envoy::FORMAT)),
+            (br#"{"time": "2026-01-01T00:00:00Z", "level": "info", "msg": "done", "method": "GET", "path": "/", "status": 200}"#, None),
+            (br#"[2020-11-25T21:26:18.409Z] "GET /status/418 HTTP/1.1" 418 - via_upstream - "-" 0 135 4 4 "-" "curl/7.73.0-DEV" "84961386-6d84-929d-98bd-c5aee93b5c88" "httpbin:8000" "10.44.1.27:80" outbound|8000||httpbin.foo.svc.cluster.local 10.44.1.23:37652 10.0.45.184:8000 10.44.1.23:46520 - default"#, Some(envoy::FORMAT)),
             (br#"http 2018-07-02T22:23:00.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.39:2817 10.0.0.1:80 0.000 0.001 0.000 200 200 34 366 "GET http://www.example.com:80/ HTTP/1.1""#, Some(alb::FORMAT)),
             (br#"{"uuid":"1","eventType":"user.session.start","actor":{}}"#, Some(okta::FORMAT)),
             (br#"  [{"eventType":"x","outcome":{"result":"SUCCESS"}}]"#, Some(okta::FORMAT)),

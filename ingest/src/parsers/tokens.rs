@@ -97,8 +97,10 @@ pub(crate) fn split(line: &str) -> Result<Vec<Token<'_>>, ParseError> {
     Ok(tokens)
 }
 
-/// `host:port`, `[v6]:port` or a bare address → (address, port); port 0 is no port.
+/// `host:port`, `[v6]:port` or a bare address → (address, port); port 0 is no port. A URL
+/// scheme is dropped: Envoy's `%UPSTREAM_HOST%` is a URL for TCP connections (`tcp://10.0.2.1:80`).
 pub(crate) fn host_port(text: &str) -> (Option<std::net::IpAddr>, Option<i32>) {
+    let text = text.split_once("://").map_or(text, |(_, rest)| rest);
     if let Ok(ip) = text.parse() {
         return (Some(ip), None);
     }
@@ -187,6 +189,11 @@ mod tests {
         assert_eq!(host_port("2001:db8::1").1, None);
         assert_eq!(host_port("-"), (None, None));
         assert_eq!(host_port("10.0.0.1:0").1, None);
+        assert_eq!(
+            host_port("tcp://10.0.2.1:80"),
+            (Some("10.0.2.1".parse().unwrap()), Some(80))
+        );
+        assert_eq!(host_port("unix:///var/run/envoy.sock").0, None);
         let v6 = Some("2001:db8::1".parse().unwrap());
         assert_eq!(address_then_port("2001:db8::1:443"), (v6, Some(443)));
         assert_eq!(address_then_port("[2001:db8::1]:443"), (v6, Some(443)));

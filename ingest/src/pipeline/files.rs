@@ -29,7 +29,7 @@ pub struct FileProgress {
     /// Bytes of the file read so far (compressed bytes for gzip files).
     pub bytes_read: u64,
     pub bytes_total: u64,
-    /// Records framed so far.
+    /// Records framed so far (header lines included until the file's final counts).
     pub records: u64,
     /// The file's final counts; present once the file is done.
     pub stats: Option<DecodeStats>,
@@ -276,6 +276,7 @@ impl Pipeline {
 fn stats_delta(now: &DecodeStats, before: &DecodeStats) -> DecodeStats {
     let mut delta = DecodeStats {
         records: now.records - before.records,
+        header_lines: now.header_lines - before.header_lines,
         bytes: now.bytes - before.bytes,
         ..Default::default()
     };
