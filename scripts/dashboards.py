@@ -402,10 +402,11 @@ def pipeline():
     d.add("table", "Arrival lag and refusals by source", [kpi_target(
         "telemetry_health",
         [("source", STRING), ("events", NUMBER), ("lag_median_s", NUMBER), ("lag_max_s", NUMBER),
-         ("dead_letters", NUMBER), ("dead_letter_rate", NUMBER)],
+         ("dead_letters", NUMBER), ("dead_letter_rate", NUMBER), ("unmapped_events", NUMBER)],
         series=False)], w=12, h=8,
         description="Lag: processing time minus event time of each event's first delivery (s). "
-                    "Dead letters: records refused, by when they were refused.")
+                    "Dead letters: broken records refused, by when they were refused. Unmapped: "
+                    "events no class maps, stored in base_event.")
     d.add("timeseries", "Records per second by source", [prom_target(
         "sum by (source) (rate(ztlens_ingest_records_total[5m]))", "{{source}}")], unit="rps")
     d.add("timeseries", "Dead letters by source and reason", [prom_target(
@@ -430,6 +431,13 @@ def pipeline():
         prom_target("increase(ztlens_lake_flush_errors_total[15m])", "flush errors"),
         prom_target("increase(ztlens_lake_appends_rejected_total[15m])", "appends refused",
                     ref="B")])
+    d.add("table", "Event types no class maps", [kpi_target(
+        "unmapped_event_types",
+        [("source", STRING), ("event_type", STRING), ("events", NUMBER)],
+        series=False)], w=12, h=8,
+        description="Events of a known source stored in base_event (data, not errors): what a "
+                    "feed sends that no KPI reads yet. Replay a type from base_event.raw_data "
+                    "once a class maps it.")
     return d
 
 

@@ -395,7 +395,7 @@ mod tests {
             .collect();
         stems.sort();
         assert_eq!(ids, stems);
-        assert_eq!(ids.len(), 19);
+        assert_eq!(ids.len(), 20);
         for k in catalog.list() {
             // Prometheus labels come from bounded sets: never a person, an account or an address.
             for label in &k.gauge_labels {
@@ -407,7 +407,8 @@ mod tests {
                         "email",
                         "ip",
                         "src_ip",
-                        "hostname"
+                        "hostname",
+                        "event_type"
                     ]
                     .iter()
                     .any(|p| label.contains(p)),

@@ -373,7 +373,11 @@ impl Generator {
         if !uses_entra(who.person) && self.rng.chance(0.05) {
             step(&mut self.rng, &mut t);
             let line = okta::profile_update(&mut self.rng, t, who);
-            *self.truth.unmapped.entry("okta".into()).or_default() += 1;
+            *self
+                .truth
+                .unmapped
+                .entry(("okta".into(), okta::PROFILE_UPDATE.into()))
+                .or_default() += 1;
             self.emit("okta", line);
         }
         if self.rng.chance(0.1) {

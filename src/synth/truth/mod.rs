@@ -71,8 +71,9 @@ pub struct Truth {
     pub compliance: Vec<ComplianceInterval>,
     /// Distinct events generated, per format.
     pub events: BTreeMap<String, u64>,
-    /// Of those, events of a type no class maps (stored in `base_event`), per format.
-    pub unmapped: BTreeMap<String, u64>,
+    /// Of those, events of a type no class maps (stored in `base_event`), per (format,
+    /// vendor event type).
+    pub unmapped: BTreeMap<(String, String), u64>,
     /// Records written a second time (redeliveries), per format.
     pub duplicates: BTreeMap<String, u64>,
 }
@@ -134,6 +135,7 @@ impl Truth {
                 "mfa_factor_strength": self.mfa_factor_strength(),
                 "allowed_access_by_device_posture": self.allowed_access_by_device_posture(),
                 "telemetry_health": self.telemetry_health(),
+                "unmapped_event_types": self.unmapped_event_types(),
                 "sensitive_app_coverage": self.sensitive_app_coverage(),
                 "device_remediation_time": self.device_remediation_time(to_ms),
                 "noncompliant_devices_open": self.noncompliant_devices_open(to_ms),
@@ -143,13 +145,28 @@ impl Truth {
         })
     }
 
+    /// Events stored in `base_event`, per source and vendor event type.
+    fn unmapped_event_types(&self) -> Vec<Value> {
+        self.unmapped
+            .iter()
+            .map(|((source, event_type), n)| {
+                json!({"source": source, "event_type": event_type, "events": n})
+            })
+            .collect()
+    }
+
     /// Events per source; generated records all parse, so no source has dead letters, and the
     /// events no class maps are rows too.
     fn telemetry_health(&self) -> Vec<Value> {
         self.events
             .iter()
             .map(|(source, n)| {
-                let unmapped = self.unmapped.get(source).copied().unwrap_or(0);
+                let unmapped: u64 = self
+                    .unmapped
+                    .iter()
+                    .filter(|((format, _), _)| format == source)
+                    .map(|(_, n)| n)
+                    .sum();
                 json!({"source": source, "events": n, "dead_letters": 0, "dead_letter_rate": 0.0,
                        "unmapped_events": unmapped})
             })

@@ -216,6 +216,9 @@ pub fn line(rng: &mut Rng, t: i64, ev: &OktaEvent<'_>, session_id: &str) -> Stri
     event.to_string()
 }
 
+/// The Okta event type of [`profile_update`].
+pub const PROFILE_UPDATE: &str = "user.account.update_profile";
+
 /// The System Log line of a person updating their own profile: an event type ztlens maps to no
 /// class (it is stored in `base_event`), as most of the hundreds an Okta org emits are.
 pub fn profile_update(rng: &mut Rng, t: i64, who: Who<'_>) -> String {
@@ -223,7 +226,7 @@ pub fn profile_update(rng: &mut Rng, t: i64, who: Who<'_>) -> String {
     json!({
         "uuid": rng.uuid(),
         "published": ztlens_analytics::time_range::format_ms(t),
-        "eventType": "user.account.update_profile",
+        "eventType": PROFILE_UPDATE,
         "version": "0",
         "severity": "INFO",
         "displayMessage": "Update user profile for Okta",
