@@ -935,6 +935,9 @@ define_table! {
 /// counted as `other` (the type is attacker-controlled text: memory stays bounded).
 pub const MAX_TALLIED_EVENT_TYPES: usize = 256;
 
+/// Longest event type tallied under its own name.
+pub const MAX_TALLIED_EVENT_TYPE_BYTES: usize = 128;
+
 /// Column builders for every table: what a parser appends into.
 #[derive(Debug)]
 pub struct TableBuilders {
@@ -970,12 +973,22 @@ impl TableBuilders {
         row.common.metadata_event_code = Some(Cow::Owned(event_type.to_string()));
         row.own.raw_data = Some(Cow::Owned(record[..keep].to_string()));
         row.own.raw_data_size = Some(record.len() as i64);
+        // What `unmapped` would repeat is in `raw_data`, unless the record was cut.
+        if keep == record.len() {
+            row.common.unmapped = None;
+        }
         self.base_event.append(row);
         let tallied = self.base_event_types.len();
-        match self.base_event_types.get_mut(event_type) {
+        // Long names (the type is the feed's text) are tallied as `other`: memory stays bounded.
+        let key = if event_type.len() <= MAX_TALLIED_EVENT_TYPE_BYTES {
+            event_type
+        } else {
+            "other"
+        };
+        match self.base_event_types.get_mut(key) {
             Some(n) => *n += 1,
             None if tallied < MAX_TALLIED_EVENT_TYPES => {
-                self.base_event_types.insert(event_type.to_string(), 1);
+                self.base_event_types.insert(key.to_string(), 1);
             }
             None => *self.base_event_types.entry("other".into()).or_insert(0) += 1,
         }
@@ -1072,6 +1085,38 @@ mod tests {
             assert_eq!(before, names.len(), "duplicate column in {table}");
             assert_eq!(table.schema().fields().len(), columns.len());
         }
+    }
+
+    #[test]
+    fn base_events_keep_their_record_and_tally_types_within_bounds() {
+        let mut builders = TableBuilders::new(0);
+        let row = |unmapped: &str| BaseEventRow {
+            common: Common {
+                time: Some(1),
+                metadata_uid: Some("u".into()),
+                unmapped: Some(Cow::Owned(unmapped.to_string())),
+                ..Common::default()
+            },
+            ..BaseEventRow::default()
+        };
+        // A record kept whole makes `unmapped` redundant; a cut one keeps it.
+        builders.append_base_event(&mut row("{\"a\":1}"), "t.short", "{\"a\":1}");
+        let big = format!("{{\"x\":\"{}é\"}}", "y".repeat(70 * 1024));
+        builders.append_base_event(&mut row("{\"b\":2}"), &"L".repeat(200), &big);
+        let types = builders.take_base_event_types();
+        assert_eq!(
+            types.into_iter().collect::<Vec<_>>(),
+            [("other".to_string(), 1), ("t.short".to_string(), 1)]
+        );
+        let batch = builders.base_event.finish();
+        let text = |name: &str, i: usize| {
+            use datafusion::arrow::array::{Array, AsArray};
+            let col = batch.column_by_name(name).unwrap().as_string::<i32>();
+            col.is_valid(i).then(|| col.value(i).to_string())
+        };
+        assert_eq!(text("unmapped", 0), None);
+        assert_eq!(text("unmapped", 1).as_deref(), Some("{\"b\":2}"));
+        assert_eq!(text("raw_data", 1).map(|r| r.len()), Some(64 * 1024));
     }
 
     #[test]

@@ -185,3 +185,28 @@ proptest! {
         let _ = decode_bytes(format, Arc::new(Site::default()), &record, "fuzz", 0, 1 << 20);
     }
 }
+
+/// Found in review: numbers at the edge of i64 in an Envoy TCP entry overflowed `time +
+/// duration` and `bytes_sent + bytes_received` (a panic with overflow checks on), and without
+/// `start_time` any JSON object — `{}`, another vendor's event — became an entry stamped now.
+#[test]
+fn envoy_entries_with_absurd_numbers_or_no_envoy_fields_are_dead_letters() {
+    let envoy = Format::from_name("envoy").unwrap();
+    let input = concat!(
+        r#"{"start_time":"2026-01-01T00:00:00Z","duration":"9223372036854775807","bytes_sent":"1"}"#,
+        "\n",
+        r#"{"start_time":"2026-01-01T00:00:00Z","bytes_sent":"9223372036854775807","bytes_received":"9223372036854775807","upstream_host":"10.0.0.2:80"}"#,
+        "\n",
+        "{}\n",
+        r#"{"uuid":"u-1","eventType":"user.session.start"}"#,
+        "\n",
+    );
+    let (rows, dead) = decode(envoy, input.as_bytes());
+    assert_eq!(rows, 1, "{dead:?}");
+    let kinds: Vec<&str> = dead.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["invalid_field", "missing_field", "missing_field"],
+        "{dead:?}"
+    );
+}

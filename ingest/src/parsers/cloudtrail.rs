@@ -190,8 +190,6 @@ impl Parser for CloudTrailParser {
 fn map_base_event<'v>(event: &'v Value, row: &mut BaseEventRow<'v>) {
     let c = &mut row.common;
     c.status_id = Some(if c.status_code.is_some() { 2 } else { 1 });
-    // `raw_data` holds the whole record.
-    c.unmapped = None;
     let (type_id, uid, name) = identity(event);
     let own = &mut row.own;
     own.actor_user_type_id = Some(type_id);

@@ -256,8 +256,6 @@ fn append_base_event<'v>(
     out: &mut TableBuilders,
 ) -> Result<usize, ParseError> {
     common.metadata_uid = Some(Cow::Owned(content_uid("mde-event", record)));
-    // `raw_data` holds the whole record.
-    common.unmapped = None;
     let mut row = BaseEventRow {
         common,
         ..BaseEventRow::default()

@@ -106,6 +106,15 @@ impl Parser for EnvoyParser {
                 return self.emit(entry, record, raw_ref, out);
             }
             let entry = entry_from_json(&value);
+            // Without a start time, only an object that reads as an access log is one: `{}` or
+            // another vendor's event sent here is broken, not an entry stamped "now".
+            let known = JSON_MAPPED
+                .iter()
+                .filter(|k| value.get(**k).is_some())
+                .count();
+            if entry.start_time.is_none() && known < 2 {
+                return Err(jv::missing("start_time"));
+            }
             return self.emit(entry, record, raw_ref, out);
         }
         let entry = parse_text(line)?;
@@ -315,6 +324,9 @@ fn entry_from_json(value: &Value) -> Entry<'_> {
     entry
 }
 
+/// Longest request or connection duration taken as one, in milliseconds (a year).
+const MAX_DURATION_MS: i64 = 366 * 24 * 3_600_000;
+
 fn number(field: &str, text: &Option<Cow<'_, str>>) -> Result<Option<i64>, ParseError> {
     match text {
         None => Ok(None),
@@ -369,7 +381,13 @@ impl EnvoyParser {
             })?;
         let bytes_received = number("bytes_received", &entry.bytes_received)?;
         let bytes_sent = number("bytes_sent", &entry.bytes_sent)?;
+        // A duration beyond a year is not one (and `time + duration` must not overflow).
         let duration = number("duration", &entry.duration)?;
+        if let (Some(d), Some(text)) = (duration, &entry.duration)
+            && !(0..=MAX_DURATION_MS).contains(&d)
+        {
+            return Err(jv::invalid("duration", text));
+        }
         let mut kept = std::mem::take(&mut entry.unmapped);
         let (upstream_ip, upstream_port) =
             address("upstream_host", entry.upstream_host.as_deref(), &mut kept);
@@ -393,7 +411,11 @@ impl EnvoyParser {
             n.connection_info_protocol_num = Some(6);
             n.traffic_bytes_in = bytes_sent;
             n.traffic_bytes_out = bytes_received;
-            n.traffic_bytes = Some(bytes_sent.unwrap_or(0) + bytes_received.unwrap_or(0));
+            n.traffic_bytes = Some(
+                bytes_sent
+                    .unwrap_or(0)
+                    .saturating_add(bytes_received.unwrap_or(0)),
+            );
             n.duration = duration;
             n.start_time = Some(time);
             n.end_time = Some(time + duration.unwrap_or(0));

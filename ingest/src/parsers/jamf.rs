@@ -152,6 +152,7 @@ fn append_base_event(
 ) -> Result<usize, ParseError> {
     let time = str_at(webhook, &["eventTimestamp"])
         .and_then(|t| t.parse::<i64>().ok())
+        .filter(|ms| (ms.unsigned_abs() as f64) < super::jv::MAX_EPOCH_SECONDS * 1000.0)
         .or_else(|| time_at(webhook, &["eventTimestamp"]))
         .ok_or_else(|| missing("webhook.eventTimestamp"))?;
     let mut row = BaseEventRow {
@@ -198,6 +199,7 @@ fn from_webhook<'v>(
         .ok_or_else(|| missing("event.computer"))?;
     let time = str_at(webhook, &["eventTimestamp"])
         .and_then(|t| t.parse::<i64>().ok())
+        .filter(|ms| (ms.unsigned_abs() as f64) < super::jv::MAX_EPOCH_SECONDS * 1000.0)
         .or_else(|| time_at(webhook, &["eventTimestamp"]))
         .ok_or_else(|| missing("webhook.eventTimestamp"))?;
     let id =
