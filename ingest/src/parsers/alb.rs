@@ -138,11 +138,14 @@ impl Parser for AlbParser {
                 },
                 ..BaseEventRow::default()
             };
-            let client = split_host_port(client).0;
-            row.own.src_endpoint_ip = client
-                .parse::<std::net::IpAddr>()
-                .ok()
-                .map(|ip| Cow::Owned(ip.to_string()));
+            // An NLB client is `address:port` (IPv6 without brackets too); a connection log's
+            // client_ip has no port.
+            let client = if event_type == "nlb_tls" {
+                tokens::address_then_port(client).0
+            } else {
+                split_host_port(client).0.parse::<std::net::IpAddr>().ok()
+            };
+            row.own.src_endpoint_ip = client.map(|ip| Cow::Owned(ip.to_string()));
             row.own.zt_target_type = Some(Cow::Borrowed(target_type));
             row.own.zt_target_name = (!target.is_empty()).then(|| Cow::Owned(target.to_string()));
             out.append_base_event(&mut row, event_type, line);

@@ -421,11 +421,9 @@ fn is_insight(event: &Value) -> bool {
 
 /// Top-level fields of an Insights event that its row holds.
 const INSIGHT_MAPPED: &[&str] = &[
-    "eventVersion",
     "eventTime",
     "eventID",
     "eventType",
-    "eventCategory",
     "awsRegion",
     "recipientAccountId",
     "sharedEventID",
@@ -490,8 +488,13 @@ fn map_insight<'v>(
     };
 
     let mut rest = serde_json::Map::new();
-    if let Some(context) = at(details, &["insightContext"]) {
-        rest.insert("insightContext".into(), context.clone());
+    // Every part of insightDetails the row does not hold: insightContext, and errorCode or any
+    // key AWS adds.
+    const DETAILS_READ: &[&str] = &["state", "eventSource", "eventName", "insightType"];
+    for (key, value) in details.as_object().into_iter().flatten() {
+        if !value.is_null() && !DETAILS_READ.iter().any(|m| m.eq_ignore_ascii_case(key)) {
+            rest.insert(key.clone(), value.clone());
+        }
     }
     for (key, value) in event.as_object().into_iter().flatten() {
         if !value.is_null() && !INSIGHT_MAPPED.iter().any(|m| m.eq_ignore_ascii_case(key)) {

@@ -362,7 +362,8 @@ const ALERT_MAPPED: &[&str] = &[
     "DeviceName",
     "AccountName",
     "AccountObjectId",
-    "AccountSid",
+    // Not "AccountSid": with an AccountObjectId as the uid, the on-premises SID (the join key
+    // to DeviceLogonEvents) stays in `unmapped`.
     "RemoteIP",
     "EntityType",
 ];
@@ -715,17 +716,40 @@ fn api_alert<'v>(
     d.device_uid = str_at(value, &["machineId"]);
     d.device_hostname = str_at(value, &["computerDnsName"]);
     d.attacks_technique_uids = technique_ids(at(value, &["mitreTechniques"]));
-    // Evidence fills what the alert itself does not name: the first user, device and IP.
-    for evidence in evidence_items(value) {
-        let (user_uid, user_name) = evidence_user(evidence);
-        d.user_uid = d.user_uid.take().or(user_uid);
-        d.user_name = d.user_name.take().or(user_name);
-        let (device_uid, hostname) = evidence_device(evidence);
-        d.device_uid = d.device_uid.take().or(device_uid);
-        d.device_hostname = d.device_hostname.take().or(hostname);
-        if d.src_endpoint_ip.is_none() {
-            d.src_endpoint_ip = str_at(evidence, &["ipAddress"]);
-        }
+    // Evidence fills what the alert itself does not name. A user's id and name come from one
+    // entity (a User entity first), and so do a device's id and name: two entities' halves
+    // would name someone who does not exist.
+    let items = evidence_items(value);
+    let is_user = |e: &Value| {
+        str_at(e, &["entityType"]).as_deref() == Some("User")
+            || str_at(e, &["@odata.type"]).is_some_and(|t| t.ends_with("userEvidence"))
+    };
+    if d.user_uid.is_none()
+        && d.user_name.is_none()
+        && let Some((uid, name)) = items
+            .iter()
+            .filter(|e| is_user(e))
+            .chain(items.iter())
+            .map(evidence_user)
+            .find(|(uid, name)| uid.is_some() || name.is_some())
+    {
+        d.user_uid = uid;
+        d.user_name = name;
+    }
+    if d.device_uid.is_none()
+        && d.device_hostname.is_none()
+        && let Some((uid, name)) = items
+            .iter()
+            .map(evidence_device)
+            .find(|(uid, name)| uid.is_some() || name.is_some())
+    {
+        d.device_uid = uid;
+        d.device_hostname = name;
+    }
+    if d.src_endpoint_ip.is_none() {
+        d.src_endpoint_ip = items
+            .iter()
+            .find_map(|e| str_at(e, &["ipAddress"]).filter(|ip| ip.parse::<IpAddr>().is_ok()));
     }
     // MDE API `relatedUser` names the account without its UPN: the name of last resort.
     d.user_name = d

@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::jv::{bool_at, first_str, missing, parse_object, str_at, time_at, unmapped};
+use super::jv::{bool_at, first_str, missing, parse_object, str_at, unmapped};
 use super::{Format, Parser, Sniff, VendorSpec, content_uid};
 use crate::record::{Framing, ParseError};
 use crate::schema::{BaseEventRow, Common, DeviceStateRow, TableBuilders};
@@ -156,8 +156,8 @@ fn append_base_event<'v>(
     record: &[u8],
     out: &mut TableBuilders,
 ) -> Result<usize, ParseError> {
-    let time = time_at(value, &["time"])
-        .or_else(|| time_at(value, &["properties", "StartTimeUtc"]))
+    let time = intune_time(value, &["time"])
+        .or_else(|| intune_time(value, &["properties", "StartTimeUtc"]))
         .ok_or_else(|| missing("time"))?;
     let category = str_at(value, &["category"]).unwrap_or_default();
     let event_type = str_at(value, &["operationName"])
