@@ -210,3 +210,21 @@ fn envoy_entries_with_absurd_numbers_or_no_envoy_fields_are_dead_letters() {
         "{dead:?}"
     );
 }
+
+/// Found in review: an Envoy `json_format` with a `message` key was taken for a container
+/// wrapper around a text line and refused.
+#[test]
+fn envoy_json_with_a_message_key_is_read_as_json() {
+    let envoy = Format::from_name("envoy").unwrap();
+    let input = concat!(
+        r#"{"method":"GET","path":"/a","response_code":"200","message":"hello","start_time":"2026-01-01T00:00:00Z"}"#,
+        "\n",
+        r#"{"method":"GET","path":"/b","response_code":"404","message":"not a text line"}"#,
+        "\n",
+        r#"{"message":"not a text line either","stream":"stdout"}"#,
+        "\n",
+    );
+    let (rows, dead) = decode(envoy, input.as_bytes());
+    assert_eq!(rows, 2, "{dead:?}");
+    assert_eq!(dead.len(), 1, "{dead:?}");
+}

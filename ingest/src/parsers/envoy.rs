@@ -98,20 +98,24 @@ impl Parser for EnvoyParser {
         let trimmed = line.trim_start();
         if trimmed.starts_with('{') {
             let value = jv::parse_object(record, "an Envoy access log")?;
-            // A container runtime's wrapper around a text line.
-            if let Some(inner) = str_at(&value, &["message"]).or_else(|| str_at(&value, &["log"]))
-                && value.get("start_time").is_none()
-            {
-                let entry = parse_text(inner.trim_end())?;
-                return self.emit(entry, record, raw_ref, out);
-            }
-            let entry = entry_from_json(&value);
-            // Without a start time, only an object that reads as an access log is one: `{}` or
-            // another vendor's event sent here is broken, not an entry stamped "now".
+            // A container runtime's wrapper around a text line; a `json_format` that happens to
+            // have a `message` or `log` key is read as JSON.
             let known = JSON_MAPPED
                 .iter()
                 .filter(|k| value.get(**k).is_some())
                 .count();
+            if let Some(inner) = str_at(&value, &["message"]).or_else(|| str_at(&value, &["log"]))
+                && value.get("start_time").is_none()
+            {
+                match parse_text(inner.trim_end()) {
+                    Ok(entry) => return self.emit(entry, record, raw_ref, out),
+                    Err(e) if known < 2 => return Err(e),
+                    Err(_) => {}
+                }
+            }
+            let entry = entry_from_json(&value);
+            // Without a start time, only an object that reads as an access log is one: `{}` or
+            // another vendor's event sent here is broken, not an entry stamped "now".
             if entry.start_time.is_none() && known < 2 {
                 return Err(jv::missing("start_time"));
             }
