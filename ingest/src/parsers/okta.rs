@@ -677,9 +677,8 @@ fn map_account_change<'a>(
         Some("FAILURE" | "DENY") => 2,
         _ => 0,
     });
-    if let Some(raw) = event.target_raw {
-        c.unmapped = json_object(&[("target", raw.get())]).map(Cow::Owned);
-    }
+    // Like a sign-in, nothing the vendor said is dropped (the device, debugData, extra keys).
+    c.unmapped = unmapped_parts(event);
     let own = &mut row.own;
     own.zt_change_type = Some(Cow::Borrowed(change.change_type));
     if let Some(actor) = &event.actor {
@@ -968,7 +967,13 @@ fn map_event<'a>(
         .as_ref()
         .map(|a| a.kind.as_ref().is_some_and(|k| k.as_str() == "User"));
 
-    // Everything the columns above do not hold.
+    row.common.unmapped = unmapped_parts(event);
+    Ok(row)
+}
+
+/// What the sign-in and account-change columns do not hold: the targets, `debugData`, the
+/// device and unknown top-level fields, verbatim.
+fn unmapped_parts(event: &LogEvent<'_>) -> Option<Cow<'static, str>> {
     let mut unmapped: Vec<(&str, &str)> = Vec::new();
     if let Some(raw) = event.target_raw {
         unmapped.push(("target", raw.get()));
@@ -984,8 +989,7 @@ fn map_event<'a>(
             unmapped.push((key.as_ref(), raw.get()));
         }
     }
-    row.common.unmapped = json_object(&unmapped).map(Cow::Owned);
-    Ok(row)
+    json_object(&unmapped).map(Cow::Owned)
 }
 
 #[cfg(test)]
