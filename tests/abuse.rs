@@ -19,6 +19,35 @@ fn assert_alive(server: &Server, after: &str) {
     );
 }
 
+/// Within 5 s of `after` the server is idle: under 0.2 CPU seconds in one second.
+fn assert_quiet_within_5_s(server: &Server, after: &str) {
+    let since = Instant::now();
+    while since.elapsed() < Duration::from_secs(5) {
+        let before = server.cpu_seconds();
+        std::thread::sleep(Duration::from_secs(1));
+        if server.cpu_seconds() - before < 0.2 {
+            return;
+        }
+    }
+    panic!(
+        "the server still burns CPU {:?} after {after}:\n{}",
+        since.elapsed(),
+        server.log()
+    );
+}
+
+/// A nested-loop join whose filter rejects every pair of a million by a million rows: the join
+/// loops inside one poll until it has output, and it never has any.
+fn no_match_join() -> String {
+    let values: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    format!(
+        "WITH t AS (SELECT unnest(make_array({})) AS x), \
+         big AS (SELECT a.x * 1000 + b.x AS k FROM t a, t b) \
+         SELECT count(*) FROM big l JOIN big r ON l.k > r.k + 2000000",
+        values.join(",")
+    )
+}
+
 fn assert_json_error(response: &Response, status: u16, what: &str) {
     assert_eq!(response.status, status, "{what}: {}", response.text());
     let body = response.json();
@@ -111,14 +140,7 @@ fn a_client_that_disconnects_cancels_its_query() {
          SELECT sum(a.x * b.x - c.x) FROM t a, t b, t c",
         values.join(",")
     );
-    // A nested-loop join whose filter rejects every pair of a million by a million rows: the
-    // join loops inside one poll until it has output, and it never has any.
-    let no_match = format!(
-        "WITH t AS (SELECT unnest(make_array({})) AS x), \
-         big AS (SELECT a.x * 1000 + b.x AS k FROM t a, t b) \
-         SELECT count(*) FROM big l JOIN big r ON l.k > r.k + 2000000",
-        values.join(",")
-    );
+    let no_match = no_match_join();
     let clients: Vec<_> = [slow, no_match]
         .into_iter()
         .map(|slow| {
@@ -159,23 +181,7 @@ fn a_client_that_disconnects_cancels_its_query() {
     for client in clients {
         client.join().unwrap();
     }
-    let disconnected = Instant::now();
-    // Within 5 s of the disconnect the server is idle: under 0.2 CPU seconds in one second.
-    let mut idle = false;
-    while disconnected.elapsed() < Duration::from_secs(5) {
-        let before = server.cpu_seconds();
-        std::thread::sleep(Duration::from_secs(1));
-        if server.cpu_seconds() - before < 0.2 {
-            idle = true;
-            break;
-        }
-    }
-    assert!(
-        idle,
-        "the server still burns CPU {:?} after its clients left:\n{}",
-        disconnected.elapsed(),
-        server.log()
-    );
+    assert_quiet_within_5_s(&server, "its clients left");
     // The slots are free again.
     let ok = server.post("/api/v1/query", &[], b"SELECT 1 AS one");
     assert_eq!(ok.status, 200, "{}", ok.text());
@@ -422,13 +428,7 @@ fn a_query_past_its_timeout_stops() {
         ("ZTLENS_QUERY__TIMEOUT_SECS", "2"),
         ("ZTLENS_QUERY__MAX_CONCURRENT", "1"),
     ]);
-    let values: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
-    let no_match = format!(
-        "WITH t AS (SELECT unnest(make_array({})) AS x), \
-         big AS (SELECT a.x * 1000 + b.x AS k FROM t a, t b) \
-         SELECT count(*) FROM big l JOIN big r ON l.k > r.k + 2000000",
-        values.join(",")
-    );
+    let no_match = no_match_join();
     let started = Instant::now();
     let r = server.post("/api/v1/query", &[], no_match.as_bytes());
     assert_json_error(&r, 503, "a query past its timeout");
@@ -438,21 +438,7 @@ fn a_query_past_its_timeout_stops() {
         "{:?}",
         started.elapsed()
     );
-    let timed_out = Instant::now();
-    let mut idle = false;
-    while timed_out.elapsed() < Duration::from_secs(5) {
-        let before = server.cpu_seconds();
-        std::thread::sleep(Duration::from_secs(1));
-        if server.cpu_seconds() - before < 0.2 {
-            idle = true;
-            break;
-        }
-    }
-    assert!(
-        idle,
-        "the server still burns CPU after the timeout:\n{}",
-        server.log()
-    );
+    assert_quiet_within_5_s(&server, "the timeout");
     // The one slot is free.
     let ok = server.post("/api/v1/query", &[], b"SELECT 1 AS one");
     assert_eq!(ok.status, 200, "{}", ok.text());

@@ -961,9 +961,11 @@ impl TableBuilders {
         &mut self,
         row: &mut BaseEventRow<'_>,
         event_type: &str,
-        record: &str,
+        record: &[u8],
     ) {
         const RAW_KEPT: usize = 64 * 1024;
+        // Parsers have checked the record is text; a stray invalid byte is replaced, not fatal.
+        let record = String::from_utf8_lossy(record);
         let mut keep = record.len().min(RAW_KEPT);
         while !record.is_char_boundary(keep) {
             keep -= 1;
@@ -1100,9 +1102,9 @@ mod tests {
             ..BaseEventRow::default()
         };
         // A record kept whole makes `unmapped` redundant; a cut one keeps it.
-        builders.append_base_event(&mut row("{\"a\":1}"), "t.short", "{\"a\":1}");
+        builders.append_base_event(&mut row("{\"a\":1}"), "t.short", b"{\"a\":1}");
         let big = format!("{{\"x\":\"{}é\"}}", "y".repeat(70 * 1024));
-        builders.append_base_event(&mut row("{\"b\":2}"), &"L".repeat(200), &big);
+        builders.append_base_event(&mut row("{\"b\":2}"), &"L".repeat(200), big.as_bytes());
         let types = builders.take_base_event_types();
         assert_eq!(
             types.into_iter().collect::<Vec<_>>(),

@@ -77,21 +77,6 @@ pub fn looks_like_alb(line: &str) -> bool {
         && elb.is_some_and(|e| e.starts_with("app/"))
 }
 
-/// `host:port`, `[v6]:port` or a bare host → (host, port text).
-fn split_host_port(text: &str) -> (&str, Option<&str>) {
-    if let Some(rest) = text.strip_prefix('[') {
-        return match rest.split_once("]:") {
-            Some((host, port)) => (host, Some(port)),
-            None => (rest.trim_end_matches(']'), None),
-        };
-    }
-    match text.rsplit_once(':') {
-        // One colon: IPv4 or a name with a port. More: a bare IPv6 address.
-        Some((host, port)) if !host.contains(':') => (host, Some(port)),
-        _ => (text, None),
-    }
-}
-
 fn bad(kind: ErrorKind, detail: impl Into<String>) -> ParseError {
     ParseError::new(kind, detail)
 }
@@ -143,12 +128,12 @@ impl Parser for AlbParser {
             let client = if event_type == "nlb_tls" {
                 tokens::address_then_port(client).0
             } else {
-                split_host_port(client).0.parse::<std::net::IpAddr>().ok()
+                tokens::host_port(client).0
             };
             row.own.src_endpoint_ip = client.map(|ip| Cow::Owned(ip.to_string()));
             row.own.zt_target_type = Some(Cow::Borrowed(target_type));
             row.own.zt_target_name = (!target.is_empty()).then(|| Cow::Owned(target.to_string()));
-            out.append_base_event(&mut row, event_type, line);
+            out.append_base_event(&mut row, event_type, record);
             return Ok(1);
         }
         if fields.len() < 22 {

@@ -178,7 +178,6 @@ impl Parser for CloudTrailParser {
                     ..BaseEventRow::default()
                 };
                 map_base_event(event, &mut row);
-                let record = std::str::from_utf8(record).unwrap_or_default();
                 out.append_base_event(&mut row, other, record);
             }
         }

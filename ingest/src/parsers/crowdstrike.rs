@@ -388,7 +388,6 @@ impl Parser for CrowdStrikeParser {
                     other => {
                         let event_type = format!("UserActivityAuditEvent:{other}");
                         let mut row = map_base_event(&f, common);
-                        let record = std::str::from_utf8(record).unwrap_or_default();
                         out.append_base_event(&mut row, &event_type, record);
                         return Ok(1);
                     }
@@ -430,7 +429,6 @@ impl Parser for CrowdStrikeParser {
             }
             other => {
                 let mut row = map_base_event(&f, common);
-                let record = std::str::from_utf8(record).unwrap_or_default();
                 out.append_base_event(&mut row, other, record);
             }
         }

@@ -286,7 +286,6 @@ fn append_base_event<'v>(
         own.zt_target_type = Some(Cow::Borrowed(kind));
         own.zt_target_name = Some(name);
     }
-    let record = std::str::from_utf8(record).unwrap_or_default();
     out.append_base_event(&mut row, event_type, record);
     Ok(1)
 }

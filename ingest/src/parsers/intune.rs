@@ -209,7 +209,6 @@ fn append_base_event<'v>(
             .filter(|w| !w.is_empty())
             .map(|w| Cow::Owned(w.to_string()));
     }
-    let record = std::str::from_utf8(record).unwrap_or_default();
     out.append_base_event(&mut row, &event_type, record);
     Ok(1)
 }

@@ -183,7 +183,6 @@ fn append_base_event(
         own.zt_target_name = str_at(object, &["objectName"]);
         own.actor_user_name = str_at(object, &["authorizedUsername"]);
     }
-    let record = std::str::from_utf8(record).unwrap_or_default();
     out.append_base_event(&mut row, event, record);
     Ok(1)
 }

@@ -107,7 +107,6 @@ impl Parser for OktaParser {
             .filter(|t| classify(t).is_none())
         {
             let mut row = map_base_event(&event, raw_ref)?;
-            let record = std::str::from_utf8(record).unwrap_or_default();
             out.append_base_event(&mut row, event_type, record);
             return Ok(1);
         }
