@@ -24,7 +24,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::{DFSchema, Result, ScalarValue, exec_err};
 use datafusion::logical_expr::expr::ScalarFunction;
@@ -168,10 +168,10 @@ impl Bounded {
                 let matches = if regex {
                     string.saturating_add(rows)
                 } else {
-                    let shortest = min_value_bytes(pattern).max(1) as u128;
+                    let shortest = length_range(pattern).0.max(1) as u128;
                     (string / shortest).saturating_add(rows)
                 };
-                let to = max_value_bytes(to) as u128;
+                let to = length_range(to).1 as u128;
                 let replaced = matches.saturating_mul(to);
                 let references = if regex { string.saturating_mul(to) } else { 0 };
                 string.saturating_add(replaced).saturating_add(references)
@@ -321,41 +321,30 @@ fn scalar_bytes(scalar: &ScalarValue) -> usize {
     }
 }
 
-/// Length in bytes of each string of a value (an array, or a scalar once).
-fn string_lengths(value: &ColumnarValue) -> Vec<usize> {
-    let array: ArrayRef = match value {
-        ColumnarValue::Array(a) => Arc::clone(a),
-        ColumnarValue::Scalar(s) => return vec![scalar_bytes(s)],
+/// The shortest and longest string of a value in bytes (an array's non-null values, or a
+/// scalar), without collecting them: this runs once per batch.
+fn length_range(value: &ColumnarValue) -> (usize, usize) {
+    let fold = |lengths: &mut dyn Iterator<Item = usize>| {
+        lengths.fold((usize::MAX, 0), |(lo, hi), n| (lo.min(n), hi.max(n)))
     };
-    match array.data_type() {
-        DataType::Utf8 => array
-            .as_string::<i32>()
-            .iter()
-            .flatten()
-            .map(str::len)
-            .collect(),
-        DataType::LargeUtf8 => array
-            .as_string::<i64>()
-            .iter()
-            .flatten()
-            .map(str::len)
-            .collect(),
-        DataType::Utf8View => array
-            .as_string_view()
-            .iter()
-            .flatten()
-            .map(str::len)
-            .collect(),
-        _ => vec![value_bytes(array.as_ref())],
-    }
-}
-
-fn min_value_bytes(value: &ColumnarValue) -> usize {
-    string_lengths(value).into_iter().min().unwrap_or(0)
-}
-
-fn max_value_bytes(value: &ColumnarValue) -> usize {
-    string_lengths(value).into_iter().max().unwrap_or(0)
+    let (lo, hi) = match value {
+        ColumnarValue::Scalar(s) => {
+            let n = scalar_bytes(s);
+            (n, n)
+        }
+        ColumnarValue::Array(array) => match array.data_type() {
+            DataType::Utf8 => fold(&mut array.as_string::<i32>().iter().flatten().map(str::len)),
+            DataType::LargeUtf8 => {
+                fold(&mut array.as_string::<i64>().iter().flatten().map(str::len))
+            }
+            DataType::Utf8View => fold(&mut array.as_string_view().iter().flatten().map(str::len)),
+            _ => {
+                let n = value_bytes(array.as_ref());
+                (n, n)
+            }
+        },
+    };
+    (if lo == usize::MAX { 0 } else { lo }, hi)
 }
 
 #[cfg(test)]
