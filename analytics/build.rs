@@ -1,6 +1,7 @@
 //! Compiles the query files under `../queries/` into the crate: `$OUT_DIR/builtin_queries.rs`
-//! defines `BUILTIN_KPIS` (`queries/kpis/*.sql`) and `BUILTIN_VIEWS` (`queries/views/*.sql`),
-//! each a sorted list of (file name, text). Adding a KPI or a view is adding its file.
+//! defines `BUILTIN_KPIS` (`queries/kpis/*.sql`), `BUILTIN_VIEWS` (`queries/views/*.sql`) and
+//! `BUILTIN_DETECTIONS` (`queries/detections/*.sql`), each a sorted list of (file name, text).
+//! Adding a KPI, a view or a detection rule is adding its file.
 
 use std::fmt::Write;
 use std::path::Path;
@@ -8,7 +9,11 @@ use std::path::Path;
 fn main() {
     let queries = Path::new(env!("CARGO_MANIFEST_DIR")).join("../queries");
     let mut out = String::new();
-    for (constant, folder) in [("BUILTIN_KPIS", "kpis"), ("BUILTIN_VIEWS", "views")] {
+    for (constant, folder) in [
+        ("BUILTIN_KPIS", "kpis"),
+        ("BUILTIN_VIEWS", "views"),
+        ("BUILTIN_DETECTIONS", "detections"),
+    ] {
         let dir = queries.join(folder);
         // A new or removed file changes the folder; an edited one is tracked by include_str!.
         println!("cargo:rerun-if-changed={}", dir.display());

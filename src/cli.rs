@@ -25,6 +25,13 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Which attacks `ztlens gen` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Attacks {
+    All,
+    Story,
+}
+
 /// How a command prints a result.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum OutputFormat {
@@ -81,6 +88,46 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: OutputFormat,
     },
+    /// Backtest the detection rules over history: print the alerts they would have raised.
+    Detect {
+        /// Start (RFC 3339, date, epoch ms, now-24h …); default now-24h.
+        #[arg(long)]
+        from: Option<String>,
+        /// End (exclusive); default now.
+        #[arg(long)]
+        to: Option<String>,
+        /// Only this rule (repeatable); default every enabled rule.
+        #[arg(long = "rule")]
+        rules: Vec<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+        /// Only list the rules with their settings.
+        #[arg(long)]
+        list: bool,
+    },
+    /// List the alerts a server raised (from the lake's alert store), newest first.
+    Alerts {
+        /// Alerts whose events end after this (RFC 3339, date, epoch ms, now-24h …).
+        #[arg(long)]
+        from: Option<String>,
+        /// Alerts whose events start before this.
+        #[arg(long)]
+        to: Option<String>,
+        /// firing or resolved.
+        #[arg(long)]
+        state: Option<String>,
+        /// Lowest severity shown (low, medium, high, critical).
+        #[arg(long)]
+        severity: Option<String>,
+        /// Only this rule.
+        #[arg(long)]
+        rule: Option<String>,
+        /// Show at most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+    },
     /// Run a read-only SQL query over the lake.
     Query {
         sql: String,
@@ -106,6 +153,14 @@ pub enum Command {
         /// Length of the generated period (e.g. 6h, 1d, 7d).
         #[arg(long, default_value = "1d")]
         duration: String,
+        /// `all`: random attacks (the KPIs' mix) and the scripted attack story; `story`: only
+        /// the story, so every alert in the data is one the truth expects.
+        #[arg(long, value_enum, default_value = "all")]
+        attacks: Attacks,
+        /// When the attack story starts (default: the middle of the period, on the hour, so
+        /// the detections have a history before it).
+        #[arg(long)]
+        story_at: Option<String>,
     },
     /// Run everything on this machine: server, local lake, and generated live traffic.
     Demo {

@@ -15,7 +15,10 @@ use ztlens_ingest::{Format, Site, SourceFormat, parsers};
 use crate::api;
 use crate::cli::OutputFormat;
 use crate::config::Config;
-use crate::service::{BoxError, Service, kpi_catalog, run_maintenance};
+use crate::detect::alerts::Alert;
+use crate::detect::runner::backtest;
+use crate::detect::store::{AlertFilter, AlertStore};
+use crate::service::{BoxError, Service, detection_rules, kpi_catalog, run_maintenance};
 use crate::status::{KafkaSourceStatus, MaturityReport, ServiceStatus};
 use crate::synth::files::write_dataset;
 use crate::synth::{EVENTS_PER_SCENARIO, Generator, SCENARIO_SPAN_MS};
@@ -255,6 +258,185 @@ fn engine(config: &Config) -> Result<Engine, BoxError> {
     )?)
 }
 
+/// `ztlens detect`: backtest the rules over a range.
+pub async fn detect(
+    config: Config,
+    from: Option<String>,
+    to: Option<String>,
+    only: Vec<String>,
+    format: OutputFormat,
+    list: bool,
+) -> Result<(), BoxError> {
+    let rules = detection_rules(&config)?;
+    if let Some(unknown) = only
+        .iter()
+        .find(|id| !rules.iter().any(|r| &r.def.id == *id))
+    {
+        return Err(format!(
+            "no detection rule {unknown:?}; the rules: {}",
+            rules
+                .iter()
+                .map(|r| r.def.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+        .into());
+    }
+    if list {
+        for rule in &rules {
+            let params: Vec<String> = rule
+                .effective_params()
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            println!(
+                "{:<32} {:<9} {:<8} window {:<5} {} {}",
+                rule.def.id,
+                rule.severity.as_str(),
+                if rule.enabled { "enabled" } else { "disabled" },
+                humantime(rule.def.window_ms),
+                rule.def.mitre.join(","),
+                params.join(" ")
+            );
+        }
+        return Ok(());
+    }
+    let selected: Vec<_> = rules
+        .into_iter()
+        .filter(|r| {
+            if only.is_empty() {
+                r.enabled
+            } else {
+                only.contains(&r.def.id)
+            }
+        })
+        .collect();
+    let now = chrono::Utc::now().timestamp_millis();
+    let range = TimeRange::parse(from.as_deref(), to.as_deref(), None, now)?;
+    let engine = engine(&config)?;
+    let started = Instant::now();
+    let alerts = backtest(
+        &engine,
+        &selected,
+        range.from_ms(),
+        range.to_ms(),
+        (config.detections.resolve_after_secs as i64).saturating_mul(1000),
+        |rule, matches, took| {
+            eprintln!(
+                "{:<32} {matches:>6} matches in {:.2} s",
+                rule.def.id,
+                took.as_secs_f64()
+            )
+        },
+    )
+    .await?;
+    eprintln!(
+        "{} rules over {} .. {}: {} alerts in {:.1} s",
+        selected.len(),
+        format_ms(range.from_ms()),
+        format_ms(range.to_ms()),
+        alerts.len(),
+        started.elapsed().as_secs_f64()
+    );
+    print_alerts(&alerts, format)
+}
+
+/// The filters of `ztlens alerts`.
+pub struct AlertListing {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub state: Option<String>,
+    pub severity: Option<String>,
+    pub rule: Option<String>,
+    pub limit: usize,
+}
+
+/// `ztlens alerts`: the stored alerts.
+pub fn alerts(config: Config, listing: AlertListing, format: OutputFormat) -> Result<(), BoxError> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let filter = AlertFilter::parse(
+        listing.from.as_deref(),
+        listing.to.as_deref(),
+        listing.state.as_deref(),
+        listing.severity.as_deref(),
+        listing.rule,
+        now,
+    )?;
+    let store = AlertStore::read(&config.lake.data_dir)?;
+    print_alerts(&store.list(&filter, listing.limit), format)
+}
+
+/// Alerts as a table, CSV or JSON.
+fn print_alerts(alerts: &[Alert], format: OutputFormat) -> Result<(), BoxError> {
+    if let OutputFormat::Json = format {
+        let rows: Vec<serde_json::Value> = alerts.iter().map(Alert::to_json).collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    use datafusion::arrow::array::{ArrayRef, StringArray, UInt64Array};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let text = |f: &dyn Fn(&Alert) -> String| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(alerts.iter().map(f)))
+    };
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("first_seen", text(&|a| format_ms(a.first_seen_ms))),
+        ("last_seen", text(&|a| format_ms(a.last_seen_ms))),
+        ("rule", text(&|a| a.rule.clone())),
+        ("severity", text(&|a| a.severity.as_str().to_string())),
+        ("state", text(&|a| a.state.as_str().to_string())),
+        (
+            "entity",
+            text(&|a| crate::detect::alerts::entity_text(&a.entity)),
+        ),
+        (
+            "events",
+            Arc::new(UInt64Array::from_iter_values(
+                alerts.iter().map(|a| a.events),
+            )),
+        ),
+        ("summary", text(&|a| a.summary.clone())),
+        ("id", text(&|a| a.id.clone())),
+    ];
+    let schema = Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|(name, array)| Field::new(*name, array.data_type().clone(), false))
+            .collect::<Vec<_>>(),
+    ));
+    debug_assert!(
+        columns
+            .iter()
+            .all(|(_, a)| a.data_type() != &DataType::Null)
+    );
+    let batch = datafusion::arrow::record_batch::RecordBatch::try_new(
+        schema,
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )?;
+    let names = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let output = QueryOutput::new(names, vec![batch], usize::MAX);
+    print_output(&output, format)
+}
+
+/// `15m`, `1h`, `30d` for a duration in milliseconds.
+fn humantime(ms: i64) -> String {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
+        if ms >= size && ms % size == 0 {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
 fn print_output(output: &QueryOutput, format: OutputFormat) -> Result<(), BoxError> {
     match format {
         OutputFormat::Table => println!("{}", output.table()?),
@@ -359,16 +541,29 @@ pub fn generate(
     seed: u64,
     out: &Path,
     events: u64,
-    start: &str,
-    duration: &str,
+    (start, duration): (&str, &str),
+    attacks: crate::cli::Attacks,
+    story_at: Option<&str>,
 ) -> Result<(), BoxError> {
-    let start_ms = parse_instant(start, chrono::Utc::now().timestamp_millis())?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let start_ms = parse_instant(start, now)?;
     let start_ms = start_ms - start_ms.rem_euclid(1000);
     let duration_ms = parse_duration_ms(duration)?;
     if duration_ms < 10 * 60_000 {
         return Err("--duration must be at least 10m".into());
     }
-    let summary = write_dataset(seed, out, events, start_ms, duration_ms)?;
+    let story_ms = match story_at {
+        Some(text) => parse_instant(text, now)?,
+        None => {
+            let middle = start_ms + duration_ms / 2;
+            middle - middle.rem_euclid(3_600_000)
+        }
+    };
+    let options = crate::synth::files::DatasetOptions {
+        story_from_ms: story_ms,
+        random_attacks: attacks == crate::cli::Attacks::All,
+    };
+    let summary = write_dataset(seed, out, events, start_ms, duration_ms, options)?;
     println!(
         "wrote {} Okta, {} Entra ID, {} CloudTrail, {} CrowdStrike, {} Defender, {} Intune, {} VPC flow, {} Zeek, {} nginx, {} Envoy and {} ALB records for {} .. {} to {}",
         summary.okta,
@@ -403,8 +598,11 @@ pub async fn demo(mut config: Config, listen: &str, rate: u32) -> Result<(), Box
     }
     prepare_demo_dir(&config.lake.data_dir)?;
     let now = chrono::Utc::now().timestamp_millis();
-    let generator = Generator::new(DEMO_SEED, now - 3_600_000 - SCENARIO_SPAN_MS);
+    // The attack story plays in the live traffic, a step a minute from 20 s after the start.
+    let generator = Generator::new(DEMO_SEED, now - 3_600_000 - SCENARIO_SPAN_MS)
+        .with_story(now + 20_000, 60_000);
     config.site = generator.company().site_config();
+    config.detections = crate::synth::scenarios::story::detections_config();
     config.inventory = generator.truth().inventory.config();
     config.lake.flush_interval_secs = 5;
     config.metrics.kpi_refresh_secs = 10;
@@ -419,6 +617,7 @@ pub async fn demo(mut config: Config, listen: &str, rate: u32) -> Result<(), Box
     println!("ztlens demo is running.");
     println!("  KPIs      {base}/api/v1/kpis");
     println!("  a KPI     {base}/api/v1/kpis/mfa_outcomes_by_country?from=now-1h&step=5m");
+    println!("  alerts    {base}/api/v1/alerts?state=firing");
     println!("  metrics   {base}/metrics");
     println!("  health    {base}/healthz");
     println!(

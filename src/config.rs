@@ -46,7 +46,10 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// Service accounts and policy exceptions (inline or CSV files).
     pub inventory: InventoryConfig,
-    /// Directory of extra or replacement KPI `.sql` files.
+    /// Detection rules: evaluation in `serve`, and per-rule settings in `[detections.<id>]`.
+    pub detections: crate::detect::DetectionsConfig,
+    /// Directory of extra or replacement KPI `.sql` files (and detection rules in its
+    /// `detections/` folder).
     pub queries_dir: Option<PathBuf>,
 }
 
@@ -292,6 +295,11 @@ impl Config {
         self.inventory
             .validate()
             .map_err(|e| invalid("inventory")(&e))?;
+        // The rule ids and parameters are checked against the catalog when it loads (the
+        // catalog depends on `queries_dir`); here what needs no catalog.
+        if self.detections.resolve_after_secs == 0 {
+            return Err(invalid("detections")(&"resolve_after_secs must be above 0"));
+        }
         Ok(())
     }
 }
@@ -345,6 +353,7 @@ mod tests {
             "[inventory]",
             "[query]",
             "[metrics]",
+            "[detections]",
         ] {
             assert!(text.contains(section), "the example lacks {section}");
         }

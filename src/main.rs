@@ -24,6 +24,7 @@ mod bench;
 mod cli;
 mod commands;
 mod config;
+mod detect;
 mod kafka_mock;
 mod metrics;
 mod service;
@@ -86,6 +87,32 @@ fn main() -> ExitCode {
                 list,
             } => commands::kpi(config, id, from, to, step, format, list).await,
             Command::Query { sql, format } => commands::query(config, &sql, format).await,
+            Command::Detect {
+                from,
+                to,
+                rules,
+                format,
+                list,
+            } => commands::detect(config, from, to, rules, format, list).await,
+            Command::Alerts {
+                from,
+                to,
+                state,
+                severity,
+                rule,
+                limit,
+                format,
+            } => {
+                let filter = commands::AlertListing {
+                    from,
+                    to,
+                    state,
+                    severity,
+                    rule,
+                    limit,
+                };
+                commands::alerts(config, filter, format)
+            }
             Command::Config => commands::print_config(&config),
             Command::Maturity { from, to, format } => {
                 commands::maturity(config, from, to, format).await
@@ -96,7 +123,16 @@ fn main() -> ExitCode {
                 events,
                 start,
                 duration,
-            } => commands::generate(seed, &out, events, &start, &duration),
+                attacks,
+                story_at,
+            } => commands::generate(
+                seed,
+                &out,
+                events,
+                (&start, &duration),
+                attacks,
+                story_at.as_deref(),
+            ),
             Command::Demo { listen, rate } => commands::demo(config, &listen, rate).await,
             Command::DeadLetters { limit, format } => commands::dead_letters(config, limit, format),
             Command::Maintain => commands::maintain(config).await,

@@ -32,7 +32,86 @@ pub struct Metrics {
     pub kpi_evaluation_errors: IntCounterVec,
     pub kpi_last_evaluation: GaugeVec,
     pub kpi_evaluation_seconds: GaugeVec,
+    pub detections: DetectionMetrics,
     max_series_per_kpi: usize,
+}
+
+/// Detection and alert metrics.
+pub struct DetectionMetrics {
+    /// Alerts opened, by rule and severity.
+    pub fired: IntCounterVec,
+    /// Alerts resolved, by rule and severity.
+    pub resolved: IntCounterVec,
+    /// Alerts firing now, by rule.
+    pub firing: GaugeVec,
+    pub evaluation_seconds: GaugeVec,
+    pub evaluation_errors: IntCounterVec,
+    pub last_success: GaugeVec,
+}
+
+impl DetectionMetrics {
+    fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let fired = IntCounterVec::new(
+            Opts::new(
+                "ztlens_alerts_fired_total",
+                "Alerts opened by the detection rules, by rule and severity.",
+            ),
+            &["rule", "severity"],
+        )?;
+        let resolved = IntCounterVec::new(
+            Opts::new(
+                "ztlens_alerts_resolved_total",
+                "Alerts resolved (their condition stopped holding), by rule and severity.",
+            ),
+            &["rule", "severity"],
+        )?;
+        let firing = GaugeVec::new(
+            Opts::new("ztlens_alerts_firing", "Alerts firing now, by rule."),
+            &["rule"],
+        )?;
+        let evaluation_seconds = GaugeVec::new(
+            Opts::new(
+                "ztlens_detection_evaluation_seconds",
+                "How long the last evaluation of each detection rule took.",
+            ),
+            &["rule"],
+        )?;
+        let evaluation_errors = IntCounterVec::new(
+            Opts::new(
+                "ztlens_detection_evaluation_errors_total",
+                "Detection rule evaluations that failed (retried at the next schedule).",
+            ),
+            &["rule"],
+        )?;
+        let last_success = GaugeVec::new(
+            Opts::new(
+                "ztlens_detection_last_success_timestamp_seconds",
+                "When each detection rule last evaluated successfully.",
+            ),
+            &["rule"],
+        )?;
+        registry.register(Box::new(fired.clone()))?;
+        registry.register(Box::new(resolved.clone()))?;
+        registry.register(Box::new(firing.clone()))?;
+        registry.register(Box::new(evaluation_seconds.clone()))?;
+        registry.register(Box::new(evaluation_errors.clone()))?;
+        registry.register(Box::new(last_success.clone()))?;
+        Ok(Self {
+            fired,
+            resolved,
+            firing,
+            evaluation_seconds,
+            evaluation_errors,
+            last_success,
+        })
+    }
+
+    /// Create a rule's series at 0, so `increase()` works from the first scrape.
+    pub fn touch(&self, rule: &str, severity: &str) {
+        self.fired.with_label_values(&[rule, severity]);
+        self.resolved.with_label_values(&[rule, severity]);
+        self.evaluation_errors.with_label_values(&[rule]);
+    }
 }
 
 impl Metrics {
@@ -101,6 +180,7 @@ impl Metrics {
         registry.register(Box::new(http_rate_limited.clone()))?;
         registry.register(Box::new(kpi_last_evaluation.clone()))?;
         registry.register(Box::new(kpi_evaluation_seconds.clone()))?;
+        let detections = DetectionMetrics::new(&registry)?;
         Ok(Self {
             registry,
             ingest,
@@ -114,6 +194,7 @@ impl Metrics {
             kpi_evaluation_errors,
             kpi_last_evaluation,
             kpi_evaluation_seconds,
+            detections,
             max_series_per_kpi,
         })
     }

@@ -1,7 +1,8 @@
 //! Wiring shared by `ztlens serve` and `ztlens demo`: the lake writer, the query engine, the
-//! metrics registry, and the background tasks (KPI gauges, compaction and retention). The
-//! [`AppState`] it builds is what the HTTP API serves from; this module imports `config` and
-//! `metrics`, never `api` or `commands`.
+//! metrics registry, and the background tasks (KPI gauges, detection rules, compaction and
+//! retention). The
+//! [`AppState`] it builds is what the HTTP API serves from; this module imports `config`,
+//! `metrics` and `detect`, never `api` or `commands`.
 //!
 //! Shutdown order: stop accepting requests, drain and commit the Kafka source, stop background
 //! tasks, flush the writer — so every acknowledged row is in Parquet when the process exits.
@@ -18,6 +19,9 @@ use ztlens_ingest::lake::{LakeWriter, compact_partitions, enforce_retention};
 use ztlens_ingest::pipeline::Pipeline;
 
 use crate::config::Config;
+use crate::detect::Rule;
+use crate::detect::runner::{Detections, evaluate_live};
+use crate::detect::store::AlertStore;
 use crate::metrics::Metrics;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -33,6 +37,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub started: Instant,
     pub request_counter: Arc<AtomicU64>,
+    /// The detection rules, their alerts and status.
+    pub detections: Arc<Detections>,
 }
 
 impl AppState {
@@ -64,6 +70,19 @@ pub fn kpi_catalog(config: &Config) -> Result<KpiCatalog, BoxError> {
     Ok(catalog)
 }
 
+/// The detection catalog (built-ins, plus or replaced by `queries_dir/detections/`) with the
+/// settings of `[detections]`, checked against each other.
+pub fn detection_rules(config: &Config) -> Result<Vec<Rule>, BoxError> {
+    let catalog = match &config.queries_dir {
+        Some(dir) => ztlens_analytics::DetectionCatalog::with_directory(dir)?,
+        None => ztlens_analytics::DetectionCatalog::builtin(),
+    };
+    Ok(config
+        .detections
+        .rules(&catalog)
+        .map_err(|e| format!("configuration: {e}"))?)
+}
+
 impl Service {
     pub fn start(config: Config) -> Result<Self, BoxError> {
         let metrics = Arc::new(Metrics::new(config.metrics.max_series_per_kpi)?);
@@ -74,6 +93,8 @@ impl Service {
                 .collect::<Vec<_>>(),
         );
         let site = Arc::new(Site::new(&config.site)?);
+        let rules = detection_rules(&config)?;
+        let alert_store = AlertStore::open(&config.lake.data_dir)?;
         let writer = LakeWriter::open(&config.lake, Some(metrics.ingest.clone()))?;
         let engine = Engine::new(
             &config.lake.data_dir,
@@ -96,6 +117,7 @@ impl Service {
         } else {
             None
         };
+        let config_detections = config.detections.clone();
         let state = AppState {
             engine,
             pipeline,
@@ -104,12 +126,21 @@ impl Service {
             config: Arc::new(config),
             started: Instant::now(),
             request_counter: Arc::new(AtomicU64::new(0)),
+            detections: Arc::new(Detections::new(config_detections, rules, alert_store)),
         };
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
         if state.config.metrics.kpi_refresh_secs > 0 {
             tasks.push(tokio::spawn(refresh_kpi_gauges(
                 state.clone(),
+                stopped.clone(),
+            )));
+        }
+        if state.config.detections.enabled {
+            tasks.push(tokio::spawn(evaluate_live(
+                state.detections.clone(),
+                state.engine.clone(),
+                state.metrics.clone(),
                 stopped.clone(),
             )));
         }

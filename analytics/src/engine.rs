@@ -286,6 +286,40 @@ impl Engine {
         Ok((def, output))
     }
 
+    /// Evaluate a detection rule over `[from_ms, to_ms)`: its SQL rendered with `params`, over
+    /// tables bound to that range (started the rule's lookback earlier), as a KPI is. Returns
+    /// the matches the allow-lists leave.
+    pub async fn run_detection(
+        &self,
+        def: &crate::DetectionDef,
+        params: &crate::detection::ParamValues,
+        allow: &crate::detection::CompiledAllowLists,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<crate::RuleMatch>, AnalyticsError> {
+        let sql = def.render(params)?;
+        let scope = KpiScope {
+            range: TimeRange::new(from_ms, to_ms, None)?,
+            lookback_ms: def.lookback_ms,
+            dead_letters: names_dead_letters(&sql),
+        };
+        let output = self
+            .run(
+                move |ctx| async move { check_read_only(&ctx, &sql).await },
+                scope.into(),
+                None,
+            )
+            .await?;
+        if output.truncated {
+            tracing::warn!(
+                rule = %def.id,
+                rows = output.num_rows(),
+                "a detection returned more matches than query.max_rows; the rest are dropped"
+            );
+        }
+        def.matches(&output, allow)
+    }
+
     /// Run user SQL through the read-only guard.
     pub async fn run_sql(&self, sql: &str) -> Result<QueryOutput, AnalyticsError> {
         let sql = sql.to_string();

@@ -123,6 +123,32 @@ fn mentions(sql: &str, identifier: &str) -> bool {
     })
 }
 
+/// The `-- key: value` fields of a query file's header comment (keys lower-cased; an indented
+/// comment line continues the last field) and the text after the header.
+pub(crate) fn split_header(text: &str) -> (Vec<(String, String)>, &str) {
+    let mut fields: Vec<(String, String)> = Vec::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if let Some(comment) = trimmed.strip_prefix("--") {
+            let indented = comment.starts_with("  ") || comment.starts_with('\t');
+            if !indented && let Some((key, value)) = comment.split_once(':') {
+                fields.push((key.trim().to_ascii_lowercase(), value.trim().to_string()));
+            } else if let Some(last) = fields.last_mut() {
+                let more = comment.trim();
+                if !more.is_empty() {
+                    last.1.push(' ');
+                    last.1.push_str(more);
+                }
+            }
+        } else if !trimmed.is_empty() {
+            break;
+        }
+        offset += line.len();
+    }
+    (fields, &text[offset..])
+}
+
 impl KpiDef {
     /// Parse a definition file.
     pub fn parse(file: &str, text: &str) -> Result<Self, AnalyticsError> {
@@ -130,46 +156,21 @@ impl KpiDef {
             file: file.to_string(),
             reason,
         };
-        let mut fields: Vec<(String, String)> = Vec::new();
+        let (fields, body) = split_header(text);
         let mut sql_lines = Vec::new();
         let mut evidence_lines: Option<Vec<&str>> = None;
-        let mut in_header = true;
-        for line in text.lines() {
-            let trimmed = line.trim();
-            if !in_header && trimmed.eq_ignore_ascii_case("-- evidence") {
+        for line in body.lines() {
+            if line.trim().eq_ignore_ascii_case("-- evidence") {
                 if evidence_lines.is_some() {
                     return Err(invalid("more than one `-- evidence` section".into()));
                 }
                 evidence_lines = Some(Vec::new());
                 continue;
             }
-            if let Some(evidence) = evidence_lines.as_mut() {
-                evidence.push(line);
-                continue;
+            match evidence_lines.as_mut() {
+                Some(evidence) => evidence.push(line),
+                None => sql_lines.push(line),
             }
-            if in_header {
-                if let Some(comment) = trimmed.strip_prefix("--") {
-                    // `-- key: value` starts a field; an indented comment continues the last one.
-                    let indented = comment.starts_with("  ") || comment.starts_with('\t');
-                    if !indented && let Some((key, value)) = comment.split_once(':') {
-                        fields.push((key.trim().to_ascii_lowercase(), value.trim().to_string()));
-                        continue;
-                    }
-                    if let Some(last) = fields.last_mut() {
-                        let more = comment.trim();
-                        if !more.is_empty() {
-                            last.1.push(' ');
-                            last.1.push_str(more);
-                        }
-                    }
-                    continue;
-                }
-                if trimmed.is_empty() {
-                    continue;
-                }
-                in_header = false;
-            }
-            sql_lines.push(line);
         }
         let get = |key: &str| {
             fields

@@ -7,20 +7,24 @@
 //!   compiled from `queries/` by `build.rs`;
 //! - [`inventory`]: service accounts and policy exceptions from the config or CSV files, as
 //!   reference tables;
+//! - [`detection`]: detection rules (SQL files with a header like the KPIs'), their parameters,
+//!   allow-lists and the matches they return; the alert lifecycle lives in the binary, which
+//!   owns the alert store;
 //! - [`maturity`]: the per-pillar maturity scorecard derived from KPI values;
 //! - [`guard`]: the read-only gate every user-written statement passes;
 //! - [`bounded`]: size limits for the expressions that build values outside the memory pool;
 //! - [`time_range`]: time ranges and steps as users and Grafana write them;
 //! - [`output`]: results as JSON rows, CSV or a text table.
 //!
-//! Imports, bottom up: `error`; `time_range`, `guard`, `bounded` and `output` use only `error`; `kpi` and
-//! `inventory` use those; `engine` uses all of them; `maturity` uses `engine` and `kpi`. From
+//! Imports, bottom up: `error`; `time_range`, `guard`, `bounded` and `output` use only `error`; `kpi`,
+//! `detection` and `inventory` use those; `engine` uses all of them; `maturity` uses `engine` and `kpi`. From
 //! ztlens-ingest, analytics reads the lake's [`layout`](ztlens_ingest::lake::layout), its
 //! dead-letter summaries, the writer's hot tail through a read-only
 //! [`TailReader`](ztlens_ingest::lake::TailReader), and the schema. Analytics never writes the
 //! lake and imports nothing from the binary.
 
 pub mod bounded;
+pub mod detection;
 pub mod engine;
 mod error;
 pub mod guard;
@@ -30,6 +34,7 @@ pub mod maturity;
 pub mod output;
 pub mod time_range;
 
+pub use detection::{DetectionCatalog, DetectionDef, RuleMatch, Severity};
 pub use engine::{Engine, LabelFilter, MAX_EVIDENCE_PAGE, QueryConfig};
 pub use error::AnalyticsError;
 pub use inventory::{Inventory, InventoryConfig};

@@ -8,31 +8,9 @@
 --   internal destinations on remote-administration ports within one 10-minute window (windows
 --   aligned to the clock, UTC), seen by any sensor (VPC flow, Zeek, EDR). A scan is contained
 --   when no policy allowed any of its connections (no disposition Allowed; refusals and
---   failures only). A scan is counted in the bucket its window starts in; over a range, only
+--   failures only). The windows are the view lateral_scan_windows, which the lateral_scan
+--   detection reads too. A scan is counted in the bucket its window starts in; over a range, only
 --   the flows inside the range are seen. contained_ratio = contained / scans.
-WITH flows AS (
-    SELECT DISTINCT
-        metadata_uid,
-        src_endpoint_ip,
-        COALESCE(zt_segment_src, 'internal') AS segment_src,
-        dst_endpoint_ip,
-        disposition_id,
-        bucket,
-        date_bin(INTERVAL '10 minutes', time, TIMESTAMP '1970-01-01T00:00:00') AS scan_window
-    FROM network_activity
-    WHERE zt_is_lateral AND zt_port_class = 'admin'
-),
-windows AS (
-    SELECT
-        src_endpoint_ip,
-        segment_src,
-        scan_window,
-        MIN(bucket) AS bucket,
-        COUNT(DISTINCT dst_endpoint_ip) AS targets,
-        COUNT(DISTINCT CASE WHEN disposition_id = 1 THEN metadata_uid END) AS allowed
-    FROM flows
-    GROUP BY 1, 2, 3
-)
 SELECT
     time,
     segment_src,
@@ -45,7 +23,7 @@ FROM (
         segment_src,
         COUNT(DISTINCT CONCAT(src_endpoint_ip, '@', CAST(scan_window AS VARCHAR))) AS scans,
         COUNT(DISTINCT CASE WHEN allowed = 0 THEN CONCAT(src_endpoint_ip, '@', CAST(scan_window AS VARCHAR)) END) AS contained
-    FROM windows
+    FROM lateral_scan_windows
     WHERE targets >= 5
     GROUP BY 1, 2
 )
@@ -68,9 +46,8 @@ WITH flows AS (
 ),
 scans AS (
     SELECT src_endpoint_ip, scan_window
-    FROM flows
-    GROUP BY 1, 2
-    HAVING COUNT(DISTINCT dst_endpoint_ip) >= 5
+    FROM lateral_scan_windows
+    WHERE targets >= 5
 )
 SELECT DISTINCT
     f.time,

@@ -7,7 +7,8 @@
 --   decision). factor_class = the strength of the step's factor: phishing_resistant
 --   (WebAuthn/FIDO2 and U2F security keys, device-bound platform keys, certificates), push, otp,
 --   sms_voice, email, other, or unknown (the source says MFA was used but not which factor).
---   Columns: every authentication column, mfa_outcome, factor_class.
+--   Columns: every authentication column, identity (see identity_events), mfa_outcome,
+--   factor_class.
 SELECT
     *,
     CASE
@@ -25,5 +26,5 @@ SELECT
         WHEN auth_factor_type_id IS NULL OR auth_factor_type_id = 0 THEN 'unknown'
         ELSE 'other'
     END AS factor_class
-FROM authentication
+FROM identity_events
 WHERE is_mfa OR zt_decision = 'challenge_mfa'

@@ -2,6 +2,7 @@
 //! Prometheus metrics and health probes. One module per resource:
 //! - [`kpis`]: the catalog, KPI series and their evidence;
 //! - [`ingest`]: push ingest (the push source itself is `ztlens_ingest::pipeline::push`);
+//! - [`alerts`]: the detection catalog, the alerts and their evidence;
 //! - [`query`]: guarded read-only SQL;
 //! - [`status`]: the service's status and the maturity scorecard;
 //! - [`error`]: [`ApiError`], the one error→HTTP mapping;
@@ -13,13 +14,14 @@
 //!
 //! `app(state)` builds the router and `serve(listener, state, shutdown)` runs it, so tests bind
 //! port 0 and stop the server with a future. Handlers read the shared [`AppState`] of
-//! [`crate::service`]; this module may import `service`, `status`, `config`, `auth`, `tls` and
-//! `metrics`, never `commands`.
+//! [`crate::service`]; this module may import `service`, `status`, `config`, `auth`, `tls`,
+//! `detect` and `metrics`, never `commands`.
 //!
 //! Ingest answers 2xx only after the rows are in the fsynced write-ahead log: a 200 means the
 //! rows survive a crash.
 
 mod access;
+mod alerts;
 mod error;
 mod ingest;
 mod kpis;
@@ -53,6 +55,9 @@ pub fn app(state: AppState, access: AccessPolicy) -> Router {
         .route("/api/v1/kpis/{id}", get(kpis::get))
         .route("/api/v1/kpis/{id}/evidence", get(kpis::evidence))
         .route("/api/v1/maturity", get(status::maturity))
+        .route("/api/v1/detections", get(alerts::detections))
+        .route("/api/v1/alerts", get(alerts::list))
+        .route("/api/v1/alerts/{id}", get(alerts::get))
         .route(
             "/api/v1/query",
             // The handler reads the body with its own limit, answering a JSON 413.

@@ -16,8 +16,8 @@
 //! <out>/intune/managed_devices.ndjson   Intune Graph managedDevice snapshots
 //! <out>/inventory/service_accounts.csv  the service-account inventory (owners, rotation dates)
 //! <out>/inventory/policy_exceptions.csv the policy exceptions granted
-//! <out>/ztlens.toml                  the [site] and [inventory] sections describing the company
-//! <out>/truth.json                   what every KPI must report for [from, to)
+//! <out>/ztlens.toml                  the [site], [inventory] and [detections] sections describing the company
+//! <out>/truth.json                   what every KPI must report for [from, to), and the alerts the attack story must raise
 //! ```
 
 use std::fs::File;
@@ -27,6 +27,10 @@ use std::path::Path;
 use super::writers::vpcflow::V5_HEADER;
 use super::writers::zeek::ZEEK_HEADER;
 use super::{EVENTS_PER_SCENARIO, Generator, SCENARIO_SPAN_MS};
+
+/// Time between the steps of the attack story in a generated dataset: longer than the rules'
+/// 15-minute windows, so no two episodes share one.
+const STORY_SPACING_MS: i64 = 20 * 60_000;
 
 /// What `write_dataset` produced.
 #[derive(Debug)]
@@ -46,12 +50,22 @@ pub struct DatasetSummary {
     pub intune: u64,
 }
 
+/// What a dataset holds besides the benign traffic.
+#[derive(Debug, Clone, Copy)]
+pub struct DatasetOptions {
+    /// When the attack story starts (it is told only as far as the period reaches).
+    pub story_from_ms: i64,
+    /// Random attacks besides the story (the KPIs' attack mix).
+    pub random_attacks: bool,
+}
+
 pub fn write_dataset(
     seed: u64,
     out: &Path,
     events: u64,
     start_ms: i64,
     duration_ms: i64,
+    options: DatasetOptions,
 ) -> std::io::Result<DatasetSummary> {
     for dir in [
         "okta",
@@ -90,7 +104,11 @@ pub fn write_dataset(
     writeln!(vpc_v5, "{V5_HEADER}")?;
     okta_pages.write_all(b"[\n")?;
 
-    let mut generator = Generator::new(seed, start_ms);
+    let mut generator =
+        Generator::new(seed, start_ms).with_story(options.story_from_ms, STORY_SPACING_MS);
+    if !options.random_attacks {
+        generator = generator.without_random_attacks();
+    }
     let end_ms = start_ms + duration_ms;
     let mean_gap = duration_ms as f64 / (events.max(1) as f64 / EVENTS_PER_SCENARIO);
     let mut summary = DatasetSummary {
@@ -216,8 +234,14 @@ pub fn write_dataset(
     let mut toml_text = String::from(
         "# The synthetic company's site knowledge and inventories, written by `ztlens gen`.\n",
     );
-    toml_text
-        .push_str(&toml::to_string(&SiteOnly { site, inventory }).map_err(std::io::Error::other)?);
+    toml_text.push_str(
+        &toml::to_string(&SiteOnly {
+            site,
+            inventory,
+            detections: super::scenarios::story::detections_config(),
+        })
+        .map_err(std::io::Error::other)?,
+    );
     std::fs::write(out.join("ztlens.toml"), toml_text)?;
     let truth = generator.truth().to_json(start_ms, end_ms);
     std::fs::write(
@@ -231,4 +255,5 @@ pub fn write_dataset(
 struct SiteOnly {
     site: ztlens_ingest::SiteConfig,
     inventory: ztlens_analytics::InventoryConfig,
+    detections: crate::detect::DetectionsConfig,
 }

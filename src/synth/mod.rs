@@ -22,7 +22,7 @@
 pub mod company;
 pub mod files;
 pub mod rng;
-mod scenarios;
+pub mod scenarios;
 mod truth;
 mod writers;
 
@@ -99,6 +99,11 @@ pub struct Generator {
     session_id: String,
     /// A factor was verified in the current session.
     session_mfa: bool,
+    /// The scripted attack story, when one is told.
+    story: Option<scenarios::story::Story>,
+    /// Password sprays, MFA bombing, lateral scans, admin probes and leaked service tokens
+    /// happen at random (the KPIs' attack mix); off, only the story attacks.
+    random_attacks: bool,
 }
 
 /// Longest time between the first and the last event of one scenario (the MFA bombing story
@@ -133,7 +138,23 @@ impl Generator {
             deploy_credential_rotated: false,
             session_id: String::new(),
             session_mfa: false,
+            story: None,
+            random_attacks: true,
         }
+    }
+
+    /// Tell the attack story from `from_ms`, its steps `spacing_ms` apart (see
+    /// [`scenarios::story`]); the alerts it must raise go into the truth.
+    pub fn with_story(mut self, from_ms: i64, spacing_ms: i64) -> Self {
+        self.story = Some(scenarios::story::Story::new(from_ms, spacing_ms));
+        self.truth.story_from_ms = Some(from_ms);
+        self
+    }
+
+    /// Turn the random attacks off: every attack in the data is then the story's.
+    pub fn without_random_attacks(mut self) -> Self {
+        self.random_attacks = false;
+        self
     }
 
     pub fn company(&self) -> &Company {
@@ -154,6 +175,7 @@ impl Generator {
     pub fn advance(&mut self, until_ms: i64, mean_gap_ms: f64) -> Emitted {
         while self.clock_ms < until_ms {
             self.due_containments();
+            self.due_story();
             self.scenario();
             let gap = (-(1.0 - self.rng.unit()).ln() * mean_gap_ms).clamp(1.0, mean_gap_ms * 20.0);
             self.clock_ms += gap as i64;
@@ -165,10 +187,21 @@ impl Generator {
         // Each scenario is one identity-provider session.
         self.session_id = format!("102{:x}", self.rng.next_u64());
         self.session_mfa = false;
-        match self
-            .rng
-            .weighted(&[250, 550, 200, 6, 6, 4, 4, 60, 20, 25, 30, 6])
-        {
+        let attack = if self.random_attacks { 1 } else { 0 };
+        match self.rng.weighted(&[
+            250,
+            550,
+            200,
+            6 * attack,
+            6 * attack,
+            4 * attack,
+            4 * attack,
+            60,
+            20,
+            25,
+            30,
+            6,
+        ]) {
             0 => self.sign_in_session(),
             1 => self.network_flow(),
             2 => self.web_request(),

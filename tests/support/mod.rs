@@ -55,13 +55,17 @@ pub fn serve_cmd(lake: &Path, extra_env: &[(&str, &str)]) -> Command {
     cmd
 }
 
-/// A server over an empty lake with the `/metrics` refresh off (nothing in the background), and
+/// A server over an empty lake with the `/metrics` refresh and the detection rules off (nothing
+/// in the background), and
 /// `extra_env` on top; the returned directory holds the lake.
 pub fn serve_empty(extra_env: &[(&str, &str)]) -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = serve_cmd(
         &dir.path().join("lake"),
-        &[("ZTLENS_METRICS__KPI_REFRESH_SECS", "0")],
+        &[
+            ("ZTLENS_METRICS__KPI_REFRESH_SECS", "0"),
+            ("ZTLENS_DETECTIONS__ENABLED", "false"),
+        ],
     );
     for (k, v) in extra_env {
         cmd.env(k, v);

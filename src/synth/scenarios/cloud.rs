@@ -9,7 +9,11 @@ impl Generator {
     pub(in crate::synth) fn aws_console(&mut self) {
         let people = self.company.people.clone();
         let person = self.rng.pick(&people).clone();
-        if person.service {
+        // The console is privileged: used in business hours, by people not in the story.
+        if person.service
+            || self.in_story(&person)
+            || !crate::synth::scenarios::story::in_business_hours(self.clock_ms)
+        {
             return;
         }
         let t = self.clock_ms;

@@ -7,6 +7,7 @@
 
 use crate::synth::company::{ATTACK_ORIGINS, App, OFFICES, Person, Place};
 use crate::synth::rng::Rng;
+use crate::synth::scenarios::story::in_business_hours;
 use crate::synth::truth::factor_class;
 use crate::synth::writers::okta::{
     ACCOUNT_LOCK, AUTH_VIA_MFA, DENY_PUSH, EVALUATE_SIGN_ON, OktaAdmin, OktaEvent, SESSION_END,
@@ -245,12 +246,42 @@ impl Generator {
         let people = self.company.people.clone();
         let apps = self.company.apps.clone();
         let person = self.rng.pick(&people).clone();
+        if self.in_story(&person) {
+            return;
+        }
         if person.service {
             return self.service_sign_in(&person, &apps);
         }
         let place = OFFICES[person.home].clone();
         let ip = person.public_ip.clone();
-        let app = self.rng.pick(&apps).clone();
+        let mut app = self.rng.pick(&apps).clone();
+        // Privileged work happens in business hours; outside them people read the wiki.
+        if app.privileged && !in_business_hours(self.clock_ms) {
+            app = apps
+                .iter()
+                .find(|a| a.name == "Wiki")
+                .expect("company has the Wiki")
+                .clone();
+        }
+        // Sensitive apps admit managed devices only: an unmanaged one meets the device rule.
+        if sensitive_app_id(app.name).is_some() && !person.device_managed {
+            let who = Who {
+                person: &person,
+                place: &place,
+                ip: &ip,
+            };
+            let t = self.clock_ms;
+            self.okta(t, event(SESSION_START, who, "SUCCESS", None, Some("allow")));
+            let deny = event(
+                EVALUATE_SIGN_ON,
+                who,
+                "DENY",
+                Some("Device is not managed"),
+                Some("deny_device_posture"),
+            );
+            self.okta(t + 2_000, deny.app(&app).rule("Managed devices only"));
+            return;
+        }
         let who = Who {
             person: &person,
             place: &place,
@@ -394,7 +425,7 @@ impl Generator {
             .find(|a| a.name == "AWS Console")
             .expect("company has the AWS Console");
         // Now and then the credential is used from outside: the token leaked.
-        let (place, ip) = if self.rng.chance(0.05) {
+        let (place, ip) = if self.random_attacks && self.rng.chance(0.05) {
             let origin = &ATTACK_ORIGINS[self.rng.below(2) as usize];
             let ip = self.address_in(origin);
             (origin, ip)

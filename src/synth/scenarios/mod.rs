@@ -1,8 +1,8 @@
 //! The scenarios: the stories the generator tells, as `impl Generator` blocks grouped by theme
 //! — [`identity`] (sign-ins, service accounts, the spray and MFA bombing), [`network`] (flows
 //! and the lateral scan), [`endpoint`] (logons, firewall blocks, detections and their
-//! containment, device check-ins), [`cloud`] (AWS) and [`web`] (portal requests and admin
-//! probes).
+//! containment, device check-ins), [`cloud`] (AWS), [`web`] (portal requests and admin
+//! probes) and [`story`] (the scripted attack story, one episode per detection rule).
 //!
 //! Scenarios are the only modules that use both sides: a scenario decides what happens, has a
 //! [`writers`](super::writers) module write each record, and counts in the
@@ -12,6 +12,7 @@ mod cloud;
 pub mod endpoint;
 mod identity;
 mod network;
+pub mod story;
 mod web;
 
 use super::Generator;

@@ -76,6 +76,10 @@ pub struct Truth {
     pub unmapped: BTreeMap<(String, String), u64>,
     /// Records written a second time (redeliveries), per format.
     pub duplicates: BTreeMap<String, u64>,
+    /// When the attack story starts, when one is told.
+    pub story_from_ms: Option<i64>,
+    /// The alerts the story must raise.
+    pub expected_alerts: Vec<crate::synth::scenarios::story::ExpectedAlert>,
 }
 
 /// The strength class of a generated factor (the generator's own names, independent of the
@@ -120,6 +124,7 @@ impl Truth {
             "events": self.events,
             "duplicates": self.duplicates,
             "maturity": self.maturity(),
+            "alerts": self.story_alerts(to_ms),
             "kpis": {
                 "mfa_outcomes_by_country": self.mfa_outcomes_by_country(),
                 "mfa_outcomes_by_city": self.mfa_outcomes_by_city(),
@@ -142,6 +147,28 @@ impl Truth {
                 "response_time": self.response_time(),
                 "detections_uncontained": self.detections_uncontained(to_ms),
             }
+        })
+    }
+
+    /// The story's start and the alerts it must raise by `to_ms` (rule, entity, time of the
+    /// episode's first event).
+    fn story_alerts(&self, to_ms: i64) -> Value {
+        let mut expected: Vec<_> = self
+            .expected_alerts
+            .iter()
+            .filter(|a| a.time_ms < to_ms)
+            .collect();
+        expected.sort();
+        json!({
+            "story_from": self.story_from_ms.map(ztlens_analytics::time_range::format_ms),
+            "expected": expected
+                .iter()
+                .map(|a| json!({
+                    "rule": a.rule,
+                    "entity": a.entity,
+                    "time": ztlens_analytics::time_range::format_ms(a.time_ms),
+                }))
+                .collect::<Vec<_>>(),
         })
     }
 
