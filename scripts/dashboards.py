@@ -49,15 +49,51 @@ def kpi_target(kpi, columns, filters=None, series=True, root="rows", evidence=Fa
     }
 
 
+def alerts_target(columns, params=(), ref="A"):
+    """An Infinity query of /api/v1/alerts over the dashboard's range (a flat JSON array)."""
+    query = [{"key": "from", "value": "${__from}"}, {"key": "to", "value": "${__to}"}]
+    query += [{"key": k, "value": v} for k, v in params]
+    return {
+        "refId": ref,
+        "datasource": API,
+        "type": "json",
+        "source": "url",
+        "parser": "backend",
+        "format": "table",
+        "url": "/api/v1/alerts",
+        "url_options": {"method": "GET", "data": "", "params": query},
+        "root_selector": "",
+        "columns": [{"selector": s, "text": s, "type": t} for s, t in columns],
+    }
+
+
+ALERT_COLUMNS = [("first_seen", TIME), ("last_seen", TIME), ("rule", STRING), ("severity", STRING),
+                 ("state", STRING), ("events", NUMBER), ("summary", STRING), ("id", STRING)]
+
+
+def alert_annotations():
+    """ztlens alerts as annotations: from the first to the last event, titled by the summary."""
+    target = alerts_target([("time", TIME), ("time_end", TIME), ("text", STRING), ("title", STRING),
+                            ("severity", STRING)])
+    return {
+        "name": "ztlens alerts",
+        "datasource": API,
+        "enable": True,
+        "iconColor": "red",
+        "target": target,
+    }
+
+
 def prom_target(expr, legend, ref="A"):
     return {"refId": ref, "datasource": PROM, "expr": expr, "legendFormat": legend, "range": True}
 
 
 class Dashboard:
-    def __init__(self, uid, title, description, variables=()):
+    def __init__(self, uid, title, description, variables=(), annotations=()):
         self.uid, self.title, self.description = uid, title, description
         self.panels, self.next_id, self.x, self.y, self.row_h = [], 1, 0, 0, 0
         self.variables = list(variables)
+        self.annotations = list(annotations)
 
     def add(self, kind, title, targets, w=12, h=8, description="", unit=None, options=None):
         if self.x + w > 24:
@@ -93,6 +129,7 @@ class Dashboard:
             "refresh": "1m",
             "timezone": "utc",
             "templating": {"list": [textbox(v, label) for v, label in self.variables]},
+            "annotations": {"list": self.annotations},
             "links": [
                 {"title": "ztlens", "type": "dashboards", "tags": ["ztlens"], "asDropdown": True}
             ],
@@ -132,7 +169,8 @@ def maturity_target():
 
 def overview():
     d = Dashboard("ztlens-overview", "Zero Trust overview",
-                  "Headline KPIs of the Zero Trust program over the selected range.")
+                  "Headline KPIs of the Zero Trust program over the selected range.",
+                  annotations=[alert_annotations()])
     d.add("table", "Maturity by pillar", [maturity_target()], w=24, h=6,
           description="Levels 1 basic / 2 developing / 3 mature from documented thresholds; "
                       "`next` says what the next level needs (docs/kpis.md).")
@@ -441,8 +479,39 @@ def pipeline():
     return d
 
 
+def alerts():
+    d = Dashboard("ztlens-alerts", "Alerts",
+                  "What the detection rules raised: firing alerts, recent episodes, and the health "
+                  "of the rules and of the notification sinks.",
+                  annotations=[alert_annotations()])
+    d.add("stat", "Firing now", [prom_target("sum(ztlens_alerts_firing)", "firing")], w=6, h=4,
+          options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                   "colorMode": "value", "graphMode": "none"})
+    d.add("timeseries", "Alerts fired by rule", [prom_target(
+        "sum by (rule) (increase(ztlens_alerts_fired_total[1h]))", "{{rule}}")], w=18, h=4)
+    d.add("table", "Firing alerts", [alerts_target(ALERT_COLUMNS, [("state", "firing")])], w=24, h=8,
+          description="Alerts whose condition still holds. Each id opens with its evidence rows at "
+                      "/api/v1/alerts/{id}.")
+    d.add("table", "Alerts in range", [alerts_target(ALERT_COLUMNS)], w=24, h=10,
+          description="Every episode whose events overlap the dashboard's range, newest first.")
+    d.add("timeseries", "Rule evaluation time", [prom_target(
+        "ztlens_detection_evaluation_seconds", "{{rule}}")], unit="s",
+        description="Seconds the last evaluation of each rule took.")
+    d.add("timeseries", "Rule evaluation errors", [prom_target(
+        "sum by (rule) (increase(ztlens_detection_evaluation_errors_total[15m]))", "{{rule}}")])
+    d.add("timeseries", "Notifications by sink", [
+        prom_target("sum by (sink) (rate(ztlens_notifications_sent_total[5m]))", "{{sink}} sent"),
+        prom_target("sum by (sink) (rate(ztlens_notifications_failed_total[5m]))", "{{sink}} failed",
+                    ref="B")], unit="reqps")
+    d.add("timeseries", "Webhook outbox depth", [prom_target(
+        "ztlens_notification_outbox_depth", "{{sink}}")],
+        description="Notifications waiting for their webhook: grows while a receiver is down.")
+    return d
+
+
 def main():
     for name, dashboard in [
+        ("alerts", alerts()),
         ("zero-trust-overview", overview()),
         ("identity", identity()),
         ("devices", devices()),

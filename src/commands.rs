@@ -847,57 +847,26 @@ pub async fn status(
     Ok(())
 }
 
-/// A minimal HTTP/1.1 GET (the status command needs nothing more than this).
+/// GET `path` from a running server (the status command).
 async fn http_get(address: &str, path: &str, token: Option<&str>) -> Result<String, BoxError> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::net::TcpStream::connect(address),
-    )
-    .await
-    .map_err(|_| format!("no answer from {address} within 5 s"))?
-    .map_err(|e| format!("cannot reach ztlens at {address}: {e} (is `ztlens serve` running?)"))?;
-    let authorization = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nAccept: application/json\r\n{authorization}\r\n"
-    );
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+    let client = crate::detect::notify::http_client(Duration::from_secs(10))?;
+    let url = format!("http://{address}{path}");
+    let mut request = client.get(&url).header("accept", "application/json");
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.map_err(|e| {
+        format!("cannot reach ztlens at {address}: {e} (is `ztlens serve` running?)")
+    })?;
+    let status = response.status();
+    let body = response
+        .text()
         .await
-        .map_err(|_| format!("{address} did not finish its answer within 10 s"))??;
-    let text = String::from_utf8_lossy(&response);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("{address} sent a malformed HTTP answer"))?;
-    let status_line = head.lines().next().unwrap_or("");
-    if !status_line.contains(" 200 ") {
-        return Err(format!("{address}{path}: {status_line}").into());
+        .map_err(|e| format!("{address} did not finish its answer: {e}"))?;
+    if !status.is_success() {
+        return Err(format!("{url}: {status}").into());
     }
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        return Ok(dechunk(body));
-    }
-    Ok(body.to_string())
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if size == 0 || rest.len() < size {
-            break;
-        }
-        out.push_str(&rest[..size]);
-        body = rest[size..].trim_start_matches("\r\n");
-    }
-    out
+    Ok(body)
 }
 
 /// `ztlens token`: a new API token and the config entry that accepts it.

@@ -48,6 +48,8 @@ pub struct Config {
     pub inventory: InventoryConfig,
     /// Detection rules: evaluation in `serve`, and per-rule settings in `[detections.<id>]`.
     pub detections: crate::detect::DetectionsConfig,
+    /// Where alerts are sent: Alertmanager and signed webhooks.
+    pub notifications: crate::detect::notify::NotificationsConfig,
     /// Directory of extra or replacement KPI `.sql` files (and detection rules in its
     /// `detections/` folder).
     pub queries_dir: Option<PathBuf>,
@@ -300,6 +302,9 @@ impl Config {
         if self.detections.resolve_after_secs == 0 {
             return Err(invalid("detections")(&"resolve_after_secs must be above 0"));
         }
+        self.notifications
+            .validate()
+            .map_err(|e| invalid("notifications")(&e))?;
         Ok(())
     }
 }
@@ -354,6 +359,7 @@ mod tests {
             "[query]",
             "[metrics]",
             "[detections]",
+            "[notifications]",
         ] {
             assert!(text.contains(section), "the example lacks {section}");
         }

@@ -47,6 +47,14 @@ pub struct DetectionMetrics {
     pub evaluation_seconds: GaugeVec,
     pub evaluation_errors: IntCounterVec,
     pub last_success: GaugeVec,
+    /// Notifications delivered, by sink (a webhook's name, or alertmanager).
+    pub notifications_sent: IntCounterVec,
+    /// Delivery attempts that failed (retried), by sink.
+    pub notifications_failed: IntCounterVec,
+    /// Notifications dropped because a webhook's outbox was full, by sink.
+    pub notifications_dropped: IntCounterVec,
+    /// Notifications waiting in a webhook's outbox.
+    pub outbox_depth: GaugeVec,
 }
 
 impl DetectionMetrics {
@@ -96,6 +104,31 @@ impl DetectionMetrics {
         registry.register(Box::new(evaluation_seconds.clone()))?;
         registry.register(Box::new(evaluation_errors.clone()))?;
         registry.register(Box::new(last_success.clone()))?;
+        let by_sink = |name: &str, help: &str| -> Result<IntCounterVec, prometheus::Error> {
+            let counter = IntCounterVec::new(Opts::new(name, help), &["sink"])?;
+            registry.register(Box::new(counter.clone()))?;
+            Ok(counter)
+        };
+        let notifications_sent = by_sink(
+            "ztlens_notifications_sent_total",
+            "Alert notifications delivered, by sink (webhook name or alertmanager).",
+        )?;
+        let notifications_failed = by_sink(
+            "ztlens_notifications_failed_total",
+            "Alert notification attempts that failed and will be retried, by sink.",
+        )?;
+        let notifications_dropped = by_sink(
+            "ztlens_notifications_dropped_total",
+            "Alert notifications dropped because the webhook's outbox was full (notifications.max_outbox).",
+        )?;
+        let outbox_depth = GaugeVec::new(
+            Opts::new(
+                "ztlens_notification_outbox_depth",
+                "Notifications waiting in a webhook's outbox.",
+            ),
+            &["sink"],
+        )?;
+        registry.register(Box::new(outbox_depth.clone()))?;
         Ok(Self {
             fired,
             resolved,
@@ -103,7 +136,18 @@ impl DetectionMetrics {
             evaluation_seconds,
             evaluation_errors,
             last_success,
+            notifications_sent,
+            notifications_failed,
+            notifications_dropped,
+            outbox_depth,
         })
+    }
+
+    /// Create a sink's series at 0.
+    pub fn touch_sink(&self, sink: &str) {
+        self.notifications_sent.with_label_values(&[sink]);
+        self.notifications_failed.with_label_values(&[sink]);
+        self.notifications_dropped.with_label_values(&[sink]);
     }
 
     /// Create a rule's series at 0, so `increase()` works from the first scrape.

@@ -20,6 +20,7 @@ use ztlens_ingest::pipeline::Pipeline;
 
 use crate::config::Config;
 use crate::detect::Rule;
+use crate::detect::notify::{Outbox, deliver_alertmanager, deliver_webhook};
 use crate::detect::runner::{Detections, evaluate_live};
 use crate::detect::store::AlertStore;
 use crate::metrics::Metrics;
@@ -95,6 +96,20 @@ impl Service {
         let site = Arc::new(Site::new(&config.site)?);
         let rules = detection_rules(&config)?;
         let alert_store = AlertStore::open(&config.lake.data_dir)?;
+        let external_url = config
+            .notifications
+            .external_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", config.server.listen));
+        let outbox = if config.notifications.webhooks.is_empty() {
+            None
+        } else {
+            Some(Arc::new(Outbox::open(
+                &config.notifications,
+                &config.lake.data_dir,
+                external_url.clone(),
+            )?))
+        };
         let writer = LakeWriter::open(&config.lake, Some(metrics.ingest.clone()))?;
         let engine = Engine::new(
             &config.lake.data_dir,
@@ -126,7 +141,12 @@ impl Service {
             config: Arc::new(config),
             started: Instant::now(),
             request_counter: Arc::new(AtomicU64::new(0)),
-            detections: Arc::new(Detections::new(config_detections, rules, alert_store)),
+            detections: Arc::new(Detections::new(
+                config_detections,
+                rules,
+                alert_store,
+                outbox.clone(),
+            )),
         };
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -140,6 +160,26 @@ impl Service {
             tasks.push(tokio::spawn(evaluate_live(
                 state.detections.clone(),
                 state.engine.clone(),
+                state.metrics.clone(),
+                stopped.clone(),
+            )));
+        }
+        if let Some(outbox) = &outbox {
+            for index in 0..state.config.notifications.webhooks.len() {
+                tasks.push(tokio::spawn(deliver_webhook(
+                    outbox.clone(),
+                    index,
+                    state.metrics.clone(),
+                    stopped.clone(),
+                )));
+            }
+        }
+        if let Some(am) = &state.config.notifications.alertmanager {
+            tasks.push(tokio::spawn(deliver_alertmanager(
+                am.clone(),
+                state.detections.clone(),
+                external_url.clone(),
+                state.detections.changed.clone(),
                 state.metrics.clone(),
                 stopped.clone(),
             )));

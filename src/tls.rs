@@ -52,6 +52,15 @@ fn provider() -> CryptoProvider {
     rustls::crypto::ring::default_provider()
 }
 
+/// Make [`provider`] the process's default, for the HTTP client of the alert sinks (reqwest is
+/// built without a provider of its own). Installing twice is harmless.
+pub fn install_default_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = provider().install_default();
+    });
+}
+
 fn load_certified_key(
     provider: &CryptoProvider,
     cert: &Path,

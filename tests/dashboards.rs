@@ -100,7 +100,15 @@ fn dashboards_are_valid_and_every_panel_queries_what_the_server_serves() {
             .env("ZTLENS_LAKE__RETENTION_DAYS", "0")
             .env("ZTLENS_METRICS__KPI_REFRESH_SECS", "1")
             .env("ZTLENS_METRICS__KPI_WINDOW_SECS", "999999999")
-            .env("ZTLENS_SERVER__MAINTENANCE_INTERVAL_SECS", "0");
+            .env("ZTLENS_SERVER__MAINTENANCE_INTERVAL_SECS", "0")
+            // The rules catch up on the whole (months old) dataset, so alerts exist; a webhook
+            // nobody listens on, so the notification families have series.
+            .env("ZTLENS_DETECTIONS__MAX_CATCH_UP_SECS", "315360000")
+            .env(
+                "ZTLENS_NOTIFICATIONS__WEBHOOKS",
+                "[{name = \"soc\", url = \"http://127.0.0.1:9/hook\", secret_env = \"DASHBOARD_TEST_SECRET\"}]",
+            )
+            .env("DASHBOARD_TEST_SECRET", "x");
         cmd
     });
     // One refused record, so the dead-letter family has a series.
@@ -120,7 +128,14 @@ fn dashboards_are_valid_and_every_panel_queries_what_the_server_serves() {
     let metrics = eventually(Duration::from_secs(60), || {
         let text = server.get("/metrics").text();
         (text.contains("ztlens_kafka_consumer_lag{")
-            && text.contains("ztlens_kpi_access_decisions_events{"))
+            && text.contains("ztlens_kpi_access_decisions_events{")
+            && text.contains("ztlens_notification_outbox_depth{")
+            && !server
+                .get("/api/v1/alerts")
+                .json()
+                .as_array()
+                .unwrap()
+                .is_empty())
         .then_some(text)
     })
     .unwrap_or_else(|| panic!("metrics never complete:\n{}", server.log()));
@@ -148,6 +163,7 @@ fn dashboards_are_valid_and_every_panel_queries_what_the_server_serves() {
         .map(|(p, _)| p.file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
     for expected in [
+        "alerts",
         "zero-trust-overview",
         "identity",
         "devices",
@@ -184,6 +200,21 @@ fn dashboards_are_valid_and_every_panel_queries_what_the_server_serves() {
                     .collect()
             })
             .unwrap_or_default();
+        // Annotation queries: the alert list, with the columns Grafana reads.
+        for annotation in dashboard["annotations"]["list"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            assert_eq!(annotation["datasource"]["uid"], "ztlens-api", "{file}");
+            check_alerts_target(
+                &server,
+                &annotation["target"],
+                &format!("{file}/annotations"),
+                (from_ms, to_ms),
+            );
+            api_queries += 1;
+        }
         let panels = dashboard["panels"].as_array().unwrap();
         assert!(!panels.is_empty(), "{file}: no panels");
         let mut ids = BTreeSet::new();
@@ -229,6 +260,16 @@ fn dashboards_are_valid_and_every_panel_queries_what_the_server_serves() {
                 // Infinity: the scorecard, or /api/v1/kpis/{id}[/evidence] with time parameters
                 // and labels.
                 let url = target["url"].as_str().unwrap();
+                if url == "/api/v1/alerts" {
+                    check_alerts_target(
+                        &server,
+                        target,
+                        &format!("{file}/{title}"),
+                        (from_ms, to_ms),
+                    );
+                    api_queries += 1;
+                    continue;
+                }
                 if url == "/api/v1/maturity" {
                     let r = server.get(&format!("{url}?from={from_ms}&to={to_ms}"));
                     assert_eq!(r.status, 200, "{file}/{title}: {}", r.text());
@@ -323,6 +364,41 @@ fn dashboards_are_valid_and_every_panel_queries_what_the_server_serves() {
     );
     check_alert_rules(&catalog);
     drop(mock);
+}
+
+/// An Infinity query of `/api/v1/alerts`: only the alert filters as parameters, an array at
+/// the root, and every selected column in the alerts of the whole dataset.
+fn check_alerts_target(server: &Server, target: &Value, what: &str, (from_ms, to_ms): (i64, i64)) {
+    assert_eq!(
+        target["root_selector"], "",
+        "{what}: the alert list is the root"
+    );
+    let mut query = Vec::new();
+    for param in target["url_options"]["params"].as_array().unwrap() {
+        let key = param["key"].as_str().unwrap();
+        let value = match param["value"].as_str().unwrap() {
+            "${__from}" => from_ms.to_string(),
+            "${__to}" => to_ms.to_string(),
+            v => v.to_string(),
+        };
+        assert!(
+            matches!(key, "from" | "to" | "state" | "severity" | "rule" | "limit"),
+            "{what}: {key} is no alert filter"
+        );
+        query.push(format!("{key}={}", percent_encode(&value)));
+    }
+    let r = server.get(&format!("/api/v1/alerts?{}", query.join("&")));
+    assert_eq!(r.status, 200, "{what}: {}", r.text());
+    // The columns are checked against any alert of the dataset (the filtered list may be empty).
+    let all = server.get("/api/v1/alerts").json();
+    let sample = all[0].as_object().unwrap();
+    for column in target["columns"].as_array().unwrap() {
+        let selector = column["selector"].as_str().unwrap();
+        assert!(
+            sample.contains_key(selector),
+            "{what}: {selector} is not an alert field"
+        );
+    }
 }
 
 /// The shipped alert rules name KPI gauges that exist: `ztlens_kpi_<id>_<metric>` of a KPI the

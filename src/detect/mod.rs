@@ -9,6 +9,7 @@
 //!   nor forgets one.
 //! - [`runner`]: evaluates each enabled rule on its schedule over fresh data (the engine reads
 //!   the writer's hot tail, so rows not yet in Parquet count), and backtests over history.
+//! - [`notify`]: the sinks — signed webhooks through a durable outbox, and Alertmanager.
 //!
 //! Invariants: an alert's id and fingerprint never change; its evidence and event counts only
 //! grow; a match whose events an earlier episode already covered never opens a new one, so
@@ -16,6 +17,7 @@
 //! (defined here), `metrics`; never `api` or `commands`.
 
 pub mod alerts;
+pub mod notify;
 pub mod runner;
 pub mod store;
 
@@ -52,7 +54,8 @@ pub struct DetectionsConfig {
     pub rules: BTreeMap<String, RuleSettings>,
 }
 
-/// `[detections.<rule id>]`: `enabled`, `severity`, the allow-lists, and the rule's parameters
+/// `[detections.<rule id>]`: `enabled`, `severity`, `schedule_secs`, the allow-lists, and the
+/// rule's parameters
 /// by name (each rule's parameters and defaults are in `docs/detections.md`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RuleSettings {
@@ -60,6 +63,8 @@ pub struct RuleSettings {
     pub enabled: Option<bool>,
     /// Replace the rule's severity.
     pub severity: Option<Severity>,
+    /// Evaluate every this many seconds instead of the rule's schedule.
+    pub schedule_secs: Option<u64>,
     /// Values whose matches are dropped.
     pub allow: AllowLists,
     /// Parameter values over the rule's defaults.
@@ -160,6 +165,15 @@ impl RuleSettings {
                         format!("{at} must be informational, low, medium, high or critical"),
                     )?)
                 }
+                "schedule_secs" => {
+                    settings.schedule_secs = Some(
+                        value
+                            .as_integer()
+                            .and_then(|n| u64::try_from(n).ok())
+                            .filter(|n| *n > 0)
+                            .ok_or(format!("{at} must be a whole number of seconds above 0"))?,
+                    )
+                }
                 k if k.starts_with("allow_") => {
                     allow.insert(key, value);
                 }
@@ -186,6 +200,12 @@ impl RuleSettings {
         }
         if let Some(severity) = self.severity {
             table.insert("severity".into(), severity.as_str().into());
+        }
+        if let Some(secs) = self.schedule_secs {
+            table.insert(
+                "schedule_secs".into(),
+                (secs.min(i64::MAX as u64) as i64).into(),
+            );
         }
         if let Ok(toml::Value::Table(allow)) = toml::Value::try_from(&self.allow) {
             for (key, value) in allow {
@@ -248,12 +268,16 @@ impl DetectionsConfig {
                             )
                         })?;
                 }
+                let mut def = def.clone();
+                if let Some(secs) = settings.schedule_secs {
+                    def.schedule_ms = i64::try_from(secs).unwrap_or(i64::MAX / 1000) * 1000;
+                }
                 Ok(Rule {
                     enabled: settings.enabled.unwrap_or(true),
                     severity: settings.severity.unwrap_or(def.severity),
                     params: settings.params,
                     allow,
-                    def: def.clone(),
+                    def,
                 })
             })
             .collect()

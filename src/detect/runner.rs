@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use ztlens_analytics::{AnalyticsError, Engine};
 
 use super::alerts::{Alert, Change, Tracker};
+use super::notify::{NotifyError, Outbox};
 use super::store::{AlertStore, StoreError};
 use super::{DetectionsConfig, Rule};
 use crate::metrics::Metrics;
@@ -46,15 +47,26 @@ pub struct Detections {
     pub rules: Vec<Rule>,
     pub store: Mutex<AlertStore>,
     pub status: Mutex<BTreeMap<String, RuleStatus>>,
+    /// The webhooks' outboxes, when webhooks are configured.
+    pub outbox: Option<Arc<Outbox>>,
+    /// Signalled after an evaluation stored changes (wakes the Alertmanager sink).
+    pub changed: Arc<tokio::sync::Notify>,
 }
 
 impl Detections {
-    pub fn new(config: DetectionsConfig, rules: Vec<Rule>, store: AlertStore) -> Self {
+    pub fn new(
+        config: DetectionsConfig,
+        rules: Vec<Rule>,
+        store: AlertStore,
+        outbox: Option<Arc<Outbox>>,
+    ) -> Self {
         Self {
             config,
             rules,
             store: Mutex::new(store),
             status: Mutex::new(BTreeMap::new()),
+            outbox,
+            changed: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -84,6 +96,8 @@ pub enum EvaluationError {
     Query(#[from] AnalyticsError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
 }
 
 /// The range a live evaluation of `rule` reads at `now_ms`.
@@ -165,7 +179,15 @@ pub async fn evaluate_live(
                 .with_label_values(&[rule.def.id.as_str()])
                 .set(elapsed.as_secs_f64());
             match evaluation {
-                Ok((matches, changes)) => {
+                Ok((matches, changes, dropped)) => {
+                    for (sink, n) in dropped {
+                        tracing::warn!(sink = %sink, dropped = n, "a webhook outbox is full: the oldest notifications were dropped");
+                        metrics
+                            .detections
+                            .notifications_dropped
+                            .with_label_values(&[sink.as_str()])
+                            .inc_by(n);
+                    }
                     for change in &changes {
                         let alert = change.alert();
                         let labels = [alert.rule.as_str(), alert.severity.as_str()];
@@ -244,14 +266,15 @@ fn update_firing(metrics: &Metrics, rules: &[Rule], tracker: &Tracker) {
 }
 
 /// One live evaluation of `rule`: query, fold the matches in, resolve what is due, store the
-/// changes, then move the watermark. Returns the number of matches and the changes.
+/// changes, then move the watermark. Returns the number of matches, the changes and the
+/// notifications dropped because an outbox was full.
 async fn evaluate_once(
     detections: &Detections,
     engine: &Engine,
     tracker: &mut Tracker,
     rule: &Rule,
     resolve_after_ms: i64,
-) -> Result<(usize, Vec<Change>), EvaluationError> {
+) -> Result<(usize, Vec<Change>, BTreeMap<String, u64>), EvaluationError> {
     let now_ms = chrono::Utc::now().timestamp_millis();
     let watermark = detections.store().watermark(&rule.def.id);
     let (from, to) = live_range(rule, &detections.config, watermark, now_ms);
@@ -264,11 +287,22 @@ async fn evaluate_once(
         changes.extend(tracker.observe(rule, m, resolve_after_ms, now_ms));
     }
     changes.extend(tracker.resolve_due(&rule.def.id, resolve_after_ms, now_ms));
+    // Notifications are queued before the changes are stored: a crash in between evaluates the
+    // range again after the restart and queues the same notifications under the same keys.
+    let mut dropped = BTreeMap::new();
+    if let Some(outbox) = &detections.outbox {
+        dropped = outbox.enqueue(&changes)?;
+    }
     let alerts: Vec<Alert> = changes.iter().map(|c| c.alert().clone()).collect();
-    let mut store = detections.store();
-    store.append(&alerts)?;
-    store.set_watermark(&rule.def.id, now_ms)?;
-    Ok((matches.len(), changes))
+    {
+        let mut store = detections.store();
+        store.append(&alerts)?;
+        store.set_watermark(&rule.def.id, now_ms)?;
+    }
+    if !changes.is_empty() {
+        detections.changed.notify_waiters();
+    }
+    Ok((matches.len(), changes, dropped))
 }
 
 /// What `rules` would have raised over `[from_ms, to_ms)`: each rule evaluated once over the

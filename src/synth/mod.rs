@@ -99,6 +99,8 @@ pub struct Generator {
     session_id: String,
     /// A factor was verified in the current session.
     session_mfa: bool,
+    /// Accounts locked out, until when (no sessions meanwhile).
+    locked_until: BTreeMap<String, i64>,
     /// The scripted attack story, when one is told.
     story: Option<scenarios::story::Story>,
     /// Password sprays, MFA bombing, lateral scans, admin probes and leaked service tokens
@@ -138,6 +140,7 @@ impl Generator {
             deploy_credential_rotated: false,
             session_id: String::new(),
             session_mfa: false,
+            locked_until: BTreeMap::new(),
             story: None,
             random_attacks: true,
         }

@@ -24,6 +24,9 @@ const IAM_ADMIN: OktaAdmin = OktaAdmin {
     ip: "198.51.100.21",
 };
 
+/// How long a locked-out account stays locked.
+const LOCKOUT_MS: i64 = 30 * 60_000;
+
 /// The sensitive site application an identity-provider app is (the generator's own table of
 /// the `[site.apps]` it writes).
 fn sensitive_app_id(app_name: &str) -> Option<&'static str> {
@@ -246,7 +249,12 @@ impl Generator {
         let people = self.company.people.clone();
         let apps = self.company.apps.clone();
         let person = self.rng.pick(&people).clone();
-        if self.in_story(&person) {
+        if self.in_story(&person)
+            || self
+                .locked_until
+                .get(&person.login)
+                .is_some_and(|until| *until > self.clock_ms)
+        {
             return;
         }
         if person.service {
@@ -373,6 +381,9 @@ impl Generator {
                         Some("locked_out"),
                     ),
                 );
+                // The account stays locked (no sessions) until the help desk unlocks it.
+                self.locked_until
+                    .insert(person.login.clone(), t + LOCKOUT_MS);
             }
             // App not assigned.
             8 => {
