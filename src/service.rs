@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::detect::Rule;
 use crate::detect::notify::{Outbox, deliver_alertmanager, deliver_webhook};
 use crate::detect::runner::{Detections, evaluate_live};
+use crate::detect::silences::Silences;
 use crate::detect::store::AlertStore;
 use crate::metrics::Metrics;
 
@@ -96,6 +97,7 @@ impl Service {
         let site = Arc::new(Site::new(&config.site)?);
         let rules = detection_rules(&config)?;
         let alert_store = AlertStore::open(&config.lake.data_dir)?;
+        let silences = Silences::open(&config.lake.data_dir)?;
         let external_url = config
             .notifications
             .external_url
@@ -146,8 +148,17 @@ impl Service {
                 rules,
                 alert_store,
                 outbox.clone(),
+                silences,
             )),
         };
+        match crate::detect::runner::resolve_orphans(&state.detections) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                alerts = n,
+                "resolved the firing alerts of rules that are no longer evaluated"
+            ),
+            Err(e) => return Err(Box::new(e)),
+        }
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
         if state.config.metrics.kpi_refresh_secs > 0 {

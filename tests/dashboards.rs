@@ -104,6 +104,7 @@ fn dashboards_are_valid_and_every_panel_queries_what_the_server_serves() {
             // The rules catch up on the whole (months old) dataset, so alerts exist; a webhook
             // nobody listens on, so the notification families have series.
             .env("ZTLENS_DETECTIONS__MAX_CATCH_UP_SECS", "315360000")
+            .env("ZTLENS_DETECTIONS__CATCH_UP_STEP_SECS", "315360000")
             .env(
                 "ZTLENS_NOTIFICATIONS__WEBHOOKS",
                 "[{name = \"soc\", url = \"http://127.0.0.1:9/hook\", secret_env = \"DASHBOARD_TEST_SECRET\"}]",

@@ -103,6 +103,7 @@ fn serve_story(lake: &Path, extra_env: &[(&str, &str)]) -> Server {
         lake,
         &[
             ("ZTLENS_DETECTIONS__MAX_CATCH_UP_SECS", "315360000"),
+            ("ZTLENS_DETECTIONS__CATCH_UP_STEP_SECS", "315360000"),
             ("ZTLENS_METRICS__KPI_REFRESH_SECS", "0"),
         ],
     );
@@ -484,17 +485,31 @@ fn alertmanager_receives_groups_and_resolves_a_live_alert() {
     let am_env = format!("{{url = \"http://127.0.0.1:{am_port}\", resend_interval_secs = 1}}");
     let (_lake, server) = serve_empty(&[
         ("ZTLENS_DETECTIONS__ENABLED", "true"),
-        ("ZTLENS_DETECTIONS__RESOLVE_AFTER_SECS", "4"),
+        ("ZTLENS_DETECTIONS__RESOLVE_AFTER_SECS", "8"),
+        ("ZTLENS_DETECTIONS__LATENESS_SECS", "1"),
+        // An empty lake: nothing to catch up on, the first evaluation is of the present.
+        ("ZTLENS_DETECTIONS__MAX_CATCH_UP_SECS", "60"),
         ("ZTLENS_DETECTIONS__PASSWORD_SPRAY__SCHEDULE_SECS", "1"),
         ("ZTLENS_NOTIFICATIONS__ALERTMANAGER", am_env.as_str()),
         ("ZTLENS_LAKE__FLUSH_INTERVAL_SECS", "1"),
     ]);
-    let pushed = server.post(
-        "/api/v1/ingest/okta",
+    // A silence for a second spraying address: its alert is stored and listed, never sent.
+    let silence = server.post(
+        "/api/v1/silences",
         &[],
-        okta_spray("102.89.250.9", 10).as_bytes(),
+        br#"{"rule": "password_spray", "entity": {"src_ip": "102.89.250.10"}, "ends_at": "1h", "comment": "a red-team exercise"}"#,
     );
-    assert_eq!(pushed.status, 200, "{}", pushed.text());
+    assert_eq!(silence.status, 201, "{}", silence.text());
+    let bad = server.post(
+        "/api/v1/silences",
+        &[],
+        br#"{"rule": "password_spray", "ends_at": "90d", "comment": "forever"}"#,
+    );
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    for ip in ["102.89.250.9", "102.89.250.10"] {
+        let pushed = server.post("/api/v1/ingest/okta", &[], okta_spray(ip, 10).as_bytes());
+        assert_eq!(pushed.status, 200, "{}", pushed.text());
+    }
     let active = eventually(Duration::from_secs(60), || {
         let alerts: Value = am_get("/api/v2/alerts")?.json();
         alerts
@@ -505,6 +520,15 @@ fn alertmanager_receives_groups_and_resolves_a_live_alert() {
     })
     .unwrap_or_else(|| panic!("the alert reaches Alertmanager\n{}", server.log()));
     assert_eq!(active["labels"]["src_ip"], "102.89.250.9");
+    let sent: Value = am_get("/api/v2/alerts").unwrap().json();
+    assert!(
+        !sent
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["labels"]["src_ip"] == "102.89.250.10"),
+        "a silenced alert reached Alertmanager: {sent}"
+    );
     assert_eq!(active["labels"]["severity"], "high");
     assert_eq!(active["status"]["state"], "active");
     assert!(
@@ -513,6 +537,15 @@ fn alertmanager_receives_groups_and_resolves_a_live_alert() {
             .unwrap()
             .contains("/api/v1/alerts/")
     );
+    let ours = server.get("/api/v1/alerts?rule=password_spray").json();
+    let silenced: Vec<&Value> = ours
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["silenced"] == true)
+        .collect();
+    assert_eq!(silenced.len(), 1, "{ours}");
+    assert_eq!(silenced[0]["entity"]["src_ip"], "102.89.250.10");
     let groups: Value = am_get("/api/v2/alerts/groups").unwrap().json();
     assert!(
         groups
@@ -523,7 +556,8 @@ fn alertmanager_receives_groups_and_resolves_a_live_alert() {
                 && g["alerts"].as_array().is_some_and(|a| a.len() == 1)),
         "{groups}"
     );
-    // Four seconds after its last event the alert resolves, and Alertmanager learns it.
+    // Nine seconds after its last event (resolve_after plus the lateness) the alert resolves,
+    // and Alertmanager learns it.
     let resolved = eventually(Duration::from_secs(60), || {
         let alerts: Value = am_get("/api/v2/alerts")?.json();
         (!alerts
@@ -540,5 +574,26 @@ fn alertmanager_receives_groups_and_resolves_a_live_alert() {
         server.log()
     );
     let ours = server.get("/api/v1/alerts?rule=password_spray").json();
-    assert_eq!(ours[0]["state"], "resolved", "{ours}");
+    assert!(
+        ours.as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["state"] == "resolved"),
+        "{ours}"
+    );
+    let silences = server.get("/api/v1/silences").json();
+    let id = silences["silences"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(silences["silences"][0]["active"], true);
+    let expired = request(
+        &server.address,
+        "DELETE",
+        &format!("/api/v1/silences/{id}"),
+        &[],
+        b"",
+    );
+    assert_eq!(expired.status, 200, "{}", expired.text());
+    assert_eq!(
+        server.get("/api/v1/silences").json()["silences"][0]["active"],
+        false
+    );
 }

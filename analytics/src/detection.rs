@@ -19,16 +19,18 @@
 //!   evaluated range (lake + hot tail), started `lookback` earlier when the header has one;
 //! - each output row is one *match*: the `entities` columns (the group key of the alert),
 //!   `first_seen` and `last_seen` (timestamps of the first and last event behind it), `events`
-//!   (how many) and `evidence` (a list of their `metadata_uid`s). Optional: `severity` (a
-//!   severity name raising or lowering the header's for this match) and `summary` (one line for
-//!   people). Every other column is kept as the match's details;
+//!   (how many) and `evidence` (a list of their `metadata_uid`s, cut to
+//!   [`MAX_MATCH_EVIDENCE`]). Optional: `severity` (a severity name that raises the header's
+//!   for this match; it never lowers it) and `summary` (one line for people). Every other column
+//!   is kept as the match's details;
 //! - windows are the rule's business: a threshold rule groups by
 //!   `date_bin(${window}, time, TIMESTAMP '1970-01-01T00:00:00')` (tumbling windows aligned to
 //!   the clock, as the KPIs count them), so a range evaluated twice gives the same matches.
 //!
 //! `${name}` in the SQL is replaced by the value of the parameter `name` (the header's
 //! `param` default, or `[detections.<id>] name = …` in the config); numbers are written as
-//! numbers and text as a quoted SQL literal, so a value cannot change the statement's shape.
+//! numbers in parentheses and text as a quoted SQL literal, so a value cannot change the
+//! statement's shape.
 //! `${window}` is the header's window as an interval. The rendered SQL passes the read-only
 //! guard when the catalog loads (with the defaults) and again on every run.
 //!
@@ -101,6 +103,9 @@ impl Severity {
     }
 }
 
+/// Most evidence ids one match carries (the engine cuts the rule's `evidence` list).
+pub const MAX_MATCH_EVIDENCE: usize = 100;
+
 /// A parameter value: a number or a short text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -111,11 +116,12 @@ pub enum ParamValue {
 }
 
 impl ParamValue {
-    /// The value as SQL: numbers as written, text as a quoted literal.
+    /// The value as SQL: numbers in parentheses (so `x - ${n}` with a negative `n` cannot turn
+    /// into a `--` comment), text as a quoted literal.
     fn sql(&self) -> String {
         match self {
-            ParamValue::Int(n) => n.to_string(),
-            ParamValue::Float(x) => format!("{x:?}"),
+            ParamValue::Int(n) => format!("({n})"),
+            ParamValue::Float(x) => format!("({x:?})"),
             ParamValue::Text(s) => format!("'{}'", s.replace('\'', "''")),
         }
     }
@@ -692,7 +698,7 @@ mod tests {
         assert_eq!(def.params[0].description, "at least");
         assert_eq!(
             def.render(&ParamValues::new()).unwrap(),
-            "SELECT 5 AS a, 'UTC' AS b, 0.5 AS c, INTERVAL '900000 milliseconds' AS w"
+            "SELECT (5) AS a, 'UTC' AS b, (0.5) AS c, INTERVAL '900000 milliseconds' AS w"
         );
         let mut values = ParamValues::new();
         values.insert(
@@ -703,8 +709,10 @@ mod tests {
         def.check_params(&values).unwrap();
         assert_eq!(
             def.render(&values).unwrap(),
-            "SELECT 7 AS a, 'x''; DROP TABLE t; --' AS b, 0.5 AS c, INTERVAL '900000 milliseconds' AS w"
+            "SELECT (7) AS a, 'x''; DROP TABLE t; --' AS b, (0.5) AS c, INTERVAL '900000 milliseconds' AS w"
         );
+        values.insert("min".into(), ParamValue::Int(-1));
+        assert!(def.render(&values).unwrap().starts_with("SELECT (-1) AS a"));
         values.insert("min".into(), ParamValue::Text("7".into()));
         assert!(def.check_params(&values).is_err());
         let mut unknown = ParamValues::new();

@@ -288,7 +288,9 @@ impl Engine {
 
     /// Evaluate a detection rule over `[from_ms, to_ms)`: its SQL rendered with `params`, over
     /// tables bound to that range (started the rule's lookback earlier), as a KPI is. Returns
-    /// the matches the allow-lists leave.
+    /// the matches the allow-lists leave, each with at most
+    /// [`crate::detection::MAX_MATCH_EVIDENCE`] evidence ids. A result longer than
+    /// `query.max_rows` is an error, never a silent cut: the caller retries the range.
     pub async fn run_detection(
         &self,
         def: &crate::DetectionDef,
@@ -305,19 +307,93 @@ impl Engine {
         };
         let output = self
             .run(
-                move |ctx| async move { check_read_only(&ctx, &sql).await },
+                move |ctx| async move {
+                    let df = check_read_only(&ctx, &sql).await?;
+                    // The evidence a match carries is bounded whatever the data: an attack on a
+                    // /16 does not become a million ids in memory.
+                    if df.schema().has_column_with_unqualified_name("evidence") {
+                        let evidence = datafusion::functions_nested::expr_fn::array_slice(
+                            col("evidence"),
+                            lit(1i64),
+                            lit(crate::detection::MAX_MATCH_EVIDENCE as i64),
+                            None,
+                        );
+                        return Ok(df.with_column("evidence", evidence)?);
+                    }
+                    Ok(df)
+                },
                 scope.into(),
                 None,
             )
             .await?;
         if output.truncated {
-            tracing::warn!(
-                rule = %def.id,
-                rows = output.num_rows(),
-                "a detection returned more matches than query.max_rows; the rest are dropped"
-            );
+            return Err(AnalyticsError::QueryTooLarge(format!(
+                "detection {} found more than query.max_rows ({}) matches in one evaluation; \
+                 raise its thresholds or query.max_rows",
+                def.id, self.inner.config.max_rows
+            )));
         }
         def.matches(&output, allow)
+    }
+
+    /// The rows of every table whose `metadata_uid` is one of `uids`, with `time` in
+    /// `[from_ms, to_ms]`: the evidence behind an alert. The ids are values in an expression,
+    /// never SQL text. Returns (table name, rows) for the tables that hold any.
+    pub async fn events_by_uid(
+        &self,
+        uids: &[String],
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(&'static str, QueryOutput)>, AnalyticsError> {
+        let mut out = Vec::new();
+        if uids.is_empty() {
+            return Ok(out);
+        }
+        let to = to_ms.saturating_add(1);
+        for table in Table::ALL {
+            let values: Vec<Expr> = uids.iter().map(|u| lit(u.as_str())).collect();
+            let (from_date, to_date) = (date_string(from_ms), date_string(to));
+            let output = self
+                .run(
+                    move |ctx| async move {
+                        let df = ctx
+                            .table(table.name())
+                            .await?
+                            .filter(
+                                col("date")
+                                    .gt_eq(lit(from_date))
+                                    .and(col("date").lt_eq(lit(to_date)))
+                                    .and(col("time").gt_eq(ts_literal(from_ms)))
+                                    .and(col("time").lt(ts_literal(to)))
+                                    .and(col("metadata_uid").in_list(values, false)),
+                            )?
+                            .select(
+                                table
+                                    .columns()
+                                    .iter()
+                                    .filter(|c| !matches!(c.name, "unmapped" | "raw_data"))
+                                    .map(|c| col(format!("\"{}\"", c.name)))
+                                    .collect::<Vec<_>>(),
+                            )?
+                            .distinct()?
+                            .sort(vec![
+                                col("time").sort(true, false),
+                                col("metadata_uid").sort(true, false),
+                            ])?;
+                        Ok(df)
+                    },
+                    Tables {
+                        kpi: None,
+                        dead_letters: false,
+                    },
+                    None,
+                )
+                .await?;
+            if output.num_rows() > 0 {
+                out.push((table.name(), output));
+            }
+        }
+        Ok(out)
     }
 
     /// Run user SQL through the read-only guard.

@@ -95,6 +95,6 @@ SELECT
 FROM hops
 WHERE distance_km >= ${min_distance_km}
     AND distance_km / hours >= ${min_speed_kmh}
-    AND NOT (asn IS NOT NULL AND asn = prev_asn)
+    AND NOT (asn IS NOT NULL AND prev_asn IS NOT NULL AND asn = prev_asn)
     AND NOT is_proxy
     AND NOT prev_is_proxy

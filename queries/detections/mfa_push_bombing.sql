@@ -10,8 +10,9 @@
 -- allow_cidrs: src_ip
 -- description: One identity refuses or lets time out at least `min_denials` push prompts within
 --   one 15-minute window (aligned to the clock): someone holding the password is sending
---   prompts until the user gives in. Severity is raised to critical when a push is approved
---   within a window after the first refusal: the user gave in. A refused prompt is an MFA step
+--   prompts until the user gives in. Severity is raised to critical when a push (or a factor
+--   the source does not name) is approved within a window after the first refusal: the user
+--   gave in. A refused prompt is an MFA step
 --   whose decision is mfa_denied or mfa_failed with a push factor (or a refusal of an unknown
 --   factor, as Entra reports them).
 WITH denials AS (
@@ -23,6 +24,7 @@ WITH denials AS (
         date_bin(${window}, time, TIMESTAMP '1970-01-01T00:00:00') AS denial_window
     FROM mfa_steps
     WHERE mfa_outcome = 'failure'
+        AND identity IS NOT NULL
         AND (factor_class = 'push' OR (factor_class = 'unknown' AND zt_decision = 'mfa_denied'))
 ),
 bursts AS (
@@ -41,14 +43,15 @@ bursts AS (
 approvals AS (
     SELECT identity, time, metadata_uid
     FROM mfa_steps
-    WHERE mfa_outcome = 'success'
+    WHERE mfa_outcome = 'success' AND factor_class IN ('push', 'unknown') AND identity IS NOT NULL
 )
 SELECT
     b.identity,
     b.first_seen,
     GREATEST(b.last_seen, COALESCE(MIN(a.time), b.last_seen)) AS last_seen,
     b.events,
-    CASE WHEN MIN(a.metadata_uid) IS NULL THEN b.evidence ELSE array_append(b.evidence, MIN(a.metadata_uid)) END AS evidence,
+    CASE WHEN MIN(a.time) IS NULL THEN b.evidence
+        ELSE array_append(b.evidence, first_value(a.metadata_uid ORDER BY a.time, a.metadata_uid)) END AS evidence,
     b.src_ip,
     MIN(a.time) IS NOT NULL AS approved,
     CASE WHEN MIN(a.time) IS NOT NULL THEN 'critical' END AS severity,

@@ -11,12 +11,12 @@
 -- allow_cidrs: src_ip
 -- allow_asns: asn
 -- description: A successful interactive sign-in from a country, or from an autonomous system,
---   that the identity has not signed in from since the history starts (30 days before the
---   evaluated range), after it had signed in at least `min_history` times (an identity without
---   a history has no usual place). novelty = `country:XX` or `asn:N`; the alert covers the
---   sign-ins with that novelty within an hour of the first. The history is the lake itself:
---   nothing to keep in memory, nothing lost on a restart, bounded by the lookback; and a
---   sign-in is new or not whatever range is evaluated, so a backtest and the live evaluation
+--   that the identity has not signed in from in the 30 days before it, when it signed in at
+--   least `min_history` times in those 30 days (an identity without a history has no usual
+--   place). novelty = `country:XX` or `asn:N`; the alert covers the sign-ins with that novelty
+--   within an hour of the first. The history is the lake itself: nothing to keep in memory,
+--   nothing lost on a restart, bounded by the lookback; and each sign-in is judged against the
+--   30 days before it, whatever range is evaluated, so a backtest and the live evaluation
 --   agree. A first visit through the corporate VPN is not new when the VPN's networks are on
 --   allow_cidrs.
 WITH sign_ins AS (
@@ -33,6 +33,15 @@ WITH sign_ins AS (
         AND is_interactive
         AND identity IS NOT NULL
 ),
+history AS (
+    -- Sign-ins of the identity in the 30 days before each one.
+    SELECT
+        identity,
+        metadata_uid,
+        COUNT(*) OVER (PARTITION BY identity ORDER BY time
+            RANGE BETWEEN INTERVAL '30 days' PRECEDING AND CURRENT ROW) - 1 AS prior
+    FROM sign_ins
+),
 tagged AS (
     SELECT identity, metadata_uid, time, ip, asn, country, CONCAT('country:', country) AS novelty
     FROM sign_ins
@@ -42,24 +51,23 @@ tagged AS (
     FROM sign_ins
     WHERE asn IS NOT NULL
 ),
-firsts AS (
-    SELECT identity, novelty, MIN(time) AS first_time
+spaced AS (
+    SELECT
+        *,
+        LAG(time) OVER (PARTITION BY identity, novelty ORDER BY time, metadata_uid) AS previous
     FROM tagged
-    GROUP BY identity, novelty
 ),
-ranked AS (
-    SELECT identity, time, ROW_NUMBER() OVER (PARTITION BY identity ORDER BY time, metadata_uid) AS n
-    FROM sign_ins
-),
-known AS (
-    SELECT identity, MIN(time) AS known_since
-    FROM ranked
-    WHERE n = ${min_history}
-    GROUP BY identity
+novel AS (
+    SELECT s.identity, s.novelty, s.time AS first_time
+    FROM spaced s
+    JOIN history h ON h.identity = s.identity AND h.metadata_uid = s.metadata_uid
+    WHERE (s.previous IS NULL OR s.time - s.previous > INTERVAL '30 days')
+        AND h.prior >= ${min_history}
+        AND s.time >= (SELECT range_from FROM kpi_range)
 )
 SELECT
-    f.identity,
-    f.novelty,
+    n.identity,
+    n.novelty,
     MIN(t.time) AS first_seen,
     MAX(t.time) AS last_seen,
     COUNT(DISTINCT t.metadata_uid) AS events,
@@ -67,14 +75,11 @@ SELECT
     MAX(t.ip) AS src_ip,
     MAX(t.asn) AS asn,
     MAX(t.country) AS country,
-    CONCAT(f.identity, ' signed in from ', f.novelty, ' for the first time in 30 days') AS summary
-FROM firsts f
-JOIN known k ON k.identity = f.identity
+    CONCAT(n.identity, ' signed in from ', n.novelty, ' for the first time in 30 days') AS summary
+FROM novel n
 JOIN tagged t
-    ON t.identity = f.identity
-    AND t.novelty = f.novelty
-    AND t.time >= f.first_time
-    AND t.time < f.first_time + ${window}
-WHERE f.first_time > k.known_since
-    AND f.first_time >= (SELECT range_from FROM kpi_range)
-GROUP BY f.identity, f.novelty
+    ON t.identity = n.identity
+    AND t.novelty = n.novelty
+    AND t.time >= n.first_time
+    AND t.time < n.first_time + ${window}
+GROUP BY n.identity, n.novelty, n.first_time

@@ -33,7 +33,7 @@ WITH access AS (
         AND (user_type_id IS NULL OR user_type_id NOT IN (3, 4))
         AND COALESCE(service_name, zt_app_id) IS NOT NULL
         AND identity NOT IN (
-            SELECT lower(split_part(account, '@', 1)) FROM service_account_inventory
+            SELECT lower(split_part(split_part(account, '@', 1), '\', -1)) FROM service_account_inventory
         )
 )
 SELECT

@@ -11,9 +11,9 @@
 -- allow_cidrs: src_ip
 -- description: A service account (user_type_id 4: the source says so or the login matches
 --   site.service_account_patterns) signs in from a network (IPv4 /24, IPv6 address) it has not
---   used since the history starts (30 days before the evaluated range), after at least
---   `min_history` allowed sign-ins — a leaked credential used from elsewhere (reason
---   new_network; the alert covers that network's sign-ins within an hour of the first); or logs
+--   used in the 30 days before, having signed in at least `min_history` times in those days —
+--   a leaked credential used from elsewhere (reason new_network; the alert covers that
+--   network's sign-ins within an hour of the first); or logs
 --   on to a machine interactively (endpoint logon types 2, 10, 11 or an Entra interactive
 --   sign-in) — a person is using the account (reason interactive). Okta reports every SSO
 --   session as interactive, so Okta sign-ins count only for the new-network reason (the
@@ -32,32 +32,34 @@ WITH sign_ins AS (
     FROM identity_events
     WHERE user_type_id = 4 AND zt_decision = 'allow' AND identity IS NOT NULL
 ),
-firsts AS (
-    SELECT account, network, MIN(time) AS first_time
+judged AS (
+    SELECT
+        *,
+        COUNT(*) OVER (PARTITION BY account ORDER BY time
+            RANGE BETWEEN INTERVAL '30 days' PRECEDING AND CURRENT ROW) - 1 AS prior,
+        LAG(time) OVER (PARTITION BY account, network ORDER BY time, metadata_uid) AS previous
     FROM sign_ins
+),
+novel AS (
+    SELECT account, network, time AS first_time
+    FROM judged
     WHERE network IS NOT NULL
-    GROUP BY account, network
-),
-ranked AS (
-    SELECT account, time, ROW_NUMBER() OVER (PARTITION BY account ORDER BY time, metadata_uid) AS n
-    FROM sign_ins
-),
-known AS (
-    SELECT account, MIN(time) AS known_since FROM ranked WHERE n = ${min_history} GROUP BY account
+        AND (previous IS NULL OR time - previous > INTERVAL '30 days')
+        AND prior >= ${min_history}
+        AND time >= (SELECT range_from FROM kpi_range)
 ),
 findings AS (
-    SELECT s.account, 'new_network' AS reason, s.metadata_uid, s.time, s.ip, s.network
-    FROM firsts f
-    JOIN known k ON k.account = f.account
+    SELECT s.account, 'new_network' AS reason, n.first_time AS since, s.metadata_uid, s.time, s.ip, s.network
+    FROM novel n
     JOIN sign_ins s
-        ON s.account = f.account
-        AND s.network = f.network
-        AND s.time >= f.first_time
-        AND s.time < f.first_time + ${window}
-    WHERE f.first_time > k.known_since
-        AND f.first_time >= (SELECT range_from FROM kpi_range)
+        ON s.account = n.account
+        AND s.network = n.network
+        AND s.time >= n.first_time
+        AND s.time < n.first_time + ${window}
     UNION ALL
-    SELECT account, 'interactive' AS reason, metadata_uid, time, ip, network
+    SELECT account, 'interactive' AS reason,
+        date_bin(${window}, time, TIMESTAMP '1970-01-01T00:00:00') AS since,
+        metadata_uid, time, ip, network
     FROM sign_ins
     WHERE interactive AND time >= (SELECT range_from FROM kpi_range)
 )
@@ -72,4 +74,4 @@ SELECT
     MAX(network) AS network,
     CONCAT(account, CASE WHEN reason = 'interactive' THEN ' logged on interactively' ELSE CONCAT(' signed in from new network ', MAX(network)) END) AS summary
 FROM findings
-GROUP BY account, reason, date_bin(${window}, time, TIMESTAMP '1970-01-01T00:00:00')
+GROUP BY account, reason, since

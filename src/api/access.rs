@@ -71,11 +71,22 @@ impl AccessPolicy {
 /// The bucket of requests without a token (no tokens configured: a loopback-only server).
 const ANONYMOUS: &str = "anonymous";
 
+/// The token name a request was authorized with (`anonymous` without tokens), for handlers
+/// that record who did something.
+#[derive(Debug, Clone)]
+pub struct Caller(pub String);
+
 /// The scope a route needs; `None` for the health probes, which answer anyone.
-fn required_scope(route: Option<&str>) -> Option<Scope> {
+fn required_scope(route: Option<&str>, method: &Method) -> Option<Scope> {
     match route {
         Some("/healthz" | "/readyz") => None,
         Some("/api/v1/ingest/{source}") => Some(Scope::Ingest),
+        // Creating or ending a silence changes what the SOC is told: admins only.
+        Some("/api/v1/silences" | "/api/v1/silences/{id}")
+            if !matches!(*method, Method::GET | Method::HEAD) =>
+        {
+            Some(Scope::Admin)
+        }
         _ => Some(Scope::Read),
     }
 }
@@ -103,7 +114,7 @@ pub async fn check_access(
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string());
-    let Some(needed) = required_scope(route.as_deref()) else {
+    let Some(needed) = required_scope(route.as_deref(), request.method()) else {
         return next.run(request).await;
     };
     let headers = request.headers();
@@ -183,6 +194,8 @@ pub async fn check_access(
         .retry(wait.as_secs().max(1))
         .into_response();
     }
+    let mut request = request;
+    request.extensions_mut().insert(Caller(who));
     next.run(request).await
 }
 
@@ -200,12 +213,27 @@ mod tests {
 
     #[test]
     fn probes_are_open_ingest_needs_ingest_the_rest_read() {
-        assert_eq!(required_scope(Some("/healthz")), None);
+        assert_eq!(required_scope(Some("/healthz"), &Method::GET), None);
         assert_eq!(
-            required_scope(Some("/api/v1/ingest/{source}")),
+            required_scope(Some("/api/v1/silences"), &Method::POST),
+            Some(Scope::Admin)
+        );
+        assert_eq!(
+            required_scope(Some("/api/v1/silences/{id}"), &Method::DELETE),
+            Some(Scope::Admin)
+        );
+        assert_eq!(
+            required_scope(Some("/api/v1/silences"), &Method::GET),
+            Some(Scope::Read)
+        );
+        assert_eq!(
+            required_scope(Some("/api/v1/ingest/{source}"), &Method::POST),
             Some(Scope::Ingest)
         );
-        assert_eq!(required_scope(Some("/metrics")), Some(Scope::Read));
-        assert_eq!(required_scope(None), Some(Scope::Read));
+        assert_eq!(
+            required_scope(Some("/metrics"), &Method::GET),
+            Some(Scope::Read)
+        );
+        assert_eq!(required_scope(None, &Method::GET), Some(Scope::Read));
     }
 }

@@ -1,4 +1,5 @@
-//! `GET /api/v1/detections`, `GET /api/v1/alerts` and `GET /api/v1/alerts/{id}`.
+//! `GET /api/v1/detections`, `GET /api/v1/alerts`, `GET /api/v1/alerts/{id}`, and the silences:
+//! `GET` and `POST /api/v1/silences` (POST needs the admin scope), `DELETE /api/v1/silences/{id}`.
 //!
 //! The alert list is a flat JSON array, newest first, each alert with `time`/`time_end` in
 //! epoch milliseconds, `text` and `tags`, so Grafana reads it as a table (Infinity) and as
@@ -8,11 +9,9 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use ztlens_analytics::time_range::format_ms;
-use ztlens_ingest::Table;
-use ztlens_ingest::lake::layout;
 
 use super::ApiError;
+use crate::detect::silences::{NewSilence, SilenceError};
 use crate::service::AppState;
 
 /// Most alerts one listing returns.
@@ -94,10 +93,15 @@ pub(super) async fn list(
         now,
     )?;
     let alerts = state.detections.store().list(&filter, limit);
+    let silences = state.detections.silences();
     Ok(Json(Value::Array(
         alerts
             .iter()
-            .map(crate::detect::alerts::Alert::to_json)
+            .map(|a| {
+                let mut json = a.to_json();
+                json["silenced"] = silences.silences(a, now).into();
+                json
+            })
             .collect(),
     )))
 }
@@ -113,46 +117,94 @@ pub(super) async fn get(
             format!("no alert {id:?}"),
         )
     })?;
-    // The evidence rows: each table's rows with those ids, in the days the alert spans (and
-    // the rule's lookback before them), so the date partitions prune the scan.
-    let lookback = state
+    // The evidence rows: each table's rows with those ids, between the alert's first and last
+    // event (a rule's evidence never lies outside them).
+    let mut rows = Vec::new();
+    for (table, output) in state
+        .engine
+        .events_by_uid(&alert.evidence, alert.first_seen_ms, alert.last_seen_ms)
+        .await?
+    {
+        for mut row in output.json_rows()? {
+            row.insert("table".into(), Value::String(table.to_string()));
+            rows.push(Value::Object(row));
+        }
+    }
+    let mut json = alert.to_json();
+    json["silenced"] = state
+        .detections
+        .silences()
+        .silences(&alert, chrono::Utc::now().timestamp_millis())
+        .into();
+    Ok(Json(json!({ "alert": json, "evidence": rows })))
+}
+
+pub(super) async fn silences(State(state): State<AppState>) -> Json<Value> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let list: Vec<Value> = state
+        .detections
+        .silences()
+        .list()
+        .iter()
+        .map(|s| s.to_json(now))
+        .collect();
+    Json(json!({ "silences": list }))
+}
+
+pub(super) async fn add_silence(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<super::access::Caller>,
+    body: axum::body::Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let bytes = super::read_body(body, 64 * 1024).await?;
+    let new: NewSilence = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request("invalid_body", format!("not a silence: {e}")))?;
+    let rules: Vec<&str> = state
         .detections
         .rules
         .iter()
-        .find(|r| r.def.id == alert.rule)
-        .map_or(0, |r| r.def.lookback_ms);
-    let from = alert.first_seen_ms.saturating_sub(lookback);
-    let to = alert.last_seen_ms.saturating_add(1);
-    let ids = alert
-        .evidence
-        .iter()
-        .map(|id| format!("'{}'", id.replace('\'', "''")))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut rows = Vec::new();
-    if !ids.is_empty() {
-        for table in Table::ALL {
-            let columns: Vec<String> = table
-                .columns()
-                .iter()
-                .filter(|c| !matches!(c.name, "unmapped" | "raw_data"))
-                .map(|c| format!("\"{}\"", c.name))
-                .collect();
-            let sql = format!(
-                "SELECT DISTINCT '{table}' AS \"table\", {columns} FROM {table} \
-                 WHERE date >= '{from_date}' AND date <= '{to_date}' \
-                 AND time >= TIMESTAMP '{from_ts}' AND time < TIMESTAMP '{to_ts}' \
-                 AND metadata_uid IN ({ids}) ORDER BY time, metadata_uid",
-                table = table.name(),
-                columns = columns.join(", "),
-                from_date = layout::date_of_ms(from).unwrap_or_default(),
-                to_date = layout::date_of_ms(to).unwrap_or_default(),
-                from_ts = format_ms(from),
-                to_ts = format_ms(to),
-            );
-            let output = state.engine.run_sql(&sql).await?;
-            rows.extend(output.json_rows()?.into_iter().map(Value::Object));
+        .map(|r| r.def.id.as_str())
+        .collect();
+    let now = chrono::Utc::now().timestamp_millis();
+    let silence = state
+        .detections
+        .silences()
+        .add(new, &rules, &caller.0, now)
+        .map_err(silence_error)?;
+    tracing::info!(silence = %silence.id, by = %caller.0, "silence created");
+    Ok((StatusCode::CREATED, Json(silence.to_json(now))))
+}
+
+pub(super) async fn expire_silence(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let now = chrono::Utc::now().timestamp_millis();
+    if !state
+        .detections
+        .silences()
+        .expire(&id, now)
+        .map_err(silence_error)?
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_silence",
+            format!("no silence {id:?}"),
+        ));
+    }
+    Ok(Json(json!({ "expired": id })))
+}
+
+fn silence_error(e: SilenceError) -> ApiError {
+    match e {
+        SilenceError::Invalid(message) => ApiError::bad_request("invalid_silence", message),
+        SilenceError::Io { .. } => {
+            tracing::error!(error = %e, "cannot store the silences");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "the silences could not be stored; see the server log",
+            )
         }
     }
-    Ok(Json(json!({ "alert": alert.to_json(), "evidence": rows })))
 }

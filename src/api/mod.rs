@@ -59,6 +59,16 @@ pub fn app(state: AppState, access: AccessPolicy) -> Router {
         .route("/api/v1/alerts", get(alerts::list))
         .route("/api/v1/alerts/{id}", get(alerts::get))
         .route(
+            "/api/v1/silences",
+            get(alerts::silences)
+                .post(alerts::add_silence)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/api/v1/silences/{id}",
+            axum::routing::delete(alerts::expire_silence),
+        )
+        .route(
             "/api/v1/query",
             // The handler reads the body with its own limit, answering a JSON 413.
             post(query::run).layer(axum::extract::DefaultBodyLimit::disable()),

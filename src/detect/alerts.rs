@@ -66,8 +66,8 @@ pub struct Alert {
     pub resolved_at_ms: Option<i64>,
     /// Incremented at every change; with the id it names one notification.
     pub version: u64,
-    /// Events per match (keyed by the match's first event), so a match seen again replaces
-    /// its count instead of adding to it.
+    /// Events per match, keyed by the start of the rule window the match's first event falls
+    /// in, so a match seen again replaces its count instead of adding to it.
     #[serde(default)]
     pub matches: BTreeMap<i64, u64>,
     /// Events of matches folded out of `matches`.
@@ -115,15 +115,21 @@ impl Alert {
 /// What one observation changed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
+    /// A new episode, or a resolved one whose condition holds again.
     Opened(Alert),
+    /// More events or evidence.
     Updated(Alert),
+    /// The severity rose (a push approved after the refusals, a scan not contained).
+    Escalated(Alert),
     Resolved(Alert),
 }
 
 impl Change {
     pub fn alert(&self) -> &Alert {
         match self {
-            Change::Opened(a) | Change::Updated(a) | Change::Resolved(a) => a,
+            Change::Opened(a) | Change::Updated(a) | Change::Escalated(a) | Change::Resolved(a) => {
+                a
+            }
         }
     }
 }
@@ -172,28 +178,47 @@ impl Tracker {
     ) -> Vec<Change> {
         let fp = fingerprint(&rule.def.id, &m.entity);
         let severity = m.severity.unwrap_or(rule.severity).max(rule.severity);
+        let window_ms = rule.def.window_ms.max(1);
         let mut changes = Vec::new();
+        let mut new_id_from = m.first_seen_ms;
         if let Some(alert) = self.latest.get_mut(&fp) {
             let joins = m.first_seen_ms <= alert.last_seen_ms.saturating_add(resolve_after_ms);
-            if alert.state == AlertState::Firing && joins {
-                if merge(alert, m, severity) {
-                    alert.updated_at_ms = now_ms;
-                    alert.version += 1;
-                    changes.push(Change::Updated(alert.clone()));
-                }
+            if m.last_seen_ms <= alert.last_seen_ms && alert.state == AlertState::Resolved {
+                // Already alerted: these events belong to an episode that was reported.
                 return changes;
             }
-            if m.last_seen_ms <= alert.last_seen_ms {
-                // Already alerted: these events belong to an episode that was reported.
+            if joins {
+                let raised = severity > alert.severity;
+                let changed = merge(alert, m, severity, window_ms);
+                if alert.state == AlertState::Resolved {
+                    // The condition holds again within resolve_after of the episode's last
+                    // event (a late event, or a window longer than resolve_after): the same
+                    // episode fires again, under its own id.
+                    alert.state = AlertState::Firing;
+                    alert.resolved_at_ms = None;
+                    alert.updated_at_ms = now_ms;
+                    alert.version += 1;
+                    changes.push(Change::Opened(alert.clone()));
+                } else if changed {
+                    alert.updated_at_ms = now_ms;
+                    alert.version += 1;
+                    changes.push(if raised {
+                        Change::Escalated(alert.clone())
+                    } else {
+                        Change::Updated(alert.clone())
+                    });
+                }
                 return changes;
             }
             if alert.state == AlertState::Firing {
                 resolve(alert, now_ms);
                 changes.push(Change::Resolved(alert.clone()));
             }
+            // A new episode never takes the id of the one before it.
+            new_id_from = new_id_from.max(alert.last_seen_ms.saturating_add(1));
         }
         let mut alert = Alert {
-            id: format!("{fp}-{}", m.first_seen_ms),
+            id: format!("{fp}-{new_id_from}"),
             rule: rule.def.id.clone(),
             title: rule.def.title.clone(),
             severity,
@@ -214,21 +239,48 @@ impl Tracker {
             matches: BTreeMap::new(),
             folded_events: 0,
         };
-        merge(&mut alert, m, severity);
+        merge(&mut alert, m, severity, window_ms);
         changes.push(Change::Opened(alert.clone()));
         self.latest.insert(fp, alert);
         changes
     }
 
     /// Resolve `rule`'s firing alerts whose last event is more than `resolve_after_ms` before
-    /// `now_ms`.
-    pub fn resolve_due(&mut self, rule: &str, resolve_after_ms: i64, now_ms: i64) -> Vec<Change> {
+    /// `now_ms` (live: the clock less the lateness, so a late event still joins its episode).
+    /// `resolved_at` is `now_ms`, or for a backtest (`at_quiet_point`) the moment the condition
+    /// had not held for `resolve_after_ms`.
+    pub fn resolve_due(
+        &mut self,
+        rule: &str,
+        resolve_after_ms: i64,
+        now_ms: i64,
+        at_quiet_point: bool,
+    ) -> Vec<Change> {
         let mut changes = Vec::new();
         for alert in self.latest.values_mut() {
             if alert.rule == rule
                 && alert.state == AlertState::Firing
                 && now_ms.saturating_sub(alert.last_seen_ms) > resolve_after_ms
             {
+                let at = if at_quiet_point {
+                    alert.last_seen_ms.saturating_add(resolve_after_ms)
+                } else {
+                    now_ms
+                };
+                resolve(alert, at);
+                changes.push(Change::Resolved(alert.clone()));
+            }
+        }
+        changes.sort_by(|a, b| a.alert().id.cmp(&b.alert().id));
+        changes
+    }
+
+    /// Resolve every firing alert of a rule not in `evaluated` (disabled or removed): nothing
+    /// would ever resolve it otherwise.
+    pub fn resolve_orphans(&mut self, evaluated: &[&str], now_ms: i64) -> Vec<Change> {
+        let mut changes = Vec::new();
+        for alert in self.latest.values_mut() {
+            if alert.state == AlertState::Firing && !evaluated.contains(&alert.rule.as_str()) {
                 resolve(alert, now_ms);
                 changes.push(Change::Resolved(alert.clone()));
             }
@@ -263,8 +315,10 @@ fn resolve(alert: &mut Alert, now_ms: i64) {
     alert.version += 1;
 }
 
-/// Fold a match into an alert; returns whether anything changed.
-fn merge(alert: &mut Alert, m: &RuleMatch, severity: Severity) -> bool {
+/// Fold a match into an alert; returns whether anything changed. A match is keyed by the rule
+/// window its first event falls in, so the same window read again — with a late event earlier
+/// in it, or from a range that starts elsewhere — replaces its count instead of adding to it.
+fn merge(alert: &mut Alert, m: &RuleMatch, severity: Severity, window_ms: i64) -> bool {
     let before = (
         alert.first_seen_ms,
         alert.last_seen_ms,
@@ -275,7 +329,11 @@ fn merge(alert: &mut Alert, m: &RuleMatch, severity: Severity) -> bool {
     alert.first_seen_ms = alert.first_seen_ms.min(m.first_seen_ms);
     alert.last_seen_ms = alert.last_seen_ms.max(m.last_seen_ms);
     alert.severity = alert.severity.max(severity);
-    let count = alert.matches.entry(m.first_seen_ms).or_insert(0);
+    let key = m
+        .first_seen_ms
+        .div_euclid(window_ms)
+        .saturating_mul(window_ms);
+    let count = alert.matches.entry(key).or_insert(0);
     *count = (*count).max(m.events);
     while alert.matches.len() > MAX_MATCH_KEYS {
         if let Some((_, events)) = alert.matches.pop_first() {
@@ -397,8 +455,11 @@ mod tests {
             1
         );
         // Not due yet, then due.
-        assert!(t.resolve_due(&rule.def.id, 30 * MIN, 40 * MIN).is_empty());
-        let resolved = t.resolve_due(&rule.def.id, 30 * MIN, 47 * MIN);
+        assert!(
+            t.resolve_due(&rule.def.id, 30 * MIN, 40 * MIN, false)
+                .is_empty()
+        );
+        let resolved = t.resolve_due(&rule.def.id, 30 * MIN, 47 * MIN, false);
         assert_eq!(resolved.len(), 2);
         assert!(
             resolved

@@ -10,6 +10,7 @@
 //! - [`runner`]: evaluates each enabled rule on its schedule over fresh data (the engine reads
 //!   the writer's hot tail, so rows not yet in Parquet count), and backtests over history.
 //! - [`notify`]: the sinks — signed webhooks through a durable outbox, and Alertmanager.
+//! - [`silences`]: time-bound silences that keep matching alerts from the sinks.
 //!
 //! Invariants: an alert's id and fingerprint never change; its evidence and event counts only
 //! grow; a match whose events an earlier episode already covered never opens a new one, so
@@ -19,6 +20,7 @@
 pub mod alerts;
 pub mod notify;
 pub mod runner;
+pub mod silences;
 pub mod store;
 
 use std::collections::BTreeMap;
@@ -47,9 +49,11 @@ pub struct DetectionsConfig {
     pub lateness_secs: u64,
     /// A firing alert resolves when its condition has not held for this many seconds.
     pub resolve_after_secs: u64,
-    /// After a restart, evaluate at most this far back to catch up on what was missed, in
-    /// seconds.
+    /// After a restart (or on a first start), evaluate at most this far back to catch up on
+    /// what was missed, in seconds.
     pub max_catch_up_secs: u64,
+    /// A catch-up is evaluated in steps of this many seconds, each stored before the next.
+    pub catch_up_step_secs: u64,
     /// Per-rule settings by rule id.
     pub rules: BTreeMap<String, RuleSettings>,
 }
@@ -78,6 +82,7 @@ impl Default for DetectionsConfig {
             lateness_secs: 300,
             resolve_after_secs: 1800,
             max_catch_up_secs: 86_400,
+            catch_up_step_secs: 21_600,
             rules: BTreeMap::new(),
         }
     }
@@ -88,6 +93,7 @@ const GLOBAL_KEYS: &[&str] = &[
     "lateness_secs",
     "resolve_after_secs",
     "max_catch_up_secs",
+    "catch_up_step_secs",
 ];
 
 impl TryFrom<toml::Table> for DetectionsConfig {
@@ -111,6 +117,7 @@ impl TryFrom<toml::Table> for DetectionsConfig {
                 "lateness_secs" => config.lateness_secs = seconds(&value)?,
                 "resolve_after_secs" => config.resolve_after_secs = seconds(&value)?,
                 "max_catch_up_secs" => config.max_catch_up_secs = seconds(&value)?,
+                "catch_up_step_secs" => config.catch_up_step_secs = seconds(&value)?,
                 rule => {
                     let toml::Value::Table(settings) = value else {
                         return Err(format!(
@@ -136,6 +143,7 @@ impl From<DetectionsConfig> for toml::Table {
             ("lateness_secs", config.lateness_secs),
             ("resolve_after_secs", config.resolve_after_secs),
             ("max_catch_up_secs", config.max_catch_up_secs),
+            ("catch_up_step_secs", config.catch_up_step_secs),
         ] {
             table.insert(key.into(), (value.min(i64::MAX as u64) as i64).into());
         }
@@ -229,8 +237,10 @@ impl RuleSettings {
 impl DetectionsConfig {
     /// Check the section against the rules it configures.
     pub fn validate(&self, catalog: &DetectionCatalog) -> Result<(), String> {
-        if self.resolve_after_secs == 0 {
-            return Err("detections.resolve_after_secs must be above 0".into());
+        if self.resolve_after_secs == 0 || self.catch_up_step_secs == 0 {
+            return Err(
+                "detections.resolve_after_secs and catch_up_step_secs must be above 0".into(),
+            );
         }
         self.rules(catalog).map(drop)
     }
@@ -270,7 +280,7 @@ impl DetectionsConfig {
                 }
                 let mut def = def.clone();
                 if let Some(secs) = settings.schedule_secs {
-                    def.schedule_ms = i64::try_from(secs).unwrap_or(i64::MAX / 1000) * 1000;
+                    def.schedule_ms = i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000);
                 }
                 Ok(Rule {
                     enabled: settings.enabled.unwrap_or(true),

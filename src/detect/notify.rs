@@ -228,14 +228,33 @@ impl Outbox {
         })
     }
 
-    /// Queue the notifications of `changes` (opened and resolved alerts) in every webhook's
-    /// outbox, synced; returns, per webhook that was full, how many old ones it dropped.
+    /// Queue the notifications of `changes` (opened, escalated and resolved alerts) in every
+    /// webhook's outbox, synced; returns, per webhook that was full, how many old ones it
+    /// dropped.
     pub fn enqueue(&self, changes: &[Change]) -> Result<BTreeMap<String, u64>, NotifyError> {
         let mut dropped = BTreeMap::new();
+        // Make room once per call, for as many notifications as may be added.
+        let notified = changes
+            .iter()
+            .filter(|c| !matches!(c, Change::Updated(_)))
+            .count();
+        if notified == 0 {
+            return Ok(dropped);
+        }
+        for hook in &self.hooks {
+            let trimmed = trim_outbox(&hook.dir, self.max_outbox.saturating_sub(notified))?;
+            if trimmed > 0 {
+                dropped.insert(hook.config.name.clone(), trimmed);
+            }
+        }
         for change in changes {
-            let (event, alert) = match change {
-                Change::Opened(a) => ("opened", a),
-                Change::Resolved(a) => ("resolved", a),
+            // The file is named by a time the change has whatever evaluation produces it (an
+            // event time, never the clock), so an evaluation repeated after a crash overwrites
+            // it instead of adding a second one.
+            let (event, alert, at) = match change {
+                Change::Opened(a) => ("opened", a, a.first_seen_ms),
+                Change::Escalated(a) => ("escalated", a, a.last_seen_ms),
+                Change::Resolved(a) => ("resolved", a, a.last_seen_ms),
                 Change::Updated(_) => continue,
             };
             let key = format!("{}/v{}", alert.id, alert.version);
@@ -250,10 +269,6 @@ impl Outbox {
                 if hook.config.min_severity.is_some_and(|s| alert.severity < s) {
                     continue;
                 }
-                let trimmed = trim_outbox(&hook.dir, self.max_outbox.saturating_sub(1))?;
-                if trimmed > 0 {
-                    *dropped.entry(hook.config.name.clone()).or_default() += trimmed;
-                }
                 let queued = Queued {
                     key: key.clone(),
                     created_ms: alert.updated_at_ms,
@@ -261,7 +276,7 @@ impl Outbox {
                 };
                 let name = format!(
                     "{:013}-{:016x}.json",
-                    alert.updated_at_ms.max(0),
+                    at.max(0),
                     xxhash_rust::xxh3::xxh3_64(key.as_bytes())
                 );
                 write_synced(
@@ -368,6 +383,9 @@ pub async fn deliver_webhook(
         // Register for wake-ups before looking, so a notification queued meanwhile is not
         // missed.
         let queued = outbox.queued.notified();
+        tokio::pin!(queued);
+        // Registered now: `notify_waiters` only wakes futures already waiting.
+        queued.as_mut().enable();
         let files = pending(&hook.dir).unwrap_or_default();
         metrics
             .detections
@@ -406,6 +424,20 @@ pub async fn deliver_webhook(
                         .with_label_values(&[name])
                         .inc();
                     backoff = Duration::from_secs(1);
+                }
+                Ok(response)
+                    if response.status().is_client_error()
+                        && !matches!(response.status().as_u16(), 408 | 429) =>
+                {
+                    // The receiver refuses this notification for good (bad request, auth,
+                    // too large): retrying would block every later one behind it.
+                    let _ = std::fs::remove_file(&file);
+                    metrics
+                        .detections
+                        .notifications_dropped
+                        .with_label_values(&[name])
+                        .inc();
+                    tracing::error!(sink = name, key = %item.key, status = %response.status(), "the webhook refused a notification; dropped");
                 }
                 outcome => {
                     let reason = match outcome {
@@ -498,17 +530,33 @@ pub async fn deliver_alertmanager(
     let period = Duration::from_secs(config.resend_interval_secs);
     loop {
         let woken = wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
         let now = chrono::Utc::now().timestamp_millis();
-        let alerts: Vec<serde_json::Value> = detections
-            .store()
-            .all()
-            .filter(|a| {
-                a.state == AlertState::Firing
-                    || a.resolved_at_ms
-                        .is_some_and(|r| now.saturating_sub(r) <= RESOLVED_RESEND_MS)
-            })
-            .map(|a| alertmanager_alert(a, &external_url))
-            .collect();
+        let alerts: Vec<serde_json::Value> = {
+            let silences = detections.silences();
+            let store = detections.store();
+            // A resolved episode and the firing one after it have the same labels: send only
+            // the firing one, or Alertmanager may take the older state.
+            let firing: std::collections::HashSet<&str> = store
+                .all()
+                .filter(|a| a.state == AlertState::Firing)
+                .map(|a| a.fingerprint.as_str())
+                .collect();
+            store
+                .all()
+                .filter(|a| !silences.silences(a, now))
+                .filter(|a| {
+                    a.state == AlertState::Firing || !firing.contains(a.fingerprint.as_str())
+                })
+                .filter(|a| {
+                    a.state == AlertState::Firing
+                        || a.resolved_at_ms
+                            .is_some_and(|r| now.saturating_sub(r) <= RESOLVED_RESEND_MS)
+                })
+                .map(|a| alertmanager_alert(a, &external_url))
+                .collect()
+        };
         if !alerts.is_empty() {
             let sent = tokio::select! {
                 result = client.post(&url).json_body(&alerts).send() => result,
@@ -656,8 +704,11 @@ mod tests {
             .enqueue(&[
                 Change::Opened(alert("b", 1, 12)),
                 Change::Opened(alert("c", 1, 13)),
-                Change::Opened(alert("d", 1, 14)),
             ])
+            .unwrap();
+        assert!(dropped.is_empty());
+        let dropped = outbox
+            .enqueue(&[Change::Opened(alert("d", 1, 14))])
             .unwrap();
         assert_eq!(dropped["soc"], 1);
         let files = pending(&dir.path().join("alerts/outbox/soc")).unwrap();

@@ -22,6 +22,7 @@ use ztlens_analytics::{AnalyticsError, Engine};
 
 use super::alerts::{Alert, Change, Tracker};
 use super::notify::{NotifyError, Outbox};
+use super::silences::Silences;
 use super::store::{AlertStore, StoreError};
 use super::{DetectionsConfig, Rule};
 use crate::metrics::Metrics;
@@ -51,6 +52,7 @@ pub struct Detections {
     pub outbox: Option<Arc<Outbox>>,
     /// Signalled after an evaluation stored changes (wakes the Alertmanager sink).
     pub changed: Arc<tokio::sync::Notify>,
+    pub silences: Mutex<Silences>,
 }
 
 impl Detections {
@@ -59,6 +61,7 @@ impl Detections {
         rules: Vec<Rule>,
         store: AlertStore,
         outbox: Option<Arc<Outbox>>,
+        silences: Silences,
     ) -> Self {
         Self {
             config,
@@ -67,7 +70,12 @@ impl Detections {
             status: Mutex::new(BTreeMap::new()),
             outbox,
             changed: Arc::new(tokio::sync::Notify::new()),
+            silences: Mutex::new(silences),
         }
+    }
+
+    pub fn silences(&self) -> std::sync::MutexGuard<'_, Silences> {
+        self.silences.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn store(&self) -> std::sync::MutexGuard<'_, AlertStore> {
@@ -100,7 +108,9 @@ pub enum EvaluationError {
     Notify(#[from] NotifyError),
 }
 
-/// The range a live evaluation of `rule` reads at `now_ms`.
+/// The range a live evaluation of `rule` reads at `now_ms`: `(from, to)`. `to` is
+/// `now + 1 min`, or — while catching up after a restart — the end of one catch-up step, so a
+/// long outage is evaluated in bounded pieces, each stored before the next.
 pub fn live_range(
     rule: &Rule,
     config: &DetectionsConfig,
@@ -119,10 +129,71 @@ pub fn live_range(
     }
     .max(now_ms.saturating_sub(catch_up.max(lateness)));
     let window = rule.def.window_ms.max(1);
-    (
-        start.div_euclid(window) * window,
-        now_ms.saturating_add(FUTURE_SKEW_MS),
-    )
+    let from = start.div_euclid(window) * window;
+    let step = (config.catch_up_step_secs as i64)
+        .saturating_mul(1000)
+        .max(window)
+        .max(lateness.saturating_mul(2));
+    let to = now_ms
+        .saturating_add(FUTURE_SKEW_MS)
+        .min(from.saturating_add(step));
+    (from, to)
+}
+
+/// Resolve, store and report the firing alerts of rules that are no longer evaluated
+/// (disabled, removed, or detections off): nothing else would ever resolve them, and
+/// Alertmanager would be told they fire forever.
+pub fn resolve_orphans(detections: &Detections) -> Result<usize, EvaluationError> {
+    let evaluated: Vec<&str> = if detections.config.enabled {
+        detections
+            .rules
+            .iter()
+            .filter(|r| r.enabled)
+            .map(|r| r.def.id.as_str())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let mut tracker = Tracker::from_alerts(detections.store().all());
+    let changes = tracker.resolve_orphans(&evaluated, now_ms);
+    persist(detections, &changes, now_ms, None)?;
+    Ok(changes.len())
+}
+
+/// Queue the notifications of `changes` (those no silence covers), then store the changes
+/// and, when given, the rule's new watermark. Notifications are queued first: a crash in
+/// between evaluates the range again after the restart and queues the same notifications under
+/// the same keys. Returns the notifications dropped per full outbox.
+fn persist(
+    detections: &Detections,
+    changes: &[Change],
+    now_ms: i64,
+    watermark: Option<(&str, i64)>,
+) -> Result<BTreeMap<String, u64>, EvaluationError> {
+    let mut dropped = BTreeMap::new();
+    if let Some(outbox) = &detections.outbox {
+        let silences = detections.silences();
+        let notified: Vec<Change> = changes
+            .iter()
+            .filter(|c| !silences.silences(c.alert(), now_ms))
+            .cloned()
+            .collect();
+        drop(silences);
+        dropped = outbox.enqueue(&notified)?;
+    }
+    let alerts: Vec<Alert> = changes.iter().map(|c| c.alert().clone()).collect();
+    {
+        let mut store = detections.store();
+        store.append(&alerts)?;
+        if let Some((rule, until)) = watermark {
+            store.set_watermark(rule, until)?;
+        }
+    }
+    if !changes.is_empty() {
+        detections.changed.notify_waiters();
+    }
+    Ok(dropped)
 }
 
 /// How far back resolved alerts are remembered: past it no evaluation can match them again.
@@ -171,6 +242,12 @@ pub async fn evaluate_live(
                 result = evaluate_once(&detections, &engine, &mut tracker, rule, resolve_after_ms) => result,
                 _ = stopped.changed() => return,
             };
+            if let Ok(done) = &evaluation
+                && !done.caught_up
+            {
+                // Catching up: the next step right away.
+                next_due.insert(rule.def.id.clone(), Instant::now());
+            }
             let elapsed = started.elapsed();
             let now = chrono::Utc::now();
             metrics
@@ -179,7 +256,12 @@ pub async fn evaluate_live(
                 .with_label_values(&[rule.def.id.as_str()])
                 .set(elapsed.as_secs_f64());
             match evaluation {
-                Ok((matches, changes, dropped)) => {
+                Ok(Evaluated {
+                    matches,
+                    changes,
+                    dropped,
+                    ..
+                }) => {
                     for (sink, n) in dropped {
                         tracing::warn!(sink = %sink, dropped = n, "a webhook outbox is full: the oldest notifications were dropped");
                         metrics
@@ -205,7 +287,7 @@ pub async fn evaluate_live(
                             Change::Resolved(_) => {
                                 metrics.detections.resolved.with_label_values(&labels).inc()
                             }
-                            Change::Updated(_) => {}
+                            Change::Updated(_) | Change::Escalated(_) => {}
                         }
                     }
                     metrics
@@ -222,6 +304,9 @@ pub async fn evaluate_live(
                     });
                 }
                 Err(e) => {
+                    // The tracker may hold changes that were not stored: start again from
+                    // what is stored, so the next evaluation reports them.
+                    tracker = Tracker::from_alerts(detections.store().all());
                     metrics
                         .detections
                         .evaluation_errors
@@ -265,19 +350,31 @@ fn update_firing(metrics: &Metrics, rules: &[Rule], tracker: &Tracker) {
     }
 }
 
-/// One live evaluation of `rule`: query, fold the matches in, resolve what is due, store the
-/// changes, then move the watermark. Returns the number of matches, the changes and the
-/// notifications dropped because an outbox was full.
+/// What one live evaluation did.
+struct Evaluated {
+    matches: usize,
+    changes: Vec<Change>,
+    dropped: BTreeMap<String, u64>,
+    /// The evaluation reached the present (false while catching up step by step).
+    caught_up: bool,
+}
+
+/// One live evaluation of `rule`: query, fold the matches in, resolve what is due, queue the
+/// notifications and store the changes, then move the watermark.
 async fn evaluate_once(
     detections: &Detections,
     engine: &Engine,
     tracker: &mut Tracker,
     rule: &Rule,
     resolve_after_ms: i64,
-) -> Result<(usize, Vec<Change>, BTreeMap<String, u64>), EvaluationError> {
+) -> Result<Evaluated, EvaluationError> {
     let now_ms = chrono::Utc::now().timestamp_millis();
+    let lateness = (detections.config.lateness_secs as i64).saturating_mul(1000);
     let watermark = detections.store().watermark(&rule.def.id);
     let (from, to) = live_range(rule, &detections.config, watermark, now_ms);
+    // The event-time clock of this evaluation: the present, or the end of a catch-up step.
+    let clock = to.min(now_ms);
+    let caught_up = clock == now_ms;
     let mut matches = engine
         .run_detection(&rule.def, &rule.params, &rule.allow, from, to)
         .await?;
@@ -286,30 +383,28 @@ async fn evaluate_once(
     for m in &matches {
         changes.extend(tracker.observe(rule, m, resolve_after_ms, now_ms));
     }
-    changes.extend(tracker.resolve_due(&rule.def.id, resolve_after_ms, now_ms));
-    // Notifications are queued before the changes are stored: a crash in between evaluates the
-    // range again after the restart and queues the same notifications under the same keys.
-    let mut dropped = BTreeMap::new();
-    if let Some(outbox) = &detections.outbox {
-        dropped = outbox.enqueue(&changes)?;
-    }
-    let alerts: Vec<Alert> = changes.iter().map(|c| c.alert().clone()).collect();
-    {
-        let mut store = detections.store();
-        store.append(&alerts)?;
-        store.set_watermark(&rule.def.id, now_ms)?;
-    }
-    if !changes.is_empty() {
-        detections.changed.notify_waiters();
-    }
-    Ok((matches.len(), changes, dropped))
+    // An event up to `lateness` late still joins its episode: resolve only after that too.
+    changes.extend(tracker.resolve_due(
+        &rule.def.id,
+        resolve_after_ms,
+        clock.saturating_sub(lateness),
+        !caught_up,
+    ));
+    let dropped = persist(detections, &changes, now_ms, Some((&rule.def.id, clock)))?;
+    Ok(Evaluated {
+        matches: matches.len(),
+        changes,
+        dropped,
+        caught_up,
+    })
 }
 
 /// What `rules` would have raised over `[from_ms, to_ms)`: each rule evaluated once over the
-/// whole range, its matches folded in time order (an alert resolves when the next match of its
-/// group key starts more than `resolve_after` after its last event; alerts whose last event is
-/// within `resolve_after` of `to_ms` are still firing). Returns the
-/// final version of each alert, oldest first.
+/// whole range (from the start of its window holding `from_ms`, keeping the matches that reach
+/// `from_ms`), its matches folded in time order. An alert resolves `resolve_after` after its last
+/// event when the next match of its group key starts later than that; alerts whose last event is
+/// within `resolve_after` of `to_ms` are still firing. Returns the final version of each alert,
+/// oldest first.
 pub async fn backtest(
     engine: &Engine,
     rules: &[Rule],
@@ -321,9 +416,12 @@ pub async fn backtest(
     let mut alerts: BTreeMap<String, Alert> = BTreeMap::new();
     for rule in rules {
         let started = Instant::now();
+        let window = rule.def.window_ms.max(1);
+        let aligned_from = from_ms.div_euclid(window) * window;
         let mut matches = engine
-            .run_detection(&rule.def, &rule.params, &rule.allow, from_ms, to_ms)
+            .run_detection(&rule.def, &rule.params, &rule.allow, aligned_from, to_ms)
             .await?;
+        matches.retain(|m| m.last_seen_ms >= from_ms);
         progress(rule, matches.len(), started.elapsed());
         matches.sort_by_key(|m| (m.first_seen_ms, m.last_seen_ms));
         let mut tracker = Tracker::default();
@@ -334,10 +432,10 @@ pub async fn backtest(
             }
         };
         for m in &matches {
-            record(tracker.resolve_due(&rule.def.id, resolve_after_ms, m.first_seen_ms));
+            record(tracker.resolve_due(&rule.def.id, resolve_after_ms, m.first_seen_ms, true));
             record(tracker.observe(rule, m, resolve_after_ms, m.last_seen_ms));
         }
-        record(tracker.resolve_due(&rule.def.id, resolve_after_ms, to_ms));
+        record(tracker.resolve_due(&rule.def.id, resolve_after_ms, to_ms, true));
     }
     let mut out: Vec<Alert> = alerts.into_values().collect();
     out.sort_by(|a, b| (a.first_seen_ms, &a.rule, &a.id).cmp(&(b.first_seen_ms, &b.rule, &b.id)));
@@ -358,6 +456,9 @@ mod tests {
         let (from, to) = live_range(rule, &config, Some(now - 60_000), now);
         assert_eq!(from % rule.def.window_ms, 0);
         assert_eq!(to, now + FUTURE_SKEW_MS);
+        // A first start catches up in steps: the first one ends long before now.
+        let (from, to) = live_range(rule, &config, None, now);
+        assert_eq!(to - from, config.catch_up_step_secs as i64 * 1000);
         let (from, _) = live_range(rule, &config, Some(now - 60_000), now);
         assert!(from <= now - 300_000 && now - 300_000 - from < rule.def.window_ms);
         // Down for two hours: the evaluation starts where the last one ended.

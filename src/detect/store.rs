@@ -4,9 +4,10 @@
 //! alerts are stored (replaced atomically). These are ztlens's own findings, kept apart from the
 //! EDR findings of the `detection_finding` table so the response KPIs keep measuring the EDR.
 //!
-//! A crash can leave a partial last line; it is cut off when the store opens. On open the log
-//! is rewritten with the latest version of each alert when it has grown to more than twice the
-//! lines it needs, so it stays proportional to the alerts kept.
+//! A crash can leave a partial last line; it is cut off when the store opens (a failed write
+//! is cut off at once). The log is rewritten with the latest version of each alert when it has
+//! grown to more than twice the lines it needs, or past [`MAX_STORED_ALERTS`] alerts (on open
+//! and as it is appended to), so it stays proportional to the alerts kept.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
@@ -210,12 +211,27 @@ impl AlertStore {
             .log
             .as_mut()
             .expect("append needs a store opened for writing");
-        log.write_all(&buf)
-            .and_then(|()| log.sync_data())
-            .map_err(|source| StoreError::Io { path, source })?;
+        let before = log.metadata().map(|m| m.len());
+        if let Err(source) = log.write_all(&buf).and_then(|()| log.sync_data()) {
+            // Cut what part of the write landed, so the next append starts on a line of its
+            // own instead of gluing onto a torn one.
+            if let Ok(len) = before {
+                let _ = log.set_len(len);
+            }
+            return Err(StoreError::Io { path, source });
+        }
         self.lines += alerts.len();
         for alert in alerts {
             self.remember(alert.clone());
+        }
+        if self.lines > 2 * self.alerts.len().max(1024) || self.alerts.len() > MAX_STORED_ALERTS {
+            self.rewrite()?;
+            self.log = Some(
+                OpenOptions::new()
+                    .append(true)
+                    .open(&path)
+                    .map_err(|source| StoreError::Io { path, source })?,
+            );
         }
         Ok(())
     }
