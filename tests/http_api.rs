@@ -502,3 +502,34 @@ fn drill_down_and_evidence_match_the_truth(server: &Server, dataset: &Path) {
         );
     }
 }
+
+/// Regression: the query engine cached the listing of each lake partition for the life of the
+/// server, so rows flushed into a partition after it was first read vanished from every query
+/// (and every KPI and detection) as soon as they left the hot tail. Rows flushed before and
+/// after a partition is read are both counted, once the writer has flushed them all.
+#[test]
+fn rows_flushed_after_a_partition_was_read_stay_visible() {
+    let (_dir, server) = serve_empty(&[("ZTLENS_LAKE__FLUSH_INTERVAL_SECS", "1")]);
+    let count = || -> u64 {
+        let r = server.post(
+            "/api/v1/query",
+            &[],
+            b"SELECT count(DISTINCT metadata_uid) AS n FROM authentication",
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["rows"][0]["n"].as_u64().unwrap()
+    };
+    let flushed = || {
+        eventually(Duration::from_secs(30), || {
+            (server.get("/api/v1/status").json()["lake"]["buffered_rows"] == 0).then_some(())
+        })
+        .expect("the writer flushes")
+    };
+    for (round, ids) in [(1u64, 0..5), (2, 5..10), (3, 10..15)] {
+        let body = okta_events(ids.map(|i| format!("listing-{i}")));
+        let r = server.post("/api/v1/ingest/okta", &[], body.as_bytes());
+        assert_eq!(r.status, 200, "{}", r.text());
+        flushed();
+        assert_eq!(count(), round * 5, "after flush {round}");
+    }
+}

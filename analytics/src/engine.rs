@@ -155,6 +155,15 @@ impl Engine {
             std::path::absolute(data_dir).map_err(|e| AnalyticsError::Internal(e.to_string()))?;
         let runtime_env = RuntimeEnvBuilder::new()
             .with_memory_limit(config.memory_limit_bytes, 1.0)
+            // DataFusion caches directory listings for the life of the runtime by default. The
+            // lake changes under a running server — the writer flushes new files into the
+            // current hour, compaction replaces files — so a cached listing hid every file
+            // flushed after a partition was first read (rows vanished from queries once they
+            // left the hot tail) and would name files compaction had deleted.
+            .with_cache_manager(
+                datafusion::execution::cache::cache_manager::CacheManagerConfig::default()
+                    .with_list_files_cache_limit(0),
+            )
             .with_disk_manager_builder(
                 datafusion::execution::disk_manager::DiskManagerBuilder::default()
                     .with_max_temp_directory_size(config.spill_limit_bytes),
