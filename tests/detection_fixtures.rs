@@ -14,20 +14,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use support::*;
 
-type AlertKey = (String, BTreeMap<String, String>);
-
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("queries/detections/fixtures")
-}
-
-fn key(alert: &Value) -> AlertKey {
-    let entity = alert["entity"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-        .collect();
-    (alert["rule"].as_str().unwrap().to_string(), entity)
 }
 
 fn detect(lake: &Path, cases: &Value, env: &[(&str, &str)]) -> BTreeMap<AlertKey, usize> {
@@ -44,7 +32,7 @@ fn detect(lake: &Path, cases: &Value, env: &[(&str, &str)]) -> BTreeMap<AlertKey
     let alerts: Vec<Value> = serde_json::from_str(&run_ok(&mut cmd)).unwrap();
     let mut counts = BTreeMap::new();
     for alert in &alerts {
-        *counts.entry(key(alert)).or_default() += 1;
+        *counts.entry(alert_key(alert)).or_default() += 1;
     }
     counts
 }
@@ -93,8 +81,13 @@ fn each_rule_fires_on_its_cases_and_stays_silent_on_the_look_alikes() {
     let mut expected: BTreeMap<AlertKey, String> = BTreeMap::new();
     for case in list {
         for alert in case["expect"].as_array().unwrap() {
-            let previous = expected.insert(key(alert), case["case"].as_str().unwrap().to_string());
-            assert!(previous.is_none(), "two cases expect {:?}", key(alert));
+            let previous =
+                expected.insert(alert_key(alert), case["case"].as_str().unwrap().to_string());
+            assert!(
+                previous.is_none(),
+                "two cases expect {:?}",
+                alert_key(alert)
+            );
         }
     }
     let got = detect(&lake, &cases, &[]);

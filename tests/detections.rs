@@ -22,22 +22,10 @@ use sha2::Sha256;
 use serde_json::Value;
 use support::*;
 
-type AlertKey = (String, BTreeMap<String, String>);
-
-fn key(alert: &Value) -> AlertKey {
-    let entity = alert["entity"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-        .collect();
-    (alert["rule"].as_str().unwrap().to_string(), entity)
-}
-
 fn counts(alerts: &[Value]) -> BTreeMap<AlertKey, usize> {
     let mut counts = BTreeMap::new();
     for alert in alerts {
-        *counts.entry(key(alert)).or_default() += 1;
+        *counts.entry(alert_key(alert)).or_default() += 1;
     }
     counts
 }
@@ -164,13 +152,16 @@ fn the_attack_story_raises_exactly_the_expected_alerts() {
     // Each alert carries its evidence and starts at the episode's first event.
     for alert in &alerts {
         let first = alert["first_seen"].as_str().unwrap();
-        let expected_time = expected.iter().find(|e| key(e) == key(alert)).unwrap()["time"]
+        let expected_time = expected
+            .iter()
+            .find(|e| alert_key(e) == alert_key(alert))
+            .unwrap()["time"]
             .as_str()
             .unwrap();
         assert!(
             first >= expected_time,
             "{:?} starts at {first}, before the episode at {expected_time}",
-            key(alert)
+            alert_key(alert)
         );
         assert!(!alert["evidence"].as_array().unwrap().is_empty());
         assert!(alert["events"].as_u64().unwrap() >= 1);
@@ -407,13 +398,8 @@ fn a_webhook_that_was_down_receives_every_notification_after_a_sigkill() {
         mac.update(timestamp.as_bytes());
         mac.update(b".");
         mac.update(&r.body);
-        let hex: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert_eq!(r.headers["x-ztlens-signature"], format!("sha256={hex}"));
+        let expected = format!("sha256={:x}", mac.finalize().into_bytes());
+        assert_eq!(r.headers["x-ztlens-signature"], expected);
     }
     assert_eq!(by_key.len(), wanted.len());
     let depth = eventually(Duration::from_secs(30), || {

@@ -628,23 +628,8 @@ impl DetectionCatalog {
         if !folder.is_dir() {
             return Ok(catalog);
         }
-        let entries =
-            std::fs::read_dir(&folder).map_err(|e| AnalyticsError::InvalidDefinition {
-                file: folder.display().to_string(),
-                reason: format!("cannot read the directory: {e}"),
-            })?;
-        let mut paths: Vec<_> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "sql"))
-            .collect();
-        paths.sort();
-        for path in paths {
-            let text =
-                std::fs::read_to_string(&path).map_err(|e| AnalyticsError::InvalidDefinition {
-                    file: path.display().to_string(),
-                    reason: e.to_string(),
-                })?;
-            let def = DetectionDef::parse(&path.display().to_string(), &text)?;
+        for (file, text) in crate::kpi::read_sql_files(&folder)? {
+            let def = DetectionDef::parse(&file, &text)?;
             catalog.rules.retain(|r| r.id != def.id);
             catalog.rules.push(def);
         }

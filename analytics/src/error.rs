@@ -16,8 +16,8 @@ pub enum AnalyticsError {
     /// No KPI has this id.
     #[error("unknown KPI {0:?}")]
     UnknownKpi(String),
-    /// A KPI definition file is invalid.
-    #[error("invalid KPI definition {file}: {reason}")]
+    /// A query file (KPI, view or detection rule) is invalid.
+    #[error("invalid query file {file}: {reason}")]
     InvalidDefinition { file: String, reason: String },
     /// The query ran longer than the configured timeout.
     #[error("query timed out after {0:?}")]

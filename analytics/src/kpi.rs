@@ -123,6 +123,29 @@ fn mentions(sql: &str, identifier: &str) -> bool {
     })
 }
 
+/// Every `*.sql` file in `dir`, sorted by name, as (path, text): the query files a `--queries`
+/// directory adds.
+pub(crate) fn read_sql_files(dir: &Path) -> Result<Vec<(String, String)>, AnalyticsError> {
+    let invalid = |file: &Path, reason: String| AnalyticsError::InvalidDefinition {
+        file: file.display().to_string(),
+        reason,
+    };
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| invalid(dir, format!("cannot read the directory: {e}")))?;
+    let mut paths: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).map_err(|e| invalid(&path, e.to_string()))?;
+            Ok((path.display().to_string(), text))
+        })
+        .collect()
+}
+
 /// The `-- key: value` fields of a query file's header comment (keys lower-cased; an indented
 /// comment line continues the last field) and the text after the header.
 pub(crate) fn split_header(text: &str) -> (Vec<(String, String)>, &str) {
@@ -302,22 +325,8 @@ impl KpiCatalog {
     /// Built-ins, then every `*.sql` in `dir` (replacing built-ins with the same id).
     pub fn with_directory(dir: &Path) -> Result<Self, AnalyticsError> {
         let mut catalog = Self::builtin();
-        let entries = std::fs::read_dir(dir).map_err(|e| AnalyticsError::InvalidDefinition {
-            file: dir.display().to_string(),
-            reason: format!("cannot read the directory: {e}"),
-        })?;
-        let mut paths: Vec<_> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "sql"))
-            .collect();
-        paths.sort();
-        for path in paths {
-            let text =
-                std::fs::read_to_string(&path).map_err(|e| AnalyticsError::InvalidDefinition {
-                    file: path.display().to_string(),
-                    reason: e.to_string(),
-                })?;
-            let def = KpiDef::parse(&path.display().to_string(), &text)?;
+        for (file, text) in read_sql_files(dir)? {
+            let def = KpiDef::parse(&file, &text)?;
             catalog.kpis.retain(|k| k.id != def.id);
             catalog.kpis.push(def);
         }

@@ -294,6 +294,24 @@ impl DetectionsConfig {
     }
 }
 
+/// Write `bytes` to `path` through a synced temporary file, a rename and a synced directory:
+/// after a crash the file holds the old content or the new, never half of either.
+pub(crate) fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
 /// A rule with its effective settings.
 #[derive(Debug, Clone)]
 pub struct Rule {

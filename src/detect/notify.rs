@@ -325,19 +325,7 @@ fn trim_outbox(dir: &Path, keep: usize) -> Result<u64, NotifyError> {
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), NotifyError> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::File::create(&tmp).map_err(io_error(&tmp))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(io_error(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_error(path))?;
-    if let Some(dir) = path.parent()
-        && let Ok(dir) = std::fs::File::open(dir)
-    {
-        let _ = dir.sync_all();
-    }
-    Ok(())
+    super::write_atomically(path, bytes).map_err(io_error(path))
 }
 
 /// `sha256=<hex>` of `<timestamp>.<body>` under `secret`.
@@ -346,9 +334,7 @@ pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    let digest = mac.finalize().into_bytes();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256={hex}")
+    format!("sha256={:x}", mac.finalize().into_bytes())
 }
 
 /// The HTTP client of the sinks: rustls with the ring provider and the platform's roots.
@@ -440,10 +426,7 @@ pub async fn deliver_webhook(
                     tracing::error!(sink = name, key = %item.key, status = %response.status(), "the webhook refused a notification; dropped");
                 }
                 outcome => {
-                    let reason = match outcome {
-                        Ok(response) => format!("answered {}", response.status()),
-                        Err(e) => e.to_string(),
-                    };
+                    let reason = failure_reason(outcome);
                     metrics
                         .detections
                         .notifications_failed
@@ -571,10 +554,7 @@ pub async fn deliver_alertmanager(
                         .inc();
                 }
                 outcome => {
-                    let reason = match outcome {
-                        Ok(response) => format!("answered {}", response.status()),
-                        Err(e) => e.to_string(),
-                    };
+                    let reason = failure_reason(outcome);
                     metrics
                         .detections
                         .notifications_failed
@@ -592,6 +572,14 @@ pub async fn deliver_alertmanager(
         if *stopped.borrow() {
             return;
         }
+    }
+}
+
+/// Why a delivery failed, for the log.
+fn failure_reason(outcome: Result<reqwest::Response, reqwest::Error>) -> String {
+    match outcome {
+        Ok(response) => format!("answered {}", response.status()),
+        Err(e) => e.to_string(),
     }
 }
 
@@ -616,12 +604,7 @@ mod tests {
         // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
         let mut mac = Hmac::<Sha256>::new_from_slice(b"Jefe").unwrap();
         mac.update(b"what do ya want for nothing?");
-        let hex: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hex = format!("{:x}", mac.finalize().into_bytes());
         assert_eq!(
             hex,
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"

@@ -214,20 +214,11 @@ impl Silences {
     }
 
     fn save(&self) -> Result<(), SilenceError> {
-        use std::io::Write;
-        let io = |source| SilenceError::Io {
+        let bytes = serde_json::to_vec_pretty(&self.silences).expect("silences serialize");
+        super::write_atomically(&self.path, &bytes).map_err(|source| SilenceError::Io {
             path: self.path.clone(),
             source,
-        };
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let tmp = self.path.with_extension("tmp");
-        let mut file = std::fs::File::create(&tmp).map_err(io)?;
-        file.write_all(&serde_json::to_vec_pretty(&self.silences).expect("json"))
-            .and_then(|()| file.sync_all())
-            .map_err(io)?;
-        std::fs::rename(&tmp, &self.path).map_err(io)
+        })
     }
 }
 

@@ -289,24 +289,11 @@ impl AlertStore {
     }
 }
 
-/// Write `bytes` to `path` through a synced temporary file and a rename.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let io = |source| StoreError::Io {
+    super::write_atomically(path, bytes).map_err(|source| StoreError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let tmp = path.with_extension("tmp");
-    let mut file = File::create(&tmp).map_err(io)?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)?;
-    if let Some(dir) = path.parent()
-        && let Ok(dir) = File::open(dir)
-    {
-        let _ = dir.sync_all();
-    }
-    Ok(())
+    })
 }
 
 #[cfg(test)]

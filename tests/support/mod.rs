@@ -489,3 +489,16 @@ impl Drop for KafkaMock {
         let _ = self.child.wait();
     }
 }
+
+/// An alert as its rule and entity values (`GET /api/v1/alerts`, `ztlens detect --format json`).
+pub type AlertKey = (String, std::collections::BTreeMap<String, String>);
+
+pub fn alert_key(alert: &serde_json::Value) -> AlertKey {
+    let entity = alert["entity"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect();
+    (alert["rule"].as_str().unwrap().to_string(), entity)
+}
