@@ -46,12 +46,13 @@ pub async fn run(events: u64, dir: Option<PathBuf>, repeat: usize) -> Result<(),
     let inventory = generator.truth().inventory.config().load()?;
     let started = Instant::now();
     let mean_gap = duration_ms as f64 / (events as f64 / EVENTS_PER_SCENARIO);
-    let emitted = generator.advance(start_ms + duration_ms - SCENARIO_SPAN_MS, mean_gap);
+    let mut emitted = generator.advance(start_ms + duration_ms - SCENARIO_SPAN_MS, mean_gap);
+    let (okta, nginx) = (emitted.take("okta"), emitted.take("nginx"));
     let inputs: Vec<(Format, Vec<u8>, usize)> = vec![
         (
             parsers::okta::FORMAT,
-            (emitted.okta.join("\n") + "\n").into_bytes(),
-            emitted.okta.len(),
+            (okta.join("\n") + "\n").into_bytes(),
+            okta.len(),
         ),
         (
             parsers::vpcflow::FORMAT,
@@ -67,8 +68,8 @@ pub async fn run(events: u64, dir: Option<PathBuf>, repeat: usize) -> Result<(),
         ),
         (
             parsers::nginx::FORMAT,
-            (emitted.nginx.join("\n") + "\n").into_bytes(),
-            emitted.nginx.len(),
+            (nginx.join("\n") + "\n").into_bytes(),
+            nginx.len(),
         ),
     ];
     drop(emitted);
@@ -295,9 +296,9 @@ pub async fn run_kafka(events: u64, dir: Option<PathBuf>) -> Result<(), BoxError
     let mut generator = Generator::new(1, start_ms);
     let site = Arc::new(Site::new(&generator.company().site_config())?);
     let mean_gap = duration_ms as f64 / (events as f64 / EVENTS_PER_SCENARIO);
-    let emitted = generator.advance(start_ms + duration_ms - SCENARIO_SPAN_MS, mean_gap);
+    let mut emitted = generator.advance(start_ms + duration_ms - SCENARIO_SPAN_MS, mean_gap);
     let topics: Vec<(&str, Vec<String>)> = vec![
-        ("okta", emitted.okta),
+        ("okta", emitted.take("okta")),
         ("vpcflow", emitted.vpc.iter().map(|r| r.v2_line()).collect()),
     ];
     let temp = tempdir_in(dir)?;

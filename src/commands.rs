@@ -10,7 +10,7 @@ use ztlens_analytics::{Engine, QueryOutput, TimeRange};
 use ztlens_ingest::lake::LakeWriter;
 use ztlens_ingest::lake::dead_letter::read_dead_letters;
 use ztlens_ingest::pipeline::{FileProgress, Pipeline};
-use ztlens_ingest::{Format, Site, SourceFormat, parsers};
+use ztlens_ingest::{Format, Site, SourceFormat};
 
 use crate::api;
 use crate::cli::OutputFormat;
@@ -564,19 +564,14 @@ pub fn generate(
         random_attacks: attacks == crate::cli::Attacks::All,
     };
     let summary = write_dataset(seed, out, events, start_ms, duration_ms, options)?;
+    let counts: Vec<String> = summary
+        .records
+        .iter()
+        .map(|(format, n)| format!("{n} {format}"))
+        .collect();
     println!(
-        "wrote {} Okta, {} Entra ID, {} CloudTrail, {} CrowdStrike, {} Defender, {} Intune, {} VPC flow, {} Zeek, {} nginx, {} Envoy and {} ALB records for {} .. {} to {}",
-        summary.okta,
-        summary.entra,
-        summary.cloudtrail,
-        summary.crowdstrike,
-        summary.defender,
-        summary.intune,
-        summary.vpc,
-        summary.zeek,
-        summary.nginx,
-        summary.envoy,
-        summary.alb,
+        "wrote {} records for {} .. {} to {}",
+        counts.join(", "),
         format_ms(summary.from_ms),
         format_ms(summary.to_ms),
         out.display()
@@ -686,33 +681,18 @@ async fn feed_demo(
             (live_until, live_gap)
         };
         let emitted = generator.advance(until, gap);
-        let batches = [
-            (parsers::okta::FORMAT, emitted.okta.join("\n")),
-            (
-                parsers::vpcflow::FORMAT,
-                emitted
-                    .vpc
-                    .iter()
-                    .map(|r| r.v2_line())
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            ),
-            (parsers::nginx::FORMAT, emitted.nginx.join("\n")),
-            (parsers::entra::FORMAT, emitted.entra.join("\n")),
-            (parsers::envoy::FORMAT, emitted.envoy.join("\n")),
-            (parsers::alb::FORMAT, emitted.alb.join("\n")),
-            (parsers::zeek::FORMAT, emitted.zeek.join("\n")),
-            (parsers::defender::FORMAT, emitted.defender.join("\n")),
-            (parsers::crowdstrike::FORMAT, emitted.crowdstrike.join("\n")),
-            (parsers::cloudtrail::FORMAT, emitted.cloudtrail.join("\n")),
-            (parsers::intune::FORMAT, emitted.intune.join("\n")),
-        ];
-        for (format, body) in batches {
-            if body.is_empty() {
+        let vpc_lines: Vec<String> = emitted.vpc.iter().map(|r| r.v2_line()).collect();
+        let batches = std::iter::once(("vpcflow", vpc_lines)).chain(emitted.records);
+        for (name, records) in batches {
+            if records.is_empty() {
                 continue;
             }
+            let Some(format) = Format::from_name(name) else {
+                tracing::error!(format = name, "the generator wrote a format with no parser");
+                continue;
+            };
             if let Err(e) = pipeline
-                .ingest_body(format, body.into_bytes(), "demo".into())
+                .ingest_body(format, records.join("\n").into_bytes(), "demo".into())
                 .await
             {
                 tracing::warn!(error = %e, "demo feed could not store a batch");

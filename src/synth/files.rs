@@ -20,6 +20,7 @@
 //! <out>/truth.json                   what every KPI must report for [from, to), and the alerts the attack story must raise
 //! ```
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -37,17 +38,8 @@ const STORY_SPACING_MS: i64 = 20 * 60_000;
 pub struct DatasetSummary {
     pub from_ms: i64,
     pub to_ms: i64,
-    pub okta: u64,
-    pub entra: u64,
-    pub vpc: u64,
-    pub nginx: u64,
-    pub envoy: u64,
-    pub alb: u64,
-    pub zeek: u64,
-    pub defender: u64,
-    pub crowdstrike: u64,
-    pub cloudtrail: u64,
-    pub intune: u64,
+    /// Records written per format (redeliveries included), by registry name.
+    pub records: BTreeMap<&'static str, u64>,
 }
 
 /// What a dataset holds besides the benign traffic.
@@ -59,6 +51,57 @@ pub struct DatasetOptions {
     pub random_attacks: bool,
 }
 
+/// How the records of a text format are laid out in its file.
+#[derive(Debug, Clone, Copy)]
+enum Layout {
+    /// One record per line.
+    Lines,
+    /// JSON records wrapped in an envelope object, `per_envelope` at most in each, as the
+    /// vendor's delivery writes them (`{"records": [...]}` from Event Hubs, CloudTrail's
+    /// `{"Records": [...]}` files).
+    Envelope {
+        key: &'static str,
+        per_envelope: usize,
+    },
+}
+
+/// Every text format the generator writes (Okta and VPC flow logs, written in two shapes
+/// each, are handled apart): format, file under the dataset folder, layout.
+const OUTPUTS: &[(&str, &str, Layout)] = &[
+    (
+        "entra",
+        "entra/signins.json",
+        Layout::Envelope {
+            key: "records",
+            per_envelope: 200,
+        },
+    ),
+    ("nginx", "nginx/access.log", Layout::Lines),
+    ("envoy", "envoy/access.log", Layout::Lines),
+    ("alb", "alb/access.log", Layout::Lines),
+    ("zeek", "zeek/conn.log", Layout::Lines),
+    (
+        "defender",
+        "defender/advanced_hunting.json",
+        Layout::Envelope {
+            key: "records",
+            per_envelope: 200,
+        },
+    ),
+    ("crowdstrike", "crowdstrike/fdr.ndjson", Layout::Lines),
+    (
+        "cloudtrail",
+        "cloudtrail/records.json",
+        Layout::Envelope {
+            key: "Records",
+            per_envelope: 100,
+        },
+    ),
+    ("intune", "intune/managed_devices.ndjson", Layout::Lines),
+];
+
+type Output = BufWriter<File>;
+
 pub fn write_dataset(
     seed: u64,
     out: &Path,
@@ -67,23 +110,14 @@ pub fn write_dataset(
     duration_ms: i64,
     options: DatasetOptions,
 ) -> std::io::Result<DatasetSummary> {
-    for dir in [
-        "okta",
-        "entra",
-        "vpcflow",
-        "nginx",
-        "envoy",
-        "alb",
-        "zeek",
-        "defender",
-        "crowdstrike",
-        "cloudtrail",
-        "intune",
-        "inventory",
-    ] {
-        std::fs::create_dir_all(out.join(dir))?;
-    }
-    let create = |p: &str| File::create(out.join(p)).map(|f| BufWriter::with_capacity(1 << 20, f));
+    let create = |p: &str| -> std::io::Result<Output> {
+        let path = out.join(p);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        File::create(path).map(|f| BufWriter::with_capacity(1 << 20, f))
+    };
+    std::fs::create_dir_all(out.join("inventory"))?;
     let mut okta_lines = create("okta/system_log.ndjson")?;
     let mut okta_pages = create("okta/api_pages.json")?;
     let mut vpc_v2 = create("vpcflow/flows_v2.log")?;
@@ -91,16 +125,13 @@ pub fn write_dataset(
         create("vpcflow/flows_v5.log.gz")?,
         flate2::Compression::fast(),
     );
-    let mut nginx = create("nginx/access.log")?;
-    let mut entra = create("entra/signins.json")?;
-    let mut envoy = create("envoy/access.log")?;
-    let mut alb = create("alb/access.log")?;
-    let mut zeek = create("zeek/conn.log")?;
-    let mut defender = create("defender/advanced_hunting.json")?;
-    let mut crowdstrike = create("crowdstrike/fdr.ndjson")?;
-    let mut cloudtrail = create("cloudtrail/records.json")?;
-    let mut intune = create("intune/managed_devices.ndjson")?;
-    writeln!(zeek, "{ZEEK_HEADER}")?;
+    let mut files: Vec<(&'static str, Output, Layout)> = Vec::new();
+    for &(format, path, layout) in OUTPUTS {
+        files.push((format, create(path)?, layout));
+    }
+    if let Some((_, zeek, _)) = files.iter_mut().find(|(f, _, _)| *f == "zeek") {
+        writeln!(zeek, "{ZEEK_HEADER}")?;
+    }
     writeln!(vpc_v5, "{V5_HEADER}")?;
     okta_pages.write_all(b"[\n")?;
 
@@ -114,18 +145,10 @@ pub fn write_dataset(
     let mut summary = DatasetSummary {
         from_ms: start_ms,
         to_ms: end_ms,
-        okta: 0,
-        entra: 0,
-        vpc: 0,
-        nginx: 0,
-        envoy: 0,
-        alb: 0,
-        zeek: 0,
-        defender: 0,
-        crowdstrike: 0,
-        cloudtrail: 0,
-        intune: 0,
+        records: BTreeMap::new(),
     };
+    let mut okta_written = 0u64;
+    let mut vpc_written = 0u64;
     let mut first_page_entry = true;
     let mut chunk_end = start_ms;
     // Scenarios start early enough for all their events to fall before the end of the range.
@@ -133,11 +156,11 @@ pub fn write_dataset(
     // Generate an hour at a time so memory stays flat whatever the event count.
     while chunk_end < last_start {
         chunk_end = (chunk_end + 3_600_000).min(last_start);
-        let emitted = generator.advance(chunk_end, mean_gap);
-        for line in emitted.okta {
-            summary.okta += 1;
+        let mut emitted = generator.advance(chunk_end, mean_gap);
+        for line in emitted.take("okta") {
+            okta_written += 1;
             // Every tenth event goes to the API-page file, the rest to NDJSON.
-            if summary.okta.is_multiple_of(10) {
+            if okta_written.is_multiple_of(10) {
                 if !first_page_entry {
                     okta_pages.write_all(b",\n")?;
                 }
@@ -149,70 +172,43 @@ pub fn write_dataset(
             }
         }
         for record in emitted.vpc {
-            summary.vpc += 1;
-            if summary.vpc % 10 < 7 {
+            vpc_written += 1;
+            if vpc_written % 10 < 7 {
                 writeln!(vpc_v2, "{}", record.v2_line())?;
             } else {
                 writeln!(vpc_v5, "{}", record.v5_line())?;
             }
         }
-        for line in emitted.nginx {
-            summary.nginx += 1;
-            writeln!(nginx, "{line}")?;
+        for (format, file, layout) in &mut files {
+            let records = emitted.records.remove(*format).unwrap_or_default();
+            *summary.records.entry(format).or_default() += records.len() as u64;
+            match *layout {
+                Layout::Lines => {
+                    for line in records {
+                        writeln!(file, "{line}")?;
+                    }
+                }
+                Layout::Envelope { key, per_envelope } => {
+                    for envelope in records.chunks(per_envelope) {
+                        writeln!(file, "{{\"{key}\": [\n{}\n]}}", envelope.join(",\n"))?;
+                    }
+                }
+            }
         }
-        // Event Hubs deliver sign-ins in envelopes of up to a few hundred records.
-        for envelope in emitted.entra.chunks(200) {
-            summary.entra += envelope.len() as u64;
-            writeln!(entra, "{{\"records\": [")?;
-            writeln!(entra, "{}", envelope.join(",\n"))?;
-            writeln!(entra, "]}}")?;
-        }
-        for line in emitted.envoy {
-            summary.envoy += 1;
-            writeln!(envoy, "{line}")?;
-        }
-        for line in emitted.alb {
-            summary.alb += 1;
-            writeln!(alb, "{line}")?;
-        }
-        for line in emitted.zeek {
-            summary.zeek += 1;
-            writeln!(zeek, "{line}")?;
-        }
-        for envelope in emitted.defender.chunks(200) {
-            summary.defender += envelope.len() as u64;
-            writeln!(defender, "{{\"records\": [\n{}\n]}}", envelope.join(",\n"))?;
-        }
-        for line in emitted.crowdstrike {
-            summary.crowdstrike += 1;
-            writeln!(crowdstrike, "{line}")?;
-        }
-        // CloudTrail delivers files of up to a few hundred records each.
-        for file in emitted.cloudtrail.chunks(100) {
-            summary.cloudtrail += file.len() as u64;
-            writeln!(cloudtrail, "{{\"Records\": [\n{}\n]}}", file.join(",\n"))?;
-        }
-        for line in emitted.intune {
-            summary.intune += 1;
-            writeln!(intune, "{line}")?;
-        }
+        debug_assert!(
+            emitted.records.is_empty(),
+            "a format without an output file: {:?}",
+            emitted.records.keys()
+        );
     }
+    summary.records.insert("okta", okta_written);
+    summary.records.insert("vpcflow", vpc_written);
     okta_pages.write_all(b"\n]\n")?;
-    for mut w in [
-        okta_lines,
-        okta_pages,
-        vpc_v2,
-        nginx,
-        entra,
-        envoy,
-        alb,
-        zeek,
-        defender,
-        crowdstrike,
-        cloudtrail,
-        intune,
-    ] {
-        w.flush()?;
+    okta_lines.flush()?;
+    okta_pages.flush()?;
+    vpc_v2.flush()?;
+    for (_, mut file, _) in files {
+        file.flush()?;
     }
     vpc_v5.finish()?.flush()?;
 

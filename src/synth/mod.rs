@@ -34,47 +34,26 @@ use scenarios::endpoint::{DeviceCompliance, PendingContainment};
 pub use truth::Truth;
 use writers::vpcflow::VpcRecord;
 
-/// Lines produced by one call to [`Generator::advance`].
+/// Records produced by one call to [`Generator::advance`].
 #[derive(Debug, Default)]
 pub struct Emitted {
-    pub okta: Vec<String>,
-    /// Entra ID sign-in records (diagnostic-setting format, one JSON object each; the file
-    /// writer wraps them in `{"records": [...]}` envelopes).
-    pub entra: Vec<String>,
+    /// The records of each text format, by the format's registry name, in generation order:
+    /// one log line or one JSON object each (the file writer wraps the JSON formats that
+    /// arrive in envelopes, such as Entra's `{"records": [...]}`, in them).
+    pub records: BTreeMap<&'static str, Vec<String>>,
+    /// VPC flow records are structs: the dataset writes them in two layouts.
     pub vpc: Vec<VpcRecord>,
-    pub nginx: Vec<String>,
-    pub envoy: Vec<String>,
-    pub alb: Vec<String>,
-    /// Zeek conn.log TSV lines from the sensor on the corp segment (header in
-    /// [`writers::zeek::ZEEK_HEADER`]).
-    pub zeek: Vec<String>,
-    /// Defender Advanced Hunting records (one JSON object each; written in envelopes).
-    pub defender: Vec<String>,
-    /// CrowdStrike Falcon Data Replicator events, one JSON object per line.
-    pub crowdstrike: Vec<String>,
-    /// CloudTrail records (one JSON object each; written in `{"Records": [...]}` files).
-    pub cloudtrail: Vec<String>,
-    /// Intune Graph `managedDevice` snapshots, one JSON object per line.
-    pub intune: Vec<String>,
 }
 
 impl Emitted {
-    /// The lines of a line-based format, by the name the truth counts it under (VPC flow
-    /// records are structs, pushed by the network scenarios themselves).
-    fn lines(&mut self, format: &str) -> &mut Vec<String> {
-        match format {
-            "okta" => &mut self.okta,
-            "entra" => &mut self.entra,
-            "nginx" => &mut self.nginx,
-            "envoy" => &mut self.envoy,
-            "alb" => &mut self.alb,
-            "zeek" => &mut self.zeek,
-            "defender" => &mut self.defender,
-            "crowdstrike" => &mut self.crowdstrike,
-            "cloudtrail" => &mut self.cloudtrail,
-            "intune" => &mut self.intune,
-            other => unreachable!("no line format named {other}"),
-        }
+    /// The records of `format`, taken out (empty when it produced none).
+    pub fn take(&mut self, format: &str) -> Vec<String> {
+        self.records.remove(format).unwrap_or_default()
+    }
+
+    /// The records of a text format, to append to.
+    fn lines(&mut self, format: &'static str) -> &mut Vec<String> {
+        self.records.entry(format).or_default()
     }
 }
 
@@ -234,7 +213,7 @@ impl Generator {
     }
 
     /// Count a distinct record of `format` and write it, sometimes twice (a redelivery).
-    fn emit(&mut self, format: &str, line: String) {
+    fn emit(&mut self, format: &'static str, line: String) {
         self.count_event(format);
         if self.maybe_duplicate(format) {
             self.out.lines(format).push(line.clone());
@@ -244,7 +223,7 @@ impl Generator {
 
     /// Count a record of `format` and write it once (formats whose records are never
     /// redelivered here).
-    fn emit_once(&mut self, format: &str, line: String) {
+    fn emit_once(&mut self, format: &'static str, line: String) {
         self.count_event(format);
         self.out.lines(format).push(line);
     }
