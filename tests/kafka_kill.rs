@@ -13,15 +13,16 @@ use serde_json::Value;
 use support::*;
 
 /// `okta` gets many partitions: the mock keeps at most 5 MB per partition.
-const TOPICS: [(&str, u32); 6] = [
+const TOPICS: [(&str, u32); 7] = [
     ("okta", 64),
     ("vpcflow", 8),
     ("nginx", 4),
     ("envoy", 2),
     ("alb", 2),
     ("crowdstrike", 2),
+    ("gcp_vpc", 4),
 ];
-const FILES: [(&str, &str); 7] = [
+const FILES: [(&str, &str); 8] = [
     ("okta", "okta/system_log.ndjson"),
     ("okta", "okta/api_pages.json"),
     // Custom-format VPC files carry their layout in a header line, which a per-message
@@ -31,6 +32,8 @@ const FILES: [(&str, &str); 7] = [
     ("envoy", "envoy/access.log"),
     ("alb", "alb/access.log"),
     ("crowdstrike", "crowdstrike/fdr.ndjson"),
+    // Cloud Logging entries, one per message, recognized from their content.
+    ("gcp_vpc", "gcp_vpc/export.ndjson"),
 ];
 
 fn start_mock(dataset: &Path) -> KafkaMock {
@@ -60,6 +63,7 @@ topics = [
   {{ name = "envoy", format = "envoy" }},
   {{ name = "alb", format = "alb" }},
   {{ name = "crowdstrike", format = "crowdstrike" }},
+  {{ name = "gcp_vpc", format = "auto" }},
 ]
 
 [kafka.properties]

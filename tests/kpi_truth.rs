@@ -196,29 +196,22 @@ fn same_seed_same_bytes() {
     let b = tempfile::tempdir().unwrap();
     let da = generate(a.path(), 5, 3_000);
     let db = generate(b.path(), 5, 3_000);
-    for file in [
-        "okta/system_log.ndjson",
-        "okta/api_pages.json",
-        "vpcflow/flows_v2.log",
-        "vpcflow/flows_v5.log.gz",
-        "nginx/access.log",
-        "entra/signins.json",
-        "envoy/access.log",
-        "alb/access.log",
-        "zeek/conn.log",
-        "defender/advanced_hunting.json",
-        "crowdstrike/fdr.ndjson",
-        "cloudtrail/records.json",
-        "intune/managed_devices.ndjson",
-        "truth.json",
-        "ztlens.toml",
-    ] {
+    let files: Vec<std::path::PathBuf> = dataset_sources(&da)
+        .into_iter()
+        .flat_map(|(_, files)| files)
+        .map(|f| f.strip_prefix(&da).unwrap().to_path_buf())
+        .chain(["truth.json".into(), "ztlens.toml".into()])
+        .collect();
+    assert!(files.len() > 10, "{files:?}");
+    for file in files {
         assert_eq!(
-            std::fs::read(da.join(file)).unwrap(),
-            std::fs::read(db.join(file)).unwrap(),
-            "{file} differs"
+            std::fs::read(da.join(&file)).unwrap(),
+            std::fs::read(db.join(&file)).unwrap(),
+            "{} differs",
+            file.display()
         );
     }
+
     let dc = generate(a.path(), 6, 3_000);
     assert_ne!(
         std::fs::read(da.join("truth.json")).unwrap(),

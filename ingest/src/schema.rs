@@ -766,6 +766,14 @@ define_table! {
         zt_idp_authenticated: Bool,
         /// Authorization result from the proxy (e.g. denied by ext_authz).
         zt_authz_result: Str,
+        /// The access decision in the `authentication.zt_decision` taxonomy, where the source is a policy engine that states one (OPA, Kubernetes admission).
+        zt_decision: Str,
+        /// The policy or rule that decided (OPA decision path, Gatekeeper constraint, Kyverno policy/rule, Kubernetes RBAC).
+        policy_name: Str,
+        /// Workload identity of the client as the mesh or platform authenticated it (Linkerd mTLS identity, Kubernetes service account).
+        zt_client_identity: Str,
+        /// The client connection was mutually authenticated with TLS (service mesh mTLS).
+        zt_mtls: Bool,
         /// The request targets a privileged path or app (site config).
         zt_privileged_target: Bool,
         /// The privileged path prefix the request matched (site config), a bounded label.

@@ -527,6 +527,46 @@ fn shared_samples_parse_as_expected() {
         strings(&fdr_base, "zt_target_type")[dns].as_deref(),
         Some("domain")
     );
+    // Azure NSG v2: tuple 5 of the PT1H blob is the continuing (`C`) HTTPS flow with its
+    // counters; the B tuples before it have none. VNet: the end (`E`) tuple, protocol 6.
+    let nsg = &parsed["azure_nsg/elastic_integrations__nsg_sample_logs__testdata.log"].batches;
+    assert_eq!(
+        strings(nsg, "status_detail")[0].as_deref(),
+        Some("DefaultRule_DenyAllInBound")
+    );
+    assert_eq!(ints(nsg, "disposition_id")[0], Some(2), "D is blocked");
+    assert_eq!(ints(nsg, "disposition_id")[3], Some(1), "A is allowed");
+    assert_eq!(
+        strings(nsg, "dst_endpoint_ip")[5].as_deref(),
+        Some("13.67.143.115")
+    );
+    assert_eq!(strings(nsg, "status_code")[5].as_deref(), Some("C"));
+    let bytes = |name: &str| -> Vec<Option<i64>> {
+        nsg.iter()
+            .flat_map(|(_, b)| {
+                column(b, name)
+                    .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                    .iter()
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    assert_eq!(bytes("traffic_bytes_out")[5], Some(16978));
+    assert_eq!(bytes("traffic_bytes_in")[5], Some(14008));
+    assert_eq!(
+        bytes("traffic_bytes_out")[0],
+        None,
+        "B tuples have no counters"
+    );
+    let vnet = &parsed["azure_nsg/elastic_integrations__test-vnet.log"].batches;
+    assert_eq!(strings(vnet, "status_code")[1].as_deref(), Some("E"));
+    assert_eq!(ints(vnet, "activity_id")[1], Some(2), "E closes the flow");
+    assert_eq!(ints(vnet, "connection_info_protocol_num")[1], Some(6));
+    assert_eq!(
+        strings(vnet, "cloud_account_uid")[0].as_deref(),
+        Some("00000000-0000-0000-0000-000000000000")
+    );
+
     for (key, result) in &parsed {
         for (table, batch) in &result.batches {
             if *table != Table::BaseEvent {

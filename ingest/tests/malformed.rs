@@ -50,6 +50,9 @@ const INTUNE_OK: &str = r#"{"id":"m1","deviceName":"LT-1","complianceState":"non
 
 const JAMF_OK: &str = r#"{"id":"1","general":{"name":"mac-1","lastContactTime":"2026-01-01T00:00:00Z","remoteManagement":{"managed":true}}}"#;
 
+const AZURE_NSG_OK: &str = r#"{"time":"2026-01-01T00:01:00Z","category":"NetworkSecurityGroupFlowEvent","resourceId":"/SUBSCRIPTIONS/S1/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/NSG","properties":{"Version":2,"flows":[{"rule":"DefaultRule_DenyAllInBound","flows":[{"mac":"000D3A000001","flowTuples":["1767225600,203.0.113.9,10.0.0.4,40000,3389,T,I,D,B,,,,"]}]}]}}"#;
+const GCP_VPC_OK: &str = r#"{"insertId":"i1","logName":"projects/p/logs/compute.googleapis.com%2Ffirewall","timestamp":"2026-01-01T00:00:00Z","jsonPayload":{"connection":{"src_ip":"203.0.113.9","src_port":40000,"dest_ip":"10.0.0.4","dest_port":22,"protocol":6},"disposition":"DENIED","rule_details":{"reference":"network:v/firewall:deny-ssh","direction":"INGRESS"}}}"#;
+
 /// One valid record of `format`; a format added to the registry without one fails here.
 fn good(format: Format) -> &'static str {
     match format.name() {
@@ -65,6 +68,8 @@ fn good(format: Format) -> &'static str {
         "defender" => DEFENDER_OK,
         "intune" => INTUNE_OK,
         "jamf" => JAMF_OK,
+        "azure_nsg" => AZURE_NSG_OK,
+        "gcp_vpc" => GCP_VPC_OK,
         other => panic!("malformed.rs has no valid record of {other}"),
     }
 }

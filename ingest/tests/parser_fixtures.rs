@@ -120,7 +120,10 @@ fn run_fixture_table(format: Format) -> Vec<String> {
     };
     let mut inputs: Vec<PathBuf> = entries
         .map(|e| e.unwrap().path())
-        .filter(|p| !p.to_string_lossy().ends_with(".expected.json"))
+        .filter(|p| {
+            let name = p.to_string_lossy();
+            !name.ends_with(".expected.json") && !name.ends_with(".md")
+        })
         .collect();
     inputs.sort();
     if inputs.is_empty() {

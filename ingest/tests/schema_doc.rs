@@ -47,3 +47,34 @@ fn schema_doc_matches_the_code() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Every registered format is documented: a row of the sources table in `docs/operations.md`
+/// and a mapping section in `docs/schema.md` that names the format.
+#[test]
+fn every_format_is_documented() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+    let operations = std::fs::read_to_string(root.join("operations.md")).unwrap();
+    let schema = std::fs::read_to_string(root.join("schema.md")).unwrap();
+    let mapping = &schema[schema
+        .find("## Field mappings per source")
+        .expect("schema.md has a mappings chapter")..];
+    let mut missing = Vec::new();
+    for format in ztlens_ingest::Format::ALL {
+        let name = format.name();
+        if !operations.contains(&format!("| `{name}` |")) {
+            missing.push(format!(
+                "{name}: no row in the sources table of docs/operations.md"
+            ));
+        }
+        let named = mapping
+            .lines()
+            .filter(|l| l.starts_with("### ") || l.starts_with("Format `"))
+            .any(|l| l.contains(&format!("`{name}`")) || l.to_lowercase().contains(name));
+        if !named {
+            missing.push(format!(
+                "{name}: no mapping section in docs/schema.md (a `### …` heading naming it, or a `Format `{name}`` line under one)"
+            ));
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}

@@ -186,6 +186,10 @@ impl Company {
             ("prod", 20, 24),
             ("pci", 30, 8),
             ("dev", 40, 16),
+            // Workloads in Azure, behind a network security group.
+            ("azure", 50, 12),
+            // Workloads in GCP, behind VPC firewall rules that log.
+            ("gcp", 60, 12),
         ]
         .into_iter()
         .map(|(name, octet, n)| Segment {
@@ -274,6 +278,14 @@ impl Company {
             segments,
             account_id: "210987654321".into(),
         }
+    }
+
+    /// The segment an address of the company is in.
+    pub fn segment_of(&self, ip: &str) -> Option<&'static str> {
+        self.segments
+            .iter()
+            .find(|s| ip.starts_with(&format!("10.{}.", s.octet)))
+            .map(|s| s.name)
     }
 
     /// The `[site]` configuration that describes this company to ztlens.

@@ -14,6 +14,8 @@
 //! <out>/crowdstrike/fdr.ndjson       CrowdStrike Falcon Data Replicator events
 //! <out>/cloudtrail/records.json      CloudTrail `{"Records": [...]}` files, back to back
 //! <out>/intune/managed_devices.ndjson   Intune Graph managedDevice snapshots
+//! <out>/gcp_vpc/export.ndjson       GCP firewall and VPC flow log entries, one Cloud Logging entry per line
+//! <out>/azure_nsg/PT1H.json          Azure NSG flow logs (version 2), `{"records": [...]}` blobs as Network Watcher writes them
 //! <out>/inventory/service_accounts.csv  the service-account inventory (owners, rotation dates)
 //! <out>/inventory/policy_exceptions.csv the policy exceptions granted
 //! <out>/ztlens.toml                  the [site], [inventory] and [detections] sections describing the company
@@ -98,6 +100,15 @@ const OUTPUTS: &[(&str, &str, Layout)] = &[
         },
     ),
     ("intune", "intune/managed_devices.ndjson", Layout::Lines),
+    ("gcp_vpc", "gcp_vpc/export.ndjson", Layout::Lines),
+    (
+        "azure_nsg",
+        "azure_nsg/PT1H.json",
+        Layout::Envelope {
+            key: "records",
+            per_envelope: 60,
+        },
+    ),
 ];
 
 type Output = BufWriter<File>;

@@ -91,27 +91,31 @@ pub fn generate(dir: &Path, seed: u64, events: u64) -> PathBuf {
     out
 }
 
-/// Ingest every file of a generated dataset into `lake` through the CLI.
+/// The log folders of a generated dataset: each is named after the format of its files.
+pub fn dataset_sources(dataset: &Path) -> Vec<(String, Vec<std::path::PathBuf>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dataset).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !path.is_dir() || name == "inventory" {
+            continue;
+        }
+        let mut files: Vec<_> = std::fs::read_dir(&path)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        out.push((name, files));
+    }
+    out.sort();
+    out
+}
+
+/// Ingest every file of a generated dataset into `lake` through the CLI, each folder as the
+/// format it is named after.
 pub fn ingest_dataset(dataset: &Path, lake: &Path) {
-    for (source, files) in [
-        (
-            "okta",
-            vec!["okta/system_log.ndjson", "okta/api_pages.json"],
-        ),
-        (
-            "vpcflow",
-            vec!["vpcflow/flows_v2.log", "vpcflow/flows_v5.log.gz"],
-        ),
-        ("nginx", vec!["nginx/access.log"]),
-        ("entra", vec!["entra/signins.json"]),
-        ("envoy", vec!["envoy/access.log"]),
-        ("alb", vec!["alb/access.log"]),
-        ("zeek", vec!["zeek/conn.log"]),
-        ("defender", vec!["defender/advanced_hunting.json"]),
-        ("crowdstrike", vec!["crowdstrike/fdr.ndjson"]),
-        ("cloudtrail", vec!["cloudtrail/records.json"]),
-        ("intune", vec!["intune/managed_devices.ndjson"]),
-    ] {
+    for (source, files) in dataset_sources(dataset) {
+        let source = source.as_str();
         let mut cmd = ztlens();
         cmd.arg("ingest")
             .arg("--config")
@@ -119,9 +123,7 @@ pub fn ingest_dataset(dataset: &Path, lake: &Path) {
             .arg("--data-dir")
             .arg(lake)
             .args(["--source", source]);
-        for f in files {
-            cmd.arg(dataset.join(f));
-        }
+        cmd.args(&files);
         let out = run_ok(&mut cmd);
         // The generator writes only valid records: any refusal is a parser or generator bug.
         assert!(out.contains("dead letters: 0"), "{source}: {out}");

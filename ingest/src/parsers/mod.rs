@@ -9,11 +9,13 @@
 //!   the field layout for the lines after it), and lives in the parser value, one per stream.
 
 pub mod alb;
+pub mod azure_nsg;
 pub mod cloudtrail;
 pub mod crowdstrike;
 pub mod defender;
 pub mod entra;
 pub mod envoy;
+pub mod gcp_vpc;
 pub mod intune;
 pub mod jamf;
 pub mod json;
@@ -85,6 +87,8 @@ impl Format {
         jamf::FORMAT,
         crowdstrike::FORMAT,
         cloudtrail::FORMAT,
+        azure_nsg::FORMAT,
+        gcp_vpc::FORMAT,
         alb::FORMAT,
         vpcflow::FORMAT,
         nginx::FORMAT,
@@ -461,7 +465,12 @@ mod detect_tests {
 
     #[test]
     fn recognizes_each_format_from_content() {
-        let cases: [(&[u8], Option<Format>); 21] = [
+        let cases: [(&[u8], Option<Format>); 26] = [
+            (br#"{"insertId":"1","logName":"projects/p/logs/compute.googleapis.com%2Fvpc_flows","jsonPayload":{"connection":{"src_ip":"10.0.0.1"},"bytes_sent":"1","start_time":"2026-01-01T00:00:00Z"}}"#, Some(gcp_vpc::FORMAT)),
+            (br#"[{"insertId":"1","jsonPayload":{"disposition":"DENIED"},"logName":"projects/p/logs/compute.googleapis.com%2Ffirewall"}]"#, Some(gcp_vpc::FORMAT)),
+            (br#"{"insertId":"1","logName":"projects/p/logs/cloudaudit.googleapis.com%2Factivity","protoPayload":{}}"#, None),
+            (br#"{"records":[{"time":"2026-01-01T00:00:00Z","category":"NetworkSecurityGroupFlowEvent","properties":{"Version":2,"flows":[]}}]}"#, Some(azure_nsg::FORMAT)),
+            (br#"{"time":"2026-01-01T00:00:00Z","flowLogVersion":4,"category":"FlowLogFlowEvent","flowRecords":{"flows":[]}}"#, Some(azure_nsg::FORMAT)),
             (br#"{"totalCount": 1, "results": [{"id": "1", "general": {"name": "mac-1", "remoteManagement": {"managed": true}}}]}"#, Some(jamf::FORMAT)),
             (br#"{"records":[{"time":"2026-01-01T00:00:00Z","category":"AdvancedHunting-DeviceInfo","properties":{"DeviceId":"d1"}}]}"#, Some(defender::FORMAT)),
             (br#"{"value":[{"id":"m1","deviceName":"LT-1","complianceState":"noncompliant","lastSyncDateTime":"2026-01-01T00:00:00Z"}]}"#, Some(intune::FORMAT)),

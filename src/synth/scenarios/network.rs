@@ -5,11 +5,12 @@ use crate::synth::Generator;
 use crate::synth::company::{ADMIN_PORTS, ATTACK_ORIGINS};
 use crate::synth::truth::AdminFlow;
 use crate::synth::writers::vpcflow::VpcRecord;
-use crate::synth::writers::zeek;
+use crate::synth::writers::{azure_nsg, gcp_vpc, zeek};
 
 impl Generator {
-    /// One flow at `t`, as the VPC flow log records it (and the corp sensor, when it touches
-    /// the corp segment); `segments` are the source's and destination's, `None` outside.
+    /// One flow at `t`, as the enforcement point in front of its destination records it (the
+    /// Azure segment's NSG, else the VPC flow log), and the corp sensor when it touches the
+    /// corp segment; `segments` are the source's and destination's, `None` outside.
     pub(super) fn flow(
         &mut self,
         t: i64,
@@ -30,12 +31,46 @@ impl Generator {
             protocol,
             action,
         );
-        while !self.vpc_seen.is_new(start_s, &record.v2_line()) {
-            record.bytes += 1;
-        }
-        if action == "REJECT"
-            && let (Some(s), Some(d)) = segments
-        {
+        let refused = action == "REJECT";
+        let cloud = record
+            .dst
+            .as_ref()
+            .and_then(|(ip, _)| self.company.segment_of(ip));
+        // The records the enforcement point in front of the destination writes for this flow,
+        // each with its time and whether it states the decision: the VPC flow log one per flow;
+        // the Azure NSG the flow's begin and, when allowed, its end; GCP the firewall's
+        // decision and, when allowed, the destination VM's flow record (no decision).
+        let (format, lines, records): (&'static str, Vec<String>, Vec<(i64, bool)>) = match cloud {
+            Some("azure") => {
+                let duration_s = if refused {
+                    0
+                } else {
+                    1 + self.rng.below(30) as i64
+                };
+                let (line, times) = azure_nsg::record(&record, duration_s, segments.0.is_none());
+                let records = times.into_iter().map(|t| (t, true)).collect();
+                ("azure_nsg", vec![line], records)
+            }
+            Some("gcp") => {
+                let insert_id = format!("{:014x}", self.rng.next_u64() >> 8);
+                let mut lines = vec![gcp_vpc::firewall_entry(&record, t, &insert_id)];
+                let mut records = vec![(t, true)];
+                if !refused {
+                    let duration_ms = 500 + self.rng.below(20_000) as i64;
+                    let insert_id = format!("{:014x}", self.rng.next_u64() >> 8);
+                    lines.push(gcp_vpc::flow_entry(&record, t, duration_ms, &insert_id));
+                    records.push((t, false));
+                }
+                ("gcp_vpc", lines, records)
+            }
+            _ => {
+                while !self.vpc_seen.is_new(start_s, &record.v2_line()) {
+                    record.bytes += 1;
+                }
+                ("vpcflow", Vec::new(), vec![(start_s * 1000, true)])
+            }
+        };
+        if refused && let (Some(s), Some(d)) = segments {
             let port = record.dst.as_ref().map(|d| d.1).unwrap_or(0);
             let entry = self
                 .truth
@@ -47,21 +82,22 @@ impl Generator {
                 entry[1] += 1;
             }
         }
-        self.count_event("vpcflow");
         let port = record.dst.as_ref().map(|d| d.1).unwrap_or(0);
         let admin = match segments {
             (Some(s), Some(d)) if protocol == 6 && ADMIN_PORTS.contains(&port) => Some((s, d)),
             _ => None,
         };
-        let refused = action == "REJECT";
         if let Some((s, d)) = admin {
+            // One decision per flow, however many records carry it.
             let entry = self
                 .truth
                 .lateral_attempts
                 .entry((s.to_string(), d.to_string()))
                 .or_default();
             entry[if refused { 0 } else { 1 }] += 1;
-            self.admin_flow(&record, s, start_s * 1000, !refused);
+            for &(time_ms, decides) in &records {
+                self.admin_flow(&record, s, time_ms, decides && !refused);
+            }
         }
         // The Zeek sensor on the corp segment sees every flow that touches it: a refused TCP
         // connection is a REJ there, failed without a policy decision.
@@ -79,6 +115,19 @@ impl Generator {
                 self.admin_flow(&record, s, t, false);
             }
         }
+        if format != "vpcflow" {
+            for _ in &records {
+                self.count_event(format);
+            }
+            for line in lines {
+                if self.maybe_duplicate(format) {
+                    self.out.lines(format).push(line.clone());
+                }
+                self.out.lines(format).push(line);
+            }
+            return;
+        }
+        self.count_event("vpcflow");
         if self.maybe_duplicate("vpcflow") {
             self.out.vpc.push(record.clone());
         }
@@ -115,7 +164,10 @@ impl Generator {
     pub(in crate::synth) fn network_flow(&mut self) {
         let t = self.clock_ms;
         // segments: 0 corp, 1 prod, 2 pci, 3 dev
-        match self.rng.weighted(&[30, 15, 10, 8, 8, 5, 4, 8, 6, 3, 3]) {
+        match self
+            .rng
+            .weighted(&[30, 15, 10, 8, 8, 5, 4, 8, 6, 3, 8, 3, 3, 2, 6, 3, 3, 2, 3])
+        {
             0 => {
                 let ((s, sn), (d, dn)) = (self.host(0), self.host(1));
                 let p = self.ephemeral();
@@ -174,6 +226,60 @@ impl Generator {
             9 => {
                 let ((s, sn), (d, dn)) = (self.host(2), self.host(2));
                 self.flow(t, (s, 0), (d, 0), 1, "ACCEPT", (Some(sn), Some(dn)));
+            }
+            10 => {
+                // Azure: the corp network reaches the apps over HTTPS.
+                let ((s, sn), (d, dn)) = (self.host(0), self.host(4));
+                let p = self.ephemeral();
+                self.flow(t, (s, p), (d, 443), 6, "ACCEPT", (Some(sn), Some(dn)));
+            }
+            11 => {
+                // Azure: dev hosts may not administer Azure workloads.
+                let ((s, sn), (d, dn)) = (self.host(3), self.host(4));
+                let port = *self.rng.pick(&[22u16, 3389]);
+                let p = self.ephemeral();
+                self.flow(t, (s, p), (d, port), 6, "REJECT", (Some(sn), Some(dn)));
+            }
+            12 => {
+                // Azure: the internet knocks on RDP and meets the NSG's default deny.
+                let origin = ATTACK_ORIGINS[self.rng.below(3) as usize].clone();
+                let src = self.address_in(&origin);
+                let (d, _) = self.host(4);
+                let p = self.ephemeral();
+                self.flow(t, (src, p), (d, 3389), 6, "REJECT", (None, None));
+            }
+            13 => {
+                // Azure: corp administrators reach the workloads over SSH, allowed.
+                let ((s, sn), (d, dn)) = (self.host(0), self.host(4));
+                let p = self.ephemeral();
+                self.flow(t, (s, p), (d, 22), 6, "ACCEPT", (Some(sn), Some(dn)));
+            }
+            14 => {
+                // GCP: the corp network reaches the apps over HTTPS.
+                let ((s, sn), (d, dn)) = (self.host(0), self.host(5));
+                let p = self.ephemeral();
+                self.flow(t, (s, p), (d, 443), 6, "ACCEPT", (Some(sn), Some(dn)));
+            }
+            15 => {
+                // GCP: dev hosts may not administer GCP workloads.
+                let ((s, sn), (d, dn)) = (self.host(3), self.host(5));
+                let port = *self.rng.pick(&[22u16, 3389]);
+                let p = self.ephemeral();
+                self.flow(t, (s, p), (d, port), 6, "REJECT", (Some(sn), Some(dn)));
+            }
+            16 => {
+                // GCP: the internet knocks on SSH and meets a deny rule.
+                let origin = ATTACK_ORIGINS[self.rng.below(3) as usize].clone();
+                let src = self.address_in(&origin);
+                let (d, _) = self.host(5);
+                let p = self.ephemeral();
+                self.flow(t, (src, p), (d, 22), 6, "REJECT", (None, None));
+            }
+            17 => {
+                // GCP: corp administrators reach the workloads over SSH, allowed.
+                let ((s, sn), (d, dn)) = (self.host(0), self.host(5));
+                let p = self.ephemeral();
+                self.flow(t, (s, p), (d, 22), 6, "ACCEPT", (Some(sn), Some(dn)));
             }
             _ => {
                 // An interface with nothing to report, or a capacity gap.

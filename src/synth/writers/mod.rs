@@ -6,11 +6,13 @@
 //! and each other's types, never the [`Truth`](super::Truth): counting is the scenarios' job.
 
 pub mod alb;
+pub mod azure_nsg;
 pub mod cloudtrail;
 pub mod crowdstrike;
 pub mod defender;
 pub mod entra;
 pub mod envoy;
+pub mod gcp_vpc;
 pub mod intune;
 pub mod nginx;
 pub mod okta;
