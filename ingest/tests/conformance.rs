@@ -567,6 +567,43 @@ fn shared_samples_parse_as_expected() {
         Some("00000000-0000-0000-0000-000000000000")
     );
 
+    // SentinelOne: alerts name the agent by `id`, threats by `agentComputerName`; activities
+    // about an alert are keyed on the alert.
+    let s1_alert =
+        &parsed["sentinelone/elastic_integrations__alert__test-pipeline-alert.lines2-3.log"]
+            .batches;
+    assert_eq!(
+        strings(s1_alert, "device_uid")[0].as_deref(),
+        Some("1834780238610855645"),
+        "alerts name the agent `id`"
+    );
+    assert_eq!(
+        ints(s1_alert, "severity_id")[0],
+        Some(5),
+        "ruleInfo.severity Critical"
+    );
+    let s1_threat =
+        &parsed["sentinelone/elastic_integrations__threat__test-pipeline-threat.line1.log"].batches;
+    assert_eq!(
+        strings(s1_threat, "device_hostname")[0].as_deref(),
+        Some("test-LINUX")
+    );
+    assert_eq!(
+        strings(s1_threat, "status_detail")[0].as_deref(),
+        Some("not_mitigated")
+    );
+    let s1_panther = &parsed["sentinelone/panther__sentinelone_rules.ndjson"].batches;
+    let findings = strings(s1_panther, "finding_info_uid");
+    assert!(
+        findings.contains(&Some("1570395776954206544".to_string())),
+        "3608 keyed on data.alertid: {findings:?}"
+    );
+    assert_eq!(
+        findings.len(),
+        9,
+        "9 detections; the two type-90 scans are base events"
+    );
+
     for (key, result) in &parsed {
         for (table, batch) in &result.batches {
             if *table != Table::BaseEvent {

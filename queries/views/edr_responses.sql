@@ -5,18 +5,38 @@
 --   names the finding (zt_related_finding_uid), isolates its host (same device_uid), or cuts off
 --   its user (the detection's account name equals the changed account's name, login or login
 --   before the @, ignoring case: EDR agents report Windows account names without a domain).
---   Redelivered rows count once. Columns: source, severity (OCSF name), metadata_uid (of the
+--   Redelivered rows count once, and so do the records of one finding (same finding_info_uid
+--   from one source): the first is the detection. Columns: source, severity (OCSF name), metadata_uid (of the
 --   detection), finding_info_uid, finding_info_title, device_uid, device_hostname, user_name,
 --   detected_time; contained_time, contained_bucket, containment_uid, containment_source,
 --   containment (the change type), contained_by and minutes — all null while uncontained.
-WITH detections AS (
+WITH versions AS (
     SELECT DISTINCT
         metadata_product_name AS source,
         metadata_uid,
+        COALESCE(finding_info_uid, metadata_uid) AS finding_key,
         finding_info_uid,
         finding_info_title,
-        time AS detected_time,
-        CASE severity_id
+        time,
+        severity_id,
+        device_uid,
+        device_hostname,
+        user_name
+    FROM detection_finding
+    -- Findings that are not alerts (CloudTrail Insights: an unusual API rate) ask for no containment.
+    WHERE is_alert IS DISTINCT FROM false
+),
+-- One detection per finding: sources that publish every update of a finding as a new record
+-- (GuardDuty re-publishes on each aggregation, SentinelOne activities name their threat)
+-- count it once, detected at its first record, at the highest severity any record gave it.
+detections AS (
+    SELECT
+        source,
+        first_value(metadata_uid ORDER BY time, metadata_uid) AS metadata_uid,
+        MAX(finding_info_uid) AS finding_info_uid,
+        first_value(finding_info_title ORDER BY time, metadata_uid) AS finding_info_title,
+        MIN(time) AS detected_time,
+        CASE MAX(severity_id)
             WHEN 1 THEN 'informational'
             WHEN 2 THEN 'low'
             WHEN 3 THEN 'medium'
@@ -25,12 +45,11 @@ WITH detections AS (
             WHEN 6 THEN 'fatal'
             ELSE 'unknown'
         END AS severity,
-        device_uid,
-        device_hostname,
-        user_name
-    FROM detection_finding
-    -- Findings that are not alerts (CloudTrail Insights: an unusual API rate) ask for no containment.
-    WHERE is_alert IS DISTINCT FROM false
+        MAX(device_uid) AS device_uid,
+        MAX(device_hostname) AS device_hostname,
+        MAX(user_name) AS user_name
+    FROM versions
+    GROUP BY source, finding_key
 ),
 containments AS (
     SELECT DISTINCT

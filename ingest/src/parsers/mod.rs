@@ -16,12 +16,14 @@ pub mod defender;
 pub mod entra;
 pub mod envoy;
 pub mod gcp_vpc;
+pub mod guardduty;
 pub mod intune;
 pub mod jamf;
 pub mod json;
 pub(crate) mod jv;
 pub mod nginx;
 pub mod okta;
+pub mod sentinelone;
 pub(crate) mod tokens;
 pub mod vpcflow;
 pub mod zeek;
@@ -80,12 +82,14 @@ impl Format {
     pub const ALL: &'static [Format] = &[
         zeek::FORMAT,
         envoy::FORMAT,
+        sentinelone::FORMAT,
         okta::FORMAT,
         entra::FORMAT,
         defender::FORMAT,
         intune::FORMAT,
         jamf::FORMAT,
         crowdstrike::FORMAT,
+        guardduty::FORMAT,
         cloudtrail::FORMAT,
         azure_nsg::FORMAT,
         gcp_vpc::FORMAT,
@@ -465,7 +469,27 @@ mod detect_tests {
 
     #[test]
     fn recognizes_each_format_from_content() {
-        let cases: [(&[u8], Option<Format>); 26] = [
+        let cases: [(&[u8], Option<Format>); 38] = [
+            // SentinelOne: a threats page, a Panther-style activity (keys lower-cased, type as text), an
+            // agent, and an alert (it has Okta's `eventType`, but no `actor`/`outcome`).
+            (br#"{"data":[{"agentDetectionInfo":{"accountId":"1"},"agentRealtimeInfo":{"agentId":"2"},"id":"3","threatInfo":{"threatId":"3"}}],"pagination":{"nextCursor":null}}"#, Some(sentinelone::FORMAT)),
+            (br#"{"accountid":"1","activitytype":"19","createdat":"2022-12-07 16:08:55.703","id":"4","primarydescription":"Threat detected","threatid":"5"}"#, Some(sentinelone::FORMAT)),
+            (br#"{"computerName":"LT-1","id":"1","infected":false,"isActive":true,"networkStatus":"connected"}"#, Some(sentinelone::FORMAT)),
+            (br#"{"alertInfo":{"alertId":"1","eventType":"PROCESSCREATION"},"ruleInfo":{"name":"r"}}"#, Some(sentinelone::FORMAT)),
+            // Near-misses: Falcon's `ComputerName` without an agent's status keys, and a bare object.
+            (br#"{"event_simpleName":"ProcessRollup2","ComputerName":"h","aid":"a"}"#, Some(crowdstrike::FORMAT)),
+            (br#"{"computerName":"LT-1","status":"ok"}"#, None),
+            (br#"{"version":"0","id":"e1","detail-type":"GuardDuty Finding","source":"aws.guardduty","account":"111122223333","time":"2026-03-02T09:06:00Z","region":"us-east-1","resources":[],"detail":{"schemaVersion":"2.0","id":"f1","arn":"arn:aws:guardduty:us-east-1:111122223333:detector/d1/finding/f1","type":"Recon:EC2/Portscan","updatedAt":"2026-03-02T09:05:12.617Z"}}"#, Some(guardduty::FORMAT)),
+            // EventBridge's copy of a CloudTrail record about GuardDuty's API: CloudTrail's.
+            (br#"{"version":"0","id":"e2","detail-type":"AWS API Call via CloudTrail","source":"aws.guardduty","detail":{"eventVersion":"1.08","eventTime":"2026-03-02T10:00:00Z","eventSource":"guardduty.amazonaws.com","eventName":"ArchiveFindings","requestParameters":{"detectorId":"d1","findingIds":["f1"]}}}"#, Some(cloudtrail::FORMAT)),
+            // A Security Hub (ASFF) copy of a GuardDuty finding: neither.
+            (br#"{"SchemaVersion":"2018-10-08","Id":"arn:aws:guardduty:us-east-1:111122223333:detector/d1/finding/f1","ProductArn":"arn:aws:securityhub:us-east-1::product/aws/guardduty","AwsAccountId":"111122223333","Types":["TTPs/Initial Access/UnauthorizedAccess:EC2-SSHBruteForce"],"UpdatedAt":"2026-03-02T09:05:12.617Z"}"#, None),
+            // `aws guardduty get-findings` output, pretty-printed, PascalCase.
+            (b"{\n    \"Findings\": [\n        {\n            \"SchemaVersion\": \"2.0\",\n            \"AccountId\": \"111122223333\",\n            \"Id\": \"f1\",\n            \"Arn\": \"arn:aws:guardduty:us-east-1:111122223333:detector/d1/finding/f1\",\n            \"Type\": \"Recon:EC2/Portscan\"\n        }\n    ]\n}\n", Some(guardduty::FORMAT)),
+            // An S3 export line (a bare finding).
+            (br#"{"schemaVersion":"2.0","accountId":"111122223333","region":"us-east-1","partition":"aws","id":"f1","arn":"arn:aws:guardduty:us-east-1:111122223333:detector/d1/finding/f1","type":"Recon:EC2/Portscan"}"#, Some(guardduty::FORMAT)),
+            // Security Hub's EventBridge event carrying a GuardDuty finding: not GuardDuty's format.
+            (br#"{"version":"0","detail-type":"Security Hub Findings - Imported","source":"aws.securityhub","detail":{"findings":[{"SchemaVersion":"2018-10-08","Id":"arn:aws:guardduty:us-east-1:111122223333:detector/d1/finding/f1","ProductArn":"arn:aws:securityhub:us-east-1::product/aws/guardduty"}]}}"#, None),
             (br#"{"insertId":"1","logName":"projects/p/logs/compute.googleapis.com%2Fvpc_flows","jsonPayload":{"connection":{"src_ip":"10.0.0.1"},"bytes_sent":"1","start_time":"2026-01-01T00:00:00Z"}}"#, Some(gcp_vpc::FORMAT)),
             (br#"[{"insertId":"1","jsonPayload":{"disposition":"DENIED"},"logName":"projects/p/logs/compute.googleapis.com%2Ffirewall"}]"#, Some(gcp_vpc::FORMAT)),
             (br#"{"insertId":"1","logName":"projects/p/logs/cloudaudit.googleapis.com%2Factivity","protoPayload":{}}"#, None),
