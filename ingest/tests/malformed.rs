@@ -53,6 +53,8 @@ const JAMF_OK: &str = r#"{"id":"1","general":{"name":"mac-1","lastContactTime":"
 const AZURE_NSG_OK: &str = r#"{"time":"2026-01-01T00:01:00Z","category":"NetworkSecurityGroupFlowEvent","resourceId":"/SUBSCRIPTIONS/S1/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/NSG","properties":{"Version":2,"flows":[{"rule":"DefaultRule_DenyAllInBound","flows":[{"mac":"000D3A000001","flowTuples":["1767225600,203.0.113.9,10.0.0.4,40000,3389,T,I,D,B,,,,"]}]}]}}"#;
 const GUARDDUTY_OK: &str = r#"{"schemaVersion":"2.0","accountId":"111122223333","region":"us-east-1","id":"f1","arn":"arn:aws:guardduty:us-east-1:111122223333:detector/d1/finding/f1","type":"Recon:EC2/Portscan","severity":2,"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z","resource":{"resourceType":"Instance","instanceDetails":{"instanceId":"i-1"}},"service":{"archived":false,"count":1}}"#;
 const SENTINELONE_OK: &str = r#"{"id":"s1-1","activityType":27,"createdAt":"2026-01-01T00:00:00Z","primaryDescription":"The management user a@b.example logged in to the management console with IP Address 198.51.100.1.","data":{"username":"a@b.example"}}"#;
+const KANDJI_OK: &str = r#"{"device_id":"d-1","device_name":"mac-1","platform":"Mac","blueprint_id":"b-1","mdm_enabled":true,"agent_installed":true,"last_check_in":"2026-01-01T00:00:00Z"}"#;
+const WS1_OK: &str = r#"{"Id":{"Value":1},"Udid":"u-1","LastSeen":"2026-01-01T00:00:00.000","EnrollmentStatus":"Enrolled","ComplianceStatus":"Compliant","Platform":"WinRT"}"#;
 const GCP_VPC_OK: &str = r#"{"insertId":"i1","logName":"projects/p/logs/compute.googleapis.com%2Ffirewall","timestamp":"2026-01-01T00:00:00Z","jsonPayload":{"connection":{"src_ip":"203.0.113.9","src_port":40000,"dest_ip":"10.0.0.4","dest_port":22,"protocol":6},"disposition":"DENIED","rule_details":{"reference":"network:v/firewall:deny-ssh","direction":"INGRESS"}}}"#;
 
 /// One valid record of `format`; a format added to the registry without one fails here.
@@ -72,6 +74,8 @@ fn good(format: Format) -> &'static str {
         "jamf" => JAMF_OK,
         "azure_nsg" => AZURE_NSG_OK,
         "gcp_vpc" => GCP_VPC_OK,
+        "workspace_one" => WS1_OK,
+        "kandji" => KANDJI_OK,
         "guardduty" => GUARDDUTY_OK,
         "sentinelone" => SENTINELONE_OK,
         other => panic!("malformed.rs has no valid record of {other}"),

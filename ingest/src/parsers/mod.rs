@@ -21,11 +21,13 @@ pub mod intune;
 pub mod jamf;
 pub mod json;
 pub(crate) mod jv;
+pub mod kandji;
 pub mod nginx;
 pub mod okta;
 pub mod sentinelone;
 pub(crate) mod tokens;
 pub mod vpcflow;
+pub mod workspace_one;
 pub mod zeek;
 
 use std::borrow::Cow;
@@ -88,6 +90,8 @@ impl Format {
         defender::FORMAT,
         intune::FORMAT,
         jamf::FORMAT,
+        kandji::FORMAT,
+        workspace_one::FORMAT,
         crowdstrike::FORMAT,
         guardduty::FORMAT,
         cloudtrail::FORMAT,
@@ -469,7 +473,19 @@ mod detect_tests {
 
     #[test]
     fn recognizes_each_format_from_content() {
-        let cases: [(&[u8], Option<Format>); 38] = [
+        let cases: [(&[u8], Option<Format>); 46] = [
+            (br#"{"Devices":[{"Id":{"Value":1},"Udid":"u1","EnrollmentStatus":"Enrolled","ComplianceStatus":"Compliant"}],"Page":0,"PageSize":500,"Total":1}"#, Some(workspace_one::FORMAT)),
+            (br#"{"EventId":178,"EventType":"Compliance Status Changed","DeviceId":5615,"EventTime":"2026-03-02T08:00:01Z","ComplianceStatus":"NonCompliant"}"#, Some(workspace_one::FORMAT)),
+            // Near misses: Intune's diagnostic Devices record stays Intune; an event type and a device id
+            // without any UEM status field is no notification.
+            (br#"{"category":"Devices","properties":{"DeviceId":"d1","CompliantState":"Compliant","LastContact":"2026-01-01T00:00:00Z"}}"#, Some(intune::FORMAT)),
+            (br#"{"EventType":"Device Deleted","DeviceId":1}"#, None),
+            (br#"[{"device_id":"d1","blueprint_id":"b1","mdm_enabled":true,"platform":"Mac","last_check_in":"2026-01-01T00:00:00Z"}]"#, Some(kandji::FORMAT)),
+            (br#"{"device_id":"d1","library_items":[{"name":"Require FileVault","status":"ERROR","reported_at":"2026-01-01T00:00:00Z"}]}"#, Some(kandji::FORMAT)),
+            (br#"{"next":null,"previous":null,"results":[{"action":"update","id":"01J","occurred_at":"2026-01-01T00:00:00Z","target_component":"","target_type":"blueprint"}]}"#, Some(kandji::FORMAT)),
+            // Near misses: a bare `device_id` is no Kandji record; Jamf inventory (`general` too) stays Jamf
+            // (the existing Jamf case covers it).
+            (br#"{"device_id":"d1","device_name":"mac-1"}"#, None),
             // SentinelOne: a threats page, a Panther-style activity (keys lower-cased, type as text), an
             // agent, and an alert (it has Okta's `eventType`, but no `actor`/`outcome`).
             (br#"{"data":[{"agentDetectionInfo":{"accountId":"1"},"agentRealtimeInfo":{"agentId":"2"},"id":"3","threatInfo":{"threatId":"3"}}],"pagination":{"nextCursor":null}}"#, Some(sentinelone::FORMAT)),
