@@ -6,7 +6,8 @@
 //! start-up (bad CIDRs, empty names), so the per-record lookups cannot fail.
 //!
 //! Segment lookup is first-match in configuration order; an internal address in no segment is
-//! `internal`, an address outside the internal CIDRs is `external`.
+//! `internal`, an address outside the internal CIDRs is `external`. Records that name a
+//! Kubernetes namespace (Cilium Hubble flows) are placed by `segments[].namespaces` first.
 
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -19,7 +20,8 @@ use serde::{Deserialize, Serialize};
 pub struct SiteConfig {
     /// Address ranges that belong to your organisation. Flows with both ends inside are lateral (east-west).
     pub internal_cidrs: Vec<String>,
-    /// Named network segments; the first segment whose CIDRs contain an address names it.
+    /// Named network segments; the first segment whose CIDRs contain an address (or whose
+    /// namespace patterns match a Kubernetes namespace) names it.
     pub segments: Vec<SegmentConfig>,
     /// Destination ports of remote administration (SSH, RDP, WinRM, SMB, RPC, telnet, VNC).
     pub admin_ports: Vec<u16>,
@@ -44,7 +46,12 @@ pub struct SegmentConfig {
     /// Segment name used in KPIs (keep it short and stable: it becomes a metric label).
     pub name: String,
     /// CIDRs of the segment.
+    #[serde(default)]
     pub cidrs: Vec<String>,
+    /// Kubernetes namespaces of the segment: glob patterns (`*` wildcard, case-insensitive)
+    /// such as `payments` or `prod-*`. Matched before CIDRs for records that name a namespace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
 }
 
 /// One web application.
@@ -95,12 +102,15 @@ pub enum SiteError {
     InvalidCidr(String),
     #[error("segment names must not be empty")]
     EmptySegmentName,
+    #[error("segment {0:?}: namespace patterns must not be empty")]
+    EmptyNamespacePattern(String),
     #[error("app ids must not be empty")]
     EmptyAppId,
 }
 
 impl SiteConfig {
-    /// Check the section: every CIDR parses, every segment and app has a name.
+    /// Check the section: every CIDR parses, every segment and app has a name, no namespace
+    /// pattern is empty.
     pub fn validate(&self) -> Result<(), SiteError> {
         Site::new(self).map(drop)
     }
@@ -221,6 +231,8 @@ struct CompiledApp {
 pub struct Site {
     internal: Vec<Cidr>,
     segments: Vec<(String, Vec<Cidr>)>,
+    /// Segment name and its namespace patterns (lower-cased), in configuration order.
+    namespace_segments: Vec<(String, Vec<String>)>,
     admin_ports: Vec<u16>,
     db_ports: Vec<u16>,
     web_ports: Vec<u16>,
@@ -252,6 +264,25 @@ impl Site {
                 Ok((s.name.clone(), parse_cidrs(&s.cidrs)?))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let namespace_segments = config
+            .segments
+            .iter()
+            .filter(|s| !s.namespaces.is_empty())
+            .map(|s| {
+                let patterns = s
+                    .namespaces
+                    .iter()
+                    .map(|p| {
+                        let p = p.trim();
+                        if p.is_empty() {
+                            return Err(SiteError::EmptyNamespacePattern(s.name.clone()));
+                        }
+                        Ok(p.to_lowercase())
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((s.name.clone(), patterns))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let apps = config
             .apps
             .iter()
@@ -271,6 +302,7 @@ impl Site {
         Ok(Site {
             internal: parse_cidrs(&config.internal_cidrs)?,
             segments,
+            namespace_segments,
             admin_ports: config.admin_ports.clone(),
             db_ports: config.db_ports.clone(),
             web_ports: config.web_ports.clone(),
@@ -305,6 +337,20 @@ impl Site {
         } else {
             Placement::External
         }
+    }
+
+    /// The segment whose namespace patterns match a Kubernetes namespace (first match in
+    /// configuration order). A namespace in no segment is for the caller to place (a pod is
+    /// inside the cluster whatever its address).
+    pub fn namespace_segment(&self, namespace: &str) -> Option<&str> {
+        if self.namespace_segments.is_empty() || namespace.is_empty() {
+            return None;
+        }
+        let namespace = namespace.to_lowercase();
+        self.namespace_segments
+            .iter()
+            .find(|(_, patterns)| patterns.iter().any(|p| glob_match(p, &namespace)))
+            .map(|(name, _)| name.as_str())
     }
 
     pub fn port_class(&self, port: u16) -> PortClass {
@@ -443,6 +489,7 @@ mod tests {
             segments: vec![SegmentConfig {
                 name: "prod".into(),
                 cidrs: vec!["10.1.0.0/16".into()],
+                namespaces: Vec::new(),
             }],
             ..SiteConfig::default()
         };
@@ -505,6 +552,46 @@ mod tests {
         assert!(site.is_service_account("SVC-backup@corp.example"));
         assert!(!site.is_service_account("alice@corp.example"));
         assert!(glob_match("*@svc.*", "x@svc.corp"));
+    }
+
+    #[test]
+    fn namespace_segments() {
+        let config: SiteConfig = serde_json::from_str(
+            r#"{"segments": [
+                {"name": "payments", "namespaces": ["payments", "Payments-*"]},
+                {"name": "pods", "cidrs": ["10.244.0.0/16"], "namespaces": ["*-system"]}
+            ]}"#,
+        )
+        .unwrap();
+        let site = Site::new(&config).unwrap();
+        assert_eq!(site.namespace_segment("payments"), Some("payments"));
+        assert_eq!(site.namespace_segment("payments-eu"), Some("payments"));
+        assert_eq!(site.namespace_segment("PAYMENTS"), Some("payments"));
+        assert_eq!(site.namespace_segment("kube-system"), Some("pods"));
+        assert_eq!(site.namespace_segment("web"), None);
+        assert_eq!(site.namespace_segment(""), None);
+        // A namespace-only segment places no address; its CIDR siblings still do.
+        assert_eq!(
+            site.place(ip("10.244.1.5")),
+            Placement::Internal { segment: "pods" }
+        );
+        assert_eq!(
+            Site::default().namespace_segment("payments"),
+            None,
+            "no namespace segments by default"
+        );
+        let empty = SiteConfig {
+            segments: vec![SegmentConfig {
+                name: "web".into(),
+                cidrs: Vec::new(),
+                namespaces: vec![" ".into()],
+            }],
+            ..SiteConfig::default()
+        };
+        assert_eq!(
+            Site::new(&empty).unwrap_err(),
+            SiteError::EmptyNamespacePattern("web".into())
+        );
     }
 
     #[test]

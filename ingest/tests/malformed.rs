@@ -55,6 +55,7 @@ const GUARDDUTY_OK: &str = r#"{"schemaVersion":"2.0","accountId":"111122223333",
 const SENTINELONE_OK: &str = r#"{"id":"s1-1","activityType":27,"createdAt":"2026-01-01T00:00:00Z","primaryDescription":"The management user a@b.example logged in to the management console with IP Address 198.51.100.1.","data":{"username":"a@b.example"}}"#;
 const KANDJI_OK: &str = r#"{"device_id":"d-1","device_name":"mac-1","platform":"Mac","blueprint_id":"b-1","mdm_enabled":true,"agent_installed":true,"last_check_in":"2026-01-01T00:00:00Z"}"#;
 const WS1_OK: &str = r#"{"Id":{"Value":1},"Udid":"u-1","LastSeen":"2026-01-01T00:00:00.000","EnrollmentStatus":"Enrolled","ComplianceStatus":"Compliant","Platform":"WinRT"}"#;
+const HUBBLE_OK: &str = r#"{"flow":{"time":"2026-03-02T08:00:00Z","uuid":"u-1","verdict":"FORWARDED","IP":{"source":"10.244.1.15","destination":"10.244.2.23","ipVersion":"IPv4"},"l4":{"TCP":{"source_port":48312,"destination_port":5432}},"event_type":{"type":5}},"node_name":"prod-eu/worker-2","time":"2026-03-02T08:00:00Z"}"#;
 const GCP_VPC_OK: &str = r#"{"insertId":"i1","logName":"projects/p/logs/compute.googleapis.com%2Ffirewall","timestamp":"2026-01-01T00:00:00Z","jsonPayload":{"connection":{"src_ip":"203.0.113.9","src_port":40000,"dest_ip":"10.0.0.4","dest_port":22,"protocol":6},"disposition":"DENIED","rule_details":{"reference":"network:v/firewall:deny-ssh","direction":"INGRESS"}}}"#;
 
 /// One valid record of `format`; a format added to the registry without one fails here.
@@ -74,6 +75,7 @@ fn good(format: Format) -> &'static str {
         "jamf" => JAMF_OK,
         "azure_nsg" => AZURE_NSG_OK,
         "gcp_vpc" => GCP_VPC_OK,
+        "hubble" => HUBBLE_OK,
         "workspace_one" => WS1_OK,
         "kandji" => KANDJI_OK,
         "guardduty" => GUARDDUTY_OK,

@@ -298,6 +298,7 @@ impl Company {
                 .map(|s| SegmentConfig {
                     name: s.name.into(),
                     cidrs: vec![format!("10.{}.0.0/16", s.octet)],
+                    namespaces: Vec::new(),
                 })
                 .collect(),
             admin_ports: ADMIN_PORTS.to_vec(),

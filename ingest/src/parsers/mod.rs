@@ -17,6 +17,7 @@ pub mod entra;
 pub mod envoy;
 pub mod gcp_vpc;
 pub mod guardduty;
+pub mod hubble;
 pub mod intune;
 pub mod jamf;
 pub mod json;
@@ -83,6 +84,7 @@ impl Format {
     /// Envoy lines before the JSON and access-log checks, Okta before the other JSON formats).
     pub const ALL: &'static [Format] = &[
         zeek::FORMAT,
+        hubble::FORMAT,
         envoy::FORMAT,
         sentinelone::FORMAT,
         okta::FORMAT,
@@ -473,7 +475,13 @@ mod detect_tests {
 
     #[test]
     fn recognizes_each_format_from_content() {
-        let cases: [(&[u8], Option<Format>); 46] = [
+        let cases: [(&[u8], Option<Format>); 51] = [
+            (br#"{"flow":{"time":"2026-03-02T08:00:01Z","verdict":"DROPPED","event_type":{"type":5}},"node_name":"prod-eu/worker-2","time":"2026-03-02T08:00:01Z"}"#, Some(hubble::FORMAT)),
+            (br#"{"time":"2026-03-02T08:00:01Z","verdict":"FORWARDED","IP":{"source":"10.244.1.15","destination":"10.244.2.23"},"l4":{"TCP":{"destination_port":5432}}}"#, Some(hubble::FORMAT)),
+            (br#"{"lost_events":{"source":"HUBBLE_RING_BUFFER","num_events_lost":"42"},"node_name":"prod-eu/worker-2","time":"2026-03-02T08:00:10Z"}"#, Some(hubble::FORMAT)),
+            // Near-misses: a "verdict" that is no Hubble verdict; a verdict among Envoy json_format keys.
+            (br#"{"verdict":"approved","case_id":"42","time":"2026-03-02T08:00:00Z"}"#, None),
+            (br#"{"method":"GET","path":"/","protocol":"HTTP/1.1","verdict":"FORWARDED"}"#, Some(envoy::FORMAT)),
             (br#"{"Devices":[{"Id":{"Value":1},"Udid":"u1","EnrollmentStatus":"Enrolled","ComplianceStatus":"Compliant"}],"Page":0,"PageSize":500,"Total":1}"#, Some(workspace_one::FORMAT)),
             (br#"{"EventId":178,"EventType":"Compliance Status Changed","DeviceId":5615,"EventTime":"2026-03-02T08:00:01Z","ComplianceStatus":"NonCompliant"}"#, Some(workspace_one::FORMAT)),
             // Near misses: Intune's diagnostic Devices record stays Intune; an event type and a device id
