@@ -56,6 +56,10 @@ const SENTINELONE_OK: &str = r#"{"id":"s1-1","activityType":27,"createdAt":"2026
 const KANDJI_OK: &str = r#"{"device_id":"d-1","device_name":"mac-1","platform":"Mac","blueprint_id":"b-1","mdm_enabled":true,"agent_installed":true,"last_check_in":"2026-01-01T00:00:00Z"}"#;
 const WS1_OK: &str = r#"{"Id":{"Value":1},"Udid":"u-1","LastSeen":"2026-01-01T00:00:00.000","EnrollmentStatus":"Enrolled","ComplianceStatus":"Compliant","Platform":"WinRT"}"#;
 const HUBBLE_OK: &str = r#"{"flow":{"time":"2026-03-02T08:00:00Z","uuid":"u-1","verdict":"FORWARDED","IP":{"source":"10.244.1.15","destination":"10.244.2.23","ipVersion":"IPv4"},"l4":{"TCP":{"source_port":48312,"destination_port":5432}},"event_type":{"type":5}},"node_name":"prod-eu/worker-2","time":"2026-03-02T08:00:00Z"}"#;
+const LINKERD_OK: &str = r#"{"client.addr":"10.0.0.1:50000","client.id":"web.app.serviceaccount.identity.linkerd.cluster.local","host":"api.example:8080","method":"GET","status":403,"timestamp":"2026-01-01T00:00:00Z","total_ns":"1000000","uri":"/admin","version":"HTTP/2.0"}"#;
+const GOOGLE_WORKSPACE_OK: &str = r#"{"kind":"admin#reports#activity","id":{"time":"2026-03-02T08:14:05.221Z","uniqueQualifier":"-6123498012347710452","applicationName":"login","customerId":"C01abc2de"},"actor":{"callerType":"USER","email":"alice@example.com","profileId":"100000000000000000001"},"ipAddress":"198.51.100.23","events":[{"type":"login","name":"login_success","parameters":[{"name":"login_type","value":"google_password"},{"name":"login_challenge_method","multiValue":["password","google_prompt"]}]}]}"#;
+const PINGONE_OK: &str = r#"{"id":"a1000000-0000-4000-8000-000000000001","recordedAt":"2026-03-02T11:00:02.100Z","correlationId":"c1","actors":{"client":{"id":"app1","name":"Expense App","type":"CLIENT"},"user":{"id":"u1","name":"alice@example.com","type":"USER"}},"action":{"type":"USER.ACCESS_ALLOWED","description":"User Access Allowed"},"resources":[{"type":"USER","id":"u1","name":"alice@example.com"}],"result":{"status":"SUCCESS"}}"#;
+const PINGFEDERATE_OK: &str = "2026-03-02 09:15:21,660| tid:k3Qw9ZxB2vYt7LmNaP4sQe1rT0u| AUTHN_ATTEMPT| alice| 198.51.100.23 | | ac_client| | pf.example.com| IdP| success| HTMLFormPCV| | 188 ";
 const GCP_VPC_OK: &str = r#"{"insertId":"i1","logName":"projects/p/logs/compute.googleapis.com%2Ffirewall","timestamp":"2026-01-01T00:00:00Z","jsonPayload":{"connection":{"src_ip":"203.0.113.9","src_port":40000,"dest_ip":"10.0.0.4","dest_port":22,"protocol":6},"disposition":"DENIED","rule_details":{"reference":"network:v/firewall:deny-ssh","direction":"INGRESS"}}}"#;
 
 /// One valid record of `format`; a format added to the registry without one fails here.
@@ -75,6 +79,10 @@ fn good(format: Format) -> &'static str {
         "jamf" => JAMF_OK,
         "azure_nsg" => AZURE_NSG_OK,
         "gcp_vpc" => GCP_VPC_OK,
+        "pingfederate" => PINGFEDERATE_OK,
+        "pingone" => PINGONE_OK,
+        "google_workspace" => GOOGLE_WORKSPACE_OK,
+        "linkerd" => LINKERD_OK,
         "hubble" => HUBBLE_OK,
         "workspace_one" => WS1_OK,
         "kandji" => KANDJI_OK,

@@ -16,6 +16,7 @@ pub mod defender;
 pub mod entra;
 pub mod envoy;
 pub mod gcp_vpc;
+pub mod google_workspace;
 pub mod guardduty;
 pub mod hubble;
 pub mod intune;
@@ -23,8 +24,11 @@ pub mod jamf;
 pub mod json;
 pub(crate) mod jv;
 pub mod kandji;
+pub mod linkerd;
 pub mod nginx;
 pub mod okta;
+pub mod pingfederate;
+pub mod pingone;
 pub mod sentinelone;
 pub(crate) mod tokens;
 pub mod vpcflow;
@@ -85,10 +89,13 @@ impl Format {
     pub const ALL: &'static [Format] = &[
         zeek::FORMAT,
         hubble::FORMAT,
+        linkerd::FORMAT,
         envoy::FORMAT,
         sentinelone::FORMAT,
         okta::FORMAT,
         entra::FORMAT,
+        google_workspace::FORMAT,
+        pingone::FORMAT,
         defender::FORMAT,
         intune::FORMAT,
         jamf::FORMAT,
@@ -99,6 +106,7 @@ impl Format {
         cloudtrail::FORMAT,
         azure_nsg::FORMAT,
         gcp_vpc::FORMAT,
+        pingfederate::FORMAT,
         alb::FORMAT,
         vpcflow::FORMAT,
         nginx::FORMAT,
@@ -475,7 +483,30 @@ mod detect_tests {
 
     #[test]
     fn recognizes_each_format_from_content() {
-        let cases: [(&[u8], Option<Format>); 51] = [
+        let cases: [(&[u8], Option<Format>); 68] = [
+            (b"2026-03-02 09:15:02,118| tid:k3Qw9ZxB| AUTHN_ATTEMPT| alice| 198.51.100.23 | | ac_client| | pf.example.com| IdP| inprogress| HTMLFormPCV| | 15 ", Some(pingfederate::FORMAT)),
+            (b"2026-03-02 10:00:01,004| tid:Wd3f| txn-7f3a| SSO| carol| 192.0.2.45 | Workday| wd| SAML20| pf.example.com| IdP| success| PingIDAdapter| | 31 ", Some(pingfederate::FORMAT)),
+            // Near miss: PingFederate's admin.log (7 fields).
+            (b"2026-03-02 09:15:02,118 | admin | Admin | 198.51.100.5 | A-1 | LOGIN | 123 | Login was successful", None),
+            (br#"[{"id":"a1","recordedAt":"2026-03-02T11:00:02.100Z","actors":{"user":{"id":"u1","name":"alice@example.com","type":"USER"}},"action":{"type":"USER.ACCESS_ALLOWED"},"result":{"status":"SUCCESS"}}]"#, Some(pingone::FORMAT)),
+            (br#"{"_links":{"self":{"href":"https://api.pingone.eu/v1/environments/e/activities"}},"_embedded":{"activities":[]},"count":0,"size":0}"#, Some(pingone::FORMAT)),
+            // Near misses: Okta stays Okta; a log line with only a recordedAt is nobody's.
+            (br#"{"uuid":"1","published":"2026-03-02T00:00:00Z","eventType":"user.session.start","actor":{},"outcome":{"result":"SUCCESS"}}"#, Some(okta::FORMAT)),
+            (br#"{"recordedAt":"2026-03-02T00:00:00Z","level":"info","msg":"done"}"#, None),
+            (br#"{"kind":"admin#reports#activities","etag":"\"e\"","items":[{"kind":"admin#reports#activity","id":{"time":"2026-03-02T08:14:05.221Z","uniqueQualifier":"1","applicationName":"login"},"events":[{"type":"login","name":"login_success"}]}]}"#, Some(google_workspace::FORMAT)),
+            (br#"{"id":{"time":"2026-03-02T08:14:05.221Z","uniqueQualifier":"-1","applicationName":"login","customerId":"C0"},"actor":{"email":"a@example.com"},"events":[{"name":"logout"}]}"#, Some(google_workspace::FORMAT)),
+            (br#"{"protoPayload":{"@type":"type.googleapis.com/google.cloud.audit.AuditLog","serviceName":"login.googleapis.com","methodName":"google.login.LoginService.loginSuccess"},"logName":"organizations/1/logs/cloudaudit.googleapis.com%2Fdata_access"}"#, Some(google_workspace::FORMAT)),
+            // Near miss: another service's audit entry (the existing `cloudaudit …%2Factivity` case stays None too).
+            (br#"{"protoPayload":{"serviceName":"admin.googleapis.com","methodName":"google.admin.AdminService.createUser"},"logName":"organizations/1/logs/cloudaudit.googleapis.com%2Factivity"}"#, None),
+            (b"[pod/checkout-api-7c9d6b8f5-h4j6k/linkerd-proxy] 2026-03-02T07:59:58.001920113Z [     0.001822s]  INFO ThreadId(01) linkerd2_proxy: release 2.210.4 (5a910be) by linkerd on 2023-11-22T17:01:46Z", Some(linkerd::FORMAT)),
+            (br#"{"client.addr":"10.42.0.1:56300","client.id":"-","host":"10.42.0.69:7000","method":"GET","processing_ns":"35848","request_bytes":"","response_bytes":"4","status":200,"timestamp":"2022-08-23T20:33:49.254262428Z","total_ns":"1416066","trace_id":"","uri":"/ping","user_agent":"kube-probe/1.24","version":"HTTP/1.1"}"#, Some(linkerd::FORMAT)),
+            (br#"2026-03-02T09:15:02.121904417Z stderr F 10.244.2.14:40112 portal.web.serviceaccount.identity.linkerd.cluster.local - [2026-03-02T09:15:02.118230411Z] "GET http://payroll-api.hr.svc.cluster.local:8080/payroll/run HTTP/2.0" 200"#, Some(linkerd::FORMAT)),
+            // Near misses: nginx with a client port (a CLF time, not RFC 3339); another program's tracing JSON.
+            (br#"10.244.3.57:60500 - - [02/Mar/2026:09:15:06 +0000] "GET /payroll HTTP/1.1" 200 12 "-" "curl/8""#, Some(nginx::FORMAT)),
+            (br#"{"timestamp":"2026-03-02T08:00:00.000000Z","level":"INFO","fields":{"message":"listening"},"target":"my_app::server","threadId":"ThreadId(1)"}"#, None),
+            // A Docker-wrapped proxy line with a quoted field: Envoy's `"log":"[` + `\" ` check would take
+            // it if envoy came first.
+            (br#"{"log":"[    11.501342s]  WARN ThreadId(01) linkerd_app_core::serve: Server failed to become ready error=\"connection closed\" client.addr=10.244.3.57:60418\n","stream":"stdout","time":"2026-03-02T08:00:09.501446508Z"}"#, Some(linkerd::FORMAT)),
             (br#"{"flow":{"time":"2026-03-02T08:00:01Z","verdict":"DROPPED","event_type":{"type":5}},"node_name":"prod-eu/worker-2","time":"2026-03-02T08:00:01Z"}"#, Some(hubble::FORMAT)),
             (br#"{"time":"2026-03-02T08:00:01Z","verdict":"FORWARDED","IP":{"source":"10.244.1.15","destination":"10.244.2.23"},"l4":{"TCP":{"destination_port":5432}}}"#, Some(hubble::FORMAT)),
             (br#"{"lost_events":{"source":"HUBBLE_RING_BUFFER","num_events_lost":"42"},"node_name":"prod-eu/worker-2","time":"2026-03-02T08:00:10Z"}"#, Some(hubble::FORMAT)),
