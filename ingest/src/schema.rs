@@ -764,7 +764,7 @@ define_table! {
         zt_app_sensitivity: Str,
         /// The request passed through identity-provider authentication (ALB authenticate, Envoy ext_authz).
         zt_idp_authenticated: Bool,
-        /// Authorization result from the proxy (e.g. denied by ext_authz).
+        /// Authorization result from the proxy or platform (ext_authz_denied, rbac_denied, authz_denied, admission_denied, l7_policy_denied …).
         zt_authz_result: Str,
         /// The access decision in the `authentication.zt_decision` taxonomy, where the source is a policy engine that states one (OPA, Kubernetes admission).
         zt_decision: Str,
@@ -776,7 +776,7 @@ define_table! {
         zt_mtls: Bool,
         /// The request targets a privileged path or app (site config).
         zt_privileged_target: Bool,
-        /// The privileged path prefix the request matched (site config), a bounded label.
+        /// The privileged path prefix the request matched (site config), or a built-in Kubernetes API label (`k8s:secrets`, `k8s:pods/exec`, `k8s:rbac` …): a bounded label.
         zt_privileged_prefix: Str,
     }
 }
@@ -903,7 +903,7 @@ define_table! {
         device_hostname: Str,
         /// Session id revoked.
         session_uid: Str,
-        /// Change type: session_revoke, suspend, password_reset, mfa_reset, credential_rotation, host_contain …
+        /// Change type: session_revoke, suspend, password_reset, mfa_reset, credential_rotation, host_contain, role_grant, role_revoke …
         zt_change_type: Str,
         /// Finding the change responds to, when known.
         zt_related_finding_uid: Str,

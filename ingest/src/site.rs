@@ -1,5 +1,5 @@
 //! Site knowledge that logs lack: internal networks and segments, port classes, privileged and
-//! sensitive applications, service-account name patterns.
+//! sensitive applications, service-account name patterns, how to read OPA policy decisions.
 //!
 //! [`SiteConfig`] is the user-facing configuration (`[site]` in `ztlens.toml`); [`Site`] is its
 //! compiled form that parsers consult on every record. Compilation validates everything once at
@@ -37,6 +37,10 @@ pub struct SiteConfig {
     pub apps: Vec<AppConfig>,
     /// Glob patterns (`*` wildcard, case-insensitive) of service-account login names.
     pub service_account_patterns: Vec<String>,
+    /// How to read allow or deny from OPA decisions whose result has no shape ztlens knows,
+    /// per decision path.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub opa_decisions: Vec<OpaRuleConfig>,
 }
 
 /// One named network segment.
@@ -75,6 +79,25 @@ pub struct AppConfig {
     pub idp_apps: Vec<String>,
 }
 
+/// One `[[site.opa_decisions]]` entry: where the decisions under a policy path state allow or
+/// deny. Set exactly one of `allow` and `deny`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OpaRuleConfig {
+    /// Decision path prefix such as `envoy/authz` (a leading `/` is ignored; whole segments
+    /// match, so it covers `envoy/authz/allow` but not `envoy/authzx`; empty covers every
+    /// path). The longest matching prefix wins.
+    pub path_prefix: String,
+    /// Dotted path from the decision event to a boolean that is true when the request is
+    /// allowed, e.g. `result.allowed` (a number segment indexes an array).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow: Option<String>,
+    /// Dotted path from the decision event to what denies when it is non-empty (a set, an
+    /// object, a string) or true, e.g. `result.deny`; empty or false allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deny: Option<String>,
+}
+
 impl Default for SiteConfig {
     fn default() -> Self {
         Self {
@@ -91,6 +114,7 @@ impl Default for SiteConfig {
             privileged_path_prefixes: vec!["/admin".into()],
             apps: Vec::new(),
             service_account_patterns: vec!["svc-*".into(), "svc_*".into()],
+            opa_decisions: Vec::new(),
         }
     }
 }
@@ -106,6 +130,13 @@ pub enum SiteError {
     EmptyNamespacePattern(String),
     #[error("app ids must not be empty")]
     EmptyAppId,
+    #[error("opa_decisions entry {0:?}: set exactly one of allow and deny")]
+    OpaRuleSelectors(String),
+    #[error(
+        "opa_decisions entry {path:?}: {selector:?} is not a dotted path starting with `result` \
+         (such as result.allowed)"
+    )]
+    OpaRuleSelector { path: String, selector: String },
 }
 
 impl SiteConfig {
@@ -226,6 +257,16 @@ struct CompiledApp {
     idp_apps: Vec<String>,
 }
 
+/// How to read an OPA decision: a dotted path from the decision event (`result.allowed`).
+/// Exactly one is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpaRule {
+    /// A boolean: true allows, false denies.
+    pub allow: Option<String>,
+    /// A set, object, string or boolean: non-empty (or true) denies, empty (or false) allows.
+    pub deny: Option<String>,
+}
+
 /// Compiled site configuration; cheap to consult per record.
 #[derive(Debug, Clone)]
 pub struct Site {
@@ -240,6 +281,8 @@ pub struct Site {
     privileged_path_prefixes: Vec<String>,
     apps: Vec<CompiledApp>,
     service_account_patterns: Vec<String>,
+    /// `(path prefix, rule)`, longest prefix first.
+    opa_rules: Vec<(String, OpaRule)>,
 }
 
 impl Default for Site {
@@ -250,6 +293,44 @@ impl Default for Site {
 
 fn parse_cidrs(list: &[String]) -> Result<Vec<Cidr>, SiteError> {
     list.iter().map(|c| c.parse()).collect()
+}
+
+/// A checked `opa_decisions` selector: `result` or `result.<segment>…`, no empty segment.
+fn opa_selector(path: &str, selector: &str) -> Result<String, SiteError> {
+    let selector = selector.trim();
+    let rooted = selector == "result" || selector.starts_with("result.");
+    if !rooted || selector.split('.').any(str::is_empty) {
+        return Err(SiteError::OpaRuleSelector {
+            path: path.to_string(),
+            selector: selector.to_string(),
+        });
+    }
+    Ok(selector.to_string())
+}
+
+/// Compile `opa_decisions`: check each entry and order them longest prefix first (a stable
+/// sort: equal prefixes keep configuration order, and the first of them wins).
+fn compile_opa_rules(entries: &[OpaRuleConfig]) -> Result<Vec<(String, OpaRule)>, SiteError> {
+    let mut rules = entries
+        .iter()
+        .map(|e| {
+            let prefix = e.path_prefix.trim().trim_matches('/').to_string();
+            let rule = match (&e.allow, &e.deny) {
+                (Some(allow), None) => OpaRule {
+                    allow: Some(opa_selector(&e.path_prefix, allow)?),
+                    deny: None,
+                },
+                (None, Some(deny)) => OpaRule {
+                    allow: None,
+                    deny: Some(opa_selector(&e.path_prefix, deny)?),
+                },
+                _ => return Err(SiteError::OpaRuleSelectors(e.path_prefix.clone())),
+            };
+            Ok((prefix, rule))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    rules.sort_by_key(|rule| std::cmp::Reverse(rule.0.len()));
+    Ok(rules)
 }
 
 impl Site {
@@ -318,6 +399,7 @@ impl Site {
                 .iter()
                 .map(|p| p.to_lowercase())
                 .collect(),
+            opa_rules: compile_opa_rules(&config.opa_decisions)?,
         })
     }
 
@@ -412,6 +494,21 @@ impl Site {
             id: &app.id,
             sensitivity: app.sensitivity.as_deref(),
         })
+    }
+
+    /// How to read the OPA decisions of `path` (a leading `/` ignored): the `opa_decisions`
+    /// entry with the longest path prefix that covers it, by whole segments.
+    pub fn opa_rule(&self, path: &str) -> Option<&OpaRule> {
+        let path = path.trim_start_matches('/');
+        self.opa_rules
+            .iter()
+            .find(|(prefix, _)| {
+                prefix.is_empty()
+                    || path
+                        .strip_prefix(prefix.as_str())
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
+            .map(|(_, rule)| rule)
     }
 
     /// The login name looks like a service account.
@@ -591,6 +688,65 @@ mod tests {
         assert_eq!(
             Site::new(&empty).unwrap_err(),
             SiteError::EmptyNamespacePattern("web".into())
+        );
+    }
+
+    #[test]
+    fn opa_rules_longest_prefix_wins() {
+        let entry = |prefix: &str, allow: Option<&str>, deny: Option<&str>| OpaRuleConfig {
+            path_prefix: prefix.into(),
+            allow: allow.map(str::to_string),
+            deny: deny.map(str::to_string),
+        };
+        let config = SiteConfig {
+            opa_decisions: vec![
+                entry("envoy", None, Some("result.deny")),
+                entry("/envoy/authz/", Some("result.allowed"), None),
+                entry("envoy/authz", Some("result.ok"), None),
+            ],
+            ..SiteConfig::default()
+        };
+        let site = Site::new(&config).unwrap();
+        let allow = |path: &str| site.opa_rule(path).and_then(|r| r.allow.as_deref());
+        assert_eq!(allow("envoy/authz/allow"), Some("result.allowed"));
+        assert_eq!(allow("/envoy/authz"), Some("result.allowed"));
+        assert_eq!(
+            site.opa_rule("envoy/authzx")
+                .and_then(|r| r.deny.as_deref()),
+            Some("result.deny")
+        );
+        assert_eq!(site.opa_rule("kafka/authz/allow"), None);
+        assert_eq!(Site::default().opa_rule("envoy/authz/allow"), None);
+        // An empty prefix covers every path.
+        let catch_all = SiteConfig {
+            opa_decisions: vec![entry("", Some("result.permit"), None)],
+            ..SiteConfig::default()
+        };
+        assert!(Site::new(&catch_all).unwrap().opa_rule("x/y").is_some());
+        // Exactly one selector, rooted at `result`, without empty segments.
+        for (allow, deny) in [
+            (None, None),
+            (Some("result.a"), Some("result.b")),
+            (Some("input.method"), None),
+            (Some("results.allowed"), None),
+            (None, Some("result..deny")),
+        ] {
+            let config = SiteConfig {
+                opa_decisions: vec![entry("envoy", allow, deny)],
+                ..SiteConfig::default()
+            };
+            assert!(Site::new(&config).is_err(), "{allow:?} {deny:?}");
+        }
+        let parsed: SiteConfig = serde_json::from_str(
+            r#"{"opa_decisions": [{"path_prefix": "payments/authz", "allow": "result.permit"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(parsed.opa_decisions.len(), 1);
+        assert!(
+            serde_json::from_str::<SiteConfig>(
+                r#"{"opa_decisions": [{"path": "x", "allow": "result"}]}"#
+            )
+            .is_err()
         );
     }
 

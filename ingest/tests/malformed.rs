@@ -60,6 +60,9 @@ const LINKERD_OK: &str = r#"{"client.addr":"10.0.0.1:50000","client.id":"web.app
 const GOOGLE_WORKSPACE_OK: &str = r#"{"kind":"admin#reports#activity","id":{"time":"2026-03-02T08:14:05.221Z","uniqueQualifier":"-6123498012347710452","applicationName":"login","customerId":"C01abc2de"},"actor":{"callerType":"USER","email":"alice@example.com","profileId":"100000000000000000001"},"ipAddress":"198.51.100.23","events":[{"type":"login","name":"login_success","parameters":[{"name":"login_type","value":"google_password"},{"name":"login_challenge_method","multiValue":["password","google_prompt"]}]}]}"#;
 const PINGONE_OK: &str = r#"{"id":"a1000000-0000-4000-8000-000000000001","recordedAt":"2026-03-02T11:00:02.100Z","correlationId":"c1","actors":{"client":{"id":"app1","name":"Expense App","type":"CLIENT"},"user":{"id":"u1","name":"alice@example.com","type":"USER"}},"action":{"type":"USER.ACCESS_ALLOWED","description":"User Access Allowed"},"resources":[{"type":"USER","id":"u1","name":"alice@example.com"}],"result":{"status":"SUCCESS"}}"#;
 const PINGFEDERATE_OK: &str = "2026-03-02 09:15:21,660| tid:k3Qw9ZxB2vYt7LmNaP4sQe1rT0u| AUTHN_ATTEMPT| alice| 198.51.100.23 | | ac_client| | pf.example.com| IdP| success| HTMLFormPCV| | 188 ";
+const OPA_OK: &str = r#"{"decision_id":"d-1","path":"httpapi/authz/allow","input":{"method":"GET","path":"/a","user":"alice"},"result":true,"timestamp":"2026-01-01T00:00:00Z"}"#;
+const K8S_AUDIT_OK: &str = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"a-1","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/default/pods","verb":"list","user":{"username":"alice@corp.example"},"sourceIPs":["10.0.0.1"],"responseStatus":{"code":200},"requestReceivedTimestamp":"2026-01-01T00:00:00.000000Z","stageTimestamp":"2026-01-01T00:00:00.010000Z","annotations":{"authorization.k8s.io/decision":"allow"}}"#;
+const K8S_POLICY_OK: &str = r#"{"level":"info","ts":1767225600.5,"logger":"controller","msg":"you must provide labels","process":"audit","audit_id":"2026-01-01T00:00:00Z","event_type":"violation_audited","constraint_kind":"K8sRequiredLabels","constraint_name":"ns-owner","constraint_action":"deny","resource_group":"","resource_kind":"Namespace","resource_namespace":"","resource_name":"payments"}"#;
 const GCP_VPC_OK: &str = r#"{"insertId":"i1","logName":"projects/p/logs/compute.googleapis.com%2Ffirewall","timestamp":"2026-01-01T00:00:00Z","jsonPayload":{"connection":{"src_ip":"203.0.113.9","src_port":40000,"dest_ip":"10.0.0.4","dest_port":22,"protocol":6},"disposition":"DENIED","rule_details":{"reference":"network:v/firewall:deny-ssh","direction":"INGRESS"}}}"#;
 
 /// One valid record of `format`; a format added to the registry without one fails here.
@@ -79,6 +82,9 @@ fn good(format: Format) -> &'static str {
         "jamf" => JAMF_OK,
         "azure_nsg" => AZURE_NSG_OK,
         "gcp_vpc" => GCP_VPC_OK,
+        "k8s_audit" => K8S_AUDIT_OK,
+        "k8s_policy" => K8S_POLICY_OK,
+        "opa" => OPA_OK,
         "pingfederate" => PINGFEDERATE_OK,
         "pingone" => PINGONE_OK,
         "google_workspace" => GOOGLE_WORKSPACE_OK,

@@ -25,7 +25,7 @@ WITH activity AS (
     WHERE identity IS NOT NULL
     UNION ALL
     SELECT DISTINCT 'app' AS kind, zt_app_id AS name, metadata_uid, time
-    FROM http_activity
+    FROM http_requests
     WHERE zt_app_id IS NOT NULL
 ),
 hourly AS (

@@ -1,5 +1,5 @@
 -- view: sensitive_app_requests
--- description: Every request to a sensitive application (http_activity rows tagged with a
+-- description: Every request to a sensitive application (http_requests rows tagged with a
 --   site.apps entry that has a sensitivity), once, with the path it took. gate = what says so:
 --   alb_authenticate / alb_no_authenticate (the ALB's authenticate action ran or not),
 --   envoy_ext_authz (Envoy's external authorizer decided the request), sign_on (a named user
@@ -24,7 +24,7 @@ WITH requests AS (
         http_request_http_method AS method,
         http_request_url_path AS url_path,
         http_response_code AS status
-    FROM http_activity
+    FROM http_requests
     WHERE zt_app_sensitivity IS NOT NULL AND zt_app_id IS NOT NULL
 ),
 sign_ons AS (

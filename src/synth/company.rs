@@ -343,6 +343,7 @@ impl Company {
                 },
             ],
             service_account_patterns: vec!["svc-*".into()],
+            opa_decisions: Vec::new(),
         }
     }
 }

@@ -23,10 +23,13 @@ pub mod intune;
 pub mod jamf;
 pub mod json;
 pub(crate) mod jv;
+pub mod k8s_audit;
+pub mod k8s_policy;
 pub mod kandji;
 pub mod linkerd;
 pub mod nginx;
 pub mod okta;
+pub mod opa;
 pub mod pingfederate;
 pub mod pingone;
 pub mod sentinelone;
@@ -87,10 +90,13 @@ impl Format {
     /// so a format whose records another format's check could also match comes first (Zeek and
     /// Envoy lines before the JSON and access-log checks, Okta before the other JSON formats).
     pub const ALL: &'static [Format] = &[
+        k8s_audit::FORMAT,
         zeek::FORMAT,
         hubble::FORMAT,
         linkerd::FORMAT,
         envoy::FORMAT,
+        opa::FORMAT,
+        k8s_policy::FORMAT,
         sentinelone::FORMAT,
         okta::FORMAT,
         entra::FORMAT,
@@ -483,7 +489,27 @@ mod detect_tests {
 
     #[test]
     fn recognizes_each_format_from_content() {
-        let cases: [(&[u8], Option<Format>); 68] = [
+        let cases: [(&[u8], Option<Format>); 83] = [
+            (br#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"a1","stage":"ResponseComplete","requestURI":"/api/v1/pods","verb":"list"}"#, Some(k8s_audit::FORMAT)),
+            (br#"{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[]}"#, Some(k8s_audit::FORMAT)),
+            // An audited write of a Kyverno report is an audit event, not a report.
+            (br#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"a2","verb":"update","requestObject":{"apiVersion":"wgpolicyk8s.io/v1alpha2","kind":"PolicyReport","results":[]}}"#, Some(k8s_audit::FORMAT)),
+            // Near misses: a core/v1 Event (`kubectl get events -o json`) and an audit policy file.
+            (br#"{"kind":"Event","apiVersion":"v1","metadata":{"name":"web-1.17f"},"involvedObject":{"kind":"Pod"},"reason":"Killing"}"#, None),
+            (br#"{"kind":"Policy","apiVersion":"audit.k8s.io/v1","omitStages":["RequestReceived"],"rules":[]}"#, None),
+            (br#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"wgpolicyk8s.io/v1alpha2","kind":"PolicyReport","results":[]}]}"#, Some(k8s_policy::FORMAT)),
+            (br#"{"apiVersion":"openreports.io/v1alpha1","kind":"ClusterReport","results":[]}"#, Some(k8s_policy::FORMAT)),
+            (br#"{"level":"info","ts":1772441722.3,"logger":"controller","msg":"x","process":"audit","audit_id":"2026-03-02T08:55:20Z","event_type":"violation_audited"}"#, Some(k8s_policy::FORMAT)),
+            (br#"{"apiVersion":"constraints.gatekeeper.sh/v1beta1","kind":"K8sRequiredLabels","metadata":{"name":"n"},"status":{"totalViolations":0}}"#, Some(k8s_policy::FORMAT)),
+            // Near miss: a Kyverno policy (not a report).
+            (br#"{"apiVersion":"kyverno.io/v1","kind":"ClusterPolicy","metadata":{"name":"require-labels"},"spec":{"rules":[]}}"#, None),
+            (br#"{"decision_id":"d1","path":"envoy/authz/allow","input":{"attributes":{}},"result":true}"#, Some(opa::FORMAT)),
+            (br#"[{"labels":{"id":"i"},"decision_id":"d1","path":"httpapi/authz/allow","result":"true"}]"#, Some(opa::FORMAT)),
+            (br#"{"log":"{\"decision_id\":\"d1\",\"type\":\"openpolicyagent.org/decision_logs\"}\n","stream":"stderr"}"#, Some(opa::FORMAT)),
+            // An OPA decision about an Okta event hook is a decision, not an Okta event.
+            (br#"{"decision_id":"d1","input":{"eventType":"user.session.start","actor":{"id":"u"}},"result":false}"#, Some(opa::FORMAT)),
+            // Near miss: an Envoy json_format that logs a decision id stays Envoy.
+            (br#"{"decision_id":"d1","method":"GET","path":"/","response_code":200}"#, Some(envoy::FORMAT)),
             (b"2026-03-02 09:15:02,118| tid:k3Qw9ZxB| AUTHN_ATTEMPT| alice| 198.51.100.23 | | ac_client| | pf.example.com| IdP| inprogress| HTMLFormPCV| | 15 ", Some(pingfederate::FORMAT)),
             (b"2026-03-02 10:00:01,004| tid:Wd3f| txn-7f3a| SSO| carol| 192.0.2.45 | Workday| wd| SAML20| pf.example.com| IdP| success| PingIDAdapter| | 31 ", Some(pingfederate::FORMAT)),
             // Near miss: PingFederate's admin.log (7 fields).
