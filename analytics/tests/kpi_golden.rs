@@ -16,7 +16,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use ztlens_analytics::{Engine, Inventory, InventoryConfig, KpiCatalog, QueryConfig, TimeRange};
 use ztlens_ingest::lake::{Durability, LakeConfig, LakeWriter};
-use ztlens_ingest::parsers::{crowdstrike, intune, nginx, okta, vpcflow};
+use ztlens_ingest::parsers::{crowdstrike, intune, linkerd, nginx, okta, vpcflow};
 use ztlens_ingest::{Site, SiteConfig, decode_bytes};
 
 fn repo() -> PathBuf {
@@ -62,6 +62,7 @@ fn fixture_lake(dir: &Path) {
             nginx::FORMAT,
             intune::FORMAT,
             crowdstrike::FORMAT,
+            linkerd::FORMAT,
         ] {
             let mut files: Vec<PathBuf> = match format.name() {
                 "okta" | "vpcflow" | "nginx" => {
@@ -78,6 +79,7 @@ fn fixture_lake(dir: &Path) {
                 "okta" => &["okta_response.ndjson", "okta_sign_on.ndjson"],
                 "intune" => &["intune_compliance.ndjson"],
                 "crowdstrike" => &["crowdstrike_response.json"],
+                "linkerd" => &["linkerd_mesh.log"],
                 _ => &[],
             };
             files.extend(story_files.iter().map(|f| stories.join(f)));

@@ -300,6 +300,16 @@ impl Company {
                     cidrs: vec![format!("10.{}.0.0/16", s.octet)],
                     namespaces: Vec::new(),
                 })
+                // The Kubernetes cluster's namespaces, placed by name (Hubble flows name them).
+                .chain(
+                    crate::synth::scenarios::cluster::NAMESPACE_SEGMENTS
+                        .iter()
+                        .map(|ns| SegmentConfig {
+                            name: ns.to_string(),
+                            cidrs: Vec::new(),
+                            namespaces: vec![ns.to_string()],
+                        }),
+                )
                 .collect(),
             admin_ports: ADMIN_PORTS.to_vec(),
             db_ports: vec![1433, 3306, 5432, 6379],
@@ -332,6 +342,13 @@ impl Company {
                     hosts: vec![],
                     path_prefixes: vec!["/admin".into(), "/api/admin".into()],
                     sensitivity: Some("high".into()),
+                    idp_apps: vec![],
+                },
+                AppConfig {
+                    id: "checkout".into(),
+                    hosts: vec![crate::synth::scenarios::cluster::CHECKOUT_HOST.into()],
+                    path_prefixes: vec![],
+                    sensitivity: None,
                     idp_apps: vec![],
                 },
                 AppConfig {

@@ -15,6 +15,11 @@
 //! <out>/cloudtrail/records.json      CloudTrail `{"Records": [...]}` files, back to back
 //! <out>/intune/managed_devices.ndjson   Intune Graph managedDevice snapshots
 //! <out>/gcp_vpc/export.ndjson       GCP firewall and VPC flow log entries, one Cloud Logging entry per line
+//! <out>/hubble/flows.ndjson         Cilium Hubble flow events of the Kubernetes cluster (exporter lines)
+//! <out>/linkerd/access.log           Linkerd proxy access log (JSON layout) of the checkout API
+//! <out>/k8s_audit/audit.log          the API server's audit log (one Event per line)
+//! <out>/opa/decisions.ndjson         OPA decision logs of the ledger's authorizer
+//! <out>/k8s_policy/gatekeeper.ndjson Gatekeeper audit lines (constraint violations)
 //! <out>/azure_nsg/PT1H.json          Azure NSG flow logs (version 2), `{"records": [...]}` blobs as Network Watcher writes them
 //! <out>/inventory/service_accounts.csv  the service-account inventory (owners, rotation dates)
 //! <out>/inventory/policy_exceptions.csv the policy exceptions granted
@@ -101,6 +106,11 @@ const OUTPUTS: &[(&str, &str, Layout)] = &[
     ),
     ("intune", "intune/managed_devices.ndjson", Layout::Lines),
     ("gcp_vpc", "gcp_vpc/export.ndjson", Layout::Lines),
+    ("hubble", "hubble/flows.ndjson", Layout::Lines),
+    ("linkerd", "linkerd/access.log", Layout::Lines),
+    ("k8s_audit", "k8s_audit/audit.log", Layout::Lines),
+    ("opa", "opa/decisions.ndjson", Layout::Lines),
+    ("k8s_policy", "k8s_policy/gatekeeper.ndjson", Layout::Lines),
     (
         "azure_nsg",
         "azure_nsg/PT1H.json",

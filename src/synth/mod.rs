@@ -82,6 +82,9 @@ pub struct Generator {
     locked_until: BTreeMap<String, i64>,
     /// The scripted attack story, when one is told.
     story: Option<scenarios::story::Story>,
+    /// Gatekeeper violations already reported (constraint/kind/namespace/name): a violation is
+    /// one detection however many audit runs report it.
+    reported_violations: HashSet<String>,
     /// Password sprays, MFA bombing, lateral scans, admin probes and leaked service tokens
     /// happen at random (the KPIs' attack mix); off, only the story attacks.
     random_attacks: bool,
@@ -121,6 +124,7 @@ impl Generator {
             session_mfa: false,
             locked_until: BTreeMap::new(),
             story: None,
+            reported_violations: HashSet::new(),
             random_attacks: true,
         }
     }
@@ -183,6 +187,7 @@ impl Generator {
             25,
             30,
             6,
+            45,
         ]) {
             0 => self.sign_in_session(),
             1 => self.network_flow(),
@@ -195,7 +200,8 @@ impl Generator {
             8 => self.host_firewall_block(),
             9 => self.aws_console(),
             10 => self.device_sync(),
-            _ => self.endpoint_detection(),
+            11 => self.endpoint_detection(),
+            _ => self.cluster_traffic(),
         }
     }
 

@@ -131,6 +131,7 @@ impl Generator {
             crowdstrike::detection(t, self.detection_counter, (severity_id, severity), &person);
         self.emit_once("crowdstrike", line);
         self.truth.detections.push(Detection {
+            source: "crowdstrike",
             severity,
             detected_ms: t,
             device: person.device_id.clone(),

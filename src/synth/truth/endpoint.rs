@@ -18,13 +18,17 @@ pub struct ComplianceInterval {
     pub grace_until_ms: Option<i64>,
 }
 
-/// An EDR detection on a person's workstation.
+/// A detection: an EDR's on a person's workstation, a cloud or policy finding.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Detection {
+    /// The source that reports it, as the KPIs name it.
+    pub source: &'static str,
     /// OCSF severity name.
     pub severity: &'static str,
     pub detected_ms: i64,
+    /// The device it names (empty: none, so no host containment answers it).
     pub device: String,
+    /// The account it names (empty: none).
     pub login: String,
 }
 
@@ -42,8 +46,8 @@ pub struct Containment {
     pub target: ContainmentTarget,
 }
 
-/// Sorted values per OCSF severity name.
-type PerSeverity = BTreeMap<&'static str, Vec<f64>>;
+/// Sorted values per source and OCSF severity name.
+type PerSeverity = BTreeMap<(&'static str, &'static str), Vec<f64>>;
 
 /// Sorted values per platform, and how many of them count against the grace period.
 type PerPlatform = BTreeMap<&'static str, (Vec<f64>, u64)>;
@@ -84,7 +88,7 @@ impl Truth {
         let mut out = PerSeverity::new();
         for (d, answer) in self.responses() {
             if let Some(v) = value(d, answer) {
-                out.entry(d.severity).or_default().push(v);
+                out.entry((d.source, d.severity)).or_default().push(v);
             }
         }
         for values in out.values_mut() {
@@ -153,9 +157,9 @@ impl Truth {
             self.per_severity(|d, answer| answer.map(|at| (at - d.detected_ms) as f64 / 60_000.0));
         contained
             .iter()
-            .map(|(severity, minutes)| {
+            .map(|((source, severity), minutes)| {
                 let (median, p90) = median_p90(minutes);
-                json!({"source": "crowdstrike", "severity": severity, "contained": minutes.len(),
+                json!({"source": source, "severity": severity, "contained": minutes.len(),
                     "mean_minutes": minutes.iter().sum::<f64>() / minutes.len() as f64,
                     "median_minutes": median, "p90_minutes": p90})
             })
@@ -167,9 +171,9 @@ impl Truth {
         let open =
             self.per_severity(|d, answer| answer.is_none().then(|| hours(d.detected_ms, to_ms)));
         open.iter()
-            .map(|(severity, ages)| {
+            .map(|((source, severity), ages)| {
                 let (median, _) = median_p90(ages);
-                json!({"source": "crowdstrike", "severity": severity, "open": ages.len(),
+                json!({"source": source, "severity": severity, "open": ages.len(),
                     "median_age_hours": median, "max_age_hours": ages[ages.len() - 1]})
             })
             .collect()

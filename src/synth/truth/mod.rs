@@ -63,8 +63,11 @@ pub struct Truth {
     pub exception_uses: BTreeMap<String, Vec<(Option<String>, i64)>>,
     /// (source, sensitive app id) → [with MFA, without MFA] allowed sign-ins.
     pub sensitive_sign_ins: BTreeMap<(String, String), [u64; 2]>,
-    /// Every EDR detection.
+    /// Every detection (EDR, cloud and policy findings), each once.
     pub detections: Vec<Detection>,
+    /// (source, app) → [mutually authenticated, plaintext] east-west requests a mesh proxy
+    /// logged.
+    pub mtls: BTreeMap<(String, String), [u64; 2]>,
     /// Every containment the SOC performed.
     pub containments: Vec<Containment>,
     /// Every non-compliance interval of a device as Intune reports it.
@@ -146,6 +149,7 @@ impl Truth {
                 "noncompliant_devices_open": self.noncompliant_devices_open(to_ms),
                 "response_time": self.response_time(),
                 "detections_uncontained": self.detections_uncontained(to_ms),
+                "mtls_coverage": self.mtls_coverage(),
             }
         })
     }

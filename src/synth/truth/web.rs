@@ -47,4 +47,17 @@ impl Truth {
             })
             .collect()
     }
+
+    /// East-west requests into the mesh, per source and app: how many were mutually
+    /// authenticated.
+    pub(super) fn mtls_coverage(&self) -> Vec<Value> {
+        self.mtls
+            .iter()
+            .map(|((source, app), [mtls, plaintext])| {
+                let requests = mtls + plaintext;
+                json!({"source": source, "app": app, "requests": requests, "mtls": mtls,
+                    "plaintext": plaintext, "mtls_ratio": *mtls as f64 / requests as f64})
+            })
+            .collect()
+    }
 }

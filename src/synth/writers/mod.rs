@@ -14,6 +14,7 @@ pub mod entra;
 pub mod envoy;
 pub mod gcp_vpc;
 pub mod intune;
+pub mod k8s;
 pub mod nginx;
 pub mod okta;
 pub mod vpcflow;
