@@ -14,6 +14,10 @@
 //! <out>/crowdstrike/fdr.ndjson       CrowdStrike Falcon Data Replicator events
 //! <out>/cloudtrail/records.json      CloudTrail `{"Records": [...]}` files, back to back
 //! <out>/intune/managed_devices.ndjson   Intune Graph managedDevice snapshots
+//! <out>/kandji/library_items.ndjson  Kandji library-item status of managed Macs (the compliance verdict)
+//! <out>/workspace_one/devices.json   Workspace ONE device search pages (`{"Devices": [...]}`) of people's phones
+//! <out>/sentinelone/threats_and_activities.ndjson  SentinelOne threats on production servers and their activities
+//! <out>/guardduty/eventbridge.ndjson GuardDuty findings about production instances, as EventBridge delivers them
 //! <out>/gcp_vpc/export.ndjson       GCP firewall and VPC flow log entries, one Cloud Logging entry per line
 //! <out>/hubble/flows.ndjson         Cilium Hubble flow events of the Kubernetes cluster (exporter lines)
 //! <out>/linkerd/access.log           Linkerd proxy access log (JSON layout) of the checkout API
@@ -105,6 +109,21 @@ const OUTPUTS: &[(&str, &str, Layout)] = &[
         },
     ),
     ("intune", "intune/managed_devices.ndjson", Layout::Lines),
+    ("kandji", "kandji/library_items.ndjson", Layout::Lines),
+    (
+        "workspace_one",
+        "workspace_one/devices.json",
+        Layout::Envelope {
+            key: "Devices",
+            per_envelope: 500,
+        },
+    ),
+    (
+        "sentinelone",
+        "sentinelone/threats_and_activities.ndjson",
+        Layout::Lines,
+    ),
+    ("guardduty", "guardduty/eventbridge.ndjson", Layout::Lines),
     ("gcp_vpc", "gcp_vpc/export.ndjson", Layout::Lines),
     ("hubble", "hubble/flows.ndjson", Layout::Lines),
     ("linkerd", "linkerd/access.log", Layout::Lines),

@@ -69,6 +69,8 @@ pub struct Generator {
     nginx_seen: SecondDedup,
     /// Compliance per device (by owner login), carried from one check-in to the next.
     devices: BTreeMap<String, DeviceCompliance>,
+    /// Compliance per phone (by owner login).
+    phones: BTreeMap<String, DeviceCompliance>,
     /// Containments not yet due, in no particular order.
     pending: Vec<PendingContainment>,
     detection_counter: u64,
@@ -117,6 +119,7 @@ impl Generator {
             vpc_seen: SecondDedup::default(),
             nginx_seen: SecondDedup::default(),
             devices: BTreeMap::new(),
+            phones: BTreeMap::new(),
             pending: Vec::new(),
             detection_counter: 0,
             deploy_credential_rotated: false,
@@ -188,6 +191,9 @@ impl Generator {
             30,
             6,
             45,
+            12,
+            3,
+            3,
         ]) {
             0 => self.sign_in_session(),
             1 => self.network_flow(),
@@ -201,7 +207,10 @@ impl Generator {
             9 => self.aws_console(),
             10 => self.device_sync(),
             11 => self.endpoint_detection(),
-            _ => self.cluster_traffic(),
+            12 => self.cluster_traffic(),
+            13 => self.phone_sync(),
+            14 => self.server_threat(),
+            _ => self.cloud_finding(),
         }
     }
 

@@ -7,7 +7,9 @@ use crate::synth::truth::{
     AdminFlow, ComplianceInterval, Containment, ContainmentTarget, Detection,
 };
 use crate::synth::writers::okta::{CLEAR_SESSION, OktaAdmin};
-use crate::synth::writers::{crowdstrike, defender, intune, okta, os_name};
+use crate::synth::writers::{
+    crowdstrike, defender, intune, kandji, okta, os_name, sentinelone, workspace_one,
+};
 use crate::synth::{Generator, uses_entra, uses_falcon};
 
 /// Answers detections: contains the host in Falcon, or revokes the user's Okta sessions.
@@ -185,10 +187,11 @@ impl Generator {
         }
     }
 
-    /// An Intune check-in of a person's device. Compliance carries over between check-ins:
-    /// a compliant managed device sometimes drifts (a grace period starts), a drifted one is
-    /// sometimes fixed by the next check-in, and an unmanaged device (enrolled for mail only)
-    /// stays non-compliant with no grace. Each change opens or closes a
+    /// A check-in of a person's laptop: managed Macs through Kandji (its Blueprint's library
+    /// items), every other device through Intune. Compliance carries over between check-ins:
+    /// a compliant managed device sometimes drifts (Intune starts a grace period), a drifted
+    /// one is sometimes fixed by the next check-in, and an unmanaged device (enrolled in Intune
+    /// for mail only) stays non-compliant with no grace. Each change opens or closes a
     /// [`ComplianceInterval`] in the truth.
     pub(in crate::synth) fn device_sync(&mut self) {
         let people = self.company.people.clone();
@@ -197,7 +200,13 @@ impl Generator {
             return;
         }
         let t = self.clock_ms;
-        let platform = os_name(&person);
+        let kandji = person.device_managed && person.device_os == "MACOS";
+        // Kandji's verdict records name no platform.
+        let (source, platform) = if kandji {
+            ("kandji", None)
+        } else {
+            ("intune", Some(os_name(&person)))
+        };
         let previous = self.devices.get(&person.login).copied();
         let compliant_now = match previous {
             _ if !person.device_managed => false,
@@ -205,24 +214,14 @@ impl Generator {
             Some(DeviceCompliance::Compliant) => !self.rng.chance(0.25),
             Some(DeviceCompliance::NonCompliant(_)) => self.rng.chance(0.45),
         };
-        let current = match (previous, compliant_now) {
-            (Some(DeviceCompliance::NonCompliant(i)), true) => {
-                self.truth.compliance[i].end_ms = Some(t);
-                DeviceCompliance::Compliant
-            }
-            (Some(DeviceCompliance::NonCompliant(i)), false) => DeviceCompliance::NonCompliant(i),
-            (_, true) => DeviceCompliance::Compliant,
-            (_, false) => {
-                self.truth.compliance.push(ComplianceInterval {
-                    platform,
-                    start_ms: t,
-                    end_ms: None,
-                    grace_until_ms: person.device_managed.then_some(t + GRACE_PERIOD_MS),
-                });
-                DeviceCompliance::NonCompliant(self.truth.compliance.len() - 1)
-            }
-        };
+        let grace = (person.device_managed && !kandji).then_some(t + GRACE_PERIOD_MS);
+        let current = self.track_compliance(previous, compliant_now, t, source, platform, grace);
         self.devices.insert(person.login.clone(), current);
+        if kandji {
+            let line = kandji::library_items(t, &person, compliant_now);
+            self.emit_once("kandji", line);
+            return;
+        }
         let (state, grace) = match current {
             DeviceCompliance::Compliant => ("compliant", None),
             DeviceCompliance::NonCompliant(i) => {
@@ -235,5 +234,90 @@ impl Generator {
         };
         let line = intune::managed_device(t, &person, state, grace);
         self.emit_once("intune", line);
+    }
+
+    /// A check-in of a person's phone, managed by Workspace ONE (no grace period).
+    pub(in crate::synth) fn phone_sync(&mut self) {
+        let people = self.company.people.clone();
+        let person = self.rng.pick(&people).clone();
+        if person.service {
+            return;
+        }
+        let t = self.clock_ms;
+        let previous = self.phones.get(&person.login).copied();
+        let compliant_now = match previous {
+            None => self.rng.chance(0.9),
+            Some(DeviceCompliance::Compliant) => !self.rng.chance(0.15),
+            Some(DeviceCompliance::NonCompliant(_)) => self.rng.chance(0.5),
+        };
+        let platform = if workspace_one::is_iphone(&person) {
+            "iOS"
+        } else {
+            "Android"
+        };
+        let current = self.track_compliance(
+            previous,
+            compliant_now,
+            t,
+            "workspace_one",
+            Some(platform),
+            None,
+        );
+        self.phones.insert(person.login.clone(), current);
+        let line = workspace_one::phone(t, &person, compliant_now);
+        self.emit_once("workspace_one", line);
+    }
+
+    /// Open or close a non-compliance interval for a check-in.
+    fn track_compliance(
+        &mut self,
+        previous: Option<DeviceCompliance>,
+        compliant_now: bool,
+        t: i64,
+        source: &'static str,
+        platform: Option<&'static str>,
+        grace_until_ms: Option<i64>,
+    ) -> DeviceCompliance {
+        match (previous, compliant_now) {
+            (Some(DeviceCompliance::NonCompliant(i)), true) => {
+                self.truth.compliance[i].end_ms = Some(t);
+                DeviceCompliance::Compliant
+            }
+            (Some(DeviceCompliance::NonCompliant(i)), false) => DeviceCompliance::NonCompliant(i),
+            (_, true) => DeviceCompliance::Compliant,
+            (_, false) => {
+                self.truth.compliance.push(ComplianceInterval {
+                    source,
+                    platform,
+                    start_ms: t,
+                    end_ms: None,
+                    grace_until_ms,
+                });
+                DeviceCompliance::NonCompliant(self.truth.compliance.len() - 1)
+            }
+        }
+    }
+
+    /// SentinelOne on a production server detects a threat: the threat record and the
+    /// activity that names it (one detection). Nobody contains servers here: it stays open.
+    pub(in crate::synth) fn server_threat(&mut self) {
+        let t = self.clock_ms;
+        let (ip, _) = self.host(1);
+        let host = format!("prod-app-{}", ip.rsplit('.').next().unwrap_or("0"));
+        let malicious = self.rng.chance(0.6);
+        let threat_id = format!("{}", 2_150_000_000_000_000_000u64 + self.rng.below(1 << 48));
+        let activity_id = format!("{}", 2_160_000_000_000_000_000u64 + self.rng.below(1 << 48));
+        self.truth.detections.push(Detection {
+            source: "sentinelone",
+            severity: if malicious { "high" } else { "medium" },
+            detected_ms: t,
+            device: sentinelone::agent_id(&host),
+            login: String::new(),
+        });
+        let line = sentinelone::threat(t, &threat_id, &host, &ip, malicious);
+        self.emit_once("sentinelone", line);
+        let line =
+            sentinelone::threat_activity(t + 200, &activity_id, &threat_id, &host, malicious);
+        self.emit_once("sentinelone", line);
     }
 }

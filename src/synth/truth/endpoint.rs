@@ -11,7 +11,10 @@ use super::{Truth, hours, median_p90};
 /// check-in that reported the device compliant again (`None`: still open).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ComplianceInterval {
-    pub platform: &'static str,
+    /// The device-management source that reports the device.
+    pub source: &'static str,
+    /// The platform as the source names it (`None`: the source's verdict records name none).
+    pub platform: Option<&'static str>,
     pub start_ms: i64,
     pub end_ms: Option<i64>,
     /// End of the grace period Intune granted (`None`: no grace, e.g. unmanaged devices).
@@ -49,8 +52,8 @@ pub struct Containment {
 /// Sorted values per source and OCSF severity name.
 type PerSeverity = BTreeMap<(&'static str, &'static str), Vec<f64>>;
 
-/// Sorted values per platform, and how many of them count against the grace period.
-type PerPlatform = BTreeMap<&'static str, (Vec<f64>, u64)>;
+/// Sorted values per source and platform, and how many of them count against the grace period.
+type PerPlatform = BTreeMap<(&'static str, Option<&'static str>), (Vec<f64>, u64)>;
 
 impl Truth {
     /// The response-speed definition over the generator's own records: a detection is
@@ -106,12 +109,16 @@ impl Truth {
         for interval in &self.compliance {
             match interval.end_ms {
                 Some(end) => {
-                    let e = closed.entry(interval.platform).or_default();
+                    let e = closed
+                        .entry((interval.source, interval.platform))
+                        .or_default();
                     e.0.push(hours(interval.start_ms, end));
                     e.1 += u64::from(interval.grace_until_ms.is_none_or(|g| end > g));
                 }
                 None => {
-                    let e = open.entry(interval.platform).or_default();
+                    let e = open
+                        .entry((interval.source, interval.platform))
+                        .or_default();
                     e.0.push(hours(interval.start_ms, to_ms));
                     e.1 += u64::from(interval.grace_until_ms.is_none_or(|g| g < to_ms));
                 }
@@ -128,9 +135,9 @@ impl Truth {
         self.noncompliance_hours(to_ms)
             .0
             .iter()
-            .map(|(platform, (hours, after_grace))| {
+            .map(|((source, platform), (hours, after_grace))| {
                 let (median, p90) = median_p90(hours);
-                json!({"source": "intune", "platform": platform, "remediated": hours.len(),
+                json!({"source": source, "platform": platform, "remediated": hours.len(),
                     "mean_hours": hours.iter().sum::<f64>() / hours.len() as f64,
                     "median_hours": median, "p90_hours": p90, "closed_after_grace": after_grace})
             })
@@ -142,9 +149,9 @@ impl Truth {
         self.noncompliance_hours(to_ms)
             .1
             .iter()
-            .map(|(platform, (ages, past_grace))| {
+            .map(|((source, platform), (ages, past_grace))| {
                 let (median, _) = median_p90(ages);
-                json!({"source": "intune", "platform": platform, "open": ages.len(),
+                json!({"source": source, "platform": platform, "open": ages.len(),
                     "past_grace": past_grace, "median_age_hours": median,
                     "max_age_hours": ages[ages.len() - 1]})
             })

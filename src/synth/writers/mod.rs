@@ -13,11 +13,15 @@ pub mod defender;
 pub mod entra;
 pub mod envoy;
 pub mod gcp_vpc;
+pub mod guardduty;
 pub mod intune;
 pub mod k8s;
+pub mod kandji;
 pub mod nginx;
 pub mod okta;
+pub mod sentinelone;
 pub mod vpcflow;
+pub mod workspace_one;
 pub mod zeek;
 
 use super::company::Person;
