@@ -106,7 +106,7 @@ fn query(lake: &Path, config: &Path, sql: &str) -> Vec<Value> {
 #[test]
 fn sigkill_three_times_during_kafka_consumption_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let dataset = generate(dir.path(), 11, 330_000);
+    let dataset = generate(dir.path(), 11, 360_000);
     let mock = start_mock(&dataset);
     assert!(
         mock.produced >= 200_000,
