@@ -8,9 +8,8 @@
 --   both endpoints inside site.internal_cidrs), per source and destination segment, as the
 --   enforcement points decided them. blocked = refused by a policy (VPC flow REJECT, an NSG
 --   deny, a host firewall block: disposition Blocked); allowed = let through by a policy (VPC
---   ACCEPT, an NSG allow), not counting a flow's close record (Azure NSG `E` tuples: the
---   decision was counted at the flow's begin); failed = failed without any policy decision
---   (Zeek REJ/S0, an EDR ConnectionFailed) — a refusal by the target host, not by Zero Trust
+--   ACCEPT, an NSG allow; the NSG states it on the flow's begin tuple, its continuation and end
+--   tuples carry no decision); failed = failed without any policy decision (Zeek REJ/S0, an EDR ConnectionFailed) — a refusal by the target host, not by Zero Trust
 --   controls. blocked_ratio = blocked / (blocked + allowed): the share of policy decisions
 --   that refused. Each enforcement point counts its own decision: a connection the network
 --   allowed and the host firewall then refused is one allowed and one blocked.
@@ -28,7 +27,7 @@ FROM (
         COALESCE(zt_segment_src, 'internal') AS segment_src,
         COALESCE(zt_segment_dst, 'internal') AS segment_dst,
         COUNT(DISTINCT CASE WHEN disposition_id = 2 THEN metadata_uid END) AS blocked,
-        COUNT(DISTINCT CASE WHEN disposition_id = 1 AND activity_id IS DISTINCT FROM 2 THEN metadata_uid END) AS allowed,
+        COUNT(DISTINCT CASE WHEN disposition_id = 1 THEN metadata_uid END) AS allowed,
         COUNT(DISTINCT CASE WHEN disposition_id IS NULL AND status_id = 2 THEN metadata_uid END) AS failed
     FROM network_activity
     WHERE zt_is_lateral AND zt_port_class = 'admin'
@@ -44,8 +43,7 @@ SELECT DISTINCT
     COALESCE(zt_segment_dst, 'internal') AS segment_dst,
     CASE
         WHEN disposition_id = 2 THEN 'blocked'
-        WHEN disposition_id = 1 AND activity_id IS DISTINCT FROM 2 THEN 'allowed'
-        WHEN disposition_id = 1 THEN 'flow end'
+        WHEN disposition_id = 1 THEN 'allowed'
         WHEN status_id = 2 THEN 'failed'
         ELSE 'observed'
     END AS outcome,

@@ -6,10 +6,12 @@
 -- totals: requests, mtls, plaintext
 -- description: The share of east-west requests that are mutually authenticated. East-west = a
 --   request a service-mesh proxy received for the workload beside it, from another workload:
---   every http_activity row of a source that states whether the client connection was mTLS
---   (zt_mtls not null: Linkerd's inbound access log, where each request is logged once, at the
---   server), except kubelet health probes (user agent kube-probe/…), which come from the node
---   and are plaintext by design. Per source and destination application (site.apps matched by
+--   every request row of a mesh whose access log states on every request whether the client
+--   connection was mTLS (Linkerd's inbound access log, where each request is logged once, at
+--   the server; sources that only ever say "yes" — an OPA decision naming a principal, a
+--   Hubble flow authenticated by SPIRE — would read as 100% and are not counted), except
+--   kubelet health probes (user agent kube-probe/…), which come from the node and are
+--   plaintext by design. Per source and destination application (site.apps matched by
 --   host or path prefix; `other` when none matches — list a service's cluster name, e.g.
 --   checkout-api.payments.svc.cluster.local, in an app's hosts to see it apart). mtls = the
 --   client presented a mesh identity the proxy verified (zt_client_identity); plaintext = it did
@@ -33,8 +35,9 @@ FROM (
         COUNT(DISTINCT metadata_uid) AS requests,
         COUNT(DISTINCT CASE WHEN zt_mtls THEN metadata_uid END) AS mtls,
         COUNT(DISTINCT CASE WHEN NOT zt_mtls THEN metadata_uid END) AS plaintext
-    FROM http_activity
+    FROM http_requests
     WHERE zt_mtls IS NOT NULL
+        AND metadata_product_name IN ('linkerd')
         AND COALESCE(http_request_user_agent, '') NOT LIKE 'kube-probe/%'
     GROUP BY 1, 2, 3
 )
@@ -55,7 +58,8 @@ SELECT DISTINCT
     http_request_http_method AS method,
     http_request_url_path AS path,
     http_response_code AS status
-FROM http_activity
+FROM http_requests
 WHERE zt_mtls IS NOT NULL
+    AND metadata_product_name IN ('linkerd')
     AND COALESCE(http_request_user_agent, '') NOT LIKE 'kube-probe/%'
 ORDER BY time, metadata_uid

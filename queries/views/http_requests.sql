@@ -11,5 +11,5 @@ WHERE (metadata_product_name IS DISTINCT FROM 'opa')
     AND NOT (
         metadata_product_name = 'hubble'
         AND metadata_event_code = 'http-request'
-        AND zt_decision = 'allow'
+        AND COALESCE(zt_decision, '') = 'allow'
     )

@@ -84,9 +84,6 @@ pub struct Generator {
     locked_until: BTreeMap<String, i64>,
     /// The scripted attack story, when one is told.
     story: Option<scenarios::story::Story>,
-    /// Gatekeeper violations already reported (constraint/kind/namespace/name): a violation is
-    /// one detection however many audit runs report it.
-    reported_violations: HashSet<String>,
     /// Password sprays, MFA bombing, lateral scans, admin probes and leaked service tokens
     /// happen at random (the KPIs' attack mix); off, only the story attacks.
     random_attacks: bool,
@@ -127,7 +124,6 @@ impl Generator {
             session_mfa: false,
             locked_until: BTreeMap::new(),
             story: None,
-            reported_violations: HashSet::new(),
             random_attacks: true,
         }
     }

@@ -22,10 +22,11 @@
 //! Microsoft's own VNet example uses seconds. A record without `Version` is read by each
 //! tuple's field count.
 //!
-//! A flow's begin and end are two rows: the KPIs count a policy decision once, from the rows
-//! that are not a flow's close (see `lateral_movement_attempts`). `metadata_uid` hashes the
-//! resource, interface, rule and tuple, so a redelivered blob is counted once while the begin
-//! and end of one flow stay two rows.
+//! A flow's begin, continuation and end are rows of their own, and only the begin (or deny)
+//! tuple carries the decision (`action_id`/`disposition_id`): the NSG decides once, when the
+//! flow starts, so a long session is one allowed decision however many `C` tuples follow.
+//! `metadata_uid` hashes the resource, interface, rule and tuple, so a redelivered blob is
+//! counted once while the tuples of one flow stay rows of their own.
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -33,10 +34,10 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::jv::{array_at, as_text, get, i64_at, missing, parse_object, str_at};
+use super::jv::{array_at, as_text, at, get, i64_at, missing, parse_object, str_at};
 use super::{Format, Parser, Sniff, VendorSpec, content_uid, json_object};
 use crate::record::{ErrorKind, Framing, ParseError};
-use crate::schema::{NetworkActivityRow, TableBuilders};
+use crate::schema::{BaseEventRow, Common, NetworkActivityRow, TableBuilders};
 use crate::site::Site;
 
 /// Azure NSG and VNet flow logs.
@@ -98,7 +99,22 @@ impl Parser for AzureFlowParser {
         out: &mut TableBuilders,
     ) -> Result<usize, ParseError> {
         let value = parse_object(record, "an Azure flow log")?;
+        // Other diagnostic categories of the same resources (NSG events, rule counters) are
+        // records of this source that no class maps.
+        if let Some(category) = str_at(&value, &["category"])
+            && !FLOW_CATEGORIES
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(&category))
+        {
+            return append_base_event(&value, &category, record, raw_ref, out);
+        }
         let (shape, groups) = if let Some(props) = get(&value, "properties") {
+            if !at(props, &["flows"]).is_some_and(Value::is_array) {
+                return Err(ParseError::new(
+                    ErrorKind::InvalidField,
+                    "properties.flows is missing or not a list",
+                ));
+            }
             let version = match i64_at(props, &["Version"]) {
                 None => None,
                 Some(1) => Some(1),
@@ -112,6 +128,12 @@ impl Parser for AzureFlowParser {
             };
             (Shape::Nsg { version }, nsg_groups(props))
         } else if let Some(flows) = get(&value, "flowRecords") {
+            if !at(flows, &["flows"]).is_some_and(Value::is_array) {
+                return Err(ParseError::new(
+                    ErrorKind::InvalidField,
+                    "flowRecords.flows is missing or not a list",
+                ));
+            }
             (Shape::Vnet, vnet_groups(&value, flows))
         } else {
             return Err(missing("properties.flows (NSG) or flowRecords (VNet)"));
@@ -153,6 +175,45 @@ impl Parser for AzureFlowParser {
         }
         Ok(n)
     }
+}
+
+/// The categories of flow log records; other categories of the same resources go to
+/// `base_event`.
+const FLOW_CATEGORIES: [&str; 2] = ["NetworkSecurityGroupFlowEvent", "FlowLogFlowEvent"];
+
+/// A record of another diagnostic category (NSG events, rule counters): the resource and the
+/// record itself.
+fn append_base_event(
+    value: &Value,
+    category: &str,
+    record: &[u8],
+    raw_ref: &str,
+    out: &mut TableBuilders,
+) -> Result<usize, ParseError> {
+    let time = super::jv::time_at(value, &["time"]).ok_or_else(|| missing("time"))?;
+    let resource = str_at(value, &["resourceId"]);
+    let mut row = BaseEventRow {
+        common: Common {
+            time: Some(time),
+            metadata_uid: Some(Cow::Owned(content_uid("azflow", record))),
+            metadata_log_name: str_at(value, &["operationName"]),
+            metadata_product_name: Some(Cow::Borrowed("azure_nsg")),
+            metadata_product_vendor_name: Some(Cow::Borrowed("Microsoft")),
+            cloud_provider: Some(Cow::Borrowed("Azure")),
+            cloud_account_uid: resource
+                .as_deref()
+                .and_then(subscription_of)
+                .map(|s| Cow::Owned(s.to_string())),
+            raw_ref: Some(Cow::Borrowed(raw_ref)),
+            severity_id: Some(1),
+            ..Common::default()
+        },
+        ..BaseEventRow::default()
+    };
+    row.own.zt_target_type = Some(Cow::Borrowed("resource"));
+    row.own.zt_target_uid = resource;
+    out.append_base_event(&mut row, category, record);
+    Ok(1)
 }
 
 /// Tuples that share a rule and an interface.
@@ -348,9 +409,13 @@ fn map_tuple<'v>(
         n.traffic_packets = sum(packets_out, packets_in);
         n.traffic_bytes = sum(bytes_out, bytes_in);
     }
-    let (action, disposition) = if allowed { (1, 1) } else { (2, 2) };
-    n.action_id = Some(action);
-    n.disposition_id = Some(disposition);
+    // The NSG decides a flow once, when it begins: the decision is on the begin (or deny)
+    // tuple; continuation and end tuples report traffic of an allowed flow, not a new decision.
+    if begins || !allowed {
+        let (action, disposition) = if allowed { (1, 1) } else { (2, 2) };
+        n.action_id = Some(action);
+        n.disposition_id = Some(disposition);
+    }
     n.device_interface_uid = group.mac.clone();
     match context.shape {
         Shape::Nsg { .. } => n.device_uid = context.resource.clone(),

@@ -150,8 +150,8 @@ impl Parser for GoogleWorkspaceParser {
             match row {
                 Out::Auth(mut row) => out.authentication.append(&mut row),
                 Out::Change(mut row) => out.account_change.append(&mut row),
-                Out::Base(mut row, event_type) => {
-                    out.append_base_event(&mut row, &event_type, record)
+                Out::Base(mut row, event_type, raw) => {
+                    out.append_base_event(&mut row, &event_type, raw.as_bytes())
                 }
             }
         }
@@ -195,7 +195,10 @@ enum Out<'v> {
     /// Boxed: a sign-in row is twice the size of the others.
     Auth(Box<AuthenticationRow<'v>>),
     Change(AccountChangeRow<'v>),
-    Base(BaseEventRow<'v>, String),
+    /// With the event type and the event as stored in `raw_data`: the activity's identity and
+    /// this one event, not the whole activity (an activity of thousands of events would
+    /// otherwise be copied into every row).
+    Base(BaseEventRow<'v>, String, String),
 }
 
 /// A time ztlens can store (see [`MAX_EPOCH_SECONDS`]).
@@ -740,7 +743,16 @@ fn map_event<'v>(
             } else {
                 format!("{}:{}", a.application, e.name)
             };
-            Out::Base(map_base(a, e, common, site), event_type)
+            let raw = serde_json::json!({
+                "time": a.time,
+                "uniqueQualifier": a.uniq,
+                "applicationName": a.application,
+                "actor": a.actor_email,
+                "ipAddress": a.ip,
+                "event": {"type": e.kind, "name": e.name, "parameters": e.params},
+            })
+            .to_string();
+            Out::Base(map_base(a, e, common, site), event_type, raw)
         }
         kind => Out::Auth(Box::new(map_auth(a, e, common, kind, site))),
     }

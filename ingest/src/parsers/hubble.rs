@@ -936,6 +936,10 @@ fn http_row<'v>(
     let mut other_headers = Vec::new();
     for header in array_at(http, &["headers"]) {
         let key = text(header, &["key"]).unwrap_or("").to_ascii_lowercase();
+        // Credentials (authorization, cookies, API keys) are never stored.
+        if super::jv::is_secret_key(&key) {
+            continue;
+        }
         let slot = match key.as_str() {
             "user-agent" => &mut ua,
             "x-forwarded-for" => &mut xff,

@@ -146,6 +146,64 @@ pub(crate) fn unmapped(object: &Value, known: &[&str]) -> Option<String> {
     (!rest.is_empty()).then(|| Value::Object(rest).to_string())
 }
 
+/// Whether a JSON key or header name names a credential or a request body: its value is never
+/// stored (`Authorization: Bearer …`, `cookie`, `x-api-key`, `password`, `client_secret`, a
+/// token, a posted body that may hold any of them).
+pub(crate) fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    let key = key.trim_start_matches(':');
+    const EXACT: &[&str] = &[
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "body",
+        "raw_body",
+        "parsed_body",
+        "nd_builtin_cache",
+    ];
+    const PARTS: &[&str] = &[
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "api-key",
+        "api_key",
+        "apikey",
+        "private_key",
+        "private-key",
+        "credential",
+    ];
+    EXACT.contains(&key) || PARTS.iter().any(|p| key.contains(p))
+}
+
+/// Remove every member whose key [`is_secret_key`], and every `{"key": …, "value": …}` or
+/// `{"name": …, "value": …}` header entry whose name is one, at any depth (bounded by the
+/// parser's own nesting limit, as the value was parsed from a record).
+pub(crate) fn scrub_secrets(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|k, _| !is_secret_key(k));
+            for v in map.values_mut() {
+                scrub_secrets(v);
+            }
+        }
+        Value::Array(items) => {
+            items.retain(|item| {
+                let name = item
+                    .get("key")
+                    .or_else(|| item.get("name"))
+                    .and_then(Value::as_str);
+                !(item.get("value").is_some() && name.is_some_and(is_secret_key))
+            });
+            for v in items.iter_mut() {
+                scrub_secrets(v);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// A missing-field error.
 pub(crate) fn missing(what: &str) -> ParseError {
     ParseError::new(ErrorKind::MissingField, format!("{what} is missing"))
@@ -158,6 +216,28 @@ pub(crate) fn invalid(field: &str, value: &str) -> ParseError {
         ErrorKind::InvalidField,
         format!("{field} {shown:?} is not valid"),
     )
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_scrubbed_at_any_depth() {
+        let mut v: Value = serde_json::from_str(
+            r#"{"a": {"Authorization": "Bearer x", "x-api-key": "k", "host": "h",
+                "parsed_body": {"password": "p"}, "client_secret": "s"},
+               "headers": [{"key": "Cookie", "value": "c"}, {"key": "accept", "value": "*/*"}],
+               "token_count": 3, "user": "alice"}"#,
+        )
+        .unwrap();
+        scrub_secrets(&mut v);
+        assert_eq!(
+            v,
+            serde_json::json!({"a": {"host": "h"},
+                "headers": [{"key": "accept", "value": "*/*"}], "user": "alice"})
+        );
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! | stage `ResponseComplete` or `Panic` | http_activity | `verb` → method (get/list/watch GET, create POST, update PUT, patch PATCH, delete/deletecollection DELETE; a non-resource URL's lower-case method upper-cased); `requestURI` → path and query; `sourceIPs[0]` → source (all of them in `http_request_x_forwarded_for` when there are several); `user.username` → `user_name`, and a service account (`system:serviceaccount:<ns>:<name>`) → `zt_client_identity`; `responseStatus.code` → `http_response_code`; `stageTimestamp − requestReceivedTimestamp` → latency |
 //! | stage `ResponseStarted` with code 401 | http_activity | a failed authentication: the API server logs it at this stage only |
 //! | stage `RequestReceived`, other `ResponseStarted` | base_event | event type = the stage: the request's row comes from its final stage, so it counts once |
-//! | a successful create, update, patch or delete of a `rolebindings` / `clusterrolebindings` | account_change, besides the http_activity row | one row per subject: `role_grant` (activity 7 Attach Policy) or `role_revoke` (8 Detach Policy); the subject → user, the caller → actor; High severity for ClusterRole `cluster-admin` or `admin` |
+//! | a successful create or delete of a `rolebindings` / `clusterrolebindings` (an update or patch names the subjects after it, not the change: only its http_activity row) | account_change, besides the http_activity row | one row per subject: `role_grant` (activity 7 Attach Policy) or `role_revoke` (8 Detach Policy); the subject → user, the caller → actor; High severity for ClusterRole `cluster-admin` or `admin` |
 //!
 //! The decision (`zt_decision`, `zt_authz_result`, `policy_name`): an admission denial (the
 //! `admission webhook "<name>" denied the request` text any webhook engine produces, a
@@ -665,7 +665,9 @@ fn binding_changes<'v>(
         return Vec::new();
     }
     let (activity_id, activity_name, change) = match verb {
-        "create" | "update" | "patch" => (7, "Attach Policy", "role_grant"),
+        // An update or patch names the binding's subjects after the change, not which were
+        // added or removed: it stays an http_activity row, not a grant to every subject.
+        "create" => (7, "Attach Policy", "role_grant"),
         "delete" => (8, "Detach Policy", "role_revoke"),
         _ => return Vec::new(),
     };

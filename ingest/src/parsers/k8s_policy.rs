@@ -12,9 +12,9 @@
 //!
 //! | record | table | mapping |
 //! |---|---|---|
-//! | report result `fail`, `warn` or `error` | detection_finding | one row per result and resource (`resources[]`, else the report's `scope`); `policy/rule` → analytic; `severity` info 1 … critical 5; `category` → types; `is_alert` for a scored `fail` |
+//! | report result `fail`, `warn` or `error` | detection_finding | one row per result and resource (`resources[]`, else the report's `scope`); `policy/rule` → analytic; `severity` info 1 … critical 5; `category` → types; `enforced` (in `unmapped`) for a scored `fail` |
 //! | report result `pass` or `skip` | — | no row: a report states the current state, a pass is the absence of a finding. A report without any finding is one base_event (event type = its kind), so the snapshot is kept |
-//! | Gatekeeper `violation_audited` line, constraint `status.violations[]` entry | detection_finding | constraint kind/name → analytic; `constraint_action` / `enforcementAction` deny → severity 3 Medium and `is_alert`, warn → 2 Low, dryrun → 1 Informational |
+//! | Gatekeeper `violation_audited` line, constraint `status.violations[]` entry | detection_finding | constraint kind/name → analytic; `constraint_action` / `enforcementAction` deny → severity 3 Medium and `enforced`, warn → 2 Low, dryrun → 1 Informational |
 //! | other Gatekeeper lines (`audit_started`, `constraint_audited`, `audit_finished`, admission `violation`) | base_event | event type = `event_type`; `request_username` → actor; the resource (else the constraint) → target |
 //! | a constraint without violations | base_event | event type `constraint_status` |
 //!
@@ -208,14 +208,29 @@ fn object_reference(object: &Value) -> Resource<'_> {
 
 /// The report without its results and the API server's bookkeeping (`managedFields`).
 fn report_context(report: &Value) -> Value {
-    let mut copy = report.clone();
-    if let Some(map) = copy.as_object_mut() {
-        map.remove("results");
-        if let Some(Value::Object(metadata)) = map.get_mut("metadata") {
-            metadata.remove("managedFields");
+    summary_of(report, &["source", "scope", "summary"])
+}
+
+/// What identifies a report or constraint, copied into each of its findings: small and bounded,
+/// so a report of thousands of results does not repeat its whole self in every row (the
+/// memory a record costs stays proportional to its size).
+fn summary_of(object: &Value, keys: &[&str]) -> Value {
+    let mut out = Map::new();
+    for key in ["apiVersion", "kind"].iter().chain(keys) {
+        if let Some(v) = get(object, key).filter(|v| !v.is_null()) {
+            out.insert((*key).to_string(), v.clone());
         }
     }
-    copy
+    if let Some(metadata) = get(object, "metadata") {
+        let mut m = Map::new();
+        for key in ["name", "namespace", "uid", "creationTimestamp"] {
+            if let Some(v) = get(metadata, key).filter(|v| !v.is_null()) {
+                m.insert(key.to_string(), v.clone());
+            }
+        }
+        out.insert("metadata".to_string(), Value::Object(m));
+    }
+    Value::Object(out)
 }
 
 /// A finding row with what every source fills the same way.
@@ -239,7 +254,12 @@ struct Finding<'v> {
 }
 
 impl<'v> Finding<'v> {
-    fn into_row(self, raw_ref: &'v str) -> DetectionFindingRow<'v> {
+    fn into_row(mut self, raw_ref: &'v str) -> DetectionFindingRow<'v> {
+        // A policy violation is a posture finding about a resource, not an alert an analyst
+        // contains: `is_alert` is false (the response KPIs would keep it open forever). Whether
+        // the policy enforces (deny, a scored fail) is kept for queries.
+        self.unmapped
+            .insert("enforced".to_string(), Value::Bool(self.is_alert));
         let finding_uid = content_uid(
             "k8s_policy",
             format!(
@@ -295,7 +315,7 @@ impl<'v> Finding<'v> {
         d.finding_info_types = self.category.into_iter().collect();
         d.finding_info_created_time = self.created_time.or(Some(self.time));
         d.finding_info_last_seen_time = Some(self.time);
-        d.is_alert = Some(self.is_alert);
+        d.is_alert = Some(false);
         row
     }
 }
@@ -605,14 +625,12 @@ fn constraint(
         None => None,
     };
     let spec_action = str_at(value, &["spec", "enforcementAction"]);
-    let mut context = value.clone();
-    if let Some(map) = context.as_object_mut() {
-        if let Some(Value::Object(status)) = map.get_mut("status") {
-            status.remove("violations");
-        }
-        if let Some(Value::Object(metadata)) = map.get_mut("metadata") {
-            metadata.remove("managedFields");
-        }
+    let mut context = summary_of(value, &[]);
+    if let (Some(map), Some(action)) = (context.as_object_mut(), &spec_action) {
+        map.insert(
+            "spec".to_string(),
+            serde_json::json!({"enforcementAction": action.as_ref()}),
+        );
     }
     let violations = array_at(value, &["status", "violations"]);
     let mut rows = Vec::new();

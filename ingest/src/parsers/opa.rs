@@ -250,7 +250,11 @@ impl Parser for OpaParser {
                 row.own.actor_user_email_addr = actor.clone().filter(|a| a.contains('@'));
                 row.own.actor_user_name = actor;
             }
-            out.append_base_event(&mut row, &name, record);
+            // The record as received may carry credentials (the builtin cache, request
+            // bodies, tokens): the stored copy is the event without them.
+            let mut stored = event.clone();
+            super::jv::scrub_secrets(&mut stored);
+            out.append_base_event(&mut row, &name, stored.to_string().as_bytes());
             return Ok(1);
         }
 
@@ -715,11 +719,18 @@ fn unmapped(event: &Value, kept_input: Value) -> Option<String> {
             remove_path(context, &["http", "headers", *name]);
         }
     }
-    // Objects emptied of what was mapped or dropped say nothing.
-    rest.retain(|_, v| !v.as_object().is_some_and(Map::is_empty));
     if kept_input.as_object().is_some_and(|m| !m.is_empty()) {
         rest.insert("input".to_string(), kept_input);
     }
+    // Credentials anywhere in what is kept (request bodies, API keys, tokens in the input or
+    // the result's headers) are dropped, not stored.
+    let mut rest = Value::Object(rest);
+    super::jv::scrub_secrets(&mut rest);
+    let Value::Object(mut rest) = rest else {
+        return None;
+    };
+    // Objects emptied of what was mapped or dropped say nothing.
+    rest.retain(|_, v| !v.as_object().is_some_and(Map::is_empty));
     (!rest.is_empty()).then(|| Value::Object(rest).to_string())
 }
 

@@ -21,7 +21,7 @@
 //!
 //! | record | table | mapping |
 //! |---|---|---|
-//! | threat | detection_finding | `id` → `metadata_uid` / `finding_info_uid` / `zt_dedup_key`; `confidenceLevel` malicious → severity 4 High (confidence 3), suspicious → 3 Medium (2), else 0; `incidentStatus` → finding status; `threatInfo.mitigationStatus` → `status_detail`; techniques from `indicators` |
+//! | threat | detection_finding | `id` → `finding_info_uid` / `zt_dedup_key`, `id@updatedAt` → `metadata_uid` (each state a row); `confidenceLevel` malicious → severity 4 High (confidence 3), suspicious → 3 Medium (2), else 0; `incidentStatus` → finding status; `threatInfo.mitigationStatus` → `status_detail`; techniques from `indicators` |
 //! | alert | detection_finding | `alertInfo.alertId` → uid; `ruleInfo.severity` Low 2 … Critical 5; `ruleInfo` → analytic (type rule) |
 //! | activity 27, 33, 133, 134, 139, 3629 | authentication | console sign-ins: 27 / 3629 allow (3629 with a recovery code), 133 by the reason in `comments`, 134 deny_credentials, 139 other (a failure), 33 logoff without a decision |
 //! | activity 18, 19, 20, 3608, 4003, 4106–4113 | detection_finding | a new threat or alert: `metadata_uid` = the activity `id`, `finding_info_uid` = `threatId` (3608: `data.alertId`), so the threat seen in both feeds is one finding |
@@ -241,7 +241,12 @@ fn threat<'v>(
         confidence_severity(str_at(value, &["threatInfo", "confidenceLevel"]).as_deref());
     let incident = str_at(value, &["threatInfo", "incidentStatus"]);
     common.time = Some(created);
-    common.metadata_uid = Some(uid.clone());
+    // Each state of a threat is a row of its own (the lake keeps one row per uid: the bare id
+    // would keep the first state and drop the resolution); views group them by finding.
+    common.metadata_uid = Some(Cow::Owned(version_uid(
+        &uid,
+        time_ms(value, &["threatInfo", "updatedAt"]).unwrap_or(created),
+    )));
     common.metadata_correlation_uid = str_at(value, &["threatInfo", "storyline"]);
     common.metadata_event_code = Some(Cow::Borrowed("threat"));
     common.metadata_log_name = Some(Cow::Borrowed("threats"));
@@ -324,7 +329,10 @@ fn alert<'v>(
         .ok_or_else(|| missing("alertInfo.createdAt"))?;
     let incident = str_at(value, &["alertInfo", "incidentStatus"]);
     common.time = Some(created);
-    common.metadata_uid = Some(uid.clone());
+    common.metadata_uid = Some(Cow::Owned(version_uid(
+        &uid,
+        time_ms(value, &["alertInfo", "updatedAt"]).unwrap_or(created),
+    )));
     common.metadata_correlation_uid = first_str(
         value,
         &[
@@ -1036,6 +1044,11 @@ fn prune(value: &Value) -> Option<Value> {
         }
         other => Some(other.clone()),
     }
+}
+
+/// The uid of one state of a threat or alert: its id and when that state was written.
+fn version_uid(id: &str, updated_ms: i64) -> String {
+    format!("{id}@{updated_ms}")
 }
 
 #[cfg(test)]

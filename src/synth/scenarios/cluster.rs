@@ -9,7 +9,6 @@
 
 use crate::synth::Generator;
 use crate::synth::company::ADMIN_PORTS;
-use crate::synth::truth::Detection;
 use crate::synth::writers::k8s::{self, ApiRequest, HubbleEvent, Pod};
 
 /// The checkout API's in-cluster host name (a `[site.apps]` host of the generated site).
@@ -253,22 +252,12 @@ impl Generator {
         self.emit("k8s_audit", line);
     }
 
-    /// One Gatekeeper audit run: every resource that violates a constraint, again. A violation
-    /// is one detection however many runs report it, detected at the first.
+    /// One Gatekeeper audit run: every resource that violates a constraint, again. Violations
+    /// are posture findings, not alerts: no response KPI counts them.
     fn gatekeeper_audit(&mut self, t: i64) {
         let audit_id = k8s::nanos(t, 0);
         for (constraint, kind, namespace, name) in VIOLATIONS {
             let line = k8s::gatekeeper_violation(t, &audit_id, constraint, (kind, namespace, name));
-            let key = format!("{constraint}/{kind}/{namespace}/{name}");
-            if self.reported_violations.insert(key) {
-                self.truth.detections.push(Detection {
-                    source: "k8s_policy",
-                    severity: "medium",
-                    detected_ms: t,
-                    device: String::new(),
-                    login: String::new(),
-                });
-            }
             self.emit_once("k8s_policy", line);
         }
     }

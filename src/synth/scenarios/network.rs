@@ -38,8 +38,9 @@ impl Generator {
             .and_then(|(ip, _)| self.company.segment_of(ip));
         // The records the enforcement point in front of the destination writes for this flow,
         // each with its time and whether it states the decision: the VPC flow log one per flow;
-        // the Azure NSG the flow's begin and, when allowed, its end; GCP the firewall's
-        // decision and, when allowed, the destination VM's flow record (no decision).
+        // the Azure NSG the flow's begin (the decision) and, when allowed, its end (traffic
+        // only); GCP the firewall's decision and, when allowed, the destination VM's flow
+        // record (no decision).
         let (format, lines, records): (&'static str, Vec<String>, Vec<(i64, bool)>) = match cloud {
             Some("azure") => {
                 let duration_s = if refused {
@@ -48,7 +49,12 @@ impl Generator {
                     1 + self.rng.below(30) as i64
                 };
                 let (line, times) = azure_nsg::record(&record, duration_s, segments.0.is_none());
-                let records = times.into_iter().map(|t| (t, true)).collect();
+                // The begin tuple states the decision; the end tuple reports traffic only.
+                let records = times
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, t)| (t, i == 0))
+                    .collect();
                 ("azure_nsg", vec![line], records)
             }
             Some("gcp") => {
