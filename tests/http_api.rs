@@ -417,10 +417,19 @@ fn drill_down_and_evidence_match_the_truth(server: &Server, dataset: &Path) {
     let rows = body["rows"].as_array().unwrap();
     assert!(rows.len() > 1, "{body}");
     assert!(rows.iter().all(|r| r["decision"] == "deny_credentials"));
-    let all_sources: u64 = ["okta", "entra", "cloudtrail", "crowdstrike", "defender"]
-        .iter()
-        .map(|s| want(s, "deny_credentials"))
-        .sum();
+    let all_sources: u64 = [
+        "okta",
+        "entra",
+        "google_workspace",
+        "pingone",
+        "pingfederate",
+        "cloudtrail",
+        "crowdstrike",
+        "defender",
+    ]
+    .iter()
+    .map(|s| want(s, "deny_credentials"))
+    .sum();
     assert_eq!(
         body["value"]["events"], all_sources as f64,
         "{}",
@@ -445,7 +454,7 @@ fn drill_down_and_evidence_match_the_truth(server: &Server, dataset: &Path) {
     );
 
     // Evidence, page by page.
-    let expected = want("okta", "deny_policy");
+    let expected = want("okta", "deny_credentials");
     assert!(
         expected > 20,
         "the dataset should have several pages ({expected})"
@@ -455,14 +464,14 @@ fn drill_down_and_evidence_match_the_truth(server: &Server, dataset: &Path) {
     let mut pages = 0;
     loop {
         let r = server.get(&format!(
-            "/api/v1/kpis/access_decisions/evidence?{range}&source=okta&decision=deny_policy&limit=10&offset={offset}"
+            "/api/v1/kpis/access_decisions/evidence?{range}&source=okta&decision=deny_credentials&limit=10&offset={offset}"
         ));
         assert_eq!(r.status, 200, "{}", r.text());
         let page = r.json();
         for row in page["rows"].as_array().unwrap() {
             assert_eq!(
                 (row["source"].as_str(), row["decision"].as_str()),
-                (Some("okta"), Some("deny_policy"))
+                (Some("okta"), Some("deny_credentials"))
             );
             assert!(
                 seen.insert(row["metadata_uid"].as_str().unwrap().to_string()),

@@ -6,6 +6,9 @@
 //! <out>/vpcflow/flows_v2.log         VPC flow logs, v2 default format (no header)
 //! <out>/vpcflow/flows_v5.log.gz      VPC flow logs, custom v5 format with its S3 header line, gzipped
 //! <out>/entra/signins.json           Entra ID sign-ins, `{"records": [...]}` envelopes as Event Hubs deliver them
+//! <out>/google_workspace/activities.ndjson  Google Workspace login and SAML audit activities (Reports API), one per line
+//! <out>/pingone/activities.ndjson    PingOne audit activities, one webhook delivery per line
+//! <out>/pingfederate/audit.log       PingFederate security audit log (default pattern of 11.3+)
 //! <out>/nginx/access.log             nginx combined format
 //! <out>/envoy/access.log             Envoy default access log format
 //! <out>/alb/access.log               AWS ALB access logs
@@ -87,6 +90,13 @@ const OUTPUTS: &[(&str, &str, Layout)] = &[
             per_envelope: 200,
         },
     ),
+    (
+        "google_workspace",
+        "google_workspace/activities.ndjson",
+        Layout::Lines,
+    ),
+    ("pingone", "pingone/activities.ndjson", Layout::Lines),
+    ("pingfederate", "pingfederate/audit.log", Layout::Lines),
     ("nginx", "nginx/access.log", Layout::Lines),
     ("envoy", "envoy/access.log", Layout::Lines),
     ("alb", "alb/access.log", Layout::Lines),

@@ -3,8 +3,9 @@
 //! A [`Generator`] advances a clock through sign-in sessions, network flows and web requests of
 //! a [`company::Company`], with an attack story woven in (password spray, MFA push bombing, a
 //! lateral scan, probing of admin paths). It writes each event in its vendor's real format —
-//! Okta System Log JSON (or Entra ID sign-in records for the quarter of the workforce on the
-//! subsidiary's tenant), AWS VPC flow log lines, and nginx, Envoy or ALB access log lines for
+//! Okta System Log JSON (or, for the people on another identity provider, Entra ID sign-in
+//! records, Google Workspace login audit activities, PingOne audit activities or PingFederate
+//! audit log lines: see [`idp_of`]), AWS VPC flow log lines, and nginx, Envoy or ALB access log lines for
 //! the portal's three front ends — and, as it goes,
 //! counts what every KPI must report in a [`Truth`]. The truth comes from what the generator
 //! *meant* each event to be, never from the SQL, so comparing the two tests the whole pipeline.
@@ -254,10 +255,43 @@ fn uses_falcon(person: &Person) -> bool {
     fnv1a_64(&person.login) % 3 == 1
 }
 
-/// People whose identity provider is Entra ID rather than Okta (a subsidiary's tenant): a
-/// quarter of the workforce, chosen from the login so the choice costs no randomness.
-pub fn uses_entra(person: &Person) -> bool {
-    !person.service && fnv1a_64(&person.login).is_multiple_of(4)
+/// The identity provider a person signs in through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idp {
+    Okta,
+    /// Entra ID: the subsidiary's tenant.
+    Entra,
+    /// Google Workspace: the design studio, on Google accounts.
+    GoogleWorkspace,
+    /// PingOne: the acquired support team's cloud tenant.
+    PingOne,
+    /// PingFederate: the plant's on-premises SSO.
+    PingFederate,
+}
+
+/// The identity provider of `person`, chosen from the login so the choice costs no randomness:
+/// a quarter of the workforce on Entra ID, about an eighth on PingFederate, a twelfth on
+/// PingOne, a tenth on Google Workspace, the rest (and every service account) on Okta.
+pub fn idp_of(person: &Person) -> Idp {
+    let hash = fnv1a_64(&person.login);
+    if person.service {
+        return Idp::Okta;
+    }
+    if hash.is_multiple_of(4) {
+        return Idp::Entra;
+    }
+    // Shares of the three quarters left: 1/6, 1/9 and 2/15 of them.
+    match (hash >> 8) % 360 {
+        0..60 => Idp::PingFederate,
+        60..100 => Idp::PingOne,
+        100..148 => Idp::GoogleWorkspace,
+        _ => Idp::Okta,
+    }
+}
+
+/// People (and service accounts) who sign in through Okta.
+pub fn uses_okta(person: &Person) -> bool {
+    idp_of(person) == Idp::Okta
 }
 
 /// ISO 3166 code of the generator's country names (Entra reports codes, Okta names; the truth
@@ -302,8 +336,8 @@ impl SecondDedup {
 }
 
 /// The 64-bit FNV-1a hash of `text`: cheap and stable across runs and platforms (unlike
-/// `std`'s hasher), so choices derived from it (who uses Entra, device ids) are part of the
-/// seed's output. Not collision-resistant: good enough to spot identical lines.
+/// `std`'s hasher), so choices derived from it (each person's identity provider, device ids)
+/// are part of the seed's output. Not collision-resistant: good enough to spot identical lines.
 fn fnv1a_64(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ b as u64).wrapping_mul(0x100_0000_01b3)

@@ -10,7 +10,7 @@ use crate::synth::writers::okta::{CLEAR_SESSION, OktaAdmin};
 use crate::synth::writers::{
     crowdstrike, defender, intune, kandji, okta, os_name, sentinelone, workspace_one,
 };
-use crate::synth::{Generator, uses_entra, uses_falcon};
+use crate::synth::{Generator, uses_falcon, uses_okta};
 
 /// Answers detections: contains the host in Falcon, or revokes the user's Okta sessions.
 const SOC_ANALYST: OktaAdmin = OktaAdmin {
@@ -146,7 +146,9 @@ impl Generator {
         // Containment is logged with second precision (Falcon's UTCTimestamp).
         let delay = (-(1.0 - self.rng.unit()).ln() * mean_minutes * 60_000.0) as i64 + 1_000;
         let at = (t + delay).div_euclid(1000) * 1000 + 1000;
-        let host = roll == 0 || uses_entra(&person);
+        // The SOC revokes Okta sessions; people on another identity provider are contained on
+        // their host.
+        let host = roll == 0 || !uses_okta(&person);
         let (source, line, target) = if host {
             let line = crowdstrike::containment(
                 at,

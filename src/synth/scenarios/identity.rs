@@ -1,20 +1,28 @@
-//! Identity scenarios: people's sign-in sessions (Okta, or Entra ID for the subsidiary's
-//! tenant), service accounts signing in and having their credential rotated, and the attacks
+//! Identity scenarios: people's sign-in sessions (Okta, or the person's other identity
+//! provider: Entra ID, Google Workspace, PingOne or PingFederate — see
+//! [`idp_of`](crate::synth::idp_of)), service accounts signing in and having their credential rotated, and the attacks
 //! on sign-in — password spray and MFA push bombing.
 //!
 //! Every sign-in step goes through [`Generator::okta`], which writes it in the person's
-//! identity provider's format and counts what it means for the KPIs.
+//! identity provider's format and counts what it means for the KPIs — as that source reports
+//! it: a step the source cannot express is neither written nor counted, a decision it words
+//! differently is counted as it words it (a refused Google prompt is a failed challenge), and
+//! the location and device posture are those the source carries (`unknown` where it has none).
 
-use crate::synth::company::{ATTACK_ORIGINS, App, OFFICES, Person, Place};
+use crate::synth::company::{ATTACK_ORIGINS, App, OFFICES, Person};
 use crate::synth::rng::Rng;
 use crate::synth::scenarios::story::in_business_hours;
 use crate::synth::truth::factor_class;
+use crate::synth::writers::google_workspace::{self as gws, Step as GwsStep};
 use crate::synth::writers::okta::{
-    ACCOUNT_LOCK, AUTH_VIA_MFA, DENY_PUSH, EVALUATE_SIGN_ON, OktaAdmin, OktaEvent, SESSION_END,
-    SESSION_START, SSO, UPDATE_PASSWORD, VERIFY, Who, challenge, event, mfa_ok, push_denied,
+    ACCOUNT_LOCK, AUTH_VIA_MFA, DENY_PUSH, EVALUATE_SIGN_ON, Kind, OktaAdmin, OktaEvent,
+    SESSION_END, SESSION_START, SSO, UPDATE_PASSWORD, VERIFY, Who, challenge, event, mfa_ok,
+    push_denied,
 };
+use crate::synth::writers::pingfederate::{self as pf, Line as PfLine};
+use crate::synth::writers::pingone::{self, Activity as PingOneActivity};
 use crate::synth::writers::{entra, okta};
-use crate::synth::{Generator, iso_country, uses_entra};
+use crate::synth::{Generator, Idp, idp_of, iso_country, uses_okta};
 
 /// Rotates service-account credentials.
 const IAM_ADMIN: OktaAdmin = OktaAdmin {
@@ -42,52 +50,96 @@ fn local_part(login: &str) -> String {
     login.split('@').next().unwrap_or(login).to_lowercase()
 }
 
+/// The factor of an MFA step: the one the event names, the push for a refused push (a push
+/// denial names no factor), else the person's enrolled factor.
+fn step_factor(kind: Kind, factor: Option<&'static str>, person: &Person) -> &'static str {
+    factor
+        .or((kind.event_type == DENY_PUSH.event_type).then_some("OKTA_VERIFY_PUSH"))
+        .unwrap_or(person.factor)
+}
+
+/// The factor class of a generated factor on PingOne and PingFederate: both check an SMS code
+/// as a one-time passcode (PingOne's `OTP.CHECK_*`, an OTP adapter), so it is an `otp` step
+/// there.
+fn ping_factor_class(factor: &str) -> &'static str {
+    match factor {
+        "SMS" => "otp",
+        other => factor_class(Some(other)),
+    }
+}
+
 impl Generator {
     /// One sign-in step, written by the person's identity provider and counted.
     pub(super) fn okta(&mut self, t: i64, ev: OktaEvent<'_>) {
-        // Sign-ins to a sensitive app: MFA-protected when the session verified a factor first.
-        if ev.meaning.decision == Some("allow")
-            && let Some(app) = ev.app.and_then(|a| sensitive_app_id(a.name))
-        {
-            let source = if uses_entra(ev.who.person) {
-                "entra"
-            } else {
-                "okta"
-            };
+        let verified = ev.meaning.mfa_step && ev.meaning.decision == Some("allow");
+        match idp_of(ev.who.person) {
+            Idp::Okta => self.okta_step(t, ev),
+            Idp::Entra => self.entra(t, ev),
+            Idp::GoogleWorkspace => self.google_workspace(t, ev),
+            Idp::PingOne => self.pingone(t, ev),
+            Idp::PingFederate => self.pingfederate(t, ev),
+        }
+        if verified {
+            self.session_mfa = true;
+        }
+    }
+
+    /// An allowed sign-in of `person` that `source` records as an authentication event:
+    /// `app`, the target app when the source names it where site apps are matched (a sign-in
+    /// to a sensitive app is MFA-protected when the session verified a factor first), and
+    /// `service`, the app as the source names it (what a policy exception's app is compared
+    /// with).
+    fn allowed_sign_in(
+        &mut self,
+        t: i64,
+        person: &Person,
+        source: &str,
+        app: Option<&App>,
+        service: Option<&str>,
+    ) {
+        if let Some(app) = app.and_then(|a| sensitive_app_id(a.name)) {
             let index = usize::from(!self.session_mfa);
             self.truth
                 .sensitive_sign_ins
                 .entry((source.into(), app.into()))
                 .or_default()[index] += 1;
-            let user = local_part(&ev.who.person.login);
+            let user = local_part(&person.login);
             self.truth.sign_ons.entry((user, app)).or_default().push(t);
         }
-        if ev.meaning.mfa_step && ev.meaning.decision == Some("allow") {
-            self.session_mfa = true;
-        }
-        let login = &ev.who.person.login;
-        if ev.meaning.decision == Some("allow")
-            && self
-                .truth
-                .inventory
-                .exceptions
-                .iter()
-                .any(|e| &e.login == login)
+        let login = &person.login;
+        if self
+            .truth
+            .inventory
+            .exceptions
+            .iter()
+            .any(|e| &e.login == login)
         {
-            // The app as the source will name it: Entra names a portal where Okta names none.
-            let app = if uses_entra(ev.who.person) {
-                Some(entra::app_name(ev.app))
-            } else {
-                ev.app.map(|a| a.name)
-            };
             self.truth
                 .exception_uses
                 .entry(login.clone())
                 .or_default()
-                .push((app.map(str::to_string), t));
+                .push((service.map(str::to_string), t));
         }
-        if uses_entra(ev.who.person) {
-            return self.entra(t, ev);
+    }
+
+    /// A failed sign-in to `app` that `source` reports as the app: a privileged app's failures
+    /// are the high-privilege KPI's.
+    fn privileged_sign_in_failure(&mut self, source: &str, app: Option<&App>) {
+        if let Some(app) = app
+            && app.privileged
+        {
+            *self
+                .truth
+                .high_priv
+                .entry((source.into(), app.name.into()))
+                .or_default() += 1;
+        }
+    }
+
+    /// A sign-in step of a person on Okta (and every service account).
+    fn okta_step(&mut self, t: i64, ev: OktaEvent<'_>) {
+        if ev.meaning.decision == Some("allow") {
+            self.allowed_sign_in(t, ev.who.person, "okta", ev.app, ev.app.map(|a| a.name));
         }
         let line = okta::line(&mut self.rng, t, &ev, &self.session_id);
         let OktaEvent {
@@ -143,19 +195,12 @@ impl Generator {
                 decision,
                 posture,
                 meaning.mfa_step,
-                place,
+                (iso_country(place.country), place.city),
                 factor_class(factor),
             );
         }
-        if let Some(app) = app
-            && app.privileged
-            && failed
-        {
-            *self
-                .truth
-                .high_priv
-                .entry(("okta".into(), app.name.into()))
-                .or_default() += 1;
+        if failed {
+            self.privileged_sign_in_failure("okta", app);
         }
         self.emit("okta", line);
     }
@@ -178,6 +223,10 @@ impl Generator {
             meaning,
             ..
         } = ev;
+        if decision == "allow" {
+            // Entra names a portal where Okta names no app.
+            self.allowed_sign_in(t, person, "entra", app, Some(entra::app_name(app)));
+        }
         // deviceDetail: a managed device of this company is compliant, others are neither.
         let posture = if person.device_managed {
             "compliant"
@@ -189,32 +238,372 @@ impl Generator {
             decision,
             posture,
             meaning.mfa_step,
-            place,
+            (iso_country(place.country), place.city),
             factor_class(Some(factor.unwrap_or(person.factor))),
         );
-        if let Some(app) = app
-            && app.privileged
-            && !matches!(decision, "allow" | "challenge_mfa")
-        {
-            *self
-                .truth
-                .high_priv
-                .entry(("entra".into(), app.name.into()))
-                .or_default() += 1;
+        if !matches!(decision, "allow" | "challenge_mfa") {
+            self.privileged_sign_in_failure("entra", app);
         }
         self.emit("entra", line);
     }
 
+    /// The sign-in step of a person on Google Workspace. The login audit records the password
+    /// step, 2-Step Verification and logouts (neither the prompt a policy asks for nor a
+    /// lock-out: those steps are not written); single sign-on to an app is a SAML audit event,
+    /// which ztlens keeps in `base_event` (no access decision, counted as an unmapped type).
+    /// Google locates the client by country only and reports no device.
+    fn google_workspace(&mut self, t: i64, ev: OktaEvent<'_>) {
+        const SOURCE: &str = "google_workspace";
+        let OktaEvent {
+            kind,
+            who,
+            reason,
+            app,
+            factor,
+            meaning,
+            ..
+        } = ev;
+        let person = who.person;
+        let Some(decision) = meaning.decision else {
+            let line = gws::activity(&mut self.rng, t, who, GwsStep::Logout);
+            return self.emit(SOURCE, line);
+        };
+        let country = iso_country(who.place.country);
+        if meaning.mfa_step {
+            let factor = step_factor(kind, factor, person);
+            let passed = decision == "allow";
+            let step = GwsStep::Verification {
+                method: gws::method(factor),
+                passed,
+            };
+            let line = gws::activity(&mut self.rng, t, who, step);
+            // A refused prompt is a failed challenge to Google.
+            let reported = if passed { "allow" } else { "mfa_failed" };
+            self.count_decision(
+                SOURCE,
+                reported,
+                "unknown",
+                true,
+                (country, "unknown"),
+                factor_class(Some(factor)),
+            );
+            if passed {
+                self.allowed_sign_in(t, person, SOURCE, None, Some(gws::SERVICE_NAME));
+            }
+            return self.emit(SOURCE, line);
+        }
+        if let Some(app) = app {
+            let failure = match decision {
+                "allow" => None,
+                "deny_policy" if reason.is_some_and(|r| r.contains("not assigned")) => {
+                    Some("failure_app_not_configured_for_user")
+                }
+                "deny_policy" | "deny_device_posture" => Some("failure_request_denied"),
+                // The policy's MFA prompt: Google logs the verification that follows.
+                _ => return,
+            };
+            let line = gws::activity(&mut self.rng, t, who, GwsStep::Saml { app, failure });
+            let name = if failure.is_none() {
+                "saml:login_success"
+            } else {
+                "saml:login_failure"
+            };
+            *self
+                .truth
+                .unmapped
+                .entry((SOURCE.into(), name.into()))
+                .or_default() += 1;
+            return self.emit(SOURCE, line);
+        }
+        let ok = match (kind.event_type, decision) {
+            (e, "allow") if e == SESSION_START.event_type => true,
+            (e, "deny_credentials") if e == SESSION_START.event_type => false,
+            _ => return,
+        };
+        let line = gws::activity(&mut self.rng, t, who, GwsStep::Login { ok });
+        self.count_decision(
+            SOURCE,
+            decision,
+            "unknown",
+            false,
+            (country, "unknown"),
+            "unknown",
+        );
+        if ok {
+            self.allowed_sign_in(t, person, SOURCE, None, Some(gws::SERVICE_NAME));
+        }
+        self.emit(SOURCE, line);
+    }
+
+    /// The sign-in step of a person on PingOne: a password check, a factor check (FIDO2
+    /// assertion, one-time passcode — SMS codes included — or push), access allowed or denied
+    /// to an app, a lock-out, a session ended. PingOne logs no pending MFA prompt (the policy's
+    /// challenge is not written). Every activity names its client (the app, else the
+    /// Application Portal) and the session; there is no location and no device.
+    fn pingone(&mut self, t: i64, ev: OktaEvent<'_>) {
+        const SOURCE: &str = "pingone";
+        let OktaEvent {
+            kind,
+            who,
+            reason,
+            app,
+            factor,
+            meaning,
+            ..
+        } = ev;
+        let person = who.person;
+        let app_name = pingone::client_name(app);
+        let Some(decision) = meaning.decision else {
+            let a = PingOneActivity {
+                action: "SESSION.DELETED",
+                ok: true,
+                result: None,
+                app,
+            };
+            let line = pingone::activity(&mut self.rng, t, who, &self.session_id, a);
+            return self.emit(SOURCE, line);
+        };
+        let factor = step_factor(kind, factor, person);
+        let access = |verdict: &str| format!("Access to application '{app_name}' {verdict}");
+        let (action, ok, result) = if meaning.mfa_step {
+            let (family, passed, failed) = match factor {
+                "FIDO_WEBAUTHN" | "SIGNED_NONCE" => (
+                    "ASSERTION",
+                    "FIDO2 assertion verified",
+                    "FIDO2 assertion failed",
+                ),
+                "GOOGLE_AUTHENTICATOR" | "SMS" => (
+                    "OTP",
+                    "One-time passcode verified",
+                    "Invalid one-time passcode",
+                ),
+                _ => (
+                    "DEVICE_PAYLOAD",
+                    "Push notification approved",
+                    "Push notification could not be verified",
+                ),
+            };
+            match (decision, family) {
+                ("allow", "ASSERTION") => ("ASSERTION.CHECK_SUCCESS", true, passed.to_string()),
+                ("allow", "OTP") => ("OTP.CHECK_SUCCESS", true, passed.to_string()),
+                ("allow", _) => ("DEVICE_PAYLOAD.CHECK_SUCCESS", true, passed.to_string()),
+                ("mfa_denied", _) => (
+                    "DEVICE.FRAUD_REPORTED",
+                    true,
+                    "User reported the push notification as fraud".to_string(),
+                ),
+                (_, "ASSERTION") => ("ASSERTION.CHECK_FAILED", false, failed.to_string()),
+                (_, "OTP") => ("OTP.CHECK_FAILED", false, failed.to_string()),
+                _ => ("DEVICE_PAYLOAD.CHECK_FAILED", false, failed.to_string()),
+            }
+        } else {
+            match decision {
+                "allow" if app.is_some() => (
+                    "USER.ACCESS_ALLOWED",
+                    true,
+                    access(&format!("allowed for user {}", person.login)),
+                ),
+                "allow" => ("PASSWORD.CHECK_SUCCEEDED", true, "Password verified".into()),
+                "deny_credentials" => {
+                    ("PASSWORD.CHECK_FAILED", false, "Invalid credentials".into())
+                }
+                "locked_out" => (
+                    "USER.LOCKED",
+                    true,
+                    "User locked after too many failed password attempts".into(),
+                ),
+                "deny_policy" if reason.is_some_and(|r| r.contains("not assigned")) => (
+                    "USER.ACCESS_DENIED",
+                    false,
+                    access("denied: user is not assigned to the application"),
+                ),
+                "deny_policy" => (
+                    "USER.ACCESS_DENIED",
+                    false,
+                    access(
+                        "denied: user is not a member of a group required by the application access policy",
+                    ),
+                ),
+                "deny_device_posture" => (
+                    "USER.ACCESS_DENIED",
+                    false,
+                    access(
+                        "denied: the device does not meet the requirements of the authentication policy",
+                    ),
+                ),
+                // The policy's MFA prompt: PingOne logs the factor check that follows.
+                _ => return,
+            }
+        };
+        let a = PingOneActivity {
+            action,
+            ok,
+            result: Some(&result),
+            app,
+        };
+        let line = pingone::activity(&mut self.rng, t, who, &self.session_id, a);
+        self.count_decision(
+            SOURCE,
+            decision,
+            "unknown",
+            meaning.mfa_step,
+            ("unknown", "unknown"),
+            ping_factor_class(factor),
+        );
+        if decision == "allow" {
+            self.allowed_sign_in(t, person, SOURCE, app, Some(app_name));
+        } else {
+            self.privileged_sign_in_failure(SOURCE, app);
+        }
+        self.emit(SOURCE, line);
+    }
+
+    /// The sign-in step of a person on PingFederate: `AUTHN_ATTEMPT` lines of the password
+    /// form and of the factor's adapter (in progress while the prompt is out: the policy's
+    /// challenge), `SSO` to an app (refused by an authorization policy, whatever the policy
+    /// checked: a device rule is a policy denial here), `SLO` at logout. The app is named on
+    /// `SSO` lines only; there is no location and no device.
+    fn pingfederate(&mut self, t: i64, ev: OktaEvent<'_>) {
+        const SOURCE: &str = "pingfederate";
+        let OktaEvent {
+            kind,
+            who,
+            reason,
+            app,
+            factor,
+            meaning,
+            ..
+        } = ev;
+        let person = who.person;
+        let line = |event, status, adapter, description| PfLine {
+            event,
+            status,
+            adapter,
+            description,
+            app,
+        };
+        let Some(decision) = meaning.decision else {
+            let slo = line("SLO", "success", "", "");
+            let text = pf::line(&mut self.rng, t, who, &self.session_id, slo);
+            return self.emit(SOURCE, text);
+        };
+        let factor = step_factor(kind, factor, person);
+        let (step, reported) = if meaning.mfa_step {
+            let adapter = pf::mfa_adapter(factor);
+            match decision {
+                "allow" => (line("AUTHN_ATTEMPT", "success", adapter, ""), "allow"),
+                "mfa_denied" => (
+                    line(
+                        "AUTHN_ATTEMPT",
+                        "failure",
+                        adapter,
+                        "Authentication was denied by the user",
+                    ),
+                    "mfa_denied",
+                ),
+                _ => (
+                    line(
+                        "AUTHN_ATTEMPT",
+                        "failure",
+                        adapter,
+                        "Authentication failed: the response did not verify",
+                    ),
+                    "mfa_failed",
+                ),
+            }
+        } else {
+            let form = pf::FORM_ADAPTER;
+            match (decision, app) {
+                ("challenge_mfa", _) => (
+                    line(
+                        "AUTHN_ATTEMPT",
+                        "inprogress",
+                        pf::mfa_adapter(person.factor),
+                        "",
+                    ),
+                    "challenge_mfa",
+                ),
+                ("allow", Some(_)) => (line("SSO", "success", form, ""), "allow"),
+                ("allow", None) => (line("AUTHN_ATTEMPT", "success", form, ""), "allow"),
+                ("deny_credentials", _) => (
+                    line(
+                        "AUTHN_ATTEMPT",
+                        "failure",
+                        form,
+                        "Invalid username or password",
+                    ),
+                    "deny_credentials",
+                ),
+                ("locked_out", _) => (
+                    line(
+                        "AUTHN_ATTEMPT",
+                        "failure",
+                        form,
+                        "Account locked after 3 failed attempts",
+                    ),
+                    "locked_out",
+                ),
+                ("deny_policy", Some(_)) if reason.is_some_and(|r| r.contains("not assigned")) => (
+                    line(
+                        "SSO",
+                        "failure",
+                        form,
+                        "User is not authorized for this connection",
+                    ),
+                    "deny_policy",
+                ),
+                ("deny_policy", Some(_)) => (
+                    line(
+                        "SSO",
+                        "failure",
+                        form,
+                        "Access denied by authorization policy",
+                    ),
+                    "deny_policy",
+                ),
+                ("deny_device_posture", Some(_)) => (
+                    line(
+                        "SSO",
+                        "failure",
+                        form,
+                        "Access denied by authorization policy: device is not managed",
+                    ),
+                    "deny_policy",
+                ),
+                _ => return,
+            }
+        };
+        let text = pf::line(&mut self.rng, t, who, &self.session_id, step);
+        self.count_decision(
+            SOURCE,
+            reported,
+            "unknown",
+            meaning.mfa_step,
+            ("unknown", "unknown"),
+            ping_factor_class(factor),
+        );
+        // Only SSO lines name the app where site apps are matched.
+        let named_app = app.filter(|_| step.event == "SSO");
+        if reported == "allow" {
+            let service = pf::service_name(&step);
+            self.allowed_sign_in(t, person, SOURCE, named_app, Some(&service));
+        } else if step.status == "failure" {
+            self.privileged_sign_in_failure(SOURCE, named_app);
+        }
+        self.emit(SOURCE, text);
+    }
+
     /// Count an identity provider's decision on a sign-in step: the decision, the allowed
-    /// device posture, and — for MFA steps and challenges — the outcome per place and the
-    /// factor class, classified as the `mfa_steps` view classifies them.
+    /// device posture, and — for MFA steps and challenges — the outcome per (country, city) as
+    /// the source locates the client (`unknown` where it does not) and the factor class,
+    /// classified as the `mfa_steps` view classifies them.
     fn count_decision(
         &mut self,
         source: &str,
         decision: &str,
         posture: &str,
         mfa_step: bool,
-        place: &Place,
+        (country, city): (&str, &str),
         factor_class: &str,
     ) {
         *self
@@ -234,7 +623,7 @@ impl Generator {
         if let Some(index) = outcome {
             self.truth
                 .mfa
-                .entry((iso_country(place.country).into(), place.city.into()))
+                .entry((country.into(), city.into()))
                 .or_default()[index] += 1;
         }
         if let Some(index @ (0 | 1)) = outcome {
@@ -412,7 +801,7 @@ impl Generator {
         }
         self.okta(t, event(SSO, who, "SUCCESS", None, Some("allow")).app(app));
         // Now and then an Okta user edits their profile: an event type no class maps.
-        if !uses_entra(who.person) && self.rng.chance(0.05) {
+        if uses_okta(who.person) && self.rng.chance(0.05) {
             step(&mut self.rng, &mut t);
             let line = okta::profile_update(&mut self.rng, t, who);
             *self

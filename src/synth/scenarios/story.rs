@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::synth::Generator;
 use crate::synth::company::{App, OFFICES, Person, Place};
-use crate::synth::uses_entra;
+use crate::synth::uses_okta;
 use crate::synth::writers::okta::{SESSION_START, SSO, Who, challenge, event, mfa_ok, push_denied};
 
 /// The corporate VPN's egress network (New York): on the travel and new-country allow-lists
@@ -221,7 +221,7 @@ impl Generator {
             .as_ref()
             .map(|s| s.cast.clone())
             .unwrap_or_default();
-        let free = |p: &&Person| !p.service && !uses_entra(p) && !cast.contains(&p.login);
+        let free = |p: &&Person| !p.service && uses_okta(p) && !cast.contains(&p.login);
         let person = self
             .company
             .people
