@@ -306,7 +306,9 @@ fn status_id(result: ResultStatus) -> i32 {
 
 /// The decision a refusal's description names, if any (`result.description` is free text).
 pub fn decision_from_description(description: &str) -> Option<&'static str> {
-    let d = description.to_ascii_lowercase();
+    // Quoted names (`Access to application 'Device Portal' denied: …`) are the app's or the
+    // user's, not the reason: an app named "Risk Dashboard" must not read as a risk denial.
+    let d = without_quoted(description).to_ascii_lowercase();
     Some(if d.contains("locked") {
         "locked_out"
     } else if d.contains("disabled") || d.contains("suspended") {
@@ -327,6 +329,26 @@ pub fn decision_from_description(description: &str) -> Option<&'static str> {
     } else {
         return None;
     })
+}
+
+/// `text` with every '…' or "…" quotation removed: a quote opens only at the start or after a
+/// space or bracket, so the apostrophe of "user's device" is text.
+fn without_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut open: Option<char> = None;
+    let mut previous = ' ';
+    for c in text.chars() {
+        match open {
+            Some(q) if c == q => open = None,
+            Some(_) => {}
+            None if (c == '\'' || c == '"') && matches!(previous, ' ' | '(' | '[' | ':') => {
+                open = Some(c)
+            }
+            None => out.push(c),
+        }
+        previous = c;
+    }
+    out
 }
 
 /// The decision of an action and its result.
@@ -690,6 +712,25 @@ fn map_change<'v>(
     }
     own.src_endpoint_ip = ip;
     row
+}
+
+#[cfg(test)]
+mod quoted_tests {
+    use super::*;
+
+    #[test]
+    fn quoted_app_names_are_not_reasons() {
+        assert_eq!(
+            decision_from_description(
+                "Access to application 'Risk Dashboard' denied: user is not a member of an allowed group"
+            ),
+            Some("deny_policy")
+        );
+        assert_eq!(
+            decision_from_description("Access denied: the user's device is not compliant"),
+            Some("deny_device_posture")
+        );
+    }
 }
 
 #[cfg(test)]
