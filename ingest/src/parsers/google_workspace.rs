@@ -57,7 +57,7 @@ use serde_json::{Map, Value};
 
 use super::jv::{
     MAX_EPOCH_SECONDS, array_at, as_i64, as_text, bool_at, first_str, get, invalid, missing,
-    parse_object, str_at, time_at,
+    parse_object, rest_of, str_at, time_at,
 };
 use super::{
     Format, Parser, Sniff, VendorSpec, content_uid, decision_outcome, ip_text, parse_timestamp_ms,
@@ -206,32 +206,11 @@ fn in_range(ms: i64) -> bool {
     (ms as f64).abs() < MAX_EPOCH_SECONDS * 1000.0
 }
 
-/// The members of `object` not in `known` (case-insensitive), skipping nulls and empty
-/// objects and arrays; `None` when nothing is left.
-fn rest_of(object: &Value, known: &[&str]) -> Option<Value> {
-    let map: Map<String, Value> = object
-        .as_object()?
-        .iter()
-        .filter(|(k, v)| !known.iter().any(|n| n.eq_ignore_ascii_case(k)) && !is_empty(v))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    (!map.is_empty()).then_some(Value::Object(map))
-}
-
 /// A value as an error message quotes it: strings without their JSON quotes.
 fn shown(value: &Value) -> String {
     value
         .as_str()
         .map_or_else(|| value.to_string(), str::to_string)
-}
-
-fn is_empty(value: &Value) -> bool {
-    match value {
-        Value::Null => true,
-        Value::Object(map) => map.is_empty(),
-        Value::Array(items) => items.is_empty(),
-        _ => false,
-    }
 }
 
 /// The events under `key`: an array, or one object (some exporters split the array).

@@ -204,6 +204,29 @@ pub(crate) fn scrub_secrets(value: &mut Value) {
     }
 }
 
+/// The members of `object` whose keys are not in `known` (case-insensitively), leaving out the
+/// null, empty-object and empty-array members exporters write by the dozen; `None` when nothing
+/// is left.
+pub(crate) fn rest_of(object: &Value, known: &[&str]) -> Option<Value> {
+    let map: Map<String, Value> = object
+        .as_object()?
+        .iter()
+        .filter(|(k, v)| !known.iter().any(|n| n.eq_ignore_ascii_case(k)) && !is_blank(v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    (!map.is_empty()).then_some(Value::Object(map))
+}
+
+/// Null, an empty object or an empty array: says nothing.
+pub(crate) fn is_blank(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Object(map) => map.is_empty(),
+        Value::Array(items) => items.is_empty(),
+        _ => false,
+    }
+}
+
 /// A missing-field error.
 pub(crate) fn missing(what: &str) -> ParseError {
     ParseError::new(ErrorKind::MissingField, format!("{what} is missing"))

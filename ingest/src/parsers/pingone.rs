@@ -45,7 +45,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::jv::{array_at, at, get, invalid, missing, parse_object, str_at};
+use super::jv::{array_at, at, get, invalid, is_blank, missing, parse_object, rest_of, str_at};
 use super::{
     Format, Parser, Sniff, VendorSpec, content_uid, decision_outcome, ip_text, parse_timestamp_ms,
 };
@@ -383,27 +383,6 @@ const KNOWN_TOP: &[&str] = &[
     "source",
 ];
 
-/// The members of `object` not in `known` (case-insensitive), skipping nulls and empty
-/// objects and arrays; `None` when nothing is left.
-fn rest_of(object: &Value, known: &[&str]) -> Option<Value> {
-    let map: Map<String, Value> = object
-        .as_object()?
-        .iter()
-        .filter(|(k, v)| !known.iter().any(|n| n.eq_ignore_ascii_case(k)) && !is_empty(v))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    (!map.is_empty()).then_some(Value::Object(map))
-}
-
-fn is_empty(value: &Value) -> bool {
-    match value {
-        Value::Null => true,
-        Value::Object(map) => map.is_empty(),
-        Value::Array(items) => items.is_empty(),
-        _ => false,
-    }
-}
-
 /// What no column holds: unknown top-level members, `createdAt`, the resources, and the rest
 /// of `result` and `source`.
 fn unmapped_of(activity: &Value) -> Option<Cow<'static, str>> {
@@ -412,7 +391,7 @@ fn unmapped_of(activity: &Value) -> Option<Cow<'static, str>> {
         _ => Map::new(),
     };
     for key in ["createdAt", "resources"] {
-        if let Some(v) = get(activity, key).filter(|v| !is_empty(v)) {
+        if let Some(v) = get(activity, key).filter(|v| !is_blank(v)) {
             map.insert(key.into(), v.clone());
         }
     }
