@@ -621,7 +621,7 @@ pub async fn demo(mut config: Config, listen: &str, rate: u32) -> Result<(), Box
         data_dir.display()
     );
     println!(
-        "Feeding a synthetic company's logs (Okta, Entra ID, CloudTrail, CrowdStrike, Defender, Intune, VPC flow, Zeek, nginx, Envoy, ALB) through the parsers: one hour of history, then about {rate} events/s. Ctrl-C stops."
+        "Feeding a synthetic company's logs (identity providers, EDRs and MDMs, cloud and Kubernetes network logs, web front ends and the mesh: 25 formats) through the parsers: one hour of history, then about {rate} events/s. Ctrl-C stops."
     );
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let feeder = tokio::spawn(feed_demo(
