@@ -128,6 +128,31 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: OutputFormat,
     },
+    /// What a candidate policy would have refused over history (see docs/observe-mode.md).
+    Whatif {
+        /// The candidate policy file (TOML).
+        policy: PathBuf,
+        /// Compare with this policy: what the candidate adds and removes.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        /// Start (RFC 3339, date, epoch ms, now-30d …); default now-30d.
+        #[arg(long)]
+        from: Option<String>,
+        /// End (exclusive); default now.
+        #[arg(long)]
+        to: Option<String>,
+        /// Print the requests this rule would have refused instead of the summary.
+        #[arg(long)]
+        evidence: Option<String>,
+        /// Evidence page: rows to skip.
+        #[arg(long, default_value_t = 0, requires = "evidence")]
+        offset: usize,
+        /// Evidence page: rows to print (at most 1000).
+        #[arg(long, default_value_t = 100, requires = "evidence")]
+        limit: usize,
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+    },
     /// Run a read-only SQL query over the lake.
     Query {
         sql: String,

@@ -537,6 +537,212 @@ pub async fn query(config: Config, sql: &str, format: OutputFormat) -> Result<()
     print_output(&output, format)
 }
 
+/// What `ztlens whatif` evaluates.
+#[derive(Debug)]
+pub struct WhatIfRequest {
+    pub policy: PathBuf,
+    pub baseline: Option<PathBuf>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// (rule, offset, limit): print that rule's evidence instead of the summary.
+    pub evidence: Option<(String, usize, usize)>,
+}
+
+/// `ztlens whatif`: what a candidate policy would have refused over the range (default: the
+/// last 30 days).
+pub async fn whatif(
+    config: Config,
+    request: WhatIfRequest,
+    format: OutputFormat,
+) -> Result<(), BoxError> {
+    use ztlens_analytics::whatif::{CandidatePolicy, MAX_POLICY_BYTES};
+    let read = |path: &Path| -> Result<CandidatePolicy, BoxError> {
+        let size = std::fs::metadata(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+            .len();
+        if size > MAX_POLICY_BYTES as u64 {
+            return Err(format!(
+                "{}: the policy is {size} bytes; at most {MAX_POLICY_BYTES} are accepted",
+                path.display()
+            )
+            .into());
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        CandidatePolicy::parse(&text, &config.site)
+            .map_err(|e| format!("{}: {e}", path.display()).into())
+    };
+    let policy = read(&request.policy)?;
+    let baseline = request.baseline.as_deref().map(read).transpose()?;
+    let engine = engine(&config)?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let range = TimeRange::parse(
+        Some(request.from.as_deref().unwrap_or("now-30d")),
+        request.to.as_deref(),
+        None,
+        now,
+    )?;
+    if let Some((rule, offset, limit)) = &request.evidence {
+        let output = engine
+            .what_if_evidence(&policy, rule, range, *offset, *limit)
+            .await?;
+        print_output(&output, format)?;
+        if output.truncated {
+            eprintln!(
+                "more rows follow: --offset {}",
+                offset.saturating_add(*limit)
+            );
+        }
+        return Ok(());
+    }
+    eprintln!(
+        "evaluating {} rule(s) of {:?} over {} .. {}",
+        policy.compile().len(),
+        policy.name,
+        format_ms(range.from_ms()),
+        format_ms(range.to_ms())
+    );
+    let report = engine.what_if(&policy, baseline.as_ref(), range).await?;
+    match format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        OutputFormat::Csv => {
+            let mut out = csv::Writer::from_writer(std::io::stdout());
+            out.write_record([
+                "rule",
+                "kind",
+                "description",
+                "evaluated",
+                "refused",
+                "unknown",
+                "sessions",
+                "users",
+                "service_accounts",
+                "workloads",
+                "devices",
+                "networks",
+                "broken_workflows",
+            ])?;
+            for r in &report.rules {
+                let numbers = [
+                    r.evaluated,
+                    r.refused,
+                    r.unknown,
+                    r.sessions,
+                    r.users,
+                    r.service_accounts,
+                    r.workloads,
+                    r.devices,
+                    r.networks,
+                    r.broken_workflows,
+                ]
+                .map(|n| n.to_string());
+                let mut record = vec![r.id.clone(), r.kind.to_string(), r.description.clone()];
+                record.extend(numbers);
+                out.write_record(&record)?;
+            }
+            out.flush()?;
+        }
+        OutputFormat::Table => {
+            println!(
+                "what-if {:?}, {} .. {}",
+                report.policy, report.from, report.to
+            );
+            for r in &report.rules {
+                println!();
+                println!("rule {} ({}): {}", r.id, r.kind, r.description);
+                println!(
+                    "  would refuse {} of {} requests ({} undecidable: the source does not say); {} sessions",
+                    r.refused, r.evaluated, r.unknown, r.sessions
+                );
+                println!(
+                    "  affected: {} users, {} service accounts, {} workloads, {} devices, {} source networks; {} workflows break outright",
+                    r.users,
+                    r.service_accounts,
+                    r.workloads,
+                    r.devices,
+                    r.networks,
+                    r.broken_workflows
+                );
+                if !r.top_workflows.is_empty() {
+                    const COLUMNS: [&str; 11] = [
+                        "identity",
+                        "identity_kind",
+                        "target",
+                        "refused",
+                        "still_allowed",
+                        "unknown",
+                        "breaks",
+                        "active_hours",
+                        "first_seen",
+                        "last_seen",
+                        "refused_by",
+                    ];
+                    println!("{}", indent(&rows_table(&r.top_workflows, &COLUMNS), "  "));
+                }
+            }
+            if let Some(c) = &report.comparison {
+                println!();
+                for (what, counts) in [("adds", &c.added), ("removes", &c.removed)] {
+                    println!(
+                        "compared with {:?}, the candidate {what} {} refused requests ({} users, {} service accounts, {} workloads)",
+                        c.baseline,
+                        counts.requests,
+                        counts.users,
+                        counts.service_accounts,
+                        counts.workloads
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn indent(text: &str, prefix: &str) -> String {
+    text.lines()
+        .map(|l| format!("{prefix}{l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// JSON rows as an aligned text table of `columns`.
+fn rows_table(rows: &[serde_json::Map<String, serde_json::Value>], columns: &[&str]) -> String {
+    let cell = |v: Option<&serde_json::Value>| match v {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    };
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| columns.iter().map(|c| cell(r.get(*c))).collect())
+        .collect();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            cells
+                .iter()
+                .map(|r| r[i].chars().count())
+                .chain([c.chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |values: Vec<String>| {
+        values
+            .iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = vec![line(columns.iter().map(|c| c.to_string()).collect())];
+    out.extend(cells.into_iter().map(line));
+    out.join("\n")
+}
+
 pub fn generate(
     seed: u64,
     out: &Path,

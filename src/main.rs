@@ -87,6 +87,25 @@ fn main() -> ExitCode {
                 list,
             } => commands::kpi(config, id, from, to, step, format, list).await,
             Command::Query { sql, format } => commands::query(config, &sql, format).await,
+            Command::Whatif {
+                policy,
+                baseline,
+                from,
+                to,
+                evidence,
+                offset,
+                limit,
+                format,
+            } => {
+                let request = commands::WhatIfRequest {
+                    policy,
+                    baseline,
+                    from,
+                    to,
+                    evidence: evidence.map(|rule| (rule, offset, limit)),
+                };
+                commands::whatif(config, request, format).await
+            }
             Command::Detect {
                 from,
                 to,

@@ -80,6 +80,7 @@ fn api_lists_kpis_serves_rows_metrics_and_json_errors() {
     }
 
     drill_down_and_evidence_match_the_truth(&server, &dataset);
+    whatif_over_http_matches_the_truth(&server, &dataset);
 
     // The scorecard: four pillars with levels 1-3, evidence, and what the next level needs.
     let r = server.get("/api/v1/maturity?from=1772323200000&to=1772409600000");
@@ -386,6 +387,82 @@ fn acknowledged_rows_survive_sigkill() {
         acked.len(),
         stored.len()
     );
+}
+
+/// `POST /api/v1/whatif` answers the candidate's effect (the body is the policy file, or
+/// JSON with a baseline), its evidence pages, and a bad policy is a JSON 400 naming the fault.
+fn whatif_over_http_matches_the_truth(server: &Server, dataset: &Path) {
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(dataset.join("truth.json")).unwrap())
+            .unwrap();
+    let range = format!(
+        "from={}&to={}",
+        truth["from"].as_str().unwrap(),
+        truth["to"].as_str().unwrap()
+    );
+    let candidate = std::fs::read_to_string(dataset.join("whatif-candidate.toml")).unwrap();
+    let baseline = std::fs::read_to_string(dataset.join("whatif-baseline.toml")).unwrap();
+    let r = server.post(
+        &format!("/api/v1/whatif?{range}"),
+        &[("content-type", "application/toml")],
+        candidate.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let report = r.json();
+    for rule in report["rules"].as_array().unwrap() {
+        let id = rule["id"].as_str().unwrap();
+        assert_eq!(
+            rule["refused"], truth["whatif"]["rules"][id]["refused"],
+            "{id}"
+        );
+    }
+    assert!(report.get("comparison").is_none());
+    let body = serde_json::json!({"policy": candidate, "baseline": baseline}).to_string();
+    let r = server.post(
+        &format!("/api/v1/whatif?{range}"),
+        &[("content-type", "application/json")],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["comparison"]["removed"],
+        truth["whatif"]["comparison"]["removed"]
+    );
+    let r = server.post(
+        &format!("/api/v1/whatif/evidence?{range}&rule=payroll-mfa&limit=5"),
+        &[],
+        candidate.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let page = r.json();
+    assert_eq!(page["rows"].as_array().unwrap().len(), 5, "{page}");
+    assert_eq!(page["next_offset"], 5);
+    for (bad, code, says) in [
+        (
+            "name = \"x\"\n[[app_rule]]\nid = \"a\"\napps = [\"hr\"]\nrequire = [\"mfa\"]\n",
+            "invalid_policy",
+            "unknown app \"hr\"",
+        ),
+        ("name = 1", "invalid_policy", "invalid type"),
+    ] {
+        let r = server.post(&format!("/api/v1/whatif?{range}"), &[], bad.as_bytes());
+        assert_eq!(r.status, 400, "{}", r.text());
+        let error = r.json();
+        assert_eq!(error["code"], code, "{error}");
+        assert!(error["message"].as_str().unwrap().contains(says), "{error}");
+    }
+    let r = server.post(
+        &format!("/api/v1/whatif/evidence?{range}"),
+        &[],
+        candidate.as_bytes(),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = server.post(
+        &format!("/api/v1/whatif/evidence?{range}&rule=nope"),
+        &[],
+        candidate.as_bytes(),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
 }
 
 /// Drill-down: a label filter keeps only that label's rows, `value` sums them over the range,

@@ -263,16 +263,7 @@ impl Engine {
         let sql = def.evidence_sql.clone().ok_or_else(|| {
             AnalyticsError::InvalidParameter(format!("KPI {id} has no evidence query"))
         })?;
-        if limit == 0 || limit > MAX_EVIDENCE_PAGE {
-            return Err(AnalyticsError::InvalidParameter(format!(
-                "limit must be between 1 and {MAX_EVIDENCE_PAGE}"
-            )));
-        }
-        if offset > MAX_EVIDENCE_OFFSET {
-            return Err(AnalyticsError::InvalidParameter(format!(
-                "offset must be at most {MAX_EVIDENCE_OFFSET}; narrow the range or filter instead"
-            )));
-        }
+        check_page(offset, limit)?;
         let predicates = label_predicates(&def, filters)?;
         let scope = KpiScope {
             range,
@@ -403,6 +394,36 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+
+    /// Run a statement built by ztlens (a what-if rule, an access-path map) over `range` as a
+    /// KPI runs: through the read-only guard, over tables bound to the range started
+    /// `lookback_ms` earlier, with `kpi_range` and the derived views. `page` = (offset, limit)
+    /// returns one page; `truncated` then means another page follows.
+    pub async fn run_in_range(
+        &self,
+        sql: String,
+        range: TimeRange,
+        lookback_ms: i64,
+        page: Option<(usize, usize)>,
+    ) -> Result<QueryOutput, AnalyticsError> {
+        let scope = KpiScope {
+            range,
+            lookback_ms,
+            dead_letters: names_dead_letters(&sql),
+        };
+        self.run(
+            move |ctx| async move {
+                let df = check_read_only(&ctx, &sql).await?;
+                Ok(match page {
+                    Some((offset, limit)) => df.limit(offset, Some(limit + 1))?,
+                    None => df,
+                })
+            },
+            scope.into(),
+            page.map(|(_, limit)| limit),
+        )
+        .await
     }
 
     /// Run user SQL through the read-only guard.
@@ -712,6 +733,21 @@ pub const MAX_EVIDENCE_PAGE: usize = 1000;
 /// `offset + limit` can overflow.
 pub const MAX_EVIDENCE_OFFSET: usize = 1_000_000_000;
 
+/// Check an evidence page's `offset` and `limit`.
+pub fn check_page(offset: usize, limit: usize) -> Result<(), AnalyticsError> {
+    if limit == 0 || limit > MAX_EVIDENCE_PAGE {
+        return Err(AnalyticsError::InvalidParameter(format!(
+            "limit must be between 1 and {MAX_EVIDENCE_PAGE}"
+        )));
+    }
+    if offset > MAX_EVIDENCE_OFFSET {
+        return Err(AnalyticsError::InvalidParameter(format!(
+            "offset must be at most {MAX_EVIDENCE_OFFSET}; narrow the range or filter instead"
+        )));
+    }
+    Ok(())
+}
+
 /// `label IN (values)` over the label's text form, for each filter with values. Filters are
 /// expressions, never SQL text, so a value cannot inject SQL.
 fn label_predicates(def: &KpiDef, filters: &[LabelFilter]) -> Result<Vec<Expr>, AnalyticsError> {
@@ -763,6 +799,7 @@ impl EngineInner {
         ctx.deregister_udtf("range");
         // Expressions that can build values larger than their inputs are size-checked.
         crate::bounded::install(&ctx).expect("registering functions cannot fail");
+        crate::functions::install(&ctx);
         ctx
     }
 }

@@ -13,6 +13,9 @@ pub enum AnalyticsError {
     /// A request parameter is invalid (time range, step, label filter).
     #[error("invalid parameter: {0}")]
     InvalidParameter(String),
+    /// A what-if policy file is invalid (syntax, unknown keys, apps or segments, conflicts).
+    #[error("invalid policy: {0}")]
+    InvalidPolicy(String),
     /// No KPI has this id.
     #[error("unknown KPI {0:?}")]
     UnknownKpi(String),
@@ -40,6 +43,7 @@ impl AnalyticsError {
             AnalyticsError::Rejected(_) => "query_rejected",
             AnalyticsError::InvalidQuery(_) => "invalid_query",
             AnalyticsError::InvalidParameter(_) => "invalid_parameter",
+            AnalyticsError::InvalidPolicy(_) => "invalid_policy",
             AnalyticsError::UnknownKpi(_) => "unknown_kpi",
             AnalyticsError::InvalidDefinition { .. } => "invalid_definition",
             AnalyticsError::Timeout(_) => "query_timeout",

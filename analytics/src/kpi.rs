@@ -405,7 +405,7 @@ mod tests {
             .collect();
         stems.sort();
         assert_eq!(ids, stems);
-        assert_eq!(ids.len(), 21);
+        assert_eq!(ids.len(), 22);
         for k in catalog.list() {
             // Prometheus labels come from bounded sets: never a person, an account or an address.
             for label in &k.gauge_labels {

@@ -14,10 +14,12 @@
 //! - [`guard`]: the read-only gate every user-written statement passes;
 //! - [`bounded`]: size limits for the expressions that build values outside the memory pool;
 //! - [`time_range`]: time ranges and steps as users and Grafana write them;
-//! - [`output`]: results as JSON rows, CSV or a text table.
+//! - [`output`]: results as JSON rows, CSV or a text table;
+//! - [`functions`]: scalar functions ztlens adds to every session (`ip_in_cidr`);
+//! - [`whatif`]: candidate policies (TOML) compiled to SQL, and what they would have refused.
 //!
 //! Imports, bottom up: `error`; `time_range`, `guard`, `bounded` and `output` use only `error`; `kpi`,
-//! `detection` and `inventory` use those; `engine` uses all of them; `maturity` uses `engine` and `kpi`. From
+//! `detection` and `inventory` use those; `functions` uses `error`; `engine` uses all of them; `maturity` and `whatif` use `engine`, `kpi` and `output`. From
 //! ztlens-ingest, analytics reads the lake's [`layout`](ztlens_ingest::lake::layout), its
 //! dead-letter summaries, the writer's hot tail through a read-only
 //! [`TailReader`](ztlens_ingest::lake::TailReader), and the schema. Analytics never writes the
@@ -27,12 +29,14 @@ pub mod bounded;
 pub mod detection;
 pub mod engine;
 mod error;
+pub mod functions;
 pub mod guard;
 pub mod inventory;
 pub mod kpi;
 pub mod maturity;
 pub mod output;
 pub mod time_range;
+pub mod whatif;
 
 pub use detection::{DetectionCatalog, DetectionDef, RuleMatch, Severity};
 pub use engine::{Engine, LabelFilter, MAX_EVIDENCE_PAGE, QueryConfig};

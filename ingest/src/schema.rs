@@ -632,6 +632,10 @@ define_table! {
         zt_app_sensitivity: Str,
         /// The sign-in is protected by MFA: a factor was verified in it, or earlier in the session as the source states (Entra `authenticationRequirement` multiFactorAuthentication, CloudTrail `MFAUsed`); false when the source states a single factor; null when it does not say (Okta SSO events: see the session).
         zt_mfa_satisfied: Bool,
+        /// Observe mode: the decision the policies running in report-only, audit or dry-run mode would have made, in the `zt_decision` taxonomy (the most restrictive when several apply); null when no such policy evaluated the request. `zt_decision` keeps what was enforced.
+        zt_would_be_decision: Str,
+        /// The observe-mode policy that produced `zt_would_be_decision` (Entra report-only policy, Okta ThreatInsight in log mode, OPA dry-run decision path, Kubernetes admission policy in audit mode).
+        zt_would_be_policy: Str,
     }
 }
 
@@ -778,6 +782,10 @@ define_table! {
         zt_privileged_target: Bool,
         /// The privileged path prefix the request matched (site config), or a built-in Kubernetes API label (`k8s:secrets`, `k8s:pods/exec`, `k8s:rbac` …): a bounded label.
         zt_privileged_prefix: Str,
+        /// Observe mode: the decision the policies running in report-only, audit or dry-run mode would have made, in the `zt_decision` taxonomy (the most restrictive when several apply); null when no such policy evaluated the request. `zt_decision` keeps what was enforced.
+        zt_would_be_decision: Str,
+        /// The observe-mode policy that produced `zt_would_be_decision` (Entra report-only policy, Okta ThreatInsight in log mode, OPA dry-run decision path, Kubernetes admission policy in audit mode).
+        zt_would_be_policy: Str,
     }
 }
 

@@ -70,7 +70,8 @@ impl From<AnalyticsError> for ApiError {
         let status = match &e {
             AnalyticsError::Rejected(_)
             | AnalyticsError::InvalidQuery(_)
-            | AnalyticsError::InvalidParameter(_) => StatusCode::BAD_REQUEST,
+            | AnalyticsError::InvalidParameter(_)
+            | AnalyticsError::InvalidPolicy(_) => StatusCode::BAD_REQUEST,
             AnalyticsError::UnknownKpi(_) => StatusCode::NOT_FOUND,
             AnalyticsError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             AnalyticsError::ResourcesExhausted(_) => StatusCode::TOO_MANY_REQUESTS,

@@ -4,6 +4,7 @@
 //! - [`ingest`]: push ingest (the push source itself is `ztlens_ingest::pipeline::push`);
 //! - [`alerts`]: the detection catalog, the alerts and their evidence;
 //! - [`query`]: guarded read-only SQL;
+//! - [`whatif`]: a candidate policy's effect over history, and its evidence;
 //! - [`status`]: the service's status and the maturity scorecard;
 //! - [`error`]: [`ApiError`], the one error→HTTP mapping;
 //! - `access`: host allow-list, origin check, token scopes and rate limits, before any handler;
@@ -28,6 +29,7 @@ mod kpis;
 mod query;
 pub mod rate_limit;
 mod status;
+mod whatif;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -72,6 +74,15 @@ pub fn app(state: AppState, access: AccessPolicy) -> Router {
             "/api/v1/query",
             // The handler reads the body with its own limit, answering a JSON 413.
             post(query::run).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/api/v1/whatif",
+            // The handlers read the body with their own limit, answering a JSON 413.
+            post(whatif::run).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/api/v1/whatif/evidence",
+            post(whatif::evidence).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route(
             "/api/v1/ingest/{source}",

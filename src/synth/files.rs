@@ -31,6 +31,8 @@
 //! <out>/inventory/service_accounts.csv  the service-account inventory (owners, rotation dates)
 //! <out>/inventory/policy_exceptions.csv the policy exceptions granted
 //! <out>/ztlens.toml                  the [site], [inventory] and [detections] sections describing the company
+//! <out>/whatif-candidate.toml       a candidate policy for `ztlens whatif`, and the policy in force today:
+//! <out>/whatif-baseline.toml        (their effect is in truth.json's `whatif`)
 //! <out>/truth.json                   what every KPI must report for [from, to), and the alerts the attack story must raise
 //! ```
 
@@ -289,6 +291,14 @@ pub fn write_dataset(
         .map_err(std::io::Error::other)?,
     );
     std::fs::write(out.join("ztlens.toml"), toml_text)?;
+    std::fs::write(
+        out.join("whatif-candidate.toml"),
+        super::truth::whatif::CANDIDATE,
+    )?;
+    std::fs::write(
+        out.join("whatif-baseline.toml"),
+        super::truth::whatif::BASELINE,
+    )?;
     let truth = generator.truth().to_json(start_ms, end_ms);
     std::fs::write(
         out.join("truth.json"),

@@ -88,6 +88,8 @@ pub struct Generator {
     /// Password sprays, MFA bombing, lateral scans, admin probes and leaked service tokens
     /// happen at random (the KPIs' attack mix); off, only the story attacks.
     random_attacks: bool,
+    /// When svc-reporting's next hourly export is due (see `due_scheduled_jobs`).
+    next_report_job_ms: i64,
 }
 
 /// Longest time between the first and the last event of one scenario (the MFA bombing story
@@ -126,6 +128,10 @@ impl Generator {
             locked_until: BTreeMap::new(),
             story: None,
             random_attacks: true,
+            // Two minutes past the first hour that starts at or after the start.
+            next_report_job_ms: start_ms
+                + (3_600_000 - start_ms.rem_euclid(3_600_000)) % 3_600_000
+                + 120_000,
         }
     }
 
@@ -162,6 +168,7 @@ impl Generator {
         while self.clock_ms < until_ms {
             self.due_containments();
             self.due_story();
+            self.due_scheduled_jobs();
             self.scenario();
             let gap = (-(1.0 - self.rng.unit()).ln() * mean_gap_ms).clamp(1.0, mean_gap_ms * 20.0);
             self.clock_ms += gap as i64;

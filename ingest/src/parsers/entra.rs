@@ -234,6 +234,51 @@ fn control_name(control: &str) -> Cow<'static, str> {
     })
 }
 
+/// The decision a conditional-access policy in report-only mode would have made, from its
+/// result: `reportOnlyFailure` is a block (by its grant controls: device, app, or the policy;
+/// MFA alone is a challenge), `reportOnlyInterrupted` an interactive prompt (MFA, else a
+/// sign-in frequency re-authentication, else terms of use or a password change),
+/// `reportOnlySuccess` an allow. `None` for enforced policies and report-only policies that
+/// did not apply (`reportOnlyNotApplied`).
+fn report_only_verdict(result: &str, policy: &Value) -> Option<&'static str> {
+    let grants: Vec<Cow<'static, str>> = array_at(policy, &["enforcedGrantControls"])
+        .iter()
+        .filter_map(|c| c.as_str().map(control_name))
+        .collect();
+    let has = |name: &str| grants.iter().any(|g| g == name);
+    let mfa_only = !grants.is_empty()
+        && grants
+            .iter()
+            .all(|g| g == "mfa" || g == "authentication_strength");
+    match result {
+        "reportonlysuccess" => Some("allow"),
+        "reportonlyfailure" if has("block") => Some("deny_policy"),
+        "reportonlyfailure" if has("compliant_device") || has("domain_joined_device") => {
+            Some("deny_device_posture")
+        }
+        "reportonlyfailure" if has("approved_app") || has("app_protection") => {
+            Some("deny_app_not_approved")
+        }
+        "reportonlyfailure" if mfa_only => Some("challenge_mfa"),
+        "reportonlyfailure" => Some("deny_policy"),
+        "reportonlyinterrupted" if has("mfa") || has("authentication_strength") => {
+            Some("challenge_mfa")
+        }
+        "reportonlyinterrupted" => {
+            let sessions: Vec<String> = array_at(policy, &["enforcedSessionControls"])
+                .iter()
+                .filter_map(|c| c.as_str().map(str::to_ascii_lowercase))
+                .collect();
+            if sessions.iter().any(|c| c == "signinfrequency") {
+                Some("reauth_required")
+            } else {
+                Some("other")
+            }
+        }
+        _ => None,
+    }
+}
+
 fn risk_level_id(level: &str) -> Option<i32> {
     match level.to_ascii_lowercase().as_str() {
         "none" => Some(0),
@@ -520,6 +565,32 @@ fn map_signin<'v>(
     }
     own.zt_required_controls = controls;
 
+    // Observe mode: the policies in report-only mode, the most restrictive verdict first.
+    let mut report_only: Vec<Value> = Vec::new();
+    let mut would_be: Option<(u8, &'static str, Option<Cow<'v, str>>)> = None;
+    for policy in policies {
+        let result = result_of(policy);
+        let Some(verdict) = report_only_verdict(&result, policy) else {
+            continue;
+        };
+        report_only.push(serde_json::json!({
+            "id": policy.get("id"),
+            "displayName": policy.get("displayName"),
+            "result": policy.get("result"),
+            "enforcedGrantControls": policy.get("enforcedGrantControls"),
+            "enforcedSessionControls": policy.get("enforcedSessionControls"),
+        }));
+        let rank = super::restrictiveness(verdict);
+        if would_be.as_ref().is_none_or(|(best, _, _)| rank > *best) {
+            let name = str_at(policy, &["displayName"]).or_else(|| str_at(policy, &["id"]));
+            would_be = Some((rank, verdict, name));
+        }
+    }
+    if let Some((_, verdict, name)) = would_be {
+        own.zt_would_be_decision = Some(Cow::Borrowed(verdict));
+        own.zt_would_be_policy = name;
+    }
+
     // MFA: the methods performed besides the password.
     let mut factors: Vec<Cow<'v, str>> = Vec::new();
     let mut second_factor_ran = false;
@@ -569,6 +640,10 @@ fn map_signin<'v>(
         .unwrap_or_default();
     if let Some(upn) = upn_left {
         inner.insert("userPrincipalName".into(), Value::String(upn.into_owned()));
+    }
+    // The report-only policies, whole: the columns hold only the most restrictive one.
+    if !report_only.is_empty() {
+        inner.insert("reportOnlyPolicies".into(), Value::Array(report_only));
     }
     if !inner.is_empty() {
         rest.insert("properties".into(), Value::Object(inner));

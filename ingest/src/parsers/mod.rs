@@ -273,6 +273,19 @@ pub(crate) fn decision_outcome(decision: &str) -> (i32, i32, i32) {
     }
 }
 
+/// How restrictive a decision is, for keeping the most restrictive of several observe-mode
+/// verdicts: a denial above a challenge above a re-authentication above `other` above an
+/// allow.
+pub(crate) fn restrictiveness(decision: &str) -> u8 {
+    match decision {
+        "allow" => 0,
+        "other" => 1,
+        "reauth_required" => 2,
+        "challenge_mfa" => 3,
+        _ => 4,
+    }
+}
+
 /// Site tags for a flow between `src` and `dst`: segments, `zt_is_lateral` (both ends
 /// internal), direction (lateral overrides the vendor's `hint`, else inbound/outbound from
 /// which end is internal) and the destination port class (for TCP, UDP and SCTP only).

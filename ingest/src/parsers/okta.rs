@@ -17,6 +17,7 @@
 //! | `user.mfa.okta_verify.deny_push` | any | mfa_denied |
 //! | `user.account.lock` | any | locked_out |
 //! | `security.threat.detected`, `security.request.blocked` | DENY / FAILURE | deny_risk |
+//! | the same, ThreatInsight in log mode | ALLOW / SUCCESS | other, with `zt_would_be_decision` deny_risk (policy "Okta ThreatInsight") |
 //! | `user.session.end` | — | none (logoff) |
 //!
 //! Account and credential changes go to `account_change` with `zt_change_type`:
@@ -830,6 +831,11 @@ fn map_event<'a>(
 
     let own = &mut row.own;
     own.zt_decision = decision.map(Cow::Borrowed);
+    // ThreatInsight in log mode: a high-threat request it would have blocked went through.
+    if class == EventClass::ThreatBlocked && succeeded {
+        own.zt_would_be_decision = Some(Cow::Borrowed("deny_risk"));
+        own.zt_would_be_policy = Some(Cow::Borrowed("Okta ThreatInsight"));
+    }
     let (action_id, disposition_id) = match decision {
         Some("allow") => (1, 1),
         Some("challenge_mfa") => (99, 23),
@@ -872,7 +878,13 @@ fn map_event<'a>(
         own.auth_factor_provider = text(&ctx.credential_provider);
     }
 
-    if let Some(actor) = &event.actor {
+    // ThreatInsight names the client address as the actor (it runs before the user is
+    // known): an address, not an account.
+    let account_actor = event
+        .actor
+        .as_ref()
+        .filter(|a| a.kind.as_ref().is_none_or(|k| k.as_str() != "IP address"));
+    if let Some(actor) = account_actor {
         // Okta writes the literal "unknown" (and "Unknown") for actors it could not identify.
         let known = |t: &Option<Text<'a>>| text(t).filter(|v| !v.eq_ignore_ascii_case("unknown"));
         own.user_uid = known(&actor.id);

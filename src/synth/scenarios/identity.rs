@@ -12,7 +12,7 @@
 use crate::synth::company::{ATTACK_ORIGINS, App, OFFICES, Person};
 use crate::synth::rng::Rng;
 use crate::synth::scenarios::story::in_business_hours;
-use crate::synth::truth::factor_class;
+use crate::synth::truth::{AppSignIn, ObservedSignIn, factor_class};
 use crate::synth::writers::google_workspace::{self as gws, Step as GwsStep};
 use crate::synth::writers::okta::{
     ACCOUNT_LOCK, AUTH_VIA_MFA, DENY_PUSH, EVALUATE_SIGN_ON, Kind, OktaAdmin, OktaEvent,
@@ -42,6 +42,14 @@ fn sensitive_app_id(app_name: &str) -> Option<&'static str> {
         "Workday" => Some("payroll"),
         "Salesforce" => Some("crm"),
         _ => None,
+    }
+}
+
+/// The site application an identity-provider app is, sensitive or not.
+fn site_app_id(app_name: &str) -> Option<&'static str> {
+    match app_name {
+        "Wiki" => Some("wiki"),
+        other => sensitive_app_id(other),
     }
 }
 
@@ -97,6 +105,23 @@ impl Generator {
         app: Option<&App>,
         service: Option<&str>,
     ) {
+        if let Some(site_app) = app.and_then(|a| site_app_id(a.name)) {
+            // Okta's device object and Entra's deviceDetail say whether the device is
+            // managed; the other identity providers report no device.
+            let device_managed =
+                matches!(source, "okta" | "entra").then_some(person.device_managed);
+            self.truth.app_sign_ins.push(AppSignIn {
+                app: site_app,
+                identity: local_part(&person.login),
+                service_account: person.service,
+                mfa: self.session_mfa,
+                device_managed,
+                // Okta reports every SSO session as interactive (actor type User); only Okta
+                // signs service accounts in.
+                interactive: true,
+                time_ms: t,
+            });
+        }
         if let Some(app) = app.and_then(|a| sensitive_app_id(a.name)) {
             let index = usize::from(!self.session_mfa);
             self.truth
@@ -226,6 +251,17 @@ impl Generator {
         if decision == "allow" {
             // Entra names a portal where Okta names no app.
             self.allowed_sign_in(t, person, "entra", app, Some(entra::app_name(app)));
+            // Every allowed sign-in meets the report-only pilots.
+            let (would_be, policy) = entra::would_be(person);
+            let named = entra::app_name(app);
+            self.truth.observed.push(ObservedSignIn {
+                source: "entra",
+                app: site_app_id(named).unwrap_or(named).to_string(),
+                identity: local_part(&person.login),
+                service_account: person.service,
+                would_be,
+                policy,
+            });
         }
         // deviceDetail: a managed device of this company is compliant, others are neither.
         let posture = if person.device_managed {
@@ -844,6 +880,42 @@ impl Generator {
             self.clock_ms,
             event(SSO, who, "SUCCESS", None, Some("allow")).app(app),
         );
+    }
+
+    /// svc-reporting's scheduled export: at two minutes past every hour it signs in to
+    /// Salesforce (the CRM) from the build network through Okta — a session, as Okta reports
+    /// it, so an interactive one: the scheduled job a policy denying interactive
+    /// service-account use would break. Runs every job due by the clock.
+    pub(in crate::synth) fn due_scheduled_jobs(&mut self) {
+        const HOUR_MS: i64 = 3_600_000;
+        while self.next_report_job_ms <= self.clock_ms {
+            let t = self.next_report_job_ms;
+            self.next_report_job_ms += HOUR_MS;
+            let Some(person) = self
+                .company
+                .people
+                .iter()
+                .find(|p| p.login.starts_with("svc-reporting@"))
+                .cloned()
+            else {
+                return;
+            };
+            let app = self
+                .company
+                .apps
+                .iter()
+                .find(|a| a.name == "Salesforce")
+                .expect("company has Salesforce")
+                .clone();
+            self.session_id = format!("102{:x}", self.rng.next_u64());
+            self.session_mfa = false;
+            let who = Who {
+                person: &person,
+                place: &OFFICES[0],
+                ip: &person.internal_ip,
+            };
+            self.okta(t, event(SSO, who, "SUCCESS", None, Some("allow")).app(&app));
+        }
     }
 
     /// An administrator sets a new password for a service account (Okta

@@ -3,7 +3,7 @@
 
 use crate::synth::Generator;
 use crate::synth::company::{ADMIN_PORTS, ATTACK_ORIGINS};
-use crate::synth::truth::AdminFlow;
+use crate::synth::truth::{AdminFlow, AllowedFlow};
 use crate::synth::writers::vpcflow::VpcRecord;
 use crate::synth::writers::{azure_nsg, gcp_vpc, zeek};
 
@@ -103,6 +103,23 @@ impl Generator {
             entry[if refused { 0 } else { 1 }] += 1;
             for &(time_ms, decides) in &records {
                 self.admin_flow(&record, s, time_ms, decides && !refused);
+            }
+        }
+        // Allowed flows between segments, once per record stating the decision, for the
+        // policy what-if.
+        if !refused && let (Some(s), Some(d)) = segments {
+            let port = record.dst.as_ref().map(|d| d.1).unwrap_or(0);
+            let src = record.src.as_ref().map(|s| s.0.clone()).unwrap_or_default();
+            for &(time_ms, decides) in &records {
+                if decides {
+                    self.truth.allowed_flows.push(AllowedFlow {
+                        segment_src: s.to_string(),
+                        segment_dst: d.to_string(),
+                        src: src.clone(),
+                        port,
+                        time_ms,
+                    });
+                }
             }
         }
         // The Zeek sensor on the corp segment sees every flow that touches it: a refused TCP

@@ -12,6 +12,7 @@ mod identity;
 mod maturity;
 mod network;
 mod web;
+pub mod whatif;
 
 use std::collections::BTreeMap;
 
@@ -20,6 +21,7 @@ use serde_json::{Value, json};
 use super::company::CompanyInventory;
 pub use endpoint::{ComplianceInterval, Containment, ContainmentTarget, Detection};
 pub use network::AdminFlow;
+pub use whatif::{AllowedFlow, AppSignIn, ObservedSignIn};
 
 /// What every KPI must report for the generated events.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -79,6 +81,13 @@ pub struct Truth {
     pub unmapped: BTreeMap<(String, String), u64>,
     /// Records written a second time (redeliveries), per format.
     pub duplicates: BTreeMap<String, u64>,
+    /// Every allowed sign-in to a site application, for the policy what-if.
+    pub app_sign_ins: Vec<AppSignIn>,
+    /// Every allowed flow between two segments (once per record stating the decision), for
+    /// the policy what-if.
+    pub allowed_flows: Vec<AllowedFlow>,
+    /// Every allowed sign-in an observe-mode (report-only) policy evaluated.
+    pub observed: Vec<ObservedSignIn>,
     /// When the attack story starts, when one is told.
     pub story_from_ms: Option<i64>,
     /// The alerts the story must raise.
@@ -128,6 +137,7 @@ impl Truth {
             "duplicates": self.duplicates,
             "maturity": self.maturity(),
             "alerts": self.story_alerts(to_ms),
+            "whatif": self.whatif(),
             "kpis": {
                 "mfa_outcomes_by_country": self.mfa_outcomes_by_country(),
                 "mfa_outcomes_by_city": self.mfa_outcomes_by_city(),
@@ -150,6 +160,7 @@ impl Truth {
                 "response_time": self.response_time(),
                 "detections_uncontained": self.detections_uncontained(to_ms),
                 "mtls_coverage": self.mtls_coverage(),
+                "would_be_denials": self.would_be_denials(),
             }
         })
     }

@@ -27,6 +27,43 @@ fn method(factor: &str) -> &'static str {
     }
 }
 
+/// The pilot policy that would block devices the company does not manage.
+pub const PILOT_COMPLIANT_DEVICE: &str = "CA201 Require compliant device (pilot)";
+/// The pilot policy that would ask administrators for a phishing-resistant factor.
+pub const PILOT_ADMIN_STRENGTH: &str = "CA202 Phishing-resistant MFA for admins (pilot)";
+
+/// The conditional-access policies in report-only mode on every allowed sign-in: the compliant
+/// device pilot (a failure on an unmanaged device) and, for administrators, the
+/// phishing-resistant MFA pilot (user action required unless their factor is one).
+pub fn report_only_policies(person: &crate::synth::company::Person) -> Vec<serde_json::Value> {
+    let mut out = vec![
+        json!({"id": "ca-pilot-device", "displayName": PILOT_COMPLIANT_DEVICE,
+        "result": if person.device_managed { "reportOnlySuccess" } else { "reportOnlyFailure" },
+        "enforcedGrantControls": ["RequireCompliantDevice"], "enforcedSessionControls": []}),
+    ];
+    if person.admin {
+        let strong = matches!(person.factor, "FIDO_WEBAUTHN" | "SIGNED_NONCE");
+        out.push(
+            json!({"id": "ca-pilot-strength", "displayName": PILOT_ADMIN_STRENGTH,
+            "result": if strong { "reportOnlySuccess" } else { "reportOnlyInterrupted" },
+            "enforcedGrantControls": ["AuthenticationStrength"], "enforcedSessionControls": []}),
+        );
+    }
+    out
+}
+
+/// The would-be decision of the report-only policies on an allowed sign-in of `person` and
+/// the policy that decides it (the most restrictive), as ztlens must read them.
+pub fn would_be(person: &crate::synth::company::Person) -> (&'static str, &'static str) {
+    if !person.device_managed {
+        ("deny_device_posture", PILOT_COMPLIANT_DEVICE)
+    } else if person.admin && !matches!(person.factor, "FIDO_WEBAUTHN" | "SIGNED_NONCE") {
+        ("challenge_mfa", PILOT_ADMIN_STRENGTH)
+    } else {
+        ("allow", PILOT_COMPLIANT_DEVICE)
+    }
+}
+
 /// The sign-in record of `ev` at `t`; `session_mfa`: a factor was verified earlier in the
 /// session. `None` for steps Entra does not log: those without a decision (Entra has no logoff
 /// event) and decisions it has no code for.
@@ -117,6 +154,22 @@ pub fn sign_in(rng: &mut Rng, t: i64, ev: &OktaEvent<'_>, session_mfa: bool) -> 
         }
         _ => json!([]),
     };
+    // Report-only policies never change the conditional-access status.
+    let ca_status = if policies.as_array().is_some_and(|p| !p.is_empty()) {
+        if code == 0 || code == 50074 {
+            "success"
+        } else {
+            "failure"
+        }
+    } else {
+        "notApplied"
+    };
+    let mut policies = policies;
+    if decision == "allow"
+        && let Some(list) = policies.as_array_mut()
+    {
+        list.extend(report_only_policies(person));
+    }
     let id = rng.uuid();
     let record = json!({
         "time": ztlens_analytics::time_range::format_ms(t + 1500),
@@ -143,7 +196,7 @@ pub fn sign_in(rng: &mut Rng, t: i64, ev: &OktaEvent<'_>, session_mfa: bool) -> 
             "userAgent": user_agent(person),
             "isInteractive": true,
             "status": status,
-            "conditionalAccessStatus": if policies.as_array().is_some_and(|p| !p.is_empty()) { if code == 0 || code == 50074 { "success" } else { "failure" } } else { "notApplied" },
+            "conditionalAccessStatus": ca_status,
             "appliedConditionalAccessPolicies": policies,
             "authenticationRequirement": if meaning.mfa_step || code == 50074 || mfa_claim { "multiFactorAuthentication" } else { "singleFactorAuthentication" },
             "authenticationDetails": details_list,

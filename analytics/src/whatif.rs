@@ -1,0 +1,841 @@
+//! Policy what-if: "what if we had enforced this policy over the last 30 days?"
+//!
+//! A candidate policy is a small TOML file a program owner writes in their own terms
+//! ([`CandidatePolicy`]): app rules (require MFA, a phishing-resistant factor, a managed or
+//! compliant device; allow only listed countries or networks; deny interactive use by service
+//! accounts) and segment rules (allow only listed ports between two network segments). Each
+//! rule compiles to one SQL statement over the normalized tables and views — app rules over
+//! the view `app_sign_ins` (allowed sign-ins to site apps), segment rules over
+//! `network_activity` rows a policy allowed — that labels every request the rule looks at
+//! `refused` (a condition the data shows failing), `unknown` (the data does not say, e.g. a
+//! source that reports no device state: never counted as refused) or `allowed`. The
+//! statements run through the read-only guard with the engine's limits, like a KPI.
+//!
+//! Invariants: values from the file reach SQL only after validation (app ids and segments
+//! from `[site]`, ISO country codes, parsed networks and ports) and are quoted; a rule's
+//! report counts distinct events, so redelivered records count once; the evidence is paged
+//! like KPI evidence.
+//!
+//! Imports: `error`, `engine`, `time_range`, `output`, and the site config from ztlens-ingest.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use ztlens_ingest::SiteConfig;
+
+use crate::AnalyticsError;
+use crate::engine::Engine;
+use crate::output::QueryOutput;
+use crate::time_range::TimeRange;
+
+/// Largest policy file accepted.
+pub const MAX_POLICY_BYTES: usize = 64 * 1024;
+/// Most rules in one policy (each is a query over the range).
+pub const MAX_RULES: usize = 16;
+/// Most workflows listed per rule.
+pub const TOP_WORKFLOWS: usize = 10;
+/// How far before the range sign-in sessions are read, so an MFA verified before the range
+/// still protects a sign-in in it (as the sensitive-app KPI reads them).
+pub const SESSION_LOOKBACK_MS: i64 = 86_400_000;
+
+/// A candidate policy: what a program owner would like to enforce.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CandidatePolicy {
+    /// Name shown in reports.
+    pub name: String,
+    /// What the policy is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Rules about sign-ins to site applications.
+    #[serde(default, rename = "app_rule", skip_serializing_if = "Vec::is_empty")]
+    pub app_rules: Vec<AppRule>,
+    /// Rules about traffic between network segments.
+    #[serde(
+        default,
+        rename = "segment_rule",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub segment_rules: Vec<SegmentRule>,
+}
+
+/// Conditions every allowed sign-in to the listed apps must meet; a sign-in failing any of
+/// them would have been refused.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AppRule {
+    /// Rule id (letters, digits, `-`, `_`), unique in the policy.
+    pub id: String,
+    /// Site application ids (`[[site.apps]] id`) the rule applies to.
+    pub apps: Vec<String>,
+    /// Controls the sign-in must have passed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub require: Vec<Control>,
+    /// Only sign-ins from these countries (ISO 3166-1 alpha-2 codes) are allowed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_countries: Vec<String>,
+    /// Only sign-ins from these networks (CIDR) are allowed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_networks: Vec<String>,
+    /// Service accounts may not sign in interactively (a session, as a person would).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deny_service_account_interactive: bool,
+}
+
+/// A control an app rule can require.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Control {
+    /// A second factor verified in the sign-in or earlier in its session.
+    Mfa,
+    /// A phishing-resistant factor (FIDO2/WebAuthn, platform keys, certificates).
+    PhishingResistantMfa,
+    /// A device the organization manages.
+    ManagedDevice,
+    /// A device compliant with the organization's policy.
+    CompliantDevice,
+}
+
+impl Control {
+    fn name(self) -> &'static str {
+        match self {
+            Control::Mfa => "mfa",
+            Control::PhishingResistantMfa => "phishing_resistant_mfa",
+            Control::ManagedDevice => "managed_device",
+            Control::CompliantDevice => "compliant_device",
+        }
+    }
+
+    /// (fails, unknown) predicates over `app_sign_ins`.
+    fn predicates(self) -> (&'static str, &'static str) {
+        match self {
+            Control::Mfa => ("mfa = 'without'", "mfa = 'unknown'"),
+            Control::PhishingResistantMfa => (
+                "mfa = 'without' OR mfa_strength = 'other'",
+                "mfa = 'unknown' OR mfa_strength = 'unknown'",
+            ),
+            Control::ManagedDevice => ("device_is_managed = false", "device_is_managed IS NULL"),
+            Control::CompliantDevice => {
+                ("device_is_compliant = false", "device_is_compliant IS NULL")
+            }
+        }
+    }
+}
+
+/// Traffic from one segment to another may use only the listed ports; allowed flows on any
+/// other port would have been refused.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentRule {
+    /// Rule id (letters, digits, `-`, `_`), unique in the policy.
+    pub id: String,
+    /// Source segment (`[[site.segments]] name`, or `external`).
+    pub from: String,
+    /// Destination segment.
+    pub to: String,
+    /// Destination ports allowed (empty: nothing may pass).
+    pub allow_ports: Vec<u16>,
+}
+
+/// Why a policy file was refused.
+fn invalid(reason: impl Into<String>) -> AnalyticsError {
+    AnalyticsError::InvalidPolicy(reason.into())
+}
+
+impl CandidatePolicy {
+    /// Parse and validate a policy file against the site.
+    pub fn parse(text: &str, site: &SiteConfig) -> Result<Self, AnalyticsError> {
+        if text.len() > MAX_POLICY_BYTES {
+            return Err(invalid(format!(
+                "the policy is {} bytes; at most {MAX_POLICY_BYTES} are accepted",
+                text.len()
+            )));
+        }
+        let policy: CandidatePolicy =
+            toml::from_str(text).map_err(|e| invalid(e.to_string().trim_end().to_string()))?;
+        policy.validate(site)?;
+        Ok(policy)
+    }
+
+    /// Check the policy against the site: known apps and segments, well-formed values, unique
+    /// ids, no rule without a condition and no two rules that contradict each other.
+    pub fn validate(&self, site: &SiteConfig) -> Result<(), AnalyticsError> {
+        if self.name.trim().is_empty() {
+            return Err(invalid("name must not be empty"));
+        }
+        let rules = self.app_rules.len() + self.segment_rules.len();
+        if rules == 0 {
+            return Err(invalid(
+                "the policy has no rule ([[app_rule]] or [[segment_rule]])",
+            ));
+        }
+        if rules > MAX_RULES {
+            return Err(invalid(format!(
+                "the policy has {rules} rules; at most {MAX_RULES} are evaluated at once"
+            )));
+        }
+        let mut ids = BTreeSet::new();
+        for id in self
+            .app_rules
+            .iter()
+            .map(|r| &r.id)
+            .chain(self.segment_rules.iter().map(|r| &r.id))
+        {
+            let well_formed = !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !well_formed {
+                return Err(invalid(format!(
+                    "rule id {id:?}: use 1 to 64 letters, digits, '-' or '_'"
+                )));
+            }
+            if !ids.insert(id.as_str()) {
+                return Err(invalid(format!("rule id {id:?} is used twice")));
+            }
+        }
+        let known_apps: Vec<&str> = site.apps.iter().map(|a| a.id.as_str()).collect();
+        // app → (rule with allow_countries, rule with allow_networks)
+        let mut lists: BTreeMap<&str, (Option<&str>, Option<&str>)> = BTreeMap::new();
+        for rule in &self.app_rules {
+            let id = &rule.id;
+            if rule.apps.is_empty() {
+                return Err(invalid(format!(
+                    "rule {id}: apps must name at least one app"
+                )));
+            }
+            for app in &rule.apps {
+                if !known_apps.contains(&app.as_str()) {
+                    return Err(invalid(format!(
+                        "rule {id}: unknown app {app:?}; the site's apps are: {}",
+                        known_apps.join(", ")
+                    )));
+                }
+            }
+            if rule.require.is_empty()
+                && rule.allow_countries.is_empty()
+                && rule.allow_networks.is_empty()
+                && !rule.deny_service_account_interactive
+            {
+                return Err(invalid(format!(
+                    "rule {id} has no condition: set require, allow_countries, allow_networks or deny_service_account_interactive"
+                )));
+            }
+            for country in &rule.allow_countries {
+                if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
+                    return Err(invalid(format!(
+                        "rule {id}: country {country:?} is not an ISO 3166-1 alpha-2 code in capitals (DE, US)"
+                    )));
+                }
+            }
+            if !rule.allow_networks.is_empty() {
+                crate::functions::parse_networks(&rule.allow_networks.join(","))
+                    .map_err(|e| invalid(format!("rule {id}: {e}")))?;
+            }
+            for app in &rule.apps {
+                let entry = lists.entry(app.as_str()).or_default();
+                for (set, slot, what) in [
+                    (
+                        !rule.allow_countries.is_empty(),
+                        &mut entry.0,
+                        "allow_countries",
+                    ),
+                    (
+                        !rule.allow_networks.is_empty(),
+                        &mut entry.1,
+                        "allow_networks",
+                    ),
+                ] {
+                    if !set {
+                        continue;
+                    }
+                    if let Some(other) = slot {
+                        return Err(invalid(format!(
+                            "rules {other} and {id} conflict: both set {what} for app {app}; write one list"
+                        )));
+                    }
+                    *slot = Some(id.as_str());
+                }
+            }
+        }
+        let mut segments: Vec<&str> = site.segments.iter().map(|s| s.name.as_str()).collect();
+        segments.push("external");
+        let mut pairs: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+        for rule in &self.segment_rules {
+            let id = &rule.id;
+            for segment in [&rule.from, &rule.to] {
+                if !segments.contains(&segment.as_str()) {
+                    return Err(invalid(format!(
+                        "rule {id}: unknown segment {segment:?}; the site's segments are: {}",
+                        segments.join(", ")
+                    )));
+                }
+            }
+            if let Some(other) = pairs.insert((&rule.from, &rule.to), id) {
+                return Err(invalid(format!(
+                    "rules {other} and {id} conflict: both set the ports from {} to {}; write one list",
+                    rule.from, rule.to
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Each rule as the statement that labels the requests it looks at.
+    pub fn compile(&self) -> Vec<CompiledRule> {
+        let mut out: Vec<CompiledRule> = self.app_rules.iter().map(compile_app_rule).collect();
+        out.extend(self.segment_rules.iter().map(compile_segment_rule));
+        out
+    }
+}
+
+/// A rule as SQL: `evaluated` selects, for every request the rule looks at in the range, the
+/// common columns (time, source, event_table, metadata_uid, identity, identity_kind, target,
+/// session_uid, device, network, refused_by, unknown_for, outcome) and the rule's own.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompiledRule {
+    pub id: String,
+    /// `app` or `segment`.
+    pub kind: &'static str,
+    /// The rule in words.
+    pub description: String,
+    #[serde(skip)]
+    pub evaluated: String,
+}
+
+/// A SQL string literal.
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+fn quoted_list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
+    items
+        .into_iter()
+        .map(|s| quote(s))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn compile_app_rule(rule: &AppRule) -> CompiledRule {
+    // (label, fails, unknown) per condition.
+    let mut conditions: Vec<(String, String, String)> = Vec::new();
+    let mut words: Vec<String> = Vec::new();
+    let mut controls = rule.require.clone();
+    controls.sort();
+    controls.dedup();
+    for control in controls {
+        let (fails, unknown) = control.predicates();
+        conditions.push((control.name().into(), fails.into(), unknown.into()));
+        words.push(format!("require {}", control.name().replace('_', " ")));
+    }
+    if !rule.allow_countries.is_empty() {
+        let list = quoted_list(&rule.allow_countries);
+        conditions.push((
+            "country".into(),
+            format!("country NOT IN ({list})"),
+            "country IS NULL".into(),
+        ));
+        words.push(format!(
+            "allow only from {}",
+            rule.allow_countries.join(", ")
+        ));
+    }
+    if !rule.allow_networks.is_empty() {
+        let networks = quote(&rule.allow_networks.join(","));
+        conditions.push((
+            "network".into(),
+            format!("NOT ip_in_cidr(src_endpoint_ip, {networks})"),
+            format!("ip_in_cidr(src_endpoint_ip, {networks}) IS NULL"),
+        ));
+        words.push(format!(
+            "allow only from {}",
+            rule.allow_networks.join(", ")
+        ));
+    }
+    if rule.deny_service_account_interactive {
+        conditions.push((
+            "service_account_interactive".into(),
+            "is_service_account AND is_interactive".into(),
+            "is_service_account AND is_interactive IS NULL".into(),
+        ));
+        words.push("deny interactive sign-ins of service accounts".into());
+    }
+    let labels = |which: usize| {
+        let parts: Vec<String> = conditions
+            .iter()
+            .map(|c| {
+                let predicate = if which == 0 { &c.1 } else { &c.2 };
+                format!("CASE WHEN {predicate} THEN '{}' END", c.0)
+            })
+            .collect();
+        format!("NULLIF(concat_ws(',', {}), '')", parts.join(", "))
+    };
+    let evaluated = format!(
+        "SELECT *, CASE WHEN refused_by IS NOT NULL THEN 'refused' WHEN unknown_for IS NOT NULL THEN 'unknown' ELSE 'allowed' END AS outcome FROM (\
+         SELECT time, source, 'authentication' AS event_table, metadata_uid, identity, \
+         CASE WHEN is_service_account THEN 'service_account' ELSE 'user' END AS identity_kind, \
+         app AS target, session_uid, device_uid AS device, network, {refused} AS refused_by, {unknown} AS unknown_for, \
+         user_name, service_name, src_endpoint_ip, country, mfa, mfa_strength, device_is_managed, device_is_compliant, is_interactive \
+         FROM app_sign_ins CROSS JOIN kpi_range WHERE time >= range_from AND app IN ({apps}))",
+        refused = labels(0),
+        unknown = labels(1),
+        apps = quoted_list(&rule.apps),
+    );
+    CompiledRule {
+        id: rule.id.clone(),
+        kind: "app",
+        description: format!("{}: {}", rule.apps.join(", "), words.join("; ")),
+        evaluated,
+    }
+}
+
+fn compile_segment_rule(rule: &SegmentRule) -> CompiledRule {
+    let ports: Vec<String> = rule.allow_ports.iter().map(u16::to_string).collect();
+    let fails = if ports.is_empty() {
+        "true".to_string()
+    } else {
+        format!(
+            "dst_endpoint_port IS NOT NULL AND dst_endpoint_port NOT IN ({})",
+            ports.join(", ")
+        )
+    };
+    let unknown = if ports.is_empty() {
+        "false"
+    } else {
+        "dst_endpoint_port IS NULL"
+    };
+    let evaluated = format!(
+        "SELECT *, CASE WHEN refused_by IS NOT NULL THEN 'refused' WHEN unknown_for IS NOT NULL THEN 'unknown' ELSE 'allowed' END AS outcome FROM (\
+         SELECT DISTINCT time, metadata_product_name AS source, 'network_activity' AS event_table, metadata_uid, \
+         src_endpoint_ip AS identity, 'workload' AS identity_kind, \
+         concat(zt_segment_dst, ':', CAST(dst_endpoint_port AS VARCHAR)) AS target, \
+         CAST(NULL AS VARCHAR) AS session_uid, src_endpoint_ip AS device, \
+         CASE WHEN src_endpoint_ip LIKE '%.%.%.%' THEN regexp_replace(src_endpoint_ip, '\\.[0-9]+$', '.0/24') ELSE src_endpoint_ip END AS network, \
+         CASE WHEN {fails} THEN 'port' END AS refused_by, CASE WHEN {unknown} THEN 'port' END AS unknown_for, \
+         dst_endpoint_ip, dst_endpoint_port, connection_info_protocol_name AS protocol \
+         FROM network_activity CROSS JOIN kpi_range \
+         WHERE time >= range_from AND action_id = 1 AND zt_segment_src = {from} AND zt_segment_dst = {to})",
+        from = quote(&rule.from),
+        to = quote(&rule.to),
+    );
+    let allowed = if ports.is_empty() {
+        "nothing".to_string()
+    } else {
+        format!("only port(s) {}", ports.join(", "))
+    };
+    CompiledRule {
+        id: rule.id.clone(),
+        kind: "segment",
+        description: format!("{} → {}: allow {allowed}", rule.from, rule.to),
+        evaluated,
+    }
+}
+
+/// What one rule would have refused.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleReport {
+    pub id: String,
+    pub kind: &'static str,
+    pub description: String,
+    /// Requests (sign-ins or flows) the rule looked at.
+    pub evaluated: i64,
+    /// Requests it would have refused.
+    pub refused: i64,
+    /// Requests the data cannot decide (the source does not state what the rule needs).
+    pub unknown: i64,
+    /// Distinct sessions with a refused sign-in.
+    pub sessions: i64,
+    /// Distinct people, service accounts, workloads (flow sources), devices and source
+    /// networks with a refused request.
+    pub users: i64,
+    pub service_accounts: i64,
+    pub workloads: i64,
+    pub devices: i64,
+    pub networks: i64,
+    /// (identity, target) pairs whose every request in the range would have been refused:
+    /// the workflows that break outright.
+    pub broken_workflows: i64,
+    /// The workflows with the most refused requests.
+    pub top_workflows: Vec<serde_json::Map<String, Value>>,
+}
+
+/// A policy's what-if over a range.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WhatIfReport {
+    pub policy: String,
+    pub from: String,
+    pub to: String,
+    pub rules: Vec<RuleReport>,
+    /// Against a baseline policy: what the candidate refuses that the baseline does not
+    /// (`added`) and the other way round (`removed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
+}
+
+/// The difference between a candidate and a baseline policy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparison {
+    pub baseline: String,
+    pub added: ChangeCounts,
+    pub removed: ChangeCounts,
+}
+
+/// Requests and identities one policy refuses and the other does not.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ChangeCounts {
+    pub requests: i64,
+    pub users: i64,
+    pub service_accounts: i64,
+    pub workloads: i64,
+}
+
+fn int(row: &serde_json::Map<String, Value>, column: &str) -> i64 {
+    row.get(column).and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn first_row(output: &QueryOutput) -> Result<serde_json::Map<String, Value>, AnalyticsError> {
+    Ok(output.json_rows()?.into_iter().next().unwrap_or_default())
+}
+
+/// The statement refusing what every rule of a policy refuses: (event_table, metadata_uid,
+/// identity, identity_kind).
+fn refused_union(rules: &[CompiledRule]) -> String {
+    rules
+        .iter()
+        .map(|r| {
+            format!(
+                "SELECT event_table, metadata_uid, identity, identity_kind FROM ({}) WHERE outcome = 'refused'",
+                r.evaluated
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
+}
+
+impl Engine {
+    /// What `policy` would have refused over `range`, rule by rule, and — with a baseline —
+    /// what it adds and removes compared with it.
+    pub async fn what_if(
+        &self,
+        policy: &CandidatePolicy,
+        baseline: Option<&CandidatePolicy>,
+        range: TimeRange,
+    ) -> Result<WhatIfReport, AnalyticsError> {
+        let mut rules = Vec::new();
+        for rule in policy.compile() {
+            rules.push(self.rule_report(rule, range).await?);
+        }
+        let comparison = match baseline {
+            Some(base) => Some(self.compare(policy, base, range).await?),
+            None => None,
+        };
+        Ok(WhatIfReport {
+            policy: policy.name.clone(),
+            from: crate::time_range::format_ms(range.from_ms()),
+            to: crate::time_range::format_ms(range.to_ms()),
+            rules,
+            comparison,
+        })
+    }
+
+    async fn rule_report(
+        &self,
+        rule: CompiledRule,
+        range: TimeRange,
+    ) -> Result<RuleReport, AnalyticsError> {
+        let summary = format!(
+            "WITH r AS ({evaluated}) SELECT \
+             COUNT(DISTINCT metadata_uid) AS evaluated, \
+             COUNT(DISTINCT CASE WHEN outcome = 'refused' THEN metadata_uid END) AS refused, \
+             COUNT(DISTINCT CASE WHEN outcome = 'unknown' THEN metadata_uid END) AS unknown, \
+             COUNT(DISTINCT CASE WHEN outcome = 'refused' THEN session_uid END) AS sessions, \
+             COUNT(DISTINCT CASE WHEN outcome = 'refused' AND identity_kind = 'user' THEN identity END) AS users, \
+             COUNT(DISTINCT CASE WHEN outcome = 'refused' AND identity_kind = 'service_account' THEN identity END) AS service_accounts, \
+             COUNT(DISTINCT CASE WHEN outcome = 'refused' AND identity_kind = 'workload' THEN identity END) AS workloads, \
+             COUNT(DISTINCT CASE WHEN outcome = 'refused' THEN device END) AS devices, \
+             COUNT(DISTINCT CASE WHEN outcome = 'refused' THEN network END) AS networks \
+             FROM r",
+            evaluated = rule.evaluated
+        );
+        let row = first_row(
+            &self
+                .run_in_range(summary, range, SESSION_LOOKBACK_MS, None)
+                .await?,
+        )?;
+        let workflows = format!(
+            "WITH r AS ({evaluated}), w AS (SELECT identity, identity_kind, target, \
+             COUNT(DISTINCT CASE WHEN outcome = 'refused' THEN metadata_uid END) AS refused, \
+             COUNT(DISTINCT CASE WHEN outcome = 'allowed' THEN metadata_uid END) AS still_allowed, \
+             COUNT(DISTINCT CASE WHEN outcome = 'unknown' THEN metadata_uid END) AS unknown, \
+             COUNT(DISTINCT CASE WHEN outcome = 'refused' THEN date_trunc('hour', time) END) AS active_hours, \
+             MIN(CASE WHEN outcome = 'refused' THEN time END) AS first_seen, \
+             MAX(CASE WHEN outcome = 'refused' THEN time END) AS last_seen, \
+             array_to_string(array_sort(array_agg(DISTINCT refused_by) FILTER (WHERE outcome = 'refused')), ';') AS refused_by \
+             FROM r WHERE identity IS NOT NULL GROUP BY 1, 2, 3) \
+             SELECT identity, identity_kind, target, refused, still_allowed, unknown, \
+             still_allowed = 0 AND unknown = 0 AS breaks, active_hours, first_seen, last_seen, refused_by \
+             FROM w WHERE refused > 0",
+            evaluated = rule.evaluated
+        );
+        let broken = format!("SELECT COUNT(*) AS broken FROM ({workflows}) WHERE breaks");
+        let top =
+            format!("{workflows} ORDER BY refused DESC, identity, target LIMIT {TOP_WORKFLOWS}");
+        let broken = first_row(
+            &self
+                .run_in_range(broken, range, SESSION_LOOKBACK_MS, None)
+                .await?,
+        )?;
+        let top = self
+            .run_in_range(top, range, SESSION_LOOKBACK_MS, None)
+            .await?
+            .json_rows()?;
+        Ok(RuleReport {
+            id: rule.id,
+            kind: rule.kind,
+            description: rule.description,
+            evaluated: int(&row, "evaluated"),
+            refused: int(&row, "refused"),
+            unknown: int(&row, "unknown"),
+            sessions: int(&row, "sessions"),
+            users: int(&row, "users"),
+            service_accounts: int(&row, "service_accounts"),
+            workloads: int(&row, "workloads"),
+            devices: int(&row, "devices"),
+            networks: int(&row, "networks"),
+            broken_workflows: int(&broken, "broken"),
+            top_workflows: top,
+        })
+    }
+
+    async fn compare(
+        &self,
+        candidate: &CandidatePolicy,
+        baseline: &CandidatePolicy,
+        range: TimeRange,
+    ) -> Result<Comparison, AnalyticsError> {
+        let cand = refused_union(&candidate.compile());
+        let base = refused_union(&baseline.compile());
+        let diff = |left: &str, right: &str| {
+            format!(
+                "WITH l AS ({left}), r AS ({right}) SELECT \
+                 COUNT(DISTINCT concat(l.event_table, '/', l.metadata_uid)) AS requests, \
+                 COUNT(DISTINCT CASE WHEN l.identity_kind = 'user' THEN l.identity END) AS users, \
+                 COUNT(DISTINCT CASE WHEN l.identity_kind = 'service_account' THEN l.identity END) AS service_accounts, \
+                 COUNT(DISTINCT CASE WHEN l.identity_kind = 'workload' THEN l.identity END) AS workloads \
+                 FROM l WHERE NOT EXISTS (SELECT 1 FROM r WHERE r.event_table = l.event_table AND r.metadata_uid = l.metadata_uid)"
+            )
+        };
+        let counts = |row: serde_json::Map<String, Value>| ChangeCounts {
+            requests: int(&row, "requests"),
+            users: int(&row, "users"),
+            service_accounts: int(&row, "service_accounts"),
+            workloads: int(&row, "workloads"),
+        };
+        let added = first_row(
+            &self
+                .run_in_range(diff(&cand, &base), range, SESSION_LOOKBACK_MS, None)
+                .await?,
+        )?;
+        let removed = first_row(
+            &self
+                .run_in_range(diff(&base, &cand), range, SESSION_LOOKBACK_MS, None)
+                .await?,
+        )?;
+        Ok(Comparison {
+            baseline: baseline.name.clone(),
+            added: counts(added),
+            removed: counts(removed),
+        })
+    }
+
+    /// One page of the requests `rule` of `policy` would have refused, oldest first.
+    /// `truncated` on the output means another page follows.
+    pub async fn what_if_evidence(
+        &self,
+        policy: &CandidatePolicy,
+        rule: &str,
+        range: TimeRange,
+        offset: usize,
+        limit: usize,
+    ) -> Result<QueryOutput, AnalyticsError> {
+        let compiled = policy
+            .compile()
+            .into_iter()
+            .find(|r| r.id == rule)
+            .ok_or_else(|| {
+                AnalyticsError::InvalidParameter(format!("the policy has no rule {rule:?}"))
+            })?;
+        crate::engine::check_page(offset, limit)?;
+        let sql = format!(
+            "SELECT * FROM ({}) WHERE outcome = 'refused' ORDER BY time, metadata_uid",
+            compiled.evaluated
+        );
+        self.run_in_range(sql, range, SESSION_LOOKBACK_MS, Some((offset, limit)))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site() -> SiteConfig {
+        toml::from_str(
+            r#"
+            internal_cidrs = ["10.0.0.0/8"]
+            [[segments]]
+            name = "corp"
+            cidrs = ["10.10.0.0/16"]
+            [[segments]]
+            name = "prod"
+            cidrs = ["10.20.0.0/16"]
+            [[apps]]
+            id = "payroll"
+            idp_apps = ["Workday"]
+            sensitivity = "high"
+            [[apps]]
+            id = "crm"
+            idp_apps = ["Salesforce"]
+            "#,
+        )
+        .unwrap()
+    }
+
+    fn error_of(text: &str) -> String {
+        CandidatePolicy::parse(text, &site())
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn every_rule_kind_parses_and_compiles() {
+        let policy = CandidatePolicy::parse(
+            r#"
+            name = "Q3 hardening"
+            description = "what we would enforce next quarter"
+            [[app_rule]]
+            id = "payroll-strong"
+            apps = ["payroll"]
+            require = ["phishing_resistant_mfa", "managed_device", "compliant_device", "mfa"]
+            [[app_rule]]
+            id = "crm-where"
+            apps = ["crm", "payroll"]
+            allow_countries = ["DE", "US"]
+            allow_networks = ["203.0.113.0/24", "2001:db8::/32"]
+            deny_service_account_interactive = true
+            [[segment_rule]]
+            id = "corp-prod"
+            from = "corp"
+            to = "prod"
+            allow_ports = [443, 5432]
+            [[segment_rule]]
+            id = "internet-corp"
+            from = "external"
+            to = "corp"
+            allow_ports = []
+            "#,
+            &site(),
+        )
+        .unwrap();
+        let compiled = policy.compile();
+        let described: Vec<(&str, &str, &str)> = compiled
+            .iter()
+            .map(|r| (r.id.as_str(), r.kind, r.description.as_str()))
+            .collect();
+        assert_eq!(
+            described,
+            vec![
+                (
+                    "payroll-strong",
+                    "app",
+                    "payroll: require mfa; require phishing resistant mfa; require managed device; require compliant device"
+                ),
+                (
+                    "crm-where",
+                    "app",
+                    "crm, payroll: allow only from DE, US; allow only from 203.0.113.0/24, 2001:db8::/32; deny interactive sign-ins of service accounts"
+                ),
+                (
+                    "corp-prod",
+                    "segment",
+                    "corp → prod: allow only port(s) 443, 5432"
+                ),
+                ("internet-corp", "segment", "external → corp: allow nothing"),
+            ]
+        );
+        let crm = &compiled[1].evaluated;
+        assert!(crm.contains("app IN ('crm', 'payroll')"), "{crm}");
+        assert!(crm.contains("country NOT IN ('DE', 'US')"), "{crm}");
+        assert!(
+            crm.contains("NOT ip_in_cidr(src_endpoint_ip, '203.0.113.0/24,2001:db8::/32')"),
+            "{crm}"
+        );
+        assert!(compiled[2].evaluated.contains("NOT IN (443, 5432)"));
+        assert!(compiled[3].evaluated.contains("CASE WHEN true THEN 'port'"));
+    }
+
+    #[test]
+    fn clear_errors_for_unknown_keys_apps_and_conflicts() {
+        let cases: Vec<(&str, &str)> = vec![
+            ("name = \"x\"\ncolour = 1\n", "unknown field `colour`"),
+            (
+                "name = \"x\"\n[[app_rule]]\nid = \"a\"\napps = [\"payroll\"]\nrequire = [\"retina_scan\"]\n",
+                "unknown variant `retina_scan`",
+            ),
+            (
+                "name = \"x\"\n[[app_rule]]\nid = \"a\"\napps = [\"hr\"]\nrequire = [\"mfa\"]\n",
+                "rule a: unknown app \"hr\"; the site's apps are: payroll, crm",
+            ),
+            (
+                "name = \"x\"\n[[app_rule]]\nid = \"a\"\napps = [\"crm\"]\nallow_countries = [\"DE\"]\n[[app_rule]]\nid = \"b\"\napps = [\"crm\"]\nallow_countries = [\"US\"]\n",
+                "rules a and b conflict: both set allow_countries for app crm; write one list",
+            ),
+            (
+                "name = \"x\"\n[[segment_rule]]\nid = \"a\"\nfrom = \"corp\"\nto = \"prod\"\nallow_ports = [443]\n[[segment_rule]]\nid = \"b\"\nfrom = \"corp\"\nto = \"prod\"\nallow_ports = [22]\n",
+                "rules a and b conflict: both set the ports from corp to prod; write one list",
+            ),
+            (
+                "name = \"x\"\n[[segment_rule]]\nid = \"a\"\nfrom = \"corp\"\nto = \"pci\"\nallow_ports = [443]\n",
+                "rule a: unknown segment \"pci\"; the site's segments are: corp, prod, external",
+            ),
+            (
+                "name = \"x\"\n[[app_rule]]\nid = \"a\"\napps = [\"crm\"]\n",
+                "rule a has no condition",
+            ),
+            (
+                "name = \"x\"\n[[app_rule]]\nid = \"a\"\napps = [\"crm\"]\nallow_countries = [\"Germany\"]\n",
+                "country \"Germany\" is not an ISO 3166-1 alpha-2 code",
+            ),
+            (
+                "name = \"x\"\n[[app_rule]]\nid = \"a\"\napps = [\"crm\"]\nallow_networks = [\"10.0.0.0/40\"]\n",
+                "rule a: \"10.0.0.0/40\" is not a network",
+            ),
+            (
+                "name = \"x\"\n[[app_rule]]\nid = \"a b\"\napps = [\"crm\"]\nrequire = [\"mfa\"]\n",
+                "rule id \"a b\": use 1 to 64 letters",
+            ),
+            (
+                "name = \"x\"\n[[app_rule]]\nid = \"a\"\napps = [\"crm\"]\nrequire = [\"mfa\"]\n[[segment_rule]]\nid = \"a\"\nfrom = \"corp\"\nto = \"prod\"\nallow_ports = [1]\n",
+                "rule id \"a\" is used twice",
+            ),
+            ("name = \"x\"\n", "the policy has no rule"),
+            (
+                "name = \"x\"\n[[segment_rule]]\nid = \"a\"\nfrom = \"corp\"\nto = \"prod\"\nallow_ports = [70000]\n",
+                "invalid value",
+            ),
+        ];
+        for (text, want) in cases {
+            let got = error_of(text);
+            assert!(got.contains(want), "{text}\nwant {want:?}\ngot {got:?}");
+        }
+        let huge = format!("name = \"{}\"", "x".repeat(MAX_POLICY_BYTES));
+        assert!(error_of(&huge).contains("at most"));
+    }
+
+    #[test]
+    fn quotes_cannot_escape_a_literal() {
+        assert_eq!(quote("it's"), "'it''s'");
+    }
+}
