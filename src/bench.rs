@@ -203,13 +203,23 @@ async fn kpi_latency(engine: &Engine, range: TimeRange, repeat: usize) -> Result
 
 /// `ztlens bench --lake DIR`: KPI latency over an existing lake (e.g. one built with
 /// `ztlens gen` + `ztlens ingest` at a size that does not fit the in-memory benchmark).
+/// What `ztlens bench --lake` times besides the KPIs.
+#[derive(Debug)]
+pub struct ObserveBench {
+    /// A candidate policy whose what-if (and the access-path map) is timed.
+    pub policy: Option<PathBuf>,
+    pub skip_kpis: bool,
+    /// The site the policy is checked against.
+    pub site: ztlens_ingest::SiteConfig,
+}
+
 pub async fn run_lake(
     lake: PathBuf,
-    from: &str,
-    to: &str,
+    (from, to): (&str, &str),
     repeat: usize,
     query: QueryConfig,
     inventory: &Inventory,
+    observe: ObserveBench,
 ) -> Result<(), BoxError> {
     let now = chrono::Utc::now().timestamp_millis();
     let range = TimeRange::parse(Some(from), Some(to), None, now)?;
@@ -235,8 +245,64 @@ pub async fn run_lake(
         dir_size(&lake) as f64 / 1e6
     );
     let engine = Engine::new(&lake, KpiCatalog::builtin(), query, None, inventory)?;
-    kpi_latency(&engine, range, repeat).await?;
+    if !observe.skip_kpis {
+        kpi_latency(&engine, range, repeat).await?;
+    }
+    if let Some(path) = &observe.policy {
+        observe_latency(&engine, path, &observe.site, range, repeat).await?;
+    }
     println!("\npeak RSS {:.0} MiB", peak_rss_mib());
+    Ok(())
+}
+
+/// The what-if of a candidate policy (with itself as baseline, so the comparison runs too) and
+/// the access-path map, over `range`: medians of `repeat` runs.
+async fn observe_latency(
+    engine: &Engine,
+    policy: &std::path::Path,
+    site: &ztlens_ingest::SiteConfig,
+    range: TimeRange,
+    repeat: usize,
+) -> Result<(), BoxError> {
+    use ztlens_analytics::whatif::CandidatePolicy;
+    let text = std::fs::read_to_string(policy)
+        .map_err(|e| format!("cannot read {}: {e}", policy.display()))?;
+    let policy = CandidatePolicy::parse(&text, site)?;
+    let apps = ztlens_analytics::access_paths::resolve_apps(site, &[])?;
+    let mut times: [Vec<f64>; 4] = Default::default();
+    let mut refused = 0;
+    for _ in 0..repeat.max(1) {
+        let t = Instant::now();
+        let report = engine.what_if(&policy, None, range).await?;
+        times[0].push(t.elapsed().as_secs_f64() * 1e3);
+        refused = report.rules.iter().map(|r| r.refused).sum::<i64>();
+        let t = Instant::now();
+        engine.what_if(&policy, Some(&policy), range).await?;
+        times[1].push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        engine.access_paths(&apps, range, 0, 1000).await?;
+        times[2].push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        engine.service_edges(site, range, 0, 1000).await?;
+        times[3].push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    println!(
+        "\nobserve mode over {} .. {} ({} rules, {refused} requests refused):",
+        ztlens_analytics::time_range::format_ms(range.from_ms()),
+        ztlens_analytics::time_range::format_ms(range.to_ms()),
+        policy.compile().len()
+    );
+    for (what, values) in [
+        "what-if",
+        "what-if with a baseline",
+        "access paths (first 1000)",
+        "service edges",
+    ]
+    .iter()
+    .zip(times.iter_mut())
+    {
+        println!("{what:<34} {:>12.1} ms", median(values));
+    }
     Ok(())
 }
 

@@ -153,6 +153,30 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: OutputFormat,
     },
+    /// The map of real access paths: who reaches each sensitive app, from where, with what
+    /// device and factor, through which front end; with --services, which workloads talk.
+    AccessPaths {
+        /// Only this site app (repeatable); default every app with a sensitivity.
+        #[arg(long = "app")]
+        apps: Vec<String>,
+        /// Service-to-service edges instead of app paths.
+        #[arg(long)]
+        services: bool,
+        /// Start (RFC 3339, date, epoch ms, now-7d …); default now-7d.
+        #[arg(long)]
+        from: Option<String>,
+        /// End (exclusive); default now.
+        #[arg(long)]
+        to: Option<String>,
+        /// Rows to skip.
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        /// Rows to print (at most 1000).
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+    },
     /// Run a read-only SQL query over the lake.
     Query {
         sql: String,
@@ -264,5 +288,12 @@ pub enum Command {
         /// End of the KPI range with --lake.
         #[arg(long, default_value = "now", requires = "lake")]
         to: String,
+        /// With --lake: also time this candidate policy's what-if and the access-path map
+        /// over the range.
+        #[arg(long, requires = "lake")]
+        whatif: Option<PathBuf>,
+        /// With --lake: skip the KPIs (time only the what-if and the access paths).
+        #[arg(long, requires = "whatif")]
+        skip_kpis: bool,
     },
 }

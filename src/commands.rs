@@ -423,6 +423,17 @@ fn print_alerts(alerts: &[Alert], format: OutputFormat) -> Result<(), BoxError> 
 }
 
 /// `15m`, `1h`, `30d` for a duration in milliseconds.
+/// A page of a paged answer (evidence, access paths): its rows, without the `max_rows` warning
+/// (the caller names the next page).
+fn print_page(output: &QueryOutput, format: OutputFormat) -> Result<(), BoxError> {
+    match format {
+        OutputFormat::Table => println!("{}", output.table()?),
+        OutputFormat::Csv => print!("{}", output.csv()?),
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&output.json_rows()?)?),
+    }
+    Ok(())
+}
+
 fn humantime(ms: i64) -> String {
     for (unit, size) in [
         ("d", 86_400_000),
@@ -438,11 +449,7 @@ fn humantime(ms: i64) -> String {
 }
 
 fn print_output(output: &QueryOutput, format: OutputFormat) -> Result<(), BoxError> {
-    match format {
-        OutputFormat::Table => println!("{}", output.table()?),
-        OutputFormat::Csv => print!("{}", output.csv()?),
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&output.json_rows()?)?),
-    }
+    print_page(output, format)?;
     if output.truncated {
         eprintln!(
             "warning: the result was cut at {} rows (query.max_rows)",
@@ -537,6 +544,89 @@ pub async fn query(config: Config, sql: &str, format: OutputFormat) -> Result<()
     print_output(&output, format)
 }
 
+/// What `ztlens access-paths` shows.
+#[derive(Debug)]
+pub struct AccessPathRequest {
+    pub apps: Vec<String>,
+    pub services: bool,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// (offset, limit)
+    pub page: (usize, usize),
+}
+
+/// `ztlens access-paths`: the paths to the sensitive apps, or with `--services` the service
+/// edges, over the range (default: the last 7 days).
+pub async fn access_paths(
+    config: Config,
+    request: AccessPathRequest,
+    format: OutputFormat,
+) -> Result<(), BoxError> {
+    let engine = engine(&config)?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let range = TimeRange::parse(
+        Some(request.from.as_deref().unwrap_or("now-7d")),
+        request.to.as_deref(),
+        None,
+        now,
+    )?;
+    let (offset, limit) = request.page;
+    let truncated = if request.services {
+        let page = engine
+            .service_edges(&config.site, range, offset, limit)
+            .await?;
+        const COLUMNS: [&str; 11] = [
+            "kind",
+            "src",
+            "dst",
+            "port",
+            "protocol",
+            "flows",
+            "sources",
+            "destinations",
+            "expected",
+            "first_seen",
+            "last_seen",
+        ];
+        print_rows(&page.edges, &COLUMNS, format)?;
+        page.truncated
+    } else {
+        let apps = ztlens_analytics::access_paths::resolve_apps(&config.site, &request.apps)?;
+        let output = engine.access_paths(&apps, range, offset, limit).await?;
+        print_page(&output, format)?;
+        output.truncated
+    };
+    if truncated {
+        eprintln!(
+            "more rows follow: --offset {}",
+            offset.saturating_add(limit)
+        );
+    }
+    Ok(())
+}
+
+/// JSON rows in a format: a table or CSV of `columns`, or the rows as JSON.
+fn print_rows(
+    rows: &[serde_json::Map<String, serde_json::Value>],
+    columns: &[&str],
+    format: OutputFormat,
+) -> Result<(), BoxError> {
+    match format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(rows)?),
+        OutputFormat::Table => println!("{}", rows_table(rows, columns)),
+        OutputFormat::Csv => {
+            let mut out = csv::Writer::from_writer(std::io::stdout());
+            out.write_record(columns)?;
+            for row in rows {
+                let record: Vec<String> = columns.iter().map(|c| cell_text(row.get(*c))).collect();
+                out.write_record(&record)?;
+            }
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+
 /// What `ztlens whatif` evaluates.
 #[derive(Debug)]
 pub struct WhatIfRequest {
@@ -586,7 +676,7 @@ pub async fn whatif(
         let output = engine
             .what_if_evidence(&policy, rule, range, *offset, *limit)
             .await?;
-        print_output(&output, format)?;
+        print_page(&output, format)?;
         if output.truncated {
             eprintln!(
                 "more rows follow: --offset {}",
@@ -705,16 +795,20 @@ fn indent(text: &str, prefix: &str) -> String {
         .join("\n")
 }
 
-/// JSON rows as an aligned text table of `columns`.
-fn rows_table(rows: &[serde_json::Map<String, serde_json::Value>], columns: &[&str]) -> String {
-    let cell = |v: Option<&serde_json::Value>| match v {
+/// A JSON value as a table or CSV cell: strings bare, null empty.
+fn cell_text(value: Option<&serde_json::Value>) -> String {
+    match value {
         Some(serde_json::Value::String(s)) => s.clone(),
         Some(serde_json::Value::Null) | None => String::new(),
         Some(other) => other.to_string(),
-    };
+    }
+}
+
+/// JSON rows as an aligned text table of `columns`.
+fn rows_table(rows: &[serde_json::Map<String, serde_json::Value>], columns: &[&str]) -> String {
     let cells: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| columns.iter().map(|c| cell(r.get(*c))).collect())
+        .map(|r| columns.iter().map(|c| cell_text(r.get(*c))).collect())
         .collect();
     let widths: Vec<usize> = columns
         .iter()

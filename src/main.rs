@@ -87,6 +87,24 @@ fn main() -> ExitCode {
                 list,
             } => commands::kpi(config, id, from, to, step, format, list).await,
             Command::Query { sql, format } => commands::query(config, &sql, format).await,
+            Command::AccessPaths {
+                apps,
+                services,
+                from,
+                to,
+                offset,
+                limit,
+                format,
+            } => {
+                let request = commands::AccessPathRequest {
+                    apps,
+                    services,
+                    from,
+                    to,
+                    page: (offset, limit),
+                };
+                commands::access_paths(config, request, format).await
+            }
             Command::Whatif {
                 policy,
                 baseline,
@@ -172,17 +190,24 @@ fn main() -> ExitCode {
                 lake,
                 from,
                 to,
+                whatif,
+                skip_kpis,
             } => {
                 if let Some(lake) = lake {
                     match config.inventory.load() {
                         Ok(inventory) => {
+                            let observe = bench::ObserveBench {
+                                policy: whatif,
+                                skip_kpis,
+                                site: config.site.clone(),
+                            };
                             bench::run_lake(
                                 lake,
-                                &from,
-                                &to,
+                                (&from, &to),
                                 repeat,
                                 config.query.clone(),
                                 &inventory,
+                                observe,
                             )
                             .await
                         }

@@ -171,6 +171,7 @@ fn dashboards_are_valid_and_every_panel_queries_what_the_server_serves() {
         "network",
         "applications",
         "pipeline-health",
+        "access-paths",
     ] {
         assert!(names.contains(expected), "dashboard {expected} is missing");
     }
@@ -271,6 +272,17 @@ fn dashboards_are_valid_and_every_panel_queries_what_the_server_serves() {
                     api_queries += 1;
                     continue;
                 }
+                if url.starts_with("/api/v1/access-paths") {
+                    check_access_paths_target(
+                        &server,
+                        target,
+                        &format!("{file}/{title}"),
+                        &variables,
+                        (from_ms, to_ms),
+                    );
+                    api_queries += 1;
+                    continue;
+                }
                 if url == "/api/v1/maturity" {
                     let r = server.get(&format!("{url}?from={from_ms}&to={to_ms}"));
                     assert_eq!(r.status, 200, "{file}/{title}: {}", r.text());
@@ -365,6 +377,56 @@ fn dashboards_are_valid_and_every_panel_queries_what_the_server_serves() {
     );
     check_alert_rules(&catalog);
     drop(mock);
+}
+
+/// An Infinity query of the access-path map: its parameters are the endpoint's, the root
+/// selector names an array of the answer, and every selected column is in its first element.
+fn check_access_paths_target(
+    server: &Server,
+    target: &Value,
+    what: &str,
+    variables: &BTreeSet<String>,
+    (from_ms, to_ms): (i64, i64),
+) {
+    let url = target["url"].as_str().unwrap();
+    let mut query = Vec::new();
+    for param in target["url_options"]["params"].as_array().unwrap() {
+        let key = param["key"].as_str().unwrap();
+        let value = param["value"].as_str().unwrap();
+        assert!(
+            matches!(key, "from" | "to" | "app" | "kind" | "limit" | "offset"),
+            "{what}: {key} is no parameter of {url}"
+        );
+        let value = match value {
+            "${__from}" => from_ms.to_string(),
+            "${__to}" => to_ms.to_string(),
+            v if v.starts_with('$') => {
+                assert!(
+                    variables.contains(&v[1..]),
+                    "{what}: variable {v} is not defined"
+                );
+                String::new()
+            }
+            v => v.to_string(),
+        };
+        query.push(format!("{key}={}", percent_encode(&value)));
+    }
+    let r = server.get(&format!("{url}?{}", query.join("&")));
+    assert_eq!(r.status, 200, "{what}: {url}: {}", r.text());
+    let body = r.json();
+    let root = target["root_selector"].as_str().unwrap();
+    let rows = body[root]
+        .as_array()
+        .unwrap_or_else(|| panic!("{what}: no array {root} in {body}"));
+    assert!(!rows.is_empty(), "{what}: {url} answered no {root}");
+    for column in target["columns"].as_array().unwrap() {
+        let selector = column["selector"].as_str().unwrap();
+        assert!(
+            rows[0].get(selector).is_some(),
+            "{what}: {selector} is not in the {root} of {url} ({})",
+            rows[0]
+        );
+    }
 }
 
 /// An Infinity query of `/api/v1/alerts`: only the alert filters as parameters, an array at

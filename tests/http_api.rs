@@ -81,6 +81,7 @@ fn api_lists_kpis_serves_rows_metrics_and_json_errors() {
 
     drill_down_and_evidence_match_the_truth(&server, &dataset);
     whatif_over_http_matches_the_truth(&server, &dataset);
+    access_paths_match_the_truth(&server, &dataset);
 
     // The scorecard: four pillars with levels 1-3, evidence, and what the next level needs.
     let r = server.get("/api/v1/maturity?from=1772323200000&to=1772409600000");
@@ -463,6 +464,157 @@ fn whatif_over_http_matches_the_truth(server: &Server, dataset: &Path) {
         candidate.as_bytes(),
     );
     assert_eq!(r.status, 400, "{}", r.text());
+}
+
+/// The access-path map: the identity-provider paths to each sensitive app are the sign-ins the
+/// generator wrote, the web front-end paths add up to the coverage KPI's requests, and the
+/// service edges between the company's segments are its allowed flows, with corp → dev
+/// flagged as a path the network design does not allow.
+fn access_paths_match_the_truth(server: &Server, dataset: &Path) {
+    use std::collections::BTreeMap;
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(dataset.join("truth.json")).unwrap())
+            .unwrap();
+    let range = format!(
+        "from={}&to={}",
+        truth["from"].as_str().unwrap(),
+        truth["to"].as_str().unwrap()
+    );
+    let mut rows: Vec<Value> = Vec::new();
+    let mut offset = 0;
+    loop {
+        let r = server.get(&format!(
+            "/api/v1/access-paths?{range}&limit=200&offset={offset}"
+        ));
+        assert_eq!(r.status, 200, "{}", r.text());
+        let body = r.json();
+        assert_eq!(body["apps"], serde_json::json!(["payroll", "crm", "admin"]));
+        rows.extend(body["rows"].as_array().unwrap().iter().cloned());
+        match body["next_offset"].as_u64() {
+            Some(next) => offset = next as usize,
+            None => break,
+        }
+    }
+    let mut idp: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+    let mut web: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for row in &rows {
+        let text = |k: &str| row[k].as_str().unwrap().to_string();
+        let n = row["requests"].as_u64().unwrap();
+        let front_end = text("front_end");
+        match front_end.strip_prefix("idp:") {
+            Some(_) => {
+                *idp.entry((text("app"), text("identity"), front_end))
+                    .or_default() += n;
+            }
+            None => {
+                let source = front_end.split(':').next().unwrap().to_string();
+                *web.entry((text("app"), source)).or_default() += n;
+            }
+        }
+    }
+    let want_idp: BTreeMap<(String, String, String), u64> = truth["access_paths"]["idp_paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let t = |k: &str| p[k].as_str().unwrap().to_string();
+            (
+                (t("app"), t("identity"), t("front_end")),
+                p["requests"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(!want_idp.is_empty());
+    assert_eq!(idp, want_idp, "identity-provider paths");
+    let want_web: BTreeMap<(String, String), u64> = truth["kpis"]["sensitive_app_coverage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let t = |k: &str| c[k].as_str().unwrap().to_string();
+            ((t("app"), t("source")), c["requests"].as_u64().unwrap())
+        })
+        .collect();
+    assert_eq!(web, want_web, "web front-end paths");
+
+    let body = server
+        .get(&format!("/api/v1/access-paths/services?{range}"))
+        .json();
+    assert!(body["next_offset"].is_null(), "{body}");
+    let company = ["corp", "prod", "pci", "dev", "azure", "gcp"];
+    let mut edges: BTreeMap<(String, String, u64), (u64, Value)> = BTreeMap::new();
+    for edge in body["edges"].as_array().unwrap() {
+        let (src, dst) = (edge["src"].as_str().unwrap(), edge["dst"].as_str().unwrap());
+        if edge["kind"] != "network" || !company.contains(&src) || !company.contains(&dst) {
+            continue;
+        }
+        let key = (
+            src.to_string(),
+            dst.to_string(),
+            edge["port"].as_u64().unwrap_or(0),
+        );
+        let entry = edges.entry(key).or_insert((0, edge["expected"].clone()));
+        entry.0 += edge["flows"].as_u64().unwrap();
+    }
+    let want_edges: BTreeMap<(String, String, u64), (u64, Value)> =
+        truth["access_paths"]["service_edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let t = |k: &str| e[k].as_str().unwrap().to_string();
+                (
+                    (t("src"), t("dst"), e["port"].as_u64().unwrap()),
+                    (e["flows"].as_u64().unwrap(), e["expected"].clone()),
+                )
+            })
+            .collect();
+    assert_eq!(edges, want_edges, "service edges");
+    assert!(
+        want_edges
+            .iter()
+            .any(|((s, d, _), (_, expected))| s == "corp" && d == "dev" && expected == false),
+        "corp → dev is allowed by the network but not by the design"
+    );
+
+    let graph = server
+        .get(&format!("/api/v1/access-paths/graph?{range}&kind=services"))
+        .json();
+    let corp_dev = graph["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == "corp->dev")
+        .unwrap_or_else(|| panic!("{graph}"));
+    assert_eq!(corp_dev["color"], "red");
+    assert!(
+        graph["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["id"] == "corp")
+    );
+    let apps = server
+        .get(&format!(
+            "/api/v1/access-paths/graph?{range}&kind=apps&app=payroll"
+        ))
+        .json();
+    assert!(
+        apps["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["target"] == "payroll"),
+        "{apps}"
+    );
+    for bad in ["kind=maps", "app=nope", "colour=red", "limit=0"] {
+        let path = if bad.starts_with("kind") {
+            format!("/api/v1/access-paths/graph?{range}&{bad}")
+        } else {
+            format!("/api/v1/access-paths?{range}&{bad}")
+        };
+        assert_eq!(server.get(&path).status, 400, "{bad}");
+    }
 }
 
 /// Drill-down: a label filter keeps only that label's rows, `value` sums them over the range,

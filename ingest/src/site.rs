@@ -56,6 +56,11 @@ pub struct SegmentConfig {
     /// such as `payments` or `prod-*`. Matched before CIDRs for records that name a namespace.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub namespaces: Vec<String>,
+    /// Segments this one is meant to reach (`external`: addresses outside the internal
+    /// CIDRs; its own segment is implied). When set, the access-path map marks allowed flows
+    /// from this segment to any other as unexpected.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub talks_to: Vec<String>,
 }
 
 /// One web application.
@@ -96,6 +101,13 @@ pub struct OpaRuleConfig {
     /// object, a string) or true, e.g. `result.deny`; empty or false allows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deny: Option<String>,
+    /// The OPA answering under this path runs in dry-run mode (the Envoy plugin's `dry-run`,
+    /// an admission webhook in audit): every request went through, and its decision is what
+    /// it would have done. ztlens stores allow as the enforced decision and the decision read
+    /// as `zt_would_be_decision`. With `observe`, `allow` and `deny` may both be left out (the
+    /// built-in result shapes are read).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub observe: bool,
 }
 
 impl Default for SiteConfig {
@@ -128,9 +140,13 @@ pub enum SiteError {
     EmptySegmentName,
     #[error("segment {0:?}: namespace patterns must not be empty")]
     EmptyNamespacePattern(String),
+    #[error("segment {segment:?}: talks_to names {target:?}, which is no segment (nor external)")]
+    UnknownTalksTo { segment: String, target: String },
     #[error("app ids must not be empty")]
     EmptyAppId,
-    #[error("opa_decisions entry {0:?}: set exactly one of allow and deny")]
+    #[error(
+        "opa_decisions entry {0:?}: set exactly one of allow and deny (or neither, with observe = true)"
+    )]
     OpaRuleSelectors(String),
     #[error(
         "opa_decisions entry {path:?}: {selector:?} is not a dotted path starting with `result` \
@@ -258,13 +274,16 @@ struct CompiledApp {
 }
 
 /// How to read an OPA decision: a dotted path from the decision event (`result.allowed`).
-/// Exactly one is set.
+/// At most one is set (exactly one unless `observe`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpaRule {
     /// A boolean: true allows, false denies.
     pub allow: Option<String>,
     /// A set, object, string or boolean: non-empty (or true) denies, empty (or false) allows.
     pub deny: Option<String>,
+    /// Decisions under the path come from an OPA in dry-run mode (see
+    /// [`OpaRuleConfig::observe`]).
+    pub observe: bool,
 }
 
 /// Compiled site configuration; cheap to consult per record.
@@ -319,10 +338,17 @@ fn compile_opa_rules(entries: &[OpaRuleConfig]) -> Result<Vec<(String, OpaRule)>
                 (Some(allow), None) => OpaRule {
                     allow: Some(opa_selector(&e.path_prefix, allow)?),
                     deny: None,
+                    observe: e.observe,
                 },
                 (None, Some(deny)) => OpaRule {
                     allow: None,
                     deny: Some(opa_selector(&e.path_prefix, deny)?),
+                    observe: e.observe,
+                },
+                (None, None) if e.observe => OpaRule {
+                    allow: None,
+                    deny: None,
+                    observe: true,
                 },
                 _ => return Err(SiteError::OpaRuleSelectors(e.path_prefix.clone())),
             };
@@ -345,6 +371,16 @@ impl Site {
                 Ok((s.name.clone(), parse_cidrs(&s.cidrs)?))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        for segment in &config.segments {
+            for target in &segment.talks_to {
+                if target != "external" && !config.segments.iter().any(|s| &s.name == target) {
+                    return Err(SiteError::UnknownTalksTo {
+                        segment: segment.name.clone(),
+                        target: target.clone(),
+                    });
+                }
+            }
+        }
         let namespace_segments = config
             .segments
             .iter()
@@ -587,6 +623,7 @@ mod tests {
                 name: "prod".into(),
                 cidrs: vec!["10.1.0.0/16".into()],
                 namespaces: Vec::new(),
+                talks_to: Vec::new(),
             }],
             ..SiteConfig::default()
         };
@@ -682,6 +719,7 @@ mod tests {
                 name: "web".into(),
                 cidrs: Vec::new(),
                 namespaces: vec![" ".into()],
+                talks_to: Vec::new(),
             }],
             ..SiteConfig::default()
         };
@@ -692,11 +730,38 @@ mod tests {
     }
 
     #[test]
+    fn talks_to_names_segments_or_external() {
+        let segment = |name: &str, talks_to: &[&str]| SegmentConfig {
+            name: name.into(),
+            cidrs: Vec::new(),
+            namespaces: Vec::new(),
+            talks_to: talks_to.iter().map(|t| t.to_string()).collect(),
+        };
+        let good = SiteConfig {
+            segments: vec![segment("corp", &["prod", "external"]), segment("prod", &[])],
+            ..SiteConfig::default()
+        };
+        assert!(good.validate().is_ok());
+        let bad = SiteConfig {
+            segments: vec![segment("corp", &["prd"]), segment("prod", &[])],
+            ..SiteConfig::default()
+        };
+        assert_eq!(
+            bad.validate().unwrap_err(),
+            SiteError::UnknownTalksTo {
+                segment: "corp".into(),
+                target: "prd".into()
+            }
+        );
+    }
+
+    #[test]
     fn opa_rules_longest_prefix_wins() {
         let entry = |prefix: &str, allow: Option<&str>, deny: Option<&str>| OpaRuleConfig {
             path_prefix: prefix.into(),
             allow: allow.map(str::to_string),
             deny: deny.map(str::to_string),
+            observe: false,
         };
         let config = SiteConfig {
             opa_decisions: vec![

@@ -5,6 +5,7 @@
 //! - [`alerts`]: the detection catalog, the alerts and their evidence;
 //! - [`query`]: guarded read-only SQL;
 //! - [`whatif`]: a candidate policy's effect over history, and its evidence;
+//! - [`access_paths`]: who reaches each sensitive app and how, which workloads talk;
 //! - [`status`]: the service's status and the maturity scorecard;
 //! - [`error`]: [`ApiError`], the one error→HTTP mapping;
 //! - `access`: host allow-list, origin check, token scopes and rate limits, before any handler;
@@ -22,6 +23,7 @@
 //! rows survive a crash.
 
 mod access;
+mod access_paths;
 mod alerts;
 mod error;
 mod ingest;
@@ -57,6 +59,9 @@ pub fn app(state: AppState, access: AccessPolicy) -> Router {
         .route("/api/v1/kpis/{id}", get(kpis::get))
         .route("/api/v1/kpis/{id}/evidence", get(kpis::evidence))
         .route("/api/v1/maturity", get(status::maturity))
+        .route("/api/v1/access-paths", get(access_paths::paths))
+        .route("/api/v1/access-paths/services", get(access_paths::services))
+        .route("/api/v1/access-paths/graph", get(access_paths::graph))
         .route("/api/v1/detections", get(alerts::detections))
         .route("/api/v1/alerts", get(alerts::list))
         .route("/api/v1/alerts/{id}", get(alerts::get))

@@ -176,6 +176,18 @@ const FACTORS: [(&str, u32); 5] = [
     ("SIGNED_NONCE", 5),
 ];
 
+/// The segment pairs the company's network design allows (`[[site.segments]] talks_to`). The
+/// corp → dev SSH the network lets through is not among them: the access-path map shows it
+/// as unexpected.
+pub const TALKS_TO: [(&str, &str); 6] = [
+    ("corp", "prod"),
+    ("corp", "azure"),
+    ("corp", "gcp"),
+    ("corp", "external"),
+    ("prod", "pci"),
+    ("prod", "external"),
+];
+
 pub const ADMIN_PORTS: [u16; 5] = [22, 3389, 445, 5985, 5986];
 pub const PRIVILEGED_PATHS: [&str; 2] = ["/admin", "/api/admin"];
 
@@ -299,6 +311,11 @@ impl Company {
                     name: s.name.into(),
                     cidrs: vec![format!("10.{}.0.0/16", s.octet)],
                     namespaces: Vec::new(),
+                    talks_to: TALKS_TO
+                        .iter()
+                        .filter(|(from, _)| *from == s.name)
+                        .map(|(_, to)| to.to_string())
+                        .collect(),
                 })
                 // The Kubernetes cluster's namespaces, placed by name (Hubble flows name them).
                 .chain(
@@ -308,6 +325,7 @@ impl Company {
                             name: ns.to_string(),
                             cidrs: Vec::new(),
                             namespaces: vec![ns.to_string()],
+                            talks_to: Vec::new(),
                         }),
                 )
                 .collect(),

@@ -1316,11 +1316,13 @@ mod tests {
                     name: "payments".into(),
                     cidrs: Vec::new(),
                     namespaces: vec!["payments".into(), "payments-*".into()],
+                    talks_to: Vec::new(),
                 },
                 SegmentConfig {
                     name: "pods".into(),
                     cidrs: vec!["10.244.0.0/16".into()],
                     namespaces: Vec::new(),
+                    talks_to: Vec::new(),
                 },
             ],
             ..SiteConfig::default()

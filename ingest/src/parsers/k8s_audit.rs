@@ -276,10 +276,20 @@ impl Parser for K8sAuditParser {
             (None, None, None)
         };
 
+        // Observe mode: an admission policy in audit mode names the request it would have
+        // refused (a request already denied has its denial instead).
+        let would_be_policy = annotations
+            .filter(|_| admission.is_none())
+            .and_then(audit_mode_violation);
+
         let mut row = HttpActivityRow {
             common,
             ..HttpActivityRow::default()
         };
+        if let Some(policy) = would_be_policy {
+            row.own.zt_would_be_decision = Some(Cow::Borrowed("deny_policy"));
+            row.own.zt_would_be_policy = Some(Cow::Owned(policy));
+        }
         let method = http_method(&verb);
         let (activity_id, activity_name) = super::http_method_activity(&method);
         let h = &mut row.own;
@@ -441,6 +451,37 @@ fn after<'t>(text: &'t str, marker: &str) -> Option<&'t str> {
 
 /// Read an admission denial from `responseStatus.message`. Accepts the current API server's
 /// `<resource> "<name>" is forbidden: ` prefix and the older message without it.
+/// The admission policy in audit mode that the request violated, from the audit event's
+/// annotations: a ValidatingAdmissionPolicy binding whose actions lack `Deny`
+/// (`validation.policy.admission.k8s.io/validation_failure`, a JSON list; the first such
+/// entry), else the namespace's PodSecurity audit level
+/// (`pod-security.kubernetes.io/audit-violations`: `PodSecurity <level>`, named as an
+/// enforced PodSecurity denial is).
+fn audit_mode_violation(annotations: &Value) -> Option<String> {
+    let failures = str_at(
+        annotations,
+        &["validation.policy.admission.k8s.io/validation_failure"],
+    )
+    .and_then(|text| serde_json::from_str::<Vec<Value>>(&text).ok())
+    .unwrap_or_default();
+    let audited = failures.iter().find(|f| {
+        f.get("validationActions")
+            .and_then(Value::as_array)
+            .is_some_and(|actions| !actions.iter().any(|a| a.as_str() == Some("Deny")))
+    });
+    if let Some(policy) = audited.and_then(|f| str_at(f, &["policy"])) {
+        return Some(policy.into_owned());
+    }
+    let violations = str_at(
+        annotations,
+        &["pod-security.kubernetes.io/audit-violations"],
+    )?;
+    let level = after(&violations, "would violate PodSecurity \"")?
+        .split('"')
+        .next()?;
+    Some(format!("PodSecurity {level}"))
+}
+
 fn admission_denial(message: &str) -> Option<Denial> {
     if let Some(rest) = after(message, "admission webhook \"") {
         let (webhook, tail) = rest.split_once('"')?;

@@ -12,7 +12,7 @@
 //!
 //! | record | table | mapping |
 //! |---|---|---|
-//! | report result `fail`, `warn` or `error` | detection_finding | one row per result and resource (`resources[]`, else the report's `scope`); `policy/rule` → analytic; `severity` info 1 … critical 5; `category` → types; `enforced` (in `unmapped`) for a scored `fail` |
+//! | report result `fail`, `warn` or `error` | detection_finding | one row per result and resource (`resources[]`, else the report's `scope`); `policy/rule` → analytic; `severity` info 1 … critical 5; `category` → types (a report does not say whether the policy enforces: Kyverno reports an Audit policy's admitted violation and an Enforce policy's background-scan finding alike) |
 //! | report result `pass` or `skip` | — | no row: a report states the current state, a pass is the absence of a finding. A report without any finding is one base_event (event type = its kind), so the snapshot is kept |
 //! | Gatekeeper `violation_audited` line, constraint `status.violations[]` entry | detection_finding | constraint kind/name → analytic; `constraint_action` / `enforcementAction` deny → severity 3 Medium and `enforced`, warn → 2 Low, dryrun → 1 Informational |
 //! | other Gatekeeper lines (`audit_started`, `constraint_audited`, `audit_finished`, admission `violation`) | base_event | event type = `event_type`; `request_username` → actor; the resource (else the constraint) → target |
@@ -247,7 +247,9 @@ struct Finding<'v> {
     message: Option<Cow<'v, str>>,
     status: Cow<'v, str>,
     severity_id: i32,
-    is_alert: bool,
+    /// The policy refuses violating requests at admission (Gatekeeper `deny`); `None` when the
+    /// record cannot say (a policy report is the same for an Enforce and an Audit policy).
+    enforced: Option<bool>,
     scan: String,
     created_time: Option<i64>,
     unmapped: Map<String, Value>,
@@ -257,9 +259,11 @@ impl<'v> Finding<'v> {
     fn into_row(mut self, raw_ref: &'v str) -> DetectionFindingRow<'v> {
         // A policy violation is a posture finding about a resource, not an alert an analyst
         // contains: `is_alert` is false (the response KPIs would keep it open forever). Whether
-        // the policy enforces (deny, a scored fail) is kept for queries.
-        self.unmapped
-            .insert("enforced".to_string(), Value::Bool(self.is_alert));
+        // the policy enforces (Gatekeeper deny), where the record says, is kept for queries.
+        if let Some(enforced) = self.enforced {
+            self.unmapped
+                .insert("enforced".to_string(), Value::Bool(enforced));
+        }
         let finding_uid = content_uid(
             "k8s_policy",
             format!(
@@ -385,7 +389,6 @@ fn report(
         let source = str_at(result, &["source"])
             .or_else(|| report_source.clone())
             .unwrap_or(Cow::Borrowed("policy report"));
-        let scored = jv::bool_at(result, &["scored"]).unwrap_or(true);
         let rest = jv::unmapped(result, RESULT_MAPPED)
             .and_then(|text| serde_json::from_str::<Value>(&text).ok());
         // One finding per resource a result names (pre-1.10 namespace-wide reports list them
@@ -424,7 +427,9 @@ fn report(
                 message: str_at(result, &["message"]),
                 status: Cow::Owned(outcome.clone()),
                 severity_id: report_severity(str_at(result, &["severity"]).as_deref()),
-                is_alert: outcome == "fail" && scored,
+                // A report holds each resource's current state, for Enforce and Audit policies
+                // alike: whether this one enforces, it does not say.
+                enforced: None,
                 scan: time.to_string(),
                 created_time: None,
                 unmapped,
@@ -546,9 +551,11 @@ fn gatekeeper_line(
             resource,
             message: str_at(line, &["msg"]),
             severity_id: action_severity(action.as_deref()),
-            is_alert: action
-                .as_deref()
-                .is_some_and(|a| a.eq_ignore_ascii_case("deny")),
+            enforced: Some(
+                action
+                    .as_deref()
+                    .is_some_and(|a| a.eq_ignore_ascii_case("deny")),
+            ),
             status: action.unwrap_or(Cow::Borrowed("unknown")),
             created_time: audit_id.as_deref().and_then(super::parse_timestamp_ms),
             scan: audit_id.map_or_else(|| time.to_string(), Cow::into_owned),
@@ -666,7 +673,7 @@ fn constraint(
             },
             message: str_at(violation, &["message"]),
             severity_id: action_severity(Some(action.as_ref())),
-            is_alert: action.eq_ignore_ascii_case("deny"),
+            enforced: Some(action.eq_ignore_ascii_case("deny")),
             status: action,
             created_time: audited,
             // The audit run's start, as the audit log's `audit_id` states it: the same

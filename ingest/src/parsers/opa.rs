@@ -25,6 +25,12 @@
 //! of these reads, or no result at all, is `other` — never `allow`; with the event's `error` it
 //! is an evaluation error (`status_id` 2). `policy_name` is the decision path.
 //!
+//! Dry-run: an OPA in dry-run mode (the Envoy plugin's `dry-run`) lets every request through
+//! but logs what it decided, and nothing in the event says so. A site rule with `observe = true`
+//! for its path says so: `zt_decision` is then allow (what happened), and the decision read is
+//! `zt_would_be_decision` with the path as `zt_would_be_policy` (none when it reads as neither
+//! allow nor deny).
+//!
 //! Invariants: `http_response_code` stays empty (the policy engine does not see the response:
 //! Envoy's own row for the same request has it, and counting the 403 once keeps the KPIs
 //! honest); `metadata_uid` is `decision_id` (a content hash when absent); `nd_builtin_cache`
@@ -263,9 +269,17 @@ impl Parser for OpaParser {
             ..HttpActivityRow::default()
         };
         let mut kept_input = input.cloned().unwrap_or(Value::Null);
-        let (action_id, disposition_id, _) = decision_outcome(verdict.decision());
+        // Dry-run (site `observe`): the request went through whatever the policy said; the
+        // policy's answer is what it would have done.
+        let observe = rule.is_some_and(|r| r.observe);
+        let enforced = if observe { Verdict::Allow } else { verdict };
+        let (action_id, disposition_id, _) = decision_outcome(enforced.decision());
         let h = &mut row.own;
-        h.zt_decision = Some(Cow::Borrowed(verdict.decision()));
+        h.zt_decision = Some(Cow::Borrowed(enforced.decision()));
+        if observe && matches!(verdict, Verdict::Allow | Verdict::Deny) {
+            h.zt_would_be_decision = Some(Cow::Borrowed(verdict.decision()));
+            h.zt_would_be_policy = Some(Cow::Owned(name.clone()));
+        }
         h.action_id = Some(action_id);
         h.disposition_id = Some(disposition_id);
         h.policy_name = Some(Cow::Owned(name.clone()));
@@ -273,7 +287,7 @@ impl Parser for OpaParser {
             Input::Envoy(attributes) => {
                 fill_envoy(h, attributes, &mut kept_input);
                 // Envoy's own words for what ext_authz did, so both rows read alike.
-                h.zt_authz_result = match verdict {
+                h.zt_authz_result = match enforced {
                     Verdict::Deny => Some(Cow::Borrowed("ext_authz_denied")),
                     Verdict::Error => Some(Cow::Borrowed("ext_authz_error")),
                     Verdict::Allow | Verdict::Unknown => None,
@@ -289,7 +303,7 @@ impl Parser for OpaParser {
             }
             Input::Admission(request) => {
                 fill_admission(h, request, &mut kept_input);
-                if verdict == Verdict::Deny {
+                if enforced == Verdict::Deny {
                     h.zt_authz_result = Some(Cow::Borrowed("admission_denied"));
                 }
                 row.common.metadata_correlation_uid = str_at(request, &["uid"]);
@@ -741,6 +755,7 @@ mod tests {
 
     fn rule(allow: Option<&str>, deny: Option<&str>) -> OpaRule {
         OpaRule {
+            observe: false,
             allow: allow.map(str::to_string),
             deny: deny.map(str::to_string),
         }

@@ -101,7 +101,7 @@ impl Generator {
         &mut self,
         t: i64,
         person: &Person,
-        source: &str,
+        source: &'static str,
         app: Option<&App>,
         service: Option<&str>,
     ) {
@@ -111,6 +111,7 @@ impl Generator {
             let device_managed =
                 matches!(source, "okta" | "entra").then_some(person.device_managed);
             self.truth.app_sign_ins.push(AppSignIn {
+                source,
                 app: site_app,
                 identity: local_part(&person.login),
                 service_account: person.service,

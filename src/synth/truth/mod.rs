@@ -138,6 +138,7 @@ impl Truth {
             "maturity": self.maturity(),
             "alerts": self.story_alerts(to_ms),
             "whatif": self.whatif(),
+            "access_paths": self.access_paths(),
             "kpis": {
                 "mfa_outcomes_by_country": self.mfa_outcomes_by_country(),
                 "mfa_outcomes_by_city": self.mfa_outcomes_by_city(),

@@ -56,6 +56,8 @@ require = ["managed_device"]
 /// An allowed sign-in to a site application, as its source records it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppSignIn {
+    /// The identity provider that recorded it (its format name).
+    pub source: &'static str,
     /// The site application id (`[site.apps]`).
     pub app: &'static str,
     /// The login before the `@`, lower case (the `identity` of the views).
@@ -141,6 +143,42 @@ fn identities(refused: &Refusals, kind: &str) -> usize {
 }
 
 impl Truth {
+    /// The access-path map's identity-provider paths to the sensitive apps: per app, identity
+    /// and `idp:<source>`, the allowed sign-ins; and the allowed flows between the company's
+    /// segments per (source segment, destination segment, port).
+    pub(super) fn access_paths(&self) -> Value {
+        let mut paths: BTreeMap<(&str, &str, String), u64> = BTreeMap::new();
+        for s in self
+            .app_sign_ins
+            .iter()
+            .filter(|s| matches!(s.app, "payroll" | "crm"))
+        {
+            *paths
+                .entry((s.app, s.identity.as_str(), format!("idp:{}", s.source)))
+                .or_default() += 1;
+        }
+        let mut edges: BTreeMap<(&str, &str, u16), u64> = BTreeMap::new();
+        for f in &self.allowed_flows {
+            *edges
+                .entry((f.segment_src.as_str(), f.segment_dst.as_str(), f.port))
+                .or_default() += 1;
+        }
+        json!({
+            "idp_paths": paths.into_iter().map(|((app, identity, front_end), n)| {
+                json!({"app": app, "identity": identity, "front_end": front_end, "requests": n})
+            }).collect::<Vec<_>>(),
+            "service_edges": edges.into_iter().map(|((src, dst, port), n)| {
+                // A segment with a talks_to list may reach itself and what it lists; one
+                // without a list is not judged.
+                let talks_to = crate::synth::company::TALKS_TO;
+                let expected = talks_to.iter().any(|(from, _)| *from == src).then(|| {
+                    src == dst || talks_to.contains(&(src, dst))
+                });
+                json!({"src": src, "dst": dst, "port": port, "flows": n, "expected": expected})
+            }).collect::<Vec<_>>(),
+        })
+    }
+
     /// The `would_be_denials` KPI: per (source, policy, app, identity kind), the allowed
     /// requests an observe-mode policy would have refused or challenged, the identities it
     /// would have refused, and of those the ones left with no request to the app (in that

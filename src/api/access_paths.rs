@@ -1,0 +1,135 @@
+//! `GET /api/v1/access-paths`, `/api/v1/access-paths/services` and
+//! `/api/v1/access-paths/graph`: the map of real access paths (see
+//! `ztlens_analytics::access_paths`).
+
+use axum::Json;
+use axum::extract::{Query, State};
+use serde_json::{Value, json};
+use ztlens_analytics::TimeRange;
+use ztlens_analytics::access_paths::resolve_apps;
+use ztlens_analytics::time_range::format_ms;
+
+use super::ApiError;
+use crate::service::AppState;
+
+/// `from`, `to`, `app` (repeatable; default every sensitive app), `kind`, `limit`, `offset`.
+#[derive(Debug, Default)]
+struct PathParams {
+    from: Option<String>,
+    to: Option<String>,
+    apps: Vec<String>,
+    kind: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+impl PathParams {
+    fn parse(pairs: Vec<(String, String)>) -> Result<Self, ApiError> {
+        let mut params = PathParams::default();
+        let number = |key: &str, value: &str| {
+            value.parse::<usize>().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_parameter",
+                    format!("{key} must be a non-negative integer, not {value:?}"),
+                )
+            })
+        };
+        for (key, value) in pairs {
+            match key.as_str() {
+                "from" => params.from = Some(value),
+                "to" => params.to = Some(value),
+                "app" => params.apps.push(value),
+                "kind" => params.kind = Some(value),
+                "limit" => params.limit = Some(number("limit", &value)?),
+                "offset" => params.offset = Some(number("offset", &value)?),
+                other => {
+                    return Err(ApiError::bad_request(
+                        "invalid_parameter",
+                        format!(
+                            "unknown parameter {other:?}; use from, to, app, kind, limit, offset"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(params)
+    }
+
+    fn range(&self) -> Result<TimeRange, ApiError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        Ok(TimeRange::parse(
+            Some(self.from.as_deref().unwrap_or("now-7d")),
+            self.to.as_deref(),
+            None,
+            now,
+        )?)
+    }
+}
+
+/// `GET /api/v1/access-paths?app&from&to&limit&offset`: who reaches the apps, how, how often.
+pub(super) async fn paths(
+    State(state): State<AppState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Json<Value>, ApiError> {
+    let params = PathParams::parse(pairs)?;
+    let range = params.range()?;
+    let apps = resolve_apps(&state.config.site, &params.apps)?;
+    let (offset, limit) = (params.offset.unwrap_or(0), params.limit.unwrap_or(1000));
+    let output = state
+        .engine
+        .access_paths(&apps, range, offset, limit)
+        .await?;
+    Ok(Json(json!({
+        "apps": apps,
+        "from": format_ms(range.from_ms()),
+        "to": format_ms(range.to_ms()),
+        "offset": offset,
+        "limit": limit,
+        "next_offset": output.truncated.then(|| offset.checked_add(limit)).flatten(),
+        "columns": output.columns,
+        "rows": output.json_rows()?,
+    })))
+}
+
+/// `GET /api/v1/access-paths/services?from&to&limit&offset`: which workloads talk to which.
+pub(super) async fn services(
+    State(state): State<AppState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Json<Value>, ApiError> {
+    let params = PathParams::parse(pairs)?;
+    let range = params.range()?;
+    let (offset, limit) = (params.offset.unwrap_or(0), params.limit.unwrap_or(1000));
+    let page = state
+        .engine
+        .service_edges(&state.config.site, range, offset, limit)
+        .await?;
+    Ok(Json(json!({
+        "from": format_ms(range.from_ms()),
+        "to": format_ms(range.to_ms()),
+        "offset": offset,
+        "limit": limit,
+        "next_offset": page.truncated.then(|| offset.checked_add(limit)).flatten(),
+        "edges": page.edges,
+    })))
+}
+
+/// `GET /api/v1/access-paths/graph?kind=services|apps&app&from&to`: node-graph frames.
+pub(super) async fn graph(
+    State(state): State<AppState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Json<Value>, ApiError> {
+    let params = PathParams::parse(pairs)?;
+    let range = params.range()?;
+    let kind = params.kind.as_deref().unwrap_or("services");
+    let apps = if kind == "apps" {
+        resolve_apps(&state.config.site, &params.apps)?
+    } else {
+        Vec::new()
+    };
+    Ok(Json(
+        state
+            .engine
+            .access_graph(&state.config.site, kind, &apps, range)
+            .await?,
+    ))
+}
