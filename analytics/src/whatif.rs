@@ -579,18 +579,19 @@ impl Engine {
              FROM w WHERE refused > 0",
             evaluated = rule.evaluated
         );
-        let broken = format!("SELECT COUNT(*) AS broken FROM ({workflows}) WHERE breaks");
-        let top =
-            format!("{workflows} ORDER BY refused DESC, identity, target LIMIT {TOP_WORKFLOWS}");
-        let broken = first_row(
-            &self
-                .run_in_range(broken, range, SESSION_LOOKBACK_MS, None)
-                .await?,
-        )?;
-        let top = self
+        // The top workflows and, over all of them, how many break: one pass.
+        let top = format!(
+            "SELECT *, SUM(CASE WHEN breaks THEN 1 ELSE 0 END) OVER () AS broken_total \
+             FROM ({workflows}) ORDER BY refused DESC, identity, target LIMIT {TOP_WORKFLOWS}"
+        );
+        let mut top = self
             .run_in_range(top, range, SESSION_LOOKBACK_MS, None)
             .await?
             .json_rows()?;
+        let broken = top.first().map_or(0, |row| int(row, "broken_total"));
+        for row in &mut top {
+            row.remove("broken_total");
+        }
         Ok(RuleReport {
             id: rule.id,
             kind: rule.kind,
@@ -604,7 +605,7 @@ impl Engine {
             workloads: int(&row, "workloads"),
             devices: int(&row, "devices"),
             networks: int(&row, "networks"),
-            broken_workflows: int(&broken, "broken"),
+            broken_workflows: broken,
             top_workflows: top,
         })
     }
@@ -669,7 +670,7 @@ impl Engine {
             })?;
         crate::engine::check_page(offset, limit)?;
         let sql = format!(
-            "SELECT * FROM ({}) WHERE outcome = 'refused' ORDER BY time, metadata_uid",
+            "SELECT DISTINCT * FROM ({}) WHERE outcome = 'refused' ORDER BY time, metadata_uid",
             compiled.evaluated
         );
         self.run_in_range(sql, range, SESSION_LOOKBACK_MS, Some((offset, limit)))

@@ -1,7 +1,8 @@
 //! Golden tests: every KPI over a lake built from the Okta, VPC flow and nginx parser fixtures
 //! and the stories in `tests/fixtures/` (Intune check-ins with compliance intervals, Falcon
 //! detections with their containments and an Okta session revoke, an Okta sign-on to Workday
-//! in a session that verified MFA) around the golden day,
+//! in a session that verified MFA, and the observe-mode fixtures of `k8s_audit` and `opa`:
+//! admission policies in audit mode and an OPA in dry-run) around the golden day,
 //! ingested twice, so every event is stored twice, with the inventory in
 //! `analytics/tests/fixtures/inventory/` (service accounts, policy exceptions), compared with
 //! `queries/kpis/golden/<id>.json`.
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use ztlens_analytics::{Engine, Inventory, InventoryConfig, KpiCatalog, QueryConfig, TimeRange};
 use ztlens_ingest::lake::{Durability, LakeConfig, LakeWriter};
-use ztlens_ingest::parsers::{crowdstrike, intune, linkerd, nginx, okta, vpcflow};
+use ztlens_ingest::parsers::{crowdstrike, intune, k8s_audit, linkerd, nginx, okta, opa, vpcflow};
 use ztlens_ingest::{Site, SiteConfig, decode_bytes};
 
 fn repo() -> PathBuf {
@@ -63,6 +64,8 @@ fn fixture_lake(dir: &Path) {
             intune::FORMAT,
             crowdstrike::FORMAT,
             linkerd::FORMAT,
+            k8s_audit::FORMAT,
+            opa::FORMAT,
         ] {
             let mut files: Vec<PathBuf> = match format.name() {
                 "okta" | "vpcflow" | "nginx" => {
@@ -72,6 +75,12 @@ fn fixture_lake(dir: &Path) {
                         .filter(|p| !p.to_string_lossy().ends_with(".expected.json"))
                         .collect()
                 }
+                // Requests that admission policies in audit mode and an OPA in dry-run would
+                // have refused (the would-be denials KPI's).
+                "k8s_audit" => {
+                    vec![repo().join("ingest/tests/fixtures/k8s_audit/audit_mode.ndjson")]
+                }
+                "opa" => vec![repo().join("ingest/tests/fixtures/opa/dry_run.ndjson")],
                 _ => Vec::new(),
             };
             let stories = repo().join("analytics/tests/fixtures");

@@ -1,6 +1,8 @@
 -- view: app_sign_ins
 -- description: Every allowed sign-in to a site application (authentication rows tagged with a
---   site.apps entry by its idp_apps names), once, with what a policy would look at: who
+--   site.apps entry by its idp_apps names), with what a policy would look at (one row per stored
+--   record: a redelivered record appears as often as it is stored, so count distinct
+--   metadata_uid — every reader does; no DISTINCT here, which cost a sort of every sign-in): who
 --   (identity as in identity_events; is_service_account = the source or
 --   site.service_account_patterns mark the account as a service, user_type_id 4), how (mfa,
 --   mfa_strength), from where (country, src_endpoint_ip, network) and with what device.
@@ -16,7 +18,7 @@
 --   session_mfa_time, mfa_strength, device_uid, device_is_managed, device_is_compliant,
 --   country, src_endpoint_ip, network, session_uid, service_name.
 WITH sign_ins AS (
-    SELECT DISTINCT
+    SELECT
         time,
         bucket,
         metadata_product_name AS source,

@@ -1,6 +1,7 @@
 -- view: sensitive_app_sign_ins
 -- description: Every allowed sign-in to a sensitive application (app_sign_ins rows whose
---   site.apps entry has a sensitivity), once, with whether MFA protected it (mfa: with, without
+--   site.apps entry has a sensitivity; a redelivered record appears as often as it is
+--   stored), with whether MFA protected it (mfa: with, without
 --   or unknown, as app_sign_ins defines it). Columns: time, bucket, source, app, metadata_uid,
 --   mfa, session_mfa_time (the session's first verified factor), user_name, service_name,
 --   session_uid, src_endpoint_ip, country.

@@ -456,7 +456,7 @@ fn after<'t>(text: &'t str, marker: &str) -> Option<&'t str> {
 /// (`validation.policy.admission.k8s.io/validation_failure`, a JSON list; the first such
 /// entry), else the namespace's PodSecurity audit level
 /// (`pod-security.kubernetes.io/audit-violations`: `PodSecurity <level>`, named as an
-/// enforced PodSecurity denial is).
+/// enforced PodSecurity denial is), else a Gatekeeper constraint in `dryrun` or `warn`.
 fn audit_mode_violation(annotations: &Value) -> Option<String> {
     let failures = str_at(
         annotations,
@@ -472,14 +472,40 @@ fn audit_mode_violation(annotations: &Value) -> Option<String> {
     if let Some(policy) = audited.and_then(|f| str_at(f, &["policy"])) {
         return Some(policy.into_owned());
     }
-    let violations = str_at(
+    if let Some(violations) = str_at(
         annotations,
         &["pod-security.kubernetes.io/audit-violations"],
-    )?;
-    let level = after(&violations, "would violate PodSecurity \"")?
-        .split('"')
-        .next()?;
-    Some(format!("PodSecurity {level}"))
+    ) && let Some(level) =
+        after(&violations, "would violate PodSecurity \"").and_then(|rest| rest.split('"').next())
+    {
+        return Some(format!("PodSecurity {level}"));
+    }
+    gatekeeper_observed(annotations)
+}
+
+/// The first Gatekeeper constraint in `dryrun` or `warn` that an admitted request violated,
+/// from the `validation.gatekeeper.sh/evaluation` annotation Gatekeeper adds with
+/// `--emit-admission-audit-annotations` (JSON: `allowed`, `violations[]` with `constraintName`
+/// and `enforcementAction` or, for scoped actions, `enforcementActions`).
+fn gatekeeper_observed(annotations: &Value) -> Option<String> {
+    let text = str_at(annotations, &["validation.gatekeeper.sh/evaluation"])?;
+    let evaluation: Value = serde_json::from_str(&text).ok()?;
+    if evaluation.get("allowed").and_then(Value::as_bool) != Some(true) {
+        return None;
+    }
+    let observed = |action: &Value| {
+        action
+            .as_str()
+            .is_some_and(|a| a.eq_ignore_ascii_case("dryrun") || a.eq_ignore_ascii_case("warn"))
+    };
+    array_at(&evaluation, &["violations"])
+        .iter()
+        .find(|v| {
+            v.get("enforcementAction").is_some_and(observed)
+                || array_at(v, &["enforcementActions"]).iter().any(observed)
+        })
+        .and_then(|v| str_at(v, &["constraintName"]))
+        .map(Cow::into_owned)
 }
 
 fn admission_denial(message: &str) -> Option<Denial> {
