@@ -26,22 +26,14 @@ struct PathParams {
 impl PathParams {
     fn parse(pairs: Vec<(String, String)>) -> Result<Self, ApiError> {
         let mut params = PathParams::default();
-        let number = |key: &str, value: &str| {
-            value.parse::<usize>().map_err(|_| {
-                ApiError::bad_request(
-                    "invalid_parameter",
-                    format!("{key} must be a non-negative integer, not {value:?}"),
-                )
-            })
-        };
         for (key, value) in pairs {
             match key.as_str() {
                 "from" => params.from = Some(value),
                 "to" => params.to = Some(value),
                 "app" => params.apps.push(value),
                 "kind" => params.kind = Some(value),
-                "limit" => params.limit = Some(number("limit", &value)?),
-                "offset" => params.offset = Some(number("offset", &value)?),
+                "limit" => params.limit = Some(super::count_param("limit", &value)?),
+                "offset" => params.offset = Some(super::count_param("offset", &value)?),
                 other => {
                     return Err(ApiError::bad_request(
                         "invalid_parameter",
@@ -85,7 +77,7 @@ pub(super) async fn paths(
         "to": format_ms(range.to_ms()),
         "offset": offset,
         "limit": limit,
-        "next_offset": output.truncated.then(|| offset.checked_add(limit)).flatten(),
+        "next_offset": super::next_offset(output.truncated, offset, limit),
         "columns": output.columns,
         "rows": output.json_rows()?,
     })))
@@ -108,7 +100,7 @@ pub(super) async fn services(
         "to": format_ms(range.to_ms()),
         "offset": offset,
         "limit": limit,
-        "next_offset": page.truncated.then(|| offset.checked_add(limit)).flatten(),
+        "next_offset": super::next_offset(page.truncated, offset, limit),
         "edges": page.edges,
     })))
 }

@@ -31,22 +31,14 @@ impl KpiParams {
     pub(super) fn parse(pairs: Vec<(String, String)>, paged: bool) -> Result<Self, ApiError> {
         let mut params = KpiParams::default();
         let mut interval = None;
-        let number = |key: &str, value: &str| {
-            value.parse::<usize>().map_err(|_| {
-                ApiError::bad_request(
-                    "invalid_parameter",
-                    format!("{key} must be a non-negative integer, not {value:?}"),
-                )
-            })
-        };
         for (key, value) in pairs {
             match key.as_str() {
                 "from" => params.from = Some(value),
                 "to" => params.to = Some(value),
                 "step" => params.step = Some(value),
                 "interval" => interval = Some(value),
-                "limit" if paged => params.limit = Some(number("limit", &value)?),
-                "offset" if paged => params.offset = Some(number("offset", &value)?),
+                "limit" if paged => params.limit = Some(super::count_param("limit", &value)?),
+                "offset" if paged => params.offset = Some(super::count_param("offset", &value)?),
                 _ => match params.filters.iter_mut().find(|(label, _)| *label == key) {
                     Some((_, values)) => values.push(value),
                     None => params.filters.push((key, vec![value])),
@@ -143,7 +135,7 @@ pub(super) async fn evidence(
         "to": format_ms(range.to_ms()),
         "offset": offset,
         "limit": limit,
-        "next_offset": output.truncated.then(|| offset.checked_add(limit)).flatten(),
+        "next_offset": super::next_offset(output.truncated, offset, limit),
         "columns": output.columns,
         "rows": output.json_rows()?,
     })))

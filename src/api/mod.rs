@@ -109,6 +109,21 @@ pub fn app(state: AppState, access: AccessPolicy) -> Router {
         .with_state(state)
 }
 
+/// A count query parameter (`limit`, `offset`), or a 400 naming it.
+fn count_param(key: &str, value: &str) -> Result<usize, ApiError> {
+    value.parse::<usize>().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_parameter",
+            format!("{key} must be a non-negative integer, not {value:?}"),
+        )
+    })
+}
+
+/// The offset of the page after `offset` when the answer was cut there.
+fn next_offset(truncated: bool, offset: usize, limit: usize) -> Option<usize> {
+    truncated.then(|| offset.checked_add(limit)).flatten()
+}
+
 /// Read a request body of at most `limit` bytes; a longer one is a JSON 413.
 async fn read_body(body: axum::body::Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
     axum::body::to_bytes(body, limit).await.map_err(|e| {

@@ -120,7 +120,7 @@ pub(super) async fn evidence(
         "to": format_ms(range.to_ms()),
         "offset": offset,
         "limit": limit,
-        "next_offset": output.truncated.then(|| offset.checked_add(limit)).flatten(),
+        "next_offset": super::next_offset(output.truncated, offset, limit),
         "columns": output.columns,
         "rows": output.json_rows()?,
     })))
