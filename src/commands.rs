@@ -645,7 +645,7 @@ pub async fn whatif(
     request: WhatIfRequest,
     format: OutputFormat,
 ) -> Result<(), BoxError> {
-    use ztlens_analytics::whatif::{CandidatePolicy, MAX_POLICY_BYTES};
+    use ztlens_analytics::whatif::{CandidatePolicy, MAX_POLICY_BYTES, WORKFLOW_COLUMNS};
     let read = |path: &Path| -> Result<CandidatePolicy, BoxError> {
         let size = std::fs::metadata(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?
@@ -754,20 +754,10 @@ pub async fn whatif(
                     r.broken_workflows
                 );
                 if !r.top_workflows.is_empty() {
-                    const COLUMNS: [&str; 11] = [
-                        "identity",
-                        "identity_kind",
-                        "target",
-                        "refused",
-                        "still_allowed",
-                        "unknown",
-                        "breaks",
-                        "active_hours",
-                        "first_seen",
-                        "last_seen",
-                        "refused_by",
-                    ];
-                    println!("{}", indent(&rows_table(&r.top_workflows, &COLUMNS), "  "));
+                    println!(
+                        "{}",
+                        indent(&rows_table(&r.top_workflows, &WORKFLOW_COLUMNS), "  ")
+                    );
                 }
             }
             if let Some(c) = &report.comparison {

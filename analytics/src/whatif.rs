@@ -8,8 +8,11 @@
 //! the view `app_sign_ins` (allowed sign-ins to site apps), segment rules over
 //! `network_activity` rows a policy allowed — that labels every request the rule looks at
 //! `refused` (a condition the data shows failing), `unknown` (the data does not say, e.g. a
-//! source that reports no device state: never counted as refused) or `allowed`. The
-//! statements run through the read-only guard with the engine's limits, like a KPI.
+//! source that reports no device state: never counted as refused) or `allowed`. The report
+//! evaluates all the rules of a policy in one statement — one pass over the app sign-ins and
+//! one over the flows, however many rules — and a comparison evaluates both policies in one
+//! more; a rule alone is evaluated only for its evidence. The statements run through the
+//! read-only guard with the engine's limits, like a KPI.
 //!
 //! Invariants: values from the file reach SQL only after validation (app ids and segments
 //! from `[site]`, ISO country codes, parsed networks and ports) and are quoted; a rule's
@@ -31,10 +34,25 @@ use crate::time_range::TimeRange;
 
 /// Largest policy file accepted.
 pub const MAX_POLICY_BYTES: usize = 64 * 1024;
-/// Most rules in one policy (each is a query over the range).
+/// Most rules in one policy (the report evaluates them all in one statement that grows with
+/// them).
 pub const MAX_RULES: usize = 16;
 /// Most workflows listed per rule.
 pub const TOP_WORKFLOWS: usize = 10;
+/// The columns of a workflow row (`RuleReport::top_workflows`), in order.
+pub const WORKFLOW_COLUMNS: [&str; 11] = [
+    "identity",
+    "identity_kind",
+    "target",
+    "refused",
+    "still_allowed",
+    "unknown",
+    "breaks",
+    "active_hours",
+    "first_seen",
+    "last_seen",
+    "refused_by",
+];
 /// How far before the range sign-in sessions are read, so an MFA verified before the range
 /// still protects a sign-in in it (as the sensitive-app KPI reads them).
 pub const SESSION_LOOKBACK_MS: i64 = 86_400_000;
@@ -291,9 +309,11 @@ impl CandidatePolicy {
     }
 }
 
-/// A rule as SQL: `evaluated` selects, for every request the rule looks at in the range, the
+/// A rule as SQL. `evaluated` selects, for every request the rule looks at in the range, the
 /// common columns (time, source, event_table, metadata_uid, identity, identity_kind, target,
-/// session_uid, device, network, refused_by, unknown_for, outcome) and the rule's own.
+/// session_uid, device, network, refused_by, unknown_for, outcome) and the rule's own: the
+/// rule alone, for its evidence. The report evaluates every rule of a policy in one statement
+/// (see [`policy_statement`]) from `scope`, `refused_by` and `unknown_for`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CompiledRule {
     pub id: String,
@@ -303,6 +323,138 @@ pub struct CompiledRule {
     pub description: String,
     #[serde(skip)]
     pub evaluated: String,
+    /// Which rows of the rule's source (`APP_ROWS` or `FLOW_ROWS`) the rule looks at.
+    #[serde(skip)]
+    scope: String,
+    /// The conditions a row fails, comma-separated; NULL when it passes them all.
+    #[serde(skip)]
+    refused_by: String,
+    /// The conditions the data cannot decide for a row; NULL when it can decide them all.
+    #[serde(skip)]
+    unknown_for: String,
+}
+
+/// The sign-ins app rules look at: allowed sign-ins to site apps in the range, with the
+/// common columns and the ones app-rule conditions read.
+const APP_ROWS: &str = "SELECT time, source, 'authentication' AS event_table, metadata_uid, identity, \
+     CASE WHEN is_service_account THEN 'service_account' ELSE 'user' END AS identity_kind, \
+     app AS target, session_uid, device_uid AS device, network, \
+     user_name, service_name, src_endpoint_ip, country, mfa, mfa_strength, device_is_managed, \
+     device_is_compliant, is_interactive, is_service_account, app \
+     FROM app_sign_ins CROSS JOIN kpi_range WHERE time >= range_from";
+
+/// The flows segment rules look at: flows a policy allowed in the range, with the common
+/// columns and the ones segment-rule conditions read.
+const FLOW_ROWS: &str = "SELECT time, metadata_product_name AS source, 'network_activity' AS event_table, metadata_uid, \
+     src_endpoint_ip AS identity, 'workload' AS identity_kind, \
+     concat(zt_segment_dst, ':', CAST(dst_endpoint_port AS VARCHAR)) AS target, \
+     CAST(NULL AS VARCHAR) AS session_uid, src_endpoint_ip AS device, \
+     CASE WHEN src_endpoint_ip LIKE '%.%.%.%' THEN regexp_replace(src_endpoint_ip, '\\.[0-9]+$', '.0/24') ELSE src_endpoint_ip END AS network, \
+     dst_endpoint_ip, dst_endpoint_port, connection_info_protocol_name AS protocol, zt_segment_src, zt_segment_dst \
+     FROM network_activity CROSS JOIN kpi_range WHERE time >= range_from AND action_id = 1";
+
+/// The columns every evaluated row has, in order.
+const COMMON_COLUMNS: &str = "time, source, event_table, metadata_uid, identity, identity_kind, target, \
+     session_uid, device, network";
+
+const OUTCOME: &str = "CASE WHEN refused_by IS NOT NULL THEN 'refused' WHEN unknown_for IS NOT NULL THEN 'unknown' ELSE 'allowed' END AS outcome";
+
+impl CompiledRule {
+    fn new(
+        id: &str,
+        kind: &'static str,
+        description: String,
+        scope: String,
+        refused_by: String,
+        unknown_for: String,
+    ) -> Self {
+        let (rows, own_columns) = if kind == "app" {
+            (
+                APP_ROWS,
+                "user_name, service_name, src_endpoint_ip, country, mfa, mfa_strength, \
+                 device_is_managed, device_is_compliant, is_interactive",
+            )
+        } else {
+            (FLOW_ROWS, "dst_endpoint_ip, dst_endpoint_port, protocol")
+        };
+        let evaluated = format!(
+            "SELECT *, {OUTCOME} FROM (SELECT {COMMON_COLUMNS}, {refused_by} AS refused_by, \
+             {unknown_for} AS unknown_for, {own_columns} FROM ({rows}) WHERE {scope})"
+        );
+        CompiledRule {
+            id: id.to_string(),
+            kind,
+            description,
+            evaluated,
+            scope,
+            refused_by,
+            unknown_for,
+        }
+    }
+}
+
+/// One statement evaluating every rule in `rules` (each under its tag): one pass over the
+/// app sign-ins for all app rules and one over the flows for all segment rules, whatever the
+/// number of rules. Columns: rule (the tag), the common columns, refused_by, unknown_for,
+/// outcome. A request appears once per app rule that looks at it; segment rules never share
+/// a request (validation refuses two rules for one segment pair).
+fn policy_statement(rules: &[(String, &CompiledRule)]) -> String {
+    let case = |rules: &[&(String, &CompiledRule)], pick: fn(&CompiledRule) -> &str| {
+        let arms: Vec<String> = rules
+            .iter()
+            .map(|(tag, r)| format!("WHEN {} THEN {}", quote(tag), pick(r)))
+            .collect();
+        format!("CASE rule {} END", arms.join(" "))
+    };
+    let mut branches = Vec::new();
+    let app: Vec<&(String, &CompiledRule)> =
+        rules.iter().filter(|(_, r)| r.kind == "app").collect();
+    if !app.is_empty() {
+        // The tags of the rules looking at a sign-in, one row per tag: tags are rule ids
+        // (letters, digits, `-`, `_`) with a prefix ending in `:`, so never a comma.
+        let tags: Vec<String> = app
+            .iter()
+            .map(|(tag, r)| format!("CASE WHEN {} THEN {} END", r.scope, quote(tag)))
+            .collect();
+        branches.push(format!(
+            "SELECT rule, {COMMON_COLUMNS}, {refused} AS refused_by, {unknown} AS unknown_for \
+             FROM (SELECT unnest(string_to_array(concat_ws(',', {tags}), ',')) AS rule, * \
+             FROM ({APP_ROWS}) WHERE {any})",
+            refused = case(&app, |r| &r.refused_by),
+            unknown = case(&app, |r| &r.unknown_for),
+            tags = tags.join(", "),
+            any = any_scope(&app),
+        ));
+    }
+    let segment: Vec<&(String, &CompiledRule)> =
+        rules.iter().filter(|(_, r)| r.kind == "segment").collect();
+    if !segment.is_empty() {
+        let which: Vec<String> = segment
+            .iter()
+            .map(|(tag, r)| format!("WHEN {} THEN {}", r.scope, quote(tag)))
+            .collect();
+        branches.push(format!(
+            "SELECT rule, {COMMON_COLUMNS}, {refused} AS refused_by, {unknown} AS unknown_for \
+             FROM (SELECT *, CASE {which} END AS rule FROM ({FLOW_ROWS}) WHERE {any}) WHERE rule IS NOT NULL",
+            any = any_scope(&segment),
+            which = which.join(" "),
+            refused = case(&segment, |r| &r.refused_by),
+            unknown = case(&segment, |r| &r.unknown_for),
+        ));
+    }
+    format!(
+        "SELECT *, {OUTCOME} FROM ({})",
+        branches.join(" UNION ALL ")
+    )
+}
+
+/// Rows any of `rules` looks at: a filter the scan can use (partition and row-group pruning).
+fn any_scope(rules: &[&(String, &CompiledRule)]) -> String {
+    rules
+        .iter()
+        .map(|(_, r)| format!("({})", r.scope))
+        .collect::<Vec<_>>()
+        .join(" OR ")
 }
 
 /// A SQL string literal.
@@ -372,23 +524,14 @@ fn compile_app_rule(rule: &AppRule) -> CompiledRule {
             .collect();
         format!("NULLIF(concat_ws(',', {}), '')", parts.join(", "))
     };
-    let evaluated = format!(
-        "SELECT *, CASE WHEN refused_by IS NOT NULL THEN 'refused' WHEN unknown_for IS NOT NULL THEN 'unknown' ELSE 'allowed' END AS outcome FROM (\
-         SELECT time, source, 'authentication' AS event_table, metadata_uid, identity, \
-         CASE WHEN is_service_account THEN 'service_account' ELSE 'user' END AS identity_kind, \
-         app AS target, session_uid, device_uid AS device, network, {refused} AS refused_by, {unknown} AS unknown_for, \
-         user_name, service_name, src_endpoint_ip, country, mfa, mfa_strength, device_is_managed, device_is_compliant, is_interactive \
-         FROM app_sign_ins CROSS JOIN kpi_range WHERE time >= range_from AND app IN ({apps}))",
-        refused = labels(0),
-        unknown = labels(1),
-        apps = quoted_list(&rule.apps),
-    );
-    CompiledRule {
-        id: rule.id.clone(),
-        kind: "app",
-        description: format!("{}: {}", rule.apps.join(", "), words.join("; ")),
-        evaluated,
-    }
+    CompiledRule::new(
+        &rule.id,
+        "app",
+        format!("{}: {}", rule.apps.join(", "), words.join("; ")),
+        format!("app IN ({})", quoted_list(&rule.apps)),
+        labels(0),
+        labels(1),
+    )
 }
 
 fn compile_segment_rule(rule: &SegmentRule) -> CompiledRule {
@@ -406,31 +549,23 @@ fn compile_segment_rule(rule: &SegmentRule) -> CompiledRule {
     } else {
         "dst_endpoint_port IS NULL"
     };
-    let evaluated = format!(
-        "SELECT *, CASE WHEN refused_by IS NOT NULL THEN 'refused' WHEN unknown_for IS NOT NULL THEN 'unknown' ELSE 'allowed' END AS outcome FROM (\
-         SELECT DISTINCT time, metadata_product_name AS source, 'network_activity' AS event_table, metadata_uid, \
-         src_endpoint_ip AS identity, 'workload' AS identity_kind, \
-         concat(zt_segment_dst, ':', CAST(dst_endpoint_port AS VARCHAR)) AS target, \
-         CAST(NULL AS VARCHAR) AS session_uid, src_endpoint_ip AS device, \
-         CASE WHEN src_endpoint_ip LIKE '%.%.%.%' THEN regexp_replace(src_endpoint_ip, '\\.[0-9]+$', '.0/24') ELSE src_endpoint_ip END AS network, \
-         CASE WHEN {fails} THEN 'port' END AS refused_by, CASE WHEN {unknown} THEN 'port' END AS unknown_for, \
-         dst_endpoint_ip, dst_endpoint_port, connection_info_protocol_name AS protocol \
-         FROM network_activity CROSS JOIN kpi_range \
-         WHERE time >= range_from AND action_id = 1 AND zt_segment_src = {from} AND zt_segment_dst = {to})",
-        from = quote(&rule.from),
-        to = quote(&rule.to),
-    );
     let allowed = if ports.is_empty() {
         "nothing".to_string()
     } else {
         format!("only port(s) {}", ports.join(", "))
     };
-    CompiledRule {
-        id: rule.id.clone(),
-        kind: "segment",
-        description: format!("{} → {}: allow {allowed}", rule.from, rule.to),
-        evaluated,
-    }
+    CompiledRule::new(
+        &rule.id,
+        "segment",
+        format!("{} → {}: allow {allowed}", rule.from, rule.to),
+        format!(
+            "zt_segment_src = {} AND zt_segment_dst = {}",
+            quote(&rule.from),
+            quote(&rule.to)
+        ),
+        format!("CASE WHEN {fails} THEN 'port' END"),
+        format!("CASE WHEN {unknown} THEN 'port' END"),
+    )
 }
 
 /// What one rule would have refused.
@@ -499,19 +634,15 @@ fn first_row(output: &QueryOutput) -> Result<serde_json::Map<String, Value>, Ana
     Ok(output.json_rows()?.into_iter().next().unwrap_or_default())
 }
 
-/// The statement refusing what every rule of a policy refuses: (event_table, metadata_uid,
-/// identity, identity_kind).
-fn refused_union(rules: &[CompiledRule]) -> String {
-    rules
-        .iter()
-        .map(|r| {
-            format!(
-                "SELECT event_table, metadata_uid, identity, identity_kind FROM ({}) WHERE outcome = 'refused'",
-                r.evaluated
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ")
+/// The request and identity counts of one side (`added` or `removed`) of a comparison, over
+/// `per_request` rows (one per distinct request).
+fn change_counts(side: &str) -> String {
+    format!(
+        "COUNT(DISTINCT CASE WHEN {side} THEN concat(event_table, '/', metadata_uid) END) AS {side}_requests, \
+         COUNT(DISTINCT CASE WHEN {side} AND identity_kind = 'user' THEN identity END) AS {side}_users, \
+         COUNT(DISTINCT CASE WHEN {side} AND identity_kind = 'service_account' THEN identity END) AS {side}_service_accounts, \
+         COUNT(DISTINCT CASE WHEN {side} AND identity_kind = 'workload' THEN identity END) AS {side}_workloads"
+    )
 }
 
 impl Engine {
@@ -523,10 +654,7 @@ impl Engine {
         baseline: Option<&CandidatePolicy>,
         range: TimeRange,
     ) -> Result<WhatIfReport, AnalyticsError> {
-        let mut rules = Vec::new();
-        for rule in policy.compile() {
-            rules.push(self.rule_report(rule, range).await?);
-        }
+        let rules = self.rule_reports(policy.compile(), range).await?;
         let comparison = match baseline {
             Some(base) => Some(self.compare(policy, base, range).await?),
             None => None,
@@ -540,114 +668,133 @@ impl Engine {
         })
     }
 
-    async fn rule_report(
+    /// Every rule's counts and top workflows from one statement: per rule, a grouping set per
+    /// workflow (identity, identity kind, target) and one for the whole rule.
+    async fn rule_reports(
         &self,
-        rule: CompiledRule,
+        rules: Vec<CompiledRule>,
         range: TimeRange,
-    ) -> Result<RuleReport, AnalyticsError> {
-        let summary = format!(
-            "WITH r AS ({evaluated}) SELECT \
+    ) -> Result<Vec<RuleReport>, AnalyticsError> {
+        let tagged: Vec<(String, &CompiledRule)> =
+            rules.iter().map(|r| (r.id.clone(), r)).collect();
+        let sql = format!(
+            "WITH r AS ({evaluated}), g AS (SELECT rule, grouping(identity) AS whole_rule, identity, identity_kind, target, \
              COUNT(DISTINCT metadata_uid) AS evaluated, \
              COUNT(DISTINCT CASE WHEN outcome = 'refused' THEN metadata_uid END) AS refused, \
+             COUNT(DISTINCT CASE WHEN outcome = 'allowed' THEN metadata_uid END) AS still_allowed, \
              COUNT(DISTINCT CASE WHEN outcome = 'unknown' THEN metadata_uid END) AS unknown, \
              COUNT(DISTINCT CASE WHEN outcome = 'refused' THEN session_uid END) AS sessions, \
              COUNT(DISTINCT CASE WHEN outcome = 'refused' AND identity_kind = 'user' THEN identity END) AS users, \
              COUNT(DISTINCT CASE WHEN outcome = 'refused' AND identity_kind = 'service_account' THEN identity END) AS service_accounts, \
              COUNT(DISTINCT CASE WHEN outcome = 'refused' AND identity_kind = 'workload' THEN identity END) AS workloads, \
              COUNT(DISTINCT CASE WHEN outcome = 'refused' THEN device END) AS devices, \
-             COUNT(DISTINCT CASE WHEN outcome = 'refused' THEN network END) AS networks \
-             FROM r",
-            evaluated = rule.evaluated
-        );
-        let row = first_row(
-            &self
-                .run_in_range(summary, range, SESSION_LOOKBACK_MS, None)
-                .await?,
-        )?;
-        let workflows = format!(
-            "WITH r AS ({evaluated}), w AS (SELECT identity, identity_kind, target, \
-             COUNT(DISTINCT CASE WHEN outcome = 'refused' THEN metadata_uid END) AS refused, \
-             COUNT(DISTINCT CASE WHEN outcome = 'allowed' THEN metadata_uid END) AS still_allowed, \
-             COUNT(DISTINCT CASE WHEN outcome = 'unknown' THEN metadata_uid END) AS unknown, \
+             COUNT(DISTINCT CASE WHEN outcome = 'refused' THEN network END) AS networks, \
              COUNT(DISTINCT CASE WHEN outcome = 'refused' THEN date_trunc('hour', time) END) AS active_hours, \
              MIN(CASE WHEN outcome = 'refused' THEN time END) AS first_seen, \
              MAX(CASE WHEN outcome = 'refused' THEN time END) AS last_seen, \
              array_to_string(array_sort(array_agg(DISTINCT refused_by) FILTER (WHERE outcome = 'refused')), ';') AS refused_by \
-             FROM r WHERE identity IS NOT NULL GROUP BY 1, 2, 3) \
-             SELECT identity, identity_kind, target, refused, still_allowed, unknown, \
-             still_allowed = 0 AND unknown = 0 AS breaks, active_hours, first_seen, last_seen, refused_by \
-             FROM w WHERE refused > 0",
-            evaluated = rule.evaluated
+             FROM r GROUP BY GROUPING SETS ((rule, identity, identity_kind, target), (rule))), \
+             listed AS (SELECT *, still_allowed = 0 AND unknown = 0 AS breaks, \
+             SUM(CASE WHEN whole_rule = 0 AND still_allowed = 0 AND unknown = 0 THEN 1 ELSE 0 END) OVER (PARTITION BY rule) AS broken_total, \
+             ROW_NUMBER() OVER (PARTITION BY rule ORDER BY whole_rule DESC, refused DESC, identity, target) AS place \
+             FROM g WHERE whole_rule = 1 OR (identity IS NOT NULL AND refused > 0)) \
+             SELECT * FROM listed WHERE place <= {limit} ORDER BY rule, place",
+            evaluated = policy_statement(&tagged),
+            limit = TOP_WORKFLOWS + 1,
         );
-        // The top workflows and, over all of them, how many break: one pass.
-        let top = format!(
-            "SELECT *, SUM(CASE WHEN breaks THEN 1 ELSE 0 END) OVER () AS broken_total \
-             FROM ({workflows}) ORDER BY refused DESC, identity, target LIMIT {TOP_WORKFLOWS}"
-        );
-        let mut top = self
-            .run_in_range(top, range, SESSION_LOOKBACK_MS, None)
-            .await?
-            .json_rows()?;
-        let broken = top.first().map_or(0, |row| int(row, "broken_total"));
-        for row in &mut top {
-            row.remove("broken_total");
+        let output = self
+            .run_in_range(sql, range, SESSION_LOOKBACK_MS, None)
+            .await?;
+        // Per rule: the whole-rule row first, then its top workflows.
+        let mut by_rule: BTreeMap<String, Vec<serde_json::Map<String, Value>>> = BTreeMap::new();
+        for row in output.json_rows()? {
+            let rule = row.get("rule").and_then(Value::as_str).unwrap_or_default();
+            by_rule.entry(rule.to_string()).or_default().push(row);
         }
-        Ok(RuleReport {
-            id: rule.id,
-            kind: rule.kind,
-            description: rule.description,
-            evaluated: int(&row, "evaluated"),
-            refused: int(&row, "refused"),
-            unknown: int(&row, "unknown"),
-            sessions: int(&row, "sessions"),
-            users: int(&row, "users"),
-            service_accounts: int(&row, "service_accounts"),
-            workloads: int(&row, "workloads"),
-            devices: int(&row, "devices"),
-            networks: int(&row, "networks"),
-            broken_workflows: broken,
-            top_workflows: top,
-        })
+        Ok(rules
+            .into_iter()
+            .map(|rule| {
+                let mut rows = by_rule.remove(&rule.id).unwrap_or_default().into_iter();
+                // A rule that looked at nothing has no whole-rule row: every count is 0.
+                let whole = rows.next().unwrap_or_default();
+                let top_workflows = rows
+                    .map(|mut row| {
+                        WORKFLOW_COLUMNS
+                            .iter()
+                            .map(|c| (c.to_string(), row.remove(*c).unwrap_or(Value::Null)))
+                            .collect()
+                    })
+                    .collect();
+                RuleReport {
+                    evaluated: int(&whole, "evaluated"),
+                    refused: int(&whole, "refused"),
+                    unknown: int(&whole, "unknown"),
+                    sessions: int(&whole, "sessions"),
+                    users: int(&whole, "users"),
+                    service_accounts: int(&whole, "service_accounts"),
+                    workloads: int(&whole, "workloads"),
+                    devices: int(&whole, "devices"),
+                    networks: int(&whole, "networks"),
+                    broken_workflows: int(&whole, "broken_total"),
+                    top_workflows,
+                    id: rule.id,
+                    kind: rule.kind,
+                    description: rule.description,
+                }
+            })
+            .collect())
     }
 
+    /// What the candidate refuses that the baseline does not and the other way round, from one
+    /// pass over both policies' refused requests.
     async fn compare(
         &self,
         candidate: &CandidatePolicy,
         baseline: &CandidatePolicy,
         range: TimeRange,
     ) -> Result<Comparison, AnalyticsError> {
-        let cand = refused_union(&candidate.compile());
-        let base = refused_union(&baseline.compile());
-        let diff = |left: &str, right: &str| {
+        let candidate_rules = candidate.compile();
+        let baseline_rules = baseline.compile();
+        let tagged: Vec<(String, &CompiledRule)> = candidate_rules
+            .iter()
+            .map(|r| (format!("candidate:{}", r.id), r))
+            .chain(
+                baseline_rules
+                    .iter()
+                    .map(|r| (format!("baseline:{}", r.id), r)),
+            )
+            .collect();
+        let side = |mine: &str, other: &str| {
             format!(
-                "WITH l AS ({left}), r AS ({right}) SELECT \
-                 COUNT(DISTINCT concat(l.event_table, '/', l.metadata_uid)) AS requests, \
-                 COUNT(DISTINCT CASE WHEN l.identity_kind = 'user' THEN l.identity END) AS users, \
-                 COUNT(DISTINCT CASE WHEN l.identity_kind = 'service_account' THEN l.identity END) AS service_accounts, \
-                 COUNT(DISTINCT CASE WHEN l.identity_kind = 'workload' THEN l.identity END) AS workloads \
-                 FROM l WHERE NOT EXISTS (SELECT 1 FROM r WHERE r.event_table = l.event_table AND r.metadata_uid = l.metadata_uid)"
+                "MAX(CASE WHEN rule LIKE '{mine}:%' THEN 1 ELSE 0 END) = 1 AND MAX(CASE WHEN rule LIKE '{other}:%' THEN 1 ELSE 0 END) = 0"
             )
         };
-        let counts = |row: serde_json::Map<String, Value>| ChangeCounts {
-            requests: int(&row, "requests"),
-            users: int(&row, "users"),
-            service_accounts: int(&row, "service_accounts"),
-            workloads: int(&row, "workloads"),
+        let sql = format!(
+            "WITH per_request AS (SELECT event_table, metadata_uid, identity, identity_kind, \
+             {added} AS added, {removed} AS removed \
+             FROM ({evaluated}) WHERE outcome = 'refused' GROUP BY 1, 2, 3, 4) \
+             SELECT {counts_added}, {counts_removed} FROM per_request",
+            evaluated = policy_statement(&tagged),
+            added = side("candidate", "baseline"),
+            removed = side("baseline", "candidate"),
+            counts_added = change_counts("added"),
+            counts_removed = change_counts("removed"),
+        );
+        let row = first_row(
+            &self
+                .run_in_range(sql, range, SESSION_LOOKBACK_MS, None)
+                .await?,
+        )?;
+        let counts = |prefix: &str| ChangeCounts {
+            requests: int(&row, &format!("{prefix}_requests")),
+            users: int(&row, &format!("{prefix}_users")),
+            service_accounts: int(&row, &format!("{prefix}_service_accounts")),
+            workloads: int(&row, &format!("{prefix}_workloads")),
         };
-        let added = first_row(
-            &self
-                .run_in_range(diff(&cand, &base), range, SESSION_LOOKBACK_MS, None)
-                .await?,
-        )?;
-        let removed = first_row(
-            &self
-                .run_in_range(diff(&base, &cand), range, SESSION_LOOKBACK_MS, None)
-                .await?,
-        )?;
         Ok(Comparison {
             baseline: baseline.name.clone(),
-            added: counts(added),
-            removed: counts(removed),
+            added: counts("added"),
+            removed: counts("removed"),
         })
     }
 

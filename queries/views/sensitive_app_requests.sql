@@ -36,47 +36,46 @@ sign_ons AS (
     WHERE zt_decision = 'allow' AND zt_app_id IS NOT NULL
         AND COALESCE(user_email_addr, user_name) IS NOT NULL
 ),
--- The latest sign-on at or before each request of a named user without a gate signal:
--- sign-ons and requests of the same user and app in one time order, a running maximum of
--- sign-on times (a sign-on sorts before a request at the same instant). One sort, no pairs.
+-- The latest sign-on at or before each request: sign-ons and requests of the same user and app
+-- in one time order, a running maximum of sign-on times (a sign-on sorts before a request at
+-- the same instant). One sort that can spill, no join and no pairs: a join back to the
+-- requests held every request of the range in memory and failed over a month of traffic.
 timeline AS (
-    SELECT time, app, user_key, CAST(NULL AS VARCHAR) AS metadata_uid, time AS sign_on_time,
-        0 AS kind
-    FROM sign_ons
-    UNION ALL
-    SELECT time, app, user_key, metadata_uid, CAST(NULL AS TIMESTAMP) AS sign_on_time, 1 AS kind
+    SELECT time, bucket, app, source, metadata_uid, zt_idp_authenticated, ext_authz, user_name,
+        user_key, src_endpoint_ip, method, url_path, status,
+        CAST(NULL AS TIMESTAMP) AS sign_on_time, 1 AS kind
     FROM requests
-    WHERE zt_idp_authenticated IS NULL AND NOT COALESCE(ext_authz, false)
-        AND user_key IS NOT NULL AND user_key <> ''
+    UNION ALL
+    SELECT time, NULL, app, NULL, NULL, NULL, NULL, NULL, user_key, NULL, NULL, NULL, NULL,
+        time AS sign_on_time, 0 AS kind
+    FROM sign_ons
 ),
-latest_sign_on AS (
-    SELECT metadata_uid, latest
-    FROM (
-        SELECT
-            kind,
-            metadata_uid,
-            MAX(sign_on_time) OVER (
-                PARTITION BY app, user_key ORDER BY time, kind
-                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-            ) AS latest
-        FROM timeline
-    )
-    WHERE kind = 1
+with_latest AS (
+    SELECT
+        *,
+        MAX(sign_on_time) OVER (
+            PARTITION BY app, user_key ORDER BY time, kind
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS latest
+    FROM timeline
 ),
 gated AS (
     SELECT
-        r.*,
-        l.latest AS latest_sign_on,
+        *,
         CASE
-            WHEN r.zt_idp_authenticated THEN 'alb_authenticate'
-            WHEN NOT r.zt_idp_authenticated THEN 'alb_no_authenticate'
-            WHEN r.ext_authz THEN 'envoy_ext_authz'
-            WHEN r.user_key IS NULL OR r.user_key = '' THEN 'anonymous'
-            WHEN l.latest >= r.time - INTERVAL '12 hours' THEN 'sign_on'
+            WHEN zt_idp_authenticated IS NULL AND NOT COALESCE(ext_authz, false)
+                AND user_key IS NOT NULL AND user_key <> '' THEN latest
+        END AS latest_sign_on,
+        CASE
+            WHEN zt_idp_authenticated THEN 'alb_authenticate'
+            WHEN NOT zt_idp_authenticated THEN 'alb_no_authenticate'
+            WHEN ext_authz THEN 'envoy_ext_authz'
+            WHEN user_key IS NULL OR user_key = '' THEN 'anonymous'
+            WHEN latest >= time - INTERVAL '12 hours' THEN 'sign_on'
             ELSE 'no_sign_on'
         END AS gate
-    FROM requests r
-    LEFT JOIN latest_sign_on l ON l.metadata_uid = r.metadata_uid
+    FROM with_latest
+    WHERE kind = 1
 )
 SELECT
     time,
