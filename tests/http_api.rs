@@ -512,18 +512,7 @@ fn access_paths_match_the_truth(server: &Server, dataset: &Path) {
             }
         }
     }
-    let want_idp: BTreeMap<(String, String, String), u64> = truth["access_paths"]["idp_paths"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            let t = |k: &str| p[k].as_str().unwrap().to_string();
-            (
-                (t("app"), t("identity"), t("front_end")),
-                p["requests"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+    let want_idp = truth_idp_paths(&truth);
     assert!(!want_idp.is_empty());
     assert_eq!(idp, want_idp, "identity-provider paths");
     let want_web: BTreeMap<(String, String), u64> = truth["kpis"]["sensitive_app_coverage"]

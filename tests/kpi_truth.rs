@@ -64,27 +64,64 @@ fn assert_matches_truth(truth: &Value, actual: &Value) {
     }
 }
 
+/// The access-path map is grouped a chunk of the range at a time and merged: read six hours at
+/// a time (four chunks, each reading the day before it too, hence the longer timeout), it is
+/// the same map as read in one piece, and its identity-provider paths are the sign-ins the
+/// generator wrote.
+fn assert_access_paths_do_not_depend_on_the_chunk(
+    dataset: &std::path::Path,
+    lake: &std::path::Path,
+    truth: &Value,
+) {
+    const PAGE: usize = 1000;
+    let config = dataset.join("ztlens.toml");
+    let paths = |chunk_hours: &str| -> Vec<Value> {
+        let mut rows = Vec::new();
+        loop {
+            let page: Vec<Value> = serde_json::from_str(&run_ok(
+                over_truth_range("access-paths", &config, lake, truth)
+                    .env("ZTLENS_QUERY__CHUNK_HOURS", chunk_hours)
+                    .env("ZTLENS_QUERY__TIMEOUT_SECS", "600")
+                    .args(["--offset", &rows.len().to_string()])
+                    .args(["--limit", &PAGE.to_string()]),
+            ))
+            .unwrap();
+            let last = page.len() < PAGE;
+            rows.extend(page);
+            if last {
+                return rows;
+            }
+        }
+    };
+    let chunked = paths("6");
+    let whole = paths("744");
+    assert_eq!(chunked, whole, "six hours at a time and in one piece");
+    let mut idp: std::collections::BTreeMap<(String, String, String), u64> = Default::default();
+    for row in &chunked {
+        let text = |k: &str| row[k].as_str().unwrap().to_string();
+        if text("front_end").starts_with("idp:") {
+            *idp.entry((text("app"), text("identity"), text("front_end")))
+                .or_default() += row["requests"].as_u64().unwrap();
+        }
+    }
+    let want = truth_idp_paths(truth);
+    assert!(!want.is_empty());
+    assert_eq!(idp, want, "identity-provider paths, six hours at a time");
+}
+
 fn assert_whatif_matches_truth(dataset: &std::path::Path, lake: &std::path::Path, truth: &Value) {
-    let report: Value = serde_json::from_str(&run_ok(
-        ztlens()
-            .arg("whatif")
-            .arg(dataset.join("whatif-candidate.toml"))
-            .arg("--baseline")
-            .arg(dataset.join("whatif-baseline.toml"))
-            .arg("--config")
-            .arg(dataset.join("ztlens.toml"))
-            .arg("--data-dir")
-            .arg(lake)
-            .args([
-                "--from",
-                truth["from"].as_str().unwrap(),
-                "--to",
-                truth["to"].as_str().unwrap(),
-                "--format",
-                "json",
-            ]),
-    ))
-    .unwrap();
+    // `ztlens whatif CANDIDATE --from --to --format json` over the dataset's lake, plus `extra`.
+    let whatif = |extra: &[&str]| -> String {
+        let config = dataset.join("ztlens.toml");
+        run_ok(
+            over_truth_range("whatif", &config, lake, truth)
+                .arg(dataset.join("whatif-candidate.toml"))
+                .args(extra),
+        )
+    };
+    let baseline = dataset.join("whatif-baseline.toml");
+    let report: Value =
+        serde_json::from_str(&whatif(&["--baseline", baseline.to_str().unwrap()])).unwrap();
     let expected = truth["whatif"]["rules"].as_object().unwrap();
     let rules = report["rules"].as_array().unwrap();
     assert_eq!(rules.len(), expected.len(), "{report}");
@@ -125,29 +162,14 @@ fn assert_whatif_matches_truth(dataset: &std::path::Path, lake: &std::path::Path
     let rule = "crm-no-service-sessions";
     let refused = expected[rule]["refused"].as_u64().unwrap() as usize;
     let page = |offset: usize| -> Vec<Value> {
-        serde_json::from_str(&run_ok(
-            ztlens()
-                .arg("whatif")
-                .arg(dataset.join("whatif-candidate.toml"))
-                .arg("--config")
-                .arg(dataset.join("ztlens.toml"))
-                .arg("--data-dir")
-                .arg(lake)
-                .args([
-                    "--from",
-                    truth["from"].as_str().unwrap(),
-                    "--to",
-                    truth["to"].as_str().unwrap(),
-                    "--evidence",
-                    rule,
-                    "--offset",
-                    &offset.to_string(),
-                    "--limit",
-                    "10",
-                    "--format",
-                    "json",
-                ]),
-        ))
+        serde_json::from_str(&whatif(&[
+            "--evidence",
+            rule,
+            "--offset",
+            &offset.to_string(),
+            "--limit",
+            "10",
+        ]))
         .unwrap()
     };
     let mut seen = std::collections::BTreeSet::new();
@@ -189,22 +211,12 @@ fn kpis_equal_the_generator_truth_and_duplicates_count_once() {
 
     // The maturity scorecard: its inputs are sums of KPI values, checked against the
     // generator's own counts; the levels follow from them.
-    let scorecard: Value = serde_json::from_str(&run_ok(
-        ztlens()
-            .arg("maturity")
-            .arg("--config")
-            .arg(dataset.join("ztlens.toml"))
-            .arg("--data-dir")
-            .arg(&lake)
-            .args([
-                "--from",
-                truth["from"].as_str().unwrap(),
-                "--to",
-                truth["to"].as_str().unwrap(),
-                "--format",
-                "json",
-            ]),
-    ))
+    let scorecard: Value = serde_json::from_str(&run_ok(&mut over_truth_range(
+        "maturity",
+        &dataset.join("ztlens.toml"),
+        &lake,
+        &truth,
+    )))
     .unwrap();
     assert_eq!(
         scorecard["inputs"], truth["maturity"]["inputs"],
@@ -259,6 +271,7 @@ fn kpis_equal_the_generator_truth_and_duplicates_count_once() {
     // The policy what-if over the same lake (redelivered records included) equals the effect
     // the generator meant, rule by rule, and against the baseline.
     assert_whatif_matches_truth(&dataset, &lake, &truth);
+    assert_access_paths_do_not_depend_on_the_chunk(&dataset, &lake, &truth);
     let stored = run_ok(ztlens().arg("query").arg("--data-dir").arg(&lake).args([
         "--format",
         "json",

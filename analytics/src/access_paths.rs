@@ -14,7 +14,11 @@
 //!   source segment declares no list.
 //!
 //! Invariants: counts are of distinct events; app ids come from `[site]` and are quoted; the
-//! statements run through the read-only guard with the engine's limits.
+//! statements run through the read-only guard with the engine's limits. App paths are grouped
+//! a chunk of the range at a time (`[query] chunk_hours`, a day by default) and merged, so a
+//! month of a busy lake needs a day's memory; each chunk reads sessions and sign-ons from
+//! [`LOOKBACK_MS`] before it, so MFA or a sign-on at least a day before a request counts wherever
+//! the range starts.
 //!
 //! Imports: `error`, `engine`, `output`, `time_range`, and the site config from ztlens-ingest.
 
@@ -23,7 +27,7 @@ use serde_json::{Map, Value, json};
 use ztlens_ingest::SiteConfig;
 
 use crate::AnalyticsError;
-use crate::engine::Engine;
+use crate::engine::{ChunkedQuery, Engine};
 use crate::output::QueryOutput;
 use crate::time_range::TimeRange;
 
@@ -97,6 +101,26 @@ fn path_rows(apps: &[String]) -> String {
     )
 }
 
+/// The paths to `apps` grouped a chunk of the range at a time, then `answer` over the merged
+/// groups (`partials`: the eight path columns, `requests`, `first_seen`, `last_seen`). Exact:
+/// a record and its redelivered copies share their time, so each is counted in one chunk.
+fn path_groups(apps: &[String], answer: &str) -> ChunkedQuery {
+    const KEYS: &str = "app, identity, identity_kind, front_end, country, network, device, factor";
+    ChunkedQuery {
+        chunk: format!(
+            "SELECT {KEYS}, COUNT(DISTINCT metadata_uid) AS requests, \
+             MIN(time) AS first_seen, MAX(time) AS last_seen \
+             FROM ({rows}) GROUP BY {KEYS}",
+            rows = path_rows(apps)
+        ),
+        merge: format!(
+            "SELECT {KEYS}, SUM(requests) AS requests, MIN(first_seen) AS first_seen, \
+             MAX(last_seen) AS last_seen FROM partials GROUP BY {KEYS}"
+        ),
+        answer: answer.to_string(),
+    }
+}
+
 /// Allowed lateral flows and mesh requests, one row per event.
 const EDGE_ROWS: &str = "SELECT zt_segment_src AS src, zt_segment_dst AS dst, dst_endpoint_port AS port, \
      COALESCE(connection_info_protocol_name, CAST(connection_info_protocol_num AS VARCHAR), '') AS protocol, \
@@ -138,14 +162,12 @@ impl Engine {
         limit: usize,
     ) -> Result<QueryOutput, AnalyticsError> {
         crate::engine::check_page(offset, limit)?;
-        let sql = format!(
-            "SELECT app, identity, identity_kind, front_end, country, network, device, factor, \
-             COUNT(DISTINCT metadata_uid) AS requests, MIN(time) AS first_seen, MAX(time) AS last_seen \
-             FROM ({rows}) GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 \
+        let query = path_groups(
+            apps,
+            "SELECT * FROM partials \
              ORDER BY app, requests DESC, identity, front_end, country, network, device, factor",
-            rows = path_rows(apps)
         );
-        self.run_in_range(sql, range, LOOKBACK_MS, Some((offset, limit)))
+        self.run_chunked(query, range, LOOKBACK_MS, Some((offset, limit)))
             .await
     }
 
@@ -197,26 +219,32 @@ impl Engine {
         apps: &[String],
         range: TimeRange,
     ) -> Result<Value, AnalyticsError> {
-        let sql = match kind {
-            "services" => format!(
-                "SELECT src, dst, kind, COUNT(DISTINCT metadata_uid) AS n, \
-                 array_to_string(array_sort(array_agg(DISTINCT CAST(port AS VARCHAR))), ',') AS ports \
-                 FROM ({EDGE_ROWS}) GROUP BY 1, 2, 3 ORDER BY n DESC, src, dst"
-            ),
-            "apps" => format!(
-                "SELECT front_end AS src, app AS dst, 'app' AS kind, COUNT(DISTINCT metadata_uid) AS n, \
-                 CAST(COUNT(DISTINCT identity) AS VARCHAR) AS ports \
-                 FROM ({rows}) GROUP BY 1, 2, 3 ORDER BY n DESC, src, dst",
-                rows = path_rows(apps)
-            ),
+        let output = match kind {
+            "services" => {
+                let sql = format!(
+                    "SELECT src, dst, kind, COUNT(DISTINCT metadata_uid) AS n, \
+                     array_to_string(array_sort(array_agg(DISTINCT CAST(port AS VARCHAR))), ',') AS ports \
+                     FROM ({EDGE_ROWS}) GROUP BY 1, 2, 3 ORDER BY n DESC, src, dst"
+                );
+                self.run_in_range(sql, range, 0, None).await?
+            }
+            "apps" => {
+                // Each request is in exactly one path, so a front end's requests to an app
+                // are the sum over its paths.
+                let query = path_groups(
+                    apps,
+                    "SELECT front_end AS src, app AS dst, 'app' AS kind, SUM(requests) AS n, \
+                     CAST(COUNT(DISTINCT identity) AS VARCHAR) AS ports \
+                     FROM partials GROUP BY 1, 2, 3 ORDER BY n DESC, src, dst",
+                );
+                self.run_chunked(query, range, LOOKBACK_MS, None).await?
+            }
             other => {
                 return Err(AnalyticsError::InvalidParameter(format!(
                     "graph kind {other:?}: use services or apps"
                 )));
             }
         };
-        let lookback = if kind == "apps" { LOOKBACK_MS } else { 0 };
-        let output = self.run_in_range(sql, range, lookback, None).await?;
         let rows = output.json_rows()?;
         let mut nodes: std::collections::BTreeMap<String, i64> = Default::default();
         let mut edges = Vec::new();

@@ -78,6 +78,10 @@ pub struct QueryConfig {
     /// Disk all running queries may spill to together, in bytes (0: no spilling; a query that
     /// needs more than the memory limit then fails).
     pub spill_limit_bytes: u64,
+    /// Queries that group a long range by many keys (the access-path map) read it this many
+    /// hours at a time and merge the chunks' results, so their memory follows a chunk's data
+    /// and not the range's. 1 to 744.
+    pub chunk_hours: u32,
 }
 
 impl Default for QueryConfig {
@@ -89,6 +93,7 @@ impl Default for QueryConfig {
             max_rows: 100_000,
             threads: 0,
             spill_limit_bytes: 1024 * 1024 * 1024,
+            chunk_hours: 24,
         }
     }
 }
@@ -100,6 +105,12 @@ impl QueryConfig {
             return Err(AnalyticsError::InvalidParameter(
                 "timeout_secs, memory_limit_bytes and max_rows must be above 0".into(),
             ));
+        }
+        if !(1..=744).contains(&self.chunk_hours) {
+            return Err(AnalyticsError::InvalidParameter(format!(
+                "chunk_hours {} must be between 1 and 744 (31 days)",
+                self.chunk_hours
+            )));
         }
         Ok(())
     }
@@ -385,6 +396,7 @@ impl Engine {
                     Tables {
                         kpi: None,
                         dead_letters: false,
+                        lake: true,
                     },
                     None,
                 )
@@ -413,15 +425,150 @@ impl Engine {
             dead_letters: names_dead_letters(&sql),
         };
         self.run(
-            move |ctx| async move {
-                let df = check_read_only(&ctx, &sql).await?;
-                Ok(match page {
-                    Some((offset, limit)) => df.limit(offset, Some(limit + 1))?,
-                    None => df,
-                })
-            },
+            move |ctx| async move { guarded_page(&ctx, &sql, page).await },
             scope.into(),
             page.map(|(_, limit)| limit),
+        )
+        .await
+    }
+
+    /// A grouping query over `range` answered [`QueryConfig::chunk_hours`] at a time, so its
+    /// memory follows a chunk's data and not the range's (a month of a busy lake grouped by
+    /// eight keys and a distinct count outgrew the pool and the spill limit in one statement).
+    ///
+    /// `query.chunk` runs over each chunk as a KPI statement does (its tables hold the chunk
+    /// plus `lookback_ms` before it); `query.merge` folds the rows gathered so far, which it
+    /// reads as the table `partials`, into one row per group, after every chunk; `query.answer`
+    /// reads the merged `partials` and is paged by `page`. The merged rows are held in memory
+    /// between chunks, within a quarter of the query memory limit (more fails with "query too
+    /// large"); the whole run is bounded by the query timeout.
+    ///
+    /// The merge must be exact: a statement whose per-chunk results add up to the whole range's
+    /// (sums, minimums, maximums; distinct counts only of values that cannot appear in two
+    /// chunks, such as a record's `metadata_uid`, whose copies share their time).
+    pub async fn run_chunked(
+        &self,
+        query: ChunkedQuery,
+        range: TimeRange,
+        lookback_ms: i64,
+        page: Option<(usize, usize)>,
+    ) -> Result<QueryOutput, AnalyticsError> {
+        let timeout = Duration::from_secs(self.inner.config.timeout_secs.max(1));
+        match tokio::time::timeout(timeout, self.chunked(query, range, lookback_ms, page)).await {
+            Ok(result) => result,
+            Err(_) => Err(AnalyticsError::Timeout(timeout)),
+        }
+    }
+
+    async fn chunked(
+        &self,
+        query: ChunkedQuery,
+        range: TimeRange,
+        lookback_ms: i64,
+        page: Option<(usize, usize)>,
+    ) -> Result<QueryOutput, AnalyticsError> {
+        let budget = self.inner.config.memory_limit_bytes / 4;
+        // A row of partials takes well over 16 bytes, so this cap stops a chunk's result long
+        // before it could outgrow the budget; the budget itself is checked on the bytes.
+        let chunk_rows = (budget / 16).max(1);
+        let too_large = |what: &str| {
+            AnalyticsError::QueryTooLarge(format!(
+                "{what} outgrew a quarter of the query memory limit ({budget} bytes); \
+                 narrow the request (fewer apps, a shorter range) or raise \
+                 [query] memory_limit_bytes"
+            ))
+        };
+        let mut merged: Option<QueryOutput> = None;
+        for chunk in range
+            .whole()
+            .chunks(i64::from(self.inner.config.chunk_hours) * 3_600_000)
+        {
+            let scope = KpiScope {
+                range: chunk,
+                lookback_ms,
+                dead_letters: false,
+            };
+            let sql = query.chunk.clone();
+            let rows = self
+                .run(
+                    move |ctx| async move { guarded_page(&ctx, &sql, None).await },
+                    scope.into(),
+                    Some(chunk_rows),
+                )
+                .await?;
+            if rows.truncated {
+                return Err(too_large("one chunk's result"));
+            }
+            merged = Some(match merged {
+                None => rows,
+                Some(so_far) => {
+                    let mut batches = so_far.batches;
+                    batches.extend(rows.batches);
+                    let schema = rows.schema.clone();
+                    self.over_partials(query.merge.clone(), schema, batches, Some(chunk_rows), None)
+                        .await?
+                }
+            });
+            let merged = merged.as_ref().expect("set above");
+            let bytes: usize = merged
+                .batches
+                .iter()
+                .map(RecordBatch::get_array_memory_size)
+                .sum();
+            if merged.truncated || bytes > budget {
+                return Err(too_large("the merged result"));
+            }
+        }
+        let merged = merged.expect("a range has at least one chunk");
+        self.over_partials(
+            query.answer,
+            merged.schema,
+            merged.batches,
+            page.map(|(_, limit)| limit),
+            page,
+        )
+        .await
+    }
+
+    /// `sql` over `batches` registered as `partials`, and nothing else.
+    async fn over_partials(
+        &self,
+        sql: String,
+        schema: Option<SchemaRef>,
+        batches: Vec<RecordBatch>,
+        max_rows: Option<usize>,
+        page: Option<(usize, usize)>,
+    ) -> Result<QueryOutput, AnalyticsError> {
+        let schema = schema
+            .ok_or_else(|| AnalyticsError::Internal("a chunk's result has no schema".into()))?;
+        // A chunk's counts are never null and the merge's sums may be: one schema with every
+        // column nullable holds both (the types are the same).
+        let schema = Arc::new(Schema::new(
+            schema
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(true))
+                .collect::<Vec<_>>(),
+        ));
+        let batches = batches
+            .into_iter()
+            .map(|b| RecordBatch::try_new(Arc::clone(&schema), b.columns().to_vec()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| AnalyticsError::Internal(format!("merging chunks: {e}")))?;
+        self.run(
+            move |ctx| async move {
+                ctx.register_table(
+                    "partials",
+                    Arc::new(MemTable::try_new(schema, vec![batches])?),
+                )?;
+                guarded_page(&ctx, &sql, page).await
+            },
+            Tables {
+                kpi: None,
+                dead_letters: false,
+                lake: false,
+            },
+            max_rows,
         )
         .await
     }
@@ -435,6 +582,7 @@ impl Engine {
             Tables {
                 kpi: None,
                 dead_letters,
+                lake: true,
             },
             None,
         )
@@ -465,13 +613,13 @@ impl Engine {
             })?;
         // Snapshot the tail before anything lists lake files (see the module docs).
         let tail = match &self.inner.tail {
-            Some(reader) => Some(
+            Some(reader) if tables.lake => Some(
                 reader
                     .snapshot()
                     .await
                     .map_err(|e| AnalyticsError::Internal(e.to_string()))?,
             ),
-            None => None,
+            _ => None,
         };
         let inner = self.inner.clone();
         let max_rows = max_rows.unwrap_or(inner.config.max_rows);
@@ -481,20 +629,27 @@ impl Engine {
             let _permit = permit;
             let ctx = inner.session(session_cancelled);
             // Inventories first, so the derived views registered with the tables may read them.
-            for (name, batch) in [
-                (
-                    "service_account_inventory",
-                    &inner.inventory.service_accounts,
-                ),
-                (
-                    "policy_exception_inventory",
-                    &inner.inventory.policy_exceptions,
-                ),
-            ] {
+            let inventories = if tables.lake {
+                vec![
+                    (
+                        "service_account_inventory",
+                        &inner.inventory.service_accounts,
+                    ),
+                    (
+                        "policy_exception_inventory",
+                        &inner.inventory.policy_exceptions,
+                    ),
+                ]
+            } else {
+                Vec::new()
+            };
+            for (name, batch) in inventories {
                 let table = MemTable::try_new(batch.schema(), vec![vec![batch.clone()]])?;
                 ctx.register_table(name, Arc::new(table))?;
             }
-            register_tables(&ctx, &inner.data_dir, tail.as_ref(), tables.kpi).await?;
+            if tables.lake {
+                register_tables(&ctx, &inner.data_dir, tail.as_ref(), tables.kpi).await?;
+            }
             if tables.dead_letters {
                 register_dead_letters(&ctx, &inner.data_dir, tables.kpi).await?;
             }
@@ -519,8 +674,11 @@ impl Engine {
                 .create_physical_plan()
                 .await
                 .map_err(AnalyticsError::from_planning)?;
+            let schema = physical.schema();
             let batches = datafusion::physical_plan::collect(physical, task_ctx).await?;
-            Ok::<_, AnalyticsError>(QueryOutput::new(columns, batches, max_rows))
+            Ok::<_, AnalyticsError>(
+                QueryOutput::new(columns, batches, max_rows).with_schema(schema),
+            )
         };
         let timeout = Duration::from_secs(self.inner.config.timeout_secs.max(1));
         let handle = self
@@ -707,6 +865,9 @@ struct KpiScope {
 struct Tables {
     kpi: Option<KpiScope>,
     dead_letters: bool,
+    /// The lake's tables and the inventories (false: the statement reads only what its plan
+    /// registers, as the merge of chunked results does).
+    lake: bool,
 }
 
 impl From<KpiScope> for Tables {
@@ -714,6 +875,7 @@ impl From<KpiScope> for Tables {
         Tables {
             kpi: Some(scope),
             dead_letters: scope.dead_letters,
+            lake: true,
         }
     }
 }
@@ -721,6 +883,32 @@ impl From<KpiScope> for Tables {
 /// Whether a statement names the `dead_letters` table.
 fn names_dead_letters(sql: &str) -> bool {
     sql.to_ascii_lowercase().contains("dead_letters")
+}
+
+/// `sql` through the read-only guard; with `page` = (offset, limit), that page plus one row
+/// that tells whether another page follows.
+async fn guarded_page(
+    ctx: &SessionContext,
+    sql: &str,
+    page: Option<(usize, usize)>,
+) -> Result<DataFrame, AnalyticsError> {
+    let df = check_read_only(ctx, sql).await?;
+    Ok(match page {
+        Some((offset, limit)) => df.limit(offset, Some(limit + 1))?,
+        None => df,
+    })
+}
+
+/// A grouping statement answered a chunk of its range at a time: see
+/// [`Engine::run_chunked`].
+#[derive(Debug, Clone)]
+pub struct ChunkedQuery {
+    /// Rows per group over one chunk (a KPI statement: tables, `kpi_range`).
+    pub chunk: String,
+    /// The rows gathered so far (`partials`) folded into one row per group, same columns.
+    pub merge: String,
+    /// The answer over the merged rows (`partials`).
+    pub answer: String,
 }
 
 /// A drill-down filter: the KPI label and the values to keep (any of them).

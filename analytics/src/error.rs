@@ -62,13 +62,21 @@ impl AnalyticsError {
     }
 }
 
+/// How DataFusion's spill writer words an exceeded spill limit.
+const SPILL_LIMIT_MESSAGE: &str = "spilling process has exceeded the allowable limit";
+
 impl From<datafusion::error::DataFusionError> for AnalyticsError {
     fn from(e: datafusion::error::DataFusionError) -> Self {
         use datafusion::arrow::error::ArrowError;
         use datafusion::error::DataFusionError as D;
         match e.find_root() {
-            // DataFusion reports the memory pool and the spill limit this way.
+            // DataFusion reports the memory pool and the spill limit this way ...
             D::ResourcesExhausted(m) => AnalyticsError::QueryTooLarge(m.clone()),
+            // ... or, when a spill file outgrows `[query] spill_limit_bytes`, as an I/O error
+            // of the spill writer: the statement is too large, the disk is fine.
+            root if root.to_string().contains(SPILL_LIMIT_MESSAGE) => {
+                AnalyticsError::QueryTooLarge(root_message(&e))
+            }
             D::SQL(..) | D::Plan(_) | D::SchemaError(..) | D::NotImplemented(_) => {
                 AnalyticsError::InvalidQuery(root_message(&e))
             }
@@ -127,4 +135,41 @@ fn root_message(e: &datafusion::error::DataFusionError) -> String {
         .next()
         .unwrap_or_default()
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::error::ArrowError;
+    use datafusion::error::DataFusionError;
+
+    #[test]
+    fn an_exceeded_spill_limit_is_a_query_too_large_not_a_server_fault() {
+        // As DataFusion 55's spill writer reports it (seen on a month-long what-if).
+        let message = "The used disk space during the spilling process has exceeded the allowable limit of 1024.0 MB. Please try increasing the config: `datafusion.runtime.max_temp_directory_size`.";
+        let error = DataFusionError::ArrowError(
+            Box::new(ArrowError::IoError(
+                message.to_string(),
+                std::io::Error::other(message),
+            )),
+            None,
+        );
+        let mapped = AnalyticsError::from(error);
+        assert!(
+            matches!(mapped, AnalyticsError::QueryTooLarge(_)),
+            "{mapped:?}"
+        );
+        // A real storage failure stays a server fault.
+        let storage = DataFusionError::ArrowError(
+            Box::new(ArrowError::IoError(
+                "No such file or directory".into(),
+                std::io::Error::other("No such file or directory"),
+            )),
+            None,
+        );
+        assert!(matches!(
+            AnalyticsError::from(storage),
+            AnalyticsError::Internal(_)
+        ));
+    }
 }

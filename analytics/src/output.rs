@@ -1,5 +1,6 @@
 //! Query results and their renderings: JSON rows (RFC 3339 times), CSV and a text table.
 
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::json::writer::{JsonArray, WriterBuilder};
 use datafusion::arrow::record_batch::RecordBatch;
 
@@ -12,6 +13,8 @@ pub struct QueryOutput {
     pub batches: Vec<RecordBatch>,
     /// More rows existed than `max_rows`; only the first `max_rows` are here.
     pub truncated: bool,
+    /// The result's schema, when the engine planned it (known even when there are no rows).
+    pub schema: Option<SchemaRef>,
 }
 
 impl QueryOutput {
@@ -34,6 +37,15 @@ impl QueryOutput {
             columns,
             batches: kept,
             truncated,
+            schema: None,
+        }
+    }
+
+    /// The same output with its schema.
+    pub fn with_schema(self, schema: SchemaRef) -> Self {
+        Self {
+            schema: Some(schema),
+            ..self
         }
     }
 

@@ -119,6 +119,28 @@ impl TimeRange {
         }
     }
 
+    /// The range cut at the multiples of `chunk_ms` since the epoch (whole UTC days for a day),
+    /// in order; each piece is one bucket. `chunk_ms` must be positive.
+    pub fn chunks(self, chunk_ms: i64) -> impl Iterator<Item = TimeRange> {
+        let chunk_ms = chunk_ms.max(1);
+        let mut from_ms = self.from_ms;
+        std::iter::from_fn(move || {
+            if from_ms >= self.to_ms {
+                return None;
+            }
+            // Both ends lie within MAX_INSTANT_MS, far from overflow.
+            let next = (from_ms.div_euclid(chunk_ms) + 1) * chunk_ms;
+            let to_ms = next.min(self.to_ms);
+            let piece = TimeRange {
+                from_ms,
+                to_ms,
+                step_ms: None,
+            };
+            from_ms = to_ms;
+            Some(piece)
+        })
+    }
+
     /// Bucket width: the step, or the whole range when there is none.
     pub fn bucket_ms(&self) -> i64 {
         self.step_ms.unwrap_or(self.to_ms - self.from_ms)
@@ -197,6 +219,30 @@ mod tests {
     use super::*;
 
     const NOW: i64 = 1_772_438_400_000; // 2026-03-02T08:00:00Z
+
+    #[test]
+    fn chunks_cut_at_whole_days_and_cover_the_range_once() {
+        const DAY: i64 = 86_400_000;
+        let range = TimeRange::new(NOW, NOW + 2 * DAY + 1, Some(3_600_000)).unwrap();
+        let pieces: Vec<(i64, i64)> = range
+            .chunks(DAY)
+            .map(|c| {
+                assert_eq!(c.step_ms(), None);
+                (c.from_ms(), c.to_ms())
+            })
+            .collect();
+        let midnight = NOW - 8 * 3_600_000; // 2026-03-02T00:00:00Z
+        assert_eq!(
+            pieces,
+            vec![
+                (NOW, midnight + DAY),
+                (midnight + DAY, midnight + 2 * DAY),
+                (midnight + 2 * DAY, NOW + 2 * DAY + 1),
+            ]
+        );
+        let inside = TimeRange::new(NOW, NOW + 60_000, None).unwrap();
+        assert_eq!(inside.chunks(DAY).collect::<Vec<_>>(), vec![inside]);
+    }
 
     #[test]
     fn instants() {

@@ -634,15 +634,54 @@ fn first_row(output: &QueryOutput) -> Result<serde_json::Map<String, Value>, Ana
     Ok(output.json_rows()?.into_iter().next().unwrap_or_default())
 }
 
-/// The request and identity counts of one side (`added` or `removed`) of a comparison, over
-/// `per_request` rows (one per distinct request).
-fn change_counts(side: &str) -> String {
+/// The request and identity counts of one side (`added` or `removed`) of a comparison: the
+/// rows where `condition` holds, counted once per event.
+fn change_counts(side: &str, condition: &str) -> String {
     format!(
-        "COUNT(DISTINCT CASE WHEN {side} THEN concat(event_table, '/', metadata_uid) END) AS {side}_requests, \
-         COUNT(DISTINCT CASE WHEN {side} AND identity_kind = 'user' THEN identity END) AS {side}_users, \
-         COUNT(DISTINCT CASE WHEN {side} AND identity_kind = 'service_account' THEN identity END) AS {side}_service_accounts, \
-         COUNT(DISTINCT CASE WHEN {side} AND identity_kind = 'workload' THEN identity END) AS {side}_workloads"
+        "COUNT(DISTINCT CASE WHEN {condition} THEN concat(event_table, '/', metadata_uid) END) AS {side}_requests, \
+         COUNT(DISTINCT CASE WHEN {condition} AND identity_kind = 'user' THEN identity END) AS {side}_users, \
+         COUNT(DISTINCT CASE WHEN {condition} AND identity_kind = 'service_account' THEN identity END) AS {side}_service_accounts, \
+         COUNT(DISTINCT CASE WHEN {condition} AND identity_kind = 'workload' THEN identity END) AS {side}_workloads"
     )
+}
+
+/// Per request any rule of either policy looks at: whether the candidate (`by_candidate`) and
+/// the baseline (`by_baseline`) would refuse it — one statement per source the rules read (the
+/// sign-ins, the flows), one row per stored record. Columns: event_table, metadata_uid,
+/// identity, identity_kind, by_candidate, by_baseline.
+fn refusal_flags(candidate: &[CompiledRule], baseline: &[CompiledRule]) -> Vec<String> {
+    let refuses = |rules: &[CompiledRule], kind: &str| {
+        let arms: Vec<String> = rules
+            .iter()
+            .filter(|r| r.kind == kind)
+            .map(|r| format!("(({}) AND ({}) IS NOT NULL)", r.scope, r.refused_by))
+            .collect();
+        if arms.is_empty() {
+            "false".to_string()
+        } else {
+            format!("COALESCE({}, false)", arms.join(" OR "))
+        }
+    };
+    let mut branches = Vec::new();
+    for (kind, rows) in [("app", APP_ROWS), ("segment", FLOW_ROWS)] {
+        let scopes: Vec<String> = candidate
+            .iter()
+            .chain(baseline)
+            .filter(|r| r.kind == kind)
+            .map(|r| format!("({})", r.scope))
+            .collect();
+        if scopes.is_empty() {
+            continue;
+        }
+        branches.push(format!(
+            "SELECT event_table, metadata_uid, identity, identity_kind, \
+             {c} AS by_candidate, {b} AS by_baseline FROM ({rows}) WHERE {any}",
+            c = refuses(candidate, kind),
+            b = refuses(baseline, kind),
+            any = scopes.join(" OR "),
+        ));
+    }
+    branches
 }
 
 impl Engine {
@@ -668,8 +707,12 @@ impl Engine {
         })
     }
 
-    /// Every rule's counts and top workflows from one statement: per rule, a grouping set per
-    /// workflow (identity, identity kind, target) and one for the whole rule.
+    /// Every rule's counts and top workflows from one statement. Each evaluated row is
+    /// aggregated at three levels: the rule (distinct sessions, devices, networks), the identity
+    /// (did it lose anything) and the workflow (identity, identity kind, target: distinct
+    /// requests per outcome). Request ids are held once, at the workflow level — a request has
+    /// one workflow and one outcome, so the rule's totals are sums over its workflows — which
+    /// keeps a month of refused flows inside the memory pool.
     async fn rule_reports(
         &self,
         rules: Vec<CompiledRule>,
@@ -677,29 +720,48 @@ impl Engine {
     ) -> Result<Vec<RuleReport>, AnalyticsError> {
         let tagged: Vec<(String, &CompiledRule)> =
             rules.iter().map(|r| (r.id.clone(), r)).collect();
+        let per_rule = "OVER (PARTITION BY rule)";
+        let identities = |kind: &str| {
+            format!(
+                "SUM(CASE WHEN level = 1 AND identity IS NOT NULL AND identity_refused = 1 AND identity_kind = '{kind}' THEN 1 ELSE 0 END) {per_rule}"
+            )
+        };
         let sql = format!(
-            "WITH r AS ({evaluated}), g AS (SELECT rule, grouping(identity) AS whole_rule, identity, identity_kind, target, \
-             COUNT(DISTINCT metadata_uid) AS evaluated, \
-             COUNT(DISTINCT CASE WHEN outcome = 'refused' THEN metadata_uid END) AS refused, \
-             COUNT(DISTINCT CASE WHEN outcome = 'allowed' THEN metadata_uid END) AS still_allowed, \
-             COUNT(DISTINCT CASE WHEN outcome = 'unknown' THEN metadata_uid END) AS unknown, \
-             COUNT(DISTINCT CASE WHEN outcome = 'refused' THEN session_uid END) AS sessions, \
-             COUNT(DISTINCT CASE WHEN outcome = 'refused' AND identity_kind = 'user' THEN identity END) AS users, \
-             COUNT(DISTINCT CASE WHEN outcome = 'refused' AND identity_kind = 'service_account' THEN identity END) AS service_accounts, \
-             COUNT(DISTINCT CASE WHEN outcome = 'refused' AND identity_kind = 'workload' THEN identity END) AS workloads, \
-             COUNT(DISTINCT CASE WHEN outcome = 'refused' THEN device END) AS devices, \
-             COUNT(DISTINCT CASE WHEN outcome = 'refused' THEN network END) AS networks, \
-             COUNT(DISTINCT CASE WHEN outcome = 'refused' THEN date_trunc('hour', time) END) AS active_hours, \
-             MIN(CASE WHEN outcome = 'refused' THEN time END) AS first_seen, \
-             MAX(CASE WHEN outcome = 'refused' THEN time END) AS last_seen, \
-             array_to_string(array_sort(array_agg(DISTINCT refused_by) FILTER (WHERE outcome = 'refused')), ';') AS refused_by \
-             FROM r GROUP BY GROUPING SETS ((rule, identity, identity_kind, target), (rule))), \
+            "WITH r AS ({evaluated}), levels AS (SELECT *, unnest(make_array(0, 1, 2)) AS level FROM r), \
+             g AS (SELECT rule, level, \
+             CASE WHEN level > 0 THEN identity END AS identity, \
+             CASE WHEN level > 0 THEN identity_kind END AS identity_kind, \
+             CASE WHEN level = 2 THEN target END AS target, \
+             COUNT(DISTINCT CASE WHEN level = 2 AND outcome = 'refused' THEN metadata_uid END) AS refused, \
+             COUNT(DISTINCT CASE WHEN level = 2 AND outcome = 'allowed' THEN metadata_uid END) AS still_allowed, \
+             COUNT(DISTINCT CASE WHEN level = 2 AND outcome = 'unknown' THEN metadata_uid END) AS unknown, \
+             MAX(CASE WHEN level = 1 AND outcome = 'refused' THEN 1 ELSE 0 END) AS identity_refused, \
+             COUNT(DISTINCT CASE WHEN level = 0 AND outcome = 'refused' THEN session_uid END) AS sessions, \
+             COUNT(DISTINCT CASE WHEN level = 0 AND outcome = 'refused' THEN device END) AS devices, \
+             COUNT(DISTINCT CASE WHEN level = 0 AND outcome = 'refused' THEN network END) AS networks, \
+             COUNT(DISTINCT CASE WHEN level = 2 AND outcome = 'refused' THEN date_trunc('hour', time) END) AS active_hours, \
+             MIN(CASE WHEN level = 2 AND outcome = 'refused' THEN time END) AS first_seen, \
+             MAX(CASE WHEN level = 2 AND outcome = 'refused' THEN time END) AS last_seen, \
+             array_to_string(array_sort(array_agg(DISTINCT refused_by) FILTER (WHERE level = 2 AND outcome = 'refused')), ';') AS refused_by \
+             FROM levels GROUP BY 1, 2, 3, 4, 5), \
              listed AS (SELECT *, still_allowed = 0 AND unknown = 0 AS breaks, \
-             SUM(CASE WHEN whole_rule = 0 AND still_allowed = 0 AND unknown = 0 THEN 1 ELSE 0 END) OVER (PARTITION BY rule) AS broken_total, \
-             ROW_NUMBER() OVER (PARTITION BY rule ORDER BY whole_rule DESC, refused DESC, identity, target) AS place \
-             FROM g WHERE whole_rule = 1 OR (identity IS NOT NULL AND refused > 0)) \
-             SELECT * FROM listed WHERE place <= {limit} ORDER BY rule, place",
+             SUM(refused) {per_rule} AS rule_refused, \
+             SUM(unknown) {per_rule} AS rule_unknown, \
+             SUM(still_allowed) {per_rule} AS rule_allowed, \
+             MAX(sessions) {per_rule} AS rule_sessions, \
+             MAX(devices) {per_rule} AS rule_devices, \
+             MAX(networks) {per_rule} AS rule_networks, \
+             {users} AS rule_users, {service_accounts} AS rule_service_accounts, {workloads} AS rule_workloads, \
+             SUM(CASE WHEN level = 2 AND identity IS NOT NULL AND refused > 0 AND still_allowed = 0 AND unknown = 0 THEN 1 ELSE 0 END) {per_rule} AS broken_total, \
+             ROW_NUMBER() OVER (PARTITION BY rule ORDER BY CASE WHEN level = 0 THEN 0 WHEN level = 2 AND identity IS NOT NULL AND refused > 0 THEN 1 ELSE 2 END, \
+             refused DESC, identity, target) AS place \
+             FROM g) \
+             SELECT * FROM listed WHERE place <= {limit} AND (level = 0 OR (level = 2 AND identity IS NOT NULL AND refused > 0)) \
+             ORDER BY rule, place",
             evaluated = policy_statement(&tagged),
+            users = identities("user"),
+            service_accounts = identities("service_account"),
+            workloads = identities("workload"),
             limit = TOP_WORKFLOWS + 1,
         );
         let output = self
@@ -726,15 +788,17 @@ impl Engine {
                     })
                     .collect();
                 RuleReport {
-                    evaluated: int(&whole, "evaluated"),
-                    refused: int(&whole, "refused"),
-                    unknown: int(&whole, "unknown"),
-                    sessions: int(&whole, "sessions"),
-                    users: int(&whole, "users"),
-                    service_accounts: int(&whole, "service_accounts"),
-                    workloads: int(&whole, "workloads"),
-                    devices: int(&whole, "devices"),
-                    networks: int(&whole, "networks"),
+                    evaluated: int(&whole, "rule_refused")
+                        + int(&whole, "rule_unknown")
+                        + int(&whole, "rule_allowed"),
+                    refused: int(&whole, "rule_refused"),
+                    unknown: int(&whole, "rule_unknown"),
+                    sessions: int(&whole, "rule_sessions"),
+                    users: int(&whole, "rule_users"),
+                    service_accounts: int(&whole, "rule_service_accounts"),
+                    workloads: int(&whole, "rule_workloads"),
+                    devices: int(&whole, "rule_devices"),
+                    networks: int(&whole, "rule_networks"),
                     broken_workflows: int(&whole, "broken_total"),
                     top_workflows,
                     id: rule.id,
@@ -753,32 +817,29 @@ impl Engine {
         baseline: &CandidatePolicy,
         range: TimeRange,
     ) -> Result<Comparison, AnalyticsError> {
-        let candidate_rules = candidate.compile();
-        let baseline_rules = baseline.compile();
-        let tagged: Vec<(String, &CompiledRule)> = candidate_rules
-            .iter()
-            .map(|r| (format!("candidate:{}", r.id), r))
-            .chain(
-                baseline_rules
-                    .iter()
-                    .map(|r| (format!("baseline:{}", r.id), r)),
-            )
+        // Per source, then summed: a request, a user or a service account is in one source only
+        // (sign-ins), a workload in the other (flows).
+        let per_source: Vec<String> = refusal_flags(&candidate.compile(), &baseline.compile())
+            .into_iter()
+            .map(|flags| {
+                format!(
+                    "SELECT {added}, {removed} FROM ({flags}) WHERE by_candidate <> by_baseline",
+                    added = change_counts("added", "by_candidate AND NOT by_baseline"),
+                    removed = change_counts("removed", "by_baseline AND NOT by_candidate"),
+                )
+            })
             .collect();
-        let side = |mine: &str, other: &str| {
-            format!(
-                "MAX(CASE WHEN rule LIKE '{mine}:%' THEN 1 ELSE 0 END) = 1 AND MAX(CASE WHEN rule LIKE '{other}:%' THEN 1 ELSE 0 END) = 0"
-            )
-        };
+        let sums: Vec<String> = ["added", "removed"]
+            .iter()
+            .flat_map(|side| {
+                ["requests", "users", "service_accounts", "workloads"]
+                    .map(|what| format!("SUM({side}_{what}) AS {side}_{what}"))
+            })
+            .collect();
         let sql = format!(
-            "WITH per_request AS (SELECT event_table, metadata_uid, identity, identity_kind, \
-             {added} AS added, {removed} AS removed \
-             FROM ({evaluated}) WHERE outcome = 'refused' GROUP BY 1, 2, 3, 4) \
-             SELECT {counts_added}, {counts_removed} FROM per_request",
-            evaluated = policy_statement(&tagged),
-            added = side("candidate", "baseline"),
-            removed = side("baseline", "candidate"),
-            counts_added = change_counts("added"),
-            counts_removed = change_counts("removed"),
+            "SELECT {} FROM ({})",
+            sums.join(", "),
+            per_source.join(" UNION ALL ")
         );
         let row = first_row(
             &self

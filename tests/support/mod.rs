@@ -130,25 +130,53 @@ pub fn ingest_dataset(dataset: &Path, lake: &Path) {
     }
 }
 
+/// `ztlens <command> --config CONFIG --data-dir LAKE --from --to --format json` over the range
+/// of a dataset's `truth.json`; add the command's own arguments.
+pub fn over_truth_range(
+    command: &str,
+    config: &Path,
+    lake: &Path,
+    truth: &serde_json::Value,
+) -> Command {
+    let mut cmd = ztlens();
+    cmd.arg(command)
+        .arg("--config")
+        .arg(config)
+        .arg("--data-dir")
+        .arg(lake)
+        .args([
+            "--from",
+            truth["from"].as_str().unwrap(),
+            "--to",
+            truth["to"].as_str().unwrap(),
+            "--format",
+            "json",
+        ]);
+    cmd
+}
+
 /// Every KPI over the range of a dataset's `truth.json`, as `ztlens kpi --format json` prints it.
 pub fn kpis(config: &Path, lake: &Path, truth: &serde_json::Value) -> serde_json::Value {
-    let out = run_ok(
-        ztlens()
-            .arg("kpi")
-            .arg("--config")
-            .arg(config)
-            .arg("--data-dir")
-            .arg(lake)
-            .args([
-                "--from",
-                truth["from"].as_str().unwrap(),
-                "--to",
-                truth["to"].as_str().unwrap(),
-                "--format",
-                "json",
-            ]),
-    );
+    let out = run_ok(&mut over_truth_range("kpi", config, lake, truth));
     serde_json::from_str(&out).unwrap()
+}
+
+/// Requests per (app, identity, front end) of the generator's identity-provider access paths.
+pub fn truth_idp_paths(
+    truth: &serde_json::Value,
+) -> std::collections::BTreeMap<(String, String, String), u64> {
+    truth["access_paths"]["idp_paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let t = |k: &str| p[k].as_str().unwrap().to_string();
+            (
+                (t("app"), t("identity"), t("front_end")),
+                p["requests"].as_u64().unwrap(),
+            )
+        })
+        .collect()
 }
 
 /// KPI output without the arrival-lag columns of `telemetry_health`: two lakes built from the
