@@ -33,7 +33,7 @@ pub enum Attacks {
 }
 
 /// How a command prints a result.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Table,
     Json,
@@ -76,6 +76,10 @@ pub enum Command {
         /// Only list the KPI definitions.
         #[arg(long)]
         list: bool,
+        /// Keep the rows whose label has this value, as the API's `?label=value` drill-down
+        /// (repeatable; several values of one label keep any of them). Needs a KPI id.
+        #[arg(long = "where", value_name = "LABEL=VALUE")]
+        filters: Vec<String>,
     },
     /// The maturity scorecard (Identity, Devices, Network, Applications) over a range.
     Maturity {
@@ -234,8 +238,12 @@ pub enum Command {
         /// Server address (default: server.listen).
         #[arg(long)]
         url: Option<String>,
-        /// Print the raw JSON of /api/v1/status.
-        #[arg(long)]
+        /// `table`, or `json` for the raw answer of /api/v1/status (CSV is refused: the status
+        /// is nested).
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+        /// The same as `--format json` (kept for scripts written before `--format`).
+        #[arg(long, hide = true)]
         json: bool,
         /// API token with the `read` scope, when the server has tokens.
         #[arg(long, env = "ZTLENS_TOKEN", hide_env_values = true)]

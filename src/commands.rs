@@ -459,25 +459,82 @@ fn print_output(output: &QueryOutput, format: OutputFormat) -> Result<(), BoxErr
     Ok(())
 }
 
+/// What `ztlens kpi` evaluates.
+#[derive(Debug)]
+pub struct KpiRequest {
+    /// One KPI, or every KPI when `None`.
+    pub id: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub step: Option<String>,
+    /// `LABEL=VALUE` drill-down filters.
+    pub filters: Vec<String>,
+}
+
+/// `LABEL=VALUE` arguments as label filters: the values of one label together.
+fn label_filters(args: &[String]) -> Result<Vec<ztlens_analytics::LabelFilter>, BoxError> {
+    let mut filters: Vec<ztlens_analytics::LabelFilter> = Vec::new();
+    for arg in args {
+        let (label, value) = arg
+            .split_once('=')
+            .ok_or_else(|| format!("--where {arg:?}: write LABEL=VALUE"))?;
+        match filters.iter_mut().find(|(l, _)| l == label) {
+            Some((_, values)) => values.push(value.to_string()),
+            None => filters.push((label.to_string(), vec![value.to_string()])),
+        }
+    }
+    Ok(filters)
+}
+
 pub async fn kpi(
     config: Config,
-    id: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    step: Option<String>,
+    request: KpiRequest,
     format: OutputFormat,
     list: bool,
 ) -> Result<(), BoxError> {
+    let KpiRequest {
+        id,
+        from,
+        to,
+        step,
+        filters,
+    } = request;
+    let filters = label_filters(&filters)?;
+    if !filters.is_empty() && id.is_none() {
+        return Err(
+            "--where filters the labels of one KPI: name it (ztlens kpi ID --where …)".into(),
+        );
+    }
     let engine = engine(&config)?;
     if list {
-        for def in engine.catalog().list() {
-            println!(
-                "{:<32} {:<40} unit: {:<8} labels: {}",
-                def.id,
-                def.title,
-                def.unit,
-                def.labels.join(", ")
-            );
+        let defs = engine.catalog().list();
+        match format {
+            OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&defs)?),
+            OutputFormat::Csv => {
+                let rows: Vec<serde_json::Map<String, serde_json::Value>> = defs
+                    .iter()
+                    .map(|def| {
+                        let mut row = serde_json::Map::new();
+                        row.insert("id".into(), def.id.clone().into());
+                        row.insert("title".into(), def.title.clone().into());
+                        row.insert("unit".into(), def.unit.clone().into());
+                        row.insert("labels".into(), def.labels.join(" ").into());
+                        row
+                    })
+                    .collect();
+                print_rows(&rows, &["id", "title", "unit", "labels"], format)?;
+            }
+            OutputFormat::Table => {
+                for def in defs {
+                    println!(
+                        "{:<32} {:<40} unit: {:<8} labels: {}",
+                        def.id,
+                        def.title,
+                        def.unit,
+                        def.labels.join(", ")
+                    );
+                }
+            }
         }
         return Ok(());
     }
@@ -494,7 +551,7 @@ pub async fn kpi(
     };
     let mut all_json = serde_json::Map::new();
     for id in &ids {
-        let (def, output) = engine.run_kpi(id, range).await?;
+        let (def, output) = engine.run_kpi_filtered(id, range, &filters).await?;
         match format {
             OutputFormat::Json => {
                 all_json.insert(
@@ -1006,7 +1063,27 @@ pub fn dead_letters(config: Config, limit: usize, format: OutputFormat) -> Resul
     let shown = &letters[letters.len().saturating_sub(limit)..];
     match format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(shown)?),
-        OutputFormat::Csv | OutputFormat::Table => {
+        OutputFormat::Csv => {
+            let rows: Vec<serde_json::Map<String, serde_json::Value>> = shown
+                .iter()
+                .map(|d| {
+                    let mut row = serde_json::Map::new();
+                    row.insert("time".into(), format_ms(d.time).into());
+                    row.insert("source".into(), d.source.clone().into());
+                    row.insert("kind".into(), d.kind.clone().into());
+                    row.insert("origin".into(), d.origin.clone().into());
+                    row.insert("reason".into(), d.reason.clone().into());
+                    row.insert("raw_len".into(), d.raw_len.into());
+                    row.insert("raw".into(), String::from_utf8_lossy(&d.raw).into());
+                    row
+                })
+                .collect();
+            const COLUMNS: [&str; 7] = [
+                "time", "source", "kind", "origin", "reason", "raw_len", "raw",
+            ];
+            print_rows(&rows, &COLUMNS, format)?;
+        }
+        OutputFormat::Table => {
             println!(
                 "{} dead letters in {}; showing {}",
                 letters.len(),
@@ -1046,16 +1123,19 @@ pub async fn maintain(config: Config) -> Result<(), BoxError> {
 pub async fn status(
     config: Config,
     url: Option<String>,
-    json_output: bool,
+    format: OutputFormat,
     token: Option<String>,
 ) -> Result<(), BoxError> {
+    if format == OutputFormat::Csv {
+        return Err("status has no CSV form (it is nested): use --format table or json".into());
+    }
     let address = url.unwrap_or_else(|| config.server.listen.clone());
     let address = address
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_string();
     let body = http_get(&address, "/api/v1/status", token.as_deref()).await?;
-    if json_output {
+    if format == OutputFormat::Json {
         let raw: serde_json::Value = serde_json::from_str(&body)
             .map_err(|e| format!("http://{address}/api/v1/status did not answer JSON: {e}"))?;
         println!("{}", serde_json::to_string_pretty(&raw)?);
@@ -1183,7 +1263,27 @@ pub async fn maturity(
     let report = MaturityReport::new(range, engine.maturity(range).await?);
     match format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        OutputFormat::Table | OutputFormat::Csv => {
+        OutputFormat::Csv => {
+            let rows: Vec<serde_json::Map<String, serde_json::Value>> = report
+                .scorecard
+                .pillars
+                .iter()
+                .map(|p| {
+                    let evidence: Vec<String> =
+                        p.evidence.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    let mut row = serde_json::Map::new();
+                    row.insert("pillar".into(), p.pillar.to_string().into());
+                    row.insert("level".into(), p.level.into());
+                    row.insert("level_name".into(), p.level_name.to_string().into());
+                    row.insert("evidence".into(), evidence.join(" ").into());
+                    row.insert("next".into(), p.next.clone().into());
+                    row
+                })
+                .collect();
+            const COLUMNS: [&str; 5] = ["pillar", "level", "level_name", "evidence", "next"];
+            print_rows(&rows, &COLUMNS, format)?;
+        }
+        OutputFormat::Table => {
             println!("maturity {} .. {}", report.from, report.to);
             for p in &report.scorecard.pillars {
                 let evidence: Vec<String> =

@@ -36,7 +36,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, OutputFormat};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -85,7 +85,17 @@ fn main() -> ExitCode {
                 step,
                 format,
                 list,
-            } => commands::kpi(config, id, from, to, step, format, list).await,
+                filters,
+            } => {
+                let request = commands::KpiRequest {
+                    id,
+                    from,
+                    to,
+                    step,
+                    filters,
+                };
+                commands::kpi(config, request, format, list).await
+            }
             Command::Query { sql, format } => commands::query(config, &sql, format).await,
             Command::AccessPaths {
                 apps,
@@ -173,8 +183,14 @@ fn main() -> ExitCode {
             Command::Demo { listen, rate } => commands::demo(config, &listen, rate).await,
             Command::DeadLetters { limit, format } => commands::dead_letters(config, limit, format),
             Command::Maintain => commands::maintain(config).await,
-            Command::Status { url, json, token } => {
-                commands::status(config, url, json, token).await
+            Command::Status {
+                url,
+                format,
+                json,
+                token,
+            } => {
+                let format = if json { OutputFormat::Json } else { format };
+                commands::status(config, url, format, token).await
             }
             Command::Token { scopes, name } => commands::token(&scopes, &name),
             Command::KafkaMock {

@@ -1,6 +1,7 @@
 //! The Prometheus registry: ingest and lake counters, HTTP request metrics, and KPI gauges.
 //!
-//! KPI gauges are named `ztlens_kpi_<kpi>_<value>` with the KPI's label columns as labels
+//! KPI gauges are named `ztlens_kpi_<kpi>_<value>` (durations in seconds, see
+//! [`Gauge`]) with the KPI's label columns as labels
 //! (country, segment pair, source, decision …). Label values come from bounded sets — site
 //! config, decision taxonomy, vendor country names — and each KPI value is capped at
 //! `max_series_per_kpi` series; rows past the cap are dropped and counted in
@@ -10,9 +11,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
+use ztlens_analytics::kpi::Gauge;
 use ztlens_analytics::{KpiDef, QueryOutput};
 use ztlens_ingest::kafka::KafkaMetrics;
 use ztlens_ingest::metrics::IngestMetrics;
@@ -224,6 +226,22 @@ impl Metrics {
         registry.register(Box::new(http_rate_limited.clone()))?;
         registry.register(Box::new(kpi_last_evaluation.clone()))?;
         registry.register(Box::new(kpi_evaluation_seconds.clone()))?;
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "ztlens_build_info",
+                "Always 1; the running ztlens version as a label.",
+            ),
+            &["version"],
+        )?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        registry.register(Box::new(build_info))?;
+        // process_cpu_seconds_total, process_resident_memory_bytes, open file descriptors …
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         let detections = DetectionMetrics::new(&registry)?;
         Ok(Self {
             registry,
@@ -268,13 +286,14 @@ impl Metrics {
         let labels: Vec<&str> = def.gauge_labels.iter().map(String::as_str).collect();
         let mut gauges = self.kpi_gauges.lock().expect("not poisoned");
         for column in &value_columns {
-            let name = format!("ztlens_kpi_{}_{}", def.id, sanitize(column));
+            let exported_as = Gauge::of(def, column);
+            let name = exported_as.name;
             let gauge = match gauges.get(&name) {
                 Some(g) => g.clone(),
                 None => {
                     let help = format!(
                         "{} — {} ({}), over the last metrics window.",
-                        def.title, column, def.unit
+                        def.title, column, exported_as.unit
                     );
                     let g = GaugeVec::new(Opts::new(name.clone(), help), &labels)
                         .map_err(|e| e.to_string())?;
@@ -296,7 +315,9 @@ impl Metrics {
                     continue;
                 }
                 let refs: Vec<&str> = values.iter().map(String::as_str).collect();
-                gauge.with_label_values(&refs).set(value);
+                gauge
+                    .with_label_values(&refs)
+                    .set(value * exported_as.scale);
                 exported += 1;
             }
         }
@@ -336,18 +357,6 @@ fn fold_rows(
         }
     }
     folded
-}
-
-fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 fn label_value(value: Option<&serde_json::Value>) -> String {

@@ -147,6 +147,52 @@ fn ingest_reports_rows_and_dead_letters_and_they_can_be_listed() {
     // The one-shot writer leaves no WAL directory behind.
     let wal = lake.join("_wal");
     assert_eq!(std::fs::read_dir(&wal).map(|d| d.count()).unwrap_or(0), 0);
+
+    // Every --format is honoured: CSV is CSV with a header, JSON parses.
+    let csv = run_ok(
+        ztlens()
+            .arg("dead-letters")
+            .arg("--data-dir")
+            .arg(&lake)
+            .args(["--format", "csv"]),
+    );
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("time,source,kind,origin,reason,raw_len,raw"),
+        "{csv}"
+    );
+    assert!(
+        lines.next().unwrap().contains("not an access log line"),
+        "{csv}"
+    );
+    let with_format = |args: &[&str]| run_ok(ztlens().arg("--data-dir").arg(&lake).args(args));
+    let maturity = with_format(&["maturity", "--format", "csv"]);
+    assert!(
+        maturity.starts_with("pillar,level,level_name,evidence,next\n"),
+        "{maturity}"
+    );
+    assert_eq!(maturity.lines().count(), 5, "a row per pillar: {maturity}");
+    let catalog = with_format(&["kpi", "--list", "--format", "csv"]);
+    assert!(catalog.starts_with("id,title,unit,labels\n"), "{catalog}");
+    let catalog: serde_json::Value =
+        serde_json::from_str(&with_format(&["kpi", "--list", "--format", "json"])).unwrap();
+    assert!(
+        catalog
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["id"] == "mfa_outcomes_by_country"),
+        "{catalog}"
+    );
+    // A command whose output has no CSV shape says so instead of printing something else.
+    let status = run(ztlens().args(["status", "--url", "127.0.0.1:9", "--format", "csv"]));
+    assert!(!status.status.success());
+    assert!(
+        String::from_utf8_lossy(&status.stderr).contains("no CSV form"),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
 }
 
 #[test]

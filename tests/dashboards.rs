@@ -494,20 +494,12 @@ fn check_alert_rules(catalog: &BTreeMap<String, Value>) {
             let mut labels_of_expr: BTreeSet<String> = BTreeSet::new();
             let mut names_kpi = false;
             for name in metric_names(expr) {
-                let Some(rest) = name.strip_prefix("ztlens_kpi_") else {
-                    continue;
-                };
-                if PIPELINE.contains(&name.as_str()) {
+                if !name.starts_with("ztlens_kpi_") || PIPELINE.contains(&name.as_str()) {
                     continue;
                 }
                 let def = catalog
-                    .iter()
-                    .find(|(id, def)| {
-                        rest.strip_prefix(id.as_str())
-                            .and_then(|m| m.strip_prefix('_'))
-                            .is_some_and(|m| strings(&def["metrics"]).iter().any(|x| x == m))
-                    })
-                    .map(|(_, def)| def)
+                    .values()
+                    .find(|def| strings(&def["gauges"]).contains(&name))
                     .unwrap_or_else(|| {
                         panic!(
                             "{}: {name} is not a KPI gauge the server exports",

@@ -21,6 +21,8 @@ fn tool(program: &str, args: &[&str]) -> String {
     let out = Command::new(program)
         .args(args)
         .current_dir(repo())
+        // The stack has no default Grafana password: compose refuses to start without one.
+        .env("GRAFANA_ADMIN_PASSWORD", "test-only")
         .output()
         .unwrap_or_else(|e| {
             panic!("{program} cannot run ({e}); `./scripts/test --deps-only` installs it")
@@ -72,6 +74,49 @@ fn docker_compose_file_is_valid_and_runs_the_whole_stack() {
     }
     assert!(mounts >= 6, "bind mounts found: {mounts}\n{config}");
     assert!(repo().join("Dockerfile").is_file());
+
+    // Without a Grafana password, compose refuses the file and says which variable is missing.
+    let unset = Command::new("docker-compose")
+        .args(["-f", "docker-compose.yml", "config", "-q"])
+        .current_dir(repo())
+        .env_remove("GRAFANA_ADMIN_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(!unset.status.success());
+    assert!(
+        String::from_utf8_lossy(&unset.stderr).contains("GRAFANA_ADMIN_PASSWORD"),
+        "{}",
+        String::from_utf8_lossy(&unset.stderr)
+    );
+    // Every service has a healthcheck, every dependency waits for health, and the file has
+    // no obsolete `version:` key.
+    let compose = std::fs::read_to_string(repo().join("docker-compose.yml")).unwrap();
+    assert!(!compose.lines().any(|l| l.starts_with("version:")));
+    assert_eq!(
+        compose.matches("\n    healthcheck:").count(),
+        services.len(),
+        "a healthcheck per service"
+    );
+    let mut lines = compose.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == "depends_on:" {
+            let indent = line.len() - line.trim_start().len();
+            for dep in lines
+                .by_ref()
+                .take_while(|l| l.len() - l.trim_start().len() > indent)
+            {
+                assert!(
+                    !dep.trim_start().starts_with("- "),
+                    "a dependency without a health condition: {dep}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        compose.matches("condition: service_healthy").count(),
+        4,
+        "ztlens on kafka, prometheus on ztlens, grafana on both"
+    );
 }
 
 #[test]
@@ -93,6 +138,49 @@ fn prometheus_and_alertmanager_configs_are_valid() {
         "amtool",
         &["check-config", "deploy/alertmanager/alertmanager.yml"],
     );
+
+    // The pipeline's own alerts link a runbook section that exists (a heading's anchor as
+    // Markdown renderers make it: lower case, spaces to dashes, other punctuation dropped).
+    let operations = std::fs::read_to_string(repo().join("docs/operations.md")).unwrap();
+    let anchors: Vec<String> = operations
+        .lines()
+        .filter_map(|l| l.strip_prefix("#### "))
+        .map(|h| {
+            h.to_lowercase()
+                .chars()
+                .filter_map(|c| match c {
+                    ' ' => Some('-'),
+                    c if c.is_alphanumeric() || c == '-' => Some(c),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect();
+    let rules = std::fs::read_to_string(repo().join("deploy/prometheus/rules/ztlens.yml")).unwrap();
+    let runbooks: Vec<&str> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("runbook_url: "))
+        .map(|u| u.trim_matches('"'))
+        .collect();
+    for alert in [
+        "ZtlensKafkaLagGrowing",
+        "ZtlensLakeFlushErrors",
+        "ZtlensBackPressureHeld",
+        "ZtlensSourceSilent",
+        "ZtlensKpiEvaluationStale",
+    ] {
+        assert!(rules.contains(&format!("alert: {alert}\n")), "{alert}");
+    }
+    assert_eq!(runbooks.len(), 5, "{runbooks:?}");
+    for url in runbooks {
+        let anchor = url
+            .strip_prefix("docs/operations.md#")
+            .unwrap_or_else(|| panic!("{url}: not a section of docs/operations.md"));
+        assert!(
+            anchors.iter().any(|a| a == anchor),
+            "{url}: no such heading in docs/operations.md ({anchors:?})"
+        );
+    }
 }
 
 #[test]

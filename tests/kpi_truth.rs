@@ -209,6 +209,35 @@ fn kpis_equal_the_generator_truth_and_duplicates_count_once() {
     let first = kpis(&dataset.join("ztlens.toml"), &lake, &truth);
     assert_matches_truth(&truth, &first);
 
+    // `ztlens kpi ID --where LABEL=VALUE` keeps the truth's rows with that label value.
+    let countries: Vec<&str> = truth["kpis"]["mfa_outcomes_by_country"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["country"].as_str())
+        .take(2)
+        .collect();
+    assert_eq!(countries.len(), 2);
+    let filtered: Value = serde_json::from_str(&run_ok(
+        over_truth_range("kpi", &dataset.join("ztlens.toml"), &lake, &truth)
+            .arg("mfa_outcomes_by_country")
+            .args(["--where", &format!("country={}", countries[0])])
+            .args(["--where", &format!("country={}", countries[1])]),
+    ))
+    .unwrap();
+    let want: Vec<&Value> = first["mfa_outcomes_by_country"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| countries.contains(&r["country"].as_str().unwrap_or("")))
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(
+        filtered.as_array().unwrap().iter().collect::<Vec<_>>(),
+        want,
+        "--where country=… keeps those countries' rows"
+    );
+
     // The maturity scorecard: its inputs are sums of KPI values, checked against the
     // generator's own counts; the levels follow from them.
     let scorecard: Value = serde_json::from_str(&run_ok(&mut over_truth_range(

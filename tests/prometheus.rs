@@ -154,11 +154,35 @@ fn prometheus_scrapes_kpi_gauges_equal_to_the_ground_truth() {
         let labels = strings("gauge_labels");
         let totals = strings("totals");
         let metrics = strings("metrics");
+        let gauges = strings("gauges");
         assert!(!metrics.is_empty(), "{id}: no metrics declared");
-        for metric in metrics {
-            let name = format!("ztlens_kpi_{id}_{metric}");
+        assert_eq!(metrics.len(), gauges.len(), "{id}: a gauge per metric");
+        for (metric, name) in metrics.into_iter().zip(gauges) {
+            // Durations are exported in seconds (Prometheus base units): the truth's hours,
+            // minutes and days are scaled here, and the name says seconds.
+            let scale = if metric.ends_with("_hours") {
+                3600.0
+            } else if metric.ends_with("_minutes") {
+                60.0
+            } else if metric.ends_with("_days") || metric.starts_with("days_since_") {
+                86_400.0
+            } else {
+                1.0
+            };
+            let is_duration = scale != 1.0 || metric.ends_with("_s");
+            assert_eq!(
+                name.ends_with("_seconds"),
+                is_duration,
+                "{name}: a duration is named in seconds, nothing else is"
+            );
+            assert!(
+                !["_hours", "_minutes", "_days", "_s"]
+                    .iter()
+                    .any(|u| name.ends_with(u)),
+                "{name}"
+            );
             let samples = eventually(Duration::from_secs(30), || {
-                query(&prometheus, &name).filter(|s| !s.is_empty())
+                query(&prometheus, name).filter(|s| !s.is_empty())
             })
             .unwrap_or_else(|| panic!("{name}: no series in Prometheus"));
             for (m, _) in &samples {
@@ -172,7 +196,7 @@ fn prometheus_scrapes_kpi_gauges_equal_to_the_ground_truth() {
             }
             let mut expected: Vec<(Vec<&str>, f64, &Value)> = Vec::new();
             for row in rows.as_array().unwrap() {
-                let Some(value) = row[metric].as_f64() else {
+                let Some(value) = row[metric].as_f64().map(|v| v * scale) else {
                     continue;
                 };
                 let key: Vec<&str> = labels
@@ -199,13 +223,10 @@ fn prometheus_scrapes_kpi_gauges_equal_to_the_ground_truth() {
                 // An age is measured at the end of the evaluated window, which is "now" for the
                 // gauges and the end of the generated data for the truth: the gauge can only be
                 // older, by at most the time since then (in the metric's unit).
-                let age_unit_ms = if metric.ends_with("age_hours") {
-                    Some(3_600_000.0)
-                } else if metric.ends_with("age_days") || metric.starts_with("days_since") {
-                    Some(86_400_000.0)
-                } else {
-                    None
-                };
+                let age_unit_ms = (metric.ends_with("age_hours")
+                    || metric.ends_with("age_days")
+                    || metric.starts_with("days_since"))
+                .then_some(1000.0);
                 if let Some(unit_ms) = age_unit_ms {
                     let since_end =
                         (chrono::Utc::now().timestamp_millis() - truth_to_ms) as f64 / unit_ms;
@@ -225,4 +246,33 @@ fn prometheus_scrapes_kpi_gauges_equal_to_the_ground_truth() {
     }
     eprintln!("prometheus test: {compared} KPI series equal to the truth");
     assert!(compared >= 20, "only {compared} series compared");
+
+    // Prometheus's own linter finds nothing in the exposition: base units in names, `_total`
+    // counters, help on every family.
+    let exposition = server.get("/metrics").text();
+    assert!(
+        exposition.contains(&format!(
+            "ztlens_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "no build info"
+    );
+    for family in ["process_resident_memory_bytes", "process_cpu_seconds_total"] {
+        assert!(exposition.contains(&format!("\n{family} ")), "no {family}");
+    }
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus) is installed by scripts/test");
+    std::io::Write::write_all(&mut promtool.stdin.take().unwrap(), exposition.as_bytes()).unwrap();
+    let lint = promtool.wait_with_output().unwrap();
+    assert!(
+        lint.status.success(),
+        "promtool check metrics:\n{}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
 }

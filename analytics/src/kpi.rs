@@ -51,6 +51,75 @@ use serde::Serialize;
 
 use crate::AnalyticsError;
 
+/// How a KPI value column is exported to /metrics: Prometheus names a duration in its base
+/// unit with a `_seconds` suffix, so the API's `mean_hours`, `median_minutes`, `credential_age_days`,
+/// `days_since_sign_in` and `lag_max_s` become `mean_seconds`, `median_seconds`,
+/// `credential_age_seconds`, `sign_in_age_seconds` and `lag_max_seconds`, their values scaled
+/// to seconds. Other columns keep their name.
+#[derive(Debug, PartialEq)]
+pub struct Gauge {
+    /// The full metric name, `ztlens_kpi_<kpi>_<value>`.
+    pub name: String,
+    /// Multiplier from the column's unit to the exported one.
+    pub scale: f64,
+    /// The unit named in the help text.
+    pub unit: String,
+}
+
+impl Gauge {
+    /// The gauge of `kpi`'s value column `column`.
+    pub fn of(kpi: &KpiDef, column: &str) -> Self {
+        Self::named(&kpi.id, column, &kpi.unit)
+    }
+
+    fn named(kpi: &str, column: &str, kpi_unit: &str) -> Self {
+        let column: String = column
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let seconds = |value: String, scale: f64| Self {
+            name: format!("ztlens_kpi_{kpi}_{value}"),
+            scale,
+            unit: "seconds".into(),
+        };
+        if let Some(what) = column.strip_prefix("days_since_") {
+            return seconds(format!("{what}_age_seconds"), 86_400.0);
+        }
+        for (suffix, scale) in [
+            ("_days", 86_400.0),
+            ("_hours", 3_600.0),
+            ("_minutes", 60.0),
+            ("_s", 1.0),
+        ] {
+            if let Some(stem) = column.strip_suffix(suffix) {
+                return seconds(format!("{stem}_seconds"), scale);
+            }
+        }
+        let unit = if ["_ratio", "share", "_rate"]
+            .iter()
+            .any(|s| column.ends_with(s))
+        {
+            "ratio".to_string()
+        } else if ["days", "hours", "minutes", "seconds"].contains(&kpi_unit) {
+            // A count beside the KPI's durations (remediated devices, contained detections).
+            "count".to_string()
+        } else {
+            kpi_unit.to_string()
+        };
+        Self {
+            name: format!("ztlens_kpi_{kpi}_{column}"),
+            scale: 1.0,
+            unit,
+        }
+    }
+}
+
 /// One KPI.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct KpiDef {
@@ -64,6 +133,8 @@ pub struct KpiDef {
     pub gauge_labels: Vec<String>,
     /// Value columns exported as gauges (empty: every numeric non-label column).
     pub metrics: Vec<String>,
+    /// The Prometheus names of the `metrics` gauges, in their order ([`Gauge`]).
+    pub gauges: Vec<String>,
     /// Metrics that add up across label values (counts, not ratios); their sums are the KPI's
     /// headline `value`.
     pub totals: Vec<String>,
@@ -285,13 +356,19 @@ impl KpiDef {
                 Some(text)
             }
         };
+        let unit = required("unit")?;
+        let gauges = metrics
+            .iter()
+            .map(|m| Gauge::named(&id, m, &unit).name)
+            .collect();
         Ok(KpiDef {
             id,
             title: required("title")?,
-            unit: required("unit")?,
+            unit,
             labels,
             gauge_labels,
             metrics,
+            gauges,
             totals,
             description: required("description")?,
             lookback_ms,
@@ -348,6 +425,37 @@ impl KpiCatalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_are_exported_in_seconds_and_other_columns_as_they_are() {
+        let of = |c: &str, unit: &str| {
+            let e = Gauge::named("k", c, unit);
+            (e.name, e.scale, e.unit)
+        };
+        let secs =
+            |n: &str, scale: f64| (format!("ztlens_kpi_k_{n}"), scale, "seconds".to_string());
+        assert_eq!(of("p90_hours", "hours"), secs("p90_seconds", 3600.0));
+        assert_eq!(
+            of("median_minutes", "minutes"),
+            secs("median_seconds", 60.0)
+        );
+        assert_eq!(
+            of("credential_age_days", "accounts"),
+            secs("credential_age_seconds", 86_400.0)
+        );
+        assert_eq!(
+            of("days_since_sign_in", "accounts"),
+            secs("sign_in_age_seconds", 86_400.0)
+        );
+        assert_eq!(of("lag_max_s", "events"), secs("lag_max_seconds", 1.0));
+        let kept = |n: &str, unit: &str| (format!("ztlens_kpi_k_{n}"), 1.0, unit.to_string());
+        assert_eq!(of("contained", "minutes"), kept("contained", "count"));
+        assert_eq!(
+            of("failure_rate", "sign-ins"),
+            kept("failure_rate", "ratio")
+        );
+        assert_eq!(of("events", "events"), kept("events", "events"));
+    }
 
     #[test]
     fn builtin_views_are_read_only_queries_in_dependency_order() {
