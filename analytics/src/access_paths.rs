@@ -14,11 +14,11 @@
 //!   source segment declares no list.
 //!
 //! Invariants: counts are of distinct events; app ids come from `[site]` and are quoted; the
-//! statements run through the read-only guard with the engine's limits. App paths are grouped
-//! a chunk of the range at a time (`[query] chunk_hours`, a day by default) and merged, so a
-//! month of a busy lake needs a day's memory; each chunk reads sessions and sign-ons from
-//! [`LOOKBACK_MS`] before it, so MFA or a sign-on at least a day before a request counts wherever
-//! the range starts.
+//! statements run through the read-only guard with the engine's limits. App paths and service
+//! edges are grouped a chunk of the range at a time (`[query] chunk_hours`, a day by default)
+//! and merged, so a month of a busy lake needs a day's memory; each chunk of app paths reads
+//! sessions and sign-ons from [`LOOKBACK_MS`] before it, so MFA or a sign-on at least a day
+//! before a request counts wherever the range starts.
 //!
 //! Imports: `error`, `engine`, `output`, `time_range`, and the site config from ztlens-ingest.
 
@@ -135,6 +135,32 @@ const EDGE_ROWS: &str = "SELECT zt_segment_src AS src, zt_segment_dst AS dst, ds
      FROM http_requests CROSS JOIN kpi_range \
      WHERE time >= range_from AND zt_client_identity IS NOT NULL";
 
+/// The service edges grouped a chunk of the range at a time, then `answer` over the merged
+/// edges (`partials`: kind, src, dst, port, protocol, `flows`, the distinct `src_ips` and
+/// `dst_ips` as lists, `first_seen`, `last_seen`). Flows add up across chunks (a flow record
+/// and its copies share their time); addresses do not, so each edge carries its distinct
+/// addresses (internal ones: lateral flows and mesh requests) and the merge unites them.
+fn edge_groups(answer: &str) -> ChunkedQuery {
+    const KEYS: &str = "kind, src, dst, port, protocol";
+    ChunkedQuery {
+        chunk: format!(
+            "SELECT {KEYS}, COUNT(DISTINCT metadata_uid) AS flows, \
+             array_agg(DISTINCT src_ip) FILTER (WHERE src_ip IS NOT NULL) AS src_ips, \
+             array_agg(DISTINCT dst_ip) FILTER (WHERE dst_ip IS NOT NULL) AS dst_ips, \
+             MIN(time) AS first_seen, MAX(time) AS last_seen \
+             FROM ({EDGE_ROWS}) GROUP BY {KEYS}"
+        ),
+        merge: format!(
+            "SELECT {KEYS}, SUM(flows) AS flows, \
+             array_distinct(flatten(array_agg(src_ips) FILTER (WHERE src_ips IS NOT NULL))) AS src_ips, \
+             array_distinct(flatten(array_agg(dst_ips) FILTER (WHERE dst_ips IS NOT NULL))) AS dst_ips, \
+             MIN(first_seen) AS first_seen, MAX(last_seen) AS last_seen \
+             FROM partials GROUP BY {KEYS}"
+        ),
+        answer: answer.to_string(),
+    }
+}
+
 /// A page of service edges with their `expected` verdict.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EdgePage {
@@ -180,15 +206,15 @@ impl Engine {
         limit: usize,
     ) -> Result<EdgePage, AnalyticsError> {
         crate::engine::check_page(offset, limit)?;
-        let sql = format!(
-            "SELECT kind, src, dst, port, protocol, COUNT(DISTINCT metadata_uid) AS flows, \
-             COUNT(DISTINCT src_ip) AS sources, COUNT(DISTINCT dst_ip) AS destinations, \
-             MIN(time) AS first_seen, MAX(time) AS last_seen \
-             FROM ({EDGE_ROWS}) GROUP BY 1, 2, 3, 4, 5 \
-             ORDER BY flows DESC, kind, src, dst, port, protocol"
+        let query = edge_groups(
+            "SELECT kind, src, dst, port, protocol, flows, \
+             CAST(COALESCE(cardinality(src_ips), 0) AS BIGINT) AS sources, \
+             CAST(COALESCE(cardinality(dst_ips), 0) AS BIGINT) AS destinations, \
+             first_seen, last_seen FROM partials \
+             ORDER BY flows DESC, kind, src, dst, port, protocol",
         );
         let output = self
-            .run_in_range(sql, range, 0, Some((offset, limit)))
+            .run_chunked(query, range, 0, Some((offset, limit)))
             .await?;
         let mut edges = output.json_rows()?;
         for edge in &mut edges {
@@ -221,12 +247,12 @@ impl Engine {
     ) -> Result<Value, AnalyticsError> {
         let output = match kind {
             "services" => {
-                let sql = format!(
-                    "SELECT src, dst, kind, COUNT(DISTINCT metadata_uid) AS n, \
+                let query = edge_groups(
+                    "SELECT src, dst, kind, SUM(flows) AS n, \
                      array_to_string(array_sort(array_agg(DISTINCT CAST(port AS VARCHAR))), ',') AS ports \
-                     FROM ({EDGE_ROWS}) GROUP BY 1, 2, 3 ORDER BY n DESC, src, dst"
+                     FROM partials GROUP BY 1, 2, 3 ORDER BY n DESC, src, dst",
                 );
-                self.run_in_range(sql, range, 0, None).await?
+                self.run_chunked(query, range, 0, None).await?
             }
             "apps" => {
                 // Each request is in exactly one path, so a front end's requests to an app
