@@ -21,8 +21,24 @@ pub struct Cli {
     /// Directory of extra or replacement KPI .sql files (overrides queries_dir).
     #[arg(long, global = true)]
     pub queries: Option<PathBuf>,
+    /// Log lines on stderr: `text` for people, `json` (one object per line) for a log pipeline.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "ZTLENS_LOG_FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Which attacks `ztlens gen` writes.

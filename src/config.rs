@@ -4,7 +4,8 @@
 //! An environment variable names a key path with `__` between levels:
 //! `ZTLENS_LAKE__DATA_DIR=/var/lib/ztlens`, `ZTLENS_SERVER__LISTEN=0.0.0.0:8080`,
 //! `ZTLENS_SITE__ADMIN_PORTS="[22, 3389]"` (values are read as TOML, else as a string).
-//! `ZTLENS_CONFIG` names the file; `ZTLENS_LOG` sets the log filter. Unknown keys are errors in
+//! `ZTLENS_CONFIG` names the file; `ZTLENS_LOG` sets the log filter and `ZTLENS_LOG_FORMAT`
+//! the log format (text, json). Unknown keys are errors in
 //! the file and in the environment alike, so a typo cannot silently fall back to a default.
 
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ use crate::auth::{TokenConfig, Tokens};
 const RESERVED_ENV: &[&str] = &[
     "ZTLENS_CONFIG",
     "ZTLENS_LOG",
+    "ZTLENS_LOG_FORMAT",
     "ZTLENS_BLESS",
     "ZTLENS_TOKEN",
 ];

@@ -389,3 +389,32 @@ fn demo_serves_every_kpi_and_metrics_within_a_minute() {
     );
     assert!(dir.path().join("ztlens-demo-data/.ztlens-demo").exists());
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_with_a_request_log_that_names_routes_not_paths() {
+    let (_dir, server) = serve_empty(&[("ZTLENS_LOG_FORMAT", "json")]);
+    let r = server.get("/api/v1/kpis/mfa_outcomes_by_country?country=Secretland&from=now-1h");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let request = eventually(Duration::from_secs(10), || {
+        server
+            .log()
+            .lines()
+            .filter_map(|l| l.strip_prefix("stderr: "))
+            // Log lines are JSON objects; anything else on stderr is a program message.
+            .filter(|l| l.starts_with('{'))
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))
+            })
+            .find(|line| line["fields"]["route"] == "/api/v1/kpis/{id}")
+    })
+    .unwrap_or_else(|| panic!("no request log line:\n{}", server.log()));
+    assert_eq!(request["target"], "ztlens::access");
+    assert_eq!(request["fields"]["status"], 200);
+    assert_eq!(request["fields"]["method"], "GET");
+    assert!(
+        !server.log().contains("Secretland"),
+        "a query string reached the log:\n{}",
+        server.log()
+    );
+}

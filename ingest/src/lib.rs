@@ -22,7 +22,6 @@
 //! So storage imports nothing from transports, parsers import nothing from framing or Kafka, and
 //! sources never know about vendors beyond the [`Format`] handle.
 
-mod base64;
 pub mod country;
 pub mod decode;
 pub mod framing;
@@ -50,17 +49,14 @@ mod layering {
 
     /// Module → the crate modules its code may import.
     const ALLOWED: &[(&str, &[&str])] = &[
-        ("record", &["schema", "base64"]),
+        ("record", &["schema"]),
         ("schema", &[]),
         ("country", &[]),
         ("site", &[]),
         ("metrics", &["record", "schema"]),
         ("lake", &["record", "schema", "metrics"]),
         ("framing", &["record"]),
-        (
-            "parsers",
-            &["record", "schema", "site", "country", "base64"],
-        ),
+        ("parsers", &["record", "schema", "site", "country"]),
         (
             "decode",
             &["record", "schema", "site", "framing", "parsers"],

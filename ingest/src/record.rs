@@ -152,6 +152,8 @@ impl DeadLetter {
 
 /// Raw bytes are stored as UTF-8 text when they are text, otherwise base64 in an object.
 mod raw_bytes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     #[derive(Serialize, Deserialize)]
@@ -165,7 +167,7 @@ mod raw_bytes {
         match std::str::from_utf8(raw) {
             Ok(text) => Stored::Text(text.to_string()).serialize(s),
             Err(_) => Stored::Base64 {
-                base64: crate::base64::encode(raw),
+                base64: STANDARD.encode(raw),
             }
             .serialize(s),
         }
@@ -175,7 +177,9 @@ mod raw_bytes {
         match Stored::deserialize(d)? {
             Stored::Text(t) => Ok(t.into_bytes()),
             Stored::Base64 { base64 } => {
-                crate::base64::decode(&base64).map_err(serde::de::Error::custom)
+                // Hand-edited files may wrap the text; whitespace is not part of it.
+                let text: String = base64.split_ascii_whitespace().collect();
+                STANDARD.decode(text).map_err(serde::de::Error::custom)
             }
         }
     }
@@ -234,5 +238,45 @@ impl DecodeStats {
             *self.dead_letters.entry(*k).or_default() += n;
         }
         self.add_base_event_types(&other.base_events);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DeadLetter;
+
+    fn letter(raw: &[u8]) -> DeadLetter {
+        DeadLetter {
+            time: 1,
+            source: "okta".into(),
+            origin: "file:x:1".into(),
+            kind: "parse".into(),
+            reason: "bad".into(),
+            raw: raw.to_vec(),
+            raw_len: raw.len(),
+        }
+    }
+
+    #[test]
+    fn text_is_stored_as_text_and_binary_as_standard_base64() {
+        let text = serde_json::to_value(letter(b"foobar")).unwrap();
+        assert_eq!(text["raw"], "foobar");
+        let binary = letter(b"\xfffoobar");
+        let stored = serde_json::to_value(&binary).unwrap();
+        assert_eq!(stored["raw"], serde_json::json!({"base64": "/2Zvb2Jhcg=="}));
+        assert_eq!(
+            serde_json::from_value::<DeadLetter>(stored).unwrap(),
+            binary
+        );
+        // A hand-edited file may wrap the base64 text.
+        let mut wrapped = serde_json::to_value(&binary).unwrap();
+        wrapped["raw"]["base64"] = "/2Zv\n b2Jhcg==".into();
+        assert_eq!(
+            serde_json::from_value::<DeadLetter>(wrapped).unwrap(),
+            binary
+        );
+        let mut broken = serde_json::to_value(&binary).unwrap();
+        broken["raw"]["base64"] = "not base64!".into();
+        assert!(serde_json::from_value::<DeadLetter>(broken).is_err());
     }
 }

@@ -284,11 +284,21 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         .http_requests
         .with_label_values(&[&route, &method, response.status().as_str()])
         .inc();
+    let elapsed = started.elapsed();
     state
         .metrics
         .http_duration
         .with_label_values(&[&route])
-        .observe(started.elapsed().as_secs_f64());
+        .observe(elapsed.as_secs_f64());
+    // The route template, never the raw path or query: they can carry names and addresses.
+    tracing::info!(
+        target: "ztlens::access",
+        method = %method,
+        route = %route,
+        status = response.status().as_u16(),
+        ms = elapsed.as_millis() as u64,
+        "request"
+    );
     response
 }
 
