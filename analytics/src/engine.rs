@@ -468,9 +468,11 @@ impl Engine {
         page: Option<(usize, usize)>,
     ) -> Result<QueryOutput, AnalyticsError> {
         let budget = self.inner.config.memory_limit_bytes / 4;
-        // A row of partials takes well over 16 bytes, so this cap stops a chunk's result long
-        // before it could outgrow the budget; the budget itself is checked on the bytes.
-        let chunk_rows = (budget / 16).max(1);
+        // A chunk's result is collected before its bytes can be counted, so its rows are capped:
+        // a row of partials holds at least five text keys (16-byte views each) and its counts,
+        // about 128 bytes, so a full chunk stays within a small multiple of the budget. The
+        // budget itself is then checked on the bytes.
+        let chunk_rows = (budget / 128).max(1);
         let too_large = |what: &str| {
             AnalyticsError::QueryTooLarge(format!(
                 "{what} outgrew a quarter of the query memory limit ({budget} bytes); \
@@ -628,9 +630,10 @@ impl Engine {
         let task = async move {
             let _permit = permit;
             let ctx = inner.session(session_cancelled);
-            // Inventories first, so the derived views registered with the tables may read them.
-            let inventories = if tables.lake {
-                vec![
+            if tables.lake {
+                // Inventories first, so the derived views registered with the tables may read
+                // them.
+                for (name, batch) in [
                     (
                         "service_account_inventory",
                         &inner.inventory.service_accounts,
@@ -639,15 +642,10 @@ impl Engine {
                         "policy_exception_inventory",
                         &inner.inventory.policy_exceptions,
                     ),
-                ]
-            } else {
-                Vec::new()
-            };
-            for (name, batch) in inventories {
-                let table = MemTable::try_new(batch.schema(), vec![vec![batch.clone()]])?;
-                ctx.register_table(name, Arc::new(table))?;
-            }
-            if tables.lake {
+                ] {
+                    let table = MemTable::try_new(batch.schema(), vec![vec![batch.clone()]])?;
+                    ctx.register_table(name, Arc::new(table))?;
+                }
                 register_tables(&ctx, &inner.data_dir, tail.as_ref(), tables.kpi).await?;
             }
             if tables.dead_letters {

@@ -435,7 +435,7 @@ fn policy_statement(rules: &[(String, &CompiledRule)]) -> String {
             .collect();
         branches.push(format!(
             "SELECT rule, {COMMON_COLUMNS}, {refused} AS refused_by, {unknown} AS unknown_for \
-             FROM (SELECT *, CASE {which} END AS rule FROM ({FLOW_ROWS}) WHERE {any}) WHERE rule IS NOT NULL",
+             FROM (SELECT *, CASE {which} END AS rule FROM ({FLOW_ROWS}) WHERE {any})",
             any = any_scope(&segment),
             which = which.join(" "),
             refused = case(&segment, |r| &r.refused_by),
