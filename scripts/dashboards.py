@@ -128,7 +128,7 @@ class Dashboard:
             "time": {"from": "now-24h", "to": "now"},
             "refresh": "1m",
             "timezone": "utc",
-            "templating": {"list": [textbox(v, label) for v, label in self.variables]},
+            "templating": {"list": [label_variable(*v) for v in self.variables]},
             "annotations": {"list": self.annotations},
             "links": [
                 {"title": "ztlens", "type": "dashboards", "tags": ["ztlens"], "asDropdown": True}
@@ -137,9 +137,40 @@ class Dashboard:
         }
 
 
-def textbox(name, label):
-    """A free-text filter; empty means all (the API ignores empty filter values)."""
-    return {"type": "textbox", "name": name, "label": label, "query": "", "current": {"text": "", "value": ""}}
+def label_variable(name, label, kpi):
+    """A dropdown of the values KPI label `name` takes over the dashboard's range
+    (/api/v1/kpis/{kpi}/labels/{name}/values), refreshed when the range changes. "All" sends
+    `*`, which the API reads as no filter."""
+    return {
+        "type": "query",
+        "name": name,
+        "label": label,
+        "datasource": API,
+        "definition": f"/api/v1/kpis/{kpi}/labels/{name}/values",
+        "query": {
+            "queryType": "infinity",
+            "query": "",
+            "infinityQuery": {
+                "refId": "variable",
+                "type": "json",
+                "source": "url",
+                "parser": "backend",
+                "format": "table",
+                "url": f"/api/v1/kpis/{kpi}/labels/{name}/values",
+                "url_options": {"method": "GET", "data": "", "params": [
+                    {"key": "from", "value": "${__from}"}, {"key": "to", "value": "${__to}"}]},
+                "root_selector": "values",
+                "columns": [{"selector": "value", "text": "value", "type": STRING}],
+            },
+        },
+        "refresh": 2,
+        "includeAll": True,
+        "allValue": "*",
+        "multi": False,
+        "sort": 1,
+        "current": {"text": "All", "value": "$__all"},
+        "options": [],
+    }
 
 
 def stat(d, title, kpi, total, filters=None, w=4, description=""):
@@ -198,11 +229,11 @@ def overview():
         "blocked_lateral_movement",
         [("time", TIME), ("segment_src", STRING), ("segment_dst", STRING), ("blocked", NUMBER)])],
         w=12, h=9)
-    d.add("stat", "Dead letters (24 h)", [prom_target(
-        "sum(increase(ztlens_ingest_dead_letters_total[24h]))", "dead letters")], w=6, h=4,
+    d.add("stat", "Dead letters in range", [prom_target(
+        "sum(increase(ztlens_ingest_dead_letters_total[$__range]))", "dead letters")], w=6, h=4,
         description="Records refused by a parser; `ztlens dead-letters` lists the reasons.")
-    d.add("stat", "Events ingested (24 h)", [prom_target(
-        "sum(increase(ztlens_ingest_records_total[24h]))", "records")], w=6, h=4)
+    d.add("stat", "Records ingested in range", [prom_target(
+        "sum(increase(ztlens_ingest_records_total[$__range]))", "records")], w=6, h=4)
     stat(d, "Detections contained", "response_time", "contained", w=6)
     stat(d, "Devices remediated", "device_remediation_time", "remediated", w=6)
     d.add("table", "Response speed by severity", [kpi_target(
@@ -233,7 +264,8 @@ def overview():
 def identity():
     d = Dashboard("ztlens-identity", "Identity",
                   "MFA outcomes, access decisions and privileged access across identity providers.",
-                  variables=[("country", "Country"), ("source", "Source")])
+                  variables=[("country", "Country", "mfa_outcomes_by_country"),
+                             ("source", "Source", "access_decisions")])
     d.add("timeseries", "MFA outcomes", [kpi_target(
         "mfa_outcomes_by_country",
         [("time", TIME), ("success", NUMBER), ("failure", NUMBER), ("challenge", NUMBER)],
@@ -306,7 +338,7 @@ def identity():
 
 def devices():
     d = Dashboard("ztlens-devices", "Devices",
-                  "Device posture as access decisions see it.", variables=[("source", "Source")])
+                  "Device posture as access decisions see it.", variables=[("source", "Source", "allowed_access_by_device_posture")])
     stat(d, "Blocked by device posture", "access_decisions", "events",
          {"decision": "deny_device_posture", "source": "$source"}, w=6)
     d.add("table", "Allowed-access evidence: unmanaged devices", [kpi_target(
@@ -362,7 +394,8 @@ def devices():
 def network():
     d = Dashboard("ztlens-network", "Network",
                   "East-west traffic the network refused, by segment pair.",
-                  variables=[("segment_src", "From segment"), ("segment_dst", "To segment")])
+                  variables=[("segment_src", "From segment", "lateral_movement_attempts"),
+                             ("segment_dst", "To segment", "lateral_movement_attempts")])
     f = {"segment_src": "$segment_src", "segment_dst": "$segment_dst"}
     stat(d, "Blocked lateral flows", "blocked_lateral_movement", "blocked", f, w=6)
     stat(d, "…of them to admin ports", "blocked_lateral_movement", "blocked_admin_port", f, w=6)
@@ -402,7 +435,7 @@ def network():
 def applications():
     d = Dashboard("ztlens-applications", "Applications",
                   "Privileged applications and paths: who was turned away.",
-                  variables=[("target", "Target")])
+                  variables=[("target", "Target", "high_privilege_access_failures")])
     stat(d, "Unsuccessful high-privilege access", "high_privilege_access_failures", "failures",
          {"target": "$target"}, w=6)
     stat(d, "Denied: app not approved", "access_decisions", "events",
@@ -446,9 +479,14 @@ def pipeline():
                     "Dead letters: broken records refused, by when they were refused. Unmapped: "
                     "events no class maps, stored in base_event.")
     d.add("timeseries", "Records per second by source", [prom_target(
-        "sum by (source) (rate(ztlens_ingest_records_total[5m]))", "{{source}}")], unit="rps")
+        "sum by (source) (rate(ztlens_ingest_records_total[$__rate_interval]))", "{{source}}")], unit="rps")
+    d.add("timeseries", "Access decisions per second by source", [prom_target(
+        "sum by (source, decision) (rate(ztlens_ingest_decisions_total[$__rate_interval]))",
+        "{{source}}: {{decision}}")], unit="rps",
+        description="Events stored with a zt_decision, counted as they are ingested: PromQL "
+                    "picks its own window, unlike the KPI gauges.")
     d.add("timeseries", "Dead letters by source and reason", [prom_target(
-        "sum by (source, reason) (increase(ztlens_ingest_dead_letters_total[5m]))",
+        "sum by (source, reason) (increase(ztlens_ingest_dead_letters_total[$__rate_interval]))",
         "{{source}}: {{reason}}")])
     d.add("timeseries", "Kafka consumer lag by topic", [prom_target(
         "sum by (topic) (ztlens_kafka_consumer_lag)", "{{topic}}")])
@@ -456,18 +494,18 @@ def pipeline():
         prom_target("ztlens_lake_buffered_rows", "buffered rows"),
         prom_target("ztlens_lake_wal_bytes", "WAL bytes", ref="B")])
     d.add("timeseries", "Parquet flush p95", [prom_target(
-        "histogram_quantile(0.95, sum by (le) (rate(ztlens_lake_flush_seconds_bucket[5m])))",
+        "histogram_quantile(0.95, sum by (le) (rate(ztlens_lake_flush_seconds_bucket[$__rate_interval])))",
         "p95")], unit="s")
     d.add("timeseries", "API requests by status", [prom_target(
-        "sum by (status) (rate(ztlens_http_requests_total[5m]))", "{{status}}")], unit="reqps")
+        "sum by (status) (rate(ztlens_http_requests_total[$__rate_interval]))", "{{status}}")], unit="reqps")
     d.add("timeseries", "KPI evaluation errors", [prom_target(
-        "sum by (kpi) (increase(ztlens_kpi_evaluation_errors_total[15m]))", "{{kpi}}")])
+        "sum by (kpi) (increase(ztlens_kpi_evaluation_errors_total[$__rate_interval]))", "{{kpi}}")])
     d.add("timeseries", "KPI evaluation time", [prom_target(
         "ztlens_kpi_evaluation_seconds", "{{kpi}}")], unit="s",
         description="Seconds the last /metrics evaluation of each KPI took over metrics.kpi_window_secs.")
     d.add("timeseries", "Flush errors and refused appends", [
-        prom_target("increase(ztlens_lake_flush_errors_total[15m])", "flush errors"),
-        prom_target("increase(ztlens_lake_appends_rejected_total[15m])", "appends refused",
+        prom_target("increase(ztlens_lake_flush_errors_total[$__rate_interval])", "flush errors"),
+        prom_target("increase(ztlens_lake_appends_rejected_total[$__rate_interval])", "appends refused",
                     ref="B")])
     d.add("table", "Event types no class maps", [kpi_target(
         "unmapped_event_types",
@@ -488,7 +526,7 @@ def alerts():
           options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
                    "colorMode": "value", "graphMode": "none"})
     d.add("timeseries", "Alerts fired by rule", [prom_target(
-        "sum by (rule) (increase(ztlens_alerts_fired_total[1h]))", "{{rule}}")], w=18, h=4)
+        "sum by (rule) (increase(ztlens_alerts_fired_total[$__rate_interval]))", "{{rule}}")], w=18, h=4)
     d.add("table", "Firing alerts", [alerts_target(ALERT_COLUMNS, [("state", "firing")])], w=24, h=8,
           description="Alerts whose condition still holds. Each id opens with its evidence rows at "
                       "/api/v1/alerts/{id}.")
@@ -498,10 +536,10 @@ def alerts():
         "ztlens_detection_evaluation_seconds", "{{rule}}")], unit="s",
         description="Seconds the last evaluation of each rule took.")
     d.add("timeseries", "Rule evaluation errors", [prom_target(
-        "sum by (rule) (increase(ztlens_detection_evaluation_errors_total[15m]))", "{{rule}}")])
+        "sum by (rule) (increase(ztlens_detection_evaluation_errors_total[$__rate_interval]))", "{{rule}}")])
     d.add("timeseries", "Notifications by sink", [
-        prom_target("sum by (sink) (rate(ztlens_notifications_sent_total[5m]))", "{{sink}} sent"),
-        prom_target("sum by (sink) (rate(ztlens_notifications_failed_total[5m]))", "{{sink}} failed",
+        prom_target("sum by (sink) (rate(ztlens_notifications_sent_total[$__rate_interval]))", "{{sink}} sent"),
+        prom_target("sum by (sink) (rate(ztlens_notifications_failed_total[$__rate_interval]))", "{{sink}} failed",
                     ref="B")], unit="reqps")
     d.add("timeseries", "Webhook outbox depth", [prom_target(
         "ztlens_notification_outbox_depth", "{{sink}}")],

@@ -64,15 +64,25 @@ pub enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
-    /// Ingest log files (plain or gzip) into the lake.
+    /// Ingest log files (plain or gzip), directories of them, or standard input into the lake.
     Ingest {
-        /// Format of the files (okta, vpcflow, nginx, entra …), or `auto` to recognize each
-        /// file from its content.
+        /// Format of the inputs (okta, vpcflow, nginx, entra …), or `auto` to recognize each
+        /// input from its content.
         #[arg(long)]
         source: String,
-        /// Files to read.
-        #[arg(required = true)]
+        /// Files to read; a directory means every file under it (hidden names skipped), `-`
+        /// standard input.
+        #[arg(required = true, value_hint = clap::ValueHint::AnyPath)]
         paths: Vec<PathBuf>,
+        /// No progress on stderr: only the summary and errors.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Print a shell completion script: `ztlens completions bash > /etc/bash_completion.d/ztlens`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
     /// Evaluate KPIs over the lake (all of them when no ID is given).
     Kpi {

@@ -1,16 +1,15 @@
 //! One function per CLI command. Results go to stdout, progress and warnings to stderr.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use ztlens_analytics::time_range::{format_ms, parse_duration_ms, parse_instant};
 use ztlens_analytics::{Engine, QueryOutput, TimeRange};
-use ztlens_ingest::lake::LakeWriter;
+use ztlens_ingest::Format;
 use ztlens_ingest::lake::dead_letter::read_dead_letters;
-use ztlens_ingest::pipeline::{FileProgress, Pipeline};
-use ztlens_ingest::{Format, Site, SourceFormat};
+use ztlens_ingest::pipeline::Pipeline;
 
 use crate::api;
 use crate::cli::OutputFormat;
@@ -69,183 +68,17 @@ pub async fn serve(mut config: Config, listen: Option<String>) -> Result<(), Box
     // Tests and scripts read this line to find the port when listening on port 0.
     let scheme = if config_tls { "https" } else { "http" };
     println!("ztlens listening on {scheme}://{address}");
+    for (protocol, address, source) in &service.syslog_addresses {
+        let protocol = match protocol {
+            crate::syslog::SyslogProtocol::Tcp => "tcp",
+            crate::syslog::SyslogProtocol::Udp => "udp",
+        };
+        println!("syslog listening on {protocol}://{address} ({source})");
+    }
     api::serve(listener, service.state.clone(), shutdown).await?;
     service.shutdown().await?;
     println!("ztlens stopped; every acknowledged row is in the lake");
     Ok(())
-}
-
-pub async fn ingest(config: Config, source: &str, paths: Vec<PathBuf>) -> Result<(), BoxError> {
-    let chosen: SourceFormat = source.parse()?;
-    let total_files = paths.len();
-    let missing: Vec<String> = paths
-        .iter()
-        .filter(|p| !p.is_file())
-        .map(|p| p.display().to_string())
-        .collect();
-    if !missing.is_empty() {
-        return Err(format!("not a readable file: {}", missing.join(", ")).into());
-    }
-    // `--source auto`: recognize each file from its content; a file no format matches is
-    // reported and skipped, and the others are read.
-    let mut groups: Vec<(Format, Vec<PathBuf>)> = Vec::new();
-    let mut failed: Vec<String> = Vec::new();
-    for path in paths {
-        let format = match chosen {
-            SourceFormat::Named(f) => f,
-            SourceFormat::Auto => match ztlens_ingest::pipeline::detect_file_format(&path) {
-                Ok(Some(format)) => {
-                    eprintln!("{}: detected {format}", path.display());
-                    format
-                }
-                Ok(None) => {
-                    let why = format!(
-                        "{}: not read: no known format matches its content; pass --source NAME (known: {})",
-                        path.display(),
-                        Format::known_names()
-                    );
-                    eprintln!("{why}");
-                    failed.push(why);
-                    continue;
-                }
-                Err(e) => {
-                    let why = format!("{}: not read: {e}", path.display());
-                    eprintln!("{why}");
-                    failed.push(why);
-                    continue;
-                }
-            },
-        };
-        match groups.last_mut() {
-            Some((f, group)) if *f == format => group.push(path),
-            _ => groups.push((format, vec![path])),
-        }
-    }
-    let site = Arc::new(Site::new(&config.site)?);
-    let mut lake = config.lake.clone();
-    // A one-shot ingest gets its own writer id, so it can run beside a server on the same lake.
-    lake.writer_id = Some(format!(
-        "{}-ingest{}",
-        lake.resolved_writer_id(),
-        std::process::id()
-    ));
-    let writer = LakeWriter::open(&lake, None)?;
-    let pipeline = Pipeline::new(site, writer.clone(), None, config.ingest);
-    let started = Instant::now();
-    let file_count: usize = groups.iter().map(|(_, g)| g.len()).sum();
-    let format_names: Vec<&str> = {
-        let mut names: Vec<&str> = groups.iter().map(|(f, _)| f.name()).collect();
-        names.sort_unstable();
-        names.dedup();
-        names
-    };
-    let report = tokio::task::spawn_blocking(move || {
-        let last_report = Mutex::new(Instant::now() - Duration::from_secs(10));
-        let progress = |p: &FileProgress| {
-            let mut last = last_report.lock().expect("not poisoned");
-            if let Some(stats) = &p.stats {
-                let ended = match &p.error {
-                    None => "done".to_string(),
-                    Some(e) => format!("cut short ({e}); stored what came before"),
-                };
-                eprintln!(
-                    "{}: {ended}, {} records, {} rows, {} dead letters{}",
-                    p.path.display(),
-                    stats.records,
-                    stats.total_rows(),
-                    stats.total_dead_letters(),
-                    header_note(stats.header_lines)
-                );
-            } else if last.elapsed() >= Duration::from_secs(1) {
-                *last = Instant::now();
-                let pct = if p.bytes_total == 0 {
-                    100.0
-                } else {
-                    p.bytes_read as f64 * 100.0 / p.bytes_total as f64
-                };
-                eprintln!(
-                    "{}: {pct:5.1}%  {} records read",
-                    p.path.display(),
-                    p.records
-                );
-            }
-        };
-        let mut report: Option<ztlens_ingest::pipeline::FilesReport> = None;
-        for (format, group) in &groups {
-            let part = pipeline.ingest_files(*format, group, &progress)?;
-            match &mut report {
-                Some(r) => {
-                    r.stats.merge(&part.stats);
-                    r.samples.extend(part.samples);
-                    r.files.extend(part.files);
-                }
-                None => report = Some(part),
-            }
-        }
-        Ok::<_, ztlens_ingest::pipeline::IngestError>(report.unwrap_or_default())
-    })
-    .await??;
-    writer.shutdown().await?;
-    let stats = &report.stats;
-    let seconds = started.elapsed().as_secs_f64();
-    println!(
-        "ingested {file_count} file(s) as {} in {seconds:.2} s: {} records{}, {:.1} MB ({:.0} records/s)",
-        format_names.join(" + "),
-        stats.records,
-        header_note(stats.header_lines),
-        stats.bytes as f64 / 1e6,
-        stats.records as f64 / seconds.max(1e-9)
-    );
-    for (table, rows) in &stats.rows {
-        println!("  {:<20} {rows:>12} rows", table.name());
-    }
-    let dead = stats.total_dead_letters();
-    if dead == 0 {
-        println!("dead letters: 0");
-    } else {
-        println!(
-            "dead letters: {dead} (stored under {}; list them with `ztlens dead-letters`)",
-            ztlens_ingest::lake::layout::dead_letter_dir(&config.lake.data_dir).display()
-        );
-        for (kind, n) in &stats.dead_letters {
-            println!("  {:<20} {n:>12}", kind.as_str());
-        }
-        for sample in &report.samples {
-            println!(
-                "  e.g. {}  {}: {}",
-                sample.origin, sample.kind, sample.reason
-            );
-        }
-    }
-    failed.extend(report.files.iter().filter_map(|f| {
-        f.error.as_ref().map(|e| {
-            format!(
-                "{}: {e} (after {} records)",
-                f.path.display(),
-                f.stats.records
-            )
-        })
-    }));
-    if !failed.is_empty() {
-        return Err(format!(
-            "{} of {} file(s) were not read whole (everything read is stored):\n  {}",
-            failed.len(),
-            total_files,
-            failed.join("\n  ")
-        )
-        .into());
-    }
-    Ok(())
-}
-
-/// ", N header line(s)" when the input had lines that hold no event (VPC flow and Zeek headers),
-/// so records, rows and dead letters add up in the summary.
-fn header_note(header_lines: u64) -> String {
-    if header_lines == 0 {
-        String::new()
-    } else {
-        format!(", {header_lines} header line(s)")
-    }
 }
 
 fn engine(config: &Config) -> Result<Engine, BoxError> {
@@ -957,6 +790,7 @@ pub async fn demo(mut config: Config, listen: &str, rate: u32) -> Result<(), Box
     let shutdown = shutdown_signal()?;
     let base = format!("http://{address}");
     println!("ztlens demo is running.");
+    println!("  overview  {base}/");
     println!("  KPIs      {base}/api/v1/kpis");
     println!("  a KPI     {base}/api/v1/kpis/mfa_outcomes_by_country?from=now-1h&step=5m");
     println!("  alerts    {base}/api/v1/alerts?state=firing");

@@ -52,6 +52,8 @@ pub struct Config {
     pub detections: crate::detect::DetectionsConfig,
     /// Where alerts are sent: Alertmanager and signed webhooks.
     pub notifications: crate::detect::notify::NotificationsConfig,
+    /// Syslog listeners (`[[syslog]]`, one per port), each with its source format.
+    pub syslog: Vec<crate::syslog::SyslogConfig>,
     /// Directory of extra or replacement KPI `.sql` files (and detection rules in its
     /// `detections/` folder).
     pub queries_dir: Option<PathBuf>,
@@ -84,8 +86,10 @@ pub struct ServerConfig {
     /// 421. Empty: `localhost`, `127.0.0.1` and `::1` when listening on loopback (so a web page
     /// cannot reach the API through DNS rebinding), any host otherwise. `"*"` allows any.
     pub allowed_hosts: Vec<String>,
-    /// Origins (`https://grafana.example.com`) besides the API's own from which browsers may
-    /// send requests that change something (POST); others get 403.
+    /// Origins (`https://grafana.example.com`) besides the API's own whose pages browsers let
+    /// call the API: they get CORS headers (preflights answered, `Authorization` allowed) and
+    /// may send requests that change something (POST, DELETE); other origins get 403 for those
+    /// and no CORS headers.
     pub allowed_origins: Vec<String>,
     /// Requests per second each API token may send (all requests together when no tokens are
     /// configured); more get 429 with `Retry-After`. 0 turns the limit off. The health probes
@@ -142,6 +146,18 @@ impl ServerConfig {
         {
             return Err(format!(
                 "allowed_hosts and allowed_origins hold an empty entry {bad:?}"
+            ));
+        }
+        if let Some(bad) = self.allowed_origins.iter().find(|o| {
+            let o = o.trim_end_matches('/');
+            let authority = o
+                .strip_prefix("https://")
+                .or_else(|| o.strip_prefix("http://"));
+            authority.is_none_or(|a| a.is_empty() || a.contains('/'))
+                || axum::http::HeaderValue::from_str(o).is_err()
+        }) {
+            return Err(format!(
+                "allowed_origins entry {bad:?} is not an origin (http[s]://host[:port])"
             ));
         }
         Ok(())
@@ -307,6 +323,9 @@ impl Config {
         self.notifications
             .validate()
             .map_err(|e| invalid("notifications")(&e))?;
+        for listener in &self.syslog {
+            listener.validate().map_err(|e| invalid("syslog")(&e))?;
+        }
         Ok(())
     }
 }

@@ -3,9 +3,11 @@
 //! Layout of the binary, each module importing only those listed before it (and the library
 //! crates; `main` wires them):
 //! - `auth`: API tokens and their scopes;
+//! - `syslog`: `[[syslog]]` listeners (TCP, UDP) feeding the ingest pipeline;
 //! - `tls`: `[server.tls]`, the rustls acceptor with a certificate reloaded on change;
 //! - `config`: `ztlens.toml` + `ZTLENS_*` environment; each section validates itself;
 //! - `metrics`: the Prometheus registry and KPI gauges;
+//! - `otlp`: OpenTelemetry log requests (protobuf, JSON) read into ingest messages;
 //! - `status`: the typed answers about the service (status, maturity report);
 //! - `synth`: the synthetic company generator and its ground truth;
 //! - `service`: wiring shared by `serve` and `demo` (writer, engine, background tasks) and the
@@ -14,6 +16,7 @@
 //! - `kafka_mock`: `ztlens kafka-mock`, a broker-less Kafka for trying and testing the Kafka source;
 //! - `bench`: `ztlens bench`, throughput and latency figures on generated data;
 //! - `cli`: the command line (clap) and [`cli::OutputFormat`];
+//! - `ingest_command`: `ztlens ingest` (files, directories, standard input, progress);
 //! - `commands`: one function per CLI command.
 //!
 //! So the service never depends on the HTTP layer, and nothing but `main` reaches `commands`.
@@ -25,11 +28,14 @@ mod cli;
 mod commands;
 mod config;
 mod detect;
+mod ingest_command;
 mod kafka_mock;
 mod metrics;
+mod otlp;
 mod service;
 mod status;
 mod synth;
+mod syslog;
 mod tls;
 
 use std::process::ExitCode;
@@ -40,6 +46,12 @@ use crate::cli::{Cli, Command, OutputFormat};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Completions { shell } = cli.command {
+        // Needs no configuration: it runs wherever the binary is installed.
+        use clap::CommandFactory;
+        clap_complete::generate(shell, &mut Cli::command(), "ztlens", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
     let default_log = match cli.command {
         Command::Serve { .. } | Command::Demo { .. } => "info",
         _ => "warn",
@@ -80,7 +92,12 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve { listen } => commands::serve(config, listen).await,
-            Command::Ingest { source, paths } => commands::ingest(config, &source, paths).await,
+            Command::Ingest {
+                source,
+                paths,
+                quiet,
+            } => ingest_command::ingest(config, &source, paths, quiet).await,
+            Command::Completions { .. } => unreachable!("handled before the configuration"),
             Command::Kpi {
                 id,
                 from,

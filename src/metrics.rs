@@ -35,6 +35,7 @@ pub struct Metrics {
     pub kpi_last_evaluation: GaugeVec,
     pub kpi_evaluation_seconds: GaugeVec,
     pub detections: DetectionMetrics,
+    pub syslog: crate::syslog::SyslogMetrics,
     max_series_per_kpi: usize,
 }
 
@@ -243,6 +244,7 @@ impl Metrics {
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
         let detections = DetectionMetrics::new(&registry)?;
+        let syslog = crate::syslog::SyslogMetrics::new(&registry)?;
         Ok(Self {
             registry,
             ingest,
@@ -257,6 +259,7 @@ impl Metrics {
             kpi_last_evaluation,
             kpi_evaluation_seconds,
             detections,
+            syslog,
             max_series_per_kpi,
         })
     }

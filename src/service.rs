@@ -56,6 +56,8 @@ impl AppState {
 
 pub struct Service {
     pub state: AppState,
+    /// The syslog listeners' bound addresses, with protocol and source, in `[[syslog]]` order.
+    pub syslog_addresses: Vec<(crate::syslog::SyslogProtocol, std::net::SocketAddr, String)>,
     kafka: Option<KafkaSource>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -134,6 +136,18 @@ impl Service {
         } else {
             None
         };
+        // Bound before anything runs, so a port in use fails the start.
+        let syslog_listeners = config
+            .syslog
+            .iter()
+            .map(crate::syslog::SyslogListener::bind)
+            .collect::<Result<Vec<_>, _>>()?;
+        let syslog_addresses = config
+            .syslog
+            .iter()
+            .zip(&syslog_listeners)
+            .map(|(c, l)| Ok((c.protocol, l.local_addr()?, c.source.clone())))
+            .collect::<Result<Vec<_>, std::io::Error>>()?;
         let config_detections = config.detections.clone();
         let state = AppState {
             engine,
@@ -195,11 +209,19 @@ impl Service {
                 stopped.clone(),
             )));
         }
+        for listener in syslog_listeners {
+            tasks.push(tokio::spawn(listener.run(
+                state.pipeline.clone(),
+                state.metrics.syslog.clone(),
+                stopped.clone(),
+            )));
+        }
         if state.config.server.maintenance_interval_secs > 0 {
             tasks.push(tokio::spawn(maintenance(state.clone(), stopped)));
         }
         Ok(Self {
             state,
+            syslog_addresses,
             kafka,
             stop,
             tasks,

@@ -354,3 +354,78 @@ fn a_broken_tls_certificate_stops_start_up() {
         "{stderr}"
     );
 }
+
+/// A browser app on a listed origin gets CORS: its preflight is answered before any token
+/// check, its answers (errors too) carry `Access-Control-Allow-Origin`, and it may POST;
+/// another origin gets no CORS headers and no POST.
+#[test]
+fn listed_origins_get_cors_and_others_do_not() {
+    let app = "https://grafana.example.com";
+    let (_dir, server) =
+        serve_empty(&[("ZTLENS_SERVER__ALLOWED_ORIGINS", &format!("[\"{app}/\"]"))]);
+    let preflight = |origin: &str| {
+        request(
+            &server.address,
+            "OPTIONS",
+            "/api/v1/query",
+            &[
+                ("Origin", origin),
+                ("Access-Control-Request-Method", "POST"),
+                (
+                    "Access-Control-Request-Headers",
+                    "authorization, content-type",
+                ),
+            ],
+            b"",
+        )
+    };
+    let r = preflight(app);
+    assert!(r.status < 300, "{} {}", r.status, r.text());
+    assert_eq!(r.header("access-control-allow-origin"), Some(app));
+    let methods = r
+        .header("access-control-allow-methods")
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    assert!(methods.contains("POST"), "{methods}");
+    let allowed = r
+        .header("access-control-allow-headers")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(allowed.contains("authorization"), "{allowed}");
+    let r = preflight("https://attacker.example");
+    assert_eq!(r.header("access-control-allow-origin"), None);
+
+    let cross_site = [("Origin", app), ("Sec-Fetch-Site", "cross-site")];
+    let r = server.post("/api/v1/query", &cross_site, b"SELECT 1 AS one");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("access-control-allow-origin"), Some(app));
+    let r = server.post("/api/v1/query", &cross_site, b"DROP TABLE authentication");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.header("access-control-allow-origin"), Some(app));
+    let r = server.post(
+        "/api/v1/query",
+        &[
+            ("Origin", "https://attacker.example"),
+            ("Sec-Fetch-Site", "cross-site"),
+        ],
+        b"SELECT 1",
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.header("access-control-allow-origin"), None);
+
+    // What is not an origin is refused at start.
+    let out = ztlens()
+        .arg("config")
+        .env(
+            "ZTLENS_SERVER__ALLOWED_ORIGINS",
+            "[\"grafana.example.com/path\"]",
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not an origin"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

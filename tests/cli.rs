@@ -252,7 +252,7 @@ fn ingest_auto_recognizes_each_file_and_refuses_an_unknown_one() {
     assert!(
         stderr.contains("notes.txt: not read: no known format matches")
             && stderr.contains("--source NAME")
-            && stderr.contains("1 of 2 file(s) were not read whole"),
+            && stderr.contains("1 of 2 input(s) were not read whole"),
         "{stderr}"
     );
     let stored = run_ok(ztlens().arg("query").arg("--data-dir").arg(&other).args([
@@ -261,6 +261,137 @@ fn ingest_auto_recognizes_each_file_and_refuses_an_unknown_one() {
         "SELECT count(*) AS n FROM http_activity",
     ]));
     assert_eq!(stored, "n\n1\n");
+}
+
+/// `ztlens ingest -` reads standard input (plain or gzip, named or recognized), a directory
+/// means every file under it, `--quiet` prints only the summary, and nothing is read twice.
+#[test]
+fn ingest_reads_standard_input_and_directories() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let line = |i: usize| {
+        format!(
+            "10.0.0.1 - - [02/Mar/2026:10:00:00 +0000] \"GET /p{i} HTTP/1.1\" 200 1 \"-\" \"ua\"\n"
+        )
+    };
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(logs.join("2026/03")).unwrap();
+    std::fs::write(logs.join("a.log"), (0..3).map(line).collect::<String>()).unwrap();
+    std::fs::write(
+        logs.join("2026/03/b.log"),
+        (3..7).map(line).collect::<String>(),
+    )
+    .unwrap();
+    // Hidden files (an editor's swap file, a .gitkeep) are not logs.
+    std::fs::write(logs.join(".hidden.log"), line(99)).unwrap();
+    let stdin_body: String = (100..105).map(line).collect();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(stdin_body.as_bytes()).unwrap();
+    let stdin_gzip = gz.finish().unwrap();
+
+    let lake = dir.path().join("lake");
+    let ingest = |source: &str, args: &[&std::ffi::OsStr], stdin: &[u8]| {
+        let mut child = ztlens()
+            .arg("ingest")
+            .arg("--data-dir")
+            .arg(&lake)
+            .args(["--source", source])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, stdout, stderr) = ingest(
+        "nginx",
+        &[logs.as_os_str(), std::ffi::OsStr::new("-")],
+        stdin_body.as_bytes(),
+    );
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains("ingested 3 input(s) as nginx"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{:<20} {:>12} rows", "http_activity", 12)),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("a.log: done, 3 records")
+            && stderr.contains("b.log: done, 4 records")
+            && stderr.contains("-: done, 5 records")
+            && !stderr.contains(".hidden"),
+        "{stderr}"
+    );
+    // Gzip on standard input, recognized under `auto`, quietly.
+    let (ok, stdout, stderr) = ingest(
+        "auto",
+        &[std::ffi::OsStr::new("-"), std::ffi::OsStr::new("--quiet")],
+        &stdin_gzip,
+    );
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains("ingested 1 input(s) as nginx"), "{stdout}");
+    assert!(stderr.is_empty(), "--quiet printed: {stderr}");
+    let refs = run_ok(ztlens().arg("query").arg("--data-dir").arg(&lake).args([
+        "--format",
+        "csv",
+        "SELECT raw_ref FROM http_activity WHERE raw_ref LIKE 'stdin%' ORDER BY raw_ref",
+    ]));
+    assert_eq!(
+        refs.lines().skip(1).collect::<Vec<_>>(),
+        [
+            "stdin:1", "stdin:1", "stdin:2", "stdin:2", "stdin:3", "stdin:3", "stdin:4", "stdin:4",
+            "stdin:5", "stdin:5"
+        ],
+        "{refs}"
+    );
+    // What cannot be read is named before anything is stored.
+    let (ok, _, stderr) = ingest(
+        "nginx",
+        &[
+            dir.path().join("nowhere").as_os_str(),
+            std::ffi::OsStr::new("-"),
+            std::ffi::OsStr::new("-"),
+        ],
+        b"",
+    );
+    assert!(!ok && stderr.contains("only once"), "{stderr}");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let (ok, _, stderr) = ingest("nginx", &[empty.as_os_str()], b"");
+    assert!(
+        !ok && stderr.contains("no files in this directory"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = ingest("auto", &[std::ffi::OsStr::new("-")], b"hello, world\n");
+    assert!(
+        !ok && stderr.contains("standard input: no known format matches"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn completions_are_printed_for_each_shell_without_a_configuration() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef ztlens"),
+        ("fish", "complete -c ztlens"),
+    ] {
+        let out = run_ok(
+            ztlens()
+                .args(["completions", shell])
+                .env("ZTLENS_CONFIG", "/nonexistent/ztlens.toml"),
+        );
+        assert!(
+            out.contains(marker) && out.contains("ingest"),
+            "{shell}: {out}"
+        );
+    }
 }
 
 /// Regression: a truncated `.gz` discarded every record before the cut, and a later corrupt
@@ -297,7 +428,7 @@ fn a_truncated_file_keeps_what_was_read_and_the_others_are_stored() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("cut.log.gz: cut short") && stderr.contains("1 of 3 file(s)"),
+        stderr.contains("cut.log.gz: cut short") && stderr.contains("1 of 3 input(s)"),
         "{stderr}"
     );
     let stored: u64 = run_ok(ztlens().arg("query").arg("--data-dir").arg(&lake).args([

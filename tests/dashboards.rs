@@ -202,6 +202,53 @@ fn dashboards_are_valid_and_every_panel_queries_what_the_server_serves() {
                     .collect()
             })
             .unwrap_or_default();
+        // Dropdown variables: the values a KPI label takes, exactly the label's values in the
+        // KPI's own rows over the range.
+        for variable in dashboard["templating"]["list"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let name = variable["name"].as_str().unwrap();
+            if variable["type"] == "textbox" {
+                continue;
+            }
+            assert_eq!(variable["type"], "query", "{file}: variable {name}");
+            assert_eq!(
+                variable["datasource"]["uid"], "ztlens-api",
+                "{file}: {name}"
+            );
+            assert_eq!(variable["allValue"], "*", "{file}: {name}: All must send *");
+            let query = &variable["query"]["infinityQuery"];
+            let url = query["url"].as_str().unwrap();
+            let kpi = url
+                .strip_prefix("/api/v1/kpis/")
+                .and_then(|r| r.strip_suffix(&format!("/labels/{name}/values")))
+                .unwrap_or_else(|| panic!("{file}: variable {name} lists {url}"));
+            assert_eq!(query["root_selector"], "values", "{file}: {name}");
+            let range = format!("from={from_ms}&to={to_ms}");
+            let listed = server.get(&format!("{url}?{range}"));
+            assert_eq!(listed.status, 200, "{file}: {url}: {}", listed.text());
+            let listed: Vec<String> = listed.json()["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["value"].as_str().unwrap().to_string())
+                .collect();
+            let rows = server.get(&format!("/api/v1/kpis/{kpi}?{range}")).json();
+            let expected: BTreeSet<String> = rows["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|r| r[name].as_str().map(str::to_string))
+                .collect();
+            assert!(!expected.is_empty(), "{file}: {kpi} has no {name} values");
+            assert_eq!(
+                listed,
+                expected.into_iter().collect::<Vec<_>>(),
+                "{file}: variable {name}"
+            );
+        }
         // Annotation queries: the alert list, with the columns Grafana reads.
         for annotation in dashboard["annotations"]["list"]
             .as_array()
@@ -245,6 +292,11 @@ fn dashboards_are_valid_and_every_panel_queries_what_the_server_serves() {
                 );
                 if ds == "ztlens-prometheus" {
                     let expr = target["expr"].as_str().unwrap();
+                    // Windows follow the dashboard (scrape interval, range), never fixed.
+                    assert!(
+                        expr.split('[').skip(1).all(|w| w.starts_with("$__")),
+                        "{file}/{title}: {expr} has a fixed window"
+                    );
                     let used = metric_names(expr);
                     assert!(
                         !used.is_empty(),
@@ -337,7 +389,8 @@ fn dashboards_are_valid_and_every_panel_queries_what_the_server_serves() {
                                 variables.contains(&v[1..]),
                                 "{file}/{title}: variable {v} is not defined"
                             );
-                            String::new()
+                            // What "All" sends.
+                            "*".to_string()
                         }
                         v => v.to_string(),
                     };
@@ -376,7 +429,109 @@ fn dashboards_are_valid_and_every_panel_queries_what_the_server_serves() {
         all.len()
     );
     check_alert_rules(&catalog);
+    check_overview_page(&server, (from_ms, to_ms));
     drop(mock);
+}
+
+/// The built-in overview page at `/`, loaded in headless Chromium (Debian's `chromium`, which
+/// `scripts/test` installs): no script error and no console error, and every number it shows
+/// is the one the API returns for the same range.
+fn check_overview_page(server: &Server, (from_ms, to_ms): (i64, i64)) {
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!(
+        "http://{}/?from={from_ms}&to={to_ms}&step=1d",
+        server.address
+    );
+    let out = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=30000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(&url)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("chromium cannot run ({e}); `./scripts/test --deps-only` installs it")
+        });
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let console = String::from_utf8_lossy(&out.stderr);
+    let console_errors: Vec<&str> = console
+        .lines()
+        .filter(|l| {
+            l.contains("CONSOLE")
+                && (l.contains("Error") || l.contains("Uncaught") || l.contains("Refused"))
+        })
+        .collect();
+    assert!(
+        console_errors.is_empty(),
+        "console errors:\n{}",
+        console_errors.join("\n")
+    );
+    assert!(
+        dom.contains("data-loaded=\"true\""),
+        "the page did not finish loading:\n{dom}\n{console}"
+    );
+    assert!(
+        dom.contains("<pre id=\"errors\" hidden=\"\"></pre>"),
+        "page errors:\n{dom}"
+    );
+    // Each headline card against its KPI.
+    let attribute = |tag: &str, name: &str| -> Option<String> {
+        let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
+        Some(tag[start..start + tag[start..].find('"')?].to_string())
+    };
+    let range = format!("from={from_ms}&to={to_ms}&step=1d");
+    let mut cards = 0;
+    for tag in dom
+        .split('<')
+        .filter(|t| t.starts_with("div class=\"card\""))
+    {
+        let kpi = attribute(tag, "data-kpi").unwrap();
+        let metric = attribute(tag, "data-metric").unwrap();
+        let filter = attribute(tag, "data-filter").unwrap();
+        let shown: f64 = attribute(tag, "data-value").unwrap().parse().unwrap();
+        let body = server
+            .get(&format!("/api/v1/kpis/{kpi}?{range}&{filter}"))
+            .json();
+        assert_eq!(
+            Some(shown),
+            body["value"][&metric].as_f64(),
+            "{kpi} {filter} {metric}"
+        );
+        cards += 1;
+    }
+    assert_eq!(cards, 8, "{dom}");
+    let maturity = server
+        .get(&format!("/api/v1/maturity?from={from_ms}&to={to_ms}"))
+        .json();
+    for pillar in maturity["pillars"].as_array().unwrap() {
+        let row = format!(
+            "data-pillar=\"{}\"><td>{}</td><td class=\"level-{}\" data-level=\"{}\"",
+            pillar["pillar"].as_str().unwrap(),
+            pillar["pillar"].as_str().unwrap(),
+            pillar["level"],
+            pillar["level"]
+        );
+        assert!(dom.contains(&row), "{row} not in\n{dom}");
+    }
+    let alerts = server
+        .get(&format!(
+            "/api/v1/alerts?from={from_ms}&to={to_ms}&limit=10"
+        ))
+        .json();
+    let listed = dom.matches("data-alert=").count();
+    assert_eq!(listed, alerts.as_array().unwrap().len(), "{dom}");
+    assert!(listed > 0, "the dataset's attack story raises alerts");
 }
 
 /// An Infinity query of the access-path map: its parameters are the endpoint's, the root

@@ -256,3 +256,107 @@ fn config_command_rejects_unknown_keys_and_redacts_secrets() {
         "{shown}"
     );
 }
+
+/// The OpenTelemetry Collector example: no collector installs from the package registries, so
+/// this checks what ztlens depends on (Debian's python3-yaml reads the file, as docker-compose
+/// does): components of the contrib distribution, pipelines that reference only what is
+/// defined, the exporter pointed at a ztlens base URL in an encoding `/v1/logs` reads, a
+/// bearer token from the environment rather than in the file, and `ztlens.source` values that
+/// name sources. `otelcol-contrib validate` is the complete check (docs/operations.md).
+#[test]
+fn the_opentelemetry_collector_example_ships_to_ztlens() {
+    let json = tool(
+        "/usr/bin/python3",
+        &[
+            "-c",
+            "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+            "deploy/otelcol/otelcol-ztlens.yaml",
+        ],
+    );
+    let config: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let kind = |id: &str| id.split('/').next().unwrap().to_string();
+    let known = [
+        ("receivers", &["filelog", "file_log", "syslog", "otlp"][..]),
+        (
+            "processors",
+            &["memory_limiter", "batch", "resource", "attributes"][..],
+        ),
+        ("exporters", &["otlphttp", "otlp_http"][..]),
+        ("extensions", &["file_storage"][..]),
+    ];
+    let mut defined = std::collections::BTreeMap::new();
+    for (section, kinds) in known {
+        let ids: Vec<String> = config[section]
+            .as_object()
+            .unwrap_or_else(|| panic!("no {section}"))
+            .keys()
+            .cloned()
+            .collect();
+        for id in &ids {
+            assert!(
+                kinds.contains(&kind(id).as_str()),
+                "{section}: unknown component {id}"
+            );
+        }
+        defined.insert(section, ids);
+    }
+    let mut used: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    for (name, pipeline) in config["service"]["pipelines"].as_object().unwrap() {
+        assert!(
+            name.starts_with("logs"),
+            "pipeline {name} is not a logs pipeline"
+        );
+        for section in ["receivers", "processors", "exporters"] {
+            for id in pipeline[section].as_array().unwrap() {
+                let id = id.as_str().unwrap();
+                assert!(
+                    defined[section].iter().any(|d| d == id),
+                    "pipeline {name} uses undefined {section} {id}"
+                );
+                used.insert(id.to_string());
+            }
+        }
+    }
+    for section in ["receivers", "exporters"] {
+        for id in &defined[section] {
+            assert!(used.contains(id), "{id} is defined but no pipeline uses it");
+        }
+    }
+    for id in config["service"]["extensions"].as_array().unwrap() {
+        assert!(
+            defined["extensions"]
+                .iter()
+                .any(|d| d == id.as_str().unwrap())
+        );
+    }
+    for (id, exporter) in config["exporters"].as_object().unwrap() {
+        let endpoint = exporter["endpoint"].as_str().unwrap();
+        assert!(
+            endpoint.starts_with("https://")
+                && !endpoint.trim_end_matches('/').ends_with("/v1/logs"),
+            "{id}: endpoint {endpoint} is the base URL (the exporter adds /v1/logs)"
+        );
+        assert!(matches!(
+            exporter["encoding"].as_str(),
+            Some("proto" | "json")
+        ));
+        assert!(matches!(
+            exporter["compression"].as_str(),
+            Some("gzip" | "none")
+        ));
+        let auth = exporter["headers"]["Authorization"].as_str().unwrap();
+        assert!(
+            auth.starts_with("Bearer ${env:") && auth.ends_with('}'),
+            "{id}: the token must come from the environment, not the file"
+        );
+    }
+    for (id, receiver) in config["receivers"].as_object().unwrap() {
+        let source = receiver["resource"]["ztlens.source"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id} sets no ztlens.source"));
+        assert!(
+            source == "auto" || ztlens_ingest::Format::from_name(source).is_some(),
+            "{id}: ztlens.source {source} names no source"
+        );
+    }
+}

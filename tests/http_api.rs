@@ -671,6 +671,53 @@ fn drill_down_and_evidence_match_the_truth(server: &Server, dataset: &Path) {
         (want("okta", "deny_policy") + want("okta", "challenge_mfa")) as f64
     );
 
+    // A label's values, for a Grafana dropdown: the truth's, filtered by the other labels;
+    // `*` (the dropdown's "All") filters nothing.
+    let truth_values = |label: &str, keep: &dyn Fn(&Value) -> bool| -> Vec<String> {
+        let set: std::collections::BTreeSet<String> = truth["kpis"]["access_decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| keep(r))
+            .map(|r| r[label].as_str().unwrap().to_string())
+            .collect();
+        set.into_iter().collect()
+    };
+    let values = |query: &str| -> Vec<String> {
+        let r = server.get(&format!("/api/v1/kpis/access_decisions/labels/{query}"));
+        assert_eq!(r.status, 200, "{query}: {}", r.text());
+        r.json()["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["value"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        values(&format!("source/values?{range}&decision=*")),
+        truth_values("source", &|_| true)
+    );
+    assert_eq!(
+        values(&format!(
+            "decision/values?{range}&source=okta&decision=allow"
+        )),
+        truth_values("decision", &|r| r["source"] == "okta"),
+        "the label's own filter does not narrow its dropdown"
+    );
+    let r = server.get(&format!(
+        "/api/v1/kpis/access_decisions/labels/country/values?{range}"
+    ));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no label \"country\"")),
+        "{}",
+        r.text()
+    );
+    let r = server.get(&format!("/api/v1/kpis/nope/labels/source/values?{range}"));
+    assert_eq!(r.status, 404, "{}", r.text());
+
     // Evidence, page by page.
     let expected = want("okta", "deny_credentials");
     assert!(
@@ -759,4 +806,371 @@ fn rows_flushed_after_a_partition_was_read_stay_visible() {
         flushed();
         assert_eq!(count(), round * 5, "after flush {round}");
     }
+}
+
+/// Protocol Buffers by hand (field key, varint lengths), independent of the server's decoder.
+mod protobuf {
+    pub fn varint(mut n: u64, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+
+    /// A length-delimited field (string, bytes, message).
+    pub fn field(tag: u64, bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        varint(tag << 3 | 2, &mut out);
+        varint(bytes.len() as u64, &mut out);
+        out.extend_from_slice(bytes);
+        out
+    }
+
+    pub fn string_value(s: &str) -> Vec<u8> {
+        field(1, s.as_bytes())
+    }
+
+    pub fn key_value(key: &str, value: &str) -> Vec<u8> {
+        [field(1, key.as_bytes()), field(2, &string_value(value))].concat()
+    }
+
+    /// A LogRecord with a string body and attributes, plus fields ztlens skips: time
+    /// (fixed64), severity (varint), trace id (bytes).
+    pub fn log_record(body: &str, attributes: &[(&str, &str)]) -> Vec<u8> {
+        let mut out = vec![0x09];
+        out.extend_from_slice(&1_772_438_400_000_000_000u64.to_le_bytes());
+        out.extend_from_slice(&[0x10, 9]);
+        out.extend(field(5, &string_value(body)));
+        for (k, v) in attributes {
+            out.extend(field(6, &key_value(k, v)));
+        }
+        out.extend(field(9, &[0xab; 16]));
+        out
+    }
+
+    /// An ExportLogsServiceRequest of one resource (its attributes) and one scope.
+    pub fn request(resource: &[(&str, &str)], records: &[Vec<u8>]) -> Vec<u8> {
+        let resource: Vec<u8> = resource
+            .iter()
+            .flat_map(|(k, v)| field(1, &key_value(k, v)))
+            .collect();
+        let mut scope = field(1, &field(1, b"io.opentelemetry.contrib.filelog"));
+        for record in records {
+            scope.extend(field(2, record));
+        }
+        field(1, &[field(1, &resource), field(2, &scope)].concat())
+    }
+}
+
+/// OTLP/HTTP logs as an OpenTelemetry Collector's `otlphttp` exporter sends them: protobuf
+/// (gzip) and JSON, sources from the resource, the record or the content; broken records kept
+/// as dead letters and reported as a partial success; errors as `google.rpc.Status`.
+#[test]
+fn otlp_logs_in_protobuf_and_json_are_ingested() {
+    let (_dir, server) = serve_empty(&[("ZTLENS_SERVER__MAX_BODY_BYTES", "100000")]);
+    let okta: Vec<String> = okta_events((0..3).map(|i| format!("otlp-{i}")))
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let mut records: Vec<Vec<u8>> = okta.iter().map(|e| protobuf::log_record(e, &[])).collect();
+    records.push(protobuf::log_record("{\"uuid\": ", &[]));
+    let body = protobuf::request(&[("ztlens.source", "okta"), ("host.name", "c1")], &records);
+    let r = server.post(
+        "/v1/logs",
+        &[
+            ("Content-Type", "application/x-protobuf"),
+            ("Content-Encoding", "gzip"),
+        ],
+        &gzip(&body),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/x-protobuf"));
+    // partial_success { rejected_log_records: 1, error_message: … }
+    assert_eq!(r.body[0], 0x0a, "{:?}", r.body);
+    let length_bytes = r.body[1..].iter().take_while(|b| *b & 0x80 != 0).count() + 1;
+    let partial_success = &r.body[1 + length_bytes..];
+    assert_eq!(&partial_success[..2], &[0x08, 0x01], "{:?}", r.body);
+    assert!(r.text().contains("dead letters"), "{}", r.text());
+
+    // JSON: a record naming its source beats the resource; no name at all means `auto`.
+    let nginx =
+        r#"10.0.0.1 - - [02/Mar/2026:10:00:00 +0000] \"GET /admin HTTP/1.1\" 403 10 \"-\" \"ua\""#;
+    let json = format!(
+        r#"{{"resourceLogs": [
+          {{"resource": {{"attributes": [{{"key": "ztlens.source", "value": {{"stringValue": "okta"}}}}]}},
+            "scopeLogs": [{{"logRecords": [{{"timeUnixNano": "1772438400000000000", "body": {{"stringValue": "{nginx}"}},
+              "attributes": [{{"key": "ztlens.source", "value": {{"stringValue": "nginx"}}}}]}}]}}]}},
+          {{"scopeLogs": [{{"logRecords": [{{"body": {{"stringValue": "{nginx}"}}}}]}}]}}]}}"#
+    );
+    let r = server.post(
+        "/v1/logs",
+        &[("Content-Type", "application/json")],
+        json.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.json(), serde_json::json!({}));
+
+    // What is not OTLP: the wrong media type, a broken body, a source that does not exist.
+    let r = server.post("/v1/logs", &[("Content-Type", "text/plain")], b"x");
+    assert_eq!(r.status, 415, "{}", r.text());
+    let r = server.post(
+        "/v1/logs",
+        &[("Content-Type", "application/x-protobuf")],
+        &[0x0a, 0xff, 0x01],
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/x-protobuf"));
+    assert!(r.text().contains("invalid_otlp"), "{}", r.text());
+    let unknown = protobuf::request(
+        &[("ztlens.source", "salesforce")],
+        &[protobuf::log_record("{}", &[])],
+    );
+    // A record naming no source is a dead letter reported as rejected, not a refused request.
+    let r = server.post(
+        "/v1/logs",
+        &[("Content-Type", "application/x-protobuf")],
+        &unknown,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("salesforce"), "{}", r.text());
+    let r = server.post(
+        "/v1/logs",
+        &[
+            ("Content-Type", "application/json"),
+            ("Content-Encoding", "zstd"),
+        ],
+        b"{}",
+    );
+    assert_eq!(r.status, 415, "{}", r.text());
+    // Regression: 64 KiB of gzip holding millions of empty records was decoded into
+    // gigabytes; the records are counted on the wire first.
+    let empty_records = [0x12u8, 0x00].repeat(600_000);
+    let mut bomb = vec![0x0a];
+    let mut scope = vec![0x12];
+    let mut length = Vec::new();
+    protobuf::varint(empty_records.len() as u64, &mut length);
+    scope.extend(length);
+    scope.extend(&empty_records);
+    protobuf::varint(scope.len() as u64, &mut bomb);
+    bomb.extend(scope);
+    let compressed = gzip(&bomb);
+    assert!(compressed.len() < 100_000, "{}", compressed.len());
+    let r = server.post(
+        "/v1/logs",
+        &[
+            ("Content-Type", "application/x-protobuf"),
+            ("Content-Encoding", "gzip"),
+        ],
+        &compressed,
+    );
+    assert_eq!(r.status, 413, "{}", r.text());
+    let r = server.post(
+        "/v1/logs",
+        &[("Content-Type", "application/json")],
+        &vec![b' '; 100_001],
+    );
+    assert_eq!(r.status, 413, "{}", r.text());
+
+    let count = |sql: &str| {
+        let r = server.post(
+            "/api/v1/query",
+            &[],
+            serde_json::json!({ "sql": sql }).to_string().as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["rows"].clone()
+    };
+    // Each row names its request and its record's place in it.
+    let refs: Vec<String> = count("SELECT raw_ref FROM authentication ORDER BY raw_ref")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["raw_ref"].as_str().unwrap().to_string())
+        .collect();
+    let request = refs[0].rsplit_once(':').unwrap().0.to_string();
+    assert!(request.starts_with("otlp:"), "{refs:?}");
+    assert_eq!(
+        refs,
+        (1..=3)
+            .map(|n| format!("{request}:{n}"))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        count("SELECT count(*) AS n FROM http_activity WHERE raw_ref LIKE 'otlp:%'"),
+        serde_json::json!([{"n": 2}])
+    );
+    assert_eq!(
+        count("SELECT source, kind FROM dead_letters ORDER BY kind"),
+        serde_json::json!([
+            {"source": "okta", "kind": "truncated"},
+            {"source": "auto", "kind": "unknown_format"},
+        ])
+    );
+}
+
+/// Syslog as firewalls and web servers send it: RFC 5424 with octet counting and RFC 3164 with
+/// newlines on one TCP connection, UDP datagrams read as `auto`; an oversized message is a
+/// dead letter with its start, not a lost one.
+#[test]
+fn syslog_over_tcp_and_udp_is_ingested() {
+    use std::io::Write;
+    let (_dir, server) = serve_empty(&[(
+        "ZTLENS_SYSLOG",
+        r#"[{listen = "127.0.0.1:0", protocol = "tcp", source = "nginx", batch_millis = 20},
+            {listen = "127.0.0.1:0", protocol = "udp", source = "auto", batch_millis = 20, max_message_bytes = 2000}]"#,
+    )]);
+    let address = |protocol: &str| -> String {
+        let prefix = format!("syslog listening on {protocol}://");
+        eventually(Duration::from_secs(10), || {
+            server.log().lines().find_map(|l| {
+                l.strip_prefix(&prefix)
+                    .map(|rest| rest.split(' ').next().unwrap().to_string())
+            })
+        })
+        .unwrap_or_else(|| panic!("no {protocol} listener:\n{}", server.log()))
+    };
+    let nginx = |i: usize| {
+        format!(
+            r#"10.0.0.{i} - - [02/Mar/2026:10:00:00 +0000] "GET /p{i} HTTP/1.1" 200 1 "-" "ua""#
+        )
+    };
+    let mut tcp = std::net::TcpStream::connect(address("tcp")).unwrap();
+    let rfc5424 = format!(
+        "<190>1 2026-03-02T10:00:00Z web1 nginx - - [meta x=\"1\"] {}",
+        nginx(1)
+    );
+    write!(tcp, "{} {rfc5424}", rfc5424.len()).unwrap();
+    for i in 2..12 {
+        writeln!(tcp, "<190>Mar  2 10:00:00 web1 nginx: {}", nginx(i)).unwrap();
+    }
+    writeln!(
+        tcp,
+        "<190>Mar  2 10:00:00 web1 nginx: {}",
+        "x".repeat(70_000)
+    )
+    .unwrap();
+    write!(tcp, "<190>Mar  2 10:00:00 web1 nginx: {}", nginx(12)).unwrap();
+    drop(tcp);
+
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = address("udp");
+    udp.send_to(
+        format!("<190>Mar  2 10:00:00 web1 nginx: {}", nginx(20)).as_bytes(),
+        &to,
+    )
+    .unwrap();
+    let okta = okta_events(std::iter::once("syslog-okta".to_string()));
+    udp.send_to(
+        format!("<134>1 2026-03-02T08:00:00Z idp okta - - - {okta}").as_bytes(),
+        &to,
+    )
+    .unwrap();
+    udp.send_to(&vec![b'y'; 3000], &to).unwrap();
+
+    let query = |sql: &str| -> Value {
+        let r = server.post(
+            "/api/v1/query",
+            &[],
+            serde_json::json!({ "sql": sql }).to_string().as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["rows"].clone()
+    };
+    let stored = eventually(Duration::from_secs(20), || {
+        let rows = query(
+            "SELECT (SELECT count(*) FROM http_activity WHERE raw_ref LIKE 'syslog:%') AS web, \
+                    (SELECT count(*) FROM authentication WHERE raw_ref LIKE 'syslog:%') AS idp, \
+                    (SELECT count(*) FROM dead_letters WHERE kind = 'oversized') AS oversized",
+        );
+        (rows[0]["web"] == 13 && rows[0]["idp"] == 1 && rows[0]["oversized"] == 2).then_some(rows)
+    });
+    assert!(
+        stored.is_some(),
+        "{}\n{}",
+        query(
+            "SELECT (SELECT count(*) FROM http_activity) AS web, (SELECT count(*) FROM authentication) AS idp, (SELECT count(*) FROM dead_letters) AS dead"
+        ),
+        server.log()
+    );
+    // Every request path arrived once, and a row names its sender.
+    let paths = query("SELECT http_request_url_path AS p FROM http_activity ORDER BY p");
+    let mut expected: Vec<String> = (1..=12).chain([20]).map(|i| format!("/p{i}")).collect();
+    expected.sort();
+    assert_eq!(
+        paths
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["p"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>(),
+        expected
+    );
+    let origin = query("SELECT raw_ref FROM authentication")[0]["raw_ref"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        origin.starts_with("syslog:") && origin.ends_with(":127.0.0.1"),
+        "{origin}"
+    );
+    let metrics = server.get("/metrics").text();
+    assert!(
+        metrics.contains(&format!(
+            "ztlens_syslog_messages_total{{listener=\"tcp://{}\"}} 13",
+            address("tcp")
+        )) && metrics.contains(&format!(
+            "ztlens_syslog_messages_total{{listener=\"udp://{}\"}} 3",
+            address("udp")
+        )),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("syslog"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// The OpenAPI description a running server serves validates as OpenAPI 3.1
+/// (`openapi-spec-validator` from PyPI, which `scripts/test` installs) and names the routes
+/// this file exercises.
+#[test]
+fn the_openapi_description_validates() {
+    let (dir, server) = serve_empty(&[]);
+    let r = server.get("/api/v1/openapi.json");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let document = r.json();
+    for path in [
+        "/api/v1/kpis/{id}",
+        "/api/v1/kpis/{id}/labels/{label}/values",
+        "/api/v1/ingest/{source}",
+        "/v1/logs",
+        "/api/v1/query",
+        "/healthz",
+    ] {
+        assert!(
+            document["paths"][path].is_object(),
+            "{path} is not described"
+        );
+    }
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, &r.body).unwrap();
+    let out = std::process::Command::new("python3")
+        .args(["-m", "openapi_spec_validator"])
+        .arg(&file)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "openapi-spec-validator ({}; `./scripts/test` installs it):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -237,27 +237,77 @@ impl Engine {
         filters: &[LabelFilter],
     ) -> Result<(KpiDef, QueryOutput), AnalyticsError> {
         let def = self.inner.catalog.get(id)?.clone();
-        let predicates = label_predicates(&def, filters)?;
+        let output = self.run_kpi_shaped(&def, range, filters, Ok, None).await?;
+        Ok((def, output))
+    }
+
+    /// The distinct values one label of a KPI takes over `range` (filtered by the other
+    /// labels' `filters`), sorted, nulls left out, at most [`MAX_LABEL_VALUES`]: what a Grafana
+    /// variable lists. `truncated` on the output means more values exist.
+    pub async fn run_label_values(
+        &self,
+        id: &str,
+        range: TimeRange,
+        filters: &[LabelFilter],
+        label: &str,
+    ) -> Result<(KpiDef, QueryOutput), AnalyticsError> {
+        let def = self.inner.catalog.get(id)?.clone();
+        // The same check as a filter on the label, so an unknown label is a 400 naming the
+        // KPI's labels.
+        label_predicates(&def, &[(label.to_string(), Vec::new())])?;
+        let value = cast(
+            Expr::Column(datafusion::common::Column::from_name(label)),
+            DataType::Utf8,
+        );
+        let distinct_values = move |df: DataFrame| {
+            df.filter(value.clone().is_not_null())?
+                .select(vec![value.alias("value")])?
+                .distinct()?
+                .sort(vec![col("value").sort(true, false)])
+        };
+        let output = self
+            .run_kpi_shaped(
+                &def,
+                range.whole(),
+                filters,
+                distinct_values,
+                Some(MAX_LABEL_VALUES),
+            )
+            .await?;
+        Ok((def, output))
+    }
+
+    /// A KPI's rows over `range`, narrowed by label `filters`, then `shape`d.
+    async fn run_kpi_shaped<F>(
+        &self,
+        def: &KpiDef,
+        range: TimeRange,
+        filters: &[LabelFilter],
+        shape: F,
+        max_rows: Option<usize>,
+    ) -> Result<QueryOutput, AnalyticsError>
+    where
+        F: FnOnce(DataFrame) -> datafusion::error::Result<DataFrame> + Send + 'static,
+    {
+        let predicates = label_predicates(def, filters)?;
         let sql = def.sql.clone();
         let scope = KpiScope {
             range,
             lookback_ms: def.lookback_ms,
             dead_letters: names_dead_letters(&sql),
         };
-        let output = self
-            .run(
-                move |ctx| async move {
-                    let mut df = check_read_only(&ctx, &sql).await?;
-                    for predicate in predicates {
-                        df = df.filter(predicate)?;
-                    }
-                    Ok(df)
-                },
-                scope.into(),
-                None,
-            )
-            .await?;
-        Ok((def, output))
+        self.run(
+            move |ctx| async move {
+                let mut df = check_read_only(&ctx, &sql).await?;
+                for predicate in predicates {
+                    df = df.filter(predicate)?;
+                }
+                Ok(shape(df)?)
+            },
+            scope.into(),
+            max_rows,
+        )
+        .await
     }
 
     /// One page of the rows behind a KPI (its `-- evidence` query), with the same range and
@@ -912,6 +962,12 @@ pub struct ChunkedQuery {
 /// A drill-down filter: the KPI label and the values to keep (any of them).
 pub type LabelFilter = (String, Vec<String>);
 
+/// A label filter value that filters nothing: what a Grafana variable's "All" sends.
+pub const ALL_VALUES: &str = "*";
+
+/// Most values [`Engine::run_label_values`] lists: a dropdown longer than this is a search box.
+pub const MAX_LABEL_VALUES: usize = 1000;
+
 /// Largest page of evidence rows.
 pub const MAX_EVIDENCE_PAGE: usize = 1000;
 
@@ -950,9 +1006,10 @@ fn label_predicates(def: &KpiDef, filters: &[LabelFilter]) -> Result<Vec<Expr>, 
                 }
             )));
         }
+        // An empty value or `*` (a Grafana variable's "All") filters nothing.
         let values: Vec<Expr> = values
             .iter()
-            .filter(|v| !v.is_empty())
+            .filter(|v| !v.is_empty() && v.as_str() != ALL_VALUES)
             .map(|v| lit(v.as_str()))
             .collect();
         if values.is_empty() {

@@ -244,8 +244,10 @@ impl RecordProcessor {
 
     /// Take the batches and dead letters produced so far.
     pub fn take(&mut self) -> Decoded {
+        let batches = self.builders.finish();
+        self.stats.add_decisions(&batches);
         Decoded {
-            batches: self.builders.finish(),
+            batches,
             dead_letters: std::mem::take(&mut self.dead_letters),
         }
     }

@@ -34,6 +34,7 @@ pub mod pipeline;
 pub mod record;
 pub mod schema;
 pub mod site;
+pub mod syslog;
 
 pub use decode::{Decoded, Decoder, decode_bytes};
 pub use parsers::{Format, SourceFormat, UnknownSource};
@@ -56,6 +57,7 @@ mod layering {
         ("metrics", &["record", "schema"]),
         ("lake", &["record", "schema", "metrics"]),
         ("framing", &["record"]),
+        ("syslog", &[]),
         ("parsers", &["record", "schema", "site", "country"]),
         (
             "decode",

@@ -33,6 +33,8 @@ pub struct IngestMetrics {
     pub requests_refused_dead_letter_budget: IntCounter,
     pub dead_letters_truncated: IntCounter,
     pub base_events: IntCounterVec,
+    /// Rows stored per source, table and `zt_decision` (the taxonomy's fixed values).
+    pub decisions: IntCounterVec,
     /// Event-type labels admitted per source (see the module docs).
     admitted_event_types: Mutex<HashMap<String, HashSet<String>>>,
 }
@@ -144,6 +146,11 @@ impl IngestMetrics {
                 "Events of a known source that no class maps, stored in base_event, per source and vendor event type (at most 100 types per source; the rest are `other`).",
                 &["source", "event_type"],
             )?,
+            decisions: counter_vec(
+                "ztlens_ingest_decisions_total",
+                "Events stored with an access decision, per source, table and zt_decision (allow, challenge_mfa, deny_policy … other).",
+                &["source", "table", "decision"],
+            )?,
             admitted_event_types: Mutex::new(HashMap::new()),
             dead_letters_truncated: counter(
                 "ztlens_dead_letters_truncated_total",
@@ -162,6 +169,13 @@ impl IngestMetrics {
             self.rows
                 .with_label_values(&[source, table.name()])
                 .inc_by(*n);
+        }
+        for (table, tally) in &stats.decisions {
+            for (decision, n) in tally {
+                self.decisions
+                    .with_label_values(&[source, table.name(), decision])
+                    .inc_by(*n);
+            }
         }
         for (kind, n) in &stats.dead_letters {
             self.dead_letters

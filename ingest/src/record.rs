@@ -202,9 +202,81 @@ pub struct DecodeStats {
     /// Rows stored in `base_event` (a known source's events no class maps), per vendor event
     /// type; at most [`MAX_TALLIED_EVENT_TYPES`] types, the rest as `other`.
     pub base_events: BTreeMap<String, u64>,
+    /// Rows per table and `zt_decision` (a value of [`DECISIONS`], anything else as `other`),
+    /// for the tables that carry one.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub decisions: BTreeMap<Table, BTreeMap<&'static str, u64>>,
 }
 
+/// The `zt_decision` taxonomy (docs/schema.md): the only values a decision label takes.
+pub const DECISIONS: &[&str] = &[
+    "allow",
+    "challenge_mfa",
+    "mfa_failed",
+    "mfa_denied",
+    "deny_policy",
+    "deny_device_posture",
+    "deny_app_not_approved",
+    "deny_credentials",
+    "deny_risk",
+    "locked_out",
+    "account_disabled",
+    "reauth_required",
+    "other",
+];
+
 impl DecodeStats {
+    /// Tally the `zt_decision` of every row of `batches` (tables without the column add
+    /// nothing).
+    pub fn add_decisions(
+        &mut self,
+        batches: &[(Table, datafusion::arrow::record_batch::RecordBatch)],
+    ) {
+        use datafusion::arrow::array::{Array, StringArray};
+        for (table, batch) in batches {
+            let Some(column) = batch
+                .column_by_name("zt_decision")
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+            else {
+                continue;
+            };
+            if column.null_count() == column.len() {
+                continue;
+            }
+            let tally = self.decisions.entry(*table).or_default();
+            for value in column.iter().flatten() {
+                let label = DECISIONS
+                    .iter()
+                    .find(|d| **d == value)
+                    .copied()
+                    .unwrap_or("other");
+                *tally.entry(label).or_default() += 1;
+            }
+        }
+    }
+
+    /// What `self` counted beyond `before` (an earlier copy of the same stats).
+    pub fn decisions_since(
+        &self,
+        before: &DecodeStats,
+    ) -> BTreeMap<Table, BTreeMap<&'static str, u64>> {
+        let mut delta: BTreeMap<Table, BTreeMap<&'static str, u64>> = BTreeMap::new();
+        for (table, tally) in &self.decisions {
+            for (decision, n) in tally {
+                let was = before
+                    .decisions
+                    .get(table)
+                    .and_then(|t| t.get(decision))
+                    .copied()
+                    .unwrap_or(0);
+                if *n > was {
+                    delta.entry(*table).or_default().insert(decision, n - was);
+                }
+            }
+        }
+        delta
+    }
+
     /// Count base events per type, keeping the number of types bounded.
     pub fn add_base_event_types(&mut self, types: &BTreeMap<String, u64>) {
         for (event_type, n) in types {
@@ -238,6 +310,12 @@ impl DecodeStats {
             *self.dead_letters.entry(*k).or_default() += n;
         }
         self.add_base_event_types(&other.base_events);
+        for (table, tally) in &other.decisions {
+            let mine = self.decisions.entry(*table).or_default();
+            for (decision, n) in tally {
+                *mine.entry(decision).or_default() += n;
+            }
+        }
     }
 }
 

@@ -63,6 +63,37 @@ fn decode_fixture(format: Format, path: &Path) -> Value {
     for (table, batches) in by_table {
         tables.insert(table.to_string(), Value::Array(batches_to_rows(&batches)));
     }
+    // The decision tally behind `ztlens_ingest_decisions_total` counts what the rows hold.
+    let mut decisions: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> =
+        Default::default();
+    for (table, rows) in &tables {
+        for row in rows.as_array().unwrap() {
+            if let Some(decision) = row.get("zt_decision").and_then(Value::as_str) {
+                let label = if ztlens_ingest::record::DECISIONS.contains(&decision) {
+                    decision
+                } else {
+                    "other"
+                };
+                *decisions
+                    .entry(table.clone())
+                    .or_default()
+                    .entry(label.to_string())
+                    .or_default() += 1;
+            }
+        }
+    }
+    let tallied: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> =
+        stats
+            .decisions
+            .iter()
+            .map(|(t, tally)| {
+                (
+                    t.name().to_string(),
+                    tally.iter().map(|(d, n)| (d.to_string(), *n)).collect(),
+                )
+            })
+            .collect();
+    assert_eq!(tallied, decisions, "{name}: decision tally");
     let dead: Vec<Value> = decoded
         .dead_letters
         .iter()

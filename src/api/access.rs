@@ -80,7 +80,9 @@ pub struct Caller(pub String);
 fn required_scope(route: Option<&str>, method: &Method) -> Option<Scope> {
     match route {
         Some("/healthz" | "/readyz") => None,
-        Some("/api/v1/ingest/{source}") => Some(Scope::Ingest),
+        // The overview page's static files hold no data; its API calls carry the token.
+        Some(path) if super::ui::PATHS.contains(&path) => None,
+        Some("/api/v1/ingest/{source}" | "/v1/logs") => Some(Scope::Ingest),
         // Creating or ending a silence changes what the SOC is told: admins only.
         Some("/api/v1/silences" | "/api/v1/silences/{id}")
             if !matches!(*method, Method::GET | Method::HEAD) =>
@@ -132,14 +134,17 @@ pub async fn check_access(
     if !matches!(*request.method(), Method::GET | Method::HEAD) {
         let cross_site = header(headers, header::HeaderName::from_static("sec-fetch-site"))
             .is_some_and(|v| v.eq_ignore_ascii_case("cross-site"));
-        let foreign_origin = header(headers, header::ORIGIN).is_some_and(|origin| {
-            let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+        let origin = header(headers, header::ORIGIN)
+            .map(|origin| origin.trim_end_matches('/').to_ascii_lowercase());
+        let listed = origin.as_ref().is_some_and(|o| policy.origins.contains(o));
+        let foreign_origin = origin.as_ref().is_some_and(|origin| {
             let own = origin
                 .split_once("://")
                 .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host.trim()));
-            !own && !policy.origins.contains(&origin)
+            !own && !listed
         });
-        if cross_site || foreign_origin {
+        // A listed origin is a browser app the operator trusts (it gets CORS headers too).
+        if (cross_site && !listed) || foreign_origin {
             return ApiError::new(
                 StatusCode::FORBIDDEN,
                 "cross_origin",

@@ -59,6 +59,24 @@ impl PathParams {
 }
 
 /// `GET /api/v1/access-paths?app&from&to&limit&offset`: who reaches the apps, how, how often.
+#[utoipa::path(
+    get,
+    path = "/api/v1/access-paths",
+    tag = "observe",
+    params(
+        ("app" = Option<String>, Query, description = "An app id (repeatable); default every sensitive app"),
+        ("from" = Option<String>, Query, description = "Start: RFC 3339, a date, epoch milliseconds (Grafana ${__from}) or now-24h; default now-24h"),
+        ("to" = Option<String>, Query, description = "End (exclusive), same forms; default now"),
+        ("limit" = Option<usize>, Query, description = "Rows per page"),
+        ("offset" = Option<usize>, Query, description = "Rows to skip")
+    ),
+    responses(
+        (status = 200, description = "Who reaches each app, through which front end, from where", content_type = "application/json", body = serde_json::Value),
+        (status = 400, description = "Invalid parameter", body = super::error::ErrorBody),
+        (status = 401, description = "No or unknown token", body = super::error::ErrorBody),
+        (status = 403, description = "Token without the route's scope", body = super::error::ErrorBody)
+    )
+)]
 pub(super) async fn paths(
     State(state): State<AppState>,
     Query(pairs): Query<Vec<(String, String)>>,
@@ -84,6 +102,23 @@ pub(super) async fn paths(
 }
 
 /// `GET /api/v1/access-paths/services?from&to&limit&offset`: which workloads talk to which.
+#[utoipa::path(
+    get,
+    path = "/api/v1/access-paths/services",
+    tag = "observe",
+    params(
+        ("from" = Option<String>, Query, description = "Start: RFC 3339, a date, epoch milliseconds (Grafana ${__from}) or now-24h; default now-24h"),
+        ("to" = Option<String>, Query, description = "End (exclusive), same forms; default now"),
+        ("limit" = Option<usize>, Query, description = "Rows per page"),
+        ("offset" = Option<usize>, Query, description = "Rows to skip")
+    ),
+    responses(
+        (status = 200, description = "Flows between segments and mesh workloads", content_type = "application/json", body = serde_json::Value),
+        (status = 400, description = "Invalid parameter", body = super::error::ErrorBody),
+        (status = 401, description = "No or unknown token", body = super::error::ErrorBody),
+        (status = 403, description = "Token without the route's scope", body = super::error::ErrorBody)
+    )
+)]
 pub(super) async fn services(
     State(state): State<AppState>,
     Query(pairs): Query<Vec<(String, String)>>,
@@ -106,6 +141,23 @@ pub(super) async fn services(
 }
 
 /// `GET /api/v1/access-paths/graph?kind=services|apps&app&from&to`: node-graph frames.
+#[utoipa::path(
+    get,
+    path = "/api/v1/access-paths/graph",
+    tag = "observe",
+    params(
+        ("kind" = Option<String>, Query, description = "services or apps"),
+        ("app" = Option<String>, Query, description = "An app id (repeatable)"),
+        ("from" = Option<String>, Query, description = "Start: RFC 3339, a date, epoch milliseconds (Grafana ${__from}) or now-24h; default now-24h"),
+        ("to" = Option<String>, Query, description = "End (exclusive), same forms; default now")
+    ),
+    responses(
+        (status = 200, description = "Node-graph frames (nodes, edges)", content_type = "application/json", body = serde_json::Value),
+        (status = 400, description = "Invalid parameter", body = super::error::ErrorBody),
+        (status = 401, description = "No or unknown token", body = super::error::ErrorBody),
+        (status = 403, description = "Token without the route's scope", body = super::error::ErrorBody)
+    )
+)]
 pub(super) async fn graph(
     State(state): State<AppState>,
     Query(pairs): Query<Vec<(String, String)>>,

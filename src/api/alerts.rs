@@ -17,6 +17,17 @@ use crate::service::AppState;
 /// Most alerts one listing returns.
 pub const MAX_ALERTS_LISTED: usize = 10_000;
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/detections",
+    tag = "alerts",
+    responses(
+        (status = 200, description = "The detection rules, their settings and last evaluation", content_type = "application/json", body = serde_json::Value),
+        (status = 400, description = "Invalid parameter", body = super::error::ErrorBody),
+        (status = 401, description = "No or unknown token", body = super::error::ErrorBody),
+        (status = 403, description = "Token without the route's scope", body = super::error::ErrorBody)
+    )
+)]
 pub(super) async fn detections(State(state): State<AppState>) -> Json<Value> {
     let rules: Vec<Value> = state
         .detections
@@ -44,6 +55,25 @@ pub(super) async fn detections(State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "detections": rules }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts",
+    tag = "alerts",
+    params(
+        ("from" = Option<String>, Query, description = "Start: RFC 3339, a date, epoch milliseconds (Grafana ${__from}) or now-24h; default now-24h"),
+        ("to" = Option<String>, Query, description = "End (exclusive), same forms; default now"),
+        ("state" = Option<String>, Query, description = "firing or resolved"),
+        ("severity" = Option<String>, Query, description = "low, medium, high or critical"),
+        ("rule" = Option<String>, Query, description = "A rule id"),
+        ("limit" = Option<usize>, Query, description = "Alerts at most")
+    ),
+    responses(
+        (status = 200, description = "Alerts, newest first, as a flat array", content_type = "application/json", body = serde_json::Value),
+        (status = 400, description = "Invalid parameter", body = super::error::ErrorBody),
+        (status = 401, description = "No or unknown token", body = super::error::ErrorBody),
+        (status = 403, description = "Token without the route's scope", body = super::error::ErrorBody)
+    )
+)]
 pub(super) async fn list(
     State(state): State<AppState>,
     Query(pairs): Query<Vec<(String, String)>>,
@@ -106,6 +136,21 @@ pub(super) async fn list(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts/{id}",
+    tag = "alerts",
+    params(
+        ("id" = String, Path, description = "Alert id")
+    ),
+    responses(
+        (status = 200, description = "The alert and the events behind it", content_type = "application/json", body = serde_json::Value),
+        (status = 404, description = "No such alert", body = super::error::ErrorBody),
+        (status = 400, description = "Invalid parameter", body = super::error::ErrorBody),
+        (status = 401, description = "No or unknown token", body = super::error::ErrorBody),
+        (status = 403, description = "Token without the route's scope", body = super::error::ErrorBody)
+    )
+)]
 pub(super) async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -139,6 +184,17 @@ pub(super) async fn get(
     Ok(Json(json!({ "alert": json, "evidence": rows })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/silences",
+    tag = "alerts",
+    responses(
+        (status = 200, description = "Silences", content_type = "application/json", body = serde_json::Value),
+        (status = 400, description = "Invalid parameter", body = super::error::ErrorBody),
+        (status = 401, description = "No or unknown token", body = super::error::ErrorBody),
+        (status = 403, description = "Token without the route's scope", body = super::error::ErrorBody)
+    )
+)]
 pub(super) async fn silences(State(state): State<AppState>) -> Json<Value> {
     let now = chrono::Utc::now().timestamp_millis();
     let list: Vec<Value> = state
@@ -151,6 +207,18 @@ pub(super) async fn silences(State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "silences": list }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/silences",
+    tag = "alerts",
+    request_body(content = serde_json::Value, content_type = "application/json", description = "rule, matchers, until, comment"),
+    responses(
+        (status = 200, description = "The silence created", content_type = "application/json", body = serde_json::Value),
+        (status = 400, description = "Invalid parameter", body = super::error::ErrorBody),
+        (status = 401, description = "No or unknown token", body = super::error::ErrorBody),
+        (status = 403, description = "Token without the route's scope", body = super::error::ErrorBody)
+    )
+)]
 pub(super) async fn add_silence(
     State(state): State<AppState>,
     axum::Extension(caller): axum::Extension<super::access::Caller>,
@@ -175,6 +243,21 @@ pub(super) async fn add_silence(
     Ok((StatusCode::CREATED, Json(silence.to_json(now))))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/silences/{id}",
+    tag = "alerts",
+    params(
+        ("id" = String, Path, description = "Silence id")
+    ),
+    responses(
+        (status = 200, description = "The silence ended", content_type = "application/json", body = serde_json::Value),
+        (status = 404, description = "No such silence", body = super::error::ErrorBody),
+        (status = 400, description = "Invalid parameter", body = super::error::ErrorBody),
+        (status = 401, description = "No or unknown token", body = super::error::ErrorBody),
+        (status = 403, description = "Token without the route's scope", body = super::error::ErrorBody)
+    )
+)]
 pub(super) async fn expire_silence(
     State(state): State<AppState>,
     Path(id): Path<String>,

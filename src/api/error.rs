@@ -11,6 +11,16 @@ use ztlens_ingest::lake::LakeError;
 use ztlens_ingest::pipeline::PushError;
 use ztlens_ingest::{Format, UnknownSource};
 
+/// The body of every error answer (for the OpenAPI description; [`ApiError`] writes it).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    /// Stable and machine-readable, e.g. `invalid_parameter`, `payload_too_large`.
+    code: String,
+    /// For people.
+    message: String,
+}
+
 /// An error answer: status, stable machine-readable code, message for people.
 #[derive(Debug)]
 pub struct ApiError {
@@ -57,6 +67,53 @@ impl IntoResponse for ApiError {
         )
             .into_response();
         if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl ApiError {
+    /// The same error as an OTLP/HTTP client expects it: a `google.rpc.Status` body in the
+    /// request's encoding, with the same status, except that an internal failure is a 503
+    /// (OpenTelemetry exporters retry only 429, 502, 503 and 504 and drop the data on any other
+    /// status).
+    pub fn into_otlp_response(self, protobuf: bool) -> Response {
+        let status = if self.status.is_server_error() {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            self.status
+        };
+        let retry_after = self
+            .retry_after
+            .or((status == StatusCode::SERVICE_UNAVAILABLE).then_some(5));
+        let message = format!("{}: {}", self.code, self.message);
+        // google.rpc.Code of the status.
+        let code = match status.as_u16() {
+            401 => 16,       // UNAUTHENTICATED
+            403 => 7,        // PERMISSION_DENIED
+            404 => 5,        // NOT_FOUND
+            429 => 8,        // RESOURCE_EXHAUSTED
+            500..=599 => 14, // UNAVAILABLE
+            _ => 3,          // INVALID_ARGUMENT
+        };
+        let mut response = if protobuf {
+            let body = prost::Message::encode_to_vec(&crate::otlp::Status { code, message });
+            (
+                status,
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-protobuf"),
+                )],
+                body,
+            )
+                .into_response()
+        } else {
+            (status, Json(json!({"code": code, "message": message}))).into_response()
+        };
+        if let Some(seconds) = retry_after {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));

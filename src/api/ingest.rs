@@ -9,9 +9,29 @@ use axum::http::{HeaderMap, header};
 use serde_json::Value;
 use ztlens_ingest::SourceFormat;
 
-use super::{ApiError, read_body};
+use super::{ApiError, read_declared_body};
 use crate::service::AppState;
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/ingest/{source}",
+    tag = "ingest",
+    params(
+        ("source" = String, Path, description = "A source format (okta, vpcflow, nginx …) or auto")
+    ),
+    request_body(content = String, content_type = "application/x-ndjson", description = "Records of the source: NDJSON, a JSON array or envelope, or raw lines; gzip with Content-Encoding"),
+    responses(
+        (status = 200, description = "Durable in the write-ahead log: records accepted and refused", content_type = "application/json", body = serde_json::Value),
+        (status = 404, description = "No such source", body = super::error::ErrorBody),
+        (status = 413, description = "Body too large, as sent or decompressed", body = super::error::ErrorBody),
+        (status = 422, description = "Too many broken records, or no format matches", body = super::error::ErrorBody),
+        (status = 429, description = "Too many bodies at once, or the dead-letter budget is spent", body = super::error::ErrorBody),
+        (status = 503, description = "Back-pressure or a storage failure; retry after Retry-After", body = super::error::ErrorBody),
+        (status = 400, description = "Invalid parameter", body = super::error::ErrorBody),
+        (status = 401, description = "No or unknown token", body = super::error::ErrorBody),
+        (status = 403, description = "Token without the route's scope", body = super::error::ErrorBody)
+    )
+)]
 pub(super) async fn push(
     State(state): State<AppState>,
     Path(source): Path<String>,
@@ -19,15 +39,7 @@ pub(super) async fn push(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let chosen: SourceFormat = source.parse()?;
-    let limit = state.config.server.max_body_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::too_large(limit, "request body"));
-    }
-    let bytes = read_body(body, limit).await?;
+    let bytes = read_declared_body(&headers, body, state.config.server.max_body_bytes).await?;
     let gzip_declared = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())

@@ -1,4 +1,5 @@
-//! `GET /api/v1/kpis`, `GET /api/v1/kpis/{id}` and `GET /api/v1/kpis/{id}/evidence`.
+//! `GET /api/v1/kpis`, `GET /api/v1/kpis/{id}`, `GET /api/v1/kpis/{id}/evidence` and
+//! `GET /api/v1/kpis/{id}/labels/{label}/values`.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -9,6 +10,17 @@ use ztlens_analytics::{LabelFilter, TimeRange};
 use super::ApiError;
 use crate::service::AppState;
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/kpis",
+    tag = "kpis",
+    responses(
+        (status = 200, description = "The KPI catalog", content_type = "application/json", body = serde_json::Value),
+        (status = 400, description = "Invalid parameter", body = super::error::ErrorBody),
+        (status = 401, description = "No or unknown token", body = super::error::ErrorBody),
+        (status = 403, description = "Token without the route's scope", body = super::error::ErrorBody)
+    )
+)]
 pub(super) async fn list(State(state): State<AppState>) -> Json<Value> {
     Json(json!({"kpis": state.engine.catalog().list()}))
 }
@@ -65,6 +77,25 @@ impl KpiParams {
 /// `GET /api/v1/kpis/{id}`: the time series (`rows`), and when a step is given also the
 /// whole-range `breakdown` per label set; `value` sums the KPI's additive metrics (`totals`)
 /// over the whole range.
+#[utoipa::path(
+    get,
+    path = "/api/v1/kpis/{id}",
+    tag = "kpis",
+    params(
+        ("id" = String, Path, description = "KPI id (GET /api/v1/kpis lists them)"),
+        ("from" = Option<String>, Query, description = "Start: RFC 3339, a date, epoch milliseconds (Grafana ${__from}) or now-24h; default now-24h"),
+        ("to" = Option<String>, Query, description = "End (exclusive), same forms; default now"),
+        ("step" = Option<String>, Query, description = "Bucket width (5m, 1h, 1d …) for a time series; Grafana's interval is read too"),
+        ("filters" = Option<std::collections::BTreeMap<String, String>>, Query, style = Form, explode, description = "Any KPI label as a key filters on it (repeat for several values; empty or * filters nothing)")
+    ),
+    responses(
+        (status = 200, description = "Rows, the whole-range breakdown with a step, and the summed value", content_type = "application/json", body = serde_json::Value),
+        (status = 404, description = "No such KPI", body = super::error::ErrorBody),
+        (status = 400, description = "Invalid parameter", body = super::error::ErrorBody),
+        (status = 401, description = "No or unknown token", body = super::error::ErrorBody),
+        (status = 403, description = "Token without the route's scope", body = super::error::ErrorBody)
+    )
+)]
 pub(super) async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -116,6 +147,27 @@ pub(super) async fn get(
 /// `GET /api/v1/kpis/{id}/evidence`: the events behind a KPI for the same range and filters,
 /// `limit` (default 100, at most 1000) at a time from `offset`; `next_offset` names the next
 /// page while there is one.
+#[utoipa::path(
+    get,
+    path = "/api/v1/kpis/{id}/evidence",
+    tag = "kpis",
+    params(
+        ("id" = String, Path, description = "KPI id (GET /api/v1/kpis lists them)"),
+        ("from" = Option<String>, Query, description = "Start: RFC 3339, a date, epoch milliseconds (Grafana ${__from}) or now-24h; default now-24h"),
+        ("to" = Option<String>, Query, description = "End (exclusive), same forms; default now"),
+        ("limit" = Option<usize>, Query, description = "Rows per page"),
+        ("offset" = Option<usize>, Query, description = "Rows to skip"),
+        ("step" = Option<String>, Query, description = "Bucket width (5m, 1h, 1d …) for a time series; Grafana's interval is read too"),
+        ("filters" = Option<std::collections::BTreeMap<String, String>>, Query, style = Form, explode, description = "Any KPI label as a key filters on it (repeat for several values; empty or * filters nothing)")
+    ),
+    responses(
+        (status = 200, description = "One page of the events behind the KPI", content_type = "application/json", body = serde_json::Value),
+        (status = 404, description = "No such KPI", body = super::error::ErrorBody),
+        (status = 400, description = "Invalid parameter", body = super::error::ErrorBody),
+        (status = 401, description = "No or unknown token", body = super::error::ErrorBody),
+        (status = 403, description = "Token without the route's scope", body = super::error::ErrorBody)
+    )
+)]
 pub(super) async fn evidence(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -138,5 +190,61 @@ pub(super) async fn evidence(
         "next_offset": super::next_offset(output.truncated, offset, limit),
         "columns": output.columns,
         "rows": output.json_rows()?,
+    })))
+}
+
+/// `GET /api/v1/kpis/{id}/labels/{label}/values`: the values a KPI label takes over the range,
+/// filtered by the other labels like the KPI itself, sorted, at most 1,000
+/// (`truncated` says more exist). Grafana lists them in a variable's dropdown.
+#[utoipa::path(
+    get,
+    path = "/api/v1/kpis/{id}/labels/{label}/values",
+    tag = "kpis",
+    params(
+        ("id" = String, Path, description = "KPI id (GET /api/v1/kpis lists them)"),
+        ("label" = String, Path, description = "One of the KPI's labels"),
+        ("from" = Option<String>, Query, description = "Start: RFC 3339, a date, epoch milliseconds (Grafana ${__from}) or now-24h; default now-24h"),
+        ("to" = Option<String>, Query, description = "End (exclusive), same forms; default now"),
+        ("step" = Option<String>, Query, description = "Bucket width (5m, 1h, 1d …) for a time series; Grafana's interval is read too"),
+        ("filters" = Option<std::collections::BTreeMap<String, String>>, Query, style = Form, explode, description = "Any KPI label as a key filters on it (repeat for several values; empty or * filters nothing)")
+    ),
+    responses(
+        (status = 200, description = "The label's values over the range, sorted", content_type = "application/json", body = serde_json::Value),
+        (status = 404, description = "No such KPI", body = super::error::ErrorBody),
+        (status = 400, description = "Invalid parameter", body = super::error::ErrorBody),
+        (status = 401, description = "No or unknown token", body = super::error::ErrorBody),
+        (status = 403, description = "Token without the route's scope", body = super::error::ErrorBody)
+    )
+)]
+pub(super) async fn label_values(
+    State(state): State<AppState>,
+    Path((id, label)): Path<(String, String)>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Json<Value>, ApiError> {
+    let params = KpiParams::parse(pairs, false)?;
+    let range = params.range()?;
+    // The label's own filter would list only the chosen values: a dropdown lists them all.
+    let filters: Vec<LabelFilter> = params
+        .filters
+        .into_iter()
+        .filter(|(l, _)| *l != label)
+        .collect();
+    let (def, output) = state
+        .engine
+        .run_label_values(&id, range, &filters, &label)
+        .await?;
+    let values: Vec<Value> = output
+        .json_rows()?
+        .into_iter()
+        .filter_map(|mut row| row.remove("value"))
+        .map(|value| json!({ "value": value }))
+        .collect();
+    Ok(Json(json!({
+        "id": def.id,
+        "label": label,
+        "from": format_ms(range.from_ms()),
+        "to": format_ms(range.to_ms()),
+        "values": values,
+        "truncated": output.truncated,
     })))
 }

@@ -2,11 +2,14 @@
 //! Prometheus metrics and health probes. One module per resource:
 //! - [`kpis`]: the catalog, KPI series and their evidence;
 //! - [`ingest`]: push ingest (the push source itself is `ztlens_ingest::pipeline::push`);
+//! - [`otlp`]: OpenTelemetry logs over OTLP/HTTP (`POST /v1/logs`);
 //! - [`alerts`]: the detection catalog, the alerts and their evidence;
 //! - [`query`]: guarded read-only SQL;
 //! - [`whatif`]: a candidate policy's effect over history, and its evidence;
 //! - [`access_paths`]: who reaches each sensitive app and how, which workloads talk;
 //! - [`status`]: the service's status and the maturity scorecard;
+//! - [`ui`]: the built-in overview page at `/` (static files compiled in);
+//! - [`openapi`]: the OpenAPI 3.1 description, generated from the handlers' annotations;
 //! - [`error`]: [`ApiError`], the one error→HTTP mapping;
 //! - `access`: host allow-list, origin check, token scopes and rate limits, before any handler;
 //! - [`rate_limit`]: a token bucket per API token.
@@ -28,9 +31,12 @@ mod alerts;
 mod error;
 mod ingest;
 mod kpis;
+mod openapi;
+mod otlp;
 mod query;
 pub mod rate_limit;
 mod status;
+mod ui;
 mod whatif;
 
 use std::future::Future;
@@ -58,6 +64,10 @@ pub fn app(state: AppState, access: AccessPolicy) -> Router {
         .route("/api/v1/kpis", get(kpis::list))
         .route("/api/v1/kpis/{id}", get(kpis::get))
         .route("/api/v1/kpis/{id}/evidence", get(kpis::evidence))
+        .route(
+            "/api/v1/kpis/{id}/labels/{label}/values",
+            get(kpis::label_values),
+        )
         .route("/api/v1/maturity", get(status::maturity))
         .route("/api/v1/access-paths", get(access_paths::paths))
         .route("/api/v1/access-paths/services", get(access_paths::services))
@@ -94,9 +104,18 @@ pub fn app(state: AppState, access: AccessPolicy) -> Router {
             // The handler enforces its own compressed and decompressed limits.
             post(ingest::push).layer(axum::extract::DefaultBodyLimit::disable()),
         )
+        .route(
+            "/v1/logs",
+            // The handler enforces its own compressed and decompressed limits.
+            post(otlp::logs).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/api/v1/status", get(status::status))
+        .route("/", get(ui::index))
+        .route("/ui/overview.js", get(ui::script))
+        .route("/ui/overview.css", get(ui::style))
         .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
@@ -106,7 +125,32 @@ pub fn app(state: AppState, access: AccessPolicy) -> Router {
             access::check_access,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(cors(&state.config.server.allowed_origins))
         .with_state(state)
+}
+
+/// CORS for the browser apps of `server.allowed_origins` (outermost, so a preflight is answered
+/// before the token check and error answers carry the headers too). Other origins get no CORS
+/// headers, so browsers keep their pages from reading answers.
+fn cors(allowed_origins: &[String]) -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins: Vec<HeaderValue> = allowed_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([
+            axum::http::Method::GET,
+            axum::http::Method::POST,
+            axum::http::Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::CONTENT_ENCODING,
+        ])
+        .max_age(Duration::from_secs(3600))
 }
 
 /// A count query parameter (`limit`, `offset`), or a 400 naming it.
@@ -122,6 +166,23 @@ fn count_param(key: &str, value: &str) -> Result<usize, ApiError> {
 /// The offset of the page after `offset` when the answer was cut there.
 fn next_offset(truncated: bool, offset: usize, limit: usize) -> Option<usize> {
     truncated.then(|| offset.checked_add(limit)).flatten()
+}
+
+/// Read a request body of at most `limit` bytes, refusing at once one whose `Content-Length`
+/// says it is longer; a longer one is a JSON 413.
+async fn read_declared_body(
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::too_large(limit, "request body"));
+    }
+    read_body(body, limit).await
 }
 
 /// Read a request body of at most `limit` bytes; a longer one is a JSON 413.
@@ -302,6 +363,14 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     response
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "status",
+    responses(
+        (status = 200, description = "Prometheus text format: ingest, lake, HTTP, KPI gauges, detections", content_type = "text/plain")
+    )
+)]
 async fn metrics(State(state): State<AppState>) -> Response {
     let mut response = state.metrics.render().into_response();
     response.headers_mut().insert(
@@ -311,6 +380,27 @@ async fn metrics(State(state): State<AppState>) -> Response {
     response
 }
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "status",
+    security(()),
+    responses((status = 200, description = "The process answers", content_type = "application/json", body = serde_json::Value))
+)]
+async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "status",
+    security(()),
+    responses(
+        (status = 200, description = "The lake writer answers", content_type = "application/json", body = serde_json::Value),
+        (status = 503, description = "The lake writer does not answer", body = error::ErrorBody)
+    )
+)]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     match tokio::time::timeout(Duration::from_secs(2), state.pipeline.writer.snapshot()).await {
         Ok(Ok(_)) => Ok(Json(json!({"status": "ready"}))),

@@ -17,6 +17,21 @@ struct QueryBody {
 const MAX_QUERY_BODY_BYTES: usize = 4 * ztlens_analytics::guard::MAX_SQL_BYTES;
 
 /// The body is `{"sql": "…"}` (whatever the Content-Type says) or the SQL text itself.
+#[utoipa::path(
+    post,
+    path = "/api/v1/query",
+    tag = "query",
+    request_body(content((serde_json::Value = "application/json"), (String = "text/plain")), description = "{\"sql\": \"SELECT …\"} or the SQL text; read-only statements only"),
+    responses(
+        (status = 200, description = "Columns and rows", content_type = "application/json", body = serde_json::Value),
+        (status = 413, description = "Body too large", body = super::error::ErrorBody),
+        (status = 422, description = "The query needs more memory than the limit", body = super::error::ErrorBody),
+        (status = 503, description = "The query took too long", body = super::error::ErrorBody),
+        (status = 400, description = "Invalid parameter", body = super::error::ErrorBody),
+        (status = 401, description = "No or unknown token", body = super::error::ErrorBody),
+        (status = 403, description = "Token without the route's scope", body = super::error::ErrorBody)
+    )
+)]
 pub(super) async fn run(
     State(state): State<AppState>,
     body: axum::body::Body,

@@ -16,6 +16,21 @@ use crate::status::{
 };
 
 /// `GET /api/v1/maturity?from&to`: the per-pillar scorecard (see docs/kpis.md).
+#[utoipa::path(
+    get,
+    path = "/api/v1/maturity",
+    tag = "status",
+    params(
+        ("from" = Option<String>, Query, description = "Start: RFC 3339, a date, epoch milliseconds (Grafana ${__from}) or now-24h; default now-24h"),
+        ("to" = Option<String>, Query, description = "End (exclusive), same forms; default now")
+    ),
+    responses(
+        (status = 200, description = "The maturity scorecard by pillar", content_type = "application/json", body = serde_json::Value),
+        (status = 400, description = "Invalid parameter", body = super::error::ErrorBody),
+        (status = 401, description = "No or unknown token", body = super::error::ErrorBody),
+        (status = 403, description = "Token without the route's scope", body = super::error::ErrorBody)
+    )
+)]
 pub(super) async fn maturity(
     State(state): State<AppState>,
     Query(pairs): Query<Vec<(String, String)>>,
@@ -33,6 +48,17 @@ pub(super) async fn maturity(
 }
 
 /// `GET /api/v1/status`: sources, lake and Kafka lag (what `ztlens status` prints).
+#[utoipa::path(
+    get,
+    path = "/api/v1/status",
+    tag = "status",
+    responses(
+        (status = 200, description = "Lake writer and Kafka source state", content_type = "application/json", body = serde_json::Value),
+        (status = 400, description = "Invalid parameter", body = super::error::ErrorBody),
+        (status = 401, description = "No or unknown token", body = super::error::ErrorBody),
+        (status = 403, description = "Token without the route's scope", body = super::error::ErrorBody)
+    )
+)]
 pub(super) async fn status(State(state): State<AppState>) -> Json<ServiceStatus> {
     let writer = &state.pipeline.writer;
     let stats = writer.stats();

@@ -78,6 +78,23 @@ async fn policies(
 }
 
 /// `POST /api/v1/whatif`: per rule, what it would have refused over the range.
+#[utoipa::path(
+    post,
+    path = "/api/v1/whatif",
+    tag = "observe",
+    params(
+        ("from" = Option<String>, Query, description = "Start: RFC 3339, a date, epoch milliseconds (Grafana ${__from}) or now-24h; default now-24h"),
+        ("to" = Option<String>, Query, description = "End (exclusive), same forms; default now")
+    ),
+    request_body(content((String = "text/plain"), (serde_json::Value = "application/json")), description = "The candidate policy file (TOML), or {\"policy\": …, \"baseline\": …}"),
+    responses(
+        (status = 200, description = "Per rule, what the candidate policy would have refused", content_type = "application/json", body = serde_json::Value),
+        (status = 413, description = "Body too large", body = super::error::ErrorBody),
+        (status = 400, description = "Invalid parameter", body = super::error::ErrorBody),
+        (status = 401, description = "No or unknown token", body = super::error::ErrorBody),
+        (status = 403, description = "Token without the route's scope", body = super::error::ErrorBody)
+    )
+)]
 pub(super) async fn run(
     State(state): State<AppState>,
     Query(params): Query<WhatIfParams>,
@@ -94,6 +111,25 @@ pub(super) async fn run(
 
 /// `POST /api/v1/whatif/evidence?rule=…`: the requests one rule would have refused, `limit`
 /// (default 100, at most 1000) at a time from `offset`; `next_offset` names the next page.
+#[utoipa::path(
+    post,
+    path = "/api/v1/whatif/evidence",
+    tag = "observe",
+    params(
+        ("from" = Option<String>, Query, description = "Start: RFC 3339, a date, epoch milliseconds (Grafana ${__from}) or now-24h; default now-24h"),
+        ("to" = Option<String>, Query, description = "End (exclusive), same forms; default now"),
+        ("rule" = String, Query, description = "The rule whose refusals to list"),
+        ("limit" = Option<usize>, Query, description = "Rows per page"),
+        ("offset" = Option<usize>, Query, description = "Rows to skip")
+    ),
+    request_body(content((String = "text/plain"), (serde_json::Value = "application/json")), description = "The candidate policy file"),
+    responses(
+        (status = 200, description = "One page of the requests the rule would refuse", content_type = "application/json", body = serde_json::Value),
+        (status = 400, description = "Invalid parameter", body = super::error::ErrorBody),
+        (status = 401, description = "No or unknown token", body = super::error::ErrorBody),
+        (status = 403, description = "Token without the route's scope", body = super::error::ErrorBody)
+    )
+)]
 pub(super) async fn evidence(
     State(state): State<AppState>,
     Query(params): Query<WhatIfParams>,

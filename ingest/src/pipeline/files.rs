@@ -78,6 +78,32 @@ impl Pipeline {
         })
     }
 
+    /// Ingest one stream that is not a file (standard input): `name` stands for it in progress
+    /// reports and `raw_ref`s (`stdin:3` for its third record), `bytes_total` is 0 when
+    /// unknown. Like [`Self::ingest_files`], rows are flushed to Parquet before this returns
+    /// and a cut stream keeps what came before the cut.
+    pub fn ingest_stream(
+        &self,
+        format: Format,
+        name: &Path,
+        stream: Box<dyn Read + Send>,
+        progress: &(dyn Fn(&FileProgress) + Sync),
+    ) -> Result<FilesReport, IngestError> {
+        let samples: Mutex<Vec<DeadLetterSummary>> = Mutex::new(Vec::new());
+        let (stats, error) =
+            self.ingest_one_stream(format, name, "stdin", stream, 0, progress, &samples)?;
+        self.writer.flush_blocking()?;
+        Ok(FilesReport {
+            stats: stats.clone(),
+            samples: samples.into_inner().expect("not poisoned"),
+            files: vec![FileOutcome {
+                path: name.to_path_buf(),
+                stats,
+                error,
+            }],
+        })
+    }
+
     fn ingest_one_file(
         &self,
         format: Format,
@@ -91,14 +117,41 @@ impl Pipeline {
         };
         let file = std::fs::File::open(path).map_err(read_err)?;
         let bytes_total = file.metadata().map_err(read_err)?.len();
+        let origin = format!("file:{}", path.display());
+        self.ingest_one_stream(
+            format,
+            path,
+            &origin,
+            Box::new(file),
+            bytes_total,
+            progress,
+            samples,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn ingest_one_stream(
+        &self,
+        format: Format,
+        path: &Path,
+        origin: &str,
+        stream: Box<dyn Read + Send>,
+        bytes_total: u64,
+        progress: &(dyn Fn(&FileProgress) + Sync),
+        samples: &Mutex<Vec<DeadLetterSummary>>,
+    ) -> Result<(DecodeStats, Option<String>), IngestError> {
+        let read_err = |source| IngestError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
         let counted = CountingReader {
-            inner: file,
+            inner: stream,
             count: Arc::new(AtomicUsize::new(0)),
         };
         let count = counted.count.clone();
         let mut reader = open_maybe_gzip(counted).map_err(read_err)?;
         let processed = chrono::Utc::now().timestamp_millis();
-        let origin = format!("file:{}", path.display());
+        let origin = origin.to_string();
         let workers = match self.config.parse_threads {
             0 => std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -227,7 +280,7 @@ impl Pipeline {
         let cut = cut.into_inner().expect("not poisoned");
         progress(&FileProgress {
             path: path.to_path_buf(),
-            bytes_read: bytes_total,
+            bytes_read: count.load(Ordering::Relaxed) as u64,
             bytes_total,
             records: stats.records,
             stats: Some(stats.clone()),
@@ -292,6 +345,7 @@ fn stats_delta(now: &DecodeStats, before: &DecodeStats) -> DecodeStats {
             delta.dead_letters.insert(*k, d);
         }
     }
+    delta.decisions = now.decisions_since(before);
     for (event_type, n) in &now.base_events {
         let d = n - before.base_events.get(event_type).copied().unwrap_or(0);
         if d > 0 {
@@ -326,6 +380,25 @@ pub fn detect_file_format(path: &Path) -> Result<Option<Format>, IngestError> {
     let mut head = Vec::with_capacity(64 * 1024);
     reader.read_to_end(&mut head).map_err(read_err)?;
     Ok(Format::detect(&head))
+}
+
+/// Recognize the format of a stream from its first bytes (plain or the start of a gzip
+/// stream); `None` when no known format matches.
+pub fn detect_head(head: &[u8]) -> Option<Format> {
+    if !head.starts_with(&[0x1f, 0x8b]) {
+        return Format::detect(head);
+    }
+    // The head of a gzip stream decompresses until it is cut; what came before is enough.
+    let mut plain = Vec::with_capacity(64 * 1024);
+    let mut decoder = flate2::read::MultiGzDecoder::new(head).take(64 * 1024);
+    let mut chunk = [0u8; 8192];
+    while let Ok(n) = decoder.read(&mut chunk) {
+        if n == 0 {
+            break;
+        }
+        plain.extend_from_slice(&chunk[..n]);
+    }
+    Format::detect(&plain)
 }
 
 /// Wrap `reader` in a gzip decoder when it starts with the gzip magic bytes. Concatenated gzip

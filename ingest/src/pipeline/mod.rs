@@ -6,6 +6,7 @@
 //! to [`crate::decode`] and rows to [`crate::lake`].
 
 pub mod files;
+pub mod messages;
 pub mod push;
 
 use std::path::PathBuf;
@@ -13,8 +14,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-pub use files::{FileProgress, detect_file_format, open_maybe_gzip};
-pub use push::PushError;
+pub use files::{FileProgress, detect_file_format, detect_head, open_maybe_gzip};
+pub use messages::{Message, MessagesReceipt, Refusal, WhenBroken};
+pub use push::{PushError, gunzip_limited};
 
 use crate::decode::decode_bytes;
 use crate::lake::{Durability, LakeError, LakeWriter};

@@ -25,14 +25,14 @@ pub enum PushError {
     UnknownFormat,
     /// More records of the body were refused than a request may hold; nothing was stored.
     #[error(
-        "more than {limit} records of the body cannot be parsed as {format}; nothing was stored (is it the right source?)"
+        "more than {limit} records of the body cannot be parsed as {read_as}; nothing was stored (is it the right source?)"
     )]
-    TooManyRefused { limit: usize, format: Format },
+    TooManyRefused { limit: usize, read_as: String },
     /// The body has broken records and today's dead-letter budget is spent; nothing was stored.
     #[error(
-        "{broken} records of the body cannot be parsed as {format} and today's dead-letter budget (lake.max_dead_letter_bytes_per_day) is spent; nothing was stored"
+        "{broken} records of the body cannot be parsed as {read_as} and today's dead-letter budget (lake.max_dead_letter_bytes_per_day) is spent; nothing was stored"
     )]
-    DeadLetterBudgetSpent { broken: usize, format: Format },
+    DeadLetterBudgetSpent { broken: usize, read_as: String },
     /// `max_concurrent_pushes` bodies are being decoded; retry shortly.
     #[error("too many request bodies are being ingested; retry shortly")]
     Busy,
@@ -96,7 +96,10 @@ impl Pipeline {
             if let Some(m) = &self.metrics {
                 m.requests_refused.inc();
             }
-            return Err(PushError::TooManyRefused { limit, format });
+            return Err(PushError::TooManyRefused {
+                limit,
+                read_as: format.to_string(),
+            });
         }
         let broken = decoded.dead_letters.len();
         if broken > 0 && self.writer.dead_letter_budget_spent() {
@@ -105,7 +108,10 @@ impl Pipeline {
             if let Some(m) = &self.metrics {
                 m.requests_refused_dead_letter_budget.inc();
             }
-            return Err(PushError::DeadLetterBudgetSpent { broken, format });
+            return Err(PushError::DeadLetterBudgetSpent {
+                broken,
+                read_as: format.to_string(),
+            });
         }
         Ok(self.store_decoded(format, decoded, stats).await?)
     }
@@ -113,7 +119,7 @@ impl Pipeline {
 
 /// Decompress at most `limit` bytes; one byte more means the body is too large (a gzip bomb
 /// never gets further than `limit + 1` bytes of memory).
-fn gunzip_limited(compressed: &[u8], limit: usize) -> Result<Vec<u8>, PushError> {
+pub fn gunzip_limited(compressed: &[u8], limit: usize) -> Result<Vec<u8>, PushError> {
     let mut out = Vec::new();
     flate2::read::MultiGzDecoder::new(compressed)
         .take(limit as u64 + 1)
