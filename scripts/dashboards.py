@@ -9,6 +9,7 @@ panel against a running server (KPI ids, labels, columns, Prometheus metric name
 Datasources (see dashboards/provisioning/datasources/ztlens.yml):
   ztlens-api         Infinity datasource pointed at the ztlens API
   ztlens-prometheus  Prometheus scraping ztlens's /metrics
+  ztlens-sql         Grafana's PostgreSQL datasource over ztlens's wire protocol
 """
 
 import json
@@ -16,6 +17,7 @@ import pathlib
 
 API = {"type": "yesoreyeram-infinity-datasource", "uid": "ztlens-api"}
 PROM = {"type": "prometheus", "uid": "ztlens-prometheus"}
+SQL = {"type": "grafana-postgresql-datasource", "uid": "ztlens-sql"}
 OUT = pathlib.Path(__file__).resolve().parent.parent / "dashboards"
 
 # Column types the Infinity backend parser needs to build frames.
@@ -82,6 +84,13 @@ def alert_annotations():
         "iconColor": "red",
         "target": target,
     }
+
+
+def sql_target(sql, fmt="time_series", ref="A"):
+    """Raw SQL for Grafana's PostgreSQL datasource: $__timeFilter and ${__from:date:iso} are
+    Grafana's macros, expanded before the text reaches ztlens."""
+    return {"refId": ref, "datasource": SQL, "editorMode": "code", "format": fmt,
+            "rawQuery": True, "rawSql": sql}
 
 
 def prom_target(expr, legend, ref="A"):
@@ -547,6 +556,28 @@ def alerts():
     return d
 
 
+def sql():
+    d = Dashboard("ztlens-sql", "SQL (PostgreSQL datasource)",
+                  "Panels written in SQL against ztlens over the PostgreSQL wire protocol "
+                  "(Grafana's built-in PostgreSQL datasource; no plugin needed).")
+    d.add("timeseries", "Access decisions per hour", [sql_target(
+        "SELECT date_trunc('hour', time) AS time, zt_decision AS metric, count(*) AS value\n"
+        "FROM authentication\n"
+        "WHERE $__timeFilter(time) AND zt_decision IS NOT NULL\n"
+        "GROUP BY 1, 2\nORDER BY 1")], w=24, h=9,
+        description="Authentication events per zt_decision, counted by ztlens's SQL engine.")
+    d.add("table", "MFA outcomes by country (a KPI called from SQL)", [sql_target(
+        "SELECT * FROM ztlens_kpi('mfa_outcomes_by_country', '${__from:date:iso}', '${__to:date:iso}')",
+        fmt="table")], w=12, h=9,
+        description="ztlens_kpi(id, from, to[, step]) runs a KPI exactly as GET /api/v1/kpis/{id}.")
+    d.add("table", "Denied sign-ins, newest first", [sql_target(
+        "SELECT time, user_name, src_endpoint_ip, zt_decision, metadata_product_name\n"
+        "FROM authentication\n"
+        "WHERE $__timeFilter(time) AND zt_decision LIKE 'deny%'\n"
+        "ORDER BY time DESC\nLIMIT 100", fmt="table")], w=12, h=9)
+    return d
+
+
 def main():
     for name, dashboard in [
         ("alerts", alerts()),
@@ -556,6 +587,7 @@ def main():
         ("network", network()),
         ("applications", applications()),
         ("pipeline-health", pipeline()),
+        ("sql", sql()),
     ]:
         path = OUT / f"{name}.json"
         path.write_text(json.dumps(dashboard.json(), indent=2, ensure_ascii=False) + "\n")

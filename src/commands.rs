@@ -68,6 +68,9 @@ pub async fn serve(mut config: Config, listen: Option<String>) -> Result<(), Box
     // Tests and scripts read this line to find the port when listening on port 0.
     let scheme = if config_tls { "https" } else { "http" };
     println!("ztlens listening on {scheme}://{address}");
+    if let Some(address) = service.pgwire_address {
+        println!("postgresql listening on postgresql://{address}/ztlens");
+    }
     for (protocol, address, source) in &service.syslog_addresses {
         let protocol = match protocol {
             crate::syslog::SyslogProtocol::Tcp => "tcp",
@@ -785,12 +788,26 @@ pub async fn demo(mut config: Config, listen: &str, rate: u32) -> Result<(), Box
     let listener = bind(listen).await?;
     let address = listener.local_addr()?;
     crate::auth::check_exposure(&config.server.tokens()?, address)?;
+    if config.pgwire.listen.is_none() {
+        // PostgreSQL clients on loopback: 5433 when free (5432 is usually a real PostgreSQL).
+        let port = if std::net::TcpListener::bind(("127.0.0.1", 5433)).is_ok() {
+            5433
+        } else {
+            0
+        };
+        config.pgwire.listen = Some(format!("127.0.0.1:{port}"));
+    }
     let data_dir = config.lake.data_dir.clone();
     let service = Service::start(config)?;
     let shutdown = shutdown_signal()?;
     let base = format!("http://{address}");
     println!("ztlens demo is running.");
     println!("  overview  {base}/");
+    if let Some(pg) = service.pgwire_address {
+        println!(
+            "  postgres  postgresql://ztlens@{pg}/ztlens (psql, Grafana's PostgreSQL datasource; any password)"
+        );
+    }
     println!("  KPIs      {base}/api/v1/kpis");
     println!("  a KPI     {base}/api/v1/kpis/mfa_outcomes_by_country?from=now-1h&step=5m");
     println!("  alerts    {base}/api/v1/alerts?state=firing");

@@ -54,6 +54,8 @@ pub struct Config {
     pub notifications: crate::detect::notify::NotificationsConfig,
     /// Syslog listeners (`[[syslog]]`, one per port), each with its source format.
     pub syslog: Vec<crate::syslog::SyslogConfig>,
+    /// The lake over the PostgreSQL wire protocol (off unless `listen` is set).
+    pub pgwire: crate::pgwire::PgwireConfig,
     /// Directory of extra or replacement KPI `.sql` files (and detection rules in its
     /// `detections/` folder).
     pub queries_dir: Option<PathBuf>,
@@ -323,6 +325,7 @@ impl Config {
         self.notifications
             .validate()
             .map_err(|e| invalid("notifications")(&e))?;
+        self.pgwire.validate().map_err(|e| invalid("pgwire")(&e))?;
         for listener in &self.syslog {
             listener.validate().map_err(|e| invalid("syslog")(&e))?;
         }

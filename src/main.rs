@@ -7,6 +7,7 @@
 //! - `tls`: `[server.tls]`, the rustls acceptor with a certificate reloaded on change;
 //! - `config`: `ztlens.toml` + `ZTLENS_*` environment; each section validates itself;
 //! - `metrics`: the Prometheus registry and KPI gauges;
+//! - `pgwire`: the lake over the PostgreSQL wire protocol (`[pgwire]`);
 //! - `otlp`: OpenTelemetry log requests (protobuf, JSON) read into ingest messages;
 //! - `status`: the typed answers about the service (status, maturity report);
 //! - `synth`: the synthetic company generator and its ground truth;
@@ -32,6 +33,7 @@ mod ingest_command;
 mod kafka_mock;
 mod metrics;
 mod otlp;
+mod pgwire;
 mod service;
 mod status;
 mod synth;

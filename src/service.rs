@@ -56,6 +56,8 @@ impl AppState {
 
 pub struct Service {
     pub state: AppState,
+    /// The PostgreSQL listener's bound address, when `[pgwire] listen` is set.
+    pub pgwire_address: Option<std::net::SocketAddr>,
     /// The syslog listeners' bound addresses, with protocol and source, in `[[syslog]]` order.
     pub syslog_addresses: Vec<(crate::syslog::SyslogProtocol, std::net::SocketAddr, String)>,
     kafka: Option<KafkaSource>,
@@ -148,6 +150,17 @@ impl Service {
             .zip(&syslog_listeners)
             .map(|(c, l)| Ok((c.protocol, l.local_addr()?, c.source.clone())))
             .collect::<Result<Vec<_>, std::io::Error>>()?;
+        let pgwire = match &config.pgwire.listen {
+            Some(listen) => Some(crate::pgwire::PgwireListener::bind(
+                &config.pgwire,
+                listen,
+                config.server.tokens()?,
+                config.server.tls.as_ref(),
+                engine.clone(),
+            )?),
+            None => None,
+        };
+        let pgwire_address = pgwire.as_ref().map(|l| l.local_addr()).transpose()?;
         let config_detections = config.detections.clone();
         let state = AppState {
             engine,
@@ -209,6 +222,9 @@ impl Service {
                 stopped.clone(),
             )));
         }
+        if let Some(listener) = pgwire {
+            tasks.push(tokio::spawn(listener.run(stopped.clone())));
+        }
         for listener in syslog_listeners {
             tasks.push(tokio::spawn(listener.run(
                 state.pipeline.clone(),
@@ -221,6 +237,7 @@ impl Service {
         }
         Ok(Self {
             state,
+            pgwire_address,
             syslog_addresses,
             kafka,
             stop,

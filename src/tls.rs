@@ -109,9 +109,13 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
     Some((meta.modified().ok()?, meta.len()))
 }
 
-/// The acceptor for `config`, and (when reloading is on) a task that watches the files for as
+/// The acceptor for `config` offering `alpn_protocols` (`http/1.1` for the API, `postgresql`
+/// for the wire protocol), and (when reloading is on) a task that watches the files for as
 /// long as the acceptor lives. Call from within the Tokio runtime.
-pub fn acceptor(config: &TlsConfig) -> Result<tokio_rustls::TlsAcceptor, String> {
+pub fn acceptor(
+    config: &TlsConfig,
+    alpn_protocols: &[&[u8]],
+) -> Result<tokio_rustls::TlsAcceptor, String> {
     let provider = Arc::new(provider());
     // Stamp before loading, so a change during the load is seen by the first check.
     let mut seen = (stamp(&config.cert_file), stamp(&config.key_file));
@@ -168,6 +172,6 @@ pub fn acceptor(config: &TlsConfig) -> Result<tokio_rustls::TlsAcceptor, String>
         .map_err(|e| format!("TLS: {e}"))?
         .with_no_client_auth()
         .with_cert_resolver(resolver);
-    server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    server.alpn_protocols = alpn_protocols.iter().map(|p| p.to_vec()).collect();
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(server)))
 }

@@ -4,6 +4,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use support::*;
 
 /// `ztlens token` output: (token, sha256).
@@ -428,4 +430,209 @@ fn listed_origins_get_cors_and_others_do_not() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Run `psql` (Debian's postgresql-client) with a password; (succeeded, stdout, stderr).
+fn psql(port: &str, password: &str, sql: &str) -> (bool, String, String) {
+    let out = std::process::Command::new("psql")
+        .arg(format!("postgresql://grafana@127.0.0.1:{port}/ztlens"))
+        .args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-F",
+            "|",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ])
+        .env("PGPASSWORD", password)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("psql cannot run ({e}); `./scripts/test --deps-only` installs it")
+        });
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The lake over the PostgreSQL wire protocol, as psql and psycopg (PyPI) see it: the password
+/// is an API token with the read scope, Grafana's catalog queries list the tables and columns,
+/// a KPI is callable as SQL and equals the API's answer, and every write statement is refused.
+#[test]
+fn postgresql_clients_use_tokens_read_the_lake_and_cannot_write() {
+    let (read, read_hash) = make_token("read");
+    let (ingest, ingest_hash) = make_token("ingest");
+    let tokens = format!(
+        r#"[{{name = "r", scopes = ["read"], sha256 = "{read_hash}"}}, {{name = "i", scopes = ["ingest"], sha256 = "{ingest_hash}"}}]"#
+    );
+    let (_dir, server) = serve_empty(&[
+        ("ZTLENS_SERVER__TOKENS", &tokens),
+        ("ZTLENS_PGWIRE__LISTEN", "127.0.0.1:0"),
+    ]);
+    let events: String = (0..30)
+        .map(|i| {
+            OKTA.replace("\"a-1\"", &format!("\"pg-{i}\""))
+                .replace("SUCCESS", if i % 3 == 0 { "FAILURE" } else { "SUCCESS" })
+                + "\n"
+        })
+        .collect();
+    let r = server.post(
+        "/api/v1/ingest/okta",
+        &[("Authorization", &format!("Bearer {ingest}"))],
+        events.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let port = eventually(Duration::from_secs(10), || {
+        server.log().lines().find_map(|l| {
+            l.strip_prefix("postgresql listening on postgresql://127.0.0.1:")
+                .map(|rest| rest.split('/').next().unwrap().to_string())
+        })
+    })
+    .unwrap_or_else(|| panic!("no PostgreSQL listener:\n{}", server.log()));
+
+    // Tokens: a wrong one, and one without the read scope, cannot connect.
+    for password in ["not-a-token", ingest.as_str()] {
+        let (ok, _, err) = psql(&port, password, "SELECT 1");
+        assert!(
+            !ok && err
+                .to_lowercase()
+                .contains("password authentication failed"),
+            "{password}: {err}"
+        );
+    }
+    let (ok, out, err) = psql(&port, &read, "SELECT count(*) FROM authentication");
+    assert!(ok, "{err}");
+    assert_eq!(out, "30");
+
+    // Grafana's editor: the version probe, the table list and a table's columns.
+    let (ok, out, err) = psql(
+        &port,
+        &read,
+        "SELECT current_setting('server_version_num')::int/100 as version",
+    );
+    assert!(ok && out == "1600", "{out} {err}");
+    let (ok, out, err) = psql(
+        &port,
+        &read,
+        r#"SELECT CASE WHEN quote_ident(table_schema) IN (SELECT CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END FROM generate_series(array_lower(string_to_array(current_setting('search_path'),','),1), array_upper(string_to_array(current_setting('search_path'),','),1)) as i, string_to_array(current_setting('search_path'),',') s) THEN quote_ident(table_name) ELSE quote_ident(table_schema) || '.' || quote_ident(table_name) END AS "table" FROM information_schema.tables WHERE quote_ident(table_schema) NOT IN ('information_schema','pg_catalog') ORDER BY 1"#,
+    );
+    assert!(ok, "{err}");
+    let tables: Vec<&str> = out.lines().collect();
+    assert!(
+        tables.contains(&"authentication") && tables.contains(&"network_activity"),
+        "{tables:?}"
+    );
+    let (ok, out, err) = psql(
+        &port,
+        &read,
+        r#"SELECT quote_ident(column_name) AS "column", data_type AS "type" FROM information_schema.columns WHERE quote_ident(table_name) = 'authentication'"#,
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.lines().any(|l| l == "time|timestamp with time zone")
+            && out.lines().any(|l| l == "zt_decision|text"),
+        "{out}"
+    );
+
+    // A KPI as SQL equals the API's KPI.
+    let (ok, out, err) = psql(
+        &port,
+        &read,
+        "SELECT * FROM ztlens_kpi('access_decisions', '2026-03-01', '2026-03-04')",
+    );
+    assert!(ok, "{err}");
+    let api = server
+        .get_with(
+            "/api/v1/kpis/access_decisions?from=2026-03-01&to=2026-03-04",
+            &[("Authorization", &format!("Bearer {read}"))],
+        )
+        .json();
+    let columns: Vec<&str> = api["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let events_at = columns.iter().position(|c| *c == "events").unwrap();
+    let sql_events: f64 = out
+        .lines()
+        .map(|l| l.split('|').nth(events_at).unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert_eq!(Some(sql_events), api["value"]["events"].as_f64(), "{out}");
+    assert_eq!(sql_events, 30.0);
+
+    // Nothing writes.
+    for statement in [
+        "INSERT INTO authentication (status_code) VALUES ('x')",
+        "UPDATE authentication SET status_code = 'x'",
+        "DELETE FROM authentication",
+        "CREATE TABLE x (a int)",
+        "DROP TABLE authentication",
+        "COPY authentication TO '/tmp/out.csv'",
+        "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/etc/passwd'",
+    ] {
+        let (ok, _, err) = psql(&port, &read, statement);
+        assert!(!ok && err.contains("ERROR"), "{statement}: {err}");
+    }
+
+    // psycopg (PyPI), as a Python program would use it: a transaction around reads, an
+    // error for a write, and the connection still usable after rolling back.
+    let script = format!(
+        r#"
+import json, psycopg
+with psycopg.connect(host="127.0.0.1", port={port}, user="app", password="{read}", dbname="ztlens") as conn:
+    out = {{}}
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) AS n FROM authentication")
+        out["n"] = cur.fetchone()[0]
+        cur.execute("SELECT table_name FROM information_schema.tables")
+        out["tables"] = [r[0] for r in cur.fetchall()]
+        cur.execute("SELECT * FROM ztlens_kpi('access_decisions', '2026-03-01', '2026-03-04')")
+        names = [d.name for d in cur.description]
+        out["kpi_events"] = sum(r[names.index("events")] for r in cur.fetchall())
+    try:
+        with conn.cursor() as cur:
+            cur.execute("DELETE FROM authentication")
+        out["write"] = "allowed"
+    except psycopg.Error as e:
+        out["write"] = "refused: " + str(e).splitlines()[0]
+        conn.rollback()
+    with conn.cursor() as cur:
+        cur.execute("SELECT max(time) FROM authentication")
+        out["max_time"] = cur.fetchone()[0].isoformat()
+    print(json.dumps(out))
+"#
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "psycopg ({}; `./scripts/test` installs it):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["n"], 30, "{result}");
+    assert!(
+        result["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "authentication"),
+        "{result}"
+    );
+    assert_eq!(result["kpi_events"].as_f64(), Some(30.0), "{result}");
+    assert!(
+        result["write"].as_str().unwrap().starts_with("refused"),
+        "{result}"
+    );
+    assert_eq!(result["max_time"], "2026-03-02T08:00:00+00:00", "{result}");
 }

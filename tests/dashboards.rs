@@ -109,7 +109,9 @@ fn dashboards_are_valid_and_every_panel_queries_what_the_server_serves() {
                 "ZTLENS_NOTIFICATIONS__WEBHOOKS",
                 "[{name = \"soc\", url = \"http://127.0.0.1:9/hook\", secret_env = \"DASHBOARD_TEST_SECRET\"}]",
             )
-            .env("DASHBOARD_TEST_SECRET", "x");
+            .env("DASHBOARD_TEST_SECRET", "x")
+            // The SQL dashboard's datasource.
+            .env("ZTLENS_PGWIRE__LISTEN", "127.0.0.1:0");
         cmd
     });
     // One refused record, so the dead-letter family has a series.
@@ -172,6 +174,7 @@ fn dashboards_are_valid_and_every_panel_queries_what_the_server_serves() {
         "applications",
         "pipeline-health",
         "access-paths",
+        "sql",
     ] {
         assert!(names.contains(expected), "dashboard {expected} is missing");
     }
@@ -290,6 +293,16 @@ fn dashboards_are_valid_and_every_panel_queries_what_the_server_serves() {
                     uids.contains(ds),
                     "{file}/{title}: datasource {ds} is not provisioned"
                 );
+                if ds == "ztlens-sql" {
+                    check_sql_target(
+                        &server,
+                        target,
+                        &format!("{file}/{title}"),
+                        (from_ms, to_ms),
+                    );
+                    api_queries += 1;
+                    continue;
+                }
                 if ds == "ztlens-prometheus" {
                     let expr = target["expr"].as_str().unwrap();
                     // Windows follow the dashboard (scrape interval, range), never fixed.
@@ -431,6 +444,62 @@ fn dashboards_are_valid_and_every_panel_queries_what_the_server_serves() {
     check_alert_rules(&catalog);
     check_overview_page(&server, (from_ms, to_ms));
     drop(mock);
+}
+
+/// A panel of the PostgreSQL datasource: its SQL, with Grafana's macros expanded as Grafana
+/// expands them, runs through psql against the server's wire protocol and returns rows with the
+/// columns a time series needs.
+fn check_sql_target(server: &Server, target: &Value, what: &str, (from_ms, to_ms): (i64, i64)) {
+    let iso = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string()
+    };
+    let sql = target["rawSql"]
+        .as_str()
+        .unwrap()
+        .replace(
+            "$__timeFilter(time)",
+            &format!("time BETWEEN '{}' AND '{}'", iso(from_ms), iso(to_ms)),
+        )
+        .replace("${__from:date:iso}", &iso(from_ms))
+        .replace("${__to:date:iso}", &iso(to_ms));
+    assert!(!sql.contains('$'), "{what}: an unexpanded macro in {sql}");
+    let port = server
+        .log()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("postgresql listening on postgresql://127.0.0.1:")
+                .map(|rest| rest.split('/').next().unwrap().to_string())
+        })
+        .expect("the server prints its PostgreSQL address");
+    let out = std::process::Command::new("psql")
+        .arg(format!("postgresql://grafana@127.0.0.1:{port}/ztlens"))
+        .args(["-X", "-A", "-F", "|", "-v", "ON_ERROR_STOP=1", "-c", &sql])
+        .env("PGPASSWORD", "open")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("psql cannot run ({e}); `./scripts/test --deps-only` installs it")
+        });
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{what}: {sql}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split('|').collect();
+    let rows = lines.filter(|l| !l.starts_with('(')).count();
+    assert!(rows > 0, "{what}: no rows for the dataset's range\n{text}");
+    if target["format"] == "time_series" {
+        for column in ["time", "metric", "value"] {
+            assert!(
+                header.contains(&column),
+                "{what}: no {column} column in {header:?}"
+            );
+        }
+    }
 }
 
 /// The built-in overview page at `/`, loaded in headless Chromium (Debian's `chromium`, which

@@ -123,6 +123,17 @@ fn api_lists_kpis_serves_rows_metrics_and_json_errors() {
         (r.status, r.json()["code"].as_str().unwrap()),
         (404, "not_found")
     );
+    // Answers the framework writes (a method the route does not take) have the same shape.
+    let r = request(&server.address, "DELETE", "/api/v1/query", &[], b"");
+    assert_eq!(
+        (r.status, r.json()["code"].as_str().unwrap()),
+        (405, "method_not_allowed")
+    );
+    assert!(
+        r.header("allow").is_some_and(|a| a.contains("POST")),
+        "{:?}",
+        r.headers
+    );
     let r = server.post(
         "/api/v1/query",
         &[("Content-Type", "application/json")],

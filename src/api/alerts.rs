@@ -14,6 +14,9 @@ use super::ApiError;
 use crate::detect::silences::{NewSilence, SilenceError};
 use crate::service::AppState;
 
+/// Largest silence body.
+pub(super) const MAX_SILENCE_BODY_BYTES: usize = 64 * 1024;
+
 /// Most alerts one listing returns.
 pub const MAX_ALERTS_LISTED: usize = 10_000;
 
@@ -224,7 +227,7 @@ pub(super) async fn add_silence(
     axum::Extension(caller): axum::Extension<super::access::Caller>,
     body: axum::body::Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let bytes = super::read_body(body, 64 * 1024).await?;
+    let bytes = super::read_body(body, MAX_SILENCE_BODY_BYTES).await?;
     let new: NewSilence = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request("invalid_body", format!("not a silence: {e}")))?;
     let rules: Vec<&str> = state

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, header};
 use serde_json::Value;
 use ztlens_ingest::SourceFormat;
 
-use super::{ApiError, read_declared_body};
+use super::{ApiError, read_body};
 use crate::service::AppState;
 
 #[utoipa::path(
@@ -39,7 +39,7 @@ pub(super) async fn push(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let chosen: SourceFormat = source.parse()?;
-    let bytes = read_declared_body(&headers, body, state.config.server.max_body_bytes).await?;
+    let bytes = read_body(body, state.config.server.max_body_bytes).await?;
     let gzip_declared = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())

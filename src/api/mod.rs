@@ -57,9 +57,18 @@ pub use error::ApiError;
 
 use crate::service::AppState;
 
-/// The router: every route behind the access rules (host, origin, token scopes), then request
-/// metrics and the request timeout around everything.
+/// The router: every route behind the access rules (host, origin, token scopes), then the
+/// request timeout, the JSON shape of every error, request metrics and CORS around everything.
+///
+/// Limits are tower-http layers: a body past its route's limit (or a `Content-Length` saying
+/// so) is refused before the handler reads it (handlers read the raw body, so axum's own
+/// extractor limit does not apply), and a request that takes longer than
+/// `server.request_timeout_secs` is cut off with a 503; [`json_errors`] gives their answers the
+/// API's error shape.
 pub fn app(state: AppState, access: AccessPolicy) -> Router {
+    use tower_http::limit::RequestBodyLimitLayer;
+    let server = &state.config.server;
+    let timeout = Duration::from_secs(server.request_timeout_secs.max(1));
     Router::new()
         .route("/api/v1/kpis", get(kpis::list))
         .route("/api/v1/kpis/{id}", get(kpis::get))
@@ -79,7 +88,7 @@ pub fn app(state: AppState, access: AccessPolicy) -> Router {
             "/api/v1/silences",
             get(alerts::silences)
                 .post(alerts::add_silence)
-                .layer(axum::extract::DefaultBodyLimit::disable()),
+                .layer(RequestBodyLimitLayer::new(alerts::MAX_SILENCE_BODY_BYTES)),
         )
         .route(
             "/api/v1/silences/{id}",
@@ -87,27 +96,24 @@ pub fn app(state: AppState, access: AccessPolicy) -> Router {
         )
         .route(
             "/api/v1/query",
-            // The handler reads the body with its own limit, answering a JSON 413.
-            post(query::run).layer(axum::extract::DefaultBodyLimit::disable()),
+            post(query::run).layer(RequestBodyLimitLayer::new(query::MAX_QUERY_BODY_BYTES)),
         )
         .route(
             "/api/v1/whatif",
-            // The handlers read the body with their own limit, answering a JSON 413.
-            post(whatif::run).layer(axum::extract::DefaultBodyLimit::disable()),
+            post(whatif::run).layer(RequestBodyLimitLayer::new(whatif::MAX_WHATIF_BODY_BYTES)),
         )
         .route(
             "/api/v1/whatif/evidence",
-            post(whatif::evidence).layer(axum::extract::DefaultBodyLimit::disable()),
+            post(whatif::evidence).layer(RequestBodyLimitLayer::new(whatif::MAX_WHATIF_BODY_BYTES)),
         )
         .route(
             "/api/v1/ingest/{source}",
-            // The handler enforces its own compressed and decompressed limits.
-            post(ingest::push).layer(axum::extract::DefaultBodyLimit::disable()),
+            // The decompressed limit is the push source's.
+            post(ingest::push).layer(RequestBodyLimitLayer::new(server.max_body_bytes)),
         )
         .route(
             "/v1/logs",
-            // The handler enforces its own compressed and decompressed limits.
-            post(otlp::logs).layer(axum::extract::DefaultBodyLimit::disable()),
+            post(otlp::logs).layer(RequestBodyLimitLayer::new(server.max_body_bytes)),
         )
         .route("/api/v1/status", get(status::status))
         .route("/", get(ui::index))
@@ -124,9 +130,54 @@ pub fn app(state: AppState, access: AccessPolicy) -> Router {
             Arc::new(access),
             access::check_access,
         ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(middleware::map_response(json_errors))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
-        .layer(cors(&state.config.server.allowed_origins))
+        .layer(cors(&server.allowed_origins))
         .with_state(state)
+}
+
+/// Error answers not written by [`ApiError`] — tower-http's limits and timeout, axum's
+/// method-not-allowed — get the API's JSON shape, keeping their status and headers.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let typed = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.starts_with("text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || typed {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload_too_large",
+            "the request body exceeds this endpoint's limit",
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => ("request_timeout", "the request took too long"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this endpoint does not take that method",
+        ),
+        StatusCode::NOT_FOUND => ("not_found", "no such endpoint"),
+        s if s.is_server_error() => ("internal", "the request failed"),
+        _ => ("bad_request", "the request could not be read"),
+    };
+    let (parts, _) = response.into_parts();
+    let mut error = ApiError::new(status, code, message);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        error = error.retry(1);
+    }
+    let mut json = error.into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            json.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    json
 }
 
 /// CORS for the browser apps of `server.allowed_origins` (outermost, so a preflight is answered
@@ -166,23 +217,6 @@ fn count_param(key: &str, value: &str) -> Result<usize, ApiError> {
 /// The offset of the page after `offset` when the answer was cut there.
 fn next_offset(truncated: bool, offset: usize, limit: usize) -> Option<usize> {
     truncated.then(|| offset.checked_add(limit)).flatten()
-}
-
-/// Read a request body of at most `limit` bytes, refusing at once one whose `Content-Length`
-/// says it is longer; a longer one is a JSON 413.
-async fn read_declared_body(
-    headers: &axum::http::HeaderMap,
-    body: axum::body::Body,
-    limit: usize,
-) -> Result<axum::body::Bytes, ApiError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::too_large(limit, "request body"));
-    }
-    read_body(body, limit).await
 }
 
 /// Read a request body of at most `limit` bytes; a longer one is a JSON 413.
@@ -229,7 +263,7 @@ pub async fn serve(
     let max_connections = server.max_connections.max(1);
     let metrics = state.metrics.clone();
     let tls = match &server.tls {
-        Some(config) => Some(crate::tls::acceptor(config)?),
+        Some(config) => Some(crate::tls::acceptor(config, &[b"http/1.1"])?),
         None => None,
     };
     let app = app(state, access);
@@ -320,7 +354,7 @@ async fn serve_connection<I, S>(
     }
 }
 
-/// Request metrics by route template (never the raw path) and the request timeout.
+/// Request metrics and the access log by route template (never the raw path).
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
@@ -329,17 +363,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         .unwrap_or_else(|| "unmatched".into());
     let method = request.method().as_str().to_string();
     let started = Instant::now();
-    let timeout = Duration::from_secs(state.config.server.request_timeout_secs.max(1));
-    let response = match tokio::time::timeout(timeout, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "request_timeout",
-            "the request took too long",
-        )
-        .retry(1)
-        .into_response(),
-    };
+    let response = next.run(request).await;
     state
         .metrics
         .http_requests
@@ -410,5 +434,55 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
             "the lake writer is not answering",
         )
         .retry(1)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+
+    use super::*;
+
+    async fn answer(response: Response) -> (StatusCode, Option<String>, Value) {
+        let response = json_errors(response).await;
+        let status = response.status();
+        let retry = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_string());
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (
+            status,
+            retry,
+            serde_json::from_slice(&body).unwrap_or(Value::Null),
+        )
+    }
+
+    /// tower-http's timeout (an empty 503) and body limit (a text 413) answer in the API's
+    /// JSON shape; answers that already have a type, and successes, pass unchanged.
+    #[tokio::test]
+    async fn bare_error_answers_get_the_api_shape() {
+        let timeout = Response::builder()
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .body(Body::empty())
+            .unwrap();
+        let (status, retry, body) = answer(timeout).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(retry.as_deref(), Some("1"));
+        assert_eq!(body["code"], "request_timeout");
+        let too_large = Response::builder()
+            .status(StatusCode::PAYLOAD_TOO_LARGE)
+            .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .body(Body::from("length limit exceeded"))
+            .unwrap();
+        let (status, _, body) = answer(too_large).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(body["code"], "payload_too_large");
+        let ours = ApiError::bad_request("invalid_parameter", "x").into_response();
+        assert_eq!(answer(ours).await.2["code"], "invalid_parameter");
+        let ok = Response::new(Body::from("fine"));
+        assert_eq!(answer(ok).await.0, StatusCode::OK);
     }
 }

@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiError, read_declared_body};
+use super::{ApiError, read_body};
 use crate::otlp::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse, OtlpError,
 };
@@ -88,7 +88,7 @@ async fn export(
     };
     // Held from before decompression: decoding is where a body's memory goes.
     let _slot = state.pipeline.try_push_slot()?;
-    let bytes = read_declared_body(headers, body, state.config.server.max_body_bytes).await?;
+    let bytes = read_body(body, state.config.server.max_body_bytes).await?;
     let gzip = declared_gzip || bytes.starts_with(&[0x1f, 0x8b]);
     let max_decompressed = state.config.server.max_decompressed_bytes;
     let origin = state.next_request_origin().replacen("http:", "otlp:", 1);

@@ -14,7 +14,7 @@ struct QueryBody {
 }
 
 /// Largest query body: the guard's longest SQL text, JSON-escaped.
-const MAX_QUERY_BODY_BYTES: usize = 4 * ztlens_analytics::guard::MAX_SQL_BYTES;
+pub(super) const MAX_QUERY_BODY_BYTES: usize = 4 * ztlens_analytics::guard::MAX_SQL_BYTES;
 
 /// The body is `{"sql": "…"}` (whatever the Content-Type says) or the SQL text itself.
 #[utoipa::path(

@@ -17,7 +17,7 @@ use super::{ApiError, read_body};
 use crate::service::AppState;
 
 /// Largest body: a policy and a baseline, JSON-escaped.
-const MAX_WHATIF_BODY_BYTES: usize = 4 * 2 * MAX_POLICY_BYTES;
+pub(super) const MAX_WHATIF_BODY_BYTES: usize = 4 * 2 * MAX_POLICY_BYTES;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -260,6 +260,10 @@ impl Server {
         request(&self.address, "GET", path, &[], &[])
     }
 
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        request(&self.address, "GET", path, headers, &[])
+    }
+
     pub fn post(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
         request(&self.address, "POST", path, headers, body)
     }
