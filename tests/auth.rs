@@ -636,3 +636,49 @@ with psycopg.connect(host="127.0.0.1", port={port}, user="app", password="{read}
     );
     assert_eq!(result["max_time"], "2026-03-02T08:00:00+00:00", "{result}");
 }
+
+/// With `[server.tls]` the PostgreSQL listener offers TLS with the same certificate: psql
+/// negotiates it (`sslmode=require`) and reads through it.
+#[test]
+fn postgresql_clients_can_use_tls() {
+    let tls = format!(
+        "{{cert_file = {:?}, key_file = {:?}}}",
+        fixture("first-cert.pem").display().to_string(),
+        fixture("first-key.pem").display().to_string()
+    );
+    let (_dir, server) = serve_empty(&[
+        ("ZTLENS_SERVER__TLS", &tls),
+        ("ZTLENS_PGWIRE__LISTEN", "127.0.0.1:0"),
+    ]);
+    let port = eventually(Duration::from_secs(10), || {
+        server.log().lines().find_map(|l| {
+            l.strip_prefix("postgresql listening on postgresql://127.0.0.1:")
+                .map(|rest| rest.split('/').next().unwrap().to_string())
+        })
+    })
+    .unwrap_or_else(|| panic!("no PostgreSQL listener:\n{}", server.log()));
+    let out = std::process::Command::new("psql")
+        .arg(format!(
+            "postgresql://app@127.0.0.1:{port}/ztlens?sslmode=require"
+        ))
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-c",
+            "\\conninfo",
+            "-c",
+            "SELECT count(*) FROM authentication",
+        ])
+        .env("PGPASSWORD", "open")
+        .output()
+        .expect("psql runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("SSL connection"), "{text}");
+    assert!(text.lines().any(|l| l.trim() == "0"), "{text}");
+}
