@@ -230,7 +230,7 @@ fn the_stack_publishes_its_ports_on_localhost_only() {
             }
         }
     }
-    assert_eq!(published, 5, "{compose}");
+    assert_eq!(published, 6, "{compose}");
 }
 
 #[test]
