@@ -16,6 +16,12 @@
 //!   '2026-03-08'[, '1d'])` runs the KPI like `GET /api/v1/kpis/{id}`.
 //! - Only the simple query protocol is served (what Grafana, `psql` and drivers use for
 //!   statements without parameters); the extended protocol answers with an error.
+//! - **Clients never talk to the protocol library directly.** A guard in front of it
+//!   ([`guard_connection`]) does the TLS negotiation (and refuses plain connections when TLS is
+//!   configured, so tokens never cross the network in the clear), caps every message at
+//!   [`MAX_MESSAGE_BYTES`] (the library would buffer a 1 GiB message before authentication),
+//!   gives the startup [`STARTUP_TIMEOUT`] and a silent client [`IDLE_TIMEOUT`], and answers
+//!   with SQLSTATE 53300 past `max_connections`. It relays to the library over loopback.
 //!
 //! May import `auth`, `tls` and the library crates; never `api` or `commands`.
 
@@ -33,8 +39,10 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use futures::{Sink, stream};
+use pgwire::api::ConnectionManager;
 use pgwire::api::auth::cleartext::CleartextPasswordAuthStartupHandler;
 use pgwire::api::auth::{AuthSource, DefaultServerParameterProvider, LoginInfo, Password};
+use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::query::SimpleQueryHandler;
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::store::PortalStore;
@@ -43,6 +51,7 @@ use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::data::DataRow;
 use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 use ztlens_analytics::{AnalyticsError, Engine, QueryOutput, TimeRange};
 use ztlens_ingest::Table;
@@ -83,9 +92,27 @@ impl PgwireConfig {
     }
 }
 
+/// The largest protocol message a client may send: a query text at the guard's limit, with
+/// room for its encoding.
+pub const MAX_MESSAGE_BYTES: usize = 4 * ztlens_analytics::guard::MAX_SQL_BYTES;
+
+/// The largest startup packet (user, database, options).
+const MAX_STARTUP_BYTES: usize = 10 * 1024;
+
+/// Time from connecting to the end of the startup packet (and the TLS handshake).
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Time a client may send nothing before its connection is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+
+const SSL_REQUEST: u32 = 80_877_103;
+const GSSENC_REQUEST: u32 = 80_877_104;
+
 /// A bound listener, ready to serve.
 pub struct PgwireListener {
     listener: tokio::net::TcpListener,
+    /// The protocol library's own listener, on loopback, reached only through the guard.
+    relay: tokio::net::TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     max_connections: usize,
     handlers: Arc<Handlers>,
@@ -101,25 +128,31 @@ impl PgwireListener {
         tls: Option<&crate::tls::TlsConfig>,
         engine: Engine,
     ) -> Result<Self, String> {
-        let std_listener = std::net::TcpListener::bind(listen)
-            .map_err(|e| format!("pgwire: cannot listen on {listen}: {e}"))?;
-        let address = std_listener.local_addr().map_err(|e| e.to_string())?;
+        let bind = |address: &str| -> Result<tokio::net::TcpListener, String> {
+            let std_listener = std::net::TcpListener::bind(address)
+                .map_err(|e| format!("pgwire: cannot listen on {address}: {e}"))?;
+            std_listener
+                .set_nonblocking(true)
+                .map_err(|e| e.to_string())?;
+            tokio::net::TcpListener::from_std(std_listener).map_err(|e| e.to_string())
+        };
+        let listener = bind(listen)?;
+        let address = listener.local_addr().map_err(|e| e.to_string())?;
         crate::auth::check_exposure(&tokens, address).map_err(|e| format!("pgwire: {e}"))?;
-        std_listener
-            .set_nonblocking(true)
-            .map_err(|e| e.to_string())?;
-        let listener =
-            tokio::net::TcpListener::from_std(std_listener).map_err(|e| e.to_string())?;
+        let relay = bind("127.0.0.1:0")?;
         let tls = tls
             .map(|t| crate::tls::acceptor(t, &[b"postgresql"]))
             .transpose()?;
+        let connections = Arc::new(ConnectionManager::new());
         Ok(Self {
             listener,
+            relay,
             tls,
             max_connections: config.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
             handlers: Arc::new(Handlers {
                 queries: Arc::new(Queries { engine }),
                 tokens: Arc::new(tokens),
+                connections,
             }),
         })
     }
@@ -130,13 +163,28 @@ impl PgwireListener {
 
     /// Serve until `stop`; connections in progress end with the process.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let Ok(relay_address) = self.relay.local_addr() else {
+            return;
+        };
+        let handlers = self.handlers.clone();
+        let relay = self.relay;
+        let library = tokio::spawn(async move {
+            while let Ok((stream, _)) = relay.accept().await {
+                let handlers = handlers.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = pgwire::tokio::process_socket(stream, None, handlers).await {
+                        tracing::debug!(error = %e, "PostgreSQL session ended");
+                    }
+                });
+            }
+        });
         let slots = Arc::new(tokio::sync::Semaphore::new(self.max_connections));
         loop {
             let accepted = tokio::select! {
                 accepted = self.listener.accept() => accepted,
-                _ = stop.changed() => return,
+                _ = stop.changed() => break,
             };
-            let (stream, peer) = match accepted {
+            let (mut stream, peer) = match accepted {
                 Ok(connection) => connection,
                 Err(e) => {
                     tracing::warn!(error = %e, "accepting a PostgreSQL connection failed");
@@ -145,24 +193,239 @@ impl PgwireListener {
                 }
             };
             let Ok(slot) = slots.clone().try_acquire_owned() else {
-                tracing::debug!(%peer, "PostgreSQL connection refused: max_connections open");
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(1),
+                        stream.write_all(&fatal("53300", "too many connections to ztlens")),
+                    )
+                    .await;
+                });
                 continue;
             };
-            let handlers = self.handlers.clone();
             let tls = self.tls.clone();
             tokio::spawn(async move {
                 let _slot = slot;
-                if let Err(e) = pgwire::tokio::process_socket(stream, tls, handlers).await {
-                    tracing::debug!(%peer, error = %e, "PostgreSQL connection ended");
+                if let Err(e) = guard_connection(stream, tls, relay_address).await {
+                    tracing::debug!(%peer, error = %e, "PostgreSQL connection closed");
                 }
             });
         }
+        library.abort();
+    }
+}
+
+/// An ErrorResponse message of severity FATAL.
+fn fatal(code: &str, message: &str) -> Vec<u8> {
+    let mut fields = Vec::new();
+    for (tag, value) in [
+        (b'S', "FATAL"),
+        (b'V', "FATAL"),
+        (b'C', code),
+        (b'M', message),
+    ] {
+        fields.push(tag);
+        fields.extend_from_slice(value.as_bytes());
+        fields.push(0);
+    }
+    fields.push(0);
+    let mut out = vec![b'E'];
+    out.extend_from_slice(&((fields.len() + 4) as u32).to_be_bytes());
+    out.extend_from_slice(&fields);
+    out
+}
+
+trait ClientStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> ClientStream for T {}
+
+/// One client connection: TLS negotiation (TLS required when configured), the startup packet
+/// within [`STARTUP_TIMEOUT`], then every message relayed to the protocol library with its
+/// length checked against [`MAX_MESSAGE_BYTES`] and the client's silence against
+/// [`IDLE_TIMEOUT`].
+async fn guard_connection(
+    stream: tokio::net::TcpStream,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    relay: SocketAddr,
+) -> std::io::Result<()> {
+    let started = tokio::time::Instant::now() + STARTUP_TIMEOUT;
+    let (mut client, startup) =
+        match tokio::time::timeout_at(started, negotiate(stream, tls.as_ref())).await {
+            Ok(negotiated) => negotiated?,
+            Err(_) => return Ok(()),
+        };
+    let Some(startup) = startup else {
+        return Ok(());
+    };
+    let mut library = tokio::net::TcpStream::connect(relay).await?;
+    library.write_all(&startup).await?;
+    let (mut from_library, mut to_library) = library.into_split();
+    let (mut from_client, mut to_client) = tokio::io::split(&mut client);
+    let upstream = async {
+        let mut chunk = vec![0u8; 64 * 1024];
+        let mut frames = MessageFrames::default();
+        loop {
+            let n = match tokio::time::timeout(IDLE_TIMEOUT, from_client.read(&mut chunk)).await {
+                Ok(read) => read?,
+                Err(_) => return Ok(()),
+            };
+            if n == 0 {
+                return Ok(());
+            }
+            if !frames.accept(&chunk[..n]) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("a message past {MAX_MESSAGE_BYTES} bytes"),
+                ));
+            }
+            to_library.write_all(&chunk[..n]).await?;
+        }
+    };
+    let downstream = async {
+        tokio::io::copy(&mut from_library, &mut to_client).await?;
+        to_client.shutdown().await
+    };
+    let refused = tokio::select! {
+        up = upstream => up.err(),
+        down = downstream => down.err(),
+    };
+    if let Some(e) = refused {
+        let _ = to_client
+            .write_all(&fatal("54000", "the message is too long for ztlens"))
+            .await;
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Read startup packets until the StartupMessage (or a CancelRequest), answering SSL and GSS
+/// encryption requests: the stream (TLS once negotiated) and that packet, or none when the
+/// connection is refused.
+async fn negotiate(
+    mut stream: tokio::net::TcpStream,
+    tls: Option<&tokio_rustls::TlsAcceptor>,
+) -> std::io::Result<(Box<dyn ClientStream>, Option<Vec<u8>>)> {
+    // A client that starts TLS at once (sslnegotiation=direct) sends a handshake record.
+    let mut first = [0u8; 1];
+    if stream.peek(&mut first).await? == 1 && first[0] == 0x16 {
+        let Some(acceptor) = tls else {
+            return Ok((Box::new(stream), None));
+        };
+        let mut secure = acceptor.accept(stream).await?;
+        let packet = startup_after_tls(&mut secure).await?;
+        return Ok((Box::new(secure), Some(packet)));
+    }
+    loop {
+        let packet = read_startup_packet(&mut stream).await?;
+        match startup_code(&packet) {
+            SSL_REQUEST => match tls {
+                Some(acceptor) => {
+                    stream.write_all(b"S").await?;
+                    let mut secure = acceptor.accept(stream).await?;
+                    let packet = startup_after_tls(&mut secure).await?;
+                    return Ok((Box::new(secure), Some(packet)));
+                }
+                None => stream.write_all(b"N").await?,
+            },
+            GSSENC_REQUEST => stream.write_all(b"N").await?,
+            // A cancel request holds no credential; libpq sends it unencrypted.
+            CANCEL_REQUEST => return Ok((Box::new(stream), Some(packet))),
+            _ if tls.is_some() => {
+                stream
+                    .write_all(&fatal(
+                        "28000",
+                        "this server requires TLS: connect with sslmode=require or verify-full",
+                    ))
+                    .await?;
+                return Ok((Box::new(stream), None));
+            }
+            _ => return Ok((Box::new(stream), Some(packet))),
+        }
+    }
+}
+
+/// The StartupMessage inside a TLS session (encryption requests are answered "no").
+async fn startup_after_tls<S>(stream: &mut S) -> std::io::Result<Vec<u8>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        let packet = read_startup_packet(stream).await?;
+        match startup_code(&packet) {
+            SSL_REQUEST | GSSENC_REQUEST => stream.write_all(b"N").await?,
+            _ => return Ok(packet),
+        }
+    }
+}
+
+const CANCEL_REQUEST: u32 = 80_877_102;
+
+fn startup_code(packet: &[u8]) -> u32 {
+    u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]])
+}
+
+/// One length-prefixed startup packet (length included), at most [`MAX_STARTUP_BYTES`].
+async fn read_startup_packet<S>(stream: &mut S) -> std::io::Result<Vec<u8>>
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
+    let mut length = [0u8; 4];
+    stream.read_exact(&mut length).await?;
+    let length = u32::from_be_bytes(length) as usize;
+    if !(8..=MAX_STARTUP_BYTES).contains(&length) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("a startup packet of {length} bytes"),
+        ));
+    }
+    let mut packet = vec![0u8; length];
+    packet[..4].copy_from_slice(&(length as u32).to_be_bytes());
+    stream.read_exact(&mut packet[4..]).await?;
+    Ok(packet)
+}
+
+/// Follows the typed messages a client sends (a type byte, then a length that counts itself)
+/// without holding them, refusing one longer than [`MAX_MESSAGE_BYTES`].
+#[derive(Debug, Default)]
+struct MessageFrames {
+    header: Vec<u8>,
+    remaining: usize,
+}
+
+impl MessageFrames {
+    /// Whether `data`, the next bytes of the stream, keeps every message within the limit.
+    fn accept(&mut self, mut data: &[u8]) -> bool {
+        while !data.is_empty() {
+            if self.remaining > 0 {
+                let n = self.remaining.min(data.len());
+                self.remaining -= n;
+                data = &data[n..];
+                continue;
+            }
+            let take = (5 - self.header.len()).min(data.len());
+            self.header.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.header.len() == 5 {
+                let length = u32::from_be_bytes([
+                    self.header[1],
+                    self.header[2],
+                    self.header[3],
+                    self.header[4],
+                ]) as usize;
+                if !(4..=MAX_MESSAGE_BYTES + 4).contains(&length) {
+                    return false;
+                }
+                self.remaining = length - 4;
+                self.header.clear();
+            }
+        }
+        true
     }
 }
 
 struct Handlers {
     queries: Arc<Queries>,
     tokens: Arc<Tokens>,
+    /// Sessions by process id and secret key, so a cancel request stops its query.
+    connections: Arc<ConnectionManager>,
 }
 
 impl PgWireServerHandlers for Handlers {
@@ -175,12 +438,19 @@ impl PgWireServerHandlers for Handlers {
         parameters.server_version = SERVER_VERSION.into();
         parameters.is_superuser = false;
         parameters.default_transaction_read_only = true;
-        Arc::new(CleartextPasswordAuthStartupHandler::new(
-            TokenPasswords {
-                tokens: self.tokens.clone(),
-            },
-            parameters,
-        ))
+        Arc::new(
+            CleartextPasswordAuthStartupHandler::new(
+                TokenPasswords {
+                    tokens: self.tokens.clone(),
+                },
+                parameters,
+            )
+            .with_connection_manager(self.connections.clone()),
+        )
+    }
+
+    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
+        Arc::new(DefaultCancelHandler::new(self.connections.clone()))
     }
 }
 
@@ -235,11 +505,15 @@ impl SimpleQueryHandler for Queries {
         if statement.is_empty() {
             return Ok(vec![Response::EmptyQuery]);
         }
-        if let Some(response) = session_statement(&statement) {
-            return Ok(vec![response]);
-        }
-        if let Some(rows) = catalog_query(query) {
-            return Ok(vec![rows?]);
+        // Answered here only when it is one statement; anything else goes to the guard, which
+        // refuses several statements.
+        if !statement.contains(';') {
+            if let Some(response) = session_statement(&statement) {
+                return Ok(vec![response]);
+            }
+            if let Some(rows) = catalog_query(&statement) {
+                return Ok(vec![rows?]);
+            }
         }
         let output = match kpi_call(query) {
             Some(call) => {
@@ -252,6 +526,16 @@ impl SimpleQueryHandler for Queries {
             }
             None => self.engine.run_sql(query).await.map_err(query_error)?,
         };
+        if output.truncated {
+            // A cut result would be a wrong number on a dashboard.
+            return Err(user_error(
+                "54000",
+                format!(
+                    "the result has more than {} rows (query.max_rows); aggregate, filter or add a LIMIT",
+                    output.num_rows()
+                ),
+            ));
+        }
         Ok(vec![Response::Query(encode(&output)?)])
     }
 }
@@ -297,7 +581,7 @@ fn session_statement(statement: &str) -> Option<Response> {
         "reset" => Response::Execution(Tag::new("RESET")),
         "deallocate" => Response::Execution(Tag::new("DEALLOCATE")),
         "discard" => Response::Execution(Tag::new("DISCARD ALL")),
-        "show" => {
+        "show" if lower.split_whitespace().count() == 2 => {
             let name = lower
                 .split_whitespace()
                 .nth(1)
@@ -316,7 +600,13 @@ fn session_statement(statement: &str) -> Option<Response> {
                 "transaction_isolation" | "default_transaction_isolation" => {
                     "read committed".into()
                 }
-                _ => String::new(),
+                _ => {
+                    return Some(Response::Error(Box::new(ErrorInfo::new(
+                        "ERROR".into(),
+                        "42704".into(),
+                        format!("unrecognized configuration parameter \"{name}\""),
+                    ))));
+                }
             };
             return Some(text_rows(&[name.as_str()], vec![vec![Some(value)]]));
         }
@@ -389,8 +679,11 @@ fn pg_type_name(kind: ColumnKind) -> &'static str {
 /// The catalog queries Grafana's PostgreSQL editor sends (and their simpler forms), answered
 /// from the lake's schema: DataFusion cannot run them (`current_setting`, `generate_series`
 /// over the search path, `parse_ident`), and they need PostgreSQL type names.
-fn catalog_query(query: &str) -> Option<PgWireResult<Response>> {
-    let lower = query.to_ascii_lowercase();
+fn catalog_query(statement: &str) -> Option<PgWireResult<Response>> {
+    let lower = statement.to_ascii_lowercase();
+    if !lower.starts_with("select") {
+        return None;
+    }
     if lower.contains("current_setting('server_version_num')") {
         let column = if lower.contains(" as version") {
             "version"
@@ -664,9 +957,11 @@ fn encode_value(encoder: &mut DataRowEncoder, column: &dyn Array, row: usize) ->
         }
         DataType::Date32 => {
             let array = column.as_primitive::<datafusion::arrow::datatypes::Date32Type>();
+            // Days since 1970 to days since year 1 (checked: the far ends do not fit).
             let date = (!array.is_null(row))
-                .then(|| chrono::NaiveDate::from_num_days_from_ce_opt(array.value(row) + 719_163))
-                .flatten();
+                .then(|| array.value(row).checked_add(719_163))
+                .flatten()
+                .and_then(chrono::NaiveDate::from_num_days_from_ce_opt);
             encoder.encode_field(&date)
         }
         _ => {
@@ -690,6 +985,37 @@ mod tests {
             without_comments("SELECT '--not a comment'"),
             "SELECT '--not a comment'"
         );
+    }
+
+    /// Regression: a 1 GiB Query message was buffered before authentication. The guard follows
+    /// message boundaries however the bytes are cut and refuses a length past the limit.
+    #[test]
+    fn messages_past_the_limit_are_refused_wherever_the_stream_is_cut() {
+        let message = |kind: u8, body: usize| {
+            let mut m = vec![kind];
+            m.extend_from_slice(&((body + 4) as u32).to_be_bytes());
+            m.extend(std::iter::repeat_n(b'x', body));
+            m
+        };
+        let fine = [
+            message(b'p', 10),
+            message(b'Q', MAX_MESSAGE_BYTES),
+            message(b'X', 0),
+        ]
+        .concat();
+        for cut in [1, 3, 5, 7, 4096, fine.len()] {
+            let mut frames = MessageFrames::default();
+            assert!(fine.chunks(cut).all(|c| frames.accept(c)), "cut {cut}");
+        }
+        let mut frames = MessageFrames::default();
+        assert!(frames.accept(&message(b'p', 3)));
+        assert!(!frames.accept(&[b'Q', 0x3f, 0xff, 0xff, 0xfd]));
+        let mut frames = MessageFrames::default();
+        assert!(
+            !frames.accept(&[b'p', 0, 0, 0, 3]),
+            "a length below its own size"
+        );
+        assert_eq!(fatal("53300", "x")[0], b'E');
     }
 
     #[test]

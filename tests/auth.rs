@@ -496,6 +496,31 @@ fn postgresql_clients_use_tokens_read_the_lake_and_cannot_write() {
     })
     .unwrap_or_else(|| panic!("no PostgreSQL listener:\n{}", server.log()));
 
+    // Regression: a client could make the server buffer a 1 GiB message before logging in.
+    // A message past the limit now closes the connection at its header.
+    {
+        use std::io::{Read, Write};
+        let mut raw = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+        raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut startup = Vec::new();
+        startup.extend_from_slice(&196_608u32.to_be_bytes());
+        startup.extend_from_slice(b"user\0app\0database\0ztlens\0\0");
+        let mut packet = ((startup.len() + 4) as u32).to_be_bytes().to_vec();
+        packet.extend(startup);
+        raw.write_all(&packet).unwrap();
+        let mut asked = [0u8; 9];
+        raw.read_exact(&mut asked).unwrap();
+        assert_eq!(asked[0], b'R', "the server asks for the password");
+        raw.write_all(&[b'Q', 0x3f, 0xff, 0xff, 0xfd]).unwrap();
+        let sent = (0..64).try_for_each(|_| raw.write_all(&[b'x'; 1 << 20]));
+        let mut rest = Vec::new();
+        // Closed: the writes fail, or the read ends (not times out).
+        let closed = sent.is_err() || raw.read_to_end(&mut rest).is_ok();
+        assert!(
+            closed,
+            "the connection stays open after a 1 GiB message header"
+        );
+    }
     // Tokens: a wrong one, and one without the read scope, cannot connect.
     for password in ["not-a-token", ingest.as_str()] {
         let (ok, _, err) = psql(&port, password, "SELECT 1");
@@ -681,4 +706,18 @@ fn postgresql_clients_can_use_tls() {
     );
     assert!(text.contains("SSL connection"), "{text}");
     assert!(text.lines().any(|l| l.trim() == "0"), "{text}");
+    // With TLS configured, a token never crosses the network in the clear.
+    let out = std::process::Command::new("psql")
+        .arg(format!(
+            "postgresql://app@127.0.0.1:{port}/ztlens?sslmode=disable"
+        ))
+        .args(["-X", "-c", "SELECT 1"])
+        .env("PGPASSWORD", "open")
+        .output()
+        .expect("psql runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("requires TLS"),
+        "{err}"
+    );
 }
