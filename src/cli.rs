@@ -259,6 +259,11 @@ pub enum Command {
     },
     /// Compact small files and apply retention now.
     Maintain,
+    /// The lake for other engines.
+    Lake {
+        #[command(subcommand)]
+        action: LakeCommand,
+    },
     /// Show a running server's sources (Kafka partitions, committed offsets, lag) and lake.
     Status {
         /// Server address (default: server.listen).
@@ -329,5 +334,23 @@ pub enum Command {
         /// With --lake: skip the KPIs (time only the what-if and the access paths).
         #[arg(long, requires = "whatif")]
         skip_kpis: bool,
+    },
+}
+
+/// `ztlens lake …`
+#[derive(Debug, Subcommand)]
+pub enum LakeCommand {
+    /// Print `CREATE TABLE` statements for every lake table, so Athena, Trino or Spark read the
+    /// Parquet files where they are.
+    Ddl {
+        #[arg(long, value_enum)]
+        dialect: crate::lake_ddl::Dialect,
+        /// The lake's root as the engine sees it (`s3://bucket/prefix`, or a path for Spark);
+        /// default: lake.data_dir.
+        #[arg(long)]
+        location: Option<String>,
+        /// The database (schema) the tables are created in.
+        #[arg(long, default_value = "ztlens")]
+        database: String,
     },
 }

@@ -15,6 +15,7 @@
 //!   [`service::AppState`] handlers read;
 //! - `api`: the HTTP API (`app`, `serve`), one module per resource;
 //! - `kafka_mock`: `ztlens kafka-mock`, a broker-less Kafka for trying and testing the Kafka source;
+//! - `lake_ddl`: `ztlens lake ddl`, the lake's tables for Athena, Trino and Spark;
 //! - `bench`: `ztlens bench`, throughput and latency figures on generated data;
 //! - `cli`: the command line (clap) and [`cli::OutputFormat`];
 //! - `ingest_command`: `ztlens ingest` (files, directories, standard input, progress);
@@ -31,6 +32,7 @@ mod config;
 mod detect;
 mod ingest_command;
 mod kafka_mock;
+mod lake_ddl;
 mod metrics;
 mod otlp;
 mod pgwire;
@@ -205,6 +207,24 @@ fn main() -> ExitCode {
             Command::Demo { listen, rate } => commands::demo(config, &listen, rate).await,
             Command::DeadLetters { limit, format } => commands::dead_letters(config, limit, format),
             Command::Maintain => commands::maintain(config).await,
+            Command::Lake {
+                action:
+                    cli::LakeCommand::Ddl {
+                        dialect,
+                        location,
+                        database,
+                    },
+            } => {
+                let location = location.unwrap_or_else(|| {
+                    std::path::absolute(&config.lake.data_dir)
+                        .unwrap_or_else(|_| config.lake.data_dir.clone())
+                        .display()
+                        .to_string()
+                });
+                lake_ddl::check(&location, &database)
+                    .map(|()| print!("{}", lake_ddl::ddl(dialect, &location, &database)))
+                    .map_err(Into::into)
+            }
             Command::Status {
                 url,
                 format,
