@@ -515,7 +515,7 @@ impl SimpleQueryHandler for Queries {
                 return Ok(vec![rows?]);
             }
         }
-        let output = match kpi_call(query) {
+        let output = match kpi_call(&statement) {
             Some(call) => {
                 let (id, range) = call?;
                 self.engine
@@ -774,9 +774,9 @@ fn quoted_after(text: &str, marker: &str) -> Option<String> {
     Some(text[start..start + end].to_string())
 }
 
-/// `SELECT * FROM ztlens_kpi('id', 'from', 'to'[, 'step'])`: the KPI and its range.
-fn kpi_call(query: &str) -> Option<PgWireResult<(String, TimeRange)>> {
-    let statement = without_comments(query);
+/// `SELECT * FROM ztlens_kpi('id', 'from', 'to'[, 'step'])` (without comments): the KPI and
+/// its range.
+fn kpi_call(statement: &str) -> Option<PgWireResult<(String, TimeRange)>> {
     let lower = statement.to_ascii_lowercase();
     let rest = lower.strip_prefix("select")?.trim_start();
     let rest = rest.strip_prefix('*')?.trim_start();
@@ -1020,9 +1020,9 @@ mod tests {
 
     #[test]
     fn kpi_calls_name_the_kpi_and_range() {
-        let (id, range) = kpi_call(
+        let (id, range) = kpi_call(&without_comments(
             "SELECT * FROM ztlens_kpi('mfa_outcomes_by_country', '2026-03-01', '2026-03-08', '1d');",
-        )
+        ))
         .unwrap()
         .unwrap();
         assert_eq!(id, "mfa_outcomes_by_country");

@@ -488,13 +488,7 @@ fn postgresql_clients_use_tokens_read_the_lake_and_cannot_write() {
         events.as_bytes(),
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    let port = eventually(Duration::from_secs(10), || {
-        server.log().lines().find_map(|l| {
-            l.strip_prefix("postgresql listening on postgresql://127.0.0.1:")
-                .map(|rest| rest.split('/').next().unwrap().to_string())
-        })
-    })
-    .unwrap_or_else(|| panic!("no PostgreSQL listener:\n{}", server.log()));
+    let port = server.pgwire_port();
 
     // Regression: a client could make the server buffer a 1 GiB message before logging in.
     // A message past the limit now closes the connection at its header.
@@ -675,13 +669,7 @@ fn postgresql_clients_can_use_tls() {
         ("ZTLENS_SERVER__TLS", &tls),
         ("ZTLENS_PGWIRE__LISTEN", "127.0.0.1:0"),
     ]);
-    let port = eventually(Duration::from_secs(10), || {
-        server.log().lines().find_map(|l| {
-            l.strip_prefix("postgresql listening on postgresql://127.0.0.1:")
-                .map(|rest| rest.split('/').next().unwrap().to_string())
-        })
-    })
-    .unwrap_or_else(|| panic!("no PostgreSQL listener:\n{}", server.log()));
+    let port = server.pgwire_port();
     let out = std::process::Command::new("psql")
         .arg(format!(
             "postgresql://app@127.0.0.1:{port}/ztlens?sslmode=require"

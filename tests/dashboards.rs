@@ -466,14 +466,7 @@ fn check_sql_target(server: &Server, target: &Value, what: &str, (from_ms, to_ms
         .replace("${__from:date:iso}", &iso(from_ms))
         .replace("${__to:date:iso}", &iso(to_ms));
     assert!(!sql.contains('$'), "{what}: an unexpanded macro in {sql}");
-    let port = server
-        .log()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("postgresql listening on postgresql://127.0.0.1:")
-                .map(|rest| rest.split('/').next().unwrap().to_string())
-        })
-        .expect("the server prints its PostgreSQL address");
+    let port = server.pgwire_port();
     let out = std::process::Command::new("psql")
         .arg(format!("postgresql://grafana@127.0.0.1:{port}/ztlens"))
         .args(["-X", "-A", "-F", "|", "-v", "ON_ERROR_STOP=1", "-c", &sql])

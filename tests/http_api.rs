@@ -988,15 +988,7 @@ fn otlp_logs_in_protobuf_and_json_are_ingested() {
     );
     assert_eq!(r.status, 413, "{}", r.text());
 
-    let count = |sql: &str| {
-        let r = server.post(
-            "/api/v1/query",
-            &[],
-            serde_json::json!({ "sql": sql }).to_string().as_bytes(),
-        );
-        assert_eq!(r.status, 200, "{}", r.text());
-        r.json()["rows"].clone()
-    };
+    let count = |sql: &str| server.query_rows(sql);
     // Each row names its request and its record's place in it.
     let refs: Vec<String> = count("SELECT raw_ref FROM authentication ORDER BY raw_ref")
         .as_array()
@@ -1084,15 +1076,7 @@ fn syslog_over_tcp_and_udp_is_ingested() {
     .unwrap();
     udp.send_to(&vec![b'y'; 3000], &to).unwrap();
 
-    let query = |sql: &str| -> Value {
-        let r = server.post(
-            "/api/v1/query",
-            &[],
-            serde_json::json!({ "sql": sql }).to_string().as_bytes(),
-        );
-        assert_eq!(r.status, 200, "{}", r.text());
-        r.json()["rows"].clone()
-    };
+    let query = |sql: &str| server.query_rows(sql);
     let stored = eventually(Duration::from_secs(20), || {
         let rows = query(
             "SELECT (SELECT count(*) FROM http_activity WHERE raw_ref LIKE 'syslog:%') AS web, \

@@ -260,6 +260,28 @@ impl Server {
         request(&self.address, "GET", path, &[], &[])
     }
 
+    /// The port of the server's PostgreSQL listener, from the line it prints.
+    pub fn pgwire_port(&self) -> String {
+        eventually(Duration::from_secs(10), || {
+            self.log().lines().find_map(|l| {
+                l.strip_prefix("postgresql listening on postgresql://127.0.0.1:")
+                    .map(|rest| rest.split('/').next().unwrap().to_string())
+            })
+        })
+        .unwrap_or_else(|| panic!("no PostgreSQL listener:\n{}", self.log()))
+    }
+
+    /// The rows of a read-only query through `POST /api/v1/query` (which must succeed).
+    pub fn query_rows(&self, sql: &str) -> serde_json::Value {
+        let r = self.post(
+            "/api/v1/query",
+            &[],
+            serde_json::json!({ "sql": sql }).to_string().as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["rows"].clone()
+    }
+
     pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Response {
         request(&self.address, "GET", path, headers, &[])
     }
