@@ -85,8 +85,8 @@ pub async fn serve(mut config: Config, listen: Option<String>) -> Result<(), Box
 }
 
 fn engine(config: &Config) -> Result<Engine, BoxError> {
-    Ok(Engine::new(
-        &config.lake.data_dir,
+    Ok(Engine::over_lake(
+        &config.lake,
         kpi_catalog(config)?,
         config.query.clone(),
         None,

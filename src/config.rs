@@ -101,6 +101,9 @@ pub struct ServerConfig {
     pub rate_limit_burst: u32,
     /// Serve HTTPS with this certificate and key (reloaded when they change); absent: HTTP.
     pub tls: Option<crate::tls::TlsConfig>,
+    /// Whether this node takes in events. `false` makes a query node of a shared lake: push
+    /// and OTLP requests get 403, and Kafka and syslog listeners must be off.
+    pub ingest: bool,
 }
 
 impl Default for ServerConfig {
@@ -119,6 +122,7 @@ impl Default for ServerConfig {
             rate_limit_per_second: 100,
             rate_limit_burst: 200,
             tls: None,
+            ingest: true,
         }
     }
 }
@@ -328,6 +332,11 @@ impl Config {
         self.pgwire.validate().map_err(|e| invalid("pgwire")(&e))?;
         for listener in &self.syslog {
             listener.validate().map_err(|e| invalid("syslog")(&e))?;
+        }
+        if !self.server.ingest && (self.kafka.enabled || !self.syslog.is_empty()) {
+            return Err(invalid("server")(
+                &"ingest = false (a query node) needs kafka.enabled = false and no [[syslog]] listeners",
+            ));
         }
         Ok(())
     }

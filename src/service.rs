@@ -117,8 +117,8 @@ impl Service {
             )?))
         };
         let writer = LakeWriter::open(&config.lake, Some(metrics.ingest.clone()))?;
-        let engine = Engine::new(
-            &config.lake.data_dir,
+        let engine = Engine::over_lake(
+            &config.lake,
             kpi_catalog(&config)?,
             config.query.clone(),
             Some(writer.tail_reader()),
@@ -337,7 +337,7 @@ pub fn run_maintenance(lake: &ztlens_ingest::lake::LakeConfig) -> Result<String,
     let now = chrono::Utc::now();
     let current_hour = now.timestamp().div_euclid(3600);
     let report = compact_partitions(lake, current_hour)?;
-    let removed = enforce_retention(&lake.data_dir, lake.retention_days, now.date_naive())?;
+    let removed = enforce_retention(lake, now.date_naive())?;
     Ok(format!(
         "compacted {} partitions ({} files into {}, {} duplicate rows dropped); removed {} expired date partitions",
         report.partitions,

@@ -8,62 +8,6 @@ mod support;
 use serde_json::Value;
 use support::*;
 
-/// Label columns identify a row; everything numeric is a value.
-fn row_key(row: &serde_json::Map<String, Value>) -> String {
-    let mut labels: Vec<String> = row
-        .iter()
-        .filter(|(k, v)| v.is_string() && *k != "time")
-        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap()))
-        .collect();
-    labels.sort();
-    labels.join(",")
-}
-
-fn assert_matches_truth(truth: &Value, actual: &Value) {
-    let expected_kpis = truth["kpis"].as_object().unwrap();
-    // Every KPI the binary serves must have a ground truth, and the other way round.
-    let served: Vec<&String> = actual.as_object().unwrap().keys().collect();
-    let covered: Vec<&String> = expected_kpis.keys().collect();
-    assert_eq!(covered, served, "the truth covers every KPI");
-    for (kpi, expected_rows) in expected_kpis {
-        let actual_rows = actual[kpi]
-            .as_array()
-            .unwrap_or_else(|| panic!("KPI {kpi} missing from the output"));
-        let expected_rows = expected_rows.as_array().unwrap();
-        assert!(
-            !expected_rows.is_empty(),
-            "{kpi}: the generated data must exercise it"
-        );
-        assert_eq!(
-            actual_rows.len(),
-            expected_rows.len(),
-            "{kpi}: row count\nexpected {expected_rows:?}\nactual {actual_rows:?}"
-        );
-        for expected in expected_rows {
-            let expected = expected.as_object().unwrap();
-            let key = row_key(expected);
-            let actual = actual_rows
-                .iter()
-                .map(|r| r.as_object().unwrap())
-                .find(|r| row_key(r) == key)
-                .unwrap_or_else(|| panic!("{kpi}: no row for {key}"));
-            for (column, want) in expected {
-                let got = &actual[column];
-                match (want, got) {
-                    (Value::Number(w), Value::Number(g)) if w.is_f64() || g.is_f64() => {
-                        let (w, g) = (w.as_f64().unwrap(), g.as_f64().unwrap());
-                        assert!(
-                            (w - g).abs() <= 1e-9,
-                            "{kpi} {key} {column}: expected {w}, got {g}"
-                        );
-                    }
-                    _ => assert_eq!(want, got, "{kpi} {key} {column}"),
-                }
-            }
-        }
-    }
-}
-
 /// The access-path map is grouped a chunk of the range at a time and merged: read six hours at
 /// a time (four chunks, each reading the day before it too, hence the longer timeout), it is
 /// the same map as read in one piece, and its identity-provider paths are the sign-ins the

@@ -52,7 +52,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use ztlens_ingest::Table;
 use ztlens_ingest::lake::layout;
-use ztlens_ingest::lake::{TailReader, TailSnapshot};
+use ztlens_ingest::lake::{LakeConfig, ObjectLake, TailReader, TailSnapshot};
 
 use crate::AnalyticsError;
 use crate::guard::check_read_only;
@@ -135,6 +135,8 @@ pub struct Engine {
 
 struct EngineInner {
     data_dir: PathBuf,
+    /// The bucket of an object-store lake (`[lake] url`); `None` reads `data_dir`.
+    object: Option<ObjectLake>,
     catalog: KpiCatalog,
     config: QueryConfig,
     runtime_env: Arc<RuntimeEnv>,
@@ -153,8 +155,8 @@ struct InventoryTables {
 }
 
 impl Engine {
-    /// An engine over the lake in `data_dir`, answering `catalog`'s KPIs, with `inventory` as
-    /// reference tables and the writer's hot tail when this process ingests.
+    /// An engine over the local lake in `data_dir`, answering `catalog`'s KPIs, with
+    /// `inventory` as reference tables and the writer's hot tail when this process ingests.
     pub fn new(
         data_dir: &Path,
         catalog: KpiCatalog,
@@ -162,25 +164,51 @@ impl Engine {
         tail: Option<TailReader>,
         inventory: &Inventory,
     ) -> Result<Self, AnalyticsError> {
-        let data_dir =
-            std::path::absolute(data_dir).map_err(|e| AnalyticsError::Internal(e.to_string()))?;
+        let lake = LakeConfig {
+            data_dir: data_dir.to_path_buf(),
+            ..LakeConfig::default()
+        };
+        Self::over_lake(&lake, catalog, config, tail, inventory)
+    }
+
+    /// An engine over the lake `lake` describes: its `data_dir`, or its bucket (`url`).
+    pub fn over_lake(
+        lake: &LakeConfig,
+        catalog: KpiCatalog,
+        config: QueryConfig,
+        tail: Option<TailReader>,
+        inventory: &Inventory,
+    ) -> Result<Self, AnalyticsError> {
+        let data_dir = std::path::absolute(&lake.data_dir)
+            .map_err(|e| AnalyticsError::Internal(e.to_string()))?;
+        let object =
+            ObjectLake::from_config(lake).map_err(|e| AnalyticsError::Internal(e.to_string()))?;
+        // DataFusion caches directory listings for the life of the runtime by default. The
+        // lake changes under a running server — the writer flushes new files into the
+        // current hour, compaction replaces files — so a cached listing hid every file
+        // flushed after a partition was first read (rows vanished from queries once they
+        // left the hot tail) and would name files compaction had deleted. A local listing is
+        // cheap and never cached; a bucket listing is a request, kept `list_cache_secs`.
+        let list_cache = match (&object, lake.list_cache_secs) {
+            (Some(_), secs) if secs > 0 => {
+                datafusion::execution::cache::cache_manager::CacheManagerConfig::default()
+                    .with_list_files_cache_ttl(Some(std::time::Duration::from_secs(secs)))
+            }
+            _ => datafusion::execution::cache::cache_manager::CacheManagerConfig::default()
+                .with_list_files_cache_limit(0),
+        };
         let runtime_env = RuntimeEnvBuilder::new()
             .with_memory_limit(config.memory_limit_bytes, 1.0)
-            // DataFusion caches directory listings for the life of the runtime by default. The
-            // lake changes under a running server — the writer flushes new files into the
-            // current hour, compaction replaces files — so a cached listing hid every file
-            // flushed after a partition was first read (rows vanished from queries once they
-            // left the hot tail) and would name files compaction had deleted.
-            .with_cache_manager(
-                datafusion::execution::cache::cache_manager::CacheManagerConfig::default()
-                    .with_list_files_cache_limit(0),
-            )
+            .with_cache_manager(list_cache)
             .with_disk_manager_builder(
                 datafusion::execution::disk_manager::DiskManagerBuilder::default()
                     .with_max_temp_directory_size(config.spill_limit_bytes),
             )
             .build_arc()
             .map_err(|e| AnalyticsError::Internal(e.to_string()))?;
+        if let Some(object) = &object {
+            runtime_env.register_object_store(object.bucket_url(), object.store());
+        }
         let threads = if config.threads == 0 {
             std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -197,6 +225,7 @@ impl Engine {
         Ok(Self {
             inner: Arc::new(EngineInner {
                 data_dir,
+                object,
                 catalog,
                 permits: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
                 config,
@@ -696,7 +725,14 @@ impl Engine {
                     let table = MemTable::try_new(batch.schema(), vec![vec![batch.clone()]])?;
                     ctx.register_table(name, Arc::new(table))?;
                 }
-                register_tables(&ctx, &inner.data_dir, tail.as_ref(), tables.kpi).await?;
+                register_tables(
+                    &ctx,
+                    &inner.data_dir,
+                    inner.object.as_ref(),
+                    tail.as_ref(),
+                    tables.kpi,
+                )
+                .await?;
             }
             if tables.dead_letters {
                 register_dead_letters(&ctx, &inner.data_dir, tables.kpi).await?;
@@ -1072,6 +1108,7 @@ fn date_string(ms: i64) -> String {
 async fn register_tables(
     ctx: &SessionContext,
     data_dir: &Path,
+    object: Option<&ObjectLake>,
     tail: Option<&TailSnapshot>,
     scope: Option<KpiScope>,
 ) -> Result<(), AnalyticsError> {
@@ -1082,7 +1119,7 @@ async fn register_tables(
     for table in Table::ALL {
         let lake_name = format!("{}__lake", table.name());
         let tail_name = format!("{}__tail", table.name());
-        ctx.register_table(&lake_name, lake_provider(data_dir, table)?)?;
+        ctx.register_table(&lake_name, lake_provider(data_dir, object, table)?)?;
         let tail_batches: Vec<RecordBatch> = tail
             .and_then(|t| t.tables.get(&table))
             .cloned()
@@ -1354,9 +1391,11 @@ fn buckets_table(range: TimeRange) -> Result<MemTable, AnalyticsError> {
     Ok(MemTable::try_new(schema, vec![vec![batch]])?)
 }
 
-/// The lake files of a table, or an empty table when nothing was written yet.
+/// The lake files of a table (on disk or in the bucket), or an empty table when nothing was
+/// written yet.
 fn lake_provider(
     data_dir: &Path,
+    object: Option<&ObjectLake>,
     table: Table,
 ) -> Result<Arc<dyn datafusion::catalog::TableProvider>, AnalyticsError> {
     let dir = layout::table_dir(data_dir, table);
@@ -1364,7 +1403,7 @@ fn lake_provider(
         (layout::DATE_COLUMN.to_string(), DataType::Utf8),
         (layout::HOUR_COLUMN.to_string(), DataType::Utf8),
     ];
-    if !dir.is_dir() {
+    if object.is_none() && !dir.is_dir() {
         let mut fields: Vec<Field> = table
             .schema()
             .fields()
@@ -1379,7 +1418,11 @@ fn lake_provider(
         let schema = Arc::new(Schema::new(fields));
         return Ok(Arc::new(MemTable::try_new(schema, vec![vec![]])?));
     }
-    let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
+    let url = match object {
+        // Partition pruning lists `date=…/` prefixes level by level, never the whole bucket.
+        Some(object) => ListingTableUrl::parse(object.table_url(table))?,
+        None => ListingTableUrl::parse(format!("{}/", dir.display()))?,
+    };
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
         .with_table_partition_cols(partition_cols);

@@ -50,6 +50,15 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
+    /// A push to a node that does not ingest (`server.ingest = false`).
+    pub fn ingest_disabled() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "ingest_disabled",
+            "this node serves queries only (server.ingest = false); send events to an ingest node",
+        )
+    }
+
     pub fn too_large(limit: usize, what: &str) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,

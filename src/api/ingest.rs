@@ -38,6 +38,9 @@ pub(super) async fn push(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
+    if !state.config.server.ingest {
+        return Err(ApiError::ingest_disabled());
+    }
     let chosen: SourceFormat = source.parse()?;
     let bytes = read_body(body, state.config.server.max_body_bytes).await?;
     let gzip_declared = headers

@@ -71,6 +71,9 @@ async fn export(
     body: Body,
     protobuf: bool,
 ) -> Result<Response, ApiError> {
+    if !state.config.server.ingest {
+        return Err(ApiError::ingest_disabled());
+    }
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())

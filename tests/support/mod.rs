@@ -12,6 +12,10 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ztlens"))
 }
 
+/// Environment every `ztlens` child of this test binary gets (set once, before the first
+/// child starts: the object-store tests' credentials for the local S3 server).
+pub static CHILD_ENV: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+
 /// A `ztlens` command with a clean environment for configuration.
 pub fn ztlens() -> Command {
     let mut cmd = Command::new(binary());
@@ -19,6 +23,9 @@ pub fn ztlens() -> Command {
         if key.starts_with("ZTLENS_") {
             cmd.env_remove(key);
         }
+    }
+    for (key, value) in CHILD_ENV.get().into_iter().flatten() {
+        cmd.env(key, value);
     }
     cmd
 }
@@ -159,6 +166,65 @@ pub fn over_truth_range(
 pub fn kpis(config: &Path, lake: &Path, truth: &serde_json::Value) -> serde_json::Value {
     let out = run_ok(&mut over_truth_range("kpi", config, lake, truth));
     serde_json::from_str(&out).unwrap()
+}
+
+/// Label columns identify a row; everything numeric is a value.
+pub fn row_key(row: &serde_json::Map<String, serde_json::Value>) -> String {
+    let mut labels: Vec<String> = row
+        .iter()
+        .filter(|(k, v)| v.is_string() && *k != "time")
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap()))
+        .collect();
+    labels.sort();
+    labels.join(",")
+}
+
+/// Every KPI of `actual` (as `ztlens kpi --format json` prints them) equals the generator's
+/// truth: exactly for counts, within 1e-9 for rates.
+pub fn assert_matches_truth(truth: &serde_json::Value, actual: &serde_json::Value) {
+    use serde_json::Value;
+    let expected_kpis = truth["kpis"].as_object().unwrap();
+    // Every KPI the binary serves must have a ground truth, and the other way round.
+    let served: Vec<&String> = actual.as_object().unwrap().keys().collect();
+    let covered: Vec<&String> = expected_kpis.keys().collect();
+    assert_eq!(covered, served, "the truth covers every KPI");
+    for (kpi, expected_rows) in expected_kpis {
+        let actual_rows = actual[kpi]
+            .as_array()
+            .unwrap_or_else(|| panic!("KPI {kpi} missing from the output"));
+        let expected_rows = expected_rows.as_array().unwrap();
+        assert!(
+            !expected_rows.is_empty(),
+            "{kpi}: the generated data must exercise it"
+        );
+        assert_eq!(
+            actual_rows.len(),
+            expected_rows.len(),
+            "{kpi}: row count\nexpected {expected_rows:?}\nactual {actual_rows:?}"
+        );
+        for expected in expected_rows {
+            let expected = expected.as_object().unwrap();
+            let key = row_key(expected);
+            let actual = actual_rows
+                .iter()
+                .map(|r| r.as_object().unwrap())
+                .find(|r| row_key(r) == key)
+                .unwrap_or_else(|| panic!("{kpi}: no row for {key}"));
+            for (column, want) in expected {
+                let got = &actual[column];
+                match (want, got) {
+                    (Value::Number(w), Value::Number(g)) if w.is_f64() || g.is_f64() => {
+                        let (w, g) = (w.as_f64().unwrap(), g.as_f64().unwrap());
+                        assert!(
+                            (w - g).abs() <= 1e-9,
+                            "{kpi} {key} {column}: expected {w}, got {g}"
+                        );
+                    }
+                    _ => assert_eq!(want, got, "{kpi} {key} {column}"),
+                }
+            }
+        }
+    }
 }
 
 /// Requests per (app, identity, front end) of the generator's identity-provider access paths.

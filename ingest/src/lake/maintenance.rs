@@ -6,8 +6,16 @@
 //! arrived (file names order writers, not deliveries: a one-shot ingest's writer id carries its
 //! process id). The merged file is written atomically before the inputs are deleted, so a
 //! crash in between leaves duplicates for the next run, never a loss. Only hours before
-//! `before_hour` are touched, so partitions still being written are left alone. Run it on one
-//! instance per lake.
+//! `before_hour` are touched, so partitions still being written are left alone.
+//!
+//! On a local lake, run it on one instance per lake: it merges every writer's files. On an
+//! object-store lake several nodes run it at once, so each compacts only the files it wrote
+//! (its writer id, and its one-shot `ztlens ingest` runs, `<writer>_ingest<pid>`): no two nodes
+//! ever merge or delete the same file, with no lease to hold. Duplicates across writers (a
+//! Kafka redelivery after a rebalance) stay as files and are counted once by KPIs. The merged
+//! object is uploaded before its inputs are deleted; a query listing in between sees both,
+//! whose rows share `metadata_uid`. Retention deletes whole date prefixes, which any number of
+//! nodes may do at once.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -19,6 +27,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::layout::{self, partition_hour, table_dir};
+use super::object::{ObjectIo, ObjectLake};
 use super::writer::write_parquet_file;
 use super::{LakeConfig, LakeError, next_seq, sync_dir};
 use crate::schema::Table;
@@ -63,6 +72,9 @@ pub fn compact_partitions(
     before_hour: i64,
 ) -> Result<CompactionReport, LakeError> {
     let writer_id = config.resolved_writer_id();
+    if let Some(lake) = ObjectLake::from_config(config)? {
+        return compact_object_partitions(&ObjectIo::new(lake)?, config, &writer_id, before_hour);
+    }
     let mut report = CompactionReport::default();
     for table in Table::ALL {
         for date_dir in sub_dirs(&table_dir(&config.data_dir, table))? {
@@ -141,16 +153,7 @@ fn compact_partition(
         if inputs.len() < 2 {
             continue;
         }
-        let earliest = earliest_deliveries(&read);
-        let mut batches = Vec::new();
-        for (index, batch) in read.iter().enumerate() {
-            report.rows_in += batch.num_rows() as u64;
-            let kept = keep_earliest(batch, index, &earliest)?;
-            report.rows_out += kept.num_rows() as u64;
-            if kept.num_rows() > 0 {
-                batches.push(kept);
-            }
-        }
+        let batches = merge_deduplicated(&read, report)?;
         let name = layout::data_file_name(writer_id, next_seq());
         write_parquet_file(dir, &name, &schema, &batches)?;
         for path in &inputs {
@@ -162,6 +165,157 @@ fn compact_partition(
     }
     if compacted_any {
         sync_dir(dir)?;
+        report.partitions += 1;
+    }
+    Ok(())
+}
+
+/// The rows of `read` with one row per `metadata_uid`, its earliest delivery.
+fn merge_deduplicated(
+    read: &[RecordBatch],
+    report: &mut CompactionReport,
+) -> Result<Vec<RecordBatch>, LakeError> {
+    let earliest = earliest_deliveries(read);
+    let mut batches = Vec::new();
+    for (index, batch) in read.iter().enumerate() {
+        report.rows_in += batch.num_rows() as u64;
+        let kept = keep_earliest(batch, index, &earliest)?;
+        report.rows_out += kept.num_rows() as u64;
+        if kept.num_rows() > 0 {
+            batches.push(kept);
+        }
+    }
+    Ok(batches)
+}
+
+/// Whether `writer_id` wrote the data file `name` (itself or as a one-shot ingest).
+fn written_by(name: &str, writer_id: &str) -> bool {
+    name.rsplit_once('-').is_some_and(|(writer, _)| {
+        writer == writer_id
+            || writer
+                .strip_prefix(writer_id)
+                .and_then(|rest| rest.strip_prefix("_ingest"))
+                .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// [`compact_partitions`] on an object-store lake: this writer's own files only.
+fn compact_object_partitions(
+    io: &ObjectIo,
+    config: &LakeConfig,
+    writer_id: &str,
+    before_hour: i64,
+) -> Result<CompactionReport, LakeError> {
+    let mut report = CompactionReport::default();
+    for table in Table::ALL {
+        let table_dir = table.name().to_string();
+        let dates = {
+            let dir = table_dir.clone();
+            io.run(move |lake| async move { lake.list_dirs(&dir).await })?
+        };
+        for date in dates {
+            let date_dir = format!("{table_dir}/{date}");
+            let hours = {
+                let dir = date_dir.clone();
+                io.run(move |lake| async move { lake.list_dirs(&dir).await })?
+            };
+            for hour_name in hours {
+                let Some(hour) = partition_hour(Path::new(&date), Path::new(&hour_name)) else {
+                    continue;
+                };
+                if hour >= before_hour {
+                    continue;
+                }
+                let dir = format!("{date_dir}/{hour_name}");
+                let files: Vec<object_store::ObjectMeta> = {
+                    let dir = dir.clone();
+                    io.run(move |lake| async move { lake.list_data_files(&dir).await })?
+                }
+                .into_iter()
+                .filter(|f| {
+                    f.location
+                        .filename()
+                        .is_some_and(|n| written_by(n, writer_id))
+                })
+                .collect();
+                if files.len() < config.compact_min_files.max(2) {
+                    continue;
+                }
+                compact_object_partition(
+                    io,
+                    table,
+                    hour,
+                    &files,
+                    writer_id,
+                    config.compact_max_bytes,
+                    &mut report,
+                )?;
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn compact_object_partition(
+    io: &ObjectIo,
+    table: Table,
+    hour: i64,
+    files: &[object_store::ObjectMeta],
+    writer_id: &str,
+    max_bytes: u64,
+    report: &mut CompactionReport,
+) -> Result<(), LakeError> {
+    let mut bins: Vec<Vec<&object_store::ObjectMeta>> = vec![Vec::new()];
+    let mut bin_bytes = 0u64;
+    for file in files {
+        if bin_bytes.saturating_add(file.size) > max_bytes
+            && !bins.last().is_some_and(Vec::is_empty)
+        {
+            bins.push(Vec::new());
+            bin_bytes = 0;
+        }
+        bin_bytes = bin_bytes.saturating_add(file.size);
+        bins.last_mut().expect("one bin exists").push(file);
+    }
+    let schema = table.schema();
+    let mut compacted_any = false;
+    for bin in bins.into_iter().filter(|b| b.len() >= 2) {
+        let mut read = Vec::new();
+        let mut inputs = Vec::new();
+        for file in bin {
+            let key = file.location.clone();
+            let batches = io.run(move |lake| async move { lake.read_parquet(&key).await })?;
+            if batches
+                .iter()
+                .any(|b| b.schema().fields() != schema.fields())
+            {
+                // Written under another schema version: leave it as it is.
+                continue;
+            }
+            read.extend(batches);
+            inputs.push(file.location.clone());
+        }
+        if inputs.len() < 2 {
+            continue;
+        }
+        let batches = merge_deduplicated(&read, report)?;
+        let key =
+            io.lake()
+                .data_file_key(table, hour, &layout::data_file_name(writer_id, next_seq()));
+        let put_schema = schema.clone();
+        io.run(move |lake| async move { lake.put_parquet(&key, &put_schema, &batches).await })?;
+        let deleted = inputs.clone();
+        io.run(move |lake| async move {
+            for key in &deleted {
+                lake.delete(key).await?;
+            }
+            Ok(())
+        })?;
+        report.files_in += inputs.len();
+        report.files_out += 1;
+        compacted_any = true;
+    }
+    if compacted_any {
         report.partitions += 1;
     }
     Ok(())
@@ -233,20 +387,33 @@ fn keep_earliest(
     Ok(filter_record_batch(batch, &mask)?)
 }
 
-/// Delete date partitions (tables and dead letters) older than `retention_days` before `today`.
-/// Returns the number of date directories removed.
+/// Delete date partitions (tables and dead letters) older than `retention_days` before `today`,
+/// in the bucket too for an object-store lake. Returns the number of date partitions removed.
 pub fn enforce_retention(
-    data_dir: &Path,
-    retention_days: u32,
+    config: &LakeConfig,
     today: chrono::NaiveDate,
 ) -> Result<usize, LakeError> {
-    if retention_days == 0 {
+    if config.retention_days == 0 {
         return Ok(0);
     }
-    let cutoff = today - chrono::Days::new(retention_days as u64);
+    let cutoff = today - chrono::Days::new(config.retention_days as u64);
+    let expired = |name: &str| layout::day_of_dir(Path::new(name)).is_some_and(|d| d < cutoff);
+    let mut removed = 0;
+    if let Some(lake) = ObjectLake::from_config(config)? {
+        let io = ObjectIo::new(lake)?;
+        for table in Table::ALL {
+            let dir = table.name().to_string();
+            let dates = io.run(move |lake| async move { lake.list_dirs(&dir).await })?;
+            for date in dates.into_iter().filter(|d| expired(d)) {
+                let prefix = format!("{}/{date}", table.name());
+                io.run(move |lake| async move { lake.delete_prefix(&prefix).await })?;
+                removed += 1;
+            }
+        }
+    }
+    let data_dir = &config.data_dir;
     let mut roots: Vec<PathBuf> = Table::ALL.iter().map(|t| table_dir(data_dir, *t)).collect();
     roots.push(layout::dead_letter_dir(data_dir));
-    let mut removed = 0;
     for root in roots {
         for date_dir in sub_dirs(&root)? {
             if layout::day_of_dir(&date_dir).is_some_and(|d| d < cutoff) {
@@ -275,6 +442,25 @@ mod tests {
         let (table, batch) = builders.finish().into_iter().next().expect("one row");
         assert_eq!(table, Table::Authentication);
         batch
+    }
+
+    #[test]
+    fn object_lake_compaction_takes_only_its_own_files() {
+        assert!(written_by("node1-00000000000000000007.parquet", "node1"));
+        assert!(written_by(
+            "node1_ingest42-00000000000000000007.parquet",
+            "node1"
+        ));
+        assert!(!written_by("node2-00000000000000000007.parquet", "node1"));
+        assert!(!written_by("node10-00000000000000000007.parquet", "node1"));
+        assert!(!written_by(
+            "node1_ingest-00000000000000000007.parquet",
+            "node1"
+        ));
+        assert!(!written_by(
+            "node1_ingest4x-00000000000000000007.parquet",
+            "node1"
+        ));
     }
 
     #[test]

@@ -18,10 +18,12 @@
 pub mod dead_letter;
 pub mod layout;
 mod maintenance;
+pub mod object;
 mod wal;
 mod writer;
 
 pub use maintenance::{CompactionReport, compact_partitions, enforce_retention};
+pub use object::{LakeUrl, ObjectLake};
 pub use writer::{AppendReceipt, Durability, LakeWriter, TailReader, TailSnapshot, WriterStats};
 
 use std::path::{Path, PathBuf};
@@ -33,8 +35,22 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LakeConfig {
-    /// Root directory of the lake.
+    /// Root directory of the lake: its Parquet files unless `url` names a bucket, and always
+    /// the node's write-ahead log, dead letters and alert state.
     pub data_dir: PathBuf,
+    /// Where Parquet files are stored: unset or `file://` for `data_dir`, `s3://bucket/prefix`
+    /// for an S3 or S3-compatible bucket shared by several nodes (see docs/operations.md,
+    /// "Scale out"). Credentials come from the standard AWS environment.
+    pub url: Option<String>,
+    /// Endpoint of an S3-compatible store (`http://minio:9000`); default: AWS, or `AWS_ENDPOINT`.
+    pub s3_endpoint: Option<String>,
+    /// Region of the bucket; default: `AWS_REGION`/`AWS_DEFAULT_REGION`, else `us-east-1`.
+    pub s3_region: Option<String>,
+    /// Allow a plain-HTTP `s3_endpoint` (a store on a private network or loopback).
+    pub s3_allow_http: bool,
+    /// Seconds a query reuses a bucket listing (object-store lakes only; local listings are
+    /// never cached). A file uploaded by any node is visible within this plus its flush interval.
+    pub list_cache_secs: u64,
     /// Writer id used in file and WAL names; must differ between instances sharing one lake. Default: the host name.
     pub writer_id: Option<String>,
     /// Flush buffered rows to Parquet when this many rows are buffered (all tables together).
@@ -63,6 +79,11 @@ impl Default for LakeConfig {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("data"),
+            url: None,
+            s3_endpoint: None,
+            s3_region: None,
+            s3_allow_http: false,
+            list_cache_secs: 5,
             writer_id: None,
             flush_rows: 500_000,
             flush_bytes: 256 * 1024 * 1024,
@@ -89,6 +110,36 @@ impl LakeConfig {
             return Err(LakeError::Failed(
                 "max_dead_letter_bytes_per_day must be above 0".into(),
             ));
+        }
+        let object_lake = matches!(
+            object::LakeUrl::parse(self.url.as_deref())?,
+            object::LakeUrl::S3 { .. }
+        );
+        if !object_lake
+            && (self.s3_endpoint.is_some() || self.s3_region.is_some() || self.s3_allow_http)
+        {
+            return Err(LakeError::Failed(
+                "s3_endpoint, s3_region and s3_allow_http need lake.url = \"s3://bucket/prefix\""
+                    .into(),
+            ));
+        }
+        if let Some(endpoint) = &self.s3_endpoint {
+            let parsed = url::Url::parse(endpoint)
+                .map_err(|e| LakeError::Failed(format!("lake.s3_endpoint {endpoint:?}: {e}")))?;
+            match parsed.scheme() {
+                "https" => {}
+                "http" if self.s3_allow_http => {}
+                "http" => {
+                    return Err(LakeError::Failed(format!(
+                        "lake.s3_endpoint {endpoint:?} is plain HTTP: set s3_allow_http = true to allow it"
+                    )));
+                }
+                other => {
+                    return Err(LakeError::Failed(format!(
+                        "lake.s3_endpoint {endpoint:?}: scheme {other} is not http or https"
+                    )));
+                }
+            }
         }
         Ok(())
     }

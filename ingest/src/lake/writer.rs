@@ -148,7 +148,12 @@ impl LakeWriter {
         let stats = Arc::new(WriterStats::default());
         let dead_letter_budget =
             DeadLetterBudget::new(&data_dir, config.max_dead_letter_bytes_per_day);
+        let object = match super::object::ObjectLake::from_config(config)? {
+            Some(lake) => Some(super::object::ObjectIo::new(lake)?),
+            None => None,
+        };
         let mut state = WriterState {
+            object,
             config: config.clone(),
             data_dir: data_dir.clone(),
             writer_id: writer_id.clone(),
@@ -331,6 +336,8 @@ impl TailReader {
 // ---------------------------------------------------------------------------------------------
 
 struct WriterState {
+    /// The bucket Parquet files are uploaded to, for an object-store lake.
+    object: Option<super::object::ObjectIo>,
     config: LakeConfig,
     data_dir: PathBuf,
     writer_id: String,
@@ -635,8 +642,15 @@ impl WriterState {
         hour: i64,
         batches: &[RecordBatch],
     ) -> Result<usize, LakeError> {
-        let dir = layout::partition_dir(&self.data_dir, table, hour);
         let name = layout::data_file_name(&self.writer_id, next_seq());
+        if let Some(io) = &self.object {
+            let key = io.lake().data_file_key(table, hour, &name);
+            let batches = batches.to_vec();
+            return io.run(move |lake| async move {
+                lake.put_parquet(&key, &table.schema(), &batches).await
+            });
+        }
+        let dir = layout::partition_dir(&self.data_dir, table, hour);
         write_parquet_file(&dir, &name, &table.schema(), batches)
     }
 
@@ -689,11 +703,7 @@ pub(crate) fn write_parquet_file(
     let tmp = dir.join(layout::temp_file_name(name));
     let path = dir.join(name);
     let file = File::create(&tmp).map_err(LakeError::io(&tmp))?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
-        .set_max_row_group_row_count(Some(256 * 1024))
-        .build();
-    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(parquet_properties()?))?;
     let mut rows = 0;
     for batch in batches {
         rows += batch.num_rows();
@@ -705,6 +715,14 @@ pub(crate) fn write_parquet_file(
     std::fs::rename(&tmp, &path).map_err(LakeError::io(&path))?;
     sync_dir(dir)?;
     Ok(rows)
+}
+
+/// How every data file of the lake is encoded, on disk or in a bucket.
+pub(crate) fn parquet_properties() -> Result<WriterProperties, LakeError> {
+    Ok(WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
+        .set_max_row_group_row_count(Some(256 * 1024))
+        .build())
 }
 
 /// Split a batch by the hour of its `time` column (column 0).
