@@ -52,9 +52,32 @@ fn docker_compose_file_is_valid_and_runs_the_whole_stack() {
     );
     let mut services: Vec<&str> = services.lines().map(str::trim).collect();
     services.sort_unstable();
+    // The scale-out profile adds MinIO, two ingest nodes and a query node (compose 1.29 lists
+    // every profile's services).
     assert_eq!(
         services,
-        ["alertmanager", "grafana", "kafka", "prometheus", "ztlens"]
+        [
+            "alertmanager",
+            "grafana",
+            "kafka",
+            "minio",
+            "prometheus",
+            "ztlens",
+            "ztlens-ingest-1",
+            "ztlens-ingest-2",
+            "ztlens-query"
+        ]
+    );
+    tool(
+        "docker-compose",
+        &[
+            "-f",
+            "docker-compose.yml",
+            "--profile",
+            "scale-out",
+            "config",
+            "-q",
+        ],
     );
     // Every file the stack mounts from the repository exists.
     // `config` prints bind mounts as `- /absolute/host/path:/container/path[:ro]`.
@@ -97,6 +120,11 @@ fn docker_compose_file_is_valid_and_runs_the_whole_stack() {
         services.len(),
         "a healthcheck per service"
     );
+    assert_eq!(
+        compose.matches("\n    profiles: [\"scale-out\"]").count(),
+        4,
+        "the scale-out services start only with --profile scale-out"
+    );
     let mut lines = compose.lines();
     while let Some(line) = lines.next() {
         if line.trim() == "depends_on:" {
@@ -114,8 +142,9 @@ fn docker_compose_file_is_valid_and_runs_the_whole_stack() {
     }
     assert_eq!(
         compose.matches("condition: service_healthy").count(),
-        4,
-        "ztlens on kafka, prometheus on ztlens, grafana on both"
+        8,
+        "ztlens on kafka, prometheus on ztlens, grafana on both; the first ingest node on kafka \
+         and minio, the others on the first"
     );
 }
 
@@ -209,6 +238,31 @@ fn service_config_of_the_stack_is_accepted() {
         .find(|e| e.contains(&hash))
         .expect("Prometheus's token is configured");
     assert!(entry.contains("\"read\""), "{entry}");
+
+    // The scale-out profile's nodes: ingest nodes and the query node, as compose sets them.
+    let scale_out = repo().join("deploy/ztlens-scale-out.toml");
+    let ingest_node = run_ok(
+        ztlens()
+            .arg("--config")
+            .arg(&scale_out)
+            .arg("config")
+            .env("ZTLENS_LAKE__WRITER_ID", "ingest_1"),
+    );
+    assert!(
+        ingest_node.contains("url = \"s3://ztlens-lake/lake\""),
+        "{ingest_node}"
+    );
+    let query_node = run_ok(
+        ztlens()
+            .arg("--config")
+            .arg(&scale_out)
+            .arg("config")
+            .env("ZTLENS_LAKE__WRITER_ID", "query_1")
+            .env("ZTLENS_SERVER__INGEST", "false")
+            .env("ZTLENS_KAFKA__ENABLED", "false")
+            .env("ZTLENS_DETECTIONS__ENABLED", "true"),
+    );
+    assert!(query_node.contains("ingest = false"), "{query_node}");
 }
 
 #[test]
@@ -230,7 +284,7 @@ fn the_stack_publishes_its_ports_on_localhost_only() {
             }
         }
     }
-    assert_eq!(published, 6, "{compose}");
+    assert_eq!(published, 8, "{compose}");
 }
 
 #[test]

@@ -163,7 +163,8 @@ fn maintain(dataset: &Path, lake: &Path, retention_days: &str) -> String {
             .arg("--data-dir")
             .arg(lake)
             .env("ZTLENS_LAKE__RETENTION_DAYS", retention_days)
-            .env("ZTLENS_LAKE__COMPACT_MIN_FILES", "2"),
+            .env("ZTLENS_LAKE__COMPACT_MIN_FILES", "2")
+            .env("ZTLENS_LAKE__COMPACTION_GRACE_SECS", "0"),
     )
 }
 
@@ -553,6 +554,7 @@ topics = [
                 .env("ZTLENS_LAKE__WRITER_ID", writer)
                 .env("ZTLENS_LAKE__RETENTION_DAYS", "0")
                 .env("ZTLENS_LAKE__COMPACT_MIN_FILES", "2")
+                .env("ZTLENS_LAKE__COMPACTION_GRACE_SECS", "1")
                 .env("ZTLENS_KAFKA__ENABLED", "false")
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())

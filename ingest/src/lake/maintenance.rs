@@ -13,8 +13,10 @@
 //! (its writer id, and its one-shot `ztlens ingest` runs, `<writer>_ingest<pid>`): no two nodes
 //! ever merge or delete the same file, with no lease to hold. Duplicates across writers (a
 //! Kafka redelivery after a rebalance) stay as files and are counted once by KPIs. The merged
-//! object is uploaded before its inputs are deleted; a query listing in between sees both,
-//! whose rows share `metadata_uid`. Retention deletes whole date prefixes, which any number of
+//! object is uploaded before its inputs are deleted, and the inputs of a whole run are deleted
+//! together `compaction_grace_secs` later, so a query that listed a partition before (or from
+//! its listing cache) still finds every file it names; a query in between sees both, whose rows
+//! share `metadata_uid` and are counted once by KPIs. Retention deletes whole date prefixes, which any number of
 //! nodes may do at once.
 
 use std::collections::HashMap;
@@ -199,6 +201,13 @@ fn written_by(name: &str, writer_id: &str) -> bool {
     })
 }
 
+/// What a compaction run on a bucket did, and the files it replaced (deleted at its end).
+#[derive(Default)]
+struct ObjectCompactionRun {
+    report: CompactionReport,
+    replaced: Vec<object_store::path::Path>,
+}
+
 /// [`compact_partitions`] on an object-store lake: this writer's own files only.
 fn compact_object_partitions(
     io: &ObjectIo,
@@ -206,7 +215,7 @@ fn compact_object_partitions(
     writer_id: &str,
     before_hour: i64,
 ) -> Result<CompactionReport, LakeError> {
-    let mut report = CompactionReport::default();
+    let mut run = ObjectCompactionRun::default();
     for table in Table::ALL {
         let table_dir = table.name().to_string();
         let dates = {
@@ -241,17 +250,24 @@ fn compact_object_partitions(
                 if files.len() < config.compact_min_files.max(2) {
                     continue;
                 }
-                compact_object_partition(
-                    io,
-                    table,
-                    hour,
-                    &files,
-                    writer_id,
-                    config.compact_max_bytes,
-                    &mut report,
-                )?;
+                compact_object_partition(io, table, hour, &files, writer_id, config, &mut run)?;
             }
         }
+    }
+    let ObjectCompactionRun { report, replaced } = run;
+    if !replaced.is_empty() {
+        tracing::info!(
+            files = replaced.len(),
+            grace_secs = config.compaction_grace_secs,
+            "merged files uploaded; deleting the files they replace after the grace period"
+        );
+        std::thread::sleep(std::time::Duration::from_secs(config.compaction_grace_secs));
+        io.run(move |lake| async move {
+            for key in &replaced {
+                lake.delete(key).await?;
+            }
+            Ok(())
+        })?;
     }
     Ok(report)
 }
@@ -262,9 +278,11 @@ fn compact_object_partition(
     hour: i64,
     files: &[object_store::ObjectMeta],
     writer_id: &str,
-    max_bytes: u64,
-    report: &mut CompactionReport,
+    config: &LakeConfig,
+    run: &mut ObjectCompactionRun,
 ) -> Result<(), LakeError> {
+    let max_bytes = config.compact_max_bytes;
+    let report = &mut run.report;
     let mut bins: Vec<Vec<&object_store::ObjectMeta>> = vec![Vec::new()];
     let mut bin_bytes = 0u64;
     for file in files {
@@ -304,14 +322,8 @@ fn compact_object_partition(
                 .data_file_key(table, hour, &layout::data_file_name(writer_id, next_seq()));
         let put_schema = schema.clone();
         io.run(move |lake| async move { lake.put_parquet(&key, &put_schema, &batches).await })?;
-        let deleted = inputs.clone();
-        io.run(move |lake| async move {
-            for key in &deleted {
-                lake.delete(key).await?;
-            }
-            Ok(())
-        })?;
         report.files_in += inputs.len();
+        run.replaced.extend(inputs);
         report.files_out += 1;
         compacted_any = true;
     }

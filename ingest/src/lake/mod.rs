@@ -51,6 +51,12 @@ pub struct LakeConfig {
     /// Seconds a query reuses a bucket listing (object-store lakes only; local listings are
     /// never cached). A file uploaded by any node is visible within this plus its flush interval.
     pub list_cache_secs: u64,
+    /// Seconds compaction on an object-store lake waits between uploading a merged file and
+    /// deleting the files it replaces, so queries that listed the partition before (listing
+    /// cache included) still find their files; make it longer than `list_cache_secs` plus the
+    /// longest query. Meanwhile both are visible; their rows share `metadata_uid` and KPIs
+    /// count each once.
+    pub compaction_grace_secs: u64,
     /// Writer id used in file and WAL names; must differ between instances sharing one lake. Default: the host name.
     pub writer_id: Option<String>,
     /// Flush buffered rows to Parquet when this many rows are buffered (all tables together).
@@ -84,6 +90,7 @@ impl Default for LakeConfig {
             s3_region: None,
             s3_allow_http: false,
             list_cache_secs: 5,
+            compaction_grace_secs: 60,
             writer_id: None,
             flush_rows: 500_000,
             flush_bytes: 256 * 1024 * 1024,
