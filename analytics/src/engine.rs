@@ -134,7 +134,10 @@ pub struct Engine {
 }
 
 struct EngineInner {
+    /// The node's own directory: dead letters.
     data_dir: PathBuf,
+    /// The Parquet files of a local lake (`LakeConfig::parquet_dir`).
+    parquet_dir: PathBuf,
     /// The bucket of an object-store lake (`[lake] url`); `None` reads `data_dir`.
     object: Option<ObjectLake>,
     catalog: KpiCatalog,
@@ -181,6 +184,12 @@ impl Engine {
     ) -> Result<Self, AnalyticsError> {
         let data_dir = std::path::absolute(&lake.data_dir)
             .map_err(|e| AnalyticsError::Internal(e.to_string()))?;
+        let parquet_dir = lake
+            .parquet_dir()
+            .map_err(|e| AnalyticsError::Internal(e.to_string()))
+            .and_then(|dir| {
+                std::path::absolute(dir).map_err(|e| AnalyticsError::Internal(e.to_string()))
+            })?;
         let object =
             ObjectLake::from_config(lake).map_err(|e| AnalyticsError::Internal(e.to_string()))?;
         // DataFusion caches directory listings for the life of the runtime by default. The
@@ -225,6 +234,7 @@ impl Engine {
         Ok(Self {
             inner: Arc::new(EngineInner {
                 data_dir,
+                parquet_dir,
                 object,
                 catalog,
                 permits: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
@@ -727,7 +737,7 @@ impl Engine {
                 }
                 register_tables(
                     &ctx,
-                    &inner.data_dir,
+                    &inner.parquet_dir,
                     inner.object.as_ref(),
                     tail.as_ref(),
                     tables.kpi,
@@ -1107,7 +1117,7 @@ fn date_string(ms: i64) -> String {
 /// Register `<table>__lake`, `<table>__tail` and the `<table>` view for every table.
 async fn register_tables(
     ctx: &SessionContext,
-    data_dir: &Path,
+    parquet_dir: &Path,
     object: Option<&ObjectLake>,
     tail: Option<&TailSnapshot>,
     scope: Option<KpiScope>,
@@ -1119,7 +1129,7 @@ async fn register_tables(
     for table in Table::ALL {
         let lake_name = format!("{}__lake", table.name());
         let tail_name = format!("{}__tail", table.name());
-        ctx.register_table(&lake_name, lake_provider(data_dir, object, table)?)?;
+        ctx.register_table(&lake_name, lake_provider(parquet_dir, object, table)?)?;
         let tail_batches: Vec<RecordBatch> = tail
             .and_then(|t| t.tables.get(&table))
             .cloned()

@@ -77,9 +77,10 @@ pub fn compact_partitions(
     if let Some(lake) = ObjectLake::from_config(config)? {
         return compact_object_partitions(&ObjectIo::new(lake)?, config, &writer_id, before_hour);
     }
+    let parquet_dir = config.parquet_dir()?;
     let mut report = CompactionReport::default();
     for table in Table::ALL {
-        for date_dir in sub_dirs(&table_dir(&config.data_dir, table))? {
+        for date_dir in sub_dirs(&table_dir(&parquet_dir, table))? {
             for hour_dir in sub_dirs(&date_dir)? {
                 let Some(hour) = partition_hour(&date_dir, &hour_dir) else {
                     continue;
@@ -423,9 +424,12 @@ pub fn enforce_retention(
             }
         }
     }
-    let data_dir = &config.data_dir;
-    let mut roots: Vec<PathBuf> = Table::ALL.iter().map(|t| table_dir(data_dir, *t)).collect();
-    roots.push(layout::dead_letter_dir(data_dir));
+    let parquet_dir = config.parquet_dir()?;
+    let mut roots: Vec<PathBuf> = Table::ALL
+        .iter()
+        .map(|t| table_dir(&parquet_dir, *t))
+        .collect();
+    roots.push(layout::dead_letter_dir(&config.data_dir));
     for root in roots {
         for date_dir in sub_dirs(&root)? {
             if layout::day_of_dir(&date_dir).is_some_and(|d| d < cutoff) {

@@ -38,7 +38,8 @@ pub struct LakeConfig {
     /// Root directory of the lake: its Parquet files unless `url` names a bucket, and always
     /// the node's write-ahead log, dead letters and alert state.
     pub data_dir: PathBuf,
-    /// Where Parquet files are stored: unset or `file://` for `data_dir`, `s3://bucket/prefix`
+    /// Where Parquet files are stored: unset for `data_dir`, `file:///path` for another local
+    /// directory (the WAL and dead letters stay in `data_dir`), `s3://bucket/prefix`
     /// for an S3 or S3-compatible bucket shared by several nodes (see docs/operations.md,
     /// "Scale out"). Credentials come from the standard AWS environment.
     pub url: Option<String>,
@@ -149,6 +150,15 @@ impl LakeConfig {
             }
         }
         Ok(())
+    }
+
+    /// The directory of the Parquet files of a local lake: `url`'s path for `file:///path`,
+    /// else `data_dir` (for a bucket: `data_dir`, which then holds no Parquet files).
+    pub fn parquet_dir(&self) -> Result<PathBuf, LakeError> {
+        Ok(match object::LakeUrl::parse(self.url.as_deref())? {
+            object::LakeUrl::Directory(dir) => dir,
+            object::LakeUrl::Local | object::LakeUrl::S3 { .. } => self.data_dir.clone(),
+        })
     }
 
     /// The writer id: configured, else the host name, else `ztlens`; sanitized for file names.

@@ -35,8 +35,10 @@ use crate::schema::Table;
 /// Where the lake's Parquet files live, parsed from `[lake] url`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LakeUrl {
-    /// `data_dir` on the local disk (no `url`, or `file://`).
+    /// `data_dir` on the local disk (no `url`).
     Local,
+    /// Another local directory (`file:///path`): the Parquet files there, the rest in `data_dir`.
+    Directory(std::path::PathBuf),
     /// An S3 (or S3-compatible) bucket and a key prefix without surrounding slashes.
     S3 { bucket: String, prefix: String },
 }
@@ -50,7 +52,18 @@ impl LakeUrl {
         let invalid = |why: &str| LakeError::Failed(format!("lake.url {raw:?}: {why}"));
         let parsed = url::Url::parse(raw).map_err(|e| invalid(&e.to_string()))?;
         match parsed.scheme() {
-            "file" => Ok(Self::Local),
+            "file" => {
+                if parsed
+                    .host_str()
+                    .is_some_and(|h| !h.is_empty() && h != "localhost")
+                {
+                    return Err(invalid("a file:// location is local: file:///path"));
+                }
+                let path = parsed
+                    .to_file_path()
+                    .map_err(|()| invalid("not an absolute local path"))?;
+                Ok(Self::Directory(path))
+            }
             "s3" | "s3a" => {
                 let bucket = parsed
                     .host_str()
@@ -343,8 +356,9 @@ mod tests {
         assert_eq!(LakeUrl::parse(Some("")).unwrap(), LakeUrl::Local);
         assert_eq!(
             LakeUrl::parse(Some("file:///var/lib/ztlens")).unwrap(),
-            LakeUrl::Local
+            LakeUrl::Directory("/var/lib/ztlens".into())
         );
+        assert!(LakeUrl::parse(Some("file://host/x")).is_err());
         assert_eq!(
             LakeUrl::parse(Some("s3://lake/")).unwrap(),
             LakeUrl::S3 {

@@ -154,8 +154,8 @@ impl LakeWriter {
         };
         let mut state = WriterState {
             object,
+            parquet_dir: config.parquet_dir()?,
             config: config.clone(),
-            data_dir: data_dir.clone(),
             writer_id: writer_id.clone(),
             wal_dir,
             buffers: BTreeMap::new(),
@@ -338,8 +338,9 @@ impl TailReader {
 struct WriterState {
     /// The bucket Parquet files are uploaded to, for an object-store lake.
     object: Option<super::object::ObjectIo>,
+    /// Where Parquet files are written otherwise (`LakeConfig::parquet_dir`).
+    parquet_dir: PathBuf,
     config: LakeConfig,
-    data_dir: PathBuf,
     writer_id: String,
     wal_dir: PathBuf,
     buffers: BTreeMap<(Table, i64), Vec<RecordBatch>>,
@@ -650,7 +651,7 @@ impl WriterState {
                 lake.put_parquet(&key, &table.schema(), &batches).await
             });
         }
-        let dir = layout::partition_dir(&self.data_dir, table, hour);
+        let dir = layout::partition_dir(&self.parquet_dir, table, hour);
         write_parquet_file(&dir, &name, &table.schema(), batches)
     }
 
