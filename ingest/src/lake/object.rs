@@ -116,13 +116,32 @@ pub struct ObjectLake {
 
 impl ObjectLake {
     /// A new store for `config`'s bucket, or `None` for a local lake. Credentials come from the
-    /// standard AWS environment (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`,
-    /// web identity, ECS task role, instance metadata); they are never logged.
+    /// standard AWS chain: `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, then
+    /// the static keys of the shared credentials file's profile (`AWS_PROFILE`, else `default`),
+    /// then web identity, the ECS task role and instance metadata; they are never logged.
     pub fn from_config(config: &LakeConfig) -> Result<Option<Self>, LakeError> {
         let LakeUrl::S3 { bucket, prefix } = LakeUrl::parse(config.url.as_deref())? else {
             return Ok(None);
         };
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(&bucket);
+        let env = |key: &str| std::env::var(key).ok().filter(|v| !v.is_empty());
+        if env("AWS_ACCESS_KEY_ID").is_none()
+            && let Some(profile) = SharedProfile::load(&env)?
+        {
+            builder = builder
+                .with_access_key_id(profile.access_key_id)
+                .with_secret_access_key(profile.secret_access_key);
+            if let Some(token) = profile.session_token {
+                builder = builder.with_token(token);
+            }
+            if config.s3_region.is_none()
+                && env("AWS_REGION").is_none()
+                && env("AWS_DEFAULT_REGION").is_none()
+                && let Some(region) = profile.region
+            {
+                builder = builder.with_region(region);
+            }
+        }
         if let Some(endpoint) = &config.s3_endpoint {
             builder = builder.with_endpoint(endpoint);
         }
@@ -280,6 +299,75 @@ impl ObjectLake {
     }
 }
 
+/// The static keys (and region) of a profile of the AWS shared credentials and config files.
+#[derive(Debug, PartialEq)]
+struct SharedProfile {
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: Option<String>,
+    region: Option<String>,
+}
+
+impl SharedProfile {
+    /// The profile `AWS_PROFILE` names (else `default`) from `AWS_SHARED_CREDENTIALS_FILE`
+    /// (else `~/.aws/credentials`), its region from `AWS_CONFIG_FILE` (else `~/.aws/config`).
+    /// `None` when there is no such file or, for `default`, no such profile; an error when a
+    /// profile named by `AWS_PROFILE` is missing or has no static keys (SSO and assume-role
+    /// profiles are not resolved: use a role of the machine, or export the keys).
+    fn load(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Self>, LakeError> {
+        let named = env("AWS_PROFILE");
+        let profile = named.clone().unwrap_or_else(|| "default".to_string());
+        let home = env("HOME").map(std::path::PathBuf::from);
+        let file = |var: &str, name: &str| {
+            env(var)
+                .map(std::path::PathBuf::from)
+                .or_else(|| home.as_ref().map(|h| h.join(".aws").join(name)))
+        };
+        let read = |path: Option<std::path::PathBuf>| -> Result<Option<configparser::ini::Ini>, LakeError> {
+            let Some(path) = path else { return Ok(None) };
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(LakeError::Io { path, source: e }),
+            };
+            let mut ini = configparser::ini::Ini::new_cs();
+            ini.read(text).map_err(|e| {
+                LakeError::Failed(format!("AWS shared file {}: {e}", path.display()))
+            })?;
+            Ok(Some(ini))
+        };
+        let credentials = read(file("AWS_SHARED_CREDENTIALS_FILE", "credentials"))?;
+        let keys = credentials.as_ref().and_then(|ini| {
+            Some((
+                ini.get(&profile, "aws_access_key_id")?,
+                ini.get(&profile, "aws_secret_access_key")?,
+                ini.get(&profile, "aws_session_token"),
+            ))
+        });
+        let Some((access_key_id, secret_access_key, session_token)) = keys else {
+            return match named {
+                Some(name) => Err(LakeError::Failed(format!(
+                    "AWS_PROFILE={name}: no aws_access_key_id and aws_secret_access_key for it in the shared credentials file (SSO and assume-role profiles are not resolved; use a role of the machine or export the keys)"
+                ))),
+                None => Ok(None),
+            };
+        };
+        let config = read(file("AWS_CONFIG_FILE", "config"))?;
+        let section = if profile == "default" {
+            profile.clone()
+        } else {
+            format!("profile {profile}")
+        };
+        let region = config.and_then(|ini| ini.get(&section, "region"));
+        Ok(Some(Self {
+            access_key_id,
+            secret_access_key,
+            session_token,
+            region,
+        }))
+    }
+}
+
 /// A local relative path as a `/`-separated key part.
 fn relative(path: &std::path::Path) -> String {
     path.components()
@@ -383,6 +471,69 @@ mod tests {
         ] {
             assert!(LakeUrl::parse(Some(bad)).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn shared_profiles() {
+        let dir = tempfile::tempdir().unwrap();
+        let credentials = dir.path().join("credentials");
+        let config = dir.path().join("config");
+        std::fs::write(
+            &credentials,
+            "[default]\naws_access_key_id = AKIDEFAULT\naws_secret_access_key = s1\n\n\
+             [Lake]\naws_access_key_id=AKILAKE\naws_secret_access_key=s2\naws_session_token=t2\n\n\
+             [sso]\nsso_start_url = https://example.awsapps.com/start\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &config,
+            "[default]\nregion = eu-west-1\n[profile Lake]\nregion = us-west-2\n",
+        )
+        .unwrap();
+        let files = [
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                credentials.display().to_string(),
+            ),
+            ("AWS_CONFIG_FILE", config.display().to_string()),
+        ];
+        let with = |extra: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = files
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+                .collect();
+            SharedProfile::load(&move |key: &str| {
+                vars.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+            })
+        };
+        assert_eq!(
+            with(&[]).unwrap(),
+            Some(SharedProfile {
+                access_key_id: "AKIDEFAULT".into(),
+                secret_access_key: "s1".into(),
+                session_token: None,
+                region: Some("eu-west-1".into()),
+            })
+        );
+        assert_eq!(
+            with(&[("AWS_PROFILE", "Lake")]).unwrap(),
+            Some(SharedProfile {
+                access_key_id: "AKILAKE".into(),
+                secret_access_key: "s2".into(),
+                session_token: Some("t2".into()),
+                region: Some("us-west-2".into()),
+            })
+        );
+        // Profile names are case-sensitive; a named profile without static keys is an error.
+        assert!(with(&[("AWS_PROFILE", "lake")]).is_err());
+        let sso = with(&[("AWS_PROFILE", "sso")]).unwrap_err().to_string();
+        assert!(sso.contains("SSO"), "{sso}");
+        // No files at all: nothing from them, no error.
+        let none = SharedProfile::load(&|key: &str| {
+            (key == "HOME").then(|| dir.path().join("nowhere").display().to_string())
+        });
+        assert_eq!(none.unwrap(), None);
     }
 
     #[test]
