@@ -290,7 +290,7 @@ fn map_tuple<'v>(
     context: &Context<'v>,
     group: &Group<'v>,
     text: Cow<'v, str>,
-    site: &Site,
+    site: &'v Site,
     raw_ref: &'v str,
 ) -> Result<NetworkActivityRow<'v>, ParseError> {
     let fields: Vec<&str> = text.split(',').map(str::trim).collect();

@@ -486,7 +486,7 @@ fn connection<'v>(
     props: &'v Value,
     record: &[u8],
     mut common: Common<'v>,
-    site: &Site,
+    site: &'v Site,
 ) -> Result<NetworkActivityRow<'v>, ParseError> {
     let action = str_at(props, &["ActionType"]).ok_or_else(|| missing("ActionType"))?;
     let inbound = action.starts_with("Inbound") || action.starts_with("FirewallInbound");

@@ -203,7 +203,7 @@ fn map_entry<'v>(
     log: Log,
     log_name: &str,
     id: &str,
-    site: &Site,
+    site: &'v Site,
 ) -> Result<NetworkActivityRow<'v>, ParseError> {
     let connection = get(payload, "connection").ok_or_else(|| missing("jsonPayload.connection"))?;
     let src = ip_at(connection, &["src_ip"])?;

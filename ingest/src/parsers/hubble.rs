@@ -756,9 +756,9 @@ fn place<'s>(site: &'s Site, end: &End<'_>) -> Option<(&'s str, bool)> {
 
 /// `tag_network` (port class, protocol name, IP version, and segments by address), then the
 /// segments, lateral flag and direction again when a namespace places an end.
-fn tag_flow(
-    own: &mut NetworkActivityColumns<'_>,
-    site: &Site,
+fn tag_flow<'a>(
+    own: &mut NetworkActivityColumns<'a>,
+    site: &'a Site,
     src: &End<'_>,
     dst: &End<'_>,
     hint: Option<i32>,
@@ -788,7 +788,7 @@ fn tag_flow(
     });
 }
 
-fn network_row<'v>(f: &FlowRecord<'v>, site: &Site) -> NetworkActivityRow<'v> {
+fn network_row<'v>(f: &FlowRecord<'v>, site: &'v Site) -> NetworkActivityRow<'v> {
     let flow = f.value;
     let verdict = f
         .verdict

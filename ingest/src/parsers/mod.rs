@@ -289,17 +289,18 @@ pub(crate) fn restrictiveness(decision: &str) -> u8 {
 /// Site tags for a flow between `src` and `dst`: segments, `zt_is_lateral` (both ends
 /// internal), direction (lateral overrides the vendor's `hint`, else inbound/outbound from
 /// which end is internal) and the destination port class (for TCP, UDP and SCTP only).
-pub(crate) fn tag_network(
-    own: &mut crate::schema::NetworkActivityColumns<'_>,
-    site: &Site,
+pub(crate) fn tag_network<'a>(
+    own: &mut crate::schema::NetworkActivityColumns<'a>,
+    site: &'a Site,
     src: Option<std::net::IpAddr>,
     dst: Option<std::net::IpAddr>,
     direction_hint: Option<i32>,
 ) {
     if let (Some(s), Some(d)) = (src, dst) {
         let (ps, pd) = (site.place(s), site.place(d));
-        own.zt_segment_src = Some(Cow::Owned(ps.segment().to_string()));
-        own.zt_segment_dst = Some(Cow::Owned(pd.segment().to_string()));
+        // Segment names live in the site config: borrowed, not copied per row.
+        own.zt_segment_src = Some(Cow::Borrowed(ps.segment()));
+        own.zt_segment_dst = Some(Cow::Borrowed(pd.segment()));
         let lateral = ps.is_internal() && pd.is_internal();
         own.zt_is_lateral = Some(lateral);
         own.connection_info_direction_id = Some(if lateral {

@@ -265,11 +265,17 @@ pub struct VpcFlowParser {
     site: Arc<Site>,
     /// Layout from the last header line, if the stream had one.
     header: Option<Vec<Field>>,
+    /// Scratch space for the text a record's `metadata_uid` hashes.
+    identity_text: String,
 }
 
 impl VpcFlowParser {
     pub fn new(site: Arc<Site>) -> Self {
-        Self { site, header: None }
+        Self {
+            site,
+            header: None,
+            identity_text: String::with_capacity(256),
+        }
     }
 }
 
@@ -412,7 +418,7 @@ impl Parser for VpcFlowParser {
                 format!("{count} fields where the header names {}", layout.len()),
             ));
         }
-        let mut row = map_record(line, layout, &self.site, raw_ref)?;
+        let mut row = map_record(line, layout, &self.site, raw_ref, &mut self.identity_text)?;
         out.network_activity.append(&mut row);
         Ok(1)
     }
@@ -438,17 +444,35 @@ fn identity_slot(field: Field) -> Option<usize> {
     })
 }
 
+/// An address and the text it was read from.
+type Address<'a> = Option<(IpAddr, &'a str)>;
+
+fn opt_address<'a>(name: &str, value: &'a str) -> Result<Address<'a>, ParseError> {
+    Ok(opt_ip(name, value)?.map(|ip| (ip, value)))
+}
+
+/// The canonical text of an address: the record's own text for IPv4 (std's parser accepts only
+/// the canonical dotted quad, so it prints the same), formatted for IPv6.
+fn address_text<'a>((ip, text): (IpAddr, &'a str)) -> Cow<'a, str> {
+    if ip.is_ipv4() {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(ip.to_string())
+    }
+}
+
 fn map_record<'a>(
     line: &'a str,
     layout: &[Field],
-    site: &Site,
+    site: &'a Site,
     raw_ref: &'a str,
+    identity_text: &mut String,
 ) -> Result<NetworkActivityRow<'a>, ParseError> {
     let mut row = NetworkActivityRow::default();
-    let mut srcaddr = None;
-    let mut dstaddr = None;
-    let mut pkt_src = None;
-    let mut pkt_dst = None;
+    let mut srcaddr: Address<'a> = None;
+    let mut dstaddr: Address<'a> = None;
+    let mut pkt_src: Address<'a> = None;
+    let mut pkt_dst: Address<'a> = None;
     let mut action = None;
     let mut flow_direction = None;
     let mut unmapped: Vec<(&str, String)> = Vec::new();
@@ -470,8 +494,8 @@ fn map_record<'a>(
                 }
                 Field::AccountId => c.cloud_account_uid = text,
                 Field::InterfaceId => n.device_interface_uid = text,
-                Field::SrcAddr => srcaddr = opt_ip("srcaddr", value)?,
-                Field::DstAddr => dstaddr = opt_ip("dstaddr", value)?,
+                Field::SrcAddr => srcaddr = opt_address("srcaddr", value)?,
+                Field::DstAddr => dstaddr = opt_address("dstaddr", value)?,
                 Field::SrcPort => n.src_endpoint_port = opt_port("srcport", value)?,
                 Field::DstPort => n.dst_endpoint_port = opt_port("dstport", value)?,
                 Field::Protocol => n.connection_info_protocol_num = opt_num("protocol", value)?,
@@ -492,8 +516,8 @@ fn map_record<'a>(
                         _ => None,
                     }
                 }
-                Field::PktSrcAddr => pkt_src = opt_ip("pkt-srcaddr", value)?,
-                Field::PktDstAddr => pkt_dst = opt_ip("pkt-dstaddr", value)?,
+                Field::PktSrcAddr => pkt_src = opt_address("pkt-srcaddr", value)?,
+                Field::PktDstAddr => pkt_dst = opt_address("pkt-dstaddr", value)?,
                 Field::Region => c.cloud_region = text,
                 Field::AzId => n.cloud_zone = text,
                 Field::SublocationType | Field::SublocationId => {
@@ -534,15 +558,14 @@ fn map_record<'a>(
     let dst = pkt_dst.or(dstaddr);
     for (interface_addr, packet_addr) in [(srcaddr, pkt_src), (dstaddr, pkt_dst)] {
         if let (Some(i), Some(p)) = (interface_addr, packet_addr)
-            && i != p
+            && i.0 != p.0
         {
-            row.own
-                .src_endpoint_intermediate_ips
-                .push(Cow::Owned(i.to_string()));
+            row.own.src_endpoint_intermediate_ips.push(address_text(i));
         }
     }
-    row.own.src_endpoint_ip = src.map(|ip| Cow::Owned(ip.to_string()));
-    row.own.dst_endpoint_ip = dst.map(|ip| Cow::Owned(ip.to_string()));
+    row.own.src_endpoint_ip = src.map(address_text);
+    row.own.dst_endpoint_ip = dst.map(address_text);
+    let (src, dst) = (src.map(|a| a.0), dst.map(|a| a.0));
     if row.own.connection_info_protocol_ver_id.is_none() {
         row.own.connection_info_protocol_ver_id = src.map(|ip| if ip.is_ipv4() { 4 } else { 6 });
     }
@@ -578,10 +601,15 @@ fn map_record<'a>(
         Some("OK") | None => 1,
         _ => 99,
     });
-    c.metadata_uid = Some(Cow::Owned(content_uid(
-        "vpc",
-        identity.join(" ").as_bytes(),
-    )));
+    // `identity.join(" ")`, into a buffer the parser keeps (no allocation per record).
+    identity_text.clear();
+    for (i, part) in identity.iter().enumerate() {
+        if i > 0 {
+            identity_text.push(' ');
+        }
+        identity_text.push_str(part);
+    }
+    c.metadata_uid = Some(Cow::Owned(content_uid("vpc", identity_text.as_bytes())));
     c.metadata_product_name = Some(Cow::Borrowed("vpcflow"));
     c.metadata_product_vendor_name = Some(Cow::Borrowed("AWS"));
     c.metadata_log_name = Some(Cow::Borrowed("VPC Flow Logs"));

@@ -288,7 +288,7 @@ fn parse_ts(text: &str) -> Option<i64> {
 
 fn map_conn<'r>(
     f: &dyn ConnFields,
-    site: &Site,
+    site: &'r Site,
     raw_ref: &'r str,
 ) -> Result<NetworkActivityRow<'r>, ParseError> {
     let invalid = |name: &str, value: &str| jv::invalid(name, value);
