@@ -543,33 +543,47 @@ topics = [
             "no file of {writer}: {written:?}"
         );
     }
-    let compactions: Vec<_> = [("node_a", &disk_a), ("node_b", &disk_b)]
-        .into_iter()
-        .map(|(writer, disk)| {
-            ztlens()
-                .arg("--config")
-                .arg(&config)
-                .arg("maintain")
-                .env("ZTLENS_LAKE__DATA_DIR", disk)
-                .env("ZTLENS_LAKE__WRITER_ID", writer)
-                .env("ZTLENS_LAKE__RETENTION_DAYS", "0")
-                .env("ZTLENS_LAKE__COMPACT_MIN_FILES", "2")
-                .env("ZTLENS_LAKE__COMPACTION_GRACE_SECS", "1")
-                .env("ZTLENS_KAFKA__ENABLED", "false")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in compactions {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "maintain: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let compact_both = || {
+        let compactions: Vec<_> = [("node_a", &disk_a), ("node_b", &disk_b)]
+            .into_iter()
+            .map(|(writer, disk)| {
+                ztlens()
+                    .arg("--config")
+                    .arg(&config)
+                    .arg("maintain")
+                    .env("ZTLENS_LAKE__DATA_DIR", disk)
+                    .env("ZTLENS_LAKE__WRITER_ID", writer)
+                    .env("ZTLENS_LAKE__RETENTION_DAYS", "0")
+                    .env("ZTLENS_LAKE__COMPACT_MIN_FILES", "2")
+                    .env("ZTLENS_LAKE__COMPACTION_GRACE_SECS", "2")
+                    .env("ZTLENS_KAFKA__ENABLED", "false")
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in compactions {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "maintain: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    };
+    // Within the grace period the merged files and the files they replace are both there...
+    compact_both();
+    let merged = server_keys("scale");
+    assert!(
+        merged.len() > written.len(),
+        "{} → {} files",
+        written.len(),
+        merged.len()
+    );
+    // ...and the next run after it deletes the replaced ones.
+    std::thread::sleep(Duration::from_millis(2_500));
+    compact_both();
     let compacted = server_keys("scale");
     assert!(
         compacted.len() < written.len(),

@@ -197,11 +197,14 @@ impl Engine {
         // current hour, compaction replaces files — so a cached listing hid every file
         // flushed after a partition was first read (rows vanished from queries once they
         // left the hot tail) and would name files compaction had deleted. A local listing is
-        // cheap and never cached; a bucket listing is a request, kept `list_cache_secs`.
+        // cheap and never cached; a bucket listing is a request, kept `list_cache_secs` — on a
+        // query node only: a node with a hot tail must see a file as soon as its rows leave the
+        // tail (a cached listing from before the flush would hide them).
         let list_cache = match (&object, lake.list_cache_secs) {
-            (Some(_), secs) if secs > 0 => {
+            (Some(_), secs) if secs > 0 && tail.is_none() => {
                 datafusion::execution::cache::cache_manager::CacheManagerConfig::default()
                     .with_list_files_cache_ttl(Some(std::time::Duration::from_secs(secs)))
+                    .with_list_files_cache_limit(64 * 1024 * 1024)
             }
             _ => datafusion::execution::cache::cache_manager::CacheManagerConfig::default()
                 .with_list_files_cache_limit(0),
@@ -1114,6 +1117,22 @@ fn date_string(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The `YYYY-MM-DD` days from `first` to `last`, both included; `None` past 366 days (a scan
+/// per day stops paying off) or for unreadable dates.
+fn dates_between(first: &str, last: &str) -> Option<Vec<String>> {
+    let parse = |d: &str| chrono::NaiveDate::parse_from_str(d, layout::DATE_FORMAT).ok();
+    let (mut day, last) = (parse(first)?, parse(last)?);
+    let mut out = Vec::new();
+    while day <= last {
+        if out.len() >= 366 {
+            return None;
+        }
+        out.push(day.format(layout::DATE_FORMAT).to_string());
+        day = day.succ_opt()?;
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 /// Register `<table>__lake`, `<table>__tail` and the `<table>` view for every table.
 async fn register_tables(
     ctx: &SessionContext,
@@ -1149,12 +1168,30 @@ async fn register_tables(
                 let in_range = col("time")
                     .gt_eq(ts_literal(first_ms))
                     .and(col("time").lt(ts_literal(range.to_ms())));
-                let partitions = col(layout::DATE_COLUMN)
-                    .gt_eq(lit(date_string(first_ms)))
-                    .and(col(layout::DATE_COLUMN).lt_eq(lit(date_string(range.to_ms() - 1))));
-                let lake = lake
-                    .filter(partitions.and(in_range.clone()))?
-                    .select(columns(table))?;
+                let (first_date, last_date) =
+                    (date_string(first_ms), date_string(range.to_ms() - 1));
+                let lake = match (object, dates_between(&first_date, &last_date)) {
+                    // On a bucket, one scan per day: DataFusion narrows a listing to a prefix
+                    // only for `date = …`, and a range filter would list the whole table.
+                    (Some(_), Some(dates)) => {
+                        let mut days = dates.into_iter().map(|date| {
+                            lake.clone()
+                                .filter(
+                                    col(layout::DATE_COLUMN).eq(lit(date)).and(in_range.clone()),
+                                )?
+                                .select(columns(table))
+                        });
+                        let first = days.next().expect("at least one day")?;
+                        days.try_fold(first, |all, day| all.union(day?))?
+                    }
+                    _ => {
+                        let partitions = col(layout::DATE_COLUMN)
+                            .gt_eq(lit(first_date))
+                            .and(col(layout::DATE_COLUMN).lt_eq(lit(last_date)));
+                        lake.filter(partitions.and(in_range.clone()))?
+                            .select(columns(table))?
+                    }
+                };
                 let tail_df = tail_df.filter(in_range)?.select(columns(table))?;
                 lake.union(tail_df)?
                     .with_column("bucket", bucket_expr(range))?

@@ -8,6 +8,7 @@ PyPI's pyspark on the machine's Java runtime.
 
 import json
 import sys
+import tempfile
 
 from pyspark.sql import SparkSession
 
@@ -21,6 +22,8 @@ def main():
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.sql.session.timeZone", "UTC")
+        # Spark's catalog files go to a scratch directory, not the working directory.
+        .config("spark.sql.warehouse.dir", tempfile.mkdtemp(prefix="ztlens-spark-"))
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")

@@ -13,10 +13,11 @@
 //! (its writer id, and its one-shot `ztlens ingest` runs, `<writer>_ingest<pid>`): no two nodes
 //! ever merge or delete the same file, with no lease to hold. Duplicates across writers (a
 //! Kafka redelivery after a rebalance) stay as files and are counted once by KPIs. The merged
-//! object is uploaded before its inputs are deleted, and the inputs of a whole run are deleted
-//! together `compaction_grace_secs` later, so a query that listed a partition before (or from
-//! its listing cache) still finds every file it names; a query in between sees both, whose rows
-//! share `metadata_uid` and are counted once by KPIs. Retention deletes whole date prefixes, which any number of
+//! object is uploaded before its inputs are deleted, and the inputs are deleted by the first run
+//! at least `compaction_grace_secs` later (the node remembers them in its `data_dir`), so a
+//! query that listed a partition before (or from its listing cache) still finds every file it
+//! names; a query in between sees both, whose rows share `metadata_uid` and are counted once
+//! by KPIs. Retention deletes whole date prefixes, which any number of
 //! nodes may do at once.
 
 use std::collections::HashMap;
@@ -202,7 +203,7 @@ fn written_by(name: &str, writer_id: &str) -> bool {
     })
 }
 
-/// What a compaction run on a bucket did, and the files it replaced (deleted at its end).
+/// What a compaction run on a bucket did, and the files it replaced.
 #[derive(Default)]
 struct ObjectCompactionRun {
     report: CompactionReport,
@@ -216,43 +217,42 @@ fn compact_object_partitions(
     writer_id: &str,
     before_hour: i64,
 ) -> Result<CompactionReport, LakeError> {
+    let pending = PendingDeletes::new(&config.data_dir, writer_id);
+    let grace_ms =
+        i64::try_from(config.compaction_grace_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    pending.delete_due(io, grace_ms)?;
     let mut run = ObjectCompactionRun::default();
     for table in Table::ALL {
-        let table_dir = table.name().to_string();
-        let dates = {
-            let dir = table_dir.clone();
-            io.run(move |lake| async move { lake.list_dirs(&dir).await })?
-        };
-        for date in dates {
-            let date_dir = format!("{table_dir}/{date}");
-            let hours = {
-                let dir = date_dir.clone();
-                io.run(move |lake| async move { lake.list_dirs(&dir).await })?
-            };
-            for hour_name in hours {
-                let Some(hour) = partition_hour(Path::new(&date), Path::new(&hour_name)) else {
-                    continue;
-                };
-                if hour >= before_hour {
-                    continue;
-                }
-                let dir = format!("{date_dir}/{hour_name}");
-                let files: Vec<object_store::ObjectMeta> = {
-                    let dir = dir.clone();
-                    io.run(move |lake| async move { lake.list_data_files(&dir).await })?
-                }
-                .into_iter()
-                .filter(|f| {
-                    f.location
-                        .filename()
-                        .is_some_and(|n| written_by(n, writer_id))
-                })
+        // One recursive listing per table (pages of 1,000 keys), grouped here by partition.
+        let dir = table.name().to_string();
+        let files = io.run(move |lake| async move { lake.list_data_files_under(&dir).await })?;
+        let mut partitions: std::collections::BTreeMap<i64, Vec<object_store::ObjectMeta>> =
+            std::collections::BTreeMap::new();
+        for file in files {
+            let parts: Vec<String> = file
+                .location
+                .parts()
+                .map(|p| p.as_ref().to_string())
                 .collect();
-                if files.len() < config.compact_min_files.max(2) {
-                    continue;
-                }
-                compact_object_partition(io, table, hour, &files, writer_id, config, &mut run)?;
+            let [.., date, hour, name] = parts.as_slice() else {
+                continue;
+            };
+            if !written_by(name, writer_id) {
+                continue;
             }
+            let Some(hour_index) = partition_hour(Path::new(date), Path::new(hour)) else {
+                continue;
+            };
+            if hour_index < before_hour {
+                partitions.entry(hour_index).or_default().push(file);
+            }
+        }
+        for (hour, mut files) in partitions {
+            if files.len() < config.compact_min_files.max(2) {
+                continue;
+            }
+            files.sort_by(|a, b| a.location.cmp(&b.location));
+            compact_object_partition(io, table, hour, &files, writer_id, config, &mut run)?;
         }
     }
     let ObjectCompactionRun { report, replaced } = run;
@@ -260,17 +260,86 @@ fn compact_object_partitions(
         tracing::info!(
             files = replaced.len(),
             grace_secs = config.compaction_grace_secs,
-            "merged files uploaded; deleting the files they replace after the grace period"
+            "merged files uploaded; the files they replace are deleted once the grace period is over"
         );
-        std::thread::sleep(std::time::Duration::from_secs(config.compaction_grace_secs));
+        pending.add(&replaced, chrono::Utc::now().timestamp_millis())?;
+        pending.delete_due(io, grace_ms)?;
+    }
+    Ok(report)
+}
+
+/// Files a bucket compaction replaced, waiting for `compaction_grace_secs` before they are
+/// deleted: `<data_dir>/_compaction/<writer>.pending`, one `<unix ms> <key>` per line. Kept on
+/// the node's disk so no run sleeps through the grace period (a shutdown never waits for it);
+/// a lost file only leaves duplicates, which the next compaction merges away.
+struct PendingDeletes {
+    path: PathBuf,
+}
+
+impl PendingDeletes {
+    fn new(data_dir: &Path, writer_id: &str) -> Self {
+        Self {
+            path: data_dir
+                .join("_compaction")
+                .join(format!("{writer_id}.pending")),
+        }
+    }
+
+    fn read(&self) -> Result<Vec<(i64, String)>, LakeError> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(LakeError::io(&self.path)(e)),
+        };
+        Ok(text
+            .lines()
+            .filter_map(|line| {
+                let (at, key) = line.split_once(' ')?;
+                Some((at.parse().ok()?, key.to_string()))
+            })
+            .collect())
+    }
+
+    fn write(&self, entries: &[(i64, String)]) -> Result<(), LakeError> {
+        let dir = self.path.parent().expect("a file in a directory");
+        std::fs::create_dir_all(dir).map_err(LakeError::io(dir))?;
+        let tmp = self.path.with_extension("pending.tmp");
+        let text: String = entries
+            .iter()
+            .map(|(at, key)| format!("{at} {key}\n"))
+            .collect();
+        std::fs::write(&tmp, text).map_err(LakeError::io(&tmp))?;
+        std::fs::rename(&tmp, &self.path).map_err(LakeError::io(&self.path))
+    }
+
+    fn add(&self, keys: &[object_store::path::Path], at_ms: i64) -> Result<(), LakeError> {
+        let mut entries = self.read()?;
+        entries.extend(keys.iter().map(|k| (at_ms, k.to_string())));
+        self.write(&entries)
+    }
+
+    /// Delete the files whose grace period is over; keep the others listed.
+    fn delete_due(&self, io: &ObjectIo, grace_ms: i64) -> Result<(), LakeError> {
+        let entries = self.read()?;
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        let (due, waiting): (Vec<_>, Vec<_>) = entries
+            .into_iter()
+            .partition(|(at, _)| now.saturating_sub(*at) >= grace_ms);
+        let keys: Vec<object_store::path::Path> = due
+            .iter()
+            .map(|(_, key)| object_store::path::Path::from(key.as_str()))
+            .collect();
         io.run(move |lake| async move {
-            for key in &replaced {
+            for key in &keys {
                 lake.delete(key).await?;
             }
             Ok(())
         })?;
+        self.write(&waiting)
     }
-    Ok(report)
 }
 
 fn compact_object_partition(

@@ -52,11 +52,11 @@ pub struct LakeConfig {
     /// Seconds a query reuses a bucket listing (object-store lakes only; local listings are
     /// never cached). A file uploaded by any node is visible within this plus its flush interval.
     pub list_cache_secs: u64,
-    /// Seconds compaction on an object-store lake waits between uploading a merged file and
-    /// deleting the files it replaces, so queries that listed the partition before (listing
-    /// cache included) still find their files; make it longer than `list_cache_secs` plus the
-    /// longest query. Meanwhile both are visible; their rows share `metadata_uid` and KPIs
-    /// count each once.
+    /// Seconds compaction on an object-store lake keeps the files a merged file replaces (the
+    /// first maintenance run after deletes them), so queries that listed the partition before
+    /// (listing cache included) still find their files; make it longer than `list_cache_secs`
+    /// plus the longest query. Meanwhile both are visible; their rows share `metadata_uid` and
+    /// KPIs count each once.
     pub compaction_grace_secs: u64,
     /// Writer id used in file and WAL names; must differ between instances sharing one lake. Default: the host name.
     pub writer_id: Option<String>,
@@ -134,6 +134,11 @@ impl LakeConfig {
         if let Some(endpoint) = &self.s3_endpoint {
             let parsed = url::Url::parse(endpoint)
                 .map_err(|e| LakeError::Failed(format!("lake.s3_endpoint {endpoint:?}: {e}")))?;
+            if !parsed.username().is_empty() || parsed.password().is_some() {
+                return Err(LakeError::Failed(
+                    "lake.s3_endpoint holds credentials: they come from the AWS environment".into(),
+                ));
+            }
             match parsed.scheme() {
                 "https" => {}
                 "http" if self.s3_allow_http => {}

@@ -75,6 +75,16 @@ impl LakeUrl {
                         "a query or fragment is not part of a lake location",
                     ));
                 }
+                // `s3://KEY:SECRET@bucket` is an old habit that would put a secret in the
+                // config and in every message naming the location; a port is no bucket's.
+                if !parsed.username().is_empty()
+                    || parsed.password().is_some()
+                    || parsed.port().is_some()
+                {
+                    return Err(LakeError::Failed(
+                        "lake.url: credentials or a port in an s3:// location are not supported (credentials come from the AWS environment; an endpoint goes in lake.s3_endpoint)".into(),
+                    ));
+                }
                 // The URL parser resolves `a/../b`; a location that says it is refused instead.
                 if raw
                     .split('/')
@@ -212,7 +222,8 @@ impl ObjectLake {
             rows += batch.num_rows();
             writer.write(batch).await?;
         }
-        // On an error the buffered writer aborts its multipart upload: nothing appears.
+        // Nothing appears under the key before this completes; a multipart upload that fails
+        // part-way stays invisible (and is billed until the bucket's lifecycle rule aborts it).
         writer.close().await?;
         Ok(rows)
     }
@@ -233,26 +244,24 @@ impl ObjectLake {
         Ok(names)
     }
 
-    /// The complete data files directly under `relative`, sorted by key.
-    pub(crate) async fn list_data_files(
+    /// Every complete data file anywhere under `relative` (a recursive listing, paginated).
+    pub(crate) async fn list_data_files_under(
         &self,
         relative: &str,
     ) -> Result<Vec<ObjectMeta>, LakeError> {
-        let listed = self
+        let files: Vec<ObjectMeta> = self
             .store
-            .list_with_delimiter(Some(&self.key(relative)))
+            .list(Some(&self.key(relative)))
+            .try_filter(|o| {
+                let data = o
+                    .location
+                    .filename()
+                    .is_some_and(|n| layout::is_data_file(std::path::Path::new(n)));
+                futures::future::ready(data)
+            })
+            .try_collect()
             .await
             .map_err(object_error)?;
-        let mut files: Vec<ObjectMeta> = listed
-            .objects
-            .into_iter()
-            .filter(|o| {
-                o.location
-                    .filename()
-                    .is_some_and(|n| layout::is_data_file(std::path::Path::new(n)))
-            })
-            .collect();
-        files.sort_by(|a, b| a.location.cmp(&b.location));
         Ok(files)
     }
 
@@ -467,6 +476,8 @@ mod tests {
             "s3://lake/a/../b",
             "s3://lake/a b",
             "s3://lake/x?y=1",
+            "s3://AKIA:secret@lake/x",
+            "s3://lake:9000/x",
             "not a url",
         ] {
             assert!(LakeUrl::parse(Some(bad)).is_err(), "{bad} accepted");

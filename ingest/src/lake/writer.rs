@@ -689,7 +689,12 @@ impl WriterState {
             "replayed the write-ahead log"
         );
         self.old_segments = segments;
-        self.flush()
+        // A store that is down at start-up (a bucket unreachable) must not stop the node: the
+        // rows stay buffered and in the WAL and the flush is retried on the next tick.
+        if let Err(e) = self.flush() {
+            tracing::warn!(error = %e, "flushing the replayed rows failed; they stay buffered and in the WAL, retrying on the next tick");
+        }
+        Ok(())
     }
 }
 
