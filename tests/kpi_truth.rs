@@ -150,8 +150,24 @@ fn kpis_equal_the_generator_truth_and_duplicates_count_once() {
 
     let lake = dir.path().join("lake");
     ingest_dataset(&dataset, &lake);
+    // First with no stored partial results: KPIs split in two compute their sealed hours
+    // (the whole generated day) hour by hour and store them.
+    assert_eq!(kpi_cache_entries(&lake), 0);
     let first = kpis(&dataset.join("ztlens.toml"), &lake, &truth);
     assert_matches_truth(&truth, &first);
+    let stored_hours = kpi_cache_entries(&lake);
+    assert!(
+        stored_hours >= 4 * 24,
+        "the four seed KPIs store every hour of the day: {stored_hours} entries"
+    );
+    // Then every sealed hour from the stored results, and with the cache off: one statement
+    // over the lake per KPI, as before the cache existed. All three equal the truth.
+    let warm = kpis(&dataset.join("ztlens.toml"), &lake, &truth);
+    assert_eq!(first, warm, "KPIs from stored partial results");
+    assert_eq!(kpi_cache_entries(&lake), stored_hours, "nothing recomputed");
+    let uncached = kpis_without_cache(&dataset.join("ztlens.toml"), &lake, &truth);
+    assert_eq!(first, uncached, "KPIs with [query] kpi_cache = false");
+    assert_matches_truth(&truth, &uncached);
 
     // `ztlens kpi ID --where LABEL=VALUE` keeps the truth's rows with that label value.
     let countries: Vec<&str> = truth["kpis"]["mfa_outcomes_by_country"]
@@ -235,6 +251,9 @@ fn kpis_equal_the_generator_truth_and_duplicates_count_once() {
 
     // The same files again: every event is now stored at least twice.
     ingest_dataset(&dataset, &lake);
+    // New files in every sealed hour change the hours' fingerprints: the hours are recomputed
+    // over both copies (counted once). (analytics/tests/kpi_golden.rs checks that new events
+    // arriving in a sealed hour are counted.)
     let second = kpis(&dataset.join("ztlens.toml"), &lake, &truth);
     assert_eq!(
         first, second,
@@ -280,6 +299,36 @@ fn kpis_equal_the_generator_truth_and_duplicates_count_once() {
         counts[0]["n"], counts[0]["d"],
         "compaction left duplicates: {counts}"
     );
+}
+
+/// Every KPI over the truth's range with `[query] kpi_cache = false`.
+fn kpis_without_cache(config: &std::path::Path, lake: &std::path::Path, truth: &Value) -> Value {
+    let out = run_ok(
+        over_truth_range("kpi", config, lake, truth).env("ZTLENS_QUERY__KPI_CACHE", "false"),
+    );
+    serde_json::from_str(&out).unwrap()
+}
+
+/// Stored per-hour KPI results in the lake's `_kpi_cache`.
+fn kpi_cache_entries(lake: &std::path::Path) -> usize {
+    fn walk(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| {
+                        let path = e.path();
+                        if path.is_dir() {
+                            walk(&path)
+                        } else {
+                            usize::from(path.extension().is_some_and(|x| x == "arrow"))
+                        }
+                    })
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+    walk(&lake.join("_kpi_cache"))
 }
 
 #[test]

@@ -57,8 +57,10 @@ use ztlens_ingest::lake::{LakeConfig, ObjectLake, TailReader, TailSnapshot};
 use crate::AnalyticsError;
 use crate::guard::check_read_only;
 use crate::inventory::Inventory;
+use crate::kpi::KpiPartial;
 use crate::kpi::{KpiCatalog, KpiDef};
 use crate::output::QueryOutput;
+use crate::partials::{HOUR_MS, HourKey, PartialCache};
 use crate::time_range::TimeRange;
 
 /// `[query]`: limits for KPI evaluation and user SQL.
@@ -82,6 +84,15 @@ pub struct QueryConfig {
     /// hours at a time and merge the chunks' results, so their memory follows a chunk's data
     /// and not the range's. 1 to 744.
     pub chunk_hours: u32,
+    /// Keep the per-hour partial results of KPIs split in two (`-- partial` / `-- final`) for
+    /// sealed hours in `<data_dir>/_kpi_cache`, so a KPI over a day or a month recomputes only
+    /// the hours that can still change. Results are the same either way.
+    pub kpi_cache: bool,
+    /// An hour is sealed — its partial results may be stored — this many seconds after it ends
+    /// and once the hot tail holds none of its rows. A file that still arrives in a sealed
+    /// hour (a late batch, compaction) changes the hour's fingerprint and the hour is
+    /// recomputed: this only avoids storing results that would be replaced soon. Up to 7 days.
+    pub kpi_cache_seal_secs: u64,
 }
 
 impl Default for QueryConfig {
@@ -94,6 +105,8 @@ impl Default for QueryConfig {
             threads: 0,
             spill_limit_bytes: 1024 * 1024 * 1024,
             chunk_hours: 24,
+            kpi_cache: true,
+            kpi_cache_seal_secs: 300,
         }
     }
 }
@@ -112,17 +125,47 @@ impl QueryConfig {
                 self.chunk_hours
             )));
         }
+        if self.kpi_cache_seal_secs > 7 * 86_400 {
+            return Err(AnalyticsError::InvalidParameter(format!(
+                "kpi_cache_seal_secs {} must be at most 604800 (7 days)",
+                self.kpi_cache_seal_secs
+            )));
+        }
         Ok(())
     }
 }
 
-/// Owns the dedicated query runtime; shuts it down without blocking when dropped.
+/// Owns the dedicated query runtime; when dropped, waits a few seconds for its threads to stop.
 struct Executor(Option<tokio::runtime::Runtime>);
+
+/// How long dropping the engine waits for the query threads (a query that ignores
+/// cancellation is left behind after it).
+const EXECUTOR_SHUTDOWN: Duration = Duration::from_secs(5);
+
+/// The name of the query runtime's threads.
+const QUERY_THREAD_NAME: &str = "ztlens-query";
 
 impl Drop for Executor {
     fn drop(&mut self) {
-        if let Some(rt) = self.0.take() {
+        let Some(rt) = self.0.take() else { return };
+        // Joining the threads rather than detaching them: a CLI command that dropped its engine
+        // with `shutdown_background` and exited at once crashed once in glibc's
+        // `pthread_detach` (SIGSEGV on the main thread) while the detached threads were still
+        // finishing.
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        // The last handle on the engine can go away inside one of its own queries (an aborted
+        // query task holds a clone): a runtime cannot wait for its own threads.
+        if std::thread::current().name() == Some(QUERY_THREAD_NAME) {
             rt.shutdown_background();
+            return;
+        }
+        match Handle::try_current().map(|h| h.runtime_flavor()) {
+            Err(_) => rt.shutdown_timeout(EXECUTOR_SHUTDOWN),
+            Ok(RuntimeFlavor::MultiThread) => {
+                tokio::task::block_in_place(|| rt.shutdown_timeout(EXECUTOR_SHUTDOWN))
+            }
+            // A current-thread runtime cannot block in place.
+            Ok(_) => rt.shutdown_background(),
         }
     }
 }
@@ -149,6 +192,8 @@ struct EngineInner {
     tail: Option<TailReader>,
     /// The inventories as record batches, built once.
     inventory: InventoryTables,
+    /// Per-hour partial results of KPIs (`[query] kpi_cache`).
+    partial_cache: Option<PartialCache>,
 }
 
 /// The inventory tables every session sees.
@@ -230,10 +275,11 @@ impl Engine {
         };
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
-            .thread_name("ztlens-query")
+            .thread_name(QUERY_THREAD_NAME)
             .enable_all()
             .build()
             .map_err(|e| AnalyticsError::Internal(e.to_string()))?;
+        let partial_cache = config.kpi_cache.then(|| PartialCache::new(&data_dir));
         Ok(Self {
             inner: Arc::new(EngineInner {
                 data_dir,
@@ -249,6 +295,7 @@ impl Engine {
                     service_accounts: inventory.service_accounts_batch(),
                     policy_exceptions: inventory.policy_exceptions_batch(),
                 },
+                partial_cache,
             }),
         })
     }
@@ -332,11 +379,19 @@ impl Engine {
         F: FnOnce(DataFrame) -> datafusion::error::Result<DataFrame> + Send + 'static,
     {
         let predicates = label_predicates(def, filters)?;
+        if let Some(partial) = &def.partial
+            && let Some(plan) = self.partial_plan(range).await?
+        {
+            return self
+                .run_kpi_from_partials(def, partial, range, plan, predicates, shape, max_rows)
+                .await;
+        }
         let sql = def.sql.clone();
         let scope = KpiScope {
             range,
             lookback_ms: def.lookback_ms,
             dead_letters: names_dead_letters(&sql),
+            buckets: None,
         };
         self.run(
             move |ctx| async move {
@@ -347,6 +402,351 @@ impl Engine {
                 Ok(shape(df)?)
             },
             scope.into(),
+            max_rows,
+        )
+        .await
+    }
+
+    /// Which hours of `range` a KPI split in two takes from stored partial results (sealed:
+    /// whole hours inside the range and inside one bucket, ended `kpi_cache_seal_secs` ago,
+    /// none of their rows in the hot tail), and the pieces of the range it computes. `None`
+    /// when no hour qualifies (or the pieces would be many): the KPI runs as one statement.
+    async fn partial_plan(&self, range: TimeRange) -> Result<Option<PartialPlan>, AnalyticsError> {
+        if self.inner.partial_cache.is_none() {
+            return Ok(None);
+        }
+        let (from, to, step) = (range.from_ms(), range.to_ms(), range.bucket_ms());
+        let first = from.div_euclid(HOUR_MS) * HOUR_MS
+            + if from.rem_euclid(HOUR_MS) == 0 {
+                0
+            } else {
+                HOUR_MS
+            };
+        let hours = (to - first).div_euclid(HOUR_MS);
+        if !(1..=MAX_CACHED_HOURS).contains(&hours) {
+            return Ok(None);
+        }
+        let sealed_before = chrono::Utc::now()
+            .timestamp_millis()
+            .saturating_sub((self.inner.config.kpi_cache_seal_secs as i64).saturating_mul(1000));
+        let open_in_tail = self.tail_hours().await?;
+        let bucket = |t: i64| (t - from).div_euclid(step);
+        let sealed: Vec<i64> = (0..hours)
+            .map(|i| first + i * HOUR_MS)
+            .filter(|h| {
+                h + HOUR_MS <= sealed_before
+                    && bucket(*h) == bucket(h + HOUR_MS - 1)
+                    && !open_in_tail.contains(h)
+            })
+            .collect();
+        if sealed.is_empty() {
+            return Ok(None);
+        }
+        let mut live = Vec::new();
+        let mut cursor = from;
+        for &hour in &sealed {
+            if hour > cursor {
+                live.push(TimeRange::new(cursor, hour, None)?);
+            }
+            cursor = hour + HOUR_MS;
+        }
+        if cursor < to {
+            live.push(TimeRange::new(cursor, to, None)?);
+        }
+        if live.len() > MAX_LIVE_PIECES {
+            return Ok(None);
+        }
+        Ok(Some(PartialPlan { sealed, live }))
+    }
+
+    /// The start of every hour the hot tail holds rows of.
+    async fn tail_hours(&self) -> Result<std::collections::BTreeSet<i64>, AnalyticsError> {
+        use datafusion::arrow::array::{Array, TimestampMillisecondArray};
+        let mut hours = std::collections::BTreeSet::new();
+        let Some(reader) = &self.inner.tail else {
+            return Ok(hours);
+        };
+        let snapshot = reader
+            .snapshot()
+            .await
+            .map_err(|e| AnalyticsError::Internal(e.to_string()))?;
+        for batch in snapshot.tables.values().flatten() {
+            let time = batch
+                .column_by_name("time")
+                .and_then(|c| c.as_any().downcast_ref::<TimestampMillisecondArray>())
+                .ok_or_else(|| {
+                    AnalyticsError::Internal("the hot tail's `time` is not in ms".into())
+                })?;
+            let mut last = None;
+            for t in time.iter().flatten() {
+                let hour = t.div_euclid(HOUR_MS) * HOUR_MS;
+                if last != Some(hour) {
+                    hours.insert(hour);
+                    last = Some(hour);
+                }
+            }
+        }
+        Ok(hours)
+    }
+
+    /// The fingerprint of every hour of `dates` (see [`crate::partials`]), by hour start.
+    async fn fingerprints(
+        &self,
+        dates: std::collections::BTreeSet<String>,
+    ) -> Result<std::collections::HashMap<i64, u64>, AnalyticsError> {
+        let inner = self.inner.clone();
+        // On the query runtime: a bucket's client lives there.
+        let task = async move {
+            let mut out = std::collections::HashMap::new();
+            for date in dates {
+                let midnight = chrono::NaiveDate::parse_from_str(&date, layout::DATE_FORMAT)
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .map(|t| t.and_utc().timestamp_millis())
+                    .ok_or_else(|| AnalyticsError::Internal(format!("bad date {date}")))?;
+                let hours = crate::partials::date_fingerprints(
+                    &inner.parquet_dir,
+                    inner.object.as_ref(),
+                    &date,
+                )
+                .await
+                .map_err(|e| AnalyticsError::Internal(format!("listing the lake: {e}")))?;
+                for (i, fingerprint) in hours.into_iter().enumerate() {
+                    out.insert(midnight + i as i64 * HOUR_MS, fingerprint);
+                }
+            }
+            Ok::<_, AnalyticsError>(out)
+        };
+        self.inner
+            .executor
+            .0
+            .as_ref()
+            .expect("runtime lives as long as the engine")
+            .spawn(task)
+            .await
+            .map_err(|e| AnalyticsError::Internal(format!("listing task failed: {e}")))?
+    }
+
+    /// A KPI split in two over `range`: the sealed hours of `plan` from stored partial results
+    /// (computed and stored where missing), the live pieces computed, all merged into one row
+    /// per bucket and label values and read by the final query. Equal to the one-statement
+    /// result: the partial counts add up across hours (see [`KpiPartial`]).
+    #[allow(clippy::too_many_arguments)]
+    async fn run_kpi_from_partials<F>(
+        &self,
+        def: &KpiDef,
+        partial: &KpiPartial,
+        range: TimeRange,
+        plan: PartialPlan,
+        predicates: Vec<Expr>,
+        shape: F,
+        max_rows: Option<usize>,
+    ) -> Result<QueryOutput, AnalyticsError>
+    where
+        F: FnOnce(DataFrame) -> datafusion::error::Result<DataFrame> + Send + 'static,
+    {
+        let cache = self
+            .inner
+            .partial_cache
+            .as_ref()
+            .expect("a plan is made only with a cache");
+        let definition = crate::partials::definition_key(&partial.partial_sql);
+        let date_hour = |hour: i64| {
+            (
+                date_string(hour),
+                hour.div_euclid(HOUR_MS).rem_euclid(24) as u32,
+            )
+        };
+        let before = self
+            .fingerprints(plan.sealed.iter().map(|h| date_string(*h)).collect())
+            .await?;
+        let mut rows = Vec::new();
+        let mut schema: Option<SchemaRef> = None;
+        let mut missed = Vec::new();
+        for &hour in &plan.sealed {
+            let (date, hh) = date_hour(hour);
+            let key = HourKey {
+                kpi: &def.id,
+                date: &date,
+                hour: hh,
+                definition,
+                files: before[&hour],
+            };
+            match cache.load(&key) {
+                Some((stored_schema, batches)) => {
+                    schema.get_or_insert(stored_schema);
+                    rows.extend(batches);
+                }
+                None => missed.push(hour),
+            }
+        }
+        // Missing hours in runs of consecutive hours, one statement per run, bucketed by hour.
+        let mut computed = Vec::new();
+        let longest = usize::try_from(self.inner.config.chunk_hours).unwrap_or(24);
+        for run in missed
+            .chunk_by(|a, b| b - a == HOUR_MS)
+            .flat_map(|run| run.chunks(longest))
+        {
+            let hourly = TimeRange::new(run[0], run[run.len() - 1] + HOUR_MS, Some(HOUR_MS))?;
+            let out = self.run_partial(def, partial, hourly, None).await?;
+            let run_schema = out.schema.clone().ok_or_else(|| {
+                AnalyticsError::Internal(format!("KPI {}: a partial result has no schema", def.id))
+            })?;
+            let by_hour = crate::partials::split_by_hour(&out.batches, run)
+                .map_err(|e| AnalyticsError::Internal(format!("KPI {}: {e}", def.id)))?;
+            schema.get_or_insert_with(|| run_schema.clone());
+            rows.extend(out.batches);
+            computed.extend(by_hour.into_iter().map(|(h, b)| (h, run_schema.clone(), b)));
+        }
+        if !computed.is_empty() {
+            // Stored only for hours whose files did not change while they were computed.
+            let after = self
+                .fingerprints(computed.iter().map(|(h, _, _)| date_string(*h)).collect())
+                .await?;
+            for (hour, run_schema, batches) in &computed {
+                if after.get(hour) == before.get(hour) {
+                    let (date, hh) = date_hour(*hour);
+                    let key = HourKey {
+                        kpi: &def.id,
+                        date: &date,
+                        hour: hh,
+                        definition,
+                        files: before[hour],
+                    };
+                    cache.store(&key, run_schema, batches);
+                }
+            }
+        }
+        for piece in plan.live {
+            let out = self.run_partial(def, partial, piece, Some(range)).await?;
+            if let Some(piece_schema) = out.schema.clone() {
+                schema.get_or_insert(piece_schema);
+            }
+            rows.extend(out.batches);
+        }
+        let schema = schema.ok_or_else(|| {
+            AnalyticsError::Internal(format!("KPI {}: no partial result has a schema", def.id))
+        })?;
+        self.final_from_partials(
+            def, partial, range, schema, rows, predicates, shape, max_rows,
+        )
+        .await
+    }
+
+    /// The partial query of `def` over `range`, its rows bucketed by `buckets` (default: the
+    /// range's own buckets).
+    async fn run_partial(
+        &self,
+        def: &KpiDef,
+        partial: &KpiPartial,
+        range: TimeRange,
+        buckets: Option<TimeRange>,
+    ) -> Result<QueryOutput, AnalyticsError> {
+        let sql = partial.partial_sql.clone();
+        let scope = KpiScope {
+            range,
+            lookback_ms: 0,
+            dead_letters: false,
+            buckets,
+        };
+        let out = self
+            .run(
+                move |ctx| async move { guarded_page(&ctx, &sql, None).await },
+                scope.into(),
+                None,
+            )
+            .await?;
+        if out.truncated {
+            return Err(AnalyticsError::QueryTooLarge(format!(
+                "KPI {}: the partial rows of {} exceed [query] max_rows ({}); narrow the range \
+                 or the labels",
+                def.id,
+                crate::time_range::format_ms(range.from_ms()),
+                self.inner.config.max_rows
+            )));
+        }
+        Ok(out)
+    }
+
+    /// The final query of `def` over partial rows: summed per bucket of `range` and label
+    /// values, read as `partials`, then filtered and shaped like any KPI result.
+    #[allow(clippy::too_many_arguments)]
+    async fn final_from_partials<F>(
+        &self,
+        def: &KpiDef,
+        partial: &KpiPartial,
+        range: TimeRange,
+        schema: SchemaRef,
+        rows: Vec<RecordBatch>,
+        predicates: Vec<Expr>,
+        shape: F,
+        max_rows: Option<usize>,
+    ) -> Result<QueryOutput, AnalyticsError>
+    where
+        F: FnOnce(DataFrame) -> datafusion::error::Result<DataFrame> + Send + 'static,
+    {
+        let invalid = |reason: String| AnalyticsError::InvalidDefinition {
+            file: def.source.clone(),
+            reason,
+        };
+        // Stored, computed hourly and computed live, the rows differ at most in nullability.
+        let schema = Arc::new(Schema::new(
+            schema
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(true))
+                .collect::<Vec<_>>(),
+        ));
+        let rows = rows
+            .into_iter()
+            .map(|b| RecordBatch::try_new(Arc::clone(&schema), b.columns().to_vec()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid(format!("partial results do not share one schema: {e}")))?;
+        let named = |name: &str| Expr::Column(datafusion::common::Column::from_name(name));
+        let mut group = Vec::new();
+        let mut sums = Vec::new();
+        for field in schema.fields() {
+            let name = field.name().as_str();
+            if name == "time" {
+                group.push(bucket_expr(range).alias("time"));
+            } else if def.labels.iter().any(|l| l == name) {
+                group.push(named(name));
+            } else if field.data_type().is_integer() {
+                sums.push(datafusion::functions_aggregate::expr_fn::sum(named(name)).alias(name));
+            } else {
+                return Err(invalid(format!(
+                    "partial column {name:?} is neither `time`, a label nor a count"
+                )));
+            }
+        }
+        if schema.column_with_name("time").is_none() {
+            return Err(invalid("the partial query has no `time` column".into()));
+        }
+        let order: Vec<Expr> = schema.fields().iter().map(|f| named(f.name())).collect();
+        let final_sql = partial.final_sql.clone();
+        self.run(
+            move |ctx| async move {
+                ctx.register_table(
+                    "kpi_partial_rows",
+                    Arc::new(MemTable::try_new(schema, vec![rows])?),
+                )?;
+                let merged = ctx
+                    .table("kpi_partial_rows")
+                    .await?
+                    .aggregate(group, sums)?
+                    .select(order)?;
+                ctx.register_table("partials", merged.into_view())?;
+                let mut df = check_read_only(&ctx, &final_sql).await?;
+                for predicate in predicates {
+                    df = df.filter(predicate)?;
+                }
+                Ok(shape(df)?)
+            },
+            Tables {
+                kpi: None,
+                dead_letters: false,
+                lake: false,
+            },
             max_rows,
         )
         .await
@@ -372,6 +772,7 @@ impl Engine {
             range,
             lookback_ms: def.lookback_ms,
             dead_letters: names_dead_letters(&sql),
+            buckets: None,
         };
         let output = self
             .run(
@@ -407,6 +808,7 @@ impl Engine {
             range: TimeRange::new(from_ms, to_ms, None)?,
             lookback_ms: def.lookback_ms,
             dead_letters: names_dead_letters(&sql),
+            buckets: None,
         };
         let output = self
             .run(
@@ -515,6 +917,7 @@ impl Engine {
             range,
             lookback_ms,
             dead_letters: names_dead_letters(&sql),
+            buckets: None,
         };
         self.run(
             move |ctx| async move { guarded_page(&ctx, &sql, page).await },
@@ -581,6 +984,7 @@ impl Engine {
                 range: chunk,
                 lookback_ms,
                 dead_letters: false,
+                buckets: None,
             };
             let sql = query.chunk.clone();
             let rows = self
@@ -947,6 +1351,24 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// How a KPI split in two answers a range: the sealed hours from stored partial results, the
+/// rest (`live`: the open hours and the parts of hours at the range's ends) computed.
+#[derive(Debug)]
+struct PartialPlan {
+    /// Start of each sealed hour, ascending.
+    sealed: Vec<i64>,
+    live: Vec<TimeRange>,
+}
+
+/// Most hours one evaluation takes from stored partial results (a year); a longer range runs as
+/// one statement.
+const MAX_CACHED_HOURS: i64 = 366 * 24;
+
+/// Most computed pieces between sealed hours (each is a statement of its own); more — a step
+/// that is not a whole number of hours, a tail spread over many hours — and the KPI runs as one
+/// statement.
+const MAX_LIVE_PIECES: usize = 8;
+
 /// The rows a KPI query sees: its range, and how far before it the tables start.
 #[derive(Debug, Clone, Copy)]
 struct KpiScope {
@@ -954,6 +1376,10 @@ struct KpiScope {
     lookback_ms: i64,
     /// The query reads `dead_letters`.
     dead_letters: bool,
+    /// The range whose buckets (`bucket`, `kpi_range`, `kpi_buckets`) the rows take, when
+    /// not `range` itself: a piece of a KPI's range evaluated apart (see
+    /// [`Engine::run_kpi_from_partials`]).
+    buckets: Option<TimeRange>,
 }
 
 /// What a session registers: the KPI scope (none for user SQL) and whether the dead-letter
@@ -1142,8 +1568,9 @@ async fn register_tables(
     scope: Option<KpiScope>,
 ) -> Result<(), AnalyticsError> {
     if let Some(scope) = scope {
-        ctx.register_table("kpi_range", Arc::new(range_table(scope.range)?))?;
-        ctx.register_table("kpi_buckets", Arc::new(buckets_table(scope.range)?))?;
+        let buckets = scope.buckets.unwrap_or(scope.range);
+        ctx.register_table("kpi_range", Arc::new(range_table(buckets)?))?;
+        ctx.register_table("kpi_buckets", Arc::new(buckets_table(buckets)?))?;
     }
     for table in Table::ALL {
         let lake_name = format!("{}__lake", table.name());
@@ -1162,7 +1589,10 @@ async fn register_tables(
         let tail_df = ctx.table(&tail_name).await?;
         let view = match scope {
             Some(KpiScope {
-                range, lookback_ms, ..
+                range,
+                lookback_ms,
+                buckets,
+                ..
             }) => {
                 let first_ms = range.from_ms().saturating_sub(lookback_ms);
                 let in_range = col("time")
@@ -1170,6 +1600,18 @@ async fn register_tables(
                     .and(col("time").lt(ts_literal(range.to_ms())));
                 let (first_date, last_date) =
                     (date_string(first_ms), date_string(range.to_ms() - 1));
+                // Within one day, the hour partitions too: the open hours of a KPI answered
+                // from partials read only their own files.
+                let in_hours = (first_date == last_date).then(|| {
+                    let hour = |ms: i64| format!("{:02}", ms.div_euclid(3_600_000).rem_euclid(24));
+                    col(layout::HOUR_COLUMN)
+                        .gt_eq(lit(hour(first_ms)))
+                        .and(col(layout::HOUR_COLUMN).lt_eq(lit(hour(range.to_ms() - 1))))
+                });
+                let lake_in_range = match in_hours {
+                    Some(hours) => in_range.clone().and(hours),
+                    None => in_range.clone(),
+                };
                 let lake = match (object, dates_between(&first_date, &last_date)) {
                     // On a bucket, one scan per day: DataFusion narrows a listing to a prefix
                     // only for `date = …`, and a range filter would list the whole table.
@@ -1177,7 +1619,9 @@ async fn register_tables(
                         let mut days = dates.into_iter().map(|date| {
                             lake.clone()
                                 .filter(
-                                    col(layout::DATE_COLUMN).eq(lit(date)).and(in_range.clone()),
+                                    col(layout::DATE_COLUMN)
+                                        .eq(lit(date))
+                                        .and(lake_in_range.clone()),
                                 )?
                                 .select(columns(table))
                         });
@@ -1188,13 +1632,13 @@ async fn register_tables(
                         let partitions = col(layout::DATE_COLUMN)
                             .gt_eq(lit(first_date))
                             .and(col(layout::DATE_COLUMN).lt_eq(lit(last_date)));
-                        lake.filter(partitions.and(in_range.clone()))?
+                        lake.filter(partitions.and(lake_in_range))?
                             .select(columns(table))?
                     }
                 };
                 let tail_df = tail_df.filter(in_range)?.select(columns(table))?;
                 lake.union(tail_df)?
-                    .with_column("bucket", bucket_expr(range))?
+                    .with_column("bucket", bucket_expr(buckets.unwrap_or(range)))?
             }
             None => {
                 let mut lake_cols = columns(table);

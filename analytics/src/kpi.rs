@@ -141,8 +141,12 @@ pub struct KpiDef {
     pub description: String,
     /// How far before `from` the query's tables start (0: they start at `from`).
     pub lookback_ms: i64,
+    /// The KPI's query: with a `-- partial` section, `WITH partials AS (<partial>) <final>`.
     #[serde(skip)]
     pub sql: String,
+    /// The KPI split in two, so sealed hours can be answered from stored partial results.
+    #[serde(skip)]
+    pub partial: Option<KpiPartial>,
     /// The query listing the rows behind the KPI, when the file has one.
     #[serde(skip)]
     pub evidence_sql: Option<String>,
@@ -150,6 +154,74 @@ pub struct KpiDef {
     pub evidence: bool,
     /// Where the definition came from (`builtin:<file>` or a path).
     pub source: String,
+}
+
+/// A KPI split in two (`-- partial`, `-- final`), so the hours that can no longer change are
+/// answered from stored results (`crate::partials`).
+///
+/// Contract, checked at load where the text allows and on every run for the columns:
+/// - the partial query returns `time` (the row's `bucket`), label columns of the KPI, and
+///   counts that add up across hours — sums of events counted with
+///   `COUNT(DISTINCT metadata_uid)`, exact because every copy of an event has the same time and
+///   so lies in one hour;
+/// - it reads only the lake's tables and the derived views over them — not `kpi_range`,
+///   `kpi_buckets`, the dead letters or an inventory, which are not a function of one hour's
+///   rows — and the KPI has no lookback;
+/// - the final query reads those rows, one per bucket and label values, as `partials`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KpiPartial {
+    pub partial_sql: String,
+    pub final_sql: String,
+}
+
+impl KpiPartial {
+    fn new(partial_sql: String, final_sql: String, lookback_ms: i64) -> Result<Self, String> {
+        if partial_sql.is_empty() || final_sql.is_empty() {
+            return Err("no SQL after `-- partial` or `-- final`".into());
+        }
+        if lookback_ms != 0 {
+            return Err(
+                "a KPI with a lookback reads rows outside its hours: it cannot be \
+                        split into hourly partials"
+                    .into(),
+            );
+        }
+        let lower = partial_sql.to_ascii_lowercase();
+        for name in [
+            "kpi_range",
+            "kpi_buckets",
+            "dead_letters",
+            "service_account_inventory",
+            "policy_exception_inventory",
+        ] {
+            if mentions(&lower, name) {
+                return Err(format!(
+                    "the partial query reads {name}, which is not a function of one hour's \
+                     rows; keep the KPI in one query"
+                ));
+            }
+        }
+        if !mentions(&final_sql.to_ascii_lowercase(), "partials") {
+            return Err("the final query does not read `partials`".into());
+        }
+        Ok(Self {
+            partial_sql,
+            final_sql,
+        })
+    }
+
+    /// The KPI as one statement: the partial query as the common table `partials`.
+    pub fn composed(&self) -> String {
+        let final_sql = self.final_sql.trim_start();
+        let partials = format!("partials AS (\n{}\n)", self.partial_sql);
+        match final_sql
+            .get(..5)
+            .filter(|w| w.eq_ignore_ascii_case("with "))
+        {
+            Some(_) => format!("WITH {partials},\n{}", &final_sql[5..]),
+            None => format!("WITH {partials}\n{final_sql}"),
+        }
+    }
 }
 
 // `BUILTIN_KPIS`: the KPI files shipped with ztlens (`queries/kpis/*.sql`), and
@@ -217,6 +289,27 @@ pub(crate) fn read_sql_files(dir: &Path) -> Result<Vec<(String, String)>, Analyt
         .collect()
 }
 
+/// The sections a KPI file's body may hold, each started by a line `-- <name>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Section {
+    Partial,
+    Final,
+    Evidence,
+}
+
+/// The section a line starts, if it is a marker (`-- partial`, `-- final`, `-- evidence`).
+fn section_marker(line: &str) -> Option<Section> {
+    let name = line.trim().strip_prefix("--")?.trim();
+    [
+        ("partial", Section::Partial),
+        ("final", Section::Final),
+        ("evidence", Section::Evidence),
+    ]
+    .into_iter()
+    .find(|(marker, _)| name.eq_ignore_ascii_case(marker))
+    .map(|(_, section)| section)
+}
+
 /// The `-- key: value` fields of a query file's header comment (keys lower-cased; an indented
 /// comment line continues the last field) and the text after the header.
 pub(crate) fn split_header(text: &str) -> (Vec<(String, String)>, &str) {
@@ -224,6 +317,9 @@ pub(crate) fn split_header(text: &str) -> (Vec<(String, String)>, &str) {
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         let trimmed = line.trim();
+        if section_marker(trimmed).is_some() {
+            break;
+        }
         if let Some(comment) = trimmed.strip_prefix("--") {
             let indented = comment.starts_with("  ") || comment.starts_with('\t');
             if !indented && let Some((key, value)) = comment.split_once(':') {
@@ -251,21 +347,32 @@ impl KpiDef {
             reason,
         };
         let (fields, body) = split_header(text);
+        // The lines before any marker, and each section's lines.
         let mut sql_lines = Vec::new();
-        let mut evidence_lines: Option<Vec<&str>> = None;
+        let mut sections: Vec<(Section, Vec<&str>)> = Vec::new();
         for line in body.lines() {
-            if line.trim().eq_ignore_ascii_case("-- evidence") {
-                if evidence_lines.is_some() {
-                    return Err(invalid("more than one `-- evidence` section".into()));
+            if let Some(section) = section_marker(line) {
+                if sections.iter().any(|(s, _)| *s == section) {
+                    return Err(invalid(format!(
+                        "more than one `-- {}` section",
+                        format!("{section:?}").to_ascii_lowercase()
+                    )));
                 }
-                evidence_lines = Some(Vec::new());
+                sections.push((section, Vec::new()));
                 continue;
             }
-            match evidence_lines.as_mut() {
-                Some(evidence) => evidence.push(line),
+            match sections.last_mut() {
+                Some((_, lines)) => lines.push(line),
                 None => sql_lines.push(line),
             }
         }
+        let section_text = |section: Section| -> Option<String> {
+            sections
+                .iter()
+                .find(|(s, _)| *s == section)
+                .map(|(_, lines)| lines.join("\n").trim().trim_end_matches(';').to_string())
+        };
+        let evidence_lines = section_text(Section::Evidence);
         let get = |key: &str| {
             fields
                 .iter()
@@ -333,11 +440,41 @@ impl KpiDef {
             Some(text) => crate::time_range::parse_duration_ms(&text)
                 .map_err(|e| invalid(format!("lookback: {e}")))?,
         };
-        let sql = sql_lines
+        let before_sections = sql_lines
             .join("\n")
             .trim()
             .trim_end_matches(';')
             .to_string();
+        let partial = match (section_text(Section::Partial), section_text(Section::Final)) {
+            (None, None) => None,
+            (Some(partial), Some(final_sql)) => {
+                let order: Vec<Section> = sections.iter().map(|(s, _)| *s).collect();
+                if !before_sections
+                    .lines()
+                    .all(|l| l.trim().is_empty() || l.trim().starts_with("--"))
+                    || order.iter().position(|s| *s == Section::Partial)
+                        > order.iter().position(|s| *s == Section::Final)
+                {
+                    return Err(invalid(
+                        "a KPI split in two has its `-- partial` query first, then `-- final`, \
+                         and no other query"
+                            .into(),
+                    ));
+                }
+                Some(KpiPartial::new(partial, final_sql, lookback_ms).map_err(invalid)?)
+            }
+            _ => {
+                return Err(invalid(
+                    "`-- partial` and `-- final` come together: the partial query's rows are \
+                     what the final query reads as `partials`"
+                        .into(),
+                ));
+            }
+        };
+        let sql = match &partial {
+            Some(partial) => partial.composed(),
+            None => before_sections,
+        };
         if sql.is_empty() {
             return Err(invalid("no SQL after the header".into()));
         }
@@ -346,8 +483,7 @@ impl KpiDef {
         crate::guard::check_query_text(&sql).map_err(|e| invalid(format!("query: {e}")))?;
         let evidence_sql = match evidence_lines {
             None => None,
-            Some(lines) => {
-                let text = lines.join("\n").trim().trim_end_matches(';').to_string();
+            Some(text) => {
                 if text.is_empty() {
                     return Err(invalid("no SQL after `-- evidence`".into()));
                 }
@@ -373,6 +509,7 @@ impl KpiDef {
             description: required("description")?,
             lookback_ms,
             sql,
+            partial,
             evidence: evidence_sql.is_some(),
             evidence_sql,
             source: file.to_string(),

@@ -17,14 +17,16 @@
 //! - [`output`]: results as JSON rows, CSV or a text table;
 //! - [`functions`]: scalar functions ztlens adds to every session (`ip_in_cidr`);
 //! - [`whatif`]: candidate policies (TOML) compiled to SQL, and what they would have refused;
-//! - [`access_paths`]: who reaches each sensitive app and how, and which workloads talk.
+//! - [`access_paths`]: who reaches each sensitive app and how, and which workloads talk;
+//! - `partials`: stored per-hour partial results of KPIs split in two, for sealed hours.
 //!
 //! Imports, bottom up: `error`; `time_range`, `guard`, `bounded` and `output` use only `error`; `kpi`,
-//! `detection` and `inventory` use those; `functions` uses `error`; `engine` uses all of them; `maturity`, `whatif` and `access_paths` use `engine`, `kpi` and `output`. From
+//! `detection` and `inventory` use those; `functions` uses `error`; `partials` uses `kpi`; `engine` uses all of them; `maturity`, `whatif` and `access_paths` use `engine`, `kpi` and `output`. From
 //! ztlens-ingest, analytics reads the lake's [`layout`](ztlens_ingest::lake::layout), its
 //! dead-letter summaries, the writer's hot tail through a read-only
 //! [`TailReader`](ztlens_ingest::lake::TailReader), and the schema. Analytics never writes the
-//! lake and imports nothing from the binary.
+//! lake — only its own KPI cache (`_kpi_cache` in the node's data directory) — and imports
+//! nothing from the binary.
 
 pub mod access_paths;
 pub mod bounded;
@@ -37,6 +39,7 @@ pub mod inventory;
 pub mod kpi;
 pub mod maturity;
 pub mod output;
+mod partials;
 pub mod time_range;
 pub mod whatif;
 

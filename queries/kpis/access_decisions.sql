@@ -9,22 +9,24 @@
 --   mfa_denied, locked_out …) and per identity provider. share = the decision's events divided
 --   by all decided authentication events in the bucket, across every source, so the shares of a
 --   bucket add up to 1.
+-- partial
+SELECT
+    bucket AS time,
+    metadata_product_name AS source,
+    zt_decision AS decision,
+    COUNT(DISTINCT metadata_uid) AS events
+FROM authentication
+WHERE zt_decision IS NOT NULL
+GROUP BY 1, 2, 3
+
+-- final
 SELECT
     time,
     source,
     decision,
     events,
     CAST(events AS DOUBLE) / SUM(events) OVER (PARTITION BY time) AS share
-FROM (
-    SELECT
-        bucket AS time,
-        metadata_product_name AS source,
-        zt_decision AS decision,
-        COUNT(DISTINCT metadata_uid) AS events
-    FROM authentication
-    WHERE zt_decision IS NOT NULL
-    GROUP BY 1, 2, 3
-)
+FROM partials
 ORDER BY time, source, decision
 
 -- evidence

@@ -11,28 +11,30 @@
 --   share = the posture's part of all allowed events in the bucket across sources. Allowed
 --   access from non_compliant and unmanaged devices is the leakage a device-trust policy
 --   should drive to zero; the compliant share is the access the program can vouch for.
+-- partial
+SELECT
+    bucket AS time,
+    metadata_product_name AS source,
+    CASE
+        WHEN device_is_managed = false THEN 'unmanaged'
+        WHEN device_is_compliant = true THEN 'compliant'
+        WHEN device_is_compliant = false THEN 'non_compliant'
+        WHEN device_is_managed = true THEN 'managed'
+        ELSE 'unknown'
+    END AS device_posture,
+    COUNT(DISTINCT metadata_uid) AS allowed
+FROM authentication
+WHERE zt_decision = 'allow'
+GROUP BY 1, 2, 3
+
+-- final
 SELECT
     time,
     source,
     device_posture,
     allowed,
     CAST(allowed AS DOUBLE) / SUM(allowed) OVER (PARTITION BY time) AS share
-FROM (
-    SELECT
-        bucket AS time,
-        metadata_product_name AS source,
-        CASE
-            WHEN device_is_managed = false THEN 'unmanaged'
-            WHEN device_is_compliant = true THEN 'compliant'
-            WHEN device_is_compliant = false THEN 'non_compliant'
-            WHEN device_is_managed = true THEN 'managed'
-            ELSE 'unknown'
-        END AS device_posture,
-        COUNT(DISTINCT metadata_uid) AS allowed
-    FROM authentication
-    WHERE zt_decision = 'allow'
-    GROUP BY 1, 2, 3
-)
+FROM partials
 ORDER BY time, source, device_posture
 
 -- evidence

@@ -9,6 +9,7 @@
 --   segment. blocked_admin_port counts those aimed at remote-administration ports (site
 --   admin_ports: SSH, RDP, WinRM, SMB …). Flows that merely failed (no policy decision) are not
 --   blocks and are not counted.
+-- partial
 SELECT
     bucket AS time,
     zt_segment_src AS segment_src,
@@ -18,6 +19,9 @@ SELECT
 FROM network_activity
 WHERE zt_is_lateral AND disposition_id = 2
 GROUP BY 1, 2, 3
+
+-- final
+SELECT * FROM partials
 ORDER BY time, segment_src, segment_dst
 
 -- evidence

@@ -9,6 +9,7 @@
 --   (denied by policy or device posture, bad credentials, failed MFA …; a challenge is not a
 --   failure); target = the app. From HTTP access logs: 401 or 403 answers on a path under
 --   site.privileged_path_prefixes; target = the matched prefix.
+-- partial
 SELECT time, source, target, COUNT(DISTINCT metadata_uid) AS failures
 FROM (
     SELECT bucket AS time, metadata_product_name AS source, COALESCE(service_name, 'unknown') AS target, metadata_uid
@@ -20,6 +21,9 @@ FROM (
     WHERE zt_privileged_target AND http_response_code IN (401, 403)
 )
 GROUP BY 1, 2, 3
+
+-- final
+SELECT * FROM partials
 ORDER BY time, source, target
 
 -- evidence

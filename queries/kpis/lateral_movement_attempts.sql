@@ -13,6 +13,19 @@
 --   controls. blocked_ratio = blocked / (blocked + allowed): the share of policy decisions
 --   that refused. Each enforcement point counts its own decision: a connection the network
 --   allowed and the host firewall then refused is one allowed and one blocked.
+-- partial
+SELECT
+    bucket AS time,
+    COALESCE(zt_segment_src, 'internal') AS segment_src,
+    COALESCE(zt_segment_dst, 'internal') AS segment_dst,
+    COUNT(DISTINCT CASE WHEN disposition_id = 2 THEN metadata_uid END) AS blocked,
+    COUNT(DISTINCT CASE WHEN disposition_id = 1 THEN metadata_uid END) AS allowed,
+    COUNT(DISTINCT CASE WHEN disposition_id IS NULL AND status_id = 2 THEN metadata_uid END) AS failed
+FROM network_activity
+WHERE zt_is_lateral AND zt_port_class = 'admin'
+GROUP BY 1, 2, 3
+
+-- final
 SELECT
     time,
     segment_src,
@@ -21,18 +34,7 @@ SELECT
     allowed,
     failed,
     CAST(blocked AS DOUBLE) / NULLIF(blocked + allowed, 0) AS blocked_ratio
-FROM (
-    SELECT
-        bucket AS time,
-        COALESCE(zt_segment_src, 'internal') AS segment_src,
-        COALESCE(zt_segment_dst, 'internal') AS segment_dst,
-        COUNT(DISTINCT CASE WHEN disposition_id = 2 THEN metadata_uid END) AS blocked,
-        COUNT(DISTINCT CASE WHEN disposition_id = 1 THEN metadata_uid END) AS allowed,
-        COUNT(DISTINCT CASE WHEN disposition_id IS NULL AND status_id = 2 THEN metadata_uid END) AS failed
-    FROM network_activity
-    WHERE zt_is_lateral AND zt_port_class = 'admin'
-    GROUP BY 1, 2, 3
-)
+FROM partials
 WHERE blocked + allowed + failed > 0
 ORDER BY time, segment_src, segment_dst
 

@@ -13,6 +13,18 @@
 --   class divided by all verified steps in the bucket across every source: the
 --   phishing-resistant share is this column on the phishing_resistant rows. Challenges are not
 --   steps (no factor was used yet).
+-- partial
+SELECT
+    bucket AS time,
+    metadata_product_name AS source,
+    factor_class,
+    COUNT(DISTINCT CASE WHEN mfa_outcome = 'success' THEN metadata_uid END) AS verified,
+    COUNT(DISTINCT CASE WHEN mfa_outcome = 'failure' THEN metadata_uid END) AS failed
+FROM mfa_steps
+WHERE mfa_outcome IN ('success', 'failure')
+GROUP BY 1, 2, 3
+
+-- final
 SELECT
     time,
     source,
@@ -20,17 +32,7 @@ SELECT
     verified,
     failed,
     CAST(verified AS DOUBLE) / NULLIF(SUM(verified) OVER (PARTITION BY time), 0) AS share
-FROM (
-    SELECT
-        bucket AS time,
-        metadata_product_name AS source,
-        factor_class,
-        COUNT(DISTINCT CASE WHEN mfa_outcome = 'success' THEN metadata_uid END) AS verified,
-        COUNT(DISTINCT CASE WHEN mfa_outcome = 'failure' THEN metadata_uid END) AS failed
-    FROM mfa_steps
-    WHERE mfa_outcome IN ('success', 'failure')
-    GROUP BY 1, 2, 3
-)
+FROM partials
 ORDER BY time, source, factor_class
 
 -- evidence

@@ -11,6 +11,18 @@
 --   authentication (challenge_mfa), never counted as a failure. failure_rate = failure /
 --   (success + failure), null when there were no MFA steps. City is a bounded label in practice
 --   (offices and the places users travel to); the Prometheus export caps series per KPI.
+-- partial
+SELECT
+    bucket AS time,
+    COALESCE(src_endpoint_location_country, 'unknown') AS country,
+    COALESCE(src_endpoint_location_city, 'unknown') AS city,
+    COUNT(DISTINCT CASE WHEN mfa_outcome = 'success' THEN metadata_uid END) AS success,
+    COUNT(DISTINCT CASE WHEN mfa_outcome = 'failure' THEN metadata_uid END) AS failure,
+    COUNT(DISTINCT CASE WHEN mfa_outcome = 'challenge' THEN metadata_uid END) AS challenge
+FROM mfa_steps
+GROUP BY 1, 2, 3
+
+-- final
 SELECT
     time,
     country,
@@ -19,17 +31,7 @@ SELECT
     failure,
     challenge,
     CAST(failure AS DOUBLE) / NULLIF(success + failure, 0) AS failure_rate
-FROM (
-    SELECT
-        bucket AS time,
-        COALESCE(src_endpoint_location_country, 'unknown') AS country,
-        COALESCE(src_endpoint_location_city, 'unknown') AS city,
-        COUNT(DISTINCT CASE WHEN mfa_outcome = 'success' THEN metadata_uid END) AS success,
-        COUNT(DISTINCT CASE WHEN mfa_outcome = 'failure' THEN metadata_uid END) AS failure,
-        COUNT(DISTINCT CASE WHEN mfa_outcome = 'challenge' THEN metadata_uid END) AS challenge
-    FROM mfa_steps
-    GROUP BY 1, 2, 3
-)
+FROM partials
 ORDER BY time, country, city
 
 -- evidence

@@ -9,6 +9,17 @@
 --   policy asked for stronger authentication (challenge_mfa). Challenges are reported on their
 --   own and never counted as failures. failure_rate = failure / (success + failure), null when
 --   there were no MFA steps.
+-- partial
+SELECT
+    bucket AS time,
+    COALESCE(src_endpoint_location_country, 'unknown') AS country,
+    COUNT(DISTINCT CASE WHEN mfa_outcome = 'success' THEN metadata_uid END) AS success,
+    COUNT(DISTINCT CASE WHEN mfa_outcome = 'failure' THEN metadata_uid END) AS failure,
+    COUNT(DISTINCT CASE WHEN mfa_outcome = 'challenge' THEN metadata_uid END) AS challenge
+FROM mfa_steps
+GROUP BY 1, 2
+
+-- final
 SELECT
     time,
     country,
@@ -16,16 +27,7 @@ SELECT
     failure,
     challenge,
     CAST(failure AS DOUBLE) / NULLIF(success + failure, 0) AS failure_rate
-FROM (
-    SELECT
-        bucket AS time,
-        COALESCE(src_endpoint_location_country, 'unknown') AS country,
-        COUNT(DISTINCT CASE WHEN mfa_outcome = 'success' THEN metadata_uid END) AS success,
-        COUNT(DISTINCT CASE WHEN mfa_outcome = 'failure' THEN metadata_uid END) AS failure,
-        COUNT(DISTINCT CASE WHEN mfa_outcome = 'challenge' THEN metadata_uid END) AS challenge
-    FROM mfa_steps
-    GROUP BY 1, 2
-)
+FROM partials
 ORDER BY time, country
 
 -- evidence

@@ -19,6 +19,21 @@
 --   cluster that reached the pod directly. mtls_ratio = mtls / requests. Requests into
 --   workloads without a proxy are not seen at all, and the apache access-log layout names no
 --   user agent, so its probes count as plaintext (use the JSON layout).
+-- partial
+SELECT
+    bucket AS time,
+    metadata_product_name AS source,
+    COALESCE(zt_app_id, 'other') AS app,
+    COUNT(DISTINCT metadata_uid) AS requests,
+    COUNT(DISTINCT CASE WHEN zt_mtls THEN metadata_uid END) AS mtls,
+    COUNT(DISTINCT CASE WHEN NOT zt_mtls THEN metadata_uid END) AS plaintext
+FROM http_requests
+WHERE zt_mtls IS NOT NULL
+    AND metadata_product_name IN ('linkerd')
+    AND COALESCE(http_request_user_agent, '') NOT LIKE 'kube-probe/%'
+GROUP BY 1, 2, 3
+
+-- final
 SELECT
     time,
     source,
@@ -27,20 +42,7 @@ SELECT
     mtls,
     plaintext,
     CAST(mtls AS DOUBLE) / NULLIF(requests, 0) AS mtls_ratio
-FROM (
-    SELECT
-        bucket AS time,
-        metadata_product_name AS source,
-        COALESCE(zt_app_id, 'other') AS app,
-        COUNT(DISTINCT metadata_uid) AS requests,
-        COUNT(DISTINCT CASE WHEN zt_mtls THEN metadata_uid END) AS mtls,
-        COUNT(DISTINCT CASE WHEN NOT zt_mtls THEN metadata_uid END) AS plaintext
-    FROM http_requests
-    WHERE zt_mtls IS NOT NULL
-        AND metadata_product_name IN ('linkerd')
-        AND COALESCE(http_request_user_agent, '') NOT LIKE 'kube-probe/%'
-    GROUP BY 1, 2, 3
-)
+FROM partials
 ORDER BY time, source, app
 
 -- evidence

@@ -12,6 +12,7 @@
 --   other KPI reads yet, and each type can be replayed from raw_data once a class maps it.
 --   events = distinct event ids. The event type is the feed's own text, so the /metrics gauges
 --   keep only source (per-type counts are in ztlens_ingest_base_events_total).
+-- partial
 SELECT
     bucket AS time,
     metadata_product_name AS source,
@@ -19,6 +20,9 @@ SELECT
     COUNT(DISTINCT metadata_uid) AS events
 FROM base_event
 GROUP BY 1, 2, 3
+
+-- final
+SELECT * FROM partials
 ORDER BY time, source, event_type
 
 -- evidence

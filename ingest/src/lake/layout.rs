@@ -8,6 +8,8 @@
 //! _wal/<writer>/<seq>.wal                                  write-ahead log of rows not yet in Parquet
 //! _wal/<writer>/LOCK                                       held by the one process writing as <writer>
 //! _dead_letter/date=YYYY-MM-DD/<writer>-<seq>.ndjson       refused records with reason and origin
+//! _kpi_cache/<kpi>/date=YYYY-MM-DD/<HH>-….arrow            KPI partial results of sealed hours
+//!                                                          (written by analytics; always local)
 //! ```
 //!
 //! Partition values are Hive-style (`name=value`), so Spark, Trino, DuckDB and pyarrow read them
@@ -28,6 +30,7 @@ pub const HOUR_FORMAT: &str = "%H";
 
 const DEAD_LETTER_DIR: &str = "_dead_letter";
 const WAL_DIR: &str = "_wal";
+const KPI_CACHE_DIR: &str = "_kpi_cache";
 const PARQUET_EXTENSION: &str = "parquet";
 const DEAD_LETTER_EXTENSION: &str = "ndjson";
 const WAL_EXTENSION: &str = "wal";
@@ -109,6 +112,13 @@ pub fn is_data_file(path: &Path) -> bool {
             .file_name()
             .and_then(|n| n.to_str())
             .is_some_and(|n| n.starts_with('.'))
+}
+
+/// Directory of the KPI partial results (`ztlens_analytics::partials`) under the node's
+/// `data_dir`: one directory per KPI, then `date=YYYY-MM-DD` like the tables, so retention
+/// removes old days the same way.
+pub fn kpi_cache_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join(KPI_CACHE_DIR)
 }
 
 /// Directory of the dead-letter store.

@@ -507,6 +507,15 @@ pub fn enforce_retention(
             }
         }
     }
+    // KPI partial results of expired days: never read again (their hours have no files), so
+    // removed with them; not counted as partitions.
+    for kpi_dir in sub_dirs(&layout::kpi_cache_dir(&config.data_dir))? {
+        for date_dir in sub_dirs(&kpi_dir)? {
+            if layout::day_of_dir(&date_dir).is_some_and(|d| d < cutoff) {
+                std::fs::remove_dir_all(&date_dir).map_err(LakeError::io(&date_dir))?;
+            }
+        }
+    }
     Ok(removed)
 }
 
