@@ -222,45 +222,58 @@ async fn stored_partials_follow_files_that_arrive_late() {
         .map(|k| k.id.clone())
         .collect();
     assert!(split.len() >= 4, "{split:?}");
-    let answers = |engine: &Engine, step: Option<&'static str>| {
-        let engine = engine.clone();
-        let split = split.clone();
-        async move {
-            let range = TimeRange::parse(
-                Some("2026-03-02T00:00:00Z"),
-                Some("2026-03-03T00:00:00Z"),
-                step,
-                0,
-            )
-            .unwrap();
-            let mut out = serde_json::Map::new();
-            for id in split {
-                let (_, rows) = engine.run_kpi(&id, range).await.unwrap();
-                out.insert(
-                    id,
-                    Value::Array(
-                        rows.json_rows()
-                            .unwrap()
-                            .into_iter()
-                            .map(Value::Object)
-                            .collect(),
-                    ),
-                );
+    let answers =
+        |engine: &Engine, from: &'static str, to: &'static str, step: Option<&'static str>| {
+            let engine = engine.clone();
+            let split = split.clone();
+            async move {
+                let range = TimeRange::parse(Some(from), Some(to), step, 0).unwrap();
+                let mut out = serde_json::Map::new();
+                for id in split {
+                    let (_, rows) = engine.run_kpi(&id, range).await.unwrap();
+                    out.insert(
+                        id,
+                        Value::Array(
+                            rows.json_rows()
+                                .unwrap()
+                                .into_iter()
+                                .map(Value::Object)
+                                .collect(),
+                        ),
+                    );
+                }
+                Value::Object(out)
             }
-            Value::Object(out)
-        }
-    };
-    let before = answers(&uncached, None).await;
+        };
+    let (day, next) = ("2026-03-02T00:00:00Z", "2026-03-03T00:00:00Z");
+    let before = answers(&uncached, day, next, None).await;
     assert_eq!(
-        answers(&cached, None).await,
+        answers(&cached, day, next, None).await,
         before,
         "hours computed and stored"
     );
-    assert_eq!(answers(&cached, None).await, before, "hours read back");
     assert_eq!(
-        answers(&cached, Some("1h")).await,
-        answers(&uncached, Some("1h")).await
+        answers(&cached, day, next, None).await,
+        before,
+        "hours read back"
     );
+    // Ranges that do not start or end on an hour, and steps of several hours or parts of hours:
+    // the sealed hours inside one bucket come from storage, the rest is computed, and the sum
+    // is the one-statement answer.
+    for (from, to, step) in [
+        (day, next, Some("1h")),
+        (day, next, Some("2h")),
+        (day, next, Some("90m")),
+        ("2026-03-01T22:30:00Z", "2026-03-02T21:15:00Z", None),
+        ("2026-03-01T22:30:00Z", "2026-03-02T21:15:00Z", Some("3h")),
+        ("2026-03-02T06:20:00Z", "2026-03-02T07:40:00Z", None),
+    ] {
+        assert_eq!(
+            answers(&cached, from, to, step).await,
+            answers(&uncached, from, to, step).await,
+            "{from} .. {to} step {step:?}"
+        );
+    }
 
     // The Okta fixtures again as new events (other uuids, same times): the sign-in hours get a
     // file each.
@@ -299,15 +312,15 @@ async fn stored_partials_follow_files_that_arrive_late() {
     })
     .await
     .unwrap();
-    let after = answers(&uncached, None).await;
+    let after = answers(&uncached, day, next, None).await;
     assert_ne!(after, before, "the late events change some KPI");
     assert_eq!(
-        answers(&cached, None).await,
+        answers(&cached, day, next, None).await,
         after,
         "changed hours recomputed"
     );
     assert_eq!(
-        answers(&cached, Some("1h")).await,
-        answers(&uncached, Some("1h")).await
+        answers(&cached, day, next, Some("1h")).await,
+        answers(&uncached, day, next, Some("1h")).await
     );
 }

@@ -11,22 +11,26 @@
 --   failures only). The windows are the view lateral_scan_windows, which the lateral_scan
 --   detection reads too. A scan is counted in the bucket its window starts in; over a range, only
 --   the flows inside the range are seen. contained_ratio = contained / scans.
+-- partial
+-- A scan window (10 minutes from the epoch) lies inside one hour, so the scans of different
+-- hours are different scans and the partial counts add up across hours.
+SELECT
+    bucket AS time,
+    segment_src,
+    COUNT(DISTINCT CONCAT(src_endpoint_ip, '@', CAST(scan_window AS VARCHAR))) AS scans,
+    COUNT(DISTINCT CASE WHEN allowed = 0 THEN CONCAT(src_endpoint_ip, '@', CAST(scan_window AS VARCHAR)) END) AS contained
+FROM lateral_scan_windows
+WHERE targets >= 5
+GROUP BY 1, 2
+
+-- final
 SELECT
     time,
     segment_src,
     scans,
     contained,
     CAST(contained AS DOUBLE) / scans AS contained_ratio
-FROM (
-    SELECT
-        bucket AS time,
-        segment_src,
-        COUNT(DISTINCT CONCAT(src_endpoint_ip, '@', CAST(scan_window AS VARCHAR))) AS scans,
-        COUNT(DISTINCT CASE WHEN allowed = 0 THEN CONCAT(src_endpoint_ip, '@', CAST(scan_window AS VARCHAR)) END) AS contained
-    FROM lateral_scan_windows
-    WHERE targets >= 5
-    GROUP BY 1, 2
-)
+FROM partials
 ORDER BY time, segment_src
 
 -- evidence
