@@ -382,9 +382,15 @@ impl Engine {
         if let Some(partial) = &def.partial
             && let Some(plan) = self.partial_plan(range).await?
         {
-            return self
-                .run_kpi_from_partials(def, partial, range, plan, predicates, shape, max_rows)
-                .await;
+            // One time limit for the whole evaluation, as for a single statement (each of its
+            // statements has the same limit too).
+            let timeout = Duration::from_secs(self.inner.config.timeout_secs.max(1));
+            let evaluation =
+                self.run_kpi_from_partials(def, partial, range, plan, predicates, shape, max_rows);
+            return match tokio::time::timeout(timeout, evaluation).await {
+                Ok(result) => result,
+                Err(_) => Err(AnalyticsError::Timeout(timeout)),
+            };
         }
         let sql = def.sql.clone();
         let scope = KpiScope {
@@ -581,7 +587,8 @@ impl Engine {
             }
         }
         // Missing hours in runs of consecutive hours, one statement per run, bucketed by hour.
-        let mut computed = Vec::new();
+        // Each run's hours are stored as soon as it is done, so an evaluation stopped by the
+        // timeout keeps its progress and the next one goes on from there.
         let longest = usize::try_from(self.inner.config.chunk_hours).unwrap_or(24);
         for run in missed
             .chunk_by(|a, b| b - a == HOUR_MS)
@@ -596,14 +603,11 @@ impl Engine {
                 .map_err(|e| AnalyticsError::Internal(format!("KPI {}: {e}", def.id)))?;
             schema.get_or_insert_with(|| run_schema.clone());
             rows.extend(out.batches);
-            computed.extend(by_hour.into_iter().map(|(h, b)| (h, run_schema.clone(), b)));
-        }
-        if !computed.is_empty() {
             // Stored only for hours whose files did not change while they were computed.
             let after = self
-                .fingerprints(computed.iter().map(|(h, _, _)| date_string(*h)).collect())
+                .fingerprints(run.iter().map(|h| date_string(*h)).collect())
                 .await?;
-            for (hour, run_schema, batches) in &computed {
+            for (hour, batches) in &by_hour {
                 if after.get(hour) == before.get(hour) {
                     let (date, hh) = date_hour(*hour);
                     let key = HourKey {
@@ -613,7 +617,7 @@ impl Engine {
                         definition,
                         files: before[hour],
                     };
-                    cache.store(&key, run_schema, batches);
+                    cache.store(&key, &run_schema, batches);
                 }
             }
         }

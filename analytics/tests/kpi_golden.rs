@@ -222,29 +222,34 @@ async fn stored_partials_follow_files_that_arrive_late() {
         .map(|k| k.id.clone())
         .collect();
     assert!(split.len() >= 4, "{split:?}");
-    let answers =
-        |engine: &Engine, from: &'static str, to: &'static str, step: Option<&'static str>| {
-            let engine = engine.clone();
-            let split = split.clone();
-            async move {
-                let range = TimeRange::parse(Some(from), Some(to), step, 0).unwrap();
-                let mut out = serde_json::Map::new();
-                for id in split {
-                    let (_, rows) = engine.run_kpi(&id, range).await.unwrap();
-                    out.insert(
-                        id,
-                        Value::Array(
-                            rows.json_rows()
-                                .unwrap()
-                                .into_iter()
-                                .map(Value::Object)
-                                .collect(),
-                        ),
-                    );
-                }
-                Value::Object(out)
+    let answers_of = |kpis: Vec<String>,
+                      engine: &Engine,
+                      from: &'static str,
+                      to: &'static str,
+                      step: Option<&'static str>| {
+        let engine = engine.clone();
+        let split = kpis;
+        async move {
+            let range = TimeRange::parse(Some(from), Some(to), step, 0).unwrap();
+            let mut out = serde_json::Map::new();
+            for id in split {
+                let (_, rows) = engine.run_kpi(&id, range).await.unwrap();
+                out.insert(
+                    id,
+                    Value::Array(
+                        rows.json_rows()
+                            .unwrap()
+                            .into_iter()
+                            .map(Value::Object)
+                            .collect(),
+                    ),
+                );
             }
-        };
+            Value::Object(out)
+        }
+    };
+    let answers =
+        |engine: &Engine, from, to, step| answers_of(split.clone(), engine, from, to, step);
     let (day, next) = ("2026-03-02T00:00:00Z", "2026-03-03T00:00:00Z");
     let before = answers(&uncached, day, next, None).await;
     assert_eq!(
@@ -259,18 +264,24 @@ async fn stored_partials_follow_files_that_arrive_late() {
     );
     // Ranges that do not start or end on an hour, and steps of several hours or parts of hours:
     // the sealed hours inside one bucket come from storage, the rest is computed, and the sum
-    // is the one-statement answer.
+    // is the one-statement answer. (Three KPIs: the mechanism is the same for all, and each
+    // statement costs ~0.2 s in a debug build.)
+    let some: Vec<String> = [
+        "access_decisions",
+        "lateral_scans",
+        "mfa_outcomes_by_country",
+    ]
+    .map(String::from)
+    .to_vec();
     for (from, to, step) in [
-        (day, next, Some("1h")),
-        (day, next, Some("2h")),
         (day, next, Some("90m")),
         ("2026-03-01T22:30:00Z", "2026-03-02T21:15:00Z", None),
         ("2026-03-01T22:30:00Z", "2026-03-02T21:15:00Z", Some("3h")),
         ("2026-03-02T06:20:00Z", "2026-03-02T07:40:00Z", None),
     ] {
         assert_eq!(
-            answers(&cached, from, to, step).await,
-            answers(&uncached, from, to, step).await,
+            answers_of(some.clone(), &cached, from, to, step).await,
+            answers_of(some.clone(), &uncached, from, to, step).await,
             "{from} .. {to} step {step:?}"
         );
     }
