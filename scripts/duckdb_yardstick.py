@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Same-work yardstick: `ztlens` against DuckDB on the same files and the same lake, in one run.
 
-Usage (from a clean clone, after `cargo build --release` and `python3 -m pip install duckdb==2.0.1`):
+From a clean clone, in one command: `scripts/yardstick` (builds the release binary, installs the
+pinned duckdb when missing, then runs this script). Or, after `cargo build --release` and
+`python3 -m pip install duckdb==2.0.1`:
 
     python3 scripts/duckdb_yardstick.py [--ztlens target/release/ztlens] [--events 1000000]
                                         [--runs 3] [--work DIR]

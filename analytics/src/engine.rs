@@ -194,6 +194,8 @@ struct EngineInner {
     inventory: InventoryTables,
     /// Per-hour partial results of KPIs (`[query] kpi_cache`).
     partial_cache: Option<PartialCache>,
+    /// How long bucket listings are kept (ms), when they are.
+    list_cache_ms: Option<i64>,
 }
 
 /// The inventory tables every session sees.
@@ -245,6 +247,14 @@ impl Engine {
         // cheap and never cached; a bucket listing is a request, kept `list_cache_secs` — on a
         // query node only: a node with a hot tail must see a file as soon as its rows leave the
         // tail (a cached listing from before the flush would hide them).
+        let list_cache_ms = match (&object, lake.list_cache_secs) {
+            (Some(_), secs) if secs > 0 && tail.is_none() => Some(
+                i64::try_from(secs)
+                    .unwrap_or(i64::MAX / 2)
+                    .saturating_mul(1000),
+            ),
+            _ => None,
+        };
         let list_cache = match (&object, lake.list_cache_secs) {
             (Some(_), secs) if secs > 0 && tail.is_none() => {
                 datafusion::execution::cache::cache_manager::CacheManagerConfig::default()
@@ -296,6 +306,7 @@ impl Engine {
                     policy_exceptions: inventory.policy_exceptions_batch(),
                 },
                 partial_cache,
+                list_cache_ms,
             }),
         })
     }
@@ -382,15 +393,27 @@ impl Engine {
         if let Some(partial) = &def.partial
             && let Some(plan) = self.partial_plan(range).await?
         {
-            // One time limit for the whole evaluation, as for a single statement (each of its
-            // statements has the same limit too).
+            // One time limit for gathering the partial rows, as for a single statement (each of
+            // its statements has the same limit too); the final query has its own.
             let timeout = Duration::from_secs(self.inner.config.timeout_secs.max(1));
-            let evaluation =
-                self.run_kpi_from_partials(def, partial, range, plan, predicates, shape, max_rows);
-            return match tokio::time::timeout(timeout, evaluation).await {
-                Ok(result) => result,
-                Err(_) => Err(AnalyticsError::Timeout(timeout)),
+            let gathered = match tokio::time::timeout(
+                timeout,
+                self.gather_partials(def, partial, range, plan),
+            )
+            .await
+            {
+                Ok(result) => result?,
+                Err(_) => return Err(AnalyticsError::Timeout(timeout)),
             };
+            // `None`: the partial rows cannot be merged (too many, or columns the final query
+            // cannot sum) — the KPI runs as one statement instead.
+            if let Some((schema, rows)) = gathered {
+                return self
+                    .final_from_partials(
+                        def, partial, range, schema, rows, predicates, shape, max_rows,
+                    )
+                    .await;
+            }
         }
         let sql = def.sql.clone();
         let scope = KpiScope {
@@ -499,7 +522,7 @@ impl Engine {
     async fn fingerprints(
         &self,
         dates: std::collections::BTreeSet<String>,
-    ) -> Result<std::collections::HashMap<i64, u64>, AnalyticsError> {
+    ) -> Result<std::collections::HashMap<i64, crate::partials::HourFiles>, AnalyticsError> {
         let inner = self.inner.clone();
         // On the query runtime: a bucket's client lives there.
         let task = async move {
@@ -517,8 +540,8 @@ impl Engine {
                 )
                 .await
                 .map_err(|e| AnalyticsError::Internal(format!("listing the lake: {e}")))?;
-                for (i, fingerprint) in hours.into_iter().enumerate() {
-                    out.insert(midnight + i as i64 * HOUR_MS, fingerprint);
+                for (i, files) in hours.into_iter().enumerate() {
+                    out.insert(midnight + i as i64 * HOUR_MS, files);
                 }
             }
             Ok::<_, AnalyticsError>(out)
@@ -533,24 +556,19 @@ impl Engine {
             .map_err(|e| AnalyticsError::Internal(format!("listing task failed: {e}")))?
     }
 
-    /// A KPI split in two over `range`: the sealed hours of `plan` from stored partial results
-    /// (computed and stored where missing), the live pieces computed, all merged into one row
-    /// per bucket and label values and read by the final query. Equal to the one-statement
-    /// result: the partial counts add up across hours (see [`KpiPartial`]).
-    #[allow(clippy::too_many_arguments)]
-    async fn run_kpi_from_partials<F>(
+    /// The partial rows of a KPI split in two over `range`: the sealed hours of `plan` from
+    /// stored partial results (computed and stored where missing), the live pieces computed.
+    /// Summed per bucket and label values they equal the one statement's partial rows (the
+    /// counts add up across hours, see [`KpiPartial`]). `None` when they cannot be merged: more
+    /// rows than `[query] max_rows` in one statement, or a column that is neither `time`, a
+    /// label nor a count.
+    async fn gather_partials(
         &self,
         def: &KpiDef,
         partial: &KpiPartial,
         range: TimeRange,
         plan: PartialPlan,
-        predicates: Vec<Expr>,
-        shape: F,
-        max_rows: Option<usize>,
-    ) -> Result<QueryOutput, AnalyticsError>
-    where
-        F: FnOnce(DataFrame) -> datafusion::error::Result<DataFrame> + Send + 'static,
-    {
+    ) -> Result<Option<(SchemaRef, Vec<RecordBatch>)>, AnalyticsError> {
         let cache = self
             .inner
             .partial_cache
@@ -570,13 +588,17 @@ impl Engine {
         let mut schema: Option<SchemaRef> = None;
         let mut missed = Vec::new();
         for &hour in &plan.sealed {
+            // No file in any table: nothing to read, compute or store.
+            if before[&hour].is_empty() {
+                continue;
+            }
             let (date, hh) = date_hour(hour);
             let key = HourKey {
                 kpi: &def.id,
                 date: &date,
                 hour: hh,
                 definition,
-                files: before[&hour],
+                files: before[&hour].fingerprint,
             };
             match cache.load(&key) {
                 Some((stored_schema, batches)) => {
@@ -595,7 +617,9 @@ impl Engine {
             .flat_map(|run| run.chunks(longest))
         {
             let hourly = TimeRange::new(run[0], run[run.len() - 1] + HOUR_MS, Some(HOUR_MS))?;
-            let out = self.run_partial(def, partial, hourly, None).await?;
+            let Some(out) = self.run_partial(def, partial, hourly, None).await? else {
+                return Ok(None);
+            };
             let run_schema = out.schema.clone().ok_or_else(|| {
                 AnalyticsError::Internal(format!("KPI {}: a partial result has no schema", def.id))
             })?;
@@ -608,21 +632,23 @@ impl Engine {
                 .fingerprints(run.iter().map(|h| date_string(*h)).collect())
                 .await?;
             for (hour, batches) in &by_hour {
-                if after.get(hour) == before.get(hour) {
+                if after.get(hour) == before.get(hour) && self.listed_for_sure(&before[hour]) {
                     let (date, hh) = date_hour(*hour);
                     let key = HourKey {
                         kpi: &def.id,
                         date: &date,
                         hour: hh,
                         definition,
-                        files: before[hour],
+                        files: before[hour].fingerprint,
                     };
                     cache.store(&key, &run_schema, batches);
                 }
             }
         }
         for piece in plan.live {
-            let out = self.run_partial(def, partial, piece, Some(range)).await?;
+            let Some(out) = self.run_partial(def, partial, piece, Some(range)).await? else {
+                return Ok(None);
+            };
             if let Some(piece_schema) = out.schema.clone() {
                 schema.get_or_insert(piece_schema);
             }
@@ -631,10 +657,36 @@ impl Engine {
         let schema = schema.ok_or_else(|| {
             AnalyticsError::Internal(format!("KPI {}: no partial result has a schema", def.id))
         })?;
-        self.final_from_partials(
-            def, partial, range, schema, rows, predicates, shape, max_rows,
-        )
-        .await
+        if let Some(column) = schema.fields().iter().find(|f| {
+            f.name() != "time" && !def.labels.contains(f.name()) && !f.data_type().is_integer()
+        }) {
+            tracing::warn!(
+                kpi = %def.id,
+                column = %column.name(),
+                "the partial query's column is neither `time`, a label nor a count; the KPI \
+                 runs as one statement"
+            );
+            return Ok(None);
+        }
+        if schema.column_with_name("time").is_none() {
+            tracing::warn!(kpi = %def.id, "the partial query has no `time`; the KPI runs as one statement");
+            return Ok(None);
+        }
+        Ok(Some((schema, rows)))
+    }
+
+    /// Whether a listing taken now saw every file of an hour whose files `files` describes: on
+    /// a node that keeps bucket listings `list_cache_secs`, a file written less than that ago
+    /// may be missing from the listing a statement reads, so the hour is computed but not
+    /// stored (its entry would be keyed by files it did not read).
+    fn listed_for_sure(&self, files: &crate::partials::HourFiles) -> bool {
+        match self.inner.list_cache_ms {
+            None => true,
+            Some(ttl) => files.newest_ms.is_some_and(|newest| {
+                // 5 s of margin for the clocks of the store and of this node.
+                newest < chrono::Utc::now().timestamp_millis() - ttl - 5_000
+            }),
+        }
     }
 
     /// The partial query of `def` over `range`, its rows bucketed by `buckets` (default: the
@@ -645,7 +697,7 @@ impl Engine {
         partial: &KpiPartial,
         range: TimeRange,
         buckets: Option<TimeRange>,
-    ) -> Result<QueryOutput, AnalyticsError> {
+    ) -> Result<Option<QueryOutput>, AnalyticsError> {
         let sql = partial.partial_sql.clone();
         let scope = KpiScope {
             range,
@@ -661,15 +713,13 @@ impl Engine {
             )
             .await?;
         if out.truncated {
-            return Err(AnalyticsError::QueryTooLarge(format!(
-                "KPI {}: the partial rows of {} exceed [query] max_rows ({}); narrow the range \
-                 or the labels",
-                def.id,
-                crate::time_range::format_ms(range.from_ms()),
-                self.inner.config.max_rows
-            )));
+            tracing::debug!(
+                kpi = %def.id,
+                "partial rows past [query] max_rows; the KPI runs as one statement"
+            );
+            return Ok(None);
         }
-        Ok(out)
+        Ok(Some(out))
     }
 
     /// The final query of `def` over partial rows: summed per bucket of `range` and label
@@ -1382,7 +1432,7 @@ struct KpiScope {
     dead_letters: bool,
     /// The range whose buckets (`bucket`, `kpi_range`, `kpi_buckets`) the rows take, when
     /// not `range` itself: a piece of a KPI's range evaluated apart (see
-    /// [`Engine::run_kpi_from_partials`]).
+    /// [`Engine::gather_partials`]).
     buckets: Option<TimeRange>,
 }
 

@@ -201,8 +201,28 @@ impl KpiPartial {
                 ));
             }
         }
-        if !mentions(&final_sql.to_ascii_lowercase(), "partials") {
+        let final_lower = final_sql.to_ascii_lowercase();
+        if !mentions(&final_lower, "partials") {
             return Err("the final query does not read `partials`".into());
+        }
+        // The final query runs over the merged partial rows alone.
+        let tables = ztlens_ingest::Table::ALL.iter().map(|t| t.name());
+        let views = builtin_views().into_iter().map(|(name, _)| name);
+        if let Some(name) = tables
+            .chain(views)
+            .chain([
+                "kpi_range",
+                "kpi_buckets",
+                "dead_letters",
+                "service_account_inventory",
+                "policy_exception_inventory",
+            ])
+            .find(|name| mentions(&final_lower, name))
+        {
+            return Err(format!(
+                "the final query reads {name}; it may read only `partials` (the merged rows of \
+                 the partial query)"
+            ));
         }
         Ok(Self {
             partial_sql,
@@ -214,12 +234,15 @@ impl KpiPartial {
     pub fn composed(&self) -> String {
         let final_sql = self.final_sql.trim_start();
         let partials = format!("partials AS (\n{}\n)", self.partial_sql);
-        match final_sql
-            .get(..5)
-            .filter(|w| w.eq_ignore_ascii_case("with "))
-        {
-            Some(_) => format!("WITH {partials},\n{}", &final_sql[5..]),
-            None => format!("WITH {partials}\n{final_sql}"),
+        // A final query with its own common tables continues the list.
+        let own_with = final_sql
+            .get(..4)
+            .is_some_and(|w| w.eq_ignore_ascii_case("with"))
+            && final_sql[4..].starts_with(char::is_whitespace);
+        if own_with {
+            format!("WITH {partials},\n{}", final_sql[4..].trim_start())
+        } else {
+            format!("WITH {partials}\n{final_sql}")
         }
     }
 }
@@ -298,15 +321,17 @@ enum Section {
 }
 
 /// The section a line starts, if it is a marker (`-- partial`, `-- final`, `-- evidence`).
+/// Exactly `-- <name>` (any case), so an indented comment line that happens to read `final`
+/// continues a header field instead.
 fn section_marker(line: &str) -> Option<Section> {
-    let name = line.trim().strip_prefix("--")?.trim();
+    let line = line.trim();
     [
-        ("partial", Section::Partial),
-        ("final", Section::Final),
-        ("evidence", Section::Evidence),
+        ("-- partial", Section::Partial),
+        ("-- final", Section::Final),
+        ("-- evidence", Section::Evidence),
     ]
     .into_iter()
-    .find(|(marker, _)| name.eq_ignore_ascii_case(marker))
+    .find(|(marker, _)| line.eq_ignore_ascii_case(marker))
     .map(|(_, section)| section)
 }
 
@@ -607,6 +632,56 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_kpi_split_in_two_is_checked_at_load_and_composes_into_one_statement() {
+        let header = "-- id: x\n-- title: t\n-- unit: u\n-- labels: a\n-- description: d\n";
+        let partial = "SELECT bucket AS time, a, COUNT(DISTINCT metadata_uid) AS n FROM authentication GROUP BY 1, 2";
+        let ok = KpiDef::parse(
+            "x.sql",
+            &format!("{header}-- partial\n{partial}\n\n-- final\nSELECT * FROM partials ORDER BY time\n-- evidence\nSELECT 1\n"),
+        )
+        .unwrap();
+        assert_eq!(ok.description, "d", "the marker ends the header");
+        assert_eq!(
+            ok.sql,
+            format!("WITH partials AS (\n{partial}\n)\nSELECT * FROM partials ORDER BY time")
+        );
+        assert_eq!(ok.evidence_sql.as_deref(), Some("SELECT 1"));
+        let with = KpiPartial::new(
+            partial.into(),
+            "WITH\n  t AS (SELECT * FROM partials) SELECT * FROM t".into(),
+            0,
+        )
+        .unwrap();
+        assert_eq!(
+            with.composed(),
+            format!(
+                "WITH partials AS (\n{partial}\n),\nt AS (SELECT * FROM partials) SELECT * FROM t"
+            )
+        );
+        for (body, expected) in [
+            (format!("-- partial\n{partial}\n"), "come together"),
+            ("-- final\nSELECT * FROM partials\n".to_string(), "come together"),
+            (format!("SELECT 1\n-- partial\n{partial}\n-- final\nSELECT * FROM partials\n"), "no other query"),
+            (format!("-- final\nSELECT * FROM partials\n-- partial\n{partial}\n"), "first"),
+            ("-- partial\nSELECT bucket AS time, range_to FROM kpi_range\n-- final\nSELECT * FROM partials\n".into(), "kpi_range"),
+            (format!("-- partial\n{partial}\n-- final\nSELECT * FROM partials JOIN authentication USING (a)\n"), "authentication"),
+            (format!("-- partial\n{partial}\n-- final\nSELECT 1\n"), "does not read `partials`"),
+        ] {
+            let error = KpiDef::parse("x.sql", &format!("{header}{body}")).unwrap_err().to_string();
+            assert!(error.contains(expected), "{body}: {error}");
+        }
+        let error = KpiDef::parse(
+            "x.sql",
+            &format!(
+                "{header}-- lookback: 1d\n-- partial\n{partial}\n-- final\nSELECT * FROM partials\n"
+            ),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("lookback"), "{error}");
     }
 
     /// Regression: a KPI file under `--queries` with `COPY … TO` wrote the file at start-up

@@ -67,7 +67,8 @@ static WRITE_WARNED: AtomicBool = AtomicBool::new(false);
 static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// Hash of everything an hour's partial rows depend on besides the hour's files: the partial
-/// query, the derived views it may read, and the version of ztlens that evaluates them.
+/// query, the derived views it may read, the tables' schema, and the version of ztlens that
+/// evaluates them.
 pub(crate) fn definition_key(partial_sql: &str) -> u64 {
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
@@ -78,6 +79,12 @@ pub(crate) fn definition_key(partial_sql: &str) -> u64 {
         hasher.update(name.as_bytes());
         hasher.update(&[0]);
         hasher.update(sql.as_bytes());
+    }
+    // The tables' columns and types: a build with another schema never reads an entry whose
+    // rows it could not merge.
+    for table in Table::ALL {
+        hasher.update(&[0]);
+        hasher.update(format!("{:?}", table.schema()).as_bytes());
     }
     hasher.digest()
 }
@@ -90,15 +97,32 @@ struct FileStamp {
     size: u64,
     /// Modification time in ns (local) or the ETag (bucket).
     version: String,
+    /// Modification time, epoch ms (for [`HourFiles::newest_ms`]).
+    modified_ms: i64,
 }
 
-/// The fingerprint of each hour (0–23) of `date` over every table's data files: equal only
-/// while no file of that hour was added, replaced or removed.
+/// What the fingerprint saw of one hour's files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HourFiles {
+    /// Equal only while no file of the hour was added, replaced or removed.
+    pub fingerprint: u64,
+    /// When the hour's newest file was written (epoch ms; `None`: the hour has no file).
+    pub newest_ms: Option<i64>,
+}
+
+impl HourFiles {
+    /// The hour has no data file in any table: its partial result is empty.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.newest_ms.is_none()
+    }
+}
+
+/// The files of each hour (0–23) of `date` over every table: their fingerprint and the newest.
 pub(crate) async fn date_fingerprints(
     parquet_dir: &Path,
     object: Option<&ObjectLake>,
     date: &str,
-) -> Result<[u64; HOURS], String> {
+) -> Result<[HourFiles; HOURS], String> {
     let mut per_hour: Vec<Vec<FileStamp>> = (0..HOURS).map(|_| Vec::new()).collect();
     match object {
         Some(lake) => {
@@ -122,6 +146,7 @@ pub(crate) async fn date_fingerprints(
                         table: table.name(),
                         name: key.to_string(),
                         size: meta.size,
+                        modified_ms: meta.last_modified.timestamp_millis(),
                         version: meta
                             .e_tag
                             .unwrap_or_else(|| meta.last_modified.to_rfc3339()),
@@ -137,7 +162,10 @@ pub(crate) async fn date_fingerprints(
                 .map_err(|e| e.to_string())??;
         }
     }
-    let mut out = [0u64; HOURS];
+    let mut out = [HourFiles {
+        fingerprint: 0,
+        newest_ms: None,
+    }; HOURS];
     for (hour, mut stamps) in per_hour.into_iter().enumerate() {
         stamps.sort();
         let mut hasher = xxhash_rust::xxh3::Xxh3::new();
@@ -148,7 +176,10 @@ pub(crate) async fn date_fingerprints(
             }
             hasher.update(&s.size.to_le_bytes());
         }
-        out[hour] = hasher.digest();
+        out[hour] = HourFiles {
+            fingerprint: hasher.digest(),
+            newest_ms: stamps.iter().map(|s| s.modified_ms).max(),
+        };
     }
     Ok(out)
 }
@@ -200,6 +231,7 @@ fn local_stamps(parquet_dir: &Path, date: &str) -> Result<Vec<Vec<FileStamp>>, S
                     name: file.file_name().to_string_lossy().into_owned(),
                     size: meta.len(),
                     version: modified.to_string(),
+                    modified_ms: i64::try_from(modified / 1_000_000).unwrap_or(i64::MAX),
                 });
             }
         }
@@ -406,6 +438,7 @@ mod tests {
         let fingerprints = || {
             rt.block_on(date_fingerprints(dir.path(), None, date))
                 .unwrap()
+                .map(|h| h.fingerprint)
         };
         let before = fingerprints();
         assert_eq!(before, fingerprints(), "stable while nothing changes");
@@ -424,6 +457,11 @@ mod tests {
             before[0],
             "an emptied hour is an empty hour"
         );
+        let hours = rt
+            .block_on(date_fingerprints(dir.path(), None, date))
+            .unwrap();
+        assert!(hours[8].is_empty() && hours[0].is_empty());
+        assert!(!hours[9].is_empty(), "hour 9 has two files");
     }
 
     #[test]

@@ -509,10 +509,15 @@ pub fn enforce_retention(
     }
     // KPI partial results of expired days: never read again (their hours have no files), so
     // removed with them; not counted as partitions.
-    for kpi_dir in sub_dirs(&layout::kpi_cache_dir(&config.data_dir))? {
-        for date_dir in sub_dirs(&kpi_dir)? {
-            if layout::day_of_dir(&date_dir).is_some_and(|d| d < cutoff) {
-                std::fs::remove_dir_all(&date_dir).map_err(LakeError::io(&date_dir))?;
+    // Derived data: a failure (a query writing into the directory meanwhile) is logged and left
+    // for the next run, never a failed retention.
+    let cache_dirs = sub_dirs(&layout::kpi_cache_dir(&config.data_dir)).unwrap_or_default();
+    for kpi_dir in cache_dirs {
+        for date_dir in sub_dirs(&kpi_dir).unwrap_or_default() {
+            if layout::day_of_dir(&date_dir).is_some_and(|d| d < cutoff)
+                && let Err(e) = std::fs::remove_dir_all(&date_dir)
+            {
+                tracing::warn!(dir = %date_dir.display(), error = %e, "cannot remove expired KPI partial results");
             }
         }
     }
@@ -536,6 +541,34 @@ mod tests {
         let (table, batch) = builders.finish().into_iter().next().expect("one row");
         assert_eq!(table, Table::Authentication);
         batch
+    }
+
+    #[test]
+    fn retention_removes_old_days_of_tables_and_kpi_partials() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LakeConfig {
+            data_dir: dir.path().to_path_buf(),
+            retention_days: 30,
+            ..LakeConfig::default()
+        };
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 3, 31).unwrap();
+        let make = |relative: &str| {
+            let path = dir.path().join(relative);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, b"x").unwrap();
+            path
+        };
+        let old_rows = make("authentication/date=2026-02-01/hour=00/w-1.parquet");
+        let new_rows = make("authentication/date=2026-03-30/hour=00/w-1.parquet");
+        let old_cache = make("_kpi_cache/access_decisions/date=2026-02-01/00-a-b.arrow");
+        let new_cache = make("_kpi_cache/access_decisions/date=2026-03-30/00-a-b.arrow");
+        assert_eq!(
+            enforce_retention(&config, today).unwrap(),
+            1,
+            "one table partition"
+        );
+        assert!(!old_rows.exists() && !old_cache.exists());
+        assert!(new_rows.exists() && new_cache.exists());
     }
 
     #[test]
