@@ -687,6 +687,8 @@ def kpi_comparison(ztlens, gen, work, runs):
     build_kpi_lake(ztlens, gen, lake)
 
     in_process = ztlens_in_process(ztlens, config, lake, from_text, to_text, runs, cache=False)
+    # A first pass stores the sealed hours; the timed one reads them, as a dashboard does.
+    ztlens_in_process(ztlens, config, lake, from_text, to_text, 1, cache=True)
     cached = ztlens_in_process(ztlens, config, lake, from_text, to_text, runs, cache=True)
     slowest = sorted(in_process, key=in_process.get, reverse=True)[:3]
     say("ztlens in process (`ztlens bench --lake`), every KPI, slowest first: " + ", ".join(
@@ -745,8 +747,8 @@ def kpi_comparison(ztlens, gen, work, runs):
     con.close()
     say("ratio = DuckDB ms ÷ ztlens in-process ms with [query] kpi_cache = false, the same work "
         "(above 1: ztlens is faster); ratio(process) uses the wall clock of `ztlens kpi`, start-up "
-        "included; ratio(cached) = DuckDB ms ÷ ztlens in-process ms with the cache on (the median "
-        "after the first run stored the sealed hours: what dashboards get; same for KPIs not split)")
+        "included; ratio(cached) = DuckDB ms ÷ ztlens in-process ms with the cache on (after a first "
+        "pass stored the sealed hours: what dashboards get; the same work for KPIs not split)")
     return differ
 
 
