@@ -164,12 +164,12 @@ fn append_base_event<'v>(
         .filter(|o| !o.is_empty())
         .unwrap_or_else(|| category.clone());
     common.time = Some(time);
+    // Not `correlationId`: one correlation groups several operations at different times, which
+    // would count as one event and be merged away by compaction. Without an audit id, a
+    // redelivered record is recognised by its content.
     common.metadata_uid = Some(
-        first_str(
-            value,
-            &[&["properties", "AuditEventId"], &["correlationId"]],
-        )
-        .unwrap_or_else(|| Cow::Owned(content_uid("intune-event", record))),
+        first_str(value, &[&["properties", "AuditEventId"]])
+            .unwrap_or_else(|| Cow::Owned(content_uid("intune-event", record))),
     );
     common.metadata_log_name = Some(Cow::Owned(format!("Intune {category}")));
     common.status_code = str_at(value, &["resultType"]);
@@ -388,6 +388,42 @@ mod tests {
         assert_eq!(intune_time(&v, &["b"]), None);
         assert_eq!(intune_time(&v, &["c"]), Some(1_772_658_000_000));
         assert_eq!(stated_state(&v, "CompliantState").unwrap(), "unknown");
+    }
+
+    #[test]
+    fn operations_that_share_a_correlation_are_different_events() {
+        let record = |time: &str, operation: &str| {
+            format!(
+                r#"{{"time": "{time}", "category": "OperationalLogs", "correlationId": "c-1", "operationName": "{operation}", "resultType": "Success", "properties": {{"IntuneDeviceId": "d-1"}}}}"#
+            )
+        };
+        let input = [
+            record("2026-03-02T08:59:00Z", "Enrollment"),
+            record("2026-03-02T09:01:00Z", "Compliance"),
+            record("2026-03-02T09:01:00Z", "Compliance"),
+        ]
+        .join("\n");
+        let (decoded, _) = crate::decode_bytes(
+            FORMAT,
+            std::sync::Arc::new(crate::Site::default()),
+            input.as_bytes(),
+            "test",
+            0,
+            1 << 20,
+        );
+        let mut uids = Vec::new();
+        for (_, batch) in &decoded.batches {
+            let column = batch
+                .column_by_name("metadata_uid")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::StringArray>()
+                .unwrap();
+            uids.extend(column.iter().map(|u| u.unwrap().to_string()));
+        }
+        assert_eq!(uids.len(), 3, "{uids:?}");
+        assert_ne!(uids[0], uids[1], "two operations of one correlation");
+        assert_eq!(uids[1], uids[2], "a redelivered record is the same event");
     }
 
     #[test]
