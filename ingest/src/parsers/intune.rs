@@ -403,16 +403,13 @@ mod tests {
             record("2026-03-02T09:01:00Z", "Compliance"),
         ]
         .join("\n");
-        let (decoded, _) = crate::decode_bytes(
-            FORMAT,
-            std::sync::Arc::new(crate::Site::default()),
-            input.as_bytes(),
-            "test",
-            0,
-            1 << 20,
-        );
+        let mut parser = FORMAT.parser(std::sync::Arc::new(crate::site::Site::default()));
+        let mut out = crate::schema::TableBuilders::new(0);
+        for line in input.lines() {
+            parser.parse(line.as_bytes(), "test", &mut out).unwrap();
+        }
         let mut uids = Vec::new();
-        for (_, batch) in &decoded.batches {
+        for (_, batch) in &out.finish() {
             let column = batch
                 .column_by_name("metadata_uid")
                 .unwrap()
