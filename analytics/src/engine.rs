@@ -627,12 +627,22 @@ impl Engine {
                 .map_err(|e| AnalyticsError::Internal(format!("KPI {}: {e}", def.id)))?;
             schema.get_or_insert_with(|| run_schema.clone());
             rows.extend(out.batches);
-            // Stored only for hours whose files did not change while they were computed.
+            // Stored only for hours whose files did not change while they were computed (and
+            // that a cached bucket listing cannot have shown incompletely): no second listing
+            // when no hour of the run can be stored.
+            let storable: Vec<i64> = by_hour
+                .keys()
+                .copied()
+                .filter(|hour| self.listed_for_sure(&before[hour]))
+                .collect();
+            if storable.is_empty() {
+                continue;
+            }
             let after = self
-                .fingerprints(run.iter().map(|h| date_string(*h)).collect())
+                .fingerprints(storable.iter().map(|h| date_string(*h)).collect())
                 .await?;
             for (hour, batches) in &by_hour {
-                if after.get(hour) == before.get(hour) && self.listed_for_sure(&before[hour]) {
+                if storable.contains(hour) && after.get(hour) == before.get(hour) {
                     let (date, hh) = date_hour(*hour);
                     let key = HourKey {
                         kpi: &def.id,
