@@ -754,17 +754,7 @@ impl Engine {
             reason,
         };
         // Stored, computed hourly and computed live, the rows differ at most in nullability.
-        let schema = Arc::new(Schema::new(
-            schema
-                .fields()
-                .iter()
-                .map(|f| f.as_ref().clone().with_nullable(true))
-                .collect::<Vec<_>>(),
-        ));
-        let rows = rows
-            .into_iter()
-            .map(|b| RecordBatch::try_new(Arc::clone(&schema), b.columns().to_vec()))
-            .collect::<Result<Vec<_>, _>>()
+        let (schema, rows) = all_nullable(&schema, rows)
             .map_err(|e| invalid(format!("partial results do not share one schema: {e}")))?;
         let named = |name: &str| Expr::Column(datafusion::common::Column::from_name(name));
         let mut group = Vec::new();
@@ -1105,17 +1095,7 @@ impl Engine {
             .ok_or_else(|| AnalyticsError::Internal("a chunk's result has no schema".into()))?;
         // A chunk's counts are never null and the merge's sums may be: one schema with every
         // column nullable holds both (the types are the same).
-        let schema = Arc::new(Schema::new(
-            schema
-                .fields()
-                .iter()
-                .map(|f| f.as_ref().clone().with_nullable(true))
-                .collect::<Vec<_>>(),
-        ));
-        let batches = batches
-            .into_iter()
-            .map(|b| RecordBatch::try_new(Arc::clone(&schema), b.columns().to_vec()))
-            .collect::<Result<Vec<_>, _>>()
+        let (schema, batches) = all_nullable(&schema, batches)
             .map_err(|e| AnalyticsError::Internal(format!("merging chunks: {e}")))?;
         self.run(
             move |ctx| async move {
@@ -1584,6 +1564,26 @@ impl EngineInner {
         crate::functions::install(&ctx);
         ctx
     }
+}
+
+/// `batches` under `schema` with every column nullable: results of one query gathered from
+/// several statements (or stored) differ at most in nullability.
+fn all_nullable(
+    schema: &SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<(SchemaRef, Vec<RecordBatch>), datafusion::arrow::error::ArrowError> {
+    let schema = Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<_>>(),
+    ));
+    let batches = batches
+        .into_iter()
+        .map(|b| RecordBatch::try_new(Arc::clone(&schema), b.columns().to_vec()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((schema, batches))
 }
 
 fn columns(table: Table) -> Vec<Expr> {
