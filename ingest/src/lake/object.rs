@@ -215,7 +215,7 @@ impl ObjectLake {
         let mut writer = AsyncArrowWriter::try_new(
             sink,
             schema.clone(),
-            Some(super::writer::parquet_properties()?),
+            Some(super::writer::parquet_properties(schema, batches)?),
         )?;
         let mut rows = 0;
         for batch in batches {

@@ -18,15 +18,16 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::{Array, BooleanArray, TimestampMillisecondArray};
-use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::array::{Array, TimestampMillisecondArray, UInt64Array};
+use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::schema::types::ColumnPath;
 use tokio::sync::{mpsc, oneshot};
 
 use super::dead_letter::{DeadLetterBudget, DeadLetterStore};
@@ -343,7 +344,7 @@ struct WriterState {
     config: LakeConfig,
     writer_id: String,
     wal_dir: PathBuf,
-    buffers: BTreeMap<(Table, i64), Vec<RecordBatch>>,
+    buffers: BTreeMap<(Table, i64), Partition>,
     buffered_rows: usize,
     buffered_bytes: usize,
     oldest: Option<Instant>,
@@ -355,6 +356,36 @@ struct WriterState {
     stats: Arc<WriterStats>,
     /// Held for the writer's lifetime (see `open`).
     _lock: File,
+}
+
+/// The rows buffered for one (table, hour) partition.
+#[derive(Default)]
+struct Partition {
+    batches: Vec<RecordBatch>,
+    /// Memory charged to these rows (see `WriterState::buffer`).
+    bytes: usize,
+}
+
+/// Where a flush writes partitions; shared by the flush threads.
+struct PartitionSink<'a> {
+    object: Option<&'a super::object::ObjectIo>,
+    parquet_dir: &'a Path,
+    writer_id: &'a str,
+}
+
+impl PartitionSink<'_> {
+    fn write(&self, table: Table, hour: i64, batches: &[RecordBatch]) -> Result<usize, LakeError> {
+        let name = layout::data_file_name(self.writer_id, next_seq());
+        if let Some(io) = self.object {
+            let key = io.lake().data_file_key(table, hour, &name);
+            let batches = batches.to_vec();
+            return io.run(move |lake| async move {
+                lake.put_parquet(&key, &table.schema(), &batches).await
+            });
+        }
+        let dir = layout::partition_dir(self.parquet_dir, table, hour);
+        write_parquet_file(&dir, &name, &table.schema(), batches)
+    }
 }
 
 impl WriterState {
@@ -408,12 +439,12 @@ impl WriterState {
             }
             Command::Snapshot { ack } => {
                 let mut snapshot = TailSnapshot::default();
-                for ((table, _), batches) in &self.buffers {
+                for ((table, _), partition) in &self.buffers {
                     snapshot
                         .tables
                         .entry(*table)
                         .or_default()
-                        .extend(batches.iter().cloned());
+                        .extend(partition.batches.iter().cloned());
                 }
                 let _ = ack.send(snapshot);
             }
@@ -493,10 +524,17 @@ impl WriterState {
     }
 
     fn buffer(&mut self, table: Table, batch: RecordBatch) -> Result<(), LakeError> {
+        // The parts may be slices sharing the batch's buffers, so each is charged its share of
+        // the batch's memory rather than the size of the buffers it points into.
+        let rows = batch.num_rows().max(1);
+        let bytes = batch.get_array_memory_size();
         for (hour, part) in split_by_hour(&batch)? {
+            let part_bytes = bytes / rows * part.num_rows();
             self.buffered_rows += part.num_rows();
-            self.buffered_bytes += part.get_array_memory_size();
-            self.buffers.entry((table, hour)).or_default().push(part);
+            self.buffered_bytes += part_bytes;
+            let partition = self.buffers.entry((table, hour)).or_default();
+            partition.bytes += part_bytes;
+            partition.batches.push(part);
         }
         self.oldest.get_or_insert_with(Instant::now);
         self.stats
@@ -549,18 +587,17 @@ impl WriterState {
             return Ok(());
         }
         let started = Instant::now();
-        let keys: Vec<(Table, i64)> = self.buffers.keys().copied().collect();
+        // Largest partitions first, so the parallel encoders finish together.
+        let mut keys: Vec<(Table, i64)> = self.buffers.keys().copied().collect();
+        keys.sort_by_key(|key| std::cmp::Reverse(self.buffers[key].bytes));
+        let results = self.write_partitions(&keys);
         let mut first_error = None;
-        for key in keys {
-            let batches = self.buffers.get(&key).cloned().unwrap_or_default();
-            match self.write_parquet(key.0, key.1, &batches) {
+        for (key, result) in keys.into_iter().zip(results) {
+            match result {
                 Ok(rows) => {
-                    self.buffers.remove(&key);
+                    let partition = self.buffers.remove(&key).expect("key taken from buffers");
                     self.buffered_rows -= rows;
-                    self.buffered_bytes -= batches
-                        .iter()
-                        .map(RecordBatch::get_array_memory_size)
-                        .sum::<usize>();
+                    self.buffered_bytes -= partition.bytes;
                     self.stats
                         .rows_flushed
                         .fetch_add(rows as u64, Ordering::Relaxed);
@@ -637,22 +674,48 @@ impl WriterState {
         }
     }
 
-    fn write_parquet(
-        &mut self,
-        table: Table,
-        hour: i64,
-        batches: &[RecordBatch],
-    ) -> Result<usize, LakeError> {
-        let name = layout::data_file_name(&self.writer_id, next_seq());
-        if let Some(io) = &self.object {
-            let key = io.lake().data_file_key(table, hour, &name);
-            let batches = batches.to_vec();
-            return io.run(move |lake| async move {
-                lake.put_parquet(&key, &table.schema(), &batches).await
-            });
+    /// Write one Parquet file per partition, on up to one thread per core: encoding and
+    /// compressing is the costly part of a flush, and partitions are independent. Results are in
+    /// the order of `keys`.
+    fn write_partitions(&self, keys: &[(Table, i64)]) -> Vec<Result<usize, LakeError>> {
+        let sink = PartitionSink {
+            object: self.object.as_ref(),
+            parquet_dir: &self.parquet_dir,
+            writer_id: &self.writer_id,
+        };
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(keys.len());
+        if threads <= 1 {
+            return keys
+                .iter()
+                .map(|key| sink.write(key.0, key.1, &self.buffers[key].batches))
+                .collect();
         }
-        let dir = layout::partition_dir(&self.parquet_dir, table, hour);
-        write_parquet_file(&dir, &name, &table.schema(), batches)
+        let next = AtomicUsize::new(0);
+        let results: Vec<std::sync::Mutex<Option<Result<usize, LakeError>>>> =
+            keys.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(key) = keys.get(i) else { return };
+                        let result = sink.write(key.0, key.1, &self.buffers[key].batches);
+                        *results[i].lock().expect("not poisoned") = Some(result);
+                    }
+                });
+            }
+        });
+        results
+            .into_iter()
+            .map(|slot| {
+                slot.into_inner()
+                    .expect("not poisoned")
+                    .unwrap_or_else(|| Err(LakeError::Failed("a flush thread stopped".into())))
+            })
+            .collect()
     }
 
     fn replay_wal(&mut self) -> Result<(), LakeError> {
@@ -709,7 +772,8 @@ pub(crate) fn write_parquet_file(
     let tmp = dir.join(layout::temp_file_name(name));
     let path = dir.join(name);
     let file = File::create(&tmp).map_err(LakeError::io(&tmp))?;
-    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(parquet_properties()?))?;
+    let properties = parquet_properties(schema, batches)?;
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))?;
     let mut rows = 0;
     for batch in batches {
         rows += batch.num_rows();
@@ -723,15 +787,44 @@ pub(crate) fn write_parquet_file(
     Ok(rows)
 }
 
-/// How every data file of the lake is encoded, on disk or in a bucket.
-pub(crate) fn parquet_properties() -> Result<WriterProperties, LakeError> {
-    Ok(WriterProperties::builder()
+/// How every data file of the lake is encoded, on disk or in a bucket: zstd, and for the file
+/// at hand two savings that leave the data identical:
+/// - a column with no value in any of `batches` is stored uncompressed (its pages are a few
+///   bytes of levels; creating a compressor for each such column chunk cost more than the rest
+///   of the chunk);
+/// - columns unique per row ([`UNIQUE_PER_ROW`]) are not dictionary-encoded, which would only
+///   intern every value before falling back.
+pub(crate) fn parquet_properties(
+    schema: &datafusion::arrow::datatypes::SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<WriterProperties, LakeError> {
+    let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
-        .set_max_row_group_row_count(Some(256 * 1024))
-        .build())
+        .set_max_row_group_row_count(Some(256 * 1024));
+    for (i, field) in schema.fields().iter().enumerate() {
+        if field.data_type().is_nested() {
+            continue;
+        }
+        let path = ColumnPath::from(field.name().as_str());
+        let empty = batches
+            .iter()
+            .all(|batch| batch.column(i).null_count() == batch.num_rows());
+        if empty {
+            builder = builder.set_column_compression(path.clone(), Compression::UNCOMPRESSED);
+        }
+        if UNIQUE_PER_ROW.contains(&field.name().as_str()) {
+            builder = builder.set_column_dictionary_enabled(path, false);
+        }
+    }
+    Ok(builder.build())
 }
 
-/// Split a batch by the hour of its `time` column (column 0).
+/// Columns whose values differ on every row: the event id and where the raw record came from.
+const UNIQUE_PER_ROW: &[&str] = &["metadata_uid", "raw_ref"];
+
+/// Split a batch by the hour of its `time` column (column 0). Logs arrive mostly in time order,
+/// so a batch is a few runs of one hour each: those become zero-copy slices. Rows whose hours
+/// interleave are gathered per hour instead.
 fn split_by_hour(batch: &RecordBatch) -> Result<Vec<(i64, RecordBatch)>, LakeError> {
     let times = batch
         .column(0)
@@ -745,17 +838,176 @@ fn split_by_hour(batch: &RecordBatch) -> Result<Vec<(i64, RecordBatch)>, LakeErr
             times.value(i).div_euclid(HOUR_MS)
         }
     };
-    let first = hour_of(0);
-    if (0..times.len()).all(|i| hour_of(i) == first) {
-        return Ok(vec![(first, batch.clone())]);
+    let hours: Vec<i64> = (0..times.len()).map(hour_of).collect();
+    // Runs of equal hours: (hour, start, length).
+    let mut runs: Vec<(i64, usize, usize)> = Vec::new();
+    for (i, &hour) in hours.iter().enumerate() {
+        match runs.last_mut() {
+            Some((last, _, len)) if *last == hour => *len += 1,
+            _ => {
+                if runs.len() > MAX_SLICED_RUNS {
+                    return gather_by_hour(batch, &hours);
+                }
+                runs.push((hour, i, 1));
+            }
+        }
     }
-    let mut hours: Vec<i64> = (0..times.len()).map(hour_of).collect();
-    hours.sort_unstable();
-    hours.dedup();
-    let mut out = Vec::with_capacity(hours.len());
-    for hour in hours {
-        let mask: BooleanArray = (0..times.len()).map(|i| Some(hour_of(i) == hour)).collect();
-        out.push((hour, filter_record_batch(batch, &mask)?));
+    Ok(runs
+        .into_iter()
+        .map(|(hour, start, len)| (hour, batch.slice(start, len)))
+        .collect())
+}
+
+/// Above this many runs of one hour in a batch, slicing would leave many tiny batches.
+const MAX_SLICED_RUNS: usize = 64;
+
+/// One batch per distinct hour, rows in their original order.
+fn gather_by_hour(
+    batch: &RecordBatch,
+    hours: &[i64],
+) -> Result<Vec<(i64, RecordBatch)>, LakeError> {
+    let mut rows_by_hour: BTreeMap<i64, Vec<u64>> = BTreeMap::new();
+    for (i, &hour) in hours.iter().enumerate() {
+        rows_by_hour.entry(hour).or_default().push(i as u64);
     }
-    Ok(out)
+    rows_by_hour
+        .into_iter()
+        .map(|(hour, rows)| {
+            let indices = UInt64Array::from(rows);
+            Ok((hour, take_record_batch(batch, &indices)?))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{NetworkActivityBuilder, NetworkActivityRow};
+
+    /// A network batch whose row `i` is at `times[i]` (ms) with uid `id-<i>`.
+    fn batch_at(times: &[Option<i64>]) -> RecordBatch {
+        let mut builder = NetworkActivityBuilder::new(0);
+        for (i, time) in times.iter().enumerate() {
+            let mut row = NetworkActivityRow::default();
+            row.common.time = *time;
+            row.common.metadata_uid = Some(format!("id-{i}").into());
+            builder.append(&mut row);
+        }
+        builder.finish()
+    }
+
+    /// (hour, uids) per part, in the order `split_by_hour` returns them.
+    fn parts(batch: &RecordBatch) -> Vec<(i64, Vec<String>)> {
+        let uid = batch.schema().index_of("metadata_uid").unwrap();
+        split_by_hour(batch)
+            .unwrap()
+            .into_iter()
+            .map(|(hour, part)| {
+                let uids = datafusion::arrow::compute::cast(
+                    part.column(uid),
+                    &datafusion::arrow::datatypes::DataType::Utf8,
+                )
+                .unwrap();
+                let uids = uids
+                    .as_any()
+                    .downcast_ref::<datafusion::arrow::array::StringArray>()
+                    .unwrap();
+                (hour, uids.iter().map(|u| u.unwrap().to_string()).collect())
+            })
+            .collect()
+    }
+
+    fn ids(range: std::ops::Range<usize>) -> Vec<String> {
+        range.map(|i| format!("id-{i}")).collect()
+    }
+
+    #[test]
+    fn rows_in_time_order_become_one_slice_per_run() {
+        let h = HOUR_MS;
+        let batch = batch_at(&[Some(1), Some(2), Some(h), Some(h + 5), Some(1), Some(-1)]);
+        assert_eq!(
+            parts(&batch),
+            vec![
+                (0, ids(0..2)),
+                (1, ids(2..4)),
+                (0, vec!["id-4".into()]),
+                (-1, vec!["id-5".into()]),
+            ]
+        );
+        // One hour: the batch itself.
+        let one = batch_at(&[Some(3 * h), Some(3 * h + 1)]);
+        assert_eq!(parts(&one), vec![(3, ids(0..2))]);
+    }
+
+    #[test]
+    fn interleaved_hours_are_gathered_per_hour_in_row_order() {
+        let times: Vec<Option<i64>> = (0..200).map(|i| Some((i % 3) * HOUR_MS + i)).collect();
+        let batch = batch_at(&times);
+        let got = parts(&batch);
+        let want: Vec<(i64, Vec<String>)> = (0..3)
+            .map(|hour| {
+                let uids = (0..200)
+                    .filter(|i| i % 3 == hour)
+                    .map(|i| format!("id-{i}"))
+                    .collect();
+                (hour as i64, uids)
+            })
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_flush_writes_every_partition_once_and_releases_its_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LakeConfig {
+            data_dir: dir.path().to_path_buf(),
+            ..LakeConfig::default()
+        };
+        let writer = LakeWriter::open(&config, None).unwrap();
+        // 30 hours, rows in order, then a second batch into the same hours.
+        let times: Vec<Option<i64>> = (0..3000).map(|i| Some(i * HOUR_MS / 100)).collect();
+        for _ in 0..2 {
+            writer
+                .append_blocking(
+                    vec![(Table::NetworkActivity, batch_at(&times))],
+                    Vec::new(),
+                    Durability::Buffered,
+                )
+                .unwrap();
+        }
+        writer.flush_blocking().unwrap();
+        assert_eq!(writer.stats().buffered_rows.load(Ordering::Relaxed), 0);
+        assert_eq!(writer.stats().rows_flushed.load(Ordering::Relaxed), 6000);
+        assert_eq!(writer.stats().files_written.load(Ordering::Relaxed), 30);
+        let parquet_dir = config.parquet_dir().unwrap();
+        for hour in 0..30 {
+            let partition = layout::partition_dir(&parquet_dir, Table::NetworkActivity, hour);
+            let files: Vec<_> = std::fs::read_dir(&partition)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            assert_eq!(files.len(), 1, "{}", partition.display());
+            use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+            let reader = SerializedFileReader::new(File::open(&files[0]).unwrap()).unwrap();
+            let metadata = reader.metadata();
+            assert_eq!(metadata.file_metadata().num_rows(), 200);
+            // Per-file encoding: the event id is stored plain, a column without values
+            // uncompressed, the others with zstd.
+            let chunk = |name: &str| {
+                let group = metadata.row_group(0);
+                (0..group.num_columns())
+                    .map(|i| group.column(i))
+                    .find(|c| c.column_path().string() == name)
+                    .unwrap()
+                    .clone()
+            };
+            use datafusion::parquet::basic::{Compression, Encoding};
+            let uid = chunk("metadata_uid");
+            assert!(!uid.encodings().any(|e| e == Encoding::RLE_DICTIONARY));
+            assert!(matches!(uid.compression(), Compression::ZSTD(_)));
+            assert_eq!(chunk("message").compression(), Compression::UNCOMPRESSED);
+            assert!(matches!(chunk("class_uid").compression(), Compression::ZSTD(_)));
+        }
+        writer.shutdown_blocking().unwrap();
+    }
 }
