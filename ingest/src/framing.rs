@@ -360,6 +360,23 @@ impl Framer {
                 && !self.envelope_keys.is_empty()
                 && self.envelope == Envelope::Off
                 && !self.in_array;
+            // Fast path: the bytes up to the next one the state machine acts on are kept in one
+            // copy (a string's text, or the numbers and punctuation between strings).
+            if !self.escape && !self.capturing_key && !watch_keys {
+                let rest = &chunk[i - 1..];
+                let plain = if self.in_string {
+                    memchr::memchr3(b'"', b'\\', b'\n', rest)
+                } else {
+                    rest.iter()
+                        .position(|&c| matches!(c, b'"' | b'{' | b'}' | b'[' | b']' | b'\n'))
+                }
+                .unwrap_or(rest.len());
+                if plain > 0 {
+                    self.keep(&rest[..plain]);
+                    i += plain - 1;
+                    continue;
+                }
+            }
             if self.in_string {
                 if self.escape {
                     self.escape = false;
@@ -688,5 +705,53 @@ mod tests {
         let out = envelope_chunks(Framing::Json, KEYS, 64, &[input.as_bytes()]);
         assert_eq!(out.len(), 10_000);
         assert!(out.iter().all(|o| *o == Out::Rec(item.into(), 1)));
+    }
+
+    /// The fast path copies spans of plain bytes at once: every input must frame the same at
+    /// every chunk size (and with and without envelopes).
+    #[test]
+    fn spans_frame_alike_at_every_chunk_size() {
+        let inputs = [
+            "{\"a\": \"x\\\"}{[\\\\\", \"b\": [1, 2.5e3, {\"c\": null}], \"d\": true}\n{\"e\":\"é ünïcode\"}\n",
+            "[{\"a\":1},\n {\"b\":\"],[\"},\n 7, {\"c\": {\"d\": [\"}\"]}}]",
+            "{\"records\": [{\"a\": \"x\"}, {\"b\": \"\\\\\"}], \"next\": \"}\"}\n{\"value\": 3}",
+            "{\"pad\": \"0123456789012345678901234567890123456789\", \"k\": 1}\n{\"short\": 2}\n",
+            "{\"a\": \"cut\n{\"b\": 1}\n{\"c\": [1, 2\n",
+            "  \u{feff}{\"bom\": 1}  {\"x\": \"y\"}   garbage\n{\"z\": \"last\"}",
+        ];
+        for keys in [&[][..], KEYS] {
+            for input in inputs {
+                for max in [16, 1 << 20] {
+                    let bytes = input.as_bytes();
+                    let single: Vec<&[u8]> = bytes.chunks(1).collect();
+                    let want = envelope_chunks(Framing::Json, keys, max, &single);
+                    for size in [2, 3, 5, 8, 13, bytes.len()] {
+                        let chunks: Vec<&[u8]> = bytes.chunks(size).collect();
+                        let got = envelope_chunks(Framing::Json, keys, max, &chunks);
+                        assert_eq!(got, want, "input {input:?}, chunk size {size}, limit {max}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// What the fast path must not swallow: a raw newline inside a string cuts the record, an
+    /// escaped quote does not end the string, brackets inside strings do not nest.
+    #[test]
+    fn spans_stop_at_newlines_escapes_and_structure() {
+        let input =
+            "{\"a\": \"one \\\" [two}\",\n \"b\": {\"c\": [1]}}\n{\"d\": \"cut\n{\"e\": 2}\n";
+        let out = frame(Framing::Json, input);
+        assert_eq!(
+            out,
+            vec![
+                Out::Rec(
+                    "{\"a\": \"one \\\" [two}\",\n \"b\": {\"c\": [1]}}".into(),
+                    1
+                ),
+                Out::Rej(ErrorKind::Truncated, 10, 3),
+                Out::Rec("{\"e\": 2}".into(), 4),
+            ]
+        );
     }
 }

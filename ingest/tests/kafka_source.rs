@@ -329,6 +329,30 @@ fn every_event_stored_and_offsets_committed(cluster: Cluster) {
     }
 }
 
+/// A budget of a few messages: the consumer holds back again and again (and may pause), and
+/// still stores and commits everything.
+fn tiny_in_flight_budget_holds_back_and_loses_nothing(cluster: Cluster) {
+    let bootstrap = cluster.bootstrap();
+    let topic = cluster.topic("okta-budget", 2);
+    let n = 600;
+    produce(&bootstrap, &topic, &events(2, n, "budget"));
+    let lake = Lake::new();
+    let (pipeline, writer) = lake.pipeline();
+    let group = format!("{topic}-group");
+    let config = KafkaConfig {
+        max_in_flight_bytes: 4096,
+        ..source_config(&bootstrap, &group, &[(&topic, "okta")])
+    };
+    let source = KafkaSource::start(&config, pipeline, None).unwrap();
+    wait_fully_committed(&bootstrap, &group, &topic, 2);
+    source.stop();
+    source.join();
+    writer.shutdown_blocking().unwrap();
+    let uids = lake.uids("authentication");
+    let expected: BTreeSet<String> = (0..n).map(|i| format!("budget-{i}")).collect();
+    assert_eq!(uids.keys().cloned().collect::<BTreeSet<_>>(), expected);
+}
+
 fn restart_mid_stream_loses_nothing(cluster: Cluster) {
     let bootstrap = cluster.bootstrap();
     // The mock cluster keeps at most 5 MB per partition (older messages are truncated, like
@@ -442,6 +466,11 @@ fn mock_every_event_stored_and_offsets_committed() {
 }
 
 #[test]
+fn mock_tiny_in_flight_budget_holds_back_and_loses_nothing() {
+    tiny_in_flight_budget_holds_back_and_loses_nothing(Cluster::mock());
+}
+
+#[test]
 fn mock_restart_mid_stream_loses_nothing() {
     restart_mid_stream_loses_nothing(Cluster::mock());
 }
@@ -463,6 +492,7 @@ fn real_broker_scenarios() {
     };
     every_event_stored_and_offsets_committed(cluster);
     let b = std::env::var("KAFKA_BOOTSTRAP").unwrap();
+    tiny_in_flight_budget_holds_back_and_loses_nothing(Cluster::Real(b.clone()));
     restart_mid_stream_loses_nothing(Cluster::Real(b.clone()));
     poison_message_last_in_partition(Cluster::Real(b.clone()));
     auto_format_topic(Cluster::Real(b));

@@ -205,6 +205,10 @@ fn client_config(config: &KafkaConfig) -> ClientConfig {
                 .clamp(1024, 2_097_151)
                 .to_string(),
         )
+        // When that queue is full, librdkafka waits this long before fetching the partition
+        // again (default 1 s): with parse workers emptying the queue in well under a second the
+        // default left the consumer idle (measured, docs/performance.md).
+        .set("fetch.queue.backoff.ms", "20")
         .set_log_level(RDKafkaLogLevel::Warning);
     for (k, v) in &config.properties {
         c.set(k, v);
@@ -561,7 +565,19 @@ fn consume_loop(
 ) {
     let ctx = consumer.context().clone();
     let mut last_commit = Instant::now();
+    // Since when the undurable bytes are over the budget (see `hold_back`).
+    let mut over_since: Option<Instant> = None;
     while !stop.load(Ordering::SeqCst) {
+        if hold_back(&ctx, settings.max_in_flight_bytes, &mut over_since) {
+            // What was received goes to the workers at once: nothing more arrives meanwhile.
+            dispatch(&ctx, work, settings, true);
+            ctx.drain_completions(Some(Duration::from_millis(10)));
+            if last_commit.elapsed() >= settings.commit_interval {
+                ctx.commit(consumer, None);
+                last_commit = Instant::now();
+            }
+            continue;
+        }
         match consumer.poll(Duration::from_millis(20)) {
             Some(Ok(message)) => {
                 let Some(key) = ctx.key_of(message.topic(), message.partition()) else {
@@ -600,7 +616,8 @@ fn consume_loop(
             ctx.commit(consumer, None);
             last_commit = Instant::now();
         }
-        apply_backpressure(&ctx, consumer, settings.max_in_flight_bytes);
+        let held_too_long = over_since.is_some_and(|t| t.elapsed() >= SOFT_HOLD);
+        apply_backpressure(&ctx, consumer, settings.max_in_flight_bytes, held_too_long);
     }
 
     // Stop: hand over what was received, let it become durable, commit synchronously.
@@ -690,12 +707,42 @@ fn runs_of(messages: &[Message]) -> Vec<Run<Key>> {
     runs
 }
 
-fn apply_backpressure(ctx: &Context, consumer: &BaseConsumer<Context>, budget: usize) {
+/// How long the consumer stops polling while over the budget before it pauses the partitions.
+const SOFT_HOLD: Duration = Duration::from_secs(2);
+
+/// Backpressure, first step: while the bytes received but not durable are over the budget, the
+/// consumer stops polling for up to [`SOFT_HOLD`] and waits for the workers. librdkafka's
+/// prefetch queue is bounded on its own (`queued.max.messages.kbytes`), so nothing grows, and
+/// the prefetched messages stay queued. Pausing instead makes librdkafka discard them and fetch
+/// them again on resume, which left the consumer idle for a third of a second each time
+/// (docs/performance.md). A longer stall (a lake that cannot write) pauses the partitions
+/// ([`apply_backpressure`]), so the consumer can keep polling — rebalances, the poll interval —
+/// without taking messages. Returns true while the consumer should hold back.
+fn hold_back(ctx: &Context, budget: usize, over_since: &mut Option<Instant>) -> bool {
     let (bytes, paused) = {
         let inner = ctx.inner.lock().expect("not poisoned");
         (inner.total_bytes(), inner.paused)
     };
-    let change = if !paused && bytes > budget {
+    if paused || bytes <= budget {
+        *over_since = None;
+        return false;
+    }
+    over_since.get_or_insert_with(Instant::now).elapsed() < SOFT_HOLD
+}
+
+/// Backpressure, second step: pause every assigned partition once the consumer has held back
+/// for [`SOFT_HOLD`] (`held_too_long`), resume when the undurable bytes fall below half the budget.
+fn apply_backpressure(
+    ctx: &Context,
+    consumer: &BaseConsumer<Context>,
+    budget: usize,
+    held_too_long: bool,
+) {
+    let (bytes, paused) = {
+        let inner = ctx.inner.lock().expect("not poisoned");
+        (inner.total_bytes(), inner.paused)
+    };
+    let change = if !paused && held_too_long && bytes > budget {
         Some(true)
     } else if paused && bytes <= budget / 2 {
         Some(false)

@@ -1006,7 +1006,10 @@ mod tests {
             assert!(!uid.encodings().any(|e| e == Encoding::RLE_DICTIONARY));
             assert!(matches!(uid.compression(), Compression::ZSTD(_)));
             assert_eq!(chunk("message").compression(), Compression::UNCOMPRESSED);
-            assert!(matches!(chunk("class_uid").compression(), Compression::ZSTD(_)));
+            assert!(matches!(
+                chunk("class_uid").compression(),
+                Compression::ZSTD(_)
+            ));
         }
         writer.shutdown_blocking().unwrap();
     }
