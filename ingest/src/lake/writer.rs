@@ -362,7 +362,7 @@ struct WriterState {
 #[derive(Default)]
 struct Partition {
     batches: Vec<RecordBatch>,
-    /// Memory charged to these rows (see `WriterState::buffer`).
+    /// Arrow memory of these rows.
     bytes: usize,
 }
 
@@ -373,8 +373,34 @@ struct PartitionSink<'a> {
     writer_id: &'a str,
 }
 
+/// What became of one partition in a flush.
+enum Written {
+    /// In its file; its rows are freed.
+    Done { rows: usize, bytes: usize },
+    /// Not written: the rows go back to the buffers.
+    Failed {
+        error: LakeError,
+        partition: Partition,
+    },
+}
+
 impl PartitionSink<'_> {
-    fn write(&self, table: Table, hour: i64, batches: &[RecordBatch]) -> Result<usize, LakeError> {
+    fn write(&self, (table, hour): (Table, i64), partition: Partition) -> Written {
+        match self.write_file(table, hour, &partition.batches) {
+            Ok(rows) => Written::Done {
+                rows,
+                bytes: partition.bytes,
+            },
+            Err(error) => Written::Failed { error, partition },
+        }
+    }
+
+    fn write_file(
+        &self,
+        table: Table,
+        hour: i64,
+        batches: &[RecordBatch],
+    ) -> Result<usize, LakeError> {
         let name = layout::data_file_name(self.writer_id, next_seq());
         if let Some(io) = self.object {
             let key = io.lake().data_file_key(table, hour, &name);
@@ -524,12 +550,8 @@ impl WriterState {
     }
 
     fn buffer(&mut self, table: Table, batch: RecordBatch) -> Result<(), LakeError> {
-        // The parts may be slices sharing the batch's buffers, so each is charged its share of
-        // the batch's memory rather than the size of the buffers it points into.
-        let rows = batch.num_rows().max(1);
-        let bytes = batch.get_array_memory_size();
         for (hour, part) in split_by_hour(&batch)? {
-            let part_bytes = bytes / rows * part.num_rows();
+            let part_bytes = part.get_array_memory_size();
             self.buffered_rows += part.num_rows();
             self.buffered_bytes += part_bytes;
             let partition = self.buffers.entry((table, hour)).or_default();
@@ -587,17 +609,18 @@ impl WriterState {
             return Ok(());
         }
         let started = Instant::now();
-        // Largest partitions first, so the parallel encoders finish together.
-        let mut keys: Vec<(Table, i64)> = self.buffers.keys().copied().collect();
-        keys.sort_by_key(|key| std::cmp::Reverse(self.buffers[key].bytes));
-        let results = self.write_partitions(&keys);
+        // Largest partitions first, so the parallel encoders finish together. The partitions
+        // leave the buffers now and each one's rows are freed as soon as its file is written; a
+        // partition that fails goes back.
+        let mut work: Vec<((Table, i64), Partition)> =
+            std::mem::take(&mut self.buffers).into_iter().collect();
+        work.sort_by_key(|(_, partition)| std::cmp::Reverse(partition.bytes));
         let mut first_error = None;
-        for (key, result) in keys.into_iter().zip(results) {
-            match result {
-                Ok(rows) => {
-                    let partition = self.buffers.remove(&key).expect("key taken from buffers");
+        for (key, outcome) in self.write_partitions(work) {
+            match outcome {
+                Written::Done { rows, bytes } => {
                     self.buffered_rows -= rows;
-                    self.buffered_bytes -= partition.bytes;
+                    self.buffered_bytes -= bytes;
                     self.stats
                         .rows_flushed
                         .fetch_add(rows as u64, Ordering::Relaxed);
@@ -611,8 +634,9 @@ impl WriterState {
                             .inc();
                     }
                 }
-                Err(e) => {
-                    first_error.get_or_insert(e);
+                Written::Failed { error, partition } => {
+                    self.buffers.insert(key, partition);
+                    first_error.get_or_insert(error);
                 }
             }
         }
@@ -675,9 +699,12 @@ impl WriterState {
     }
 
     /// Write one Parquet file per partition, on up to one thread per core: encoding and
-    /// compressing is the costly part of a flush, and partitions are independent. Results are in
-    /// the order of `keys`.
-    fn write_partitions(&self, keys: &[(Table, i64)]) -> Vec<Result<usize, LakeError>> {
+    /// compressing is the costly part of a flush, and partitions are independent. A written
+    /// partition's rows are dropped at once, so memory falls as the flush goes.
+    fn write_partitions(
+        &self,
+        work: Vec<((Table, i64), Partition)>,
+    ) -> Vec<((Table, i64), Written)> {
         let sink = PartitionSink {
             object: self.object.as_ref(),
             parquet_dir: &self.parquet_dir,
@@ -686,15 +713,20 @@ impl WriterState {
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
-            .min(keys.len());
+            .min(work.len());
         if threads <= 1 {
-            return keys
-                .iter()
-                .map(|key| sink.write(key.0, key.1, &self.buffers[key].batches))
+            return work
+                .into_iter()
+                .map(|(key, partition)| (key, sink.write(key, partition)))
                 .collect();
         }
+        let keys: Vec<(Table, i64)> = work.iter().map(|(key, _)| *key).collect();
+        let slots: Vec<std::sync::Mutex<Option<Partition>>> = work
+            .into_iter()
+            .map(|(_, partition)| std::sync::Mutex::new(Some(partition)))
+            .collect();
         let next = AtomicUsize::new(0);
-        let results: Vec<std::sync::Mutex<Option<Result<usize, LakeError>>>> =
+        let outcomes: Vec<std::sync::Mutex<Option<Written>>> =
             keys.iter().map(|_| std::sync::Mutex::new(None)).collect();
         std::thread::scope(|scope| {
             for _ in 0..threads {
@@ -702,18 +734,24 @@ impl WriterState {
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(key) = keys.get(i) else { return };
-                        let result = sink.write(key.0, key.1, &self.buffers[key].batches);
-                        *results[i].lock().expect("not poisoned") = Some(result);
+                        let partition = slots[i].lock().expect("not poisoned").take();
+                        let Some(partition) = partition else { continue };
+                        let outcome = sink.write(*key, partition);
+                        *outcomes[i].lock().expect("not poisoned") = Some(outcome);
                     }
                 });
             }
         });
-        results
-            .into_iter()
-            .map(|slot| {
-                slot.into_inner()
-                    .expect("not poisoned")
-                    .unwrap_or_else(|| Err(LakeError::Failed("a flush thread stopped".into())))
+        keys.into_iter()
+            .zip(outcomes)
+            .zip(slots)
+            .map(|((key, outcome), slot)| {
+                let outcome = outcome.into_inner().expect("not poisoned");
+                let outcome = outcome.unwrap_or_else(|| Written::Failed {
+                    error: LakeError::Failed("a flush thread stopped".into()),
+                    partition: slot.into_inner().expect("not poisoned").unwrap_or_default(),
+                });
+                (key, outcome)
             })
             .collect()
     }
@@ -822,9 +860,10 @@ pub(crate) fn parquet_properties(
 /// Columns whose values differ on every row: the event id and where the raw record came from.
 const UNIQUE_PER_ROW: &[&str] = &["metadata_uid", "raw_ref"];
 
-/// Split a batch by the hour of its `time` column (column 0). Logs arrive mostly in time order,
-/// so a batch is a few runs of one hour each: those become zero-copy slices. Rows whose hours
-/// interleave are gathered per hour instead.
+/// Split a batch by the hour of its `time` column (column 0): the batch itself when it lies in
+/// one hour, else one compact copy per hour, rows in their original order. (Zero-copy slices
+/// per run of one hour were 5 % faster on a 10 M-event day but kept each batch's builder slack
+/// alive: 160 MiB more peak RSS.)
 fn split_by_hour(batch: &RecordBatch) -> Result<Vec<(i64, RecordBatch)>, LakeError> {
     let times = batch
         .column(0)
@@ -838,37 +877,13 @@ fn split_by_hour(batch: &RecordBatch) -> Result<Vec<(i64, RecordBatch)>, LakeErr
             times.value(i).div_euclid(HOUR_MS)
         }
     };
-    let hours: Vec<i64> = (0..times.len()).map(hour_of).collect();
-    // Runs of equal hours: (hour, start, length).
-    let mut runs: Vec<(i64, usize, usize)> = Vec::new();
-    for (i, &hour) in hours.iter().enumerate() {
-        match runs.last_mut() {
-            Some((last, _, len)) if *last == hour => *len += 1,
-            _ => {
-                if runs.len() > MAX_SLICED_RUNS {
-                    return gather_by_hour(batch, &hours);
-                }
-                runs.push((hour, i, 1));
-            }
-        }
+    let first = hour_of(0);
+    if (0..times.len()).all(|i| hour_of(i) == first) {
+        return Ok(vec![(first, batch.clone())]);
     }
-    Ok(runs
-        .into_iter()
-        .map(|(hour, start, len)| (hour, batch.slice(start, len)))
-        .collect())
-}
-
-/// Above this many runs of one hour in a batch, slicing would leave many tiny batches.
-const MAX_SLICED_RUNS: usize = 64;
-
-/// One batch per distinct hour, rows in their original order.
-fn gather_by_hour(
-    batch: &RecordBatch,
-    hours: &[i64],
-) -> Result<Vec<(i64, RecordBatch)>, LakeError> {
     let mut rows_by_hour: BTreeMap<i64, Vec<u64>> = BTreeMap::new();
-    for (i, &hour) in hours.iter().enumerate() {
-        rows_by_hour.entry(hour).or_default().push(i as u64);
+    for i in 0..times.len() {
+        rows_by_hour.entry(hour_of(i)).or_default().push(i as u64);
     }
     rows_by_hour
         .into_iter()
@@ -922,16 +937,15 @@ mod tests {
     }
 
     #[test]
-    fn rows_in_time_order_become_one_slice_per_run() {
+    fn a_batch_is_split_per_hour_keeping_row_order() {
         let h = HOUR_MS;
         let batch = batch_at(&[Some(1), Some(2), Some(h), Some(h + 5), Some(1), Some(-1)]);
         assert_eq!(
             parts(&batch),
             vec![
-                (0, ids(0..2)),
-                (1, ids(2..4)),
-                (0, vec!["id-4".into()]),
                 (-1, vec!["id-5".into()]),
+                (0, vec!["id-0".into(), "id-1".into(), "id-4".into()]),
+                (1, ids(2..4)),
             ]
         );
         // One hour: the batch itself.
@@ -1011,6 +1025,42 @@ mod tests {
                 Compression::ZSTD(_)
             ));
         }
+        writer.shutdown_blocking().unwrap();
+    }
+
+    /// A flush that cannot write keeps every row buffered (none lost, none written twice) and
+    /// the next flush writes them.
+    #[test]
+    fn a_failed_flush_keeps_the_rows_for_the_next_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LakeConfig {
+            data_dir: dir.path().to_path_buf(),
+            ..LakeConfig::default()
+        };
+        let parquet_dir = config.parquet_dir().unwrap();
+        std::fs::create_dir_all(&parquet_dir).unwrap();
+        // A file where the table's directory should be: every partition fails.
+        let blocker = parquet_dir.join(Table::NetworkActivity.name());
+        std::fs::write(&blocker, b"in the way").unwrap();
+        let writer = LakeWriter::open(&config, None).unwrap();
+        let times: Vec<Option<i64>> = (0..300).map(|i| Some(i * HOUR_MS / 100)).collect();
+        writer
+            .append_blocking(
+                vec![(Table::NetworkActivity, batch_at(&times))],
+                Vec::new(),
+                Durability::Buffered,
+            )
+            .unwrap();
+        assert!(writer.flush_blocking().is_err());
+        let stats = writer.stats();
+        assert_eq!(stats.buffered_rows.load(Ordering::Relaxed), 300);
+        assert_eq!(stats.rows_flushed.load(Ordering::Relaxed), 0);
+        assert_eq!(stats.flush_errors.load(Ordering::Relaxed), 1);
+        std::fs::remove_file(&blocker).unwrap();
+        writer.flush_blocking().unwrap();
+        assert_eq!(stats.buffered_rows.load(Ordering::Relaxed), 0);
+        assert_eq!(stats.rows_flushed.load(Ordering::Relaxed), 300);
+        assert_eq!(stats.files_written.load(Ordering::Relaxed), 3);
         writer.shutdown_blocking().unwrap();
     }
 }
