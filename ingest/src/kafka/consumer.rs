@@ -571,7 +571,10 @@ fn consume_loop(
         if hold_back(&ctx, settings.max_in_flight_bytes, &mut over_since) {
             // What was received goes to the workers at once: nothing more arrives meanwhile.
             dispatch(&ctx, work, settings, true);
-            ctx.drain_completions(Some(Duration::from_millis(10)));
+            if !ctx.drain_completions(Some(Duration::from_millis(10))) {
+                // Every worker is gone: nothing will complete; do not spin.
+                std::thread::sleep(Duration::from_millis(10));
+            }
             if last_commit.elapsed() >= settings.commit_interval {
                 ctx.commit(consumer, None);
                 last_commit = Instant::now();

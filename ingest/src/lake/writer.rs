@@ -710,10 +710,16 @@ impl WriterState {
             parquet_dir: &self.parquet_dir,
             writer_id: &self.writer_id,
         };
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .min(work.len());
+        // A bucket's uploads encode inside the object store's one-thread runtime, so more
+        // threads would only hold more uploads open at once; they stay one after another.
+        let threads = if self.object.is_some() {
+            1
+        } else {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(work.len())
+        };
         if threads <= 1 {
             return work
                 .into_iter()
@@ -744,13 +750,10 @@ impl WriterState {
         });
         keys.into_iter()
             .zip(outcomes)
-            .zip(slots)
-            .map(|((key, outcome), slot)| {
-                let outcome = outcome.into_inner().expect("not poisoned");
-                let outcome = outcome.unwrap_or_else(|| Written::Failed {
-                    error: LakeError::Failed("a flush thread stopped".into()),
-                    partition: slot.into_inner().expect("not poisoned").unwrap_or_default(),
-                });
+            .map(|(key, outcome)| {
+                let outcome = outcome.into_inner().expect("not poisoned").expect(
+                    "every partition has an outcome: a flush thread that panicked re-raises at the end of the scope",
+                );
                 (key, outcome)
             })
             .collect()
@@ -844,9 +847,12 @@ pub(crate) fn parquet_properties(
             continue;
         }
         let path = ColumnPath::from(field.name().as_str());
-        let empty = batches
-            .iter()
-            .all(|batch| batch.column(i).null_count() == batch.num_rows());
+        let empty = batches.iter().all(|batch| {
+            batch
+                .columns()
+                .get(i)
+                .is_some_and(|column| column.null_count() == batch.num_rows())
+        });
         if empty {
             builder = builder.set_column_compression(path.clone(), Compression::UNCOMPRESSED);
         }
