@@ -575,10 +575,7 @@ fn consume_loop(
                 // Every worker is gone: nothing will complete; do not spin.
                 std::thread::sleep(Duration::from_millis(10));
             }
-            if last_commit.elapsed() >= settings.commit_interval {
-                ctx.commit(consumer, None);
-                last_commit = Instant::now();
-            }
+            commit_if_due(consumer, settings, &mut last_commit);
             continue;
         }
         match consumer.poll(Duration::from_millis(20)) {
@@ -613,12 +610,7 @@ fn consume_loop(
         }
         dispatch(&ctx, work, settings, false);
         ctx.drain_completions(None);
-        if last_commit.elapsed() >= settings.commit_interval {
-            // Synchronous: one round trip per interval buys an exact acknowledgement (librdkafka
-            // emits no commit-result event for async commits through this client's event queue).
-            ctx.commit(consumer, None);
-            last_commit = Instant::now();
-        }
+        commit_if_due(consumer, settings, &mut last_commit);
         let held_too_long = over_since.is_some_and(|t| t.elapsed() >= SOFT_HOLD);
         apply_backpressure(&ctx, consumer, settings.max_in_flight_bytes, held_too_long);
     }
@@ -640,6 +632,20 @@ fn consume_loop(
     }
     ctx.drain_completions(None);
     ctx.commit(consumer, None);
+}
+
+/// Commit what is durable once `commit_interval` has passed since the last commit.
+fn commit_if_due(
+    consumer: &BaseConsumer<Context>,
+    settings: LoopSettings,
+    last_commit: &mut Instant,
+) {
+    if last_commit.elapsed() >= settings.commit_interval {
+        // Synchronous: one round trip per interval buys an exact acknowledgement (librdkafka
+        // emits no commit-result event for async commits through this client's event queue).
+        consumer.context().commit(consumer, None);
+        *last_commit = Instant::now();
+    }
 }
 
 /// Hand the pending messages to the workers when the batch is full or old enough (or `force`).
