@@ -67,38 +67,63 @@ containments AS (
     WHERE zt_change_type IN ('host_contain', 'session_revoke', 'suspend', 'deactivate')
       AND status_id IS DISTINCT FROM 2
 ),
--- What each side can be matched on, as `kind:value` keys, so one equi-join (a hash join, not
--- a cross product) finds every answer.
+-- What each side can be matched on, as `kind:value` keys, one row per key (a detection or
+-- containment is read once here: DataFusion computes a CTE again at every reference).
 detection_keys AS (
-    SELECT metadata_uid, detected_time, 'finding:' || finding_info_uid AS match_key FROM detections
-    UNION ALL
-    SELECT metadata_uid, detected_time, 'device:' || device_uid FROM detections
-    UNION ALL
-    SELECT metadata_uid, detected_time, 'account:' || lower(user_name) FROM detections
+    SELECT
+        d.metadata_uid,
+        d.detected_time,
+        CASE k.kind
+            WHEN 'finding' THEN 'finding:' || d.finding_info_uid
+            WHEN 'device' THEN 'device:' || d.device_uid
+            ELSE 'account:' || lower(d.user_name)
+        END AS match_key
+    FROM detections d
+    CROSS JOIN (VALUES ('finding'), ('device'), ('account')) AS k(kind)
 ),
 containment_keys AS (
-    SELECT metadata_uid, 'finding:' || zt_related_finding_uid AS match_key FROM containments
-    UNION ALL
-    SELECT metadata_uid, 'device:' || device_uid FROM containments
-    UNION ALL
-    SELECT metadata_uid, 'account:' || lower(user_name) FROM containments
-    UNION ALL
-    SELECT metadata_uid, 'account:' || lower(user_email_addr) FROM containments
-    UNION ALL
-    SELECT metadata_uid, 'account:' || lower(split_part(user_email_addr, '@', 1)) FROM containments
-),
--- The pairs stream into a per-detection aggregate (first containment by time, then id), so
--- memory grows with detections, not with pairs: a host contained many times over a day pairs
--- with each of its detections.
-first_answer AS (
     SELECT
-        d.metadata_uid AS detection_uid,
-        first_value(c.metadata_uid ORDER BY c.time, c.metadata_uid) AS containment_uid
-    FROM detection_keys d
-    JOIN containment_keys k ON k.match_key = d.match_key
-    JOIN containments c ON c.metadata_uid = k.metadata_uid
-    WHERE c.time >= d.detected_time
-    GROUP BY d.metadata_uid
+        c.metadata_uid,
+        c.time,
+        CASE k.kind
+            WHEN 'finding' THEN 'finding:' || c.zt_related_finding_uid
+            WHEN 'device' THEN 'device:' || c.device_uid
+            WHEN 'name' THEN 'account:' || lower(c.user_name)
+            WHEN 'email' THEN 'account:' || lower(c.user_email_addr)
+            ELSE 'account:' || lower(split_part(c.user_email_addr, '@', 1))
+        END AS match_key
+    FROM containments c
+    CROSS JOIN (VALUES ('finding'), ('device'), ('name'), ('email'), ('login')) AS k(kind)
+),
+-- The first containment of each detection, by time then id, without forming every
+-- (detection, containment) pair (a host contained hundreds of times a day pairs with each of its
+-- detections): detections and containments share one timeline per match key, read newest
+-- first; at a detection, the running minimum of the containments read so far (time and id
+-- packed into one sortable string) is the first containment of that key at or after it.
+timeline AS (
+    SELECT match_key, detected_time AS at, metadata_uid AS detection_uid,
+        CAST(NULL AS VARCHAR) AS containment
+    FROM detection_keys
+    WHERE match_key IS NOT NULL
+    UNION ALL
+    SELECT match_key, time AS at, NULL AS detection_uid,
+        -- 1e14 + epoch ms has 15 digits for any time from year -1200 to 30000, so the
+        -- string order is the time order.
+        CAST(CAST(time AS BIGINT) + 100000000000000 AS VARCHAR) || metadata_uid AS containment
+    FROM containment_keys
+    WHERE match_key IS NOT NULL
+),
+next_containment AS (
+    SELECT
+        detection_uid,
+        MIN(containment) OVER (PARTITION BY match_key ORDER BY at DESC) AS containment
+    FROM timeline
+),
+first_answer AS (
+    SELECT detection_uid, substr(MIN(containment), 16) AS containment_uid
+    FROM next_containment
+    WHERE detection_uid IS NOT NULL AND containment IS NOT NULL
+    GROUP BY detection_uid
 ),
 answered AS (
     SELECT
