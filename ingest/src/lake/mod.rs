@@ -94,7 +94,7 @@ impl Default for LakeConfig {
             compaction_grace_secs: 60,
             writer_id: None,
             flush_rows: 500_000,
-            flush_bytes: 256 * 1024 * 1024,
+            flush_bytes: 128 * 1024 * 1024,
             flush_interval_secs: 30,
             compact_min_files: 4,
             compact_max_bytes: 512 * 1024 * 1024,

@@ -6,8 +6,9 @@
 //! to the store, fsyncs once, and only then acknowledges each append (group commit).
 //!
 //! Rows stay in memory, partitioned by (table, hour), until a flush writes one Parquet file per
-//! partition — when the buffered rows, bytes or age pass their limits, on request, or at
-//! shutdown. A snapshot of the buffers (the hot tail) lets queries see rows before they are
+//! partition — when the buffered rows, bytes or age pass their limits (checked after every
+//! append, also inside a group, so the buffers stay within one append of `flush_bytes`), on
+//! request, or at shutdown. A snapshot of the buffers (the hot tail) lets queries see rows before they are
 //! flushed. After a successful flush the buffers are empty and the WAL segments are deleted.
 //!
 //! Failure story: a flush that fails keeps the rows buffered and the WAL intact and is retried on
@@ -437,6 +438,14 @@ impl WriterState {
                         if pending.len() >= 1024 {
                             self.commit_group(&mut pending);
                         }
+                        // The buffers are the writer's memory budget: once spent, flush before
+                        // taking the next append of the group, so buffered rows stay within one
+                        // append of `flush_bytes` however many appends wait in the queue (and the
+                        // refusal at twice the budget is left to failing flushes).
+                        if self.buffers_full() {
+                            self.commit_group(&mut pending);
+                            self.maybe_flush();
+                        }
                     }
                     other => {
                         self.commit_group(&mut pending);
@@ -500,9 +509,12 @@ impl WriterState {
             if let Some(m) = &self.metrics {
                 m.lake_appends_rejected.inc();
             }
-            return Err(LakeError::Failed(
-                "the lake writer is behind: its buffer budget is exhausted; retry later".into(),
-            ));
+            return Err(LakeError::Failed(format!(
+                "the lake writer is behind: its buffer budget is exhausted ({} MiB buffered \
+                 and {} MiB in this append, past twice lake.flush_bytes); retry later",
+                self.buffered_bytes >> 20,
+                incoming >> 20
+            )));
         }
         let mut receipt = AppendReceipt {
             rows: 0,
@@ -589,14 +601,19 @@ impl WriterState {
         }
     }
 
+    /// Buffered rows or bytes have reached `flush_rows` or `flush_bytes`.
+    fn buffers_full(&self) -> bool {
+        self.buffered_rows >= self.config.flush_rows
+            || self.buffered_bytes >= self.config.flush_bytes
+    }
+
     fn maybe_flush(&mut self) {
         if self.buffered_rows == 0 {
             return;
         }
         let age = self.oldest.map(|t| t.elapsed()).unwrap_or_default();
-        let due = self.buffered_rows >= self.config.flush_rows
-            || self.buffered_bytes >= self.config.flush_bytes
-            || age >= Duration::from_secs(self.config.flush_interval_secs);
+        let due =
+            self.buffers_full() || age >= Duration::from_secs(self.config.flush_interval_secs);
         if due && let Err(e) = self.flush() {
             tracing::warn!(error = %e, "flush failed; rows stay buffered and in the WAL, retrying on the next tick");
         }
@@ -1019,6 +1036,39 @@ mod tests {
                 Compression::ZSTD(_)
             ));
         }
+        writer.shutdown_blocking().unwrap();
+    }
+
+    /// Appends that pile up in the queue while the writer is busy arrive as one group; the
+    /// writer flushes inside the group whenever the buffers reach `flush_bytes`, so none is
+    /// refused for an exhausted buffer budget (they were, past twice `flush_bytes`, which ended
+    /// a file ingest).
+    #[test]
+    fn a_group_of_queued_appends_flushes_as_it_goes_instead_of_refusing() {
+        let dir = tempfile::tempdir().unwrap();
+        let times: Vec<Option<i64>> = (0..500).map(|i| Some(i * 1000)).collect();
+        let batch_bytes = batch_at(&times).get_array_memory_size();
+        let config = LakeConfig {
+            data_dir: dir.path().to_path_buf(),
+            // Two appends spend the budget: a group of three or more went past twice of it.
+            flush_bytes: batch_bytes * 2,
+            sync: false,
+            ..LakeConfig::default()
+        };
+        let writer = LakeWriter::open(&config, None).unwrap();
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    for _ in 0..25 {
+                        append_at(&writer, &times);
+                    }
+                });
+            }
+        });
+        writer.flush_blocking().unwrap();
+        let stats = writer.stats();
+        assert_eq!(stats.rows_flushed.load(Ordering::Relaxed), 8 * 25 * 500);
+        assert_eq!(stats.buffered_rows.load(Ordering::Relaxed), 0);
         writer.shutdown_blocking().unwrap();
     }
 

@@ -1,7 +1,7 @@
 //! The file source: [`Pipeline::ingest_files`] reads files (plain or gzip, detected by content),
 //! frames each on a reader thread and parses it on `parse_threads` workers, appends to the lake,
-//! and flushes at the end. Memory is bounded by `chunk size + batch_rows rows` per worker,
-//! whatever the file size.
+//! and flushes at the end. Memory is bounded by `chunk size + batch_rows rows` (at most
+//! `HAND_OVER_BYTES` of records) per worker, whatever the file size.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -21,6 +21,11 @@ use crate::record::DecodeStats;
 
 /// Bytes of framed records a reader hands to a parse worker at a time.
 const BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// Bytes of records a parse worker decodes before it hands its rows to the lake writer, even
+/// short of `batch_rows`: wide records (an Okta event is ~2.6 KB) made 64 Ki rows ~70 MiB of
+/// Arrow data per worker, held beside the writer's buffers.
+const HAND_OVER_BYTES: usize = 16 * 1024 * 1024;
 
 /// Progress of a file ingest, reported after every chunk read and once at the end.
 #[derive(Debug, Clone, Serialize)]
@@ -171,6 +176,7 @@ impl Pipeline {
                     let mut processor =
                         RecordProcessor::new(format, self.site.clone(), origin.clone(), processed);
                     let mut reported = DecodeStats::default();
+                    let mut pending_bytes = 0usize;
                     loop {
                         let next = rx.lock().expect("not poisoned").recv();
                         let Ok(batch) = next else { break };
@@ -179,9 +185,13 @@ impl Pipeline {
                             continue;
                         }
                         processor.process_batch(&batch);
-                        if processor.pending_rows() < self.config.batch_rows() {
+                        pending_bytes += batch.bytes();
+                        if processor.pending_rows() < self.config.batch_rows()
+                            && pending_bytes < HAND_OVER_BYTES
+                        {
                             continue;
                         }
+                        pending_bytes = 0;
                         if let Err(e) =
                             self.hand_over(&mut processor, format, &mut reported, samples)
                         {
