@@ -107,7 +107,7 @@ timeline AS (
     WHERE match_key IS NOT NULL
     UNION ALL
     SELECT match_key, time AS at, NULL AS detection_uid,
-        -- 1e14 + epoch ms has 15 digits for any time from year -1200 to 30000, so the
+        -- 1e14 + epoch ms has 15 digits for any time from year -1100 to 30000, so the
         -- string order is the time order.
         CAST(CAST(time AS BIGINT) + 100000000000000 AS VARCHAR) || metadata_uid AS containment
     FROM containment_keys
@@ -116,7 +116,11 @@ timeline AS (
 next_containment AS (
     SELECT
         detection_uid,
-        MIN(containment) OVER (PARTITION BY match_key ORDER BY at DESC) AS containment
+        MIN(containment) OVER (
+            PARTITION BY match_key ORDER BY at DESC
+            -- Peers included: a containment at the detection's instant answers it.
+            RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS containment
     FROM timeline
 ),
 first_answer AS (

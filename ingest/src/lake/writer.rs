@@ -6,8 +6,9 @@
 //! to the store, fsyncs once, and only then acknowledges each append (group commit).
 //!
 //! Rows stay in memory, partitioned by (table, hour), until a flush writes one Parquet file per
-//! partition — when the buffered rows, bytes or age pass their limits (checked after every
-//! append, also inside a group, so the buffers stay within one append of `flush_bytes`), on
+//! partition — when the buffered rows or bytes pass their limits (checked after every append,
+//! also inside a group, so while flushes succeed the buffers stay within one append of
+//! `flush_bytes`), when the oldest row's age does (after each group and on every tick), on
 //! request, or at shutdown. A snapshot of the buffers (the hot tail) lets queries see rows before they are
 //! flushed. After a successful flush the buffers are empty and the WAL segments are deleted.
 //!
@@ -164,6 +165,7 @@ impl LakeWriter {
             buffered_rows: 0,
             buffered_bytes: 0,
             oldest: None,
+            flush_failed: false,
             wal: None,
             old_segments: Vec::new(),
             dead_letters: DeadLetterStore::new(&data_dir, &writer_id, dead_letter_budget.clone()),
@@ -349,6 +351,9 @@ struct WriterState {
     buffered_rows: usize,
     buffered_bytes: usize,
     oldest: Option<Instant>,
+    /// The last flush failed: flushes inside a group of appends wait for the next tick or group
+    /// (a lake that cannot write would otherwise be retried after every append).
+    flush_failed: bool,
     wal: Option<WalSegment>,
     /// Closed segments whose rows are still (partly) in the buffers.
     old_segments: Vec<PathBuf>,
@@ -429,6 +434,18 @@ impl WriterState {
                         durability,
                         ack,
                     } => {
+                        // An append that would pass twice the budget (one larger than
+                        // `flush_bytes`): flush what is buffered first rather than refuse it.
+                        if self.buffered_bytes > 0
+                            && self.buffered_bytes + appended_bytes(&batches)
+                                > self.config.flush_bytes.saturating_mul(2)
+                            && !self.flush_failed
+                        {
+                            self.commit_group(&mut pending);
+                            if let Err(e) = self.flush() {
+                                tracing::warn!(error = %e, "flush failed; rows stay buffered and in the WAL, retrying on the next tick");
+                            }
+                        }
                         match self.append(batches, dead_letters, durability) {
                             Ok(receipt) => pending.push((ack, receipt)),
                             Err(e) => {
@@ -439,10 +456,11 @@ impl WriterState {
                             self.commit_group(&mut pending);
                         }
                         // The buffers are the writer's memory budget: once spent, flush before
-                        // taking the next append of the group, so buffered rows stay within one
-                        // append of `flush_bytes` however many appends wait in the queue (and the
-                        // refusal at twice the budget is left to failing flushes).
-                        if self.buffers_full() {
+                        // taking the next append of the group, so while flushes succeed the
+                        // buffers stay within one append of `flush_bytes` however many appends
+                        // wait in the queue, and the refusal at twice the budget is left to
+                        // failing flushes.
+                        if self.buffers_full() && !self.flush_failed {
                             self.commit_group(&mut pending);
                             self.maybe_flush();
                         }
@@ -502,7 +520,7 @@ impl WriterState {
         dead_letters: Vec<DeadLetter>,
         durability: Durability,
     ) -> Result<AppendReceipt, LakeError> {
-        let incoming: usize = batches.iter().map(|(_, b)| b.get_array_memory_size()).sum();
+        let incoming = appended_bytes(&batches);
         if self.buffered_bytes > 0
             && self.buffered_bytes + incoming > self.config.flush_bytes.saturating_mul(2)
         {
@@ -511,9 +529,10 @@ impl WriterState {
             }
             return Err(LakeError::Failed(format!(
                 "the lake writer is behind: its buffer budget is exhausted ({} MiB buffered \
-                 and {} MiB in this append, past twice lake.flush_bytes); retry later",
-                self.buffered_bytes >> 20,
-                incoming >> 20
+                 and {} MiB in this append, past twice lake.flush_bytes = {} MiB); retry later",
+                self.buffered_bytes.div_ceil(1 << 20),
+                incoming.div_ceil(1 << 20),
+                self.config.flush_bytes.div_ceil(1 << 20)
             )));
         }
         let mut receipt = AppendReceipt {
@@ -665,6 +684,7 @@ impl WriterState {
             m.lake_flush_seconds
                 .observe(started.elapsed().as_secs_f64());
         }
+        self.flush_failed = first_error.is_some();
         if let Some(e) = first_error {
             self.stats.flush_errors.fetch_add(1, Ordering::Relaxed);
             if let Some(m) = &self.metrics {
@@ -817,6 +837,11 @@ impl WriterState {
         }
         Ok(())
     }
+}
+
+/// Arrow bytes an append brings to the buffers.
+fn appended_bytes(batches: &[(Table, RecordBatch)]) -> usize {
+    batches.iter().map(|(_, b)| b.get_array_memory_size()).sum()
 }
 
 /// Write `batches` as `<dir>/<name>` atomically (temp file, fsync, rename, fsync dir).
@@ -1041,35 +1066,58 @@ mod tests {
 
     /// Appends that pile up in the queue while the writer is busy arrive as one group; the
     /// writer flushes inside the group whenever the buffers reach `flush_bytes`, so none is
-    /// refused for an exhausted buffer budget (they were, past twice `flush_bytes`, which ended
-    /// a file ingest).
+    /// refused for an exhausted buffer budget (they were, past twice `flush_bytes`). An append
+    /// larger than the budget is taken after flushing what is buffered. With WAL durability, a
+    /// reopened lake has nothing to replay: every acknowledged row is in Parquet.
     #[test]
     fn a_group_of_queued_appends_flushes_as_it_goes_instead_of_refusing() {
-        let dir = tempfile::tempdir().unwrap();
         let times: Vec<Option<i64>> = (0..500).map(|i| Some(i * 1000)).collect();
         let batch_bytes = batch_at(&times).get_array_memory_size();
-        let config = LakeConfig {
-            data_dir: dir.path().to_path_buf(),
-            // Two appends spend the budget: a group of three or more went past twice of it.
-            flush_bytes: batch_bytes * 2,
-            sync: false,
-            ..LakeConfig::default()
-        };
-        let writer = LakeWriter::open(&config, None).unwrap();
-        std::thread::scope(|scope| {
-            for _ in 0..8 {
-                scope.spawn(|| {
-                    for _ in 0..25 {
-                        append_at(&writer, &times);
-                    }
-                });
-            }
-        });
-        writer.flush_blocking().unwrap();
-        let stats = writer.stats();
-        assert_eq!(stats.rows_flushed.load(Ordering::Relaxed), 8 * 25 * 500);
-        assert_eq!(stats.buffered_rows.load(Ordering::Relaxed), 0);
-        writer.shutdown_blocking().unwrap();
+        for durability in [Durability::Buffered, Durability::Wal] {
+            let dir = tempfile::tempdir().unwrap();
+            let config = LakeConfig {
+                data_dir: dir.path().to_path_buf(),
+                // Two appends spend the budget: a group of three or more went past twice of it.
+                flush_bytes: batch_bytes * 2,
+                sync: false,
+                ..LakeConfig::default()
+            };
+            let writer = LakeWriter::open(&config, None).unwrap();
+            let append = |rows: &[Option<i64>]| {
+                writer
+                    .append_blocking(
+                        vec![(Table::NetworkActivity, batch_at(rows))],
+                        Vec::new(),
+                        durability,
+                    )
+                    .unwrap()
+            };
+            std::thread::scope(|scope| {
+                for _ in 0..8 {
+                    scope.spawn(|| {
+                        for _ in 0..25 {
+                            append(&times);
+                        }
+                    });
+                }
+            });
+            let stats = writer.stats();
+            // Flushed along the way (each flush writes this hour's one file), not at the end.
+            assert!(stats.files_written.load(Ordering::Relaxed) >= 50);
+            // One row buffered, then an append of three budgets' worth.
+            append(&times[..1]);
+            let big: Vec<Option<i64>> = (0..3000).map(|i| Some(i * 1000)).collect();
+            assert!(batch_at(&big).get_array_memory_size() > 2 * config.flush_bytes);
+            append(&big);
+            writer.shutdown_blocking().unwrap();
+            assert_eq!(
+                stats.rows_flushed.load(Ordering::Relaxed),
+                8 * 25 * 500 + 1 + 3000
+            );
+            let reopened = LakeWriter::open(&config, None).unwrap();
+            assert_eq!(reopened.stats().rows_flushed.load(Ordering::Relaxed), 0);
+            reopened.shutdown_blocking().unwrap();
+        }
     }
 
     /// A flush that cannot write keeps every row buffered (none lost, none written twice) and

@@ -1,7 +1,8 @@
 //! The file source: [`Pipeline::ingest_files`] reads files (plain or gzip, detected by content),
 //! frames each on a reader thread and parses it on `parse_threads` workers, appends to the lake,
-//! and flushes at the end. Memory is bounded by `chunk size + batch_rows rows` (at most
-//! `HAND_OVER_BYTES` of records) per worker, whatever the file size.
+//! and flushes at the end. Memory is bounded per worker by one chunk plus the rows of fewer
+//! than `batch_rows` records and `HAND_OVER_BYTES` of them (plus the chunk that crossed the
+//! line), whatever the file size.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
