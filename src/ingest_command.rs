@@ -48,6 +48,7 @@ pub async fn ingest(
     let mut files: Vec<(Format, Vec<PathBuf>)> = Vec::new();
     let mut stdin: Option<(Format, Box<dyn Read + Send>)> = None;
     let mut failed: Vec<String> = Vec::new();
+    let mut empty = 0usize;
     for input in inputs {
         match input {
             Input::Stdin => {
@@ -74,12 +75,20 @@ pub async fn ingest(
                 let format = match chosen {
                     SourceFormat::Named(f) => f,
                     SourceFormat::Auto => {
+                        use ztlens_ingest::pipeline::Detected;
                         match ztlens_ingest::pipeline::detect_file_format(&path) {
-                            Ok(Some(format)) => {
+                            Ok(Detected::Format(format)) => {
                                 progress.line(format!("{}: detected {format}", path.display()));
                                 format
                             }
-                            Ok(None) => {
+                            // A source with nothing to report in the period writes an empty
+                            // file: read whole, no record (as under a named format).
+                            Ok(Detected::Empty) => {
+                                progress.line(format!("{}: empty, no records", path.display()));
+                                empty += 1;
+                                continue;
+                            }
+                            Ok(Detected::Unknown) => {
                                 let why = format!(
                                     "{}: not read: no known format matches its content; pass --source NAME (known: {})",
                                     path.display(),
@@ -180,6 +189,9 @@ pub async fn ingest(
     );
     for (table, rows) in &stats.rows {
         println!("  {:<20} {rows:>12} rows", table.name());
+    }
+    if empty > 0 {
+        println!("empty input(s), no records: {empty}");
     }
     let dead = stats.total_dead_letters();
     if dead == 0 {

@@ -373,6 +373,22 @@ fn ingest_reads_standard_input_and_directories() {
         !ok && stderr.contains("standard input: no known format matches"),
         "{stderr}"
     );
+    // An empty file (a source with nothing in the period) is read whole under `auto` too: no
+    // records, no failure.
+    let blank = dir.path().join("blank.json");
+    std::fs::write(&blank, b"\n").unwrap();
+    let (ok, stdout, stderr) = ingest(
+        "auto",
+        &[blank.as_os_str(), logs.join("a.log").as_os_str()],
+        b"",
+    );
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stderr.contains("blank.json: empty, no records"), "{stderr}");
+    assert!(
+        stdout.contains("ingested 1 input(s) as nginx")
+            && stdout.contains("empty input(s), no records: 1"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -379,9 +379,8 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
-/// Recognize the format of a file (plain or gzip) from its first 64 KB; `None` when no known
-/// format matches.
-pub fn detect_file_format(path: &Path) -> Result<Option<Format>, IngestError> {
+/// Recognize the format of a file (plain or gzip) from its first 64 KB.
+pub fn detect_file_format(path: &Path) -> Result<Detected, IngestError> {
     let read_err = |source| IngestError::Read {
         path: path.to_path_buf(),
         source,
@@ -390,7 +389,20 @@ pub fn detect_file_format(path: &Path) -> Result<Option<Format>, IngestError> {
     let mut reader = open_maybe_gzip(file).map_err(read_err)?.take(64 * 1024);
     let mut head = Vec::with_capacity(64 * 1024);
     reader.read_to_end(&mut head).map_err(read_err)?;
-    Ok(Format::detect(&head))
+    if head.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Detected::Empty);
+    }
+    Ok(Format::detect(&head).map_or(Detected::Unknown, Detected::Format))
+}
+
+/// What the start of a file says about its format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detected {
+    Format(Format),
+    /// No record at all (no byte, or only white space): nothing to read, whatever the format.
+    Empty,
+    /// Records no known format matches.
+    Unknown,
 }
 
 /// Recognize the format of a stream from its first bytes (plain or the start of a gzip

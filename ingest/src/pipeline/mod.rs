@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-pub use files::{FileProgress, detect_file_format, detect_head, open_maybe_gzip};
+pub use files::{Detected, FileProgress, detect_file_format, detect_head, open_maybe_gzip};
 pub use messages::{Message, MessagesReceipt, Refusal, WhenBroken};
 pub use push::{PushError, gunzip_limited};
 
