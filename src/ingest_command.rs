@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ztlens_ingest::lake::LakeWriter;
-use ztlens_ingest::pipeline::{FileProgress, FilesReport, IngestError, Pipeline};
+use ztlens_ingest::pipeline::{Detected, FileProgress, FilesReport, IngestError, Pipeline};
 use ztlens_ingest::{Format, Site, SourceFormat};
 
 use crate::config::Config;
@@ -56,11 +56,16 @@ pub async fn ingest(
                 let format = match chosen {
                     SourceFormat::Named(f) => f,
                     SourceFormat::Auto => match ztlens_ingest::pipeline::detect_head(&head) {
-                        Some(format) => {
+                        Detected::Format(format) => {
                             progress.line(format!("standard input: detected {format}"));
                             format
                         }
-                        None => {
+                        Detected::Empty => {
+                            progress.line("standard input: empty, no records".to_string());
+                            empty += 1;
+                            continue;
+                        }
+                        Detected::Unknown => {
                             return Err(format!(
                                 "standard input: no known format matches its content; pass --source NAME (known: {})",
                                 Format::known_names()
@@ -75,7 +80,6 @@ pub async fn ingest(
                 let format = match chosen {
                     SourceFormat::Named(f) => f,
                     SourceFormat::Auto => {
-                        use ztlens_ingest::pipeline::Detected;
                         match ztlens_ingest::pipeline::detect_file_format(&path) {
                             Ok(Detected::Format(format)) => {
                                 progress.line(format!("{}: detected {format}", path.display()));
@@ -180,8 +184,12 @@ pub async fn ingest(
     let stats = &report.stats;
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "ingested {read_count} input(s) as {} in {seconds:.2} s: {} records{}, {:.1} MB ({:.0} records/s)",
-        format_names.join(" + "),
+        "ingested {read_count} input(s){} in {seconds:.2} s: {} records{}, {:.1} MB ({:.0} records/s)",
+        if format_names.is_empty() {
+            String::new()
+        } else {
+            format!(" as {}", format_names.join(" + "))
+        },
         stats.records,
         header_note(stats.header_lines),
         stats.bytes as f64 / 1e6,

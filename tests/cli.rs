@@ -389,6 +389,12 @@ fn ingest_reads_standard_input_and_directories() {
             && stdout.contains("empty input(s), no records: 1"),
         "{stdout}"
     );
+    // Standard input the same way.
+    let (ok, stdout, stderr) = ingest("auto", &[std::ffi::OsStr::new("-")], b"");
+    assert!(
+        ok && stdout.contains("empty input(s), no records: 1"),
+        "{stdout}\n{stderr}"
+    );
 }
 
 #[test]

@@ -389,10 +389,7 @@ pub fn detect_file_format(path: &Path) -> Result<Detected, IngestError> {
     let mut reader = open_maybe_gzip(file).map_err(read_err)?.take(64 * 1024);
     let mut head = Vec::with_capacity(64 * 1024);
     reader.read_to_end(&mut head).map_err(read_err)?;
-    if head.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Detected::Empty);
-    }
-    Ok(Format::detect(&head).map_or(Detected::Unknown, Detected::Format))
+    Ok(Detected::of_plain(&head))
 }
 
 /// What the start of a file says about its format.
@@ -405,11 +402,21 @@ pub enum Detected {
     Unknown,
 }
 
+impl Detected {
+    /// What the first (decompressed) bytes of an input say.
+    fn of_plain(head: &[u8]) -> Self {
+        if head.iter().all(u8::is_ascii_whitespace) {
+            return Self::Empty;
+        }
+        Format::detect(head).map_or(Self::Unknown, Self::Format)
+    }
+}
+
 /// Recognize the format of a stream from its first bytes (plain or the start of a gzip
-/// stream); `None` when no known format matches.
-pub fn detect_head(head: &[u8]) -> Option<Format> {
+/// stream).
+pub fn detect_head(head: &[u8]) -> Detected {
     if !head.starts_with(&[0x1f, 0x8b]) {
-        return Format::detect(head);
+        return Detected::of_plain(head);
     }
     // The head of a gzip stream decompresses until it is cut; what came before is enough.
     let mut plain = Vec::with_capacity(64 * 1024);
@@ -421,7 +428,7 @@ pub fn detect_head(head: &[u8]) -> Option<Format> {
         }
         plain.extend_from_slice(&chunk[..n]);
     }
-    Format::detect(&plain)
+    Detected::of_plain(&plain)
 }
 
 /// Wrap `reader` in a gzip decoder when it starts with the gzip magic bytes. Concatenated gzip
