@@ -217,11 +217,25 @@ impl Pipeline {
                 // The latest stream-state records (a VPC header; Zeek's separator and fields
                 // directives), replayed in order by whichever worker gets the next batch.
                 let mut state: Vec<Vec<u8>> = Vec::new();
-                let mut batch = FrameBatch::new(Vec::new());
+                let mut batch = FrameBatch::with_capacity(Vec::new(), BATCH_BYTES);
                 let records = std::cell::Cell::new(0u64);
+                // Set when every worker is gone (a failure): nothing more is framed.
+                let closed = std::cell::Cell::new(false);
                 let mut chunk = vec![0u8; 1 << 20];
+                // A batch is handed on before a record would take it past `BATCH_BYTES`, so
+                // its buffer is allocated once at that size, never doubled.
                 let collect =
                     |frame: Frame<'_>, batch: &mut FrameBatch, state: &mut Vec<Vec<u8>>| {
+                        if closed.get() {
+                            return;
+                        }
+                        if !batch.has_room_for(&frame, BATCH_BYTES) {
+                            let next = FrameBatch::with_capacity(state.clone(), BATCH_BYTES);
+                            if tx.send(std::mem::replace(batch, next)).is_err() {
+                                closed.set(true);
+                                return;
+                            }
+                        }
                         if let Frame::Record { bytes, .. } = &frame
                             && probe.is_stream_state(bytes)
                         {
@@ -234,7 +248,7 @@ impl Pipeline {
                         batch.push(frame);
                     };
                 loop {
-                    if failed.load(Ordering::Relaxed) {
+                    if failed.load(Ordering::Relaxed) || closed.get() {
                         return Ok(());
                     }
                     let n = match reader.read(&mut chunk) {
@@ -251,12 +265,6 @@ impl Pipeline {
                     framer.push(&chunk[..n], &mut |frame| {
                         collect(frame, &mut batch, &mut state)
                     });
-                    if batch.bytes() >= BATCH_BYTES {
-                        let next = FrameBatch::new(state.clone());
-                        if tx.send(std::mem::replace(&mut batch, next)).is_err() {
-                            return Ok(());
-                        }
-                    }
                     progress(&FileProgress {
                         path: path.to_path_buf(),
                         bytes_read: count.load(Ordering::Relaxed) as u64,
