@@ -23,6 +23,7 @@
 //!
 //! So the service never depends on the HTTP layer, and nothing but `main` reaches `commands`.
 
+mod allocator;
 mod api;
 mod auth;
 mod bench;
@@ -82,6 +83,10 @@ fn main() -> ExitCode {
     }
     if let Some(dir) = cli.queries {
         config.queries_dir = Some(dir);
+    }
+    // Before any thread starts, so every arena follows it.
+    if !matches!(cli.command, Command::Ingest { .. } | Command::Gen { .. }) {
+        allocator::return_large_buffers();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -14,7 +14,7 @@ SELECT
     bucket AS time,
     metadata_product_name AS source,
     zt_decision AS decision,
-    COUNT(DISTINCT metadata_uid) AS events
+    COUNT(DISTINCT uid_key(metadata_uid)) AS events
 FROM authentication
 WHERE zt_decision IS NOT NULL
 GROUP BY 1, 2, 3

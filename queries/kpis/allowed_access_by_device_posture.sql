@@ -22,7 +22,7 @@ SELECT
         WHEN device_is_managed = true THEN 'managed'
         ELSE 'unknown'
     END AS device_posture,
-    COUNT(DISTINCT metadata_uid) AS allowed
+    COUNT(DISTINCT uid_key(metadata_uid)) AS allowed
 FROM authentication
 WHERE zt_decision = 'allow'
 GROUP BY 1, 2, 3

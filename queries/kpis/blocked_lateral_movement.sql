@@ -14,8 +14,8 @@ SELECT
     bucket AS time,
     zt_segment_src AS segment_src,
     zt_segment_dst AS segment_dst,
-    COUNT(DISTINCT metadata_uid) AS blocked,
-    COUNT(DISTINCT CASE WHEN zt_port_class = 'admin' THEN metadata_uid END) AS blocked_admin_port
+    COUNT(DISTINCT uid_key(metadata_uid)) AS blocked,
+    COUNT(DISTINCT CASE WHEN zt_port_class = 'admin' THEN uid_key(metadata_uid) END) AS blocked_admin_port
 FROM network_activity
 WHERE zt_is_lateral AND disposition_id = 2
 GROUP BY 1, 2, 3

@@ -27,7 +27,7 @@ SELECT
     time,
     source,
     severity,
-    COUNT(DISTINCT metadata_uid) AS open,
+    COUNT(DISTINCT uid_key(metadata_uid)) AS open,
     MEDIAN(age_hours) AS median_age_hours,
     MAX(age_hours) AS max_age_hours
 FROM open_detections

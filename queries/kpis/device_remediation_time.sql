@@ -36,11 +36,11 @@ SELECT
     time,
     source,
     platform,
-    COUNT(DISTINCT metadata_uid) AS remediated,
+    COUNT(DISTINCT uid_key(metadata_uid)) AS remediated,
     AVG(hours) AS mean_hours,
     MEDIAN(hours) AS median_hours,
     MAX(CASE WHEN position = CEIL(0.9 * n) THEN hours END) AS p90_hours,
-    COUNT(DISTINCT CASE WHEN after_grace THEN metadata_uid END) AS closed_after_grace
+    COUNT(DISTINCT CASE WHEN after_grace THEN uid_key(metadata_uid) END) AS closed_after_grace
 FROM ranked
 GROUP BY time, source, platform
 ORDER BY time, source, platform

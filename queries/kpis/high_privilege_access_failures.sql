@@ -10,7 +10,7 @@
 --   failure); target = the app. From HTTP access logs: 401 or 403 answers on a path under
 --   site.privileged_path_prefixes; target = the matched prefix.
 -- partial
-SELECT time, source, target, COUNT(DISTINCT metadata_uid) AS failures
+SELECT time, source, target, COUNT(DISTINCT uid_key(metadata_uid)) AS failures
 FROM (
     SELECT bucket AS time, metadata_product_name AS source, COALESCE(service_name, 'unknown') AS target, metadata_uid
     FROM authentication

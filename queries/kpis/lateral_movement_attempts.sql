@@ -18,9 +18,9 @@ SELECT
     bucket AS time,
     COALESCE(zt_segment_src, 'internal') AS segment_src,
     COALESCE(zt_segment_dst, 'internal') AS segment_dst,
-    COUNT(DISTINCT CASE WHEN disposition_id = 2 THEN metadata_uid END) AS blocked,
-    COUNT(DISTINCT CASE WHEN disposition_id = 1 THEN metadata_uid END) AS allowed,
-    COUNT(DISTINCT CASE WHEN disposition_id IS NULL AND status_id = 2 THEN metadata_uid END) AS failed
+    COUNT(DISTINCT CASE WHEN disposition_id = 2 THEN uid_key(metadata_uid) END) AS blocked,
+    COUNT(DISTINCT CASE WHEN disposition_id = 1 THEN uid_key(metadata_uid) END) AS allowed,
+    COUNT(DISTINCT CASE WHEN disposition_id IS NULL AND status_id = 2 THEN uid_key(metadata_uid) END) AS failed
 FROM network_activity
 WHERE zt_is_lateral AND zt_port_class = 'admin'
 GROUP BY 1, 2, 3

@@ -18,8 +18,8 @@ SELECT
     bucket AS time,
     metadata_product_name AS source,
     factor_class,
-    COUNT(DISTINCT CASE WHEN mfa_outcome = 'success' THEN metadata_uid END) AS verified,
-    COUNT(DISTINCT CASE WHEN mfa_outcome = 'failure' THEN metadata_uid END) AS failed
+    COUNT(DISTINCT CASE WHEN mfa_outcome = 'success' THEN uid_key(metadata_uid) END) AS verified,
+    COUNT(DISTINCT CASE WHEN mfa_outcome = 'failure' THEN uid_key(metadata_uid) END) AS failed
 FROM mfa_steps
 WHERE mfa_outcome IN ('success', 'failure')
 GROUP BY 1, 2, 3

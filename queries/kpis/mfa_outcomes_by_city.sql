@@ -16,9 +16,9 @@ SELECT
     bucket AS time,
     COALESCE(src_endpoint_location_country, 'unknown') AS country,
     COALESCE(src_endpoint_location_city, 'unknown') AS city,
-    COUNT(DISTINCT CASE WHEN mfa_outcome = 'success' THEN metadata_uid END) AS success,
-    COUNT(DISTINCT CASE WHEN mfa_outcome = 'failure' THEN metadata_uid END) AS failure,
-    COUNT(DISTINCT CASE WHEN mfa_outcome = 'challenge' THEN metadata_uid END) AS challenge
+    COUNT(DISTINCT CASE WHEN mfa_outcome = 'success' THEN uid_key(metadata_uid) END) AS success,
+    COUNT(DISTINCT CASE WHEN mfa_outcome = 'failure' THEN uid_key(metadata_uid) END) AS failure,
+    COUNT(DISTINCT CASE WHEN mfa_outcome = 'challenge' THEN uid_key(metadata_uid) END) AS challenge
 FROM mfa_steps
 GROUP BY 1, 2, 3
 

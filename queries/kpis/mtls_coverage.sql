@@ -24,9 +24,9 @@ SELECT
     bucket AS time,
     metadata_product_name AS source,
     COALESCE(zt_app_id, 'other') AS app,
-    COUNT(DISTINCT metadata_uid) AS requests,
-    COUNT(DISTINCT CASE WHEN zt_mtls THEN metadata_uid END) AS mtls,
-    COUNT(DISTINCT CASE WHEN NOT zt_mtls THEN metadata_uid END) AS plaintext
+    COUNT(DISTINCT uid_key(metadata_uid)) AS requests,
+    COUNT(DISTINCT CASE WHEN zt_mtls THEN uid_key(metadata_uid) END) AS mtls,
+    COUNT(DISTINCT CASE WHEN NOT zt_mtls THEN uid_key(metadata_uid) END) AS plaintext
 FROM http_requests
 WHERE zt_mtls IS NOT NULL
     AND metadata_product_name IN ('linkerd')

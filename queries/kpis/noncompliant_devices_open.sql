@@ -28,8 +28,8 @@ SELECT
     time,
     source,
     platform,
-    COUNT(DISTINCT metadata_uid) AS open,
-    COUNT(DISTINCT CASE WHEN past_grace THEN metadata_uid END) AS past_grace,
+    COUNT(DISTINCT uid_key(metadata_uid)) AS open,
+    COUNT(DISTINCT CASE WHEN past_grace THEN uid_key(metadata_uid) END) AS past_grace,
     MEDIAN(age_hours) AS median_age_hours,
     MAX(age_hours) AS max_age_hours
 FROM open_devices

@@ -35,7 +35,7 @@ SELECT
     COUNT(DISTINCT CASE WHEN e.expires_time >= b.bucket_end THEN e.exception_id END) AS open,
     COUNT(DISTINCT CASE WHEN NOT u.after_expiry THEN e.exception_id END) AS in_use,
     COUNT(DISTINCT CASE WHEN u.after_expiry THEN e.exception_id END) AS expired_in_use,
-    COUNT(DISTINCT CASE WHEN u.after_expiry THEN u.metadata_uid END) AS uses_after_expiry
+    COUNT(DISTINCT CASE WHEN u.after_expiry THEN uid_key(u.metadata_uid) END) AS uses_after_expiry
 FROM kpi_buckets b
 JOIN exceptions e ON e.created_time < b.bucket_end
 LEFT JOIN uses u ON u.exception_id = e.exception_id AND u.bucket = b.bucket

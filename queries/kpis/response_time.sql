@@ -29,7 +29,7 @@ SELECT
     time,
     source,
     severity,
-    COUNT(DISTINCT metadata_uid) AS contained,
+    COUNT(DISTINCT uid_key(metadata_uid)) AS contained,
     AVG(minutes) AS mean_minutes,
     MEDIAN(minutes) AS median_minutes,
     MAX(CASE WHEN position = CEIL(0.9 * n) THEN minutes END) AS p90_minutes

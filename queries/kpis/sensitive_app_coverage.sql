@@ -31,10 +31,10 @@ FROM (
         bucket AS time,
         app,
         source,
-        COUNT(DISTINCT metadata_uid) AS requests,
-        COUNT(DISTINCT CASE WHEN path = 'behind_idp' THEN metadata_uid END) AS behind_idp,
-        COUNT(DISTINCT CASE WHEN path = 'unauthenticated' THEN metadata_uid END) AS unauthenticated,
-        COUNT(DISTINCT CASE WHEN path = 'unknown' THEN metadata_uid END) AS unknown
+        COUNT(DISTINCT uid_key(metadata_uid)) AS requests,
+        COUNT(DISTINCT CASE WHEN path = 'behind_idp' THEN uid_key(metadata_uid) END) AS behind_idp,
+        COUNT(DISTINCT CASE WHEN path = 'unauthenticated' THEN uid_key(metadata_uid) END) AS unauthenticated,
+        COUNT(DISTINCT CASE WHEN path = 'unknown' THEN uid_key(metadata_uid) END) AS unknown
     FROM sensitive_app_requests CROSS JOIN kpi_range
     WHERE time >= range_from
     GROUP BY 1, 2, 3

@@ -30,10 +30,10 @@ FROM (
         bucket AS time,
         source,
         app,
-        COUNT(DISTINCT metadata_uid) AS sign_ins,
-        COUNT(DISTINCT CASE WHEN mfa = 'with' THEN metadata_uid END) AS with_mfa,
-        COUNT(DISTINCT CASE WHEN mfa = 'without' THEN metadata_uid END) AS without_mfa,
-        COUNT(DISTINCT CASE WHEN mfa = 'unknown' THEN metadata_uid END) AS unknown
+        COUNT(DISTINCT uid_key(metadata_uid)) AS sign_ins,
+        COUNT(DISTINCT CASE WHEN mfa = 'with' THEN uid_key(metadata_uid) END) AS with_mfa,
+        COUNT(DISTINCT CASE WHEN mfa = 'without' THEN uid_key(metadata_uid) END) AS without_mfa,
+        COUNT(DISTINCT CASE WHEN mfa = 'unknown' THEN uid_key(metadata_uid) END) AS unknown
     FROM sensitive_app_sign_ins CROSS JOIN kpi_range
     WHERE time >= range_from
     GROUP BY 1, 2, 3

@@ -19,9 +19,9 @@ SELECT
     bucket AS time,
     metadata_product_name AS source,
     lower(COALESCE(user_email_addr, user_name)) AS account,
-    COUNT(DISTINCT CASE WHEN zt_decision = 'allow' THEN metadata_uid END) AS allowed,
-    COUNT(DISTINCT CASE WHEN zt_decision <> 'allow' THEN metadata_uid END) AS refused,
-    COUNT(DISTINCT CASE WHEN zt_decision = 'allow' AND is_interactive THEN metadata_uid END) AS interactive,
+    COUNT(DISTINCT CASE WHEN zt_decision = 'allow' THEN uid_key(metadata_uid) END) AS allowed,
+    COUNT(DISTINCT CASE WHEN zt_decision <> 'allow' THEN uid_key(metadata_uid) END) AS refused,
+    COUNT(DISTINCT CASE WHEN zt_decision = 'allow' AND is_interactive THEN uid_key(metadata_uid) END) AS interactive,
     COUNT(DISTINCT CASE
         WHEN zt_decision = 'allow' AND src_endpoint_ip LIKE '%.%.%.%'
             THEN regexp_replace(src_endpoint_ip, '\.[0-9]+$', '')

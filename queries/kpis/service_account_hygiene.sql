@@ -37,7 +37,7 @@ sign_ins AS (
 activity AS (
     SELECT
         s.account_key,
-        COUNT(DISTINCT CASE WHEN s.time >= r.range_from THEN s.metadata_uid END) AS sign_ins,
+        COUNT(DISTINCT CASE WHEN s.time >= r.range_from THEN uid_key(s.metadata_uid) END) AS sign_ins,
         MAX(s.time) AS last_sign_in
     FROM sign_ins s CROSS JOIN kpi_range r
     GROUP BY s.account_key

@@ -17,7 +17,7 @@ SELECT
     bucket AS time,
     metadata_product_name AS source,
     metadata_event_code AS event_type,
-    COUNT(DISTINCT metadata_uid) AS events
+    COUNT(DISTINCT uid_key(metadata_uid)) AS events
 FROM base_event
 GROUP BY 1, 2, 3
 

@@ -34,8 +34,8 @@ SELECT
     COALESCE(r.policy, '') AS policy,
     r.app,
     r.identity_kind,
-    COUNT(DISTINCT CASE WHEN r.would_be LIKE 'deny%' THEN r.metadata_uid END) AS would_deny,
-    COUNT(DISTINCT CASE WHEN r.would_be IN ('challenge_mfa', 'reauth_required') THEN r.metadata_uid END) AS would_challenge,
+    COUNT(DISTINCT CASE WHEN r.would_be LIKE 'deny%' THEN uid_key(r.metadata_uid) END) AS would_deny,
+    COUNT(DISTINCT CASE WHEN r.would_be IN ('challenge_mfa', 'reauth_required') THEN uid_key(r.metadata_uid) END) AS would_challenge,
     COUNT(DISTINCT CASE WHEN r.would_be LIKE 'deny%' THEN r.identity END) AS identities,
     COUNT(DISTINCT CASE WHEN r.would_be LIKE 'deny%' AND p.identity IS NULL THEN r.identity END) AS without_other_path
 FROM in_range r

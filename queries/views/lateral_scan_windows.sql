@@ -27,8 +27,8 @@ SELECT
     MIN(time) AS first_seen,
     MAX(time) AS last_seen,
     COUNT(DISTINCT dst_endpoint_ip) AS targets,
-    COUNT(DISTINCT metadata_uid) AS flows,
-    COUNT(DISTINCT CASE WHEN disposition_id = 1 THEN metadata_uid END) AS allowed,
+    COUNT(DISTINCT uid_key(metadata_uid)) AS flows,
+    COUNT(DISTINCT CASE WHEN disposition_id = 1 THEN uid_key(metadata_uid) END) AS allowed,
     array_agg(DISTINCT metadata_uid) AS flow_uids
 FROM flows
 GROUP BY 1, 2, 3

@@ -1,0 +1,33 @@
+//! How the process allocator treats large buffers.
+//!
+//! glibc's malloc serves a request of at least its mmap threshold with a mapping of its own,
+//! returned to the system on free; smaller ones come from per-thread arenas, which keep freed
+//! memory for reuse. The threshold starts at 128 KiB but rises to the size of every mapped
+//! buffer freed, up to 32 MiB, so after the first large query buffers of several MiB stay in
+//! the arenas. On a 10 M-event day the KPI benchmark (`ztlens bench --lake`) then peaked at
+//! 992–1,045 MiB RSS for a 616 MiB heap; with the threshold held at 4 MiB it peaks at 753–776
+//! MiB at the same speed (docs/performance.md).
+//!
+//! `ztlens ingest` keeps glibc's default: its builders free and reallocate buffers of many MiB
+//! all along, and fresh mappings cost it 8 % in page faults, for a peak already under its
+//! budget. Setting `MALLOC_MMAP_THRESHOLD_` in the environment overrides this choice.
+//!
+//! Imports: none from ztlens.
+
+/// Buffers of this size or more get their own mapping, returned to the system when freed.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MMAP_THRESHOLD_BYTES: libc::c_int = 4 * 1024 * 1024;
+
+/// Hold glibc's mmap threshold at [`MMAP_THRESHOLD_BYTES`], unless the environment sets one.
+/// Call before any thread starts. Does nothing with another C library.
+pub fn return_large_buffers() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+        // SAFETY: mallopt only sets a tunable of the allocator; it is called before the
+        // process starts other threads. A refusal (return 0) leaves glibc's default in place.
+        let accepted = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) };
+        if accepted == 0 {
+            tracing::debug!("the allocator refused a fixed mmap threshold; keeping its default");
+        }
+    }
+}
