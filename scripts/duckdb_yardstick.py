@@ -479,7 +479,9 @@ def to_duckdb(sql):
     - `median(x)` of an integer column is an integer in DataFusion (the middle values averaged
       with integer division): `trunc(median(x))` for the integer columns our medians read
       (INTEGER_MEDIANS);
-    - a decimal literal such as `0.9` is a DOUBLE in DataFusion and a DECIMAL in DuckDB: cast.
+    - a decimal literal such as `0.9` is a DOUBLE in DataFusion and a DECIMAL in DuckDB: cast;
+    - `uid_key(id)` (ztlens's fixed-width 126-bit hash of an event id, the key KPIs count
+      distinct events by) is the id itself: the same counts, and DuckDB groups strings well.
     The tables and views the SQL reads are bound by `bind_range` as ztlens's engine binds them
     (analytics/src/engine.rs, register_tables): the lake tables over [from - lookback, to) with
     `bucket`, kpi_range, dead_letters and service_account_inventory."""
@@ -488,6 +490,7 @@ def to_duckdb(sql):
     sql = re.sub(r"\bfirst_value\(", "first(", sql)
     sql = re.sub(rf"(?i)\bmedian\(({INTEGER_MEDIANS})\)", r"trunc(median(\1))", sql)
     sql = re.sub(r"(?<![\w.'])(\d+\.\d+)(?![\w.'])", r"CAST(\1 AS DOUBLE)", sql)
+    sql = re.sub(r"\buid_key\(((?:\w+\.)?metadata_uid)\)", r"\1", sql)
     return sql.strip().rstrip(";")
 
 

@@ -8,9 +8,12 @@
 //! 992–1,045 MiB RSS for a 616 MiB heap; with the threshold held at 4 MiB it peaks at 753–776
 //! MiB at the same speed (docs/performance.md).
 //!
-//! `ztlens ingest` keeps glibc's default: its builders free and reallocate buffers of many MiB
-//! all along, and fresh mappings cost it 8 % in page faults, for a peak already under its
-//! budget. Setting `MALLOC_MMAP_THRESHOLD_` in the environment overrides this choice.
+//! `ztlens ingest` (and `ztlens bench` without `--lake` or `--kafka`, which times the same file
+//! ingest) keeps glibc's default: its builders free and reallocate buffers of many MiB all
+//! along, and fresh mappings cost it 8 % in page faults, for a peak already under its budget.
+//! `ztlens serve` ingests too (HTTP, OTLP, syslog, Kafka) but also answers dashboards, whose
+//! memory this bounds; Kafka ingest measured the same within noise (docs/performance.md).
+//! Setting `MALLOC_MMAP_THRESHOLD_` in the environment overrides this choice.
 //!
 //! Imports: none from ztlens.
 
@@ -18,7 +21,7 @@
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MMAP_THRESHOLD_BYTES: libc::c_int = 4 * 1024 * 1024;
 
-/// Hold glibc's mmap threshold at [`MMAP_THRESHOLD_BYTES`], unless the environment sets one.
+/// Hold glibc's mmap threshold at 4 MiB, unless the environment sets one.
 /// Call before any thread starts. Does nothing with another C library.
 pub fn return_large_buffers() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -22,8 +22,8 @@
 //!   name an account or a person keeps only bounded ones on /metrics (`-- gauge_labels: owner`):
 //!   rows are folded over the others, `totals` summed and any other metric its maximum (the worst
 //!   case: the oldest credential, the most networks). The API still answers with every label;
-//! - it counts events with `COUNT(DISTINCT metadata_uid)`, so a redelivered event is counted
-//!   once.
+//! - it counts events with `COUNT(DISTINCT uid_key(metadata_uid))` (a fixed-width hash of the
+//!   id, `functions`), so a redelivered event is counted once.
 //!
 //! After the KPI query, a line `-- evidence` may start a second query: the rows behind the
 //! numbers (`GET /api/v1/kpis/{id}/evidence`). It runs over the same tables and range, returns
@@ -162,7 +162,7 @@ pub struct KpiDef {
 /// Contract, checked at load where the text allows and on every run for the columns:
 /// - the partial query returns `time` (the row's `bucket`), label columns of the KPI, and
 ///   counts that add up across hours — sums of events counted with
-///   `COUNT(DISTINCT metadata_uid)`, exact because every copy of an event has the same time and
+///   `COUNT(DISTINCT uid_key(metadata_uid))`, exact because every copy of an event has the same time and
 ///   so lies in one hour;
 /// - it reads only the lake's tables and the derived views over them — not `kpi_range`,
 ///   `kpi_buckets`, the dead letters or an inventory, which are not a function of one hour's

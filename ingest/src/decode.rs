@@ -365,8 +365,9 @@ pub struct FrameBatch {
     pub prelude: Vec<Vec<u8>>,
 }
 
-/// 24 bytes a record: a batch of short lines (VPC flow, ~100 bytes) holds tens of thousands,
-/// so the rare refused frame keeps its details behind a box.
+/// 32 bytes a record: a batch of short lines (VPC flow, ~100 bytes) holds tens of thousands,
+/// so the rare refused frame keeps its details behind a box (unboxed, every frame was as large
+/// as a refused one).
 #[derive(Debug)]
 enum BatchFrame {
     Record {
@@ -393,7 +394,8 @@ impl FrameBatch {
     }
 
     /// An empty batch with room for `bytes` of records, so a batch cut at that size (see
-    /// [`FrameBatch::has_room_for`]) never grows its buffer by doubling.
+    /// [`FrameBatch::has_room_for`]) never grows its byte buffer by doubling (the list of
+    /// frames still grows as records come).
     pub fn with_capacity(prelude: Vec<Vec<u8>>, bytes: usize) -> Self {
         Self {
             data: Vec::with_capacity(bytes),

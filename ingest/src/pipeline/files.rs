@@ -219,7 +219,8 @@ impl Pipeline {
                 let mut state: Vec<Vec<u8>> = Vec::new();
                 let mut batch = FrameBatch::with_capacity(Vec::new(), BATCH_BYTES);
                 let records = std::cell::Cell::new(0u64);
-                // Set when every worker is gone (a failure): nothing more is framed.
+                // Set if the batch queue is closed: nothing more is framed. (Workers keep
+                // draining after a failure, so today only `failed` ends the read.)
                 let closed = std::cell::Cell::new(false);
                 let mut chunk = vec![0u8; 1 << 20];
                 // A batch is handed on before a record would take it past `BATCH_BYTES`, so
