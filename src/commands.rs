@@ -824,6 +824,7 @@ pub async fn demo(mut config: Config, listen: &str, rate: u32) -> Result<(), Box
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let feeder = tokio::spawn(feed_demo(
         service.state.pipeline.clone(),
+        service.state.kpi_refresh.clone(),
         generator,
         rate.max(1),
         stopped,
@@ -860,6 +861,7 @@ fn prepare_demo_dir(dir: &Path) -> Result<(), BoxError> {
 
 async fn feed_demo(
     pipeline: Pipeline,
+    kpi_refresh: Arc<tokio::sync::Notify>,
     mut generator: Generator,
     rate: u32,
     mut stopped: tokio::sync::watch::Receiver<bool>,
@@ -875,6 +877,11 @@ async fn feed_demo(
         let (until, gap) = if !backfilled && generator.clock_ms() + 5 * 60_000 < live_until {
             (generator.clock_ms() + 5 * 60_000, backfill_gap)
         } else {
+            if !backfilled {
+                // The hour of history is stored: refresh the /metrics gauges now rather than
+                // after the rest that follows a pass over a lake still filling up.
+                kpi_refresh.notify_one();
+            }
             backfilled = true;
             (live_until, live_gap)
         };

@@ -41,6 +41,9 @@ pub struct AppState {
     pub request_counter: Arc<AtomicU64>,
     /// The detection rules, their alerts and status.
     pub detections: Arc<Detections>,
+    /// Ends the rest between two `/metrics` KPI passes early: the demo wakes it once its hour
+    /// of history is stored, so the gauges do not wait out a pass that ran on an empty lake.
+    pub kpi_refresh: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -177,6 +180,7 @@ impl Service {
                 outbox.clone(),
                 silences,
             )),
+            kpi_refresh: Arc::new(tokio::sync::Notify::new()),
         };
         match crate::detect::runner::resolve_orphans(&state.detections) {
             Ok(0) => {}
@@ -313,7 +317,13 @@ async fn refresh_kpi_gauges(state: AppState, mut stopped: watch::Receiver<bool>)
         }
         // Rest at least as long as the pass took, so on a lake big enough to make a pass slow
         // the gauges take at most half the time and queries from the API keep their share.
-        if !wait(period.max(pass_started.elapsed()), &mut stopped).await {
+        let rest = period.max(pass_started.elapsed());
+        tokio::select! {
+            _ = tokio::time::sleep(rest) => {}
+            _ = state.kpi_refresh.notified() => {}
+            _ = stopped.changed() => return,
+        }
+        if *stopped.borrow() {
             return;
         }
     }
