@@ -101,12 +101,12 @@ containment_keys AS (
 -- first; at a detection, the running minimum of the containments read so far (time and id
 -- packed into one sortable string) is the first containment of that key at or after it.
 timeline AS (
-    SELECT match_key, detected_time AS at, metadata_uid AS detection_uid,
+    SELECT match_key, detected_time AS moment, metadata_uid AS detection_uid,
         CAST(NULL AS VARCHAR) AS containment
     FROM detection_keys
     WHERE match_key IS NOT NULL
     UNION ALL
-    SELECT match_key, time AS at, NULL AS detection_uid,
+    SELECT match_key, time AS moment, NULL AS detection_uid,
         -- 1e14 + epoch ms has 15 digits for any time from year -1100 to 30000, so the
         -- string order is the time order.
         CAST(CAST(time AS BIGINT) + 100000000000000 AS VARCHAR) || metadata_uid AS containment
@@ -117,7 +117,7 @@ next_containment AS (
     SELECT
         detection_uid,
         MIN(containment) OVER (
-            PARTITION BY match_key ORDER BY at DESC
+            PARTITION BY match_key ORDER BY moment DESC
             -- Peers included: a containment at the detection's instant answers it.
             RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
         ) AS containment
