@@ -8,12 +8,13 @@
 //! 992–1,045 MiB RSS for a 616 MiB heap; with the threshold held at 4 MiB it peaks at 753–776
 //! MiB at the same speed (docs/performance.md).
 //!
-//! `ztlens ingest` (and `ztlens bench` without `--lake` or `--kafka`, which times the same file
-//! ingest) keeps glibc's default: its builders free and reallocate buffers of many MiB all
-//! along, and fresh mappings cost it 8 % in page faults, for a peak already under its budget.
-//! `ztlens serve` ingests too (HTTP, OTLP, syslog, Kafka) but also answers dashboards, whose
-//! memory this bounds; Kafka ingest measured the same within noise (docs/performance.md).
-//! Setting `MALLOC_MMAP_THRESHOLD_` in the environment overrides this choice.
+//! Commands that ingest keep glibc's default: `ztlens ingest` (fresh mappings cost it 8 % in
+//! page faults, for a peak already under its budget), `ztlens serve` and `ztlens demo` (Kafka
+//! ingest of Okta fell from 72–75 k to 53–55 k messages/s in `ztlens bench --kafka`), and the
+//! benchmarks of both. A server's KPIs then peak higher (992–1,045 MiB for the benchmark
+//! above); `MALLOC_MMAP_THRESHOLD_=4194304` in its environment trades that Kafka speed for
+//! the lower peak. Setting `MALLOC_MMAP_THRESHOLD_` in the environment overrides this choice
+//! for every command.
 //!
 //! Imports: none from ztlens.
 

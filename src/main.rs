@@ -84,19 +84,18 @@ fn main() -> ExitCode {
     if let Some(dir) = cli.queries {
         config.queries_dir = Some(dir);
     }
-    // Bulk file loads keep glibc's default (see the module); the plain benchmark times the same
-    // file ingest. Set before the runtime's threads start allocating.
-    let bulk_load = matches!(
+    // Commands that ingest keep glibc's default (see the module). Set before the runtime's
+    // threads start allocating.
+    let ingests = matches!(
         cli.command,
         Command::Ingest { .. }
             | Command::Gen { .. }
-            | Command::Bench {
-                kafka: false,
-                lake: None,
-                ..
-            }
+            | Command::Serve { .. }
+            | Command::Demo { .. }
+            | Command::KafkaMock { .. }
+            | Command::Bench { lake: None, .. }
     );
-    if !bulk_load {
+    if !ingests {
         allocator::return_large_buffers();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
