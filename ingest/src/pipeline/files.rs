@@ -219,22 +219,17 @@ impl Pipeline {
                 let mut state: Vec<Vec<u8>> = Vec::new();
                 let mut batch = FrameBatch::with_capacity(Vec::new(), BATCH_BYTES);
                 let records = std::cell::Cell::new(0u64);
-                // Set if the batch queue is closed: nothing more is framed. (Workers keep
-                // draining after a failure, so today only `failed` ends the read.)
-                let closed = std::cell::Cell::new(false);
                 let mut chunk = vec![0u8; 1 << 20];
                 // A batch is handed on before a record would take it past `BATCH_BYTES`, so
                 // its buffer is allocated once at that size, never doubled.
                 let collect =
                     |frame: Frame<'_>, batch: &mut FrameBatch, state: &mut Vec<Vec<u8>>| {
-                        if closed.get() {
-                            return;
-                        }
                         if !batch.has_room_for(&frame, BATCH_BYTES) {
                             let next = FrameBatch::with_capacity(state.clone(), BATCH_BYTES);
+                            // Workers drain the queue until it is dropped, so this fails only
+                            // if they are all gone; the read then ends after this chunk.
                             if tx.send(std::mem::replace(batch, next)).is_err() {
-                                closed.set(true);
-                                return;
+                                failed.store(true, Ordering::Relaxed);
                             }
                         }
                         if let Frame::Record { bytes, .. } = &frame
@@ -249,7 +244,7 @@ impl Pipeline {
                         batch.push(frame);
                     };
                 loop {
-                    if failed.load(Ordering::Relaxed) || closed.get() {
+                    if failed.load(Ordering::Relaxed) {
                         return Ok(());
                     }
                     let n = match reader.read(&mut chunk) {
