@@ -14,7 +14,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::framing::{Frame, Framer};
 use crate::parsers::{Format, Parser};
-use crate::record::{DeadLetter, DecodeStats, ErrorKind, ParseError};
+use crate::record::{DeadLetter, DecodeStats, ErrorKind, Framing, ParseError};
 use crate::schema::{Table, TableBuilders};
 use crate::site::Site;
 
@@ -142,28 +142,10 @@ impl RecordProcessor {
             let _ = write!(self.raw_ref, "{}:{line}", self.origin);
         }
         let (bytes, total_len, error) = match frame {
-            Frame::Record { bytes, .. } => {
-                let before = TableCounts::of(&self.builders);
-                match self.parser.parse(bytes, &self.raw_ref, &mut self.builders) {
-                    // A line that holds no event (a VPC flow header, a Zeek directive) only sets
-                    // how later lines are read: a header line, not a record.
-                    Ok(0) => {
-                        self.stats.header_lines += 1;
-                        return;
-                    }
-                    Ok(_) => {
-                        self.stats.records += 1;
-                        let after = TableCounts::of(&self.builders);
-                        after.add_delta(&before, &mut self.stats);
-                        if after.0 != before.0 {
-                            let types = self.builders.take_base_event_types();
-                            self.stats.add_base_event_types(&types);
-                        }
-                        return;
-                    }
-                    Err(error) => (bytes, bytes.len(), error),
-                }
-            }
+            Frame::Record { bytes, .. } => match self.parse_record(bytes) {
+                Ok(()) => return,
+                Err(error) => (bytes, bytes.len(), error),
+            },
             Frame::Rejected {
                 bytes,
                 total_len,
@@ -173,6 +155,51 @@ impl RecordProcessor {
         };
         self.stats.records += 1;
         self.refuse(error.kind, error.detail, bytes, total_len);
+    }
+
+    /// Parse one record under the current `raw_ref` and count it; on an error nothing is
+    /// counted or stored (parsers append rows only for a record they accept).
+    fn parse_record(&mut self, bytes: &[u8]) -> Result<(), ParseError> {
+        let before = TableCounts::of(&self.builders);
+        // A line that holds no event (a VPC flow header, a Zeek directive) only sets how later
+        // lines are read: a header line, not a record.
+        if self
+            .parser
+            .parse(bytes, &self.raw_ref, &mut self.builders)?
+            == 0
+        {
+            self.stats.header_lines += 1;
+            return Ok(());
+        }
+        self.stats.records += 1;
+        let after = TableCounts::of(&self.builders);
+        after.add_delta(&before, &mut self.stats);
+        if after.0 != before.0 {
+            let types = self.builders.take_base_event_types();
+            self.stats.add_base_event_types(&types);
+        }
+        Ok(())
+    }
+
+    /// A payload that is one JSON object, parsed as it stands: the framer's byte-by-byte scan
+    /// of it cost a third of a Kafka parse worker's time on Okta messages. The parsers of JSON
+    /// formats accept exactly one JSON value (`serde_json::from_slice`), so a payload they
+    /// accept is the one record the framer would have cut from it. Returns false, having
+    /// stored and counted nothing, for anything else (several values, an envelope, an array,
+    /// a broken record), which then takes the framer's path to exactly the records and dead
+    /// letters it always produced.
+    fn parse_whole_object(&mut self, payload: &[u8], max_record_bytes: usize) -> bool {
+        let body = payload.trim_ascii();
+        if self.format.framing() != Framing::Json
+            || body.first() != Some(&b'{')
+            || body.len() > max_record_bytes
+            || is_envelope(self.format, body)
+        {
+            return false;
+        }
+        self.raw_ref.clear();
+        self.raw_ref.push_str(&self.origin);
+        self.parse_record(body).is_ok()
     }
 
     /// Record a refused record (`raw` may be a prefix of `total_len` bytes) under `raw_ref`.
@@ -199,6 +226,18 @@ impl RecordProcessor {
     /// every row's `raw_ref` and every dead letter's origin is `origin`. A payload that holds no
     /// record at all becomes a dead letter of kind `empty`, so nothing vanishes silently.
     pub fn process_payload(&mut self, payload: &[u8], origin: &str, max_record_bytes: usize) {
+        self.decode_payload(payload, origin, max_record_bytes, true);
+    }
+
+    /// [`Self::process_payload`]; `whole_object_first: false` always frames (the reference the
+    /// whole-object path is tested against).
+    fn decode_payload(
+        &mut self,
+        payload: &[u8],
+        origin: &str,
+        max_record_bytes: usize,
+        whole_object_first: bool,
+    ) {
         if self.format.is_stateful() {
             self.parser = self.format.parser(self.site.clone());
         }
@@ -208,6 +247,9 @@ impl RecordProcessor {
         self.stats.bytes += payload.len() as u64;
         // A message of header lines only (a VPC flow header) is not empty.
         let read_before = self.stats.records + self.stats.header_lines;
+        if whole_object_first && self.parse_whole_object(payload, max_record_bytes) {
+            return;
+        }
         let mut framer = framer_for(self.format, max_record_bytes);
         framer.push(payload, &mut |frame| self.handle(frame));
         framer.finish(&mut |frame| self.handle(frame));
@@ -550,6 +592,69 @@ mod tests {
             },
             limit
         ));
+    }
+
+    /// A message parsed whole (no framing) gives exactly what framing it gives: the same rows,
+    /// dead letters and counts, for one object and for everything that is not one object.
+    #[test]
+    fn a_message_parsed_whole_equals_the_message_framed() {
+        let okta = include_str!("../tests/fixtures/okta/system_log.ndjson");
+        let mut lines = okta.lines();
+        let (first, second) = (lines.next().unwrap(), lines.next().unwrap());
+        let pretty = serde_json::to_string_pretty(
+            &serde_json::from_str::<serde_json::Value>(first).unwrap(),
+        )
+        .unwrap();
+        let envelope = include_str!("../tests/fixtures/cloudtrail/records.json");
+        let okta_payloads = [
+            first.to_string(),
+            format!("  {first}\r\n"),
+            pretty,
+            format!("{first}{second}"),
+            format!("{first} {second}\n"),
+            format!("{first}\n{second}\n"),
+            format!("{first} trailing"),
+            format!("[{first},{second}]"),
+            "{\"uuid\":".to_string(),
+            "{\"uuid\":\"a\nb\"}".to_string(),
+            "{}".to_string(),
+            "   ".to_string(),
+            format!("\u{feff}{first}"),
+        ];
+        let cases = okta_payloads
+            .iter()
+            .map(|p| (Format::from_name("okta"), p.as_str()))
+            .chain([(Format::from_name("cloudtrail"), envelope)]);
+        let site = Arc::new(Site::default());
+        for (format, payload) in cases {
+            let format = format.unwrap();
+            let decode = |whole_object_first| {
+                let mut processor = RecordProcessor::new(format, site.clone(), String::new(), 7);
+                processor.decode_payload(
+                    payload.as_bytes(),
+                    "kafka:t/0/1",
+                    1 << 20,
+                    whole_object_first,
+                );
+                let decoded = processor.take();
+                (
+                    decoded.batches,
+                    decoded.dead_letters,
+                    processor.stats().clone(),
+                )
+            };
+            let (whole, framed) = (decode(true), decode(false));
+            assert_eq!(whole, framed, "payload {payload:?}");
+            assert!(
+                !framed.0.is_empty() || !framed.1.is_empty(),
+                "payload {payload:?}"
+            );
+        }
+        // An object larger than max_record_bytes is framed, and refused as oversized.
+        let mut processor =
+            RecordProcessor::new(Format::from_name("okta").unwrap(), site, String::new(), 7);
+        processor.process_payload(first.as_bytes(), "kafka:t/0/2", 100);
+        assert_eq!(processor.take().dead_letters[0].kind, "oversized");
     }
 
     #[test]

@@ -23,7 +23,9 @@
 //!   [`DEAD_LETTER_PREFIX`] bytes;
 //! - every byte of input belongs to exactly one record, one rejected frame, or inter-record
 //!   whitespace/separators — nothing is skipped silently;
-//! - bracket depth is a counter, never recursion, so hostile nesting cannot overflow the stack.
+//! - bracket depth is a counter, never recursion, so hostile nesting cannot overflow the stack;
+//! - a record that ends in the chunk it began in is handed out as a slice of that chunk, never
+//!   copied; only a record cut by a chunk boundary or refused is copied (up to the limit).
 
 use crate::record::{DEAD_LETTER_PREFIX, ErrorKind, Framing, ParseError};
 
@@ -77,6 +79,11 @@ pub struct Framer {
     tail_escape: bool,
     max_record: usize,
     buf: Vec<u8>,
+    /// While a chunk is scanned by [`Framer::push_json`]: the current record began at this
+    /// offset of the chunk and its bytes are not copied into `buf` (yet). A record that ends in
+    /// the chunk it began in is handed out as a slice of the chunk, never copied; `buf` takes
+    /// its bytes only when the chunk ends first or the record is rejected.
+    span_start: Option<usize>,
     /// Length of the current record, including bytes not kept because it is oversized.
     record_len: usize,
     record_line: u64,
@@ -108,6 +115,7 @@ impl Framer {
             tail_in_string: false,
             tail_escape: false,
             buf: Vec::new(),
+            span_start: None,
             record_len: 0,
             record_line: 1,
             line: 1,
@@ -170,6 +178,7 @@ impl Framer {
 
     fn reset_record(&mut self) {
         self.buf.clear();
+        self.span_start = None;
         self.record_len = 0;
         self.depth = 0;
         self.in_string = false;
@@ -181,10 +190,28 @@ impl Framer {
     }
 
     fn keep(&mut self, bytes: &[u8]) {
+        if self.span_start.is_some() {
+            // The bytes stay in the chunk (see `span_start`); only their count moves on.
+            self.record_len += bytes.len();
+            return;
+        }
         let room = self.max_record.saturating_sub(self.buf.len());
         let take = room.min(bytes.len());
         self.buf.extend_from_slice(&bytes[..take]);
         self.record_len += bytes.len();
+    }
+
+    /// Copy the current record's bytes still in the chunk, up to offset `end`, into `buf`
+    /// (at most `max_record` of them; `record_len` already counts them all).
+    fn materialize(&mut self, chunk: &[u8], end: usize) {
+        if let Some(start) = self.span_start.take() {
+            let bytes = &chunk[start..end];
+            let take = self
+                .max_record
+                .saturating_sub(self.buf.len())
+                .min(bytes.len());
+            self.buf.extend_from_slice(&bytes[..take]);
+        }
     }
 
     fn oversized(&self) -> bool {
@@ -288,12 +315,14 @@ impl Framer {
                     b'{' => {
                         self.reset_record();
                         self.record_line = self.line;
+                        self.span_start = Some(i - 1);
                         self.keep(&[b]);
                         self.depth = 1;
                     }
                     _ => {
                         self.reset_record();
                         self.record_line = self.line;
+                        self.span_start = Some(i - 1);
                         self.garbage = true;
                         self.keep(&[b]);
                     }
@@ -322,12 +351,14 @@ impl Framer {
                         }
                         self.reset_record();
                         self.record_line = self.line;
+                        self.span_start = Some(i - 1);
                         self.keep(&[b]);
                         self.depth = 1;
                     }
                     _ => {
                         self.reset_record();
                         self.record_line = self.line;
+                        self.span_start = Some(i - 1);
                         self.garbage = true;
                         self.keep(&[b]);
                     }
@@ -338,6 +369,7 @@ impl Framer {
                 let ends_line = b == b'\n';
                 let ends_element = (self.in_array || in_items) && (b == b',' || b == b']');
                 if ends_line || ends_element {
+                    self.materialize(chunk, i - 1);
                     self.reject(ErrorKind::InvalidJson, "not a JSON object".into(), emit);
                     self.reset_record();
                     if ends_line {
@@ -391,6 +423,7 @@ impl Framer {
                         "record starting on line {} ends inside a string",
                         self.record_line
                     );
+                    self.materialize(chunk, i - 1);
                     self.reject(ErrorKind::Truncated, detail, emit);
                     self.reset_record();
                     self.line += 1;
@@ -432,7 +465,7 @@ impl Framer {
                 b'}' | b']' => {
                     self.depth -= 1;
                     if self.depth == 0 {
-                        self.complete_json_record(emit);
+                        self.complete_json_record(chunk, i, emit);
                         if self.mode == Mode::Lines {
                             return i;
                         }
@@ -445,6 +478,8 @@ impl Framer {
                 _ => {}
             }
         }
+        // The chunk ends inside a record: its bytes so far move to `buf`.
+        self.materialize(chunk, chunk.len());
         chunk.len()
     }
 
@@ -478,12 +513,18 @@ impl Framer {
         };
     }
 
-    fn complete_json_record(&mut self, emit: &mut dyn FnMut(Frame<'_>)) {
+    /// The record ends at offset `end` of `chunk` (exclusive).
+    fn complete_json_record(&mut self, chunk: &[u8], end: usize, emit: &mut dyn FnMut(Frame<'_>)) {
         if self.oversized() {
+            self.materialize(chunk, end);
             self.reject(ErrorKind::Oversized, self.oversized_error(), emit);
         } else {
+            let bytes = match self.span_start {
+                Some(start) => &chunk[start..end],
+                None => &self.buf[..],
+            };
             emit(Frame::Record {
-                bytes: &self.buf,
+                bytes,
                 line: self.record_line,
             });
         }

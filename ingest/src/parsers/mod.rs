@@ -5,6 +5,9 @@
 //! - a record either appends all its rows or none, and a refusal is a [`ParseError`] whose
 //!   [`ErrorKind`] is a small fixed set (it becomes a metric label) and whose detail says why;
 //! - it knows nothing about where the bytes came from: `raw_ref` is an opaque string it copies;
+//! - a parser of a JSON-framed format accepts exactly one JSON value and refuses trailing bytes
+//!   (`serde_json::from_slice`, or `jv::parse_object`): a Kafka message that is one object is
+//!   parsed without framing on that promise (`decode::RecordProcessor::process_payload`);
 //! - state across records is allowed only where the format needs it (a VPC flow header line sets
 //!   the field layout for the lines after it), and lives in the parser value, one per stream.
 
