@@ -4,6 +4,11 @@
 //! WAL durability. A failed append is retried (the writer refuses appends while it is over its
 //! buffer budget, which is transient); only a stop request ends the retries, and the batch is
 //! then reported failed so its offsets are never committed.
+//!
+//! A worker parses its next batch while the writer writes and fsyncs the previous one: at most
+//! one append per worker is in flight, and its completion is reported before the next append
+//! is queued. With no next batch queued, the worker waits for the acknowledgement at once, so
+//! an idle stream's last batch is completed (and its offsets committed) without delay.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,10 +21,12 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, ThreadedProducer};
 use super::KafkaMetrics;
 use super::offsets::BatchId;
 use crate::decode::RecordProcessor;
-use crate::lake::Durability;
+use crate::lake::{Durability, PendingAppend};
 use crate::parsers::{Format, SourceFormat};
 use crate::pipeline::Pipeline;
 use crate::record::{DeadLetter, DecodeStats, ErrorKind};
+use crate::schema::Table;
+use datafusion::arrow::record_batch::RecordBatch;
 
 /// One consumed message, copied out of librdkafka's buffers.
 pub(crate) struct Message {
@@ -63,14 +70,61 @@ pub(crate) fn run_worker(
     batches: Arc<Mutex<Receiver<WorkBatch>>>,
     done: Sender<Completion>,
 ) {
+    let mut in_flight: Option<InFlight> = None;
     loop {
-        let next = batches.lock().expect("not poisoned").recv();
-        let Ok(batch) = next else { return };
-        let completion = process(&shared, batch);
-        if done.send(completion).is_err() {
+        let next = if in_flight.is_some() {
+            // Only a batch ready now: the lock is held by a worker waiting for one, or the
+            // queue is empty, and the append in flight is then finished first.
+            match batches.try_lock() {
+                // Empty or disconnected: finish the append in flight first.
+                Ok(queue) => queue.try_recv().ok(),
+                Err(_) => None,
+            }
+        } else {
+            match batches.lock().expect("not poisoned").recv() {
+                Ok(batch) => Some(batch),
+                Err(_) => return,
+            }
+        };
+        let decoded = next.map(|batch| decode(&shared, batch));
+        if let Some(previous) = in_flight.take()
+            && done.send(finish(&shared, previous)).is_err()
+        {
             return;
         }
+        in_flight = decoded.map(|decoded| submit(&shared, decoded));
     }
+}
+
+/// A batch's rows, dead letters and counts, ready for the lake.
+struct DecodedBatch {
+    id: BatchId,
+    bytes: usize,
+    messages: u64,
+    batches: Vec<(Table, RecordBatch)>,
+    dead_letters: Vec<DeadLetter>,
+    stats: Vec<(Format, DecodeStats)>,
+    unrecognized_kinds: HashMap<String, u64>,
+}
+
+/// A decoded batch whose append is queued; `pending` is `None` when queueing failed (it is
+/// then retried by [`finish`]).
+struct InFlight {
+    decoded: DecodedBatch,
+    pending: Option<PendingAppend>,
+}
+
+fn submit(shared: &WorkerShared, decoded: DecodedBatch) -> InFlight {
+    let pending = shared
+        .pipeline
+        .writer
+        .submit_blocking(
+            decoded.batches.clone(),
+            decoded.dead_letters.clone(),
+            Durability::Wal,
+        )
+        .ok();
+    InFlight { decoded, pending }
 }
 
 #[derive(Clone, Default)]
@@ -81,7 +135,7 @@ struct TopicCounts {
     dead_letters: u64,
 }
 
-fn process(shared: &WorkerShared, batch: WorkBatch) -> Completion {
+fn decode(shared: &WorkerShared, batch: WorkBatch) -> DecodedBatch {
     let processed = chrono::Utc::now().timestamp_millis();
     let max_record = shared.pipeline.config.max_record_bytes;
     let mut processors: HashMap<Format, RecordProcessor> = HashMap::new();
@@ -174,19 +228,42 @@ fn process(shared: &WorkerShared, batch: WorkBatch) -> Completion {
         dead_letters.extend(decoded.dead_letters);
         stats.push((format, processor.stats().clone()));
     }
-    let dead_letter_count = dead_letters.len() as u64;
-    let to_topic = shared
-        .dead_letter_topic
-        .as_ref()
-        .map(|_| dead_letters.clone());
+    DecodedBatch {
+        id: batch.id,
+        bytes: batch.bytes,
+        messages: batch.messages.len() as u64,
+        batches,
+        dead_letters,
+        stats,
+        unrecognized_kinds,
+    }
+}
 
+/// Wait for the batch's append (retrying a refused one), then count it and report it.
+fn finish(shared: &WorkerShared, in_flight: InFlight) -> Completion {
+    let InFlight { decoded, pending } = in_flight;
+    let DecodedBatch {
+        id,
+        bytes,
+        messages,
+        batches,
+        dead_letters,
+        stats,
+        unrecognized_kinds,
+    } = decoded;
+    let dead_letter_count = dead_letters.len() as u64;
     let mut backoff = Duration::from_millis(10);
+    let mut attempt = pending.map(PendingAppend::wait);
     let durable = loop {
-        match shared.pipeline.writer.append_blocking(
-            batches.clone(),
-            dead_letters.clone(),
-            Durability::Wal,
-        ) {
+        let result = match attempt.take() {
+            Some(result) => result,
+            None => shared.pipeline.writer.append_blocking(
+                batches.clone(),
+                dead_letters.clone(),
+                Durability::Wal,
+            ),
+        };
+        match result {
             Ok(_) => break true,
             Err(e) => {
                 if shared.stop.load(Ordering::Relaxed) {
@@ -209,8 +286,8 @@ fn process(shared: &WorkerShared, batch: WorkBatch) -> Completion {
                 m.dead_letters.with_label_values(&["auto", kind]).inc_by(*n);
             }
         }
-        if let (Some((producer, topic)), Some(letters)) = (&shared.dead_letter_topic, to_topic) {
-            for letter in letters {
+        if let Some((producer, topic)) = &shared.dead_letter_topic {
+            for letter in dead_letters {
                 let body = serde_json::to_vec(&letter).expect("dead letters serialize");
                 let record = BaseRecord::to(topic).key(&letter.origin).payload(&body);
                 if producer.send(record).is_err()
@@ -222,10 +299,10 @@ fn process(shared: &WorkerShared, batch: WorkBatch) -> Completion {
         }
     }
     Completion {
-        id: batch.id,
-        bytes: batch.bytes,
+        id,
+        bytes,
         durable,
-        messages: batch.messages.len() as u64,
+        messages,
         dead_letters: dead_letter_count,
     }
 }

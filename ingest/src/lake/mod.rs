@@ -24,7 +24,9 @@ mod writer;
 
 pub use maintenance::{CompactionReport, compact_partitions, enforce_retention};
 pub use object::{LakeUrl, ObjectLake};
-pub use writer::{AppendReceipt, Durability, LakeWriter, TailReader, TailSnapshot, WriterStats};
+pub use writer::{
+    AppendReceipt, Durability, LakeWriter, PendingAppend, TailReader, TailSnapshot, WriterStats,
+};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -109,6 +109,19 @@ enum Command {
     },
 }
 
+/// An append queued by [`LakeWriter::submit_blocking`], not yet acknowledged.
+pub struct PendingAppend(oneshot::Receiver<Result<AppendReceipt, String>>);
+
+impl PendingAppend {
+    /// Block until the writer acknowledges the append (with the durability it was queued with).
+    pub fn wait(self) -> Result<AppendReceipt, LakeError> {
+        self.0
+            .blocking_recv()
+            .map_err(|_| LakeError::WriterStopped)?
+            .map_err(LakeError::Failed)
+    }
+}
+
 /// Handle to the writer thread; cheap to clone.
 #[derive(Clone)]
 pub struct LakeWriter {
@@ -248,6 +261,19 @@ impl LakeWriter {
         dead_letters: Vec<DeadLetter>,
         durability: Durability,
     ) -> Result<AppendReceipt, LakeError> {
+        self.submit_blocking(batches, dead_letters, durability)?
+            .wait()
+    }
+
+    /// Queue an append without waiting for its acknowledgement (blocking only while the
+    /// writer's queue is full), so the caller can work while the writer writes and fsyncs;
+    /// [`PendingAppend::wait`] takes the acknowledgement.
+    pub fn submit_blocking(
+        &self,
+        batches: Vec<(Table, RecordBatch)>,
+        dead_letters: Vec<DeadLetter>,
+        durability: Durability,
+    ) -> Result<PendingAppend, LakeError> {
         let (ack, done) = oneshot::channel();
         self.tx
             .blocking_send(Command::Append {
@@ -257,9 +283,7 @@ impl LakeWriter {
                 ack,
             })
             .map_err(|_| LakeError::WriterStopped)?;
-        done.blocking_recv()
-            .map_err(|_| LakeError::WriterStopped)?
-            .map_err(LakeError::Failed)
+        Ok(PendingAppend(done))
     }
 
     /// Write every buffered row to Parquet now.
