@@ -163,11 +163,10 @@ impl RecordProcessor {
         let before = TableCounts::of(&self.builders);
         // A line that holds no event (a VPC flow header, a Zeek directive) only sets how later
         // lines are read: a header line, not a record.
-        if self
+        let rows = self
             .parser
-            .parse(bytes, &self.raw_ref, &mut self.builders)?
-            == 0
-        {
+            .parse(bytes, &self.raw_ref, &mut self.builders)?;
+        if rows == 0 {
             self.stats.header_lines += 1;
             return Ok(());
         }
@@ -190,19 +189,19 @@ impl RecordProcessor {
     /// always produced. Formats with envelopes always take the framer: telling an envelope from
     /// a record would scan the message once more.
     fn parse_whole_object(&mut self, payload: &[u8], max_record_bytes: usize) -> bool {
+        if self.format.framing() != Framing::Json || !self.format.envelope_keys().is_empty() {
+            return false;
+        }
         // The whitespace the framer skips between records (not `trim_ascii`'s form feed).
         let json_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
-        let start = payload.iter().position(|b| !json_space(b));
-        let end = payload.iter().rposition(|b| !json_space(b));
-        let body = match (start, end) {
-            (Some(start), Some(end)) => &payload[start..=end],
-            _ => return false,
+        let (Some(start), Some(end)) = (
+            payload.iter().position(|b| !json_space(b)),
+            payload.iter().rposition(|b| !json_space(b)),
+        ) else {
+            return false;
         };
-        if self.format.framing() != Framing::Json
-            || !self.format.envelope_keys().is_empty()
-            || body.first() != Some(&b'{')
-            || body.len() > max_record_bytes
-        {
+        let body = &payload[start..=end];
+        if body[0] != b'{' || body.len() > max_record_bytes {
             return false;
         }
         self.raw_ref.clear();

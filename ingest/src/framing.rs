@@ -189,6 +189,13 @@ impl Framer {
         self.envelope_pending = false;
     }
 
+    /// A record (or garbage) begins at offset `at` of the chunk being scanned, on this line.
+    fn begin_record(&mut self, at: usize) {
+        self.reset_record();
+        self.record_line = self.line;
+        self.span_start = Some(at);
+    }
+
     fn keep(&mut self, bytes: &[u8]) {
         if self.span_start.is_some() {
             // The bytes stay in the chunk (see `span_start`); only their count moves on.
@@ -313,16 +320,12 @@ impl Framer {
                     b' ' | b'\t' | b'\r' | b',' => {}
                     b']' => self.envelope = Envelope::Tail(1),
                     b'{' => {
-                        self.reset_record();
-                        self.record_line = self.line;
-                        self.span_start = Some(i - 1);
+                        self.begin_record(i - 1);
                         self.keep(&[b]);
                         self.depth = 1;
                     }
                     _ => {
-                        self.reset_record();
-                        self.record_line = self.line;
-                        self.span_start = Some(i - 1);
+                        self.begin_record(i - 1);
                         self.garbage = true;
                         self.keep(&[b]);
                     }
@@ -349,16 +352,12 @@ impl Framer {
                         if self.mode == Mode::JsonDetect {
                             self.mode = Mode::JsonValues;
                         }
-                        self.reset_record();
-                        self.record_line = self.line;
-                        self.span_start = Some(i - 1);
+                        self.begin_record(i - 1);
                         self.keep(&[b]);
                         self.depth = 1;
                     }
                     _ => {
-                        self.reset_record();
-                        self.record_line = self.line;
-                        self.span_start = Some(i - 1);
+                        self.begin_record(i - 1);
                         self.garbage = true;
                         self.keep(&[b]);
                     }

@@ -122,6 +122,22 @@ impl PendingAppend {
     }
 }
 
+/// An append command and the receiver of its acknowledgement.
+fn append_command(
+    batches: Vec<(Table, RecordBatch)>,
+    dead_letters: Vec<DeadLetter>,
+    durability: Durability,
+) -> (Command, oneshot::Receiver<Result<AppendReceipt, String>>) {
+    let (ack, done) = oneshot::channel();
+    let command = Command::Append {
+        batches,
+        dead_letters,
+        durability,
+        ack,
+    };
+    (command, done)
+}
+
 /// Handle to the writer thread; cheap to clone.
 #[derive(Clone)]
 pub struct LakeWriter {
@@ -239,14 +255,9 @@ impl LakeWriter {
         dead_letters: Vec<DeadLetter>,
         durability: Durability,
     ) -> Result<AppendReceipt, LakeError> {
-        let (ack, done) = oneshot::channel();
+        let (command, done) = append_command(batches, dead_letters, durability);
         self.tx
-            .send(Command::Append {
-                batches,
-                dead_letters,
-                durability,
-                ack,
-            })
+            .send(command)
             .await
             .map_err(|_| LakeError::WriterStopped)?;
         done.await
@@ -274,14 +285,9 @@ impl LakeWriter {
         dead_letters: Vec<DeadLetter>,
         durability: Durability,
     ) -> Result<PendingAppend, LakeError> {
-        let (ack, done) = oneshot::channel();
+        let (command, done) = append_command(batches, dead_letters, durability);
         self.tx
-            .blocking_send(Command::Append {
-                batches,
-                dead_letters,
-                durability,
-                ack,
-            })
+            .blocking_send(command)
             .map_err(|_| LakeError::WriterStopped)?;
         Ok(PendingAppend(done))
     }
