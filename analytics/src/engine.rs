@@ -667,9 +667,11 @@ impl Engine {
         let schema = schema.ok_or_else(|| {
             AnalyticsError::Internal(format!("KPI {}: no partial result has a schema", def.id))
         })?;
-        if let Some(column) = schema.fields().iter().find(|f| {
-            f.name() != "time" && !def.labels.contains(f.name()) && !f.data_type().is_integer()
-        }) {
+        if let Some(column) = schema
+            .fields()
+            .iter()
+            .find(|f| merge_role(def, partial, f).is_none())
+        {
             tracing::warn!(
                 kpi = %def.id,
                 column = %column.name(),
@@ -758,19 +760,24 @@ impl Engine {
             .map_err(|e| invalid(format!("partial results do not share one schema: {e}")))?;
         let named = |name: &str| Expr::Column(datafusion::common::Column::from_name(name));
         let mut group = Vec::new();
-        let mut sums = Vec::new();
+        let mut merged_columns = Vec::new();
         for field in schema.fields() {
             let name = field.name().as_str();
-            if name == "time" {
-                group.push(bucket_expr(range).alias("time"));
-            } else if def.labels.iter().any(|l| l == name) {
-                group.push(named(name));
-            } else if field.data_type().is_integer() {
-                sums.push(datafusion::functions_aggregate::expr_fn::sum(named(name)).alias(name));
-            } else {
-                return Err(invalid(format!(
-                    "partial column {name:?} is neither `time`, a label nor a count"
-                )));
+            match merge_role(def, partial, field) {
+                Some(MergeRole::Time) => group.push(bucket_expr(range).alias("time")),
+                Some(MergeRole::Group) => group.push(named(name)),
+                Some(MergeRole::Max) => merged_columns
+                    .push(datafusion::functions_aggregate::expr_fn::max(named(name)).alias(name)),
+                Some(MergeRole::Min) => merged_columns
+                    .push(datafusion::functions_aggregate::expr_fn::min(named(name)).alias(name)),
+                Some(MergeRole::Sum) => merged_columns
+                    .push(datafusion::functions_aggregate::expr_fn::sum(named(name)).alias(name)),
+                None => {
+                    return Err(invalid(format!(
+                        "partial column {name:?} is neither `time`, a label, a partial key, a \
+                         partial maximum or minimum nor a count"
+                    )));
+                }
             }
         }
         if schema.column_with_name("time").is_none() {
@@ -778,6 +785,8 @@ impl Engine {
         }
         let order: Vec<Expr> = schema.fields().iter().map(|f| named(f.name())).collect();
         let final_sql = partial.final_sql.clone();
+        // The final query may read the range's dead letters, bucketed like the partial rows.
+        let dead_letters = names_dead_letters(&final_sql);
         self.run(
             move |ctx| async move {
                 ctx.register_table(
@@ -787,7 +796,7 @@ impl Engine {
                 let merged = ctx
                     .table("kpi_partial_rows")
                     .await?
-                    .aggregate(group, sums)?
+                    .aggregate(group, merged_columns)?
                     .select(order)?;
                 ctx.register_table("partials", merged.into_view())?;
                 let mut df = check_read_only(&ctx, &final_sql).await?;
@@ -797,8 +806,13 @@ impl Engine {
                 Ok(shape(df)?)
             },
             Tables {
-                kpi: None,
-                dead_letters: false,
+                kpi: Some(KpiScope {
+                    range,
+                    lookback_ms: 0,
+                    dead_letters,
+                    buckets: None,
+                }),
+                dead_letters,
                 lake: false,
             },
             max_rows,
@@ -1444,6 +1458,40 @@ impl From<KpiScope> for Tables {
             dead_letters: scope.dead_letters,
             lake: true,
         }
+    }
+}
+
+/// How the merge of a split KPI's partial rows treats one column ([`KpiPartial`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MergeRole {
+    /// The row's bucket.
+    Time,
+    /// A label or a partial key: grouped on.
+    Group,
+    /// A partial maximum.
+    Max,
+    /// A partial minimum.
+    Min,
+    /// A count: summed.
+    Sum,
+}
+
+/// The merge role of a partial column; `None` for a column that is none of them (a non-integer
+/// column not declared a key, a maximum or a minimum).
+fn merge_role(def: &KpiDef, partial: &KpiPartial, field: &Field) -> Option<MergeRole> {
+    let name = field.name();
+    if name == "time" {
+        Some(MergeRole::Time)
+    } else if def.labels.contains(name) || partial.keys.contains(name) {
+        Some(MergeRole::Group)
+    } else if partial.maxima.contains(name) {
+        Some(MergeRole::Max)
+    } else if partial.minima.contains(name) {
+        Some(MergeRole::Min)
+    } else if field.data_type().is_integer() {
+        Some(MergeRole::Sum)
+    } else {
+        None
     }
 }
 

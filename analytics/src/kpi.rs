@@ -167,17 +167,43 @@ pub struct KpiDef {
 /// - it reads only the lake's tables and the derived views over them — not `kpi_range`,
 ///   `kpi_buckets`, the dead letters or an inventory, which are not a function of one hour's
 ///   rows — and the KPI has no lookback;
-/// - the final query reads those rows, one per bucket and label values, as `partials`.
+/// - columns named in `-- partial_keys:` are grouped on like labels but are not the KPI's
+///   labels (the values of a distribution, a set of users): the final query folds them;
+///   columns named in `-- partial_max:` / `-- partial_min:` merge by their maximum / minimum;
+///   every other column is a count and merges by its sum;
+/// - the final query reads those rows, one per bucket, label and key values, as `partials`,
+///   and may read the dead letters of the range — never the lake's tables.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KpiPartial {
     pub partial_sql: String,
     pub final_sql: String,
+    /// Columns grouped on besides `time` and the labels.
+    pub keys: Vec<String>,
+    /// Columns merged by their maximum instead of their sum.
+    pub maxima: Vec<String>,
+    /// Columns merged by their minimum instead of their sum.
+    pub minima: Vec<String>,
 }
 
 impl KpiPartial {
-    fn new(partial_sql: String, final_sql: String, lookback_ms: i64) -> Result<Self, String> {
+    fn new(
+        partial_sql: String,
+        final_sql: String,
+        lookback_ms: i64,
+        keys: Vec<String>,
+        maxima: Vec<String>,
+        minima: Vec<String>,
+    ) -> Result<Self, String> {
         if partial_sql.is_empty() || final_sql.is_empty() {
             return Err("no SQL after `-- partial` or `-- final`".into());
+        }
+        let mut declared: Vec<&String> = keys.iter().chain(&maxima).chain(&minima).collect();
+        declared.sort();
+        if let Some(pair) = declared.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(format!(
+                "column {:?} is named twice in `partial_keys`, `partial_max` and `partial_min`",
+                pair[0]
+            ));
         }
         if lookback_ms != 0 {
             return Err(
@@ -205,7 +231,8 @@ impl KpiPartial {
         if !mentions(&final_lower, "partials") {
             return Err("the final query does not read `partials`".into());
         }
-        // The final query runs over the merged partial rows alone.
+        // The final query runs over the merged partial rows and, at most, the range's dead
+        // letters (a small store of their own, read in full either way).
         let tables = ztlens_ingest::Table::ALL.iter().map(|t| t.name());
         let views = builtin_views().into_iter().map(|(name, _)| name);
         if let Some(name) = tables
@@ -213,7 +240,6 @@ impl KpiPartial {
             .chain([
                 "kpi_range",
                 "kpi_buckets",
-                "dead_letters",
                 "service_account_inventory",
                 "policy_exception_inventory",
             ])
@@ -221,18 +247,21 @@ impl KpiPartial {
         {
             return Err(format!(
                 "the final query reads {name}; it may read only `partials` (the merged rows of \
-                 the partial query)"
+                 the partial query) and `dead_letters`"
             ));
         }
         Ok(Self {
             partial_sql,
             final_sql,
+            keys,
+            maxima,
+            minima,
         })
     }
 
     /// The KPI as one statement: the partial query as the common table `partials`.
     pub fn composed(&self) -> String {
-        let final_sql = self.final_sql.trim_start();
+        let final_sql = without_leading_comments(&self.final_sql);
         let partials = format!("partials AS (\n{}\n)", self.partial_sql);
         // A final query with its own common tables continues the list.
         let own_with = final_sql
@@ -245,6 +274,18 @@ impl KpiPartial {
             format!("WITH {partials}\n{final_sql}")
         }
     }
+}
+
+/// `sql` from its first token: leading blank lines and `--` comment lines skipped.
+fn without_leading_comments(sql: &str) -> &str {
+    let mut rest = sql.trim_start();
+    while let Some(comment) = rest.strip_prefix("--") {
+        rest = comment
+            .split_once('\n')
+            .map_or("", |(_, after)| after)
+            .trim_start();
+    }
+    rest
 }
 
 // `BUILTIN_KPIS`: the KPI files shipped with ztlens (`queries/kpis/*.sql`), and
@@ -430,6 +471,9 @@ impl KpiDef {
                     | "totals"
                     | "description"
                     | "lookback"
+                    | "partial_keys"
+                    | "partial_max"
+                    | "partial_min"
             ) {
                 return Err(invalid(format!("unknown header field `{key}`")));
             }
@@ -486,7 +530,26 @@ impl KpiDef {
                             .into(),
                     ));
                 }
-                Some(KpiPartial::new(partial, final_sql, lookback_ms).map_err(invalid)?)
+                let (keys, maxima, minima) = (
+                    list("partial_keys"),
+                    list("partial_max"),
+                    list("partial_min"),
+                );
+                if let Some(column) = keys
+                    .iter()
+                    .chain(&maxima)
+                    .chain(&minima)
+                    .find(|c| labels.contains(c) || c.as_str() == "time")
+                {
+                    return Err(invalid(format!(
+                        "partial column {column:?} is `time` or a label; `partial_keys`, \
+                         `partial_max` and `partial_min` name the partial query's other columns"
+                    )));
+                }
+                Some(
+                    KpiPartial::new(partial, final_sql, lookback_ms, keys, maxima, minima)
+                        .map_err(invalid)?,
+                )
             }
             _ => {
                 return Err(invalid(
@@ -496,6 +559,17 @@ impl KpiDef {
                 ));
             }
         };
+        if partial.is_none()
+            && ["partial_keys", "partial_max", "partial_min"]
+                .iter()
+                .any(|key| get(key).is_some())
+        {
+            return Err(invalid(
+                "`partial_keys`, `partial_max` and `partial_min` belong to a KPI split in two \
+                 (`-- partial`)"
+                    .into(),
+            ));
+        }
         let sql = match &partial {
             Some(partial) => partial.composed(),
             None => before_sections,
@@ -651,8 +725,11 @@ mod tests {
         assert_eq!(ok.evidence_sql.as_deref(), Some("SELECT 1"));
         let with = KpiPartial::new(
             partial.into(),
-            "WITH\n  t AS (SELECT * FROM partials) SELECT * FROM t".into(),
+            "-- the final query's own common table\nWITH\n  t AS (SELECT * FROM partials) SELECT * FROM t".into(),
             0,
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
         )
         .unwrap();
         assert_eq!(
@@ -669,6 +746,9 @@ mod tests {
             ("-- partial\nSELECT bucket AS time, range_to FROM kpi_range\n-- final\nSELECT * FROM partials\n".into(), "kpi_range"),
             (format!("-- partial\n{partial}\n-- final\nSELECT * FROM partials JOIN authentication USING (a)\n"), "authentication"),
             (format!("-- partial\n{partial}\n-- final\nSELECT 1\n"), "does not read `partials`"),
+            (format!("-- partial_keys: a\n-- partial\n{partial}\n-- final\nSELECT * FROM partials\n"), "is `time` or a label"),
+            (format!("-- partial_max: n\n-- partial_keys: n\n-- partial\n{partial}\n-- final\nSELECT * FROM partials\n"), "named twice"),
+            ("-- partial_max: n\nSELECT 1\n".to_string(), "belong to a KPI split in two"),
         ] {
             let error = KpiDef::parse("x.sql", &format!("{header}{body}")).unwrap_err().to_string();
             assert!(error.contains(expected), "{body}: {error}");
@@ -682,6 +762,27 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(error.contains("lookback"), "{error}");
+        // Keys and maxima are kept; the final query may read the range's dead letters.
+        let keyed = KpiDef::parse(
+            "x.sql",
+            &format!(
+                "{header}-- partial_keys: user\n-- partial_max: newest\n-- partial_min: oldest\n\
+                 -- partial\nSELECT bucket AS time, a, user_name AS user, COUNT(*) AS n, \
+                 MAX(time) AS newest, MIN(time) AS oldest \
+                 FROM authentication GROUP BY 1, 2, 3\n-- final\n\
+                 SELECT time, a FROM partials UNION ALL SELECT bucket, source FROM dead_letters\n"
+            ),
+        )
+        .unwrap();
+        let split = keyed.partial.unwrap();
+        assert_eq!(
+            (split.keys, split.maxima, split.minima),
+            (
+                vec!["user".to_string()],
+                vec!["newest".to_string()],
+                vec!["oldest".to_string()]
+            )
+        );
     }
 
     /// Regression: a KPI file under `--queries` with `COPY … TO` wrote the file at start-up

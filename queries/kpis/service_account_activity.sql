@@ -15,20 +15,36 @@
 --   a service runs from a few known places, so more than two networks suggests a leaked
 --   credential. The account is a login, so the /metrics gauges keep only source: counts summed,
 --   networks the largest of any account (the API answers per account).
+-- partial_keys: network
+-- partial
+-- Split in two: an hour's rows per account and network its allowed sign-ins came from (null
+-- for the others), so sealed hours are stored; the final query counts the networks.
 SELECT
     bucket AS time,
     metadata_product_name AS source,
     lower(COALESCE(user_email_addr, user_name)) AS account,
-    COUNT(DISTINCT CASE WHEN zt_decision = 'allow' THEN uid_key(metadata_uid) END) AS allowed,
-    COUNT(DISTINCT CASE WHEN zt_decision <> 'allow' THEN uid_key(metadata_uid) END) AS refused,
-    COUNT(DISTINCT CASE WHEN zt_decision = 'allow' AND is_interactive THEN uid_key(metadata_uid) END) AS interactive,
-    COUNT(DISTINCT CASE
+    CASE
         WHEN zt_decision = 'allow' AND src_endpoint_ip LIKE '%.%.%.%'
             THEN regexp_replace(src_endpoint_ip, '\.[0-9]+$', '')
         WHEN zt_decision = 'allow' THEN src_endpoint_ip
-    END) AS networks
+    END AS network,
+    COUNT(DISTINCT CASE WHEN zt_decision = 'allow' THEN uid_key(metadata_uid) END) AS allowed,
+    COUNT(DISTINCT CASE WHEN zt_decision <> 'allow' THEN uid_key(metadata_uid) END) AS refused,
+    COUNT(DISTINCT CASE WHEN zt_decision = 'allow' AND is_interactive THEN uid_key(metadata_uid) END) AS interactive
 FROM authentication
 WHERE user_type_id = 4 AND zt_decision IS NOT NULL AND COALESCE(user_email_addr, user_name) IS NOT NULL
+GROUP BY 1, 2, 3, 4
+
+-- final
+SELECT
+    time,
+    source,
+    account,
+    SUM(allowed) AS allowed,
+    SUM(refused) AS refused,
+    SUM(interactive) AS interactive,
+    COUNT(DISTINCT network) AS networks
+FROM partials
 GROUP BY 1, 2, 3
 ORDER BY time, source, account
 
