@@ -391,7 +391,7 @@ impl Engine {
     {
         let predicates = label_predicates(def, filters)?;
         if let Some(partial) = &def.partial
-            && let Some(plan) = self.partial_plan(range).await?
+            && let Some(plan) = self.partial_plan(range, def.lookback_ms).await?
         {
             // One time limit for gathering the partial rows, as for a single statement (each of
             // its statements has the same limit too); the final query has its own.
@@ -440,7 +440,13 @@ impl Engine {
     /// whole hours inside the range and inside one bucket, ended `kpi_cache_seal_secs` ago,
     /// none of their rows in the hot tail), and the pieces of the range it computes. `None`
     /// when no hour qualifies (or the pieces would be many): the KPI runs as one statement.
-    async fn partial_plan(&self, range: TimeRange) -> Result<Option<PartialPlan>, AnalyticsError> {
+    /// With a lookback, an hour is sealed only when none of the hours it reads back holds rows
+    /// in the hot tail either.
+    async fn partial_plan(
+        &self,
+        range: TimeRange,
+        lookback_ms: i64,
+    ) -> Result<Option<PartialPlan>, AnalyticsError> {
         if self.inner.partial_cache.is_none() {
             return Ok(None);
         }
@@ -460,12 +466,13 @@ impl Engine {
             .saturating_sub((self.inner.config.kpi_cache_seal_secs as i64).saturating_mul(1000));
         let open_in_tail = self.tail_hours().await?;
         let bucket = |t: i64| (t - from).div_euclid(step);
+        let read_back = lookback_hours(lookback_ms) * HOUR_MS;
         let sealed: Vec<i64> = (0..hours)
             .map(|i| first + i * HOUR_MS)
             .filter(|h| {
                 h + HOUR_MS <= sealed_before
                     && bucket(*h) == bucket(h + HOUR_MS - 1)
-                    && !open_in_tail.contains(h)
+                    && open_in_tail.range(h - read_back..=*h).next().is_none()
             })
             .collect();
         if sealed.is_empty() {
@@ -581,9 +588,24 @@ impl Engine {
                 hour.div_euclid(HOUR_MS).rem_euclid(24) as u32,
             )
         };
-        let before = self
-            .fingerprints(plan.sealed.iter().map(|h| date_string(*h)).collect())
-            .await?;
+        // What an hour's partial rows depend on: its own files and, with a lookback, those of
+        // the hours it reads back.
+        let read_back = lookback_hours(def.lookback_ms);
+        let dates_read = |hours: &[i64]| -> std::collections::BTreeSet<String> {
+            hours
+                .iter()
+                .flat_map(|h| (0..=read_back).map(move |back| date_string(h - back * HOUR_MS)))
+                .collect()
+        };
+        let window = |files: &std::collections::HashMap<i64, crate::partials::HourFiles>,
+                      hour: i64| {
+            crate::partials::window_files(
+                (0..=read_back)
+                    .rev()
+                    .map(|back| files.get(&(hour - back * HOUR_MS)).copied()),
+            )
+        };
+        let before = self.fingerprints(dates_read(&plan.sealed)).await?;
         let mut rows = Vec::new();
         let mut schema: Option<SchemaRef> = None;
         let mut missed = Vec::new();
@@ -598,7 +620,7 @@ impl Engine {
                 date: &date,
                 hour: hh,
                 definition,
-                files: before[&hour].fingerprint,
+                files: window(&before, hour).fingerprint,
             };
             match cache.load(&key) {
                 Some((stored_schema, batches)) => {
@@ -633,23 +655,21 @@ impl Engine {
             let storable: Vec<i64> = by_hour
                 .keys()
                 .copied()
-                .filter(|hour| self.listed_for_sure(&before[hour]))
+                .filter(|hour| self.listed_for_sure(&window(&before, *hour)))
                 .collect();
             if storable.is_empty() {
                 continue;
             }
-            let after = self
-                .fingerprints(storable.iter().map(|h| date_string(*h)).collect())
-                .await?;
+            let after = self.fingerprints(dates_read(&storable)).await?;
             for (hour, batches) in &by_hour {
-                if storable.contains(hour) && after.get(hour) == before.get(hour) {
+                if storable.contains(hour) && window(&after, *hour) == window(&before, *hour) {
                     let (date, hh) = date_hour(*hour);
                     let key = HourKey {
                         kpi: &def.id,
                         date: &date,
                         hour: hh,
                         definition,
-                        files: before[hour].fingerprint,
+                        files: window(&before, *hour).fingerprint,
                     };
                     cache.store(&key, &run_schema, batches);
                 }
@@ -711,9 +731,11 @@ impl Engine {
         buckets: Option<TimeRange>,
     ) -> Result<Option<QueryOutput>, AnalyticsError> {
         let sql = partial.partial_sql.clone();
+        // A KPI with a lookback reads that much before each piece; its partial query keeps
+        // the piece's own rows (`time >= range_from`: `kpi_range` is the piece).
         let scope = KpiScope {
             range,
-            lookback_ms: 0,
+            lookback_ms: def.lookback_ms,
             dead_letters: false,
             buckets,
         };
@@ -1418,6 +1440,11 @@ struct PartialPlan {
     live: Vec<TimeRange>,
 }
 
+/// The whole hours before an hour that a KPI with `lookback_ms` reads (0 without a lookback).
+fn lookback_hours(lookback_ms: i64) -> i64 {
+    (lookback_ms.max(0) as u64).div_ceil(HOUR_MS as u64) as i64
+}
+
 /// Most hours one evaluation takes from stored partial results (a year); a longer range runs as
 /// one statement.
 const MAX_CACHED_HOURS: i64 = 366 * 24;
@@ -1680,8 +1707,10 @@ async fn register_tables(
     scope: Option<KpiScope>,
 ) -> Result<(), AnalyticsError> {
     if let Some(scope) = scope {
+        // `kpi_range` is the range read: a piece of a KPI split in two has its own (its
+        // partial query may keep `time >= range_from`), bucketed like the whole range.
+        ctx.register_table("kpi_range", Arc::new(range_table(scope.range)?))?;
         let buckets = scope.buckets.unwrap_or(scope.range);
-        ctx.register_table("kpi_range", Arc::new(range_table(buckets)?))?;
         ctx.register_table("kpi_buckets", Arc::new(buckets_table(buckets)?))?;
     }
     for table in Table::ALL {

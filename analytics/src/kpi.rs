@@ -166,7 +166,11 @@ pub struct KpiDef {
 ///   so lies in one hour;
 /// - it reads only the lake's tables and the derived views over them — not `kpi_range`,
 ///   `kpi_buckets`, the dead letters or an inventory, which are not a function of one hour's
-///   rows — and the KPI has no lookback;
+///   rows. A KPI with a lookback reads that much before each hour for context (an hour's rows
+///   then depend on the files of the hours read back too) and keeps the hour's own rows with
+///   `time >= range_from` from `kpi_range` (the piece computed), nothing else of it; its views
+///   must look back no further than the lookback from each row's own time, so a row's
+///   answer does not depend on where the range starts;
 /// - columns named in `-- partial_keys:` are grouped on like labels but are not the KPI's
 ///   labels (the values of a distribution, a set of users): the final query folds them;
 ///   columns named in `-- partial_max:` / `-- partial_min:` merge by their maximum / minimum;
@@ -205,21 +209,35 @@ impl KpiPartial {
                 pair[0]
             ));
         }
-        if lookback_ms != 0 {
-            return Err(
-                "a KPI with a lookback reads rows outside its hours: it cannot be \
-                        split into hourly partials"
-                    .into(),
-            );
-        }
         let lower = partial_sql.to_ascii_lowercase();
-        for name in [
-            "kpi_range",
+        // With a lookback, each piece's tables start that much before it and the partial
+        // query keeps the piece's own rows with `kpi_range.range_from` (the piece's start);
+        // the rest of `kpi_range` describes the piece, not the KPI's range.
+        if lookback_ms > 0 {
+            if !mentions(&lower, "range_from") {
+                return Err(
+                    "the partial query of a KPI with a lookback keeps its own rows with \
+                     `time >= range_from` (from `kpi_range`); the lookback's rows are context"
+                        .into(),
+                );
+            }
+            if let Some(name) = ["range_to", "last_bucket"]
+                .into_iter()
+                .find(|name| mentions(&lower, name))
+            {
+                return Err(format!(
+                    "the partial query reads kpi_range's {name}, which is not a function of \
+                     one hour's rows; keep the KPI in one query"
+                ));
+            }
+        }
+        let forbidden_range = (lookback_ms <= 0).then_some("kpi_range");
+        for name in forbidden_range.into_iter().chain([
             "kpi_buckets",
             "dead_letters",
             "service_account_inventory",
             "policy_exception_inventory",
-        ] {
+        ]) {
             if mentions(&lower, name) {
                 return Err(format!(
                     "the partial query reads {name}, which is not a function of one hour's \
@@ -761,7 +779,27 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(error.contains("lookback"), "{error}");
+        assert!(error.contains("time >= range_from"), "{error}");
+        // With a lookback the partial keeps its piece's rows with `range_from`, and nothing
+        // else of kpi_range.
+        let in_piece = "SELECT bucket AS time, a, COUNT(DISTINCT metadata_uid) AS n \
+                        FROM authentication CROSS JOIN kpi_range WHERE time >= range_from GROUP BY 1, 2";
+        let with_lookback = |partial: &str| {
+            KpiDef::parse(
+                "x.sql",
+                &format!(
+                    "{header}-- lookback: 1d\n-- partial\n{partial}\n-- final\nSELECT * FROM partials\n"
+                ),
+            )
+        };
+        assert!(with_lookback(in_piece).unwrap().partial.is_some());
+        let error = with_lookback(&in_piece.replace(
+            "time >= range_from",
+            "time >= range_from AND time < range_to",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("range_to"), "{error}");
         // Keys and maxima are kept; the final query may read the range's dead letters.
         let keyed = KpiDef::parse(
             "x.sql",

@@ -117,6 +117,33 @@ impl HourFiles {
     }
 }
 
+/// The files an hour's partial rows depend on, from the [`HourFiles`] of each hour it reads,
+/// oldest first (an hour not listed: `None`). One hour alone is its own `HourFiles`, so the
+/// keys of KPIs without a lookback do not change; several are combined in order: equal only
+/// while no file of any of them changed, the newest file of all of them.
+pub(crate) fn window_files(hours: impl Iterator<Item = Option<HourFiles>>) -> HourFiles {
+    let hours: Vec<Option<HourFiles>> = hours.collect();
+    if let [Some(one)] = hours.as_slice() {
+        return *one;
+    }
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut newest_ms = None;
+    for hour in &hours {
+        match hour {
+            Some(files) => {
+                hasher.update(&[1]);
+                hasher.update(&files.fingerprint.to_le_bytes());
+                newest_ms = newest_ms.max(files.newest_ms);
+            }
+            None => hasher.update(&[0]),
+        }
+    }
+    HourFiles {
+        fingerprint: hasher.digest(),
+        newest_ms,
+    }
+}
+
 /// The files of each hour (0–23) of `date` over every table: their fingerprint and the newest.
 pub(crate) async fn date_fingerprints(
     parquet_dir: &Path,

@@ -318,6 +318,32 @@ async fn stored_partials_follow_files_that_arrive_late() {
                 .append_blocking(decoded.batches, decoded.dead_letters, Durability::Buffered)
                 .unwrap();
         }
+        // And a sign-on of frank to Workday at 16:10, in the hour before his DELETE on payroll
+        // at 17:30: the 17:00 hour of sensitive_app_coverage (a KPI with a lookback) changes
+        // though none of its own files did.
+        let sign_on =
+            std::fs::read_to_string(repo().join("analytics/tests/fixtures/okta_sign_on.ndjson"))
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap()
+                .replace("a2000000-0000-4000-8000-000000000001", "late-frank-sign-on")
+                .replace("2026-03-02T09:45:00.000Z", "2026-03-02T16:10:00.000Z")
+                .replace("00u1alice", "00u1frank")
+                .replace("alice@corp.example", "frank@corp.example")
+                .replace("Alice Archer", "Frank Fischer");
+        let (decoded, _) = decode_bytes(
+            okta::FORMAT,
+            fixture_site(),
+            sign_on.as_bytes(),
+            "file:late-frank",
+            1_772_460_000_000,
+            1 << 20,
+        );
+        assert_eq!(decoded.rows(), 1, "frank's sign-on parses");
+        writer
+            .append_blocking(decoded.batches, decoded.dead_letters, Durability::Buffered)
+            .unwrap();
         writer.flush_blocking().unwrap();
         writer.shutdown_blocking().unwrap();
     })
@@ -325,6 +351,10 @@ async fn stored_partials_follow_files_that_arrive_late() {
     .unwrap();
     let after = answers(&uncached, day, next, None).await;
     assert_ne!(after, before, "the late events change some KPI");
+    assert_ne!(
+        after["sensitive_app_coverage"], before["sensitive_app_coverage"],
+        "frank's late sign-on puts his 17:30 request behind the IdP"
+    );
     assert_eq!(
         answers(&cached, day, next, None).await,
         after,

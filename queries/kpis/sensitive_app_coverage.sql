@@ -16,6 +16,23 @@
 --   guessed. A sensitive app with unauthenticated requests is "dark" — reachable around
 --   central identity — and its evidence lists them. behind_idp_share = behind_idp /
 --   (behind_idp + unauthenticated). Sign-ons are read from 12 hours before the range.
+-- partial
+-- Split in two: a request's path depends on the 12 hours before it alone (the view bounds the
+-- sign-on it looks for by the request's own time), so each hour is computed with the 12 hours
+-- before it read for context and keeps its own requests; sealed hours are stored.
+SELECT
+    bucket AS time,
+    app,
+    source,
+    COUNT(DISTINCT uid_key(metadata_uid)) AS requests,
+    COUNT(DISTINCT CASE WHEN path = 'behind_idp' THEN uid_key(metadata_uid) END) AS behind_idp,
+    COUNT(DISTINCT CASE WHEN path = 'unauthenticated' THEN uid_key(metadata_uid) END) AS unauthenticated,
+    COUNT(DISTINCT CASE WHEN path = 'unknown' THEN uid_key(metadata_uid) END) AS unknown
+FROM sensitive_app_requests CROSS JOIN kpi_range
+WHERE time >= range_from
+GROUP BY 1, 2, 3
+
+-- final
 SELECT
     time,
     app,
@@ -26,19 +43,7 @@ SELECT
     unknown,
     CASE WHEN behind_idp + unauthenticated > 0
         THEN CAST(behind_idp AS DOUBLE) / (behind_idp + unauthenticated) END AS behind_idp_share
-FROM (
-    SELECT
-        bucket AS time,
-        app,
-        source,
-        COUNT(DISTINCT uid_key(metadata_uid)) AS requests,
-        COUNT(DISTINCT CASE WHEN path = 'behind_idp' THEN uid_key(metadata_uid) END) AS behind_idp,
-        COUNT(DISTINCT CASE WHEN path = 'unauthenticated' THEN uid_key(metadata_uid) END) AS unauthenticated,
-        COUNT(DISTINCT CASE WHEN path = 'unknown' THEN uid_key(metadata_uid) END) AS unknown
-    FROM sensitive_app_requests CROSS JOIN kpi_range
-    WHERE time >= range_from
-    GROUP BY 1, 2, 3
-)
+FROM partials
 ORDER BY time, app, source
 
 -- evidence
