@@ -20,27 +20,45 @@
 --   slow down. Requests the enforced policy already refused are not counted: they are
 --   denials today (a request went through when its decision is allow, or other for a check
 --   before sign-in such as ThreatInsight's).
-WITH in_range AS (
-    SELECT r.* FROM observed_requests r CROSS JOIN kpi_range WHERE r.time >= range_from
-),
-paths AS (
+-- partial_keys: identity
+-- partial
+-- Split in two: an hour's rows per identity, with what its requests would have met and how
+-- many of them the observe-mode policies let through; the final query finds each identity's
+-- other paths over the whole range from those rows.
+SELECT
+    bucket AS time,
+    source,
+    COALESCE(policy, '') AS policy,
+    app,
+    identity_kind,
+    identity,
+    COUNT(DISTINCT CASE WHEN would_be <> 'allow' THEN uid_key(metadata_uid) END) AS observed,
+    COUNT(DISTINCT CASE WHEN would_be LIKE 'deny%' THEN uid_key(metadata_uid) END) AS would_deny,
+    COUNT(DISTINCT CASE WHEN would_be IN ('challenge_mfa', 'reauth_required') THEN uid_key(metadata_uid) END) AS would_challenge,
+    COUNT(DISTINCT CASE WHEN would_be NOT LIKE 'deny%' THEN uid_key(metadata_uid) END) AS let_through
+FROM observed_requests
+GROUP BY 1, 2, 3, 4, 5, 6
+
+-- final
+WITH paths AS (
     SELECT DISTINCT source, identity, app
-    FROM in_range
-    WHERE would_be NOT LIKE 'deny%'
+    FROM partials
+    WHERE let_through > 0
 )
 SELECT
-    r.bucket AS time,
+    r.time,
     r.source,
-    COALESCE(r.policy, '') AS policy,
+    r.policy,
     r.app,
     r.identity_kind,
-    COUNT(DISTINCT CASE WHEN r.would_be LIKE 'deny%' THEN uid_key(r.metadata_uid) END) AS would_deny,
-    COUNT(DISTINCT CASE WHEN r.would_be IN ('challenge_mfa', 'reauth_required') THEN uid_key(r.metadata_uid) END) AS would_challenge,
-    COUNT(DISTINCT CASE WHEN r.would_be LIKE 'deny%' THEN r.identity END) AS identities,
-    COUNT(DISTINCT CASE WHEN r.would_be LIKE 'deny%' AND p.identity IS NULL THEN r.identity END) AS without_other_path
-FROM in_range r
+    SUM(r.would_deny) AS would_deny,
+    SUM(r.would_challenge) AS would_challenge,
+    COUNT(DISTINCT CASE WHEN r.would_deny > 0 THEN r.identity END) AS identities,
+    COUNT(DISTINCT CASE WHEN r.would_deny > 0 AND p.identity IS NULL THEN r.identity END) AS without_other_path
+FROM partials r
 LEFT JOIN paths p ON p.source = r.source AND p.identity = r.identity AND p.app = r.app
-WHERE r.would_be <> 'allow'
+-- Groups of requests that met something other than `allow`.
+WHERE r.observed > 0
 GROUP BY 1, 2, 3, 4, 5
 ORDER BY time, source, policy, app, identity_kind
 

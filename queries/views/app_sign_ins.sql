@@ -7,10 +7,10 @@
 --   site.service_account_patterns mark the account as a service, user_type_id 4), how (mfa,
 --   mfa_strength), from where (country, src_endpoint_ip, network) and with what device.
 --   mfa = with (the source states MFA: zt_mfa_satisfied; or, where it does not say, a factor
---   was verified earlier in the same session), without (the source states a single factor, or
---   the session shows no verified factor before the sign-in) or unknown (the source does not
+--   was verified in the same session in the day before), without (the source states a single
+--   factor, or the session shows no verified factor in the day before the sign-in) or unknown (the source does not
 --   say and names no session). mfa_strength, for mfa = with: phishing_resistant (the
---   sign-in's own factor or one verified earlier in the session is phishing-resistant, as
+--   sign-in's own factor or one verified in the session in the day before is phishing-resistant, as
 --   mfa_steps classifies factors), other (the factors known are all weaker) or unknown (MFA
 --   is stated but no factor is named); null otherwise. network = the /24 of an IPv4 address
 --   (an IPv6 address as it is). Columns: time, bucket, source, app, sensitivity,
@@ -42,16 +42,28 @@ WITH sign_ins AS (
     FROM identity_events
     WHERE zt_app_id IS NOT NULL AND zt_decision = 'allow'
 ),
+-- The session's verified factors in the day before each sign-in (a sign-in and a factor at the
+-- same instant: the factor counts). Bounded by the sign-in's own time, so a sign-in's answer
+-- does not depend on where the range (or a chunk of it) starts: the KPIs read one day back.
+session_sign_ins AS (
+    SELECT DISTINCT source, session_uid, time
+    FROM sign_ins
+    WHERE session_uid IS NOT NULL
+),
 session_mfa AS (
     SELECT
-        metadata_product_name AS source,
-        session_uid,
-        MIN(time) AS first_mfa,
-        MIN(CASE WHEN factor_class = 'phishing_resistant' THEN time END) AS first_strong,
-        MIN(CASE WHEN factor_class NOT IN ('phishing_resistant', 'unknown') THEN time END) AS first_weak
-    FROM mfa_steps
-    WHERE mfa_outcome = 'success' AND is_mfa AND session_uid IS NOT NULL
-    GROUP BY 1, 2
+        k.source,
+        k.session_uid,
+        k.time,
+        MIN(m.time) AS first_mfa,
+        MIN(CASE WHEN m.factor_class = 'phishing_resistant' THEN m.time END) AS first_strong,
+        MIN(CASE WHEN m.factor_class NOT IN ('phishing_resistant', 'unknown') THEN m.time END) AS first_weak
+    FROM session_sign_ins k
+    JOIN mfa_steps m
+        ON m.metadata_product_name = k.source AND m.session_uid = k.session_uid
+        AND m.time <= k.time AND m.time >= k.time - INTERVAL '1 day'
+    WHERE m.mfa_outcome = 'success' AND m.is_mfa
+    GROUP BY 1, 2, 3
 ),
 classified AS (
     SELECT
@@ -68,7 +80,8 @@ classified AS (
         (s.is_mfa AND s.auth_factor_type_id IS NOT NULL AND s.auth_factor_type_id <> 0)
             OR m.first_weak <= s.time AS known_factor
     FROM sign_ins s
-    LEFT JOIN session_mfa m ON m.source = s.source AND m.session_uid = s.session_uid
+    LEFT JOIN session_mfa m
+        ON m.source = s.source AND m.session_uid = s.session_uid AND m.time = s.time
 )
 SELECT
     time,

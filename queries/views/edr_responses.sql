@@ -10,8 +10,11 @@
 --   detection), finding_info_uid, finding_info_title, device_uid, device_hostname, user_name,
 --   detected_time; contained_time, contained_bucket, containment_uid, containment_source,
 --   containment (the change type), contained_by and minutes — all null while uncontained.
+-- No DISTINCT over the versions: a redelivered row repeats its version, which changes none of
+-- the aggregates below (MIN, MAX, first_value), and the DISTINCT over ten columns cost more than
+-- the aggregation itself.
 WITH versions AS (
-    SELECT DISTINCT
+    SELECT
         metadata_product_name AS source,
         metadata_uid,
         COALESCE(finding_info_uid, metadata_uid) AS finding_key,
