@@ -458,14 +458,26 @@ def build_kpi_lake(ztlens, gen, lake):
         f"{time.perf_counter() - started:.1f} s")
 
 
+def _sections(sql, marker):
+    """(text before, partial query, `final`, final query): the file split at its exact
+    `-- partial` and `-- final` marker lines (a header field such as `-- partial_keys:` is not
+    one)."""
+    parts = marker.split(sql)
+    # parts: before, "partial", partial sql, "final", final sql
+    return parts[0], parts[2], parts[3], parts[4]
+
+
 def one_statement(sql):
     """A KPI split in two (`-- partial`, `-- final`) as the one statement ztlens runs with
     `[query] kpi_cache = false` (analytics/src/kpi.rs, KpiPartial::composed): the partial query
     as the common table `partials`."""
-    if "\n-- partial" not in sql:
+    marker = re.compile(r"(?im)^-- (partial|final)[ \t]*$")
+    if not marker.search(sql):
         return sql
-    partial, final = sql.split("\n-- partial", 1)[1].split("\n-- final", 1)
+    _, partial, _, final = _sections(sql, marker)
     partial, final = partial.strip().rstrip(";"), final.strip()
+    # A final query may open with comment lines before its own WITH.
+    final = re.sub(r"\A(?:--[^\n]*\n\s*)+", "", final)
     if final[:5].lower() == "with ":
         return f"WITH partials AS (\n{partial}\n),\n{final[5:]}"
     return f"WITH partials AS (\n{partial}\n)\n{final}"
@@ -507,6 +519,19 @@ def read_kpi_sql():
         for kpi in SEED_KPIS + SLOWEST_KPIS
     }
     return views, kpis
+
+
+def install_functions(con):
+    """ztlens's scalar functions that our KPI SQL calls and DuckDB lacks, as macros:
+    `round_significant(x, digits)` (analytics/src/functions.rs) rounds an integer to `digits`
+    significant digits, half away from zero."""
+    width = "length(CAST(abs(x) AS VARCHAR))"
+    step = f"CAST(10 ** ({width} - digits) AS BIGINT)"
+    con.execute(
+        "CREATE OR REPLACE MACRO round_significant(x, digits) AS "
+        f"CASE WHEN {width} <= digits THEN x "
+        f"ELSE CAST(sign(x) AS BIGINT) * ((abs(x) + {step} // 2) // {step} * {step}) END"
+    )
 
 
 def load_inventory(con, config_path):
@@ -708,6 +733,7 @@ def kpi_comparison(ztlens, gen, work, runs):
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    install_functions(con)
     accounts = load_inventory(con, config)
     views, duck_sql = read_kpi_sql()
     bind_range(con, lake, from_ms, to_ms, 0)

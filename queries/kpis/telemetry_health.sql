@@ -71,8 +71,10 @@ FROM firsts
 GROUP BY 1, 2, 3
 
 -- final
--- The median of each bucket's and source's distribution: the value at position (n + 1) / 2
--- and at n / 2 + 1 of the n lags in order (the same position when n is odd), averaged.
+-- The median of each bucket's and source's distribution: of the n lags in order, the first
+-- whose running count reaches half of n (2 * upto >= n) and the first past it (2 * upto > n)
+-- — the same lag when n is odd, the two middle ones when it is even — averaged. No integer
+-- division, so the statement means the same in other engines' dialects.
 WITH ranked AS (
     SELECT
         time, source, lag_ms, events, unmapped_events, lag_max_ms, lag_min_ms,
@@ -88,8 +90,8 @@ events AS (
         SUM(events) AS events,
         -- The rounded median, held between the exact extremes.
         greatest(least(
-            (CAST(MIN(CASE WHEN events_upto >= (events_total + 1) / 2 THEN lag_ms END) AS DOUBLE)
-                + CAST(MIN(CASE WHEN events_upto >= events_total / 2 + 1 THEN lag_ms END) AS DOUBLE))
+            (CAST(MIN(CASE WHEN 2 * events_upto >= events_total THEN lag_ms END) AS DOUBLE)
+                + CAST(MIN(CASE WHEN 2 * events_upto > events_total THEN lag_ms END) AS DOUBLE))
                 / 2.0,
             CAST(MAX(lag_max_ms) AS DOUBLE)), CAST(MIN(lag_min_ms) AS DOUBLE)) / 1000.0 AS lag_median_s,
         CAST(MAX(lag_max_ms) AS DOUBLE) / 1000.0 AS lag_max_s,
