@@ -466,13 +466,16 @@ impl Engine {
             .saturating_sub((self.inner.config.kpi_cache_seal_secs as i64).saturating_mul(1000));
         let open_in_tail = self.tail_hours().await?;
         let bucket = |t: i64| (t - from).div_euclid(step);
-        let read_back = lookback_hours(lookback_ms) * HOUR_MS;
+        let read_back = lookback_hours(lookback_ms).saturating_mul(HOUR_MS);
         let sealed: Vec<i64> = (0..hours)
             .map(|i| first + i * HOUR_MS)
             .filter(|h| {
                 h + HOUR_MS <= sealed_before
                     && bucket(*h) == bucket(h + HOUR_MS - 1)
-                    && open_in_tail.range(h - read_back..=*h).next().is_none()
+                    && open_in_tail
+                        .range(h.saturating_sub(read_back)..=*h)
+                        .next()
+                        .is_none()
             })
             .collect();
         if sealed.is_empty() {
@@ -581,7 +584,7 @@ impl Engine {
             .partial_cache
             .as_ref()
             .expect("a plan is made only with a cache");
-        let definition = crate::partials::definition_key(&partial.partial_sql);
+        let definition = crate::partials::definition_key(&partial.partial_sql, def.lookback_ms);
         let date_hour = |hour: i64| {
             (
                 date_string(hour),
@@ -591,11 +594,22 @@ impl Engine {
         // What an hour's partial rows depend on: its own files and, with a lookback, those of
         // the hours it reads back.
         let read_back = lookback_hours(def.lookback_ms);
+        // The dates of the hours `hours` read (ascending): each day of every run of hours, its
+        // lookback included, once.
         let dates_read = |hours: &[i64]| -> std::collections::BTreeSet<String> {
-            hours
-                .iter()
-                .flat_map(|h| (0..=read_back).map(move |back| date_string(h - back * HOUR_MS)))
-                .collect()
+            let mut dates = std::collections::BTreeSet::new();
+            let mut covered_to = i64::MIN;
+            let mut hours = hours.to_vec();
+            hours.sort_unstable();
+            for hour in hours {
+                let mut day = (hour - read_back * HOUR_MS).max(covered_to);
+                while day <= hour {
+                    dates.insert(date_string(day));
+                    day = (day.div_euclid(DAY_MS) + 1) * DAY_MS;
+                }
+                covered_to = hour + HOUR_MS;
+            }
+            dates
         };
         let window = |files: &std::collections::HashMap<i64, crate::partials::HourFiles>,
                       hour: i64| {
@@ -830,7 +844,8 @@ impl Engine {
             Tables {
                 kpi: Some(KpiScope {
                     range,
-                    lookback_ms: 0,
+                    // As the one statement reads them: from the lookback's start.
+                    lookback_ms: def.lookback_ms,
                     dead_letters,
                     buckets: None,
                 }),
@@ -1440,7 +1455,11 @@ struct PartialPlan {
     live: Vec<TimeRange>,
 }
 
-/// The whole hours before an hour that a KPI with `lookback_ms` reads (0 without a lookback).
+/// A day, in ms.
+const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// The whole hours before an hour that a KPI with `lookback_ms` reads (0 without a lookback; a
+/// split KPI's lookback is at most [`crate::kpi::MAX_SPLIT_LOOKBACK_MS`]).
 fn lookback_hours(lookback_ms: i64) -> i64 {
     (lookback_ms.max(0) as u64).div_ceil(HOUR_MS as u64) as i64
 }

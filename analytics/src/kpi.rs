@@ -156,6 +156,10 @@ pub struct KpiDef {
     pub source: String,
 }
 
+/// The longest lookback of a KPI split in two: each stored hour is keyed by the files of the
+/// hours it reads back, listed and hashed on every evaluation.
+pub const MAX_SPLIT_LOOKBACK_MS: i64 = 7 * 86_400_000;
+
 /// A KPI split in two (`-- partial`, `-- final`), so the hours that can no longer change are
 /// answered from stored results (`crate::partials`).
 ///
@@ -210,6 +214,13 @@ impl KpiPartial {
             ));
         }
         let lower = partial_sql.to_ascii_lowercase();
+        if lookback_ms > MAX_SPLIT_LOOKBACK_MS {
+            return Err(format!(
+                "a KPI split in two reads back at most {} days (each stored hour is keyed by \
+                 the files of every hour it reads back); keep a longer lookback in one query",
+                MAX_SPLIT_LOOKBACK_MS / 86_400_000
+            ));
+        }
         // With a lookback, each piece's tables start that much before it and the partial
         // query keeps the piece's own rows with `kpi_range.range_from` (the piece's start);
         // the rest of `kpi_range` describes the piece, not the KPI's range.
@@ -800,6 +811,18 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(error.contains("range_to"), "{error}");
+        // A lookback past a week stays one query (and a huge one does not overflow).
+        for lookback in ["8d", "9223372036854775807"] {
+            let error = KpiDef::parse(
+                "x.sql",
+                &format!(
+                    "{header}-- lookback: {lookback}\n-- partial\n{in_piece}\n-- final\nSELECT * FROM partials\n"
+                ),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(error.contains("at most 7 days"), "{lookback}: {error}");
+        }
         // Keys and maxima are kept; the final query may read the range's dead letters.
         let keyed = KpiDef::parse(
             "x.sql",

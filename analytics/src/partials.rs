@@ -67,13 +67,18 @@ static WRITE_WARNED: AtomicBool = AtomicBool::new(false);
 static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// Hash of everything an hour's partial rows depend on besides the hour's files: the partial
-/// query, the derived views it may read, the tables' schema, and the version of ztlens that
-/// evaluates them.
-pub(crate) fn definition_key(partial_sql: &str) -> u64 {
+/// query, the KPI's lookback (the context each hour reads), the derived views it may read, the
+/// tables' schema, and the version of ztlens that evaluates them.
+pub(crate) fn definition_key(partial_sql: &str, lookback_ms: i64) -> u64 {
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
     hasher.update(&[0]);
     hasher.update(partial_sql.as_bytes());
+    // Without a lookback the key is what it was before lookbacks could be split.
+    if lookback_ms != 0 {
+        hasher.update(&[0]);
+        hasher.update(&lookback_ms.to_le_bytes());
+    }
     for (name, sql) in crate::kpi::builtin_views() {
         hasher.update(&[0]);
         hasher.update(name.as_bytes());
