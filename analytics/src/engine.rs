@@ -57,7 +57,7 @@ use ztlens_ingest::lake::{LakeConfig, ObjectLake, TailReader, TailSnapshot};
 use crate::AnalyticsError;
 use crate::guard::check_read_only;
 use crate::inventory::Inventory;
-use crate::kpi::KpiPartial;
+use crate::kpi::{ColumnMerge, KpiPartial};
 use crate::kpi::{KpiCatalog, KpiDef};
 use crate::output::QueryOutput;
 use crate::partials::{HOUR_MS, HourKey, PartialCache};
@@ -620,6 +620,12 @@ impl Engine {
             )
         };
         let before = self.fingerprints(dates_read(&plan.sealed)).await?;
+        // Each sealed hour's files, its lookback included: the key it is stored under.
+        let read_before: std::collections::HashMap<i64, crate::partials::HourFiles> = plan
+            .sealed
+            .iter()
+            .map(|&hour| (hour, window(&before, hour)))
+            .collect();
         let mut rows = Vec::new();
         let mut schema: Option<SchemaRef> = None;
         let mut missed = Vec::new();
@@ -634,7 +640,7 @@ impl Engine {
                 date: &date,
                 hour: hh,
                 definition,
-                files: window(&before, hour).fingerprint,
+                files: read_before[&hour].fingerprint,
             };
             match cache.load(&key) {
                 Some((stored_schema, batches)) => {
@@ -669,21 +675,21 @@ impl Engine {
             let storable: Vec<i64> = by_hour
                 .keys()
                 .copied()
-                .filter(|hour| self.listed_for_sure(&window(&before, *hour)))
+                .filter(|hour| self.listed_for_sure(&read_before[hour]))
                 .collect();
             if storable.is_empty() {
                 continue;
             }
             let after = self.fingerprints(dates_read(&storable)).await?;
             for (hour, batches) in &by_hour {
-                if storable.contains(hour) && window(&after, *hour) == window(&before, *hour) {
+                if storable.contains(hour) && window(&after, *hour) == read_before[hour] {
                     let (date, hh) = date_hour(*hour);
                     let key = HourKey {
                         kpi: &def.id,
                         date: &date,
                         hour: hh,
                         definition,
-                        files: window(&before, *hour).fingerprint,
+                        files: read_before[hour].fingerprint,
                     };
                     cache.store(&key, &run_schema, batches);
                 }
@@ -1528,12 +1534,14 @@ fn merge_role(def: &KpiDef, partial: &KpiPartial, field: &Field) -> Option<Merge
     let name = field.name();
     if name == "time" {
         Some(MergeRole::Time)
-    } else if def.labels.contains(name) || partial.keys.contains(name) {
+    } else if def.labels.contains(name) {
         Some(MergeRole::Group)
-    } else if partial.maxima.contains(name) {
-        Some(MergeRole::Max)
-    } else if partial.minima.contains(name) {
-        Some(MergeRole::Min)
+    } else if let Some(merge) = partial.merges.get(name) {
+        Some(match merge {
+            ColumnMerge::Key => MergeRole::Group,
+            ColumnMerge::Max => MergeRole::Max,
+            ColumnMerge::Min => MergeRole::Min,
+        })
     } else if field.data_type().is_integer() {
         Some(MergeRole::Sum)
     } else {

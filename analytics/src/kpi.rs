@@ -45,6 +45,7 @@
 //! The defaults in `queries/kpis/` are compiled into the binary; a directory given with
 //! `--queries` adds KPIs and replaces defaults with the same id.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Serialize;
@@ -185,12 +186,29 @@ pub const MAX_SPLIT_LOOKBACK_MS: i64 = 7 * 86_400_000;
 pub struct KpiPartial {
     pub partial_sql: String,
     pub final_sql: String,
-    /// Columns grouped on besides `time` and the labels.
-    pub keys: Vec<String>,
-    /// Columns merged by their maximum instead of their sum.
-    pub maxima: Vec<String>,
-    /// Columns merged by their minimum instead of their sum.
-    pub minima: Vec<String>,
+    /// How the partial columns named in the header merge across hours; any other column is
+    /// `time`, a label (grouped on) or a count (summed).
+    pub merges: BTreeMap<String, ColumnMerge>,
+}
+
+/// How a partial column named in a split KPI's header merges across hours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnMerge {
+    /// `-- partial_keys:` grouped on, like a label.
+    Key,
+    /// `-- partial_max:` the largest value.
+    Max,
+    /// `-- partial_min:` the smallest value.
+    Min,
+}
+
+impl ColumnMerge {
+    /// The header field that declares columns of each merge.
+    pub const FIELDS: [(&'static str, ColumnMerge); 3] = [
+        ("partial_keys", ColumnMerge::Key),
+        ("partial_max", ColumnMerge::Max),
+        ("partial_min", ColumnMerge::Min),
+    ];
 }
 
 impl KpiPartial {
@@ -198,20 +216,10 @@ impl KpiPartial {
         partial_sql: String,
         final_sql: String,
         lookback_ms: i64,
-        keys: Vec<String>,
-        maxima: Vec<String>,
-        minima: Vec<String>,
+        merges: BTreeMap<String, ColumnMerge>,
     ) -> Result<Self, String> {
         if partial_sql.is_empty() || final_sql.is_empty() {
             return Err("no SQL after `-- partial` or `-- final`".into());
-        }
-        let mut declared: Vec<&String> = keys.iter().chain(&maxima).chain(&minima).collect();
-        declared.sort();
-        if let Some(pair) = declared.windows(2).find(|pair| pair[0] == pair[1]) {
-            return Err(format!(
-                "column {:?} is named twice in `partial_keys`, `partial_max` and `partial_min`",
-                pair[0]
-            ));
         }
         let lower = partial_sql.to_ascii_lowercase();
         if lookback_ms > MAX_SPLIT_LOOKBACK_MS {
@@ -282,9 +290,7 @@ impl KpiPartial {
         Ok(Self {
             partial_sql,
             final_sql,
-            keys,
-            maxima,
-            minima,
+            merges,
         })
     }
 
@@ -500,10 +506,8 @@ impl KpiDef {
                     | "totals"
                     | "description"
                     | "lookback"
-                    | "partial_keys"
-                    | "partial_max"
-                    | "partial_min"
-            ) {
+            ) && !ColumnMerge::FIELDS.iter().any(|(field, _)| field == key)
+            {
                 return Err(invalid(format!("unknown header field `{key}`")));
             }
         }
@@ -559,26 +563,25 @@ impl KpiDef {
                             .into(),
                     ));
                 }
-                let (keys, maxima, minima) = (
-                    list("partial_keys"),
-                    list("partial_max"),
-                    list("partial_min"),
-                );
-                if let Some(column) = keys
-                    .iter()
-                    .chain(&maxima)
-                    .chain(&minima)
-                    .find(|c| labels.contains(c) || c.as_str() == "time")
-                {
-                    return Err(invalid(format!(
-                        "partial column {column:?} is `time` or a label; `partial_keys`, \
-                         `partial_max` and `partial_min` name the partial query's other columns"
-                    )));
+                let mut merges = BTreeMap::new();
+                for (field, merge) in ColumnMerge::FIELDS {
+                    for column in list(field) {
+                        if labels.contains(&column) || column == "time" {
+                            return Err(invalid(format!(
+                                "partial column {column:?} is `time` or a label; `partial_keys`, \
+                                 `partial_max` and `partial_min` name the partial query's other \
+                                 columns"
+                            )));
+                        }
+                        if merges.insert(column.clone(), merge).is_some() {
+                            return Err(invalid(format!(
+                                "column {column:?} is named twice in `partial_keys`, \
+                                 `partial_max` and `partial_min`"
+                            )));
+                        }
+                    }
                 }
-                Some(
-                    KpiPartial::new(partial, final_sql, lookback_ms, keys, maxima, minima)
-                        .map_err(invalid)?,
-                )
+                Some(KpiPartial::new(partial, final_sql, lookback_ms, merges).map_err(invalid)?)
             }
             _ => {
                 return Err(invalid(
@@ -589,9 +592,9 @@ impl KpiDef {
             }
         };
         if partial.is_none()
-            && ["partial_keys", "partial_max", "partial_min"]
+            && ColumnMerge::FIELDS
                 .iter()
-                .any(|key| get(key).is_some())
+                .any(|(field, _)| get(field).is_some())
         {
             return Err(invalid(
                 "`partial_keys`, `partial_max` and `partial_min` belong to a KPI split in two \
@@ -756,9 +759,7 @@ mod tests {
             partial.into(),
             "-- the final query's own common table\nWITH\n  t AS (SELECT * FROM partials) SELECT * FROM t".into(),
             0,
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
+            BTreeMap::new(),
         )
         .unwrap();
         assert_eq!(
@@ -837,12 +838,12 @@ mod tests {
         .unwrap();
         let split = keyed.partial.unwrap();
         assert_eq!(
-            (split.keys, split.maxima, split.minima),
-            (
-                vec!["user".to_string()],
-                vec!["newest".to_string()],
-                vec!["oldest".to_string()]
-            )
+            split.merges,
+            BTreeMap::from([
+                ("newest".to_string(), ColumnMerge::Max),
+                ("oldest".to_string(), ColumnMerge::Min),
+                ("user".to_string(), ColumnMerge::Key),
+            ])
         );
     }
 

@@ -296,6 +296,22 @@ async fn stored_partials_follow_files_that_arrive_late() {
     };
     tokio::task::spawn_blocking(move || {
         let writer = LakeWriter::open(&config, None).unwrap();
+        // Okta records parsed as ingest would, appended; the rows they gave.
+        let append_okta = |text: &str, origin: &str| {
+            let (decoded, _) = decode_bytes(
+                okta::FORMAT,
+                fixture_site(),
+                text.as_bytes(),
+                origin,
+                1_772_460_000_000,
+                1 << 20,
+            );
+            let rows = decoded.rows();
+            writer
+                .append_blocking(decoded.batches, decoded.dead_letters, Durability::Buffered)
+                .unwrap();
+            rows
+        };
         let fixtures = repo().join("ingest/tests/fixtures/okta");
         for entry in std::fs::read_dir(fixtures).unwrap() {
             let path = entry.unwrap().path();
@@ -306,17 +322,7 @@ async fn stored_partials_follow_files_that_arrive_late() {
                 .unwrap()
                 .replace("\"uuid\":\"", "\"uuid\":\"late-")
                 .replace("\"uuid\": \"", "\"uuid\": \"late-");
-            let (decoded, _) = decode_bytes(
-                okta::FORMAT,
-                fixture_site(),
-                text.as_bytes(),
-                "file:late",
-                1_772_460_000_000,
-                1 << 20,
-            );
-            writer
-                .append_blocking(decoded.batches, decoded.dead_letters, Durability::Buffered)
-                .unwrap();
+            append_okta(&text, "file:late");
         }
         // And a sign-on of frank to Workday at 16:10, in the hour before his DELETE on payroll
         // at 17:30: the 17:00 hour of sensitive_app_coverage (a KPI with a lookback) changes
@@ -332,18 +338,11 @@ async fn stored_partials_follow_files_that_arrive_late() {
                 .replace("00u1alice", "00u1frank")
                 .replace("alice@corp.example", "frank@corp.example")
                 .replace("Alice Archer", "Frank Fischer");
-        let (decoded, _) = decode_bytes(
-            okta::FORMAT,
-            fixture_site(),
-            sign_on.as_bytes(),
-            "file:late-frank",
-            1_772_460_000_000,
-            1 << 20,
+        assert_eq!(
+            append_okta(&sign_on, "file:late-frank"),
+            1,
+            "frank's sign-on parses"
         );
-        assert_eq!(decoded.rows(), 1, "frank's sign-on parses");
-        writer
-            .append_blocking(decoded.batches, decoded.dead_letters, Durability::Buffered)
-            .unwrap();
         writer.flush_blocking().unwrap();
         writer.shutdown_blocking().unwrap();
     })

@@ -73,10 +73,9 @@ pub(crate) fn run_worker(
     let mut in_flight: Option<InFlight> = None;
     loop {
         let next = if in_flight.is_some() {
-            // Only a batch ready now: the lock is held by a worker waiting for one, or the
-            // queue is empty, and the append in flight is then finished first.
+            // Only a batch ready now; when another worker holds the queue (waiting for one) or
+            // the queue is empty, the append in flight is finished first.
             match batches.try_lock() {
-                // Empty or disconnected: finish the append in flight first.
                 Ok(queue) => queue.try_recv().ok(),
                 Err(_) => None,
             }
