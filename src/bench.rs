@@ -38,7 +38,12 @@ pub fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-pub async fn run(events: u64, dir: Option<PathBuf>, repeat: usize) -> Result<(), BoxError> {
+pub async fn run(
+    events: u64,
+    dir: Option<PathBuf>,
+    repeat: usize,
+    catalog: KpiCatalog,
+) -> Result<(), BoxError> {
     let start_ms = 1_772_323_200_000; // 2026-03-01T00:00:00Z
     let duration_ms = 86_400_000;
     let mut generator = Generator::new(1, start_ms);
@@ -157,13 +162,7 @@ pub async fn run(events: u64, dir: Option<PathBuf>, repeat: usize) -> Result<(),
         total_bytes as f64 / lake_bytes.max(1) as f64
     );
 
-    let engine = Engine::new(
-        &lake_dir,
-        KpiCatalog::builtin(),
-        QueryConfig::default(),
-        None,
-        &inventory,
-    )?;
+    let engine = Engine::new(&lake_dir, catalog, QueryConfig::default(), None, &inventory)?;
     let range = TimeRange::new(start_ms, start_ms + duration_ms, None)?;
     kpi_latency(&engine, range, repeat).await?;
     println!("\npeak RSS {:.0} MiB", peak_rss_mib());
@@ -239,6 +238,7 @@ pub async fn run_lake(
     (from, to): (&str, &str),
     repeat: usize,
     query: QueryConfig,
+    catalog: KpiCatalog,
     inventory: &Inventory,
     observe: ObserveBench,
 ) -> Result<(), BoxError> {
@@ -265,7 +265,7 @@ pub async fn run_lake(
         lake.display(),
         dir_size(&lake) as f64 / 1e6
     );
-    let engine = Engine::new(&lake, KpiCatalog::builtin(), query, None, inventory)?;
+    let engine = Engine::new(&lake, catalog, query, None, inventory)?;
     if !observe.skip_kpis {
         kpi_latency(&engine, range, repeat).await?;
     }

@@ -266,9 +266,12 @@ fn main() -> ExitCode {
                 whatif,
                 skip_kpis,
             } => {
+                // The KPIs timed are the ones `kpi` and `serve` evaluate: the built-ins, plus
+                // or replaced by `--queries` / `queries_dir`.
+                let catalog = service::kpi_catalog(&config);
                 if let Some(lake) = lake {
-                    match config.inventory.load() {
-                        Ok(inventory) => {
+                    match (config.inventory.load(), catalog) {
+                        (Ok(inventory), Ok(catalog)) => {
                             let observe = bench::ObserveBench {
                                 policy: whatif,
                                 skip_kpis,
@@ -279,17 +282,22 @@ fn main() -> ExitCode {
                                 (&from, &to),
                                 repeat,
                                 config.query.clone(),
+                                catalog,
                                 &inventory,
                                 observe,
                             )
                             .await
                         }
-                        Err(e) => Err(e.into()),
+                        (Err(e), _) => Err(e.into()),
+                        (_, Err(e)) => Err(e),
                     }
                 } else if kafka {
                     bench::run_kafka(events, dir).await
                 } else {
-                    bench::run(events, dir, repeat).await
+                    match catalog {
+                        Ok(catalog) => bench::run(events, dir, repeat, catalog).await,
+                        Err(e) => Err(e),
+                    }
                 }
             }
         }

@@ -193,6 +193,36 @@ fn ingest_reports_rows_and_dead_letters_and_they_can_be_listed() {
         "{}",
         String::from_utf8_lossy(&status.stderr)
     );
+
+    // `bench --lake` times the KPIs `kpi` evaluates, those of `--queries` included (it used to
+    // time the built-ins only, whatever the flag said).
+    let queries = dir.path().join("queries");
+    std::fs::create_dir(&queries).unwrap();
+    std::fs::write(
+        queries.join("bench_probe.sql"),
+        "-- id: bench_probe\n-- title: Requests per status\n-- unit: requests\n\
+         -- labels: status\n-- description: A KPI only this directory has.\n\
+         SELECT bucket AS time, CAST(http_response_code AS VARCHAR) AS status, \
+         COUNT(*) AS requests FROM http_activity GROUP BY 1, 2\n",
+    )
+    .unwrap();
+    let bench = with_format(&[
+        "bench",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--from",
+        "2026-03-02T00:00:00Z",
+        "--to",
+        "2026-03-03T00:00:00Z",
+        "--repeat",
+        "1",
+        "--queries",
+        queries.to_str().unwrap(),
+    ]);
+    assert!(
+        bench.lines().any(|l| l.starts_with("bench_probe ")),
+        "{bench}"
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@
 -- totals: contained
 -- lookback: 7d
 -- description: Detections (detection_finding: EDR alerts) contained in the range, and how long
---   containment took, from view edr_responses: a detection is contained by the first
+--   containment took, from view edr_answers: a detection is contained by the first
 --   containment at or after it (host_contain, session_revoke, suspend, deactivate; a failed
 --   action does not count) that names the finding, isolates its host or cuts off its user. It
 --   counts in the bucket of the containment. contained = such detections; mean_minutes,
@@ -15,7 +15,7 @@
 --   source = the product that raised the detection; severity = its OCSF severity name.
 WITH responses AS (
     SELECT contained_bucket AS time, source, severity, metadata_uid, minutes
-    FROM edr_responses CROSS JOIN kpi_range
+    FROM edr_answers CROSS JOIN kpi_range
     WHERE contained_time >= range_from
 ),
 ranked AS (

@@ -23,8 +23,9 @@ WITH accounts AS (
     SELECT account_key, account, owner, credential_rotated_time, max_credential_age_days
     FROM service_account_inventory
 ),
+-- No DISTINCT: a redelivered sign-in changes neither the distinct count nor the latest time.
 sign_ins AS (
-    SELECT DISTINCT
+    SELECT
         lower(COALESCE(user_email_addr, user_name)) AS account_key,
         metadata_uid,
         time
@@ -42,37 +43,48 @@ activity AS (
     FROM sign_ins s CROSS JOIN kpi_range r
     GROUP BY s.account_key
 ),
-account_keys AS (
-    SELECT account_key FROM accounts
-    UNION
-    SELECT account_key FROM activity
+-- Every account, inventoried or seen, read once: each reference to a common table computes it
+-- again, and the sign-ins are the costly part.
+known AS (
+    SELECT
+        COALESCE(a.account_key, act.account_key) AS account_key,
+        a.account,
+        a.owner,
+        a.credential_rotated_time,
+        a.max_credential_age_days,
+        a.account_key IS NOT NULL AS inventoried,
+        act.sign_ins,
+        act.last_sign_in
+    FROM accounts a
+    FULL OUTER JOIN activity act ON act.account_key = a.account_key
 ),
-rotations AS (
-    SELECT k.account_key, MAX(c.time) AS rotated
-    FROM account_keys k
-    JOIN account_change c
-        ON lower(COALESCE(c.user_email_addr, c.user_name)) = k.account_key
-        OR lower(c.user_name) = split_part(k.account_key, '@', 1)
-    WHERE c.zt_change_type IN ('credential_rotation', 'password_change', 'password_reset')
-        AND c.status_id = 1
-    GROUP BY k.account_key
+rotation_changes AS (
+    SELECT
+        lower(COALESCE(user_email_addr, user_name)) AS changed_key,
+        lower(user_name) AS changed_login,
+        time
+    FROM account_change
+    WHERE zt_change_type IN ('credential_rotation', 'password_change', 'password_reset')
+        AND status_id = 1
 ),
 state AS (
     SELECT
         r.last_bucket AS time,
-        COALESCE(a.account, k.account_key) AS account,
-        COALESCE(a.owner, 'unowned') AS owner,
-        COALESCE(act.sign_ins, 0) AS sign_ins,
-        act.last_sign_in,
-        greatest(a.credential_rotated_time, rot.rotated) AS rotated,
-        a.max_credential_age_days,
-        a.account_key IS NOT NULL AS inventoried,
+        COALESCE(k.account, k.account_key) AS account,
+        COALESCE(k.owner, 'unowned') AS owner,
+        COALESCE(k.sign_ins, 0) AS sign_ins,
+        k.last_sign_in,
+        greatest(k.credential_rotated_time, MAX(c.time)) AS rotated,
+        k.max_credential_age_days,
+        k.inventoried,
         r.range_to
-    FROM account_keys k
-    LEFT JOIN accounts a ON a.account_key = k.account_key
-    LEFT JOIN activity act ON act.account_key = k.account_key
-    LEFT JOIN rotations rot ON rot.account_key = k.account_key
+    FROM known k
+    LEFT JOIN rotation_changes c
+        ON c.changed_key = k.account_key
+        OR c.changed_login = split_part(k.account_key, '@', 1)
     CROSS JOIN kpi_range r
+    GROUP BY r.last_bucket, r.range_to, k.account_key, k.account, k.owner, k.sign_ins,
+        k.last_sign_in, k.credential_rotated_time, k.max_credential_age_days, k.inventoried
 )
 SELECT
     time,
