@@ -1,22 +1,27 @@
 #!/usr/bin/env python3
-"""Measure event -> KPI freshness over HTTP: from one Okta event pushed to the moment a KPI counts it.
+"""Measure event -> KPI freshness over HTTP or Kafka: from one Okta event sent to the moment a KPI counts it.
 
 Starts `ztlens serve` on a free loopback port with a fresh temporary lake (default settings, no
 API tokens, so the loopback API is open). Then, --samples times: reads the `access_decisions` KPI
-(decision=allow, source=okta), pushes one Okta `user.session.start` SUCCESS event (fresh uuid,
-published now) to `POST /api/v1/ingest/okta`, and polls the KPI every --poll seconds until its
-`value.events` has grown by one. Prints p50/p90/p99/max in ms of
+(decision=allow, source=okta), sends one Okta `user.session.start` SUCCESS event (fresh uuid,
+published now), and polls the KPI every --poll seconds until its `value.events` has grown by
+one. Prints p50/p90/p99/max in ms of
 
-  freshness     t1 - t0: t0 just before the push is sent, t1 when a KPI answer first counts it
-  push latency  t0 to the push's 200 (the records are durable in the write-ahead log by then)
+  freshness     t1 - t0: t0 just before the event is sent, t1 when a KPI answer first counts it
+  push latency  t0 to the push's 200 (the records are durable in the write-ahead log by then),
+                or with --kafka to the broker's acknowledgement of the produced message
   KPI query     every poll's round trip (the floor under freshness)
 
 and exits 1 if an event was not counted within --timeout seconds.
 
-    python3 scripts/freshness.py --binary target/release/ztlens --samples 200
+Over HTTP the event is pushed to `POST /api/v1/ingest/okta`. With --kafka, `ztlens kafka-mock`
+(librdkafka's mock cluster, in its own process) holds a topic `okta` of one partition, `serve`
+consumes it with the default [kafka] settings (batch_wait_ms 100), and each event is produced as
+one message with confluent-kafka (`python3 -m pip install confluent-kafka==2.16.2`); one event
+produced and counted before the samples lets the consumer join its group first.
 
-Kafka is not measured: `ztlens kafka-mock` produces only files given at start-up, and no Python
-Kafka client is available here to produce one message at a time.
+    python3 scripts/freshness.py --binary target/release/ztlens --samples 200
+    python3 scripts/freshness.py --binary target/release/ztlens --samples 200 --kafka
 """
 
 import argparse
@@ -91,20 +96,65 @@ def main():
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--poll", type=float, default=0.02, help="seconds between KPI polls")
     parser.add_argument("--timeout", type=float, default=30, help="seconds an event may take")
+    parser.add_argument("--kafka", action="store_true",
+                        help="send each event as a Kafka message instead of an HTTP push")
+    parser.add_argument("--kafka-property", action="append", default=[], metavar="KEY=VALUE",
+                        help="with --kafka: a librdkafka consumer property for [kafka.properties] "
+                             "(repeatable), e.g. fetch.wait.max.ms=50")
     args = parser.parse_args()
+    if args.kafka:
+        try:
+            import confluent_kafka
+        except ImportError:
+            sys.exit("--kafka needs confluent-kafka: python3 -m pip install confluent-kafka==2.16.2")
 
     lake = tempfile.mkdtemp(prefix="ztlens-freshness-")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZTLENS_")}
+    binary = os.path.abspath(args.binary)
+    mock, producer = None, None
+    serve_args = []
+    if args.kafka:
+        mock = subprocess.Popen([binary, "kafka-mock", "--topic", "okta:1"], cwd=lake, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = mock.stdout.readline()
+        if not line.startswith("bootstrap: "):
+            mock.kill()
+            sys.exit(f"ztlens kafka-mock did not print its bootstrap address: {line!r}")
+        bootstrap = line.split(" ", 1)[1].strip()
+        with open(os.path.join(lake, "ztlens.toml"), "w") as f:
+            f.write(f'[kafka]\nenabled = true\nbootstrap_servers = "{bootstrap}"\n'
+                    'group_id = "freshness"\nstart_from = "earliest"\n'
+                    'topics = [{ name = "okta", format = "okta" }]\n')
+            if args.kafka_property:
+                f.write("[kafka.properties]\n")
+                for prop in args.kafka_property:
+                    key, _, value = prop.partition("=")
+                    f.write(f'"{key.strip()}" = "{value.strip()}"\n')
+        serve_args = ["--config", os.path.join(lake, "ztlens.toml")]
+        producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
     log = open(os.path.join(lake, "serve.log"), "w")
     # cwd = the temp dir, so no ztlens.toml of the caller's directory is read.
     server = subprocess.Popen(
-        [os.path.abspath(args.binary), "--data-dir", os.path.join(lake, "data"),
+        [binary, *serve_args, "--data-dir", os.path.join(lake, "data"),
          "serve", "--listen", f"127.0.0.1:{port}"],
         cwd=lake, env=env, stdout=log, stderr=subprocess.STDOUT)
     fresh, push, query, missed, first_poll = [], [], [], 0, 0
     show_log = False
+
+    def send(event):
+        """Send one event; returns when it is acknowledged (HTTP 200, or the broker's ack)."""
+        body = json.dumps(event).encode()
+        if producer is None:
+            status, receipt = request(f"{base}/api/v1/ingest/okta", body)
+            assert status == 200 and receipt["accepted"] == 1, receipt
+            return
+        delivered = []
+        producer.produce("okta", body, on_delivery=lambda err, msg: delivered.append(err))
+        producer.flush(30)
+        assert delivered == [None], delivered
+
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -128,13 +178,24 @@ def main():
             query.append(time.monotonic() - q0)
             return body["value"]["events"]
 
+        if producer is not None:
+            # The consumer joins its group and is assigned the partition first: not timed.
+            before = allowed()
+            send(okta_event())
+            deadline = time.monotonic() + 60
+            while allowed() < before + 1:
+                if time.monotonic() > deadline:
+                    show_log = True
+                    sys.exit("the first Kafka message was not counted within 60 s")
+                time.sleep(0.1)
+            query.clear()
+
         for i in range(args.samples):
             before = allowed()
-            body = json.dumps(okta_event()).encode()
+            event = okta_event()
             t0 = time.monotonic()
-            status, receipt = request(f"{base}/api/v1/ingest/okta", body)
+            send(event)
             push.append(time.monotonic() - t0)
-            assert status == 200 and receipt["accepted"] == 1, receipt
             for poll in range(10**9):
                 if allowed() >= before + 1:
                     fresh.append(time.monotonic() - t0)
@@ -153,6 +214,17 @@ def main():
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+        if producer is not None:
+            # Closed before the mock cluster stops, so it does not log the lost connection.
+            producer.flush(5)
+            producer = None
+        if mock is not None:
+            mock.send_signal(signal.SIGINT)
+            try:
+                mock.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                mock.kill()
+                mock.wait()
         log.close()
         if show_log:
             with open(os.path.join(lake, "serve.log")) as f:
@@ -160,7 +232,8 @@ def main():
         shutil.rmtree(lake, ignore_errors=True)
 
     print("command:", " ".join([sys.executable] + sys.argv))
-    print(f"{args.samples} samples, KPI polled every {args.poll * 1000:.0f} ms")
+    print(f"{args.samples} samples over {'Kafka' if args.kafka else 'HTTP'}, "
+          f"KPI polled every {args.poll * 1000:.0f} ms")
     if fresh:
         report("freshness", fresh)
     report("push latency", push)

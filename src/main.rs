@@ -268,9 +268,8 @@ fn main() -> ExitCode {
             } => {
                 // The KPIs timed are the ones `kpi` and `serve` evaluate: the built-ins, plus
                 // or replaced by `--queries` / `queries_dir`.
-                let catalog = service::kpi_catalog(&config);
                 if let Some(lake) = lake {
-                    match (config.inventory.load(), catalog) {
+                    match (config.inventory.load(), service::kpi_catalog(&config)) {
                         (Ok(inventory), Ok(catalog)) => {
                             let observe = bench::ObserveBench {
                                 policy: whatif,
@@ -294,7 +293,7 @@ fn main() -> ExitCode {
                 } else if kafka {
                     bench::run_kafka(events, dir).await
                 } else {
-                    match catalog {
+                    match service::kpi_catalog(&config) {
                         Ok(catalog) => bench::run(events, dir, repeat, catalog).await,
                         Err(e) => Err(e),
                     }

@@ -420,6 +420,7 @@ impl Engine {
             range,
             lookback_ms: def.lookback_ms,
             dead_letters: names_dead_letters(&sql),
+            views: ViewSet::read_by(&sql),
             buckets: None,
         };
         self.run(
@@ -757,6 +758,7 @@ impl Engine {
             range,
             lookback_ms: def.lookback_ms,
             dead_letters: false,
+            views: ViewSet::read_by(&sql),
             buckets,
         };
         let out = self
@@ -853,6 +855,8 @@ impl Engine {
                     // As the one statement reads them: from the lookback's start.
                     lookback_ms: def.lookback_ms,
                     dead_letters,
+                    // The final query reads the merged partial rows, not the lake's tables.
+                    views: ViewSet::NONE,
                     buckets: None,
                 }),
                 dead_letters,
@@ -883,6 +887,7 @@ impl Engine {
             range,
             lookback_ms: def.lookback_ms,
             dead_letters: names_dead_letters(&sql),
+            views: ViewSet::read_by(&sql),
             buckets: None,
         };
         let output = self
@@ -919,6 +924,7 @@ impl Engine {
             range: TimeRange::new(from_ms, to_ms, None)?,
             lookback_ms: def.lookback_ms,
             dead_letters: names_dead_letters(&sql),
+            views: ViewSet::read_by(&sql),
             buckets: None,
         };
         let output = self
@@ -1028,6 +1034,7 @@ impl Engine {
             range,
             lookback_ms,
             dead_letters: names_dead_letters(&sql),
+            views: ViewSet::read_by(&sql),
             buckets: None,
         };
         self.run(
@@ -1091,13 +1098,14 @@ impl Engine {
             .whole()
             .chunks(i64::from(self.inner.config.chunk_hours) * 3_600_000)
         {
+            let sql = query.chunk.clone();
             let scope = KpiScope {
                 range: chunk,
                 lookback_ms,
                 dead_letters: false,
+                views: ViewSet::read_by(&sql),
                 buckets: None,
             };
-            let sql = query.chunk.clone();
             let rows = self
                 .run(
                     move |ctx| async move { guarded_page(&ctx, &sql, None).await },
@@ -1486,6 +1494,8 @@ struct KpiScope {
     lookback_ms: i64,
     /// The query reads `dead_letters`.
     dead_letters: bool,
+    /// The derived views the query reads: only these are registered.
+    views: ViewSet,
     /// The range whose buckets (`bucket`, `kpi_range`, `kpi_buckets`) the rows take, when
     /// not `range` itself: a piece of a KPI's range evaluated apart (see
     /// [`Engine::gather_partials`]).
@@ -1501,6 +1511,45 @@ struct Tables {
     /// The lake's tables and the inventories (false: the statement reads only what its plan
     /// registers, as the merge of chunked results does).
     lake: bool,
+}
+
+/// The built-in views a statement reads, directly or through another view, as a set of indices
+/// into [`crate::kpi::builtin_views_ordered`] (at most 64, checked at compile time in kpi.rs).
+/// Only these are registered with a statement's tables: each registered view is planned, and
+/// planning all of them cost every KPI evaluation — and every stored hour of a split KPI — the
+/// same fixed time whether it read a view or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ViewSet(u64);
+
+impl ViewSet {
+    const NONE: ViewSet = ViewSet(0);
+
+    /// The views `sql` names as a whole word (a view named in a comment is registered too, at
+    /// no other cost than its planning), and those they read.
+    fn read_by(sql: &str) -> Self {
+        let views = crate::kpi::builtin_views_ordered();
+        let mut set = 0u64;
+        for (index, (name, _)) in views.iter().enumerate() {
+            if crate::kpi::mentions(sql, name) {
+                set |= 1 << index;
+            }
+        }
+        // A view comes after the views it reads: one pass from the last adds what each reads.
+        for (index, (_, view_sql)) in views.iter().enumerate().rev() {
+            if set & (1 << index) != 0 {
+                for (earlier, (name, _)) in views[..index].iter().enumerate() {
+                    if crate::kpi::mentions(view_sql, name) {
+                        set |= 1 << earlier;
+                    }
+                }
+            }
+        }
+        ViewSet(set)
+    }
+
+    fn contains(self, index: usize) -> bool {
+        index < 64 && self.0 & (1 << index) != 0
+    }
 }
 
 impl From<KpiScope> for Tables {
@@ -1825,10 +1874,12 @@ async fn register_tables(
         };
         ctx.register_table(table.name(), view.into_view())?;
     }
-    if scope.is_some() {
-        for (name, sql) in crate::kpi::builtin_views() {
-            let view = check_read_only(ctx, sql).await?;
-            ctx.register_table(name, view.into_view())?;
+    if let Some(scope) = scope {
+        for (index, (name, sql)) in crate::kpi::builtin_views_ordered().iter().enumerate() {
+            if scope.views.contains(index) {
+                let view = check_read_only(ctx, sql).await?;
+                ctx.register_table(*name, view.into_view())?;
+            }
         }
     }
     Ok(())
@@ -2089,4 +2140,54 @@ fn lake_provider(
         .with_listing_options(options)
         .with_schema(table.schema());
     Ok(Arc::new(ListingTable::try_new(config)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names of the views in `set`.
+    fn names(set: ViewSet) -> Vec<&'static str> {
+        crate::kpi::builtin_views_ordered()
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| set.contains(*index))
+            .map(|(_, (name, _))| *name)
+            .collect()
+    }
+
+    #[test]
+    fn a_statement_registers_the_views_it_reads_and_the_views_they_read() {
+        assert_eq!(
+            names(ViewSet::read_by("SELECT count(*) FROM authentication")),
+            Vec::<&str>::new()
+        );
+        // Whole words only: a column that contains a view's name is not the view.
+        assert_eq!(
+            names(ViewSet::read_by("SELECT mfa_steps_total FROM t")),
+            Vec::<&str>::new()
+        );
+        let mut read = names(ViewSet::read_by("SELECT * FROM edr_responses"));
+        read.sort_unstable();
+        assert_eq!(
+            read,
+            [
+                "edr_answers",
+                "edr_containment_keys",
+                "edr_containments",
+                "edr_detection_keys",
+                "edr_detections",
+                "edr_responses"
+            ]
+        );
+        // Every view reads only views registered with it, whatever the KPI names.
+        for (name, sql) in crate::kpi::builtin_views_ordered() {
+            let set = ViewSet::read_by(&format!("SELECT * FROM {name}"));
+            for (other, _) in crate::kpi::builtin_views_ordered() {
+                if other != name && crate::kpi::mentions(sql, other) {
+                    assert!(names(set).contains(other), "{name} reads {other}");
+                }
+            }
+        }
+    }
 }

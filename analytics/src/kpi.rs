@@ -331,6 +331,19 @@ fn without_leading_comments(sql: &str) -> &str {
 // are generated from the folders by `build.rs`, sorted by file name.
 include!(concat!(env!("OUT_DIR"), "/builtin_queries.rs"));
 
+// A set of built-in views is a bit set of their indices (`engine::ViewSet`).
+const _: () = assert!(
+    BUILTIN_VIEWS.len() <= 64,
+    "more than 64 built-in views: widen engine::ViewSet"
+);
+
+/// [`builtin_views`], computed once.
+pub(crate) fn builtin_views_ordered() -> &'static [(&'static str, &'static str)] {
+    static ORDERED: std::sync::OnceLock<Vec<(&'static str, &'static str)>> =
+        std::sync::OnceLock::new();
+    ORDERED.get_or_init(builtin_views)
+}
+
 /// The built-in views in registration order: a view that reads another comes after it.
 pub fn builtin_views() -> Vec<(&'static str, &'static str)> {
     let mut pending: Vec<(&'static str, &'static str)> = BUILTIN_VIEWS
@@ -353,7 +366,7 @@ pub fn builtin_views() -> Vec<(&'static str, &'static str)> {
 }
 
 /// Whether `sql` names `identifier` as a whole word.
-fn mentions(sql: &str, identifier: &str) -> bool {
+pub(crate) fn mentions(sql: &str, identifier: &str) -> bool {
     sql.match_indices(identifier).any(|(at, _)| {
         let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
         let before = sql[..at].chars().next_back().is_none_or(|c| !word(c));

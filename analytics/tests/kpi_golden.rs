@@ -364,3 +364,148 @@ async fn stored_partials_follow_files_that_arrive_late() {
         answers(&uncached, day, next, Some("1h")).await
     );
 }
+
+/// A detection (`detection_finding` row) of `source` at `time_ms`.
+fn detection(
+    source: &'static str,
+    uid: &'static str,
+    time_ms: i64,
+    finding: Option<&'static str>,
+    device: &'static str,
+) -> ztlens_ingest::schema::DetectionFindingRow<'static> {
+    let mut row = ztlens_ingest::schema::DetectionFindingRow::default();
+    row.common.time = Some(time_ms);
+    row.common.metadata_uid = Some(uid.into());
+    row.common.metadata_product_name = Some(source.into());
+    row.common.severity_id = Some(4);
+    row.own.finding_info_uid = finding.map(Into::into);
+    row.own.device_uid = Some(device.into());
+    row
+}
+
+/// A host containment (`account_change` row of type host_contain that succeeded).
+fn host_contain(
+    uid: &'static str,
+    time_ms: i64,
+    device: &'static str,
+) -> ztlens_ingest::schema::AccountChangeRow<'static> {
+    let mut row = ztlens_ingest::schema::AccountChangeRow::default();
+    row.common.time = Some(time_ms);
+    row.common.metadata_uid = Some(uid.into());
+    row.common.metadata_product_name = Some("crowdstrike".into());
+    row.common.status_id = Some(1);
+    row.own.zt_change_type = Some("host_contain".into());
+    row.own.device_uid = Some(device.into());
+    row
+}
+
+/// The detection → containment pairing (views `edr_detections` … `edr_answers`) where the
+/// packed sort keys and the detection's identity could go wrong: two products whose detections
+/// share an event id are answered apart, and a first record before 1970 (read through the
+/// lookback) sorts and decodes like the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edr_pairing_keeps_detections_apart_and_reads_times_before_1970() {
+    use ztlens_ingest::Table;
+    use ztlens_ingest::schema::{AccountChangeBuilder, DetectionFindingBuilder};
+    const MINUTE: i64 = 60_000;
+    // 2026-03-05T10:00:00Z and 1969-12-31T23:00:00Z.
+    let (t, before_1970) = (1_772_704_800_000_i64, -3_600_000_i64);
+    let dir = tempfile::tempdir().unwrap();
+    let config = LakeConfig {
+        data_dir: dir.path().to_path_buf(),
+        writer_id: Some("edr".into()),
+        sync: false,
+        ..LakeConfig::default()
+    };
+    let mut detections = DetectionFindingBuilder::new(0);
+    for mut row in [
+        // One event id, two products: only CrowdStrike's host is contained.
+        detection("crowdstrike", "d1", t, None, "h1"),
+        detection("defender", "d1", t + MINUTE, None, "h2"),
+        // A finding whose first record is before 1970 (its id sorts after the later one's).
+        detection("crowdstrike", "zz-first", before_1970, Some("F"), "h9"),
+        detection("crowdstrike", "aa-later", 90 * MINUTE, Some("F"), "h9"),
+    ] {
+        detections.append(&mut row);
+    }
+    let mut changes = AccountChangeBuilder::new(0);
+    for mut row in [
+        host_contain("c1", t + 5 * MINUTE, "h1"),
+        host_contain("c9", 10 * MINUTE, "h9"),
+    ] {
+        changes.append(&mut row);
+    }
+    tokio::task::spawn_blocking(move || {
+        let writer = LakeWriter::open(&config, None).unwrap();
+        writer
+            .append_blocking(
+                vec![
+                    (Table::DetectionFinding, detections.finish()),
+                    (Table::AccountChange, changes.finish()),
+                ],
+                Vec::new(),
+                Durability::Buffered,
+            )
+            .unwrap();
+        writer.shutdown_blocking().unwrap();
+    })
+    .await
+    .unwrap();
+    let engine = Engine::new(
+        dir.path(),
+        KpiCatalog::builtin(),
+        QueryConfig::default(),
+        None,
+        &Inventory::default(),
+    )
+    .unwrap();
+    let rows = |output: ztlens_analytics::QueryOutput| -> Vec<Value> {
+        output
+            .json_rows()
+            .unwrap()
+            .into_iter()
+            .map(Value::Object)
+            .collect()
+    };
+    let day = TimeRange::parse(Some("2026-03-05"), Some("2026-03-06"), None, 0).unwrap();
+    let (_, contained) = engine.run_kpi("response_time", day).await.unwrap();
+    let contained = rows(contained);
+    assert_eq!(contained.len(), 1, "{contained:?}");
+    assert_eq!(contained[0]["source"], "crowdstrike");
+    assert_eq!(contained[0]["contained"], 1);
+    assert_eq!(contained[0]["mean_minutes"], 5.0);
+    let (_, open) = engine.run_kpi("detections_uncontained", day).await.unwrap();
+    let open = rows(open);
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0]["source"], "defender");
+    assert_eq!(open[0]["open"], 1);
+    // The evidence agrees with the numbers: Defender's detection is the open one.
+    let (_, evidence) = engine
+        .run_evidence("detections_uncontained", day, &[], 0, 10)
+        .await
+        .unwrap();
+    let evidence = rows(evidence);
+    assert_eq!(evidence.len(), 1, "{evidence:?}");
+    assert_eq!(evidence[0]["source"], "defender");
+
+    // A range starts in 1970 at the earliest; its 7-day lookback reads 1969.
+    let turn = TimeRange::parse(
+        Some("1970-01-01T00:00:00Z"),
+        Some("1970-01-01T12:00:00Z"),
+        None,
+        0,
+    )
+    .unwrap();
+    let (_, contained) = engine.run_kpi("response_time", turn).await.unwrap();
+    let contained = rows(contained);
+    assert_eq!(contained.len(), 1, "{contained:?}");
+    assert_eq!(contained[0]["mean_minutes"], 70.0);
+    let (_, evidence) = engine
+        .run_evidence("response_time", turn, &[], 0, 10)
+        .await
+        .unwrap();
+    let evidence = rows(evidence);
+    assert_eq!(evidence.len(), 1, "{evidence:?}");
+    assert_eq!(evidence[0]["metadata_uid"], "zz-first");
+    assert_eq!(evidence[0]["containment_uid"], "c9");
+}

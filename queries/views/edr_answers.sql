@@ -2,10 +2,12 @@
 -- description: Every detection (edr_detections) a containment answers, with the first
 --   containment that does: one that happens at or after the detection and shares a match key
 --   with it (edr_detection_keys, edr_containment_keys: names the finding, isolates its host or
---   cuts off its user); the first by time, then metadata_uid. Columns: metadata_uid, source,
---   severity, detected_time (of the detection); containment_uid, contained_time,
---   contained_bucket, containment_source, containment (the change type), contained_by and
---   minutes (from detection to containment).
+--   cuts off its user); the first by time, then metadata_uid. A detection is its metadata_uid,
+--   source, severity and detected_time together: two findings whose first records share an id
+--   (two products, or a record redelivered with a finding id it lacked) are answered apart.
+--   Columns: metadata_uid, source, severity, detected_time (of the detection);
+--   containment_uid, contained_time, contained_bucket, containment_source, containment (the
+--   change type), contained_by and minutes (from detection to containment).
 -- The first containment of each detection is found without forming every (detection,
 -- containment) pair (a host contained hundreds of times a day pairs with each of its
 -- detections): detections and containments share one timeline per match key, read newest
@@ -37,9 +39,9 @@ timeline AS (
         NULL AS detection_uid,
         NULL AS source,
         NULL AS severity,
-        -- 1e14 + epoch ms has 15 digits for any time from year -1100 to 30000, so the
-        -- string order is the time order.
-        CAST(CAST(time AS BIGINT) + 100000000000000 AS VARCHAR) || metadata_uid AS containment
+        -- 4e18 + epoch ms has 19 digits for any time within 95 million years of 1970, so
+        -- the string order is the time order.
+        CAST(CAST(time AS BIGINT) + 4000000000000000000 AS VARCHAR) || metadata_uid AS containment
     FROM edr_containment_keys
 ),
 next_containment AS (
@@ -61,7 +63,7 @@ first_answer AS (
         source,
         severity,
         moment AS detected_time,
-        substr(MIN(containment), 16) AS containment_uid
+        substr(MIN(containment), 20) AS containment_uid
     FROM next_containment
     WHERE detection_uid IS NOT NULL AND containment IS NOT NULL
     GROUP BY detection_uid, source, severity, moment

@@ -11,8 +11,8 @@
 --   user_name (the largest value any record gave, for the last four).
 -- No DISTINCT over the versions: a redelivered row repeats its version, which changes none of
 -- the aggregates (MIN, MAX), and a DISTINCT over ten columns cost more than the aggregation.
--- The first record's id and title are string minimums of the record's time (15 digits: 1e14 +
--- epoch ms, so the string order is the time order for any year from -1100 to 30000) followed by
+-- The first record's id and title are string minimums of the record's time (19 digits: 4e18 +
+-- epoch ms, so the string order is the time order within 95 million years of 1970) followed by
 -- its id — and, for the title, the id in hexadecimal (no space in it, so the first space ends
 -- it and a shorter id still sorts first), a space, then `+title` or `-` for none: the same rows
 -- as `first_value(… ORDER BY time, metadata_uid)` at half its cost (metadata_uid and time are
@@ -24,7 +24,7 @@ WITH versions AS (
         COALESCE(finding_info_uid, metadata_uid) AS finding_key,
         finding_info_uid,
         finding_info_title,
-        CAST(CAST(time AS BIGINT) + 100000000000000 AS VARCHAR) AS moment,
+        CAST(CAST(time AS BIGINT) + 4000000000000000000 AS VARCHAR) AS moment,
         time,
         severity_id,
         device_uid,
@@ -50,7 +50,7 @@ per_finding AS (
 )
 SELECT
     source,
-    substr(first_record, 16) AS metadata_uid,
+    substr(first_record, 20) AS metadata_uid,
     finding_info_uid,
     CASE WHEN substr(first_title, strpos(first_title, ' ') + 1, 1) = '+'
         THEN substr(first_title, strpos(first_title, ' ') + 2)

@@ -24,4 +24,8 @@ SELECT
     a.contained_by,
     a.minutes
 FROM edr_detections d
-LEFT JOIN edr_answers a ON a.metadata_uid = d.metadata_uid
+LEFT JOIN edr_answers a
+    ON a.metadata_uid = d.metadata_uid
+    AND a.source = d.source
+    AND a.severity = d.severity
+    AND a.detected_time = d.detected_time
