@@ -1524,13 +1524,15 @@ struct ViewSet(u64);
 impl ViewSet {
     const NONE: ViewSet = ViewSet(0);
 
-    /// The views `sql` names as a whole word (a view named in a comment is registered too, at
-    /// no other cost than its planning), and those they read.
+    /// The views `sql` names as a whole word, in any case as SQL resolves unquoted names (a
+    /// view named in a comment or a string is registered too, at no other cost than its
+    /// planning), and those they read.
     fn read_by(sql: &str) -> Self {
         let views = crate::kpi::builtin_views_ordered();
+        let sql = sql.to_ascii_lowercase();
         let mut set = 0u64;
         for (index, (name, _)) in views.iter().enumerate() {
-            if crate::kpi::mentions(sql, name) {
+            if crate::kpi::mentions(&sql, name) {
                 set |= 1 << index;
             }
         }
@@ -2167,6 +2169,8 @@ mod tests {
             names(ViewSet::read_by("SELECT mfa_steps_total FROM t")),
             Vec::<&str>::new()
         );
+        // Unquoted names resolve in any case.
+        assert!(names(ViewSet::read_by("SELECT * FROM MFA_Steps")).contains(&"mfa_steps"));
         let mut read = names(ViewSet::read_by("SELECT * FROM edr_responses"));
         read.sort_unstable();
         assert_eq!(
