@@ -79,6 +79,16 @@ def request(url, data=None):
             time.sleep(float(e.headers.get("Retry-After") or 0.1))
 
 
+def stop(process, sig, timeout):
+    """Ask `process` to stop with `sig`; kill it if it is still running after `timeout` s."""
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def pct(values, q):
     values = sorted(values)
     return values[min(len(values) - 1, round(q / 100 * (len(values) - 1)))]
@@ -208,23 +218,13 @@ def main():
                     break
                 time.sleep(args.poll)
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server, signal.SIGTERM, 60)
         if producer is not None:
             # Closed before the mock cluster stops, so it does not log the lost connection.
             producer.flush(5)
             producer = None
         if mock is not None:
-            mock.send_signal(signal.SIGINT)
-            try:
-                mock.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                mock.kill()
-                mock.wait()
+            stop(mock, signal.SIGINT, 10)
         log.close()
         if show_log:
             with open(os.path.join(lake, "serve.log")) as f:

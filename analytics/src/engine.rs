@@ -1514,7 +1514,7 @@ struct Tables {
 }
 
 /// The built-in views a statement reads, directly or through another view, as a set of indices
-/// into [`crate::kpi::builtin_views_ordered`] (at most 64, checked at compile time in kpi.rs).
+/// into [`crate::kpi::builtin_views`] (at most 64, checked at compile time in kpi.rs).
 /// Only these are registered with a statement's tables: each registered view is planned, and
 /// planning all of them cost every KPI evaluation — and every stored hour of a split KPI — the
 /// same fixed time whether it read a view or not.
@@ -1528,7 +1528,7 @@ impl ViewSet {
     /// view named in a comment or a string is registered too, at no other cost than its
     /// planning), and those they read.
     fn read_by(sql: &str) -> Self {
-        let views = crate::kpi::builtin_views_ordered();
+        let views = crate::kpi::builtin_views();
         let sql = sql.to_ascii_lowercase();
         let mut set = 0u64;
         for (index, (name, _)) in views.iter().enumerate() {
@@ -1877,7 +1877,7 @@ async fn register_tables(
         ctx.register_table(table.name(), view.into_view())?;
     }
     if let Some(scope) = scope {
-        for (index, (name, sql)) in crate::kpi::builtin_views_ordered().iter().enumerate() {
+        for (index, (name, sql)) in crate::kpi::builtin_views().iter().enumerate() {
             if scope.views.contains(index) {
                 let view = check_read_only(ctx, sql).await?;
                 ctx.register_table(*name, view.into_view())?;
@@ -2150,7 +2150,7 @@ mod tests {
 
     /// The names of the views in `set`.
     fn names(set: ViewSet) -> Vec<&'static str> {
-        crate::kpi::builtin_views_ordered()
+        crate::kpi::builtin_views()
             .iter()
             .enumerate()
             .filter(|(index, _)| set.contains(*index))
@@ -2185,9 +2185,9 @@ mod tests {
             ]
         );
         // Every view reads only views registered with it, whatever the KPI names.
-        for (name, sql) in crate::kpi::builtin_views_ordered() {
+        for (name, sql) in crate::kpi::builtin_views() {
             let set = ViewSet::read_by(&format!("SELECT * FROM {name}"));
-            for (other, _) in crate::kpi::builtin_views_ordered() {
+            for (other, _) in crate::kpi::builtin_views() {
                 if other != name && crate::kpi::mentions(sql, other) {
                     assert!(names(set).contains(other), "{name} reads {other}");
                 }

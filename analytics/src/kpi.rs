@@ -271,7 +271,7 @@ impl KpiPartial {
         // The final query runs over the merged partial rows and, at most, the range's dead
         // letters (a small store of their own, read in full either way).
         let tables = ztlens_ingest::Table::ALL.iter().map(|t| t.name());
-        let views = builtin_views().into_iter().map(|(name, _)| name);
+        let views = builtin_views().iter().map(|(name, _)| *name);
         if let Some(name) = tables
             .chain(views)
             .chain([
@@ -337,15 +337,15 @@ const _: () = assert!(
     "more than 64 built-in views: widen engine::ViewSet"
 );
 
-/// [`builtin_views`], computed once.
-pub(crate) fn builtin_views_ordered() -> &'static [(&'static str, &'static str)] {
+/// The built-in views in registration order: a view that reads another comes after it
+/// (ordered once).
+pub fn builtin_views() -> &'static [(&'static str, &'static str)] {
     static ORDERED: std::sync::OnceLock<Vec<(&'static str, &'static str)>> =
         std::sync::OnceLock::new();
-    ORDERED.get_or_init(builtin_views)
+    ORDERED.get_or_init(order_views)
 }
 
-/// The built-in views in registration order: a view that reads another comes after it.
-pub fn builtin_views() -> Vec<(&'static str, &'static str)> {
+fn order_views() -> Vec<(&'static str, &'static str)> {
     let mut pending: Vec<(&'static str, &'static str)> = BUILTIN_VIEWS
         .iter()
         .map(|(file, sql)| (file.strip_suffix(".sql").unwrap_or(file), *sql))
@@ -924,7 +924,7 @@ mod tests {
             }
             // The KPI's SQL with the views it reads (a view may do the distinct counting).
             let mut sql = k.sql.to_ascii_lowercase();
-            for (name, view) in builtin_views() {
+            for &(name, view) in builtin_views() {
                 if mentions(&k.sql, name) {
                     sql.push('\n');
                     sql.push_str(&view.to_ascii_lowercase());

@@ -459,7 +459,18 @@ async fn edr_pairing_keeps_detections_apart_and_reads_times_before_1970() {
         &Inventory::default(),
     )
     .unwrap();
-    let rows = |output: ztlens_analytics::QueryOutput| -> Vec<Value> {
+    // The rows of a KPI, or of its evidence, over `range`.
+    let kpi = async |id: &str, range: TimeRange| -> Vec<Value> {
+        let (_, output) = engine.run_kpi(id, range).await.unwrap();
+        output
+            .json_rows()
+            .unwrap()
+            .into_iter()
+            .map(Value::Object)
+            .collect()
+    };
+    let evidence = async |id: &str, range: TimeRange| -> Vec<Value> {
+        let (_, output) = engine.run_evidence(id, range, &[], 0, 10).await.unwrap();
         output
             .json_rows()
             .unwrap()
@@ -468,25 +479,19 @@ async fn edr_pairing_keeps_detections_apart_and_reads_times_before_1970() {
             .collect()
     };
     let day = TimeRange::parse(Some("2026-03-05"), Some("2026-03-06"), None, 0).unwrap();
-    let (_, contained) = engine.run_kpi("response_time", day).await.unwrap();
-    let contained = rows(contained);
+    let contained = kpi("response_time", day).await;
     assert_eq!(contained.len(), 1, "{contained:?}");
     assert_eq!(contained[0]["source"], "crowdstrike");
     assert_eq!(contained[0]["contained"], 1);
     assert_eq!(contained[0]["mean_minutes"], 5.0);
-    let (_, open) = engine.run_kpi("detections_uncontained", day).await.unwrap();
-    let open = rows(open);
+    let open = kpi("detections_uncontained", day).await;
     assert_eq!(open.len(), 1, "{open:?}");
     assert_eq!(open[0]["source"], "defender");
     assert_eq!(open[0]["open"], 1);
     // The evidence agrees with the numbers: Defender's detection is the open one.
-    let (_, evidence) = engine
-        .run_evidence("detections_uncontained", day, &[], 0, 10)
-        .await
-        .unwrap();
-    let evidence = rows(evidence);
-    assert_eq!(evidence.len(), 1, "{evidence:?}");
-    assert_eq!(evidence[0]["source"], "defender");
+    let open = evidence("detections_uncontained", day).await;
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0]["source"], "defender");
 
     // A range starts in 1970 at the earliest; its 7-day lookback reads 1969.
     let turn = TimeRange::parse(
@@ -496,16 +501,11 @@ async fn edr_pairing_keeps_detections_apart_and_reads_times_before_1970() {
         0,
     )
     .unwrap();
-    let (_, contained) = engine.run_kpi("response_time", turn).await.unwrap();
-    let contained = rows(contained);
+    let contained = kpi("response_time", turn).await;
     assert_eq!(contained.len(), 1, "{contained:?}");
     assert_eq!(contained[0]["mean_minutes"], 70.0);
-    let (_, evidence) = engine
-        .run_evidence("response_time", turn, &[], 0, 10)
-        .await
-        .unwrap();
-    let evidence = rows(evidence);
-    assert_eq!(evidence.len(), 1, "{evidence:?}");
-    assert_eq!(evidence[0]["metadata_uid"], "zz-first");
-    assert_eq!(evidence[0]["containment_uid"], "c9");
+    let contained = evidence("response_time", turn).await;
+    assert_eq!(contained.len(), 1, "{contained:?}");
+    assert_eq!(contained[0]["metadata_uid"], "zz-first");
+    assert_eq!(contained[0]["containment_uid"], "c9");
 }
